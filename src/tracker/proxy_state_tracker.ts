@@ -1,0 +1,229 @@
+/**
+ * Folds source events into immutable {@link ProxyState} snapshots. Like upstream's change trackers it
+ * holds diffs, not actions: events only mark services dirty (remembering when each was first seen);
+ * {@link ProxyStateTracker.snapshot} rebuilds just the dirty services and reports which service ports
+ * really changed, dropping changes that net out to nothing.
+ *
+ * @module
+ */
+import type {
+  EndpointSliceSpec,
+  ProxyState,
+  ServicePortKey,
+  ServicePortState,
+  ServiceSpec,
+  StateChange,
+} from '../model/types.ts';
+import type { SourceEvent } from '../sources/source.ts';
+import { buildServicePorts } from './service_port_builder.ts';
+
+/** Options of {@link ProxyStateTracker}. */
+export interface ProxyStateTrackerOptions {
+  /** This proxy's node name, for endpoint locality. */
+  readonly nodeName: string;
+}
+
+/** A snapshot and what changed since the previous one. */
+export interface Snapshot {
+  readonly state: ProxyState;
+  readonly change: StateChange;
+}
+
+type ServiceId = string; // namespace/name
+
+function sliceKey(slice: { namespace: string; name: string; legacy: boolean }): string {
+  return `${slice.legacy ? 'Endpoints' : 'EndpointSlice'}/${slice.namespace}/${slice.name}`;
+}
+
+/**
+ * The change tracker: feed it {@link SourceEvent}s with {@link handle}, take snapshots when the runner
+ * says so.
+ *
+ * @example
+ * const tracker = new ProxyStateTracker({ nodeName: 'node-a' });
+ * tracker.handle(event);
+ * if (tracker.synced && tracker.pending) await proxier.sync(...Object.values(tracker.snapshot()));
+ */
+export class ProxyStateTracker {
+  readonly #nodeName: string;
+  readonly #services = new Map<ServiceId, ServiceSpec>();
+  readonly #slices = new Map<string, EndpointSliceSpec>();
+  readonly #slicesByService = new Map<ServiceId, Set<string>>();
+  /** Dirty services and when their oldest unsynced change was seen. */
+  #dirty = new Map<ServiceId, number>();
+  #serviceEvents = 0;
+  #endpointEvents = 0;
+  #synced = false;
+  #version = 0;
+  #ports: ReadonlyMap<ServicePortKey, ServicePortState> = new Map();
+  readonly #portsByService = new Map<ServiceId, readonly ServicePortKey[]>();
+
+  constructor(options: ProxyStateTrackerOptions) {
+    this.#nodeName = options.nodeName;
+  }
+
+  /** True once the source has delivered its initial list. */
+  get synced(): boolean {
+    return this.#synced;
+  }
+
+  /** True when events arrived since the last snapshot. */
+  get pending(): boolean {
+    return this.#dirty.size > 0;
+  }
+
+  /** When the oldest change not yet in a snapshot was seen (epoch ms), or undefined. */
+  get pendingSince(): number | undefined {
+    let oldest: number | undefined;
+    for (const at of this.#dirty.values()) if (oldest === undefined || at < oldest) oldest = at;
+    return oldest;
+  }
+
+  /** Numbers of service and endpoint events not yet in a snapshot. */
+  get pendingEvents(): { readonly services: number; readonly endpoints: number } {
+    return { services: this.#serviceEvents, endpoints: this.#endpointEvents };
+  }
+
+  /**
+   * Records one event.
+   *
+   * @param event from a source
+   * @returns true when the event may change the state (a sync is worth asking for)
+   */
+  handle(event: SourceEvent): boolean {
+    switch (event.type) {
+      case 'synced':
+        this.#synced = true;
+        return true;
+      case 'problem':
+        return false;
+      case 'add':
+      case 'update': {
+        const { object } = event;
+        if (object.kind === 'Service') {
+          const id = `${object.spec.namespace}/${object.spec.name}`;
+          this.#services.set(id, object.spec);
+          this.#serviceEvents++;
+          this.#markDirty(id, event.at);
+        } else {
+          const key = sliceKey(object.spec);
+          const previous = this.#slices.get(key);
+          if (previous !== undefined) this.#unindexSlice(key, previous, event.at);
+          this.#slices.set(key, object.spec);
+          const id = `${object.spec.namespace}/${object.spec.serviceName}`;
+          let set = this.#slicesByService.get(id);
+          if (set === undefined) {
+            set = new Set();
+            this.#slicesByService.set(id, set);
+          }
+          set.add(key);
+          this.#endpointEvents++;
+          this.#markDirty(id, event.at);
+        }
+        return true;
+      }
+      case 'delete': {
+        const { ref } = event;
+        if (ref.kind === 'Service') {
+          const id = `${ref.namespace}/${ref.name}`;
+          if (!this.#services.delete(id)) return false;
+          this.#serviceEvents++;
+          this.#markDirty(id, event.at);
+        } else {
+          const key = sliceKey(ref);
+          const previous = this.#slices.get(key);
+          if (previous === undefined) return false;
+          this.#slices.delete(key);
+          this.#unindexSlice(key, previous, event.at);
+          this.#endpointEvents++;
+        }
+        return true;
+      }
+      default: {
+        const never: never = event;
+        throw new Error(`Unknown source event: ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  /**
+   * Takes a new immutable snapshot, rebuilding only dirty services.
+   *
+   * @returns the state and what changed since the previous snapshot
+   */
+  snapshot(): Snapshot {
+    const changed = new Set<ServicePortKey>();
+    const removed = new Set<ServicePortKey>();
+    const firstSeen = new Map<ServicePortKey, number>();
+    const next = new Map(this.#ports);
+    let keysChanged = false;
+    for (const [id, at] of this.#dirty) {
+      const before = this.#portsByService.get(id) ?? [];
+      const service = this.#services.get(id);
+      const built =
+        service === undefined ? [] : buildServicePorts(service, this.#slicesOf(id), this.#nodeName);
+      const after = new Set(built.map((p) => p.key));
+      for (const key of before) {
+        if (!after.has(key)) {
+          next.delete(key);
+          changed.add(key);
+          removed.add(key);
+          firstSeen.set(key, at);
+          keysChanged = true;
+        }
+      }
+      for (const port of built) {
+        const old = next.get(port.key);
+        if (old === undefined) keysChanged = true;
+        if (old === undefined || !samePortState(old, port)) {
+          next.set(port.key, port);
+          changed.add(port.key);
+          firstSeen.set(port.key, at);
+        }
+      }
+      if (built.length === 0) this.#portsByService.delete(id);
+      else this.#portsByService.set(id, [...after]);
+    }
+    if (keysChanged) this.#ports = new Map([...next].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    else if (changed.size > 0) this.#ports = next;
+    const change: StateChange = {
+      changed,
+      removed,
+      firstSeen,
+      serviceEvents: this.#serviceEvents,
+      endpointEvents: this.#endpointEvents,
+    };
+    this.#dirty = new Map();
+    this.#serviceEvents = 0;
+    this.#endpointEvents = 0;
+    this.#version++;
+    return { state: { version: this.#version, nodeName: this.#nodeName, servicePorts: this.#ports }, change };
+  }
+
+  #markDirty(id: ServiceId, at: number): void {
+    const seen = this.#dirty.get(id);
+    if (seen === undefined || at < seen) this.#dirty.set(id, at);
+  }
+
+  /** Forgets a slice's link to its service (its service label may change) and marks that service dirty. */
+  #unindexSlice(key: string, slice: EndpointSliceSpec, at: number): void {
+    const id = `${slice.namespace}/${slice.serviceName}`;
+    this.#slicesByService.get(id)?.delete(key);
+    this.#markDirty(id, at);
+  }
+
+  #slicesOf(id: ServiceId): EndpointSliceSpec[] {
+    const keys = [...(this.#slicesByService.get(id) ?? [])].sort();
+    const out: EndpointSliceSpec[] = [];
+    for (const key of keys) {
+      const slice = this.#slices.get(key);
+      if (slice !== undefined) out.push(slice);
+    }
+    return out;
+  }
+}
+
+/** Value equality of two service port states (both are plain data built in the same field order). */
+function samePortState(a: ServicePortState, b: ServicePortState): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}

@@ -1,0 +1,246 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { EndpointAddressSpec, EndpointSliceSpec, ServiceSpec } from '../model/types.ts';
+import { ProxyStateTracker } from './proxy_state_tracker.ts';
+
+function service(overrides: Partial<ServiceSpec> = {}): ServiceSpec {
+  return {
+    namespace: 'default',
+    name: 'web',
+    type: 'ClusterIP',
+    clusterIPs: ['198.18.100.1'],
+    ipFamilies: ['IPv4'],
+    ports: [{ name: 'http', protocol: 'TCP', port: 80, targetPort: 8080, nodePort: 0 }],
+    externalIPs: [],
+    loadBalancerIPs: [],
+    loadBalancerSourceRanges: [],
+    sessionAffinity: { type: 'None' },
+    externalTrafficPolicy: 'Cluster',
+    internalTrafficPolicy: 'Cluster',
+    healthCheckNodePort: 0,
+    annotations: {},
+    ...overrides,
+  };
+}
+
+function ep(ip: string, options: Partial<EndpointAddressSpec> = {}): EndpointAddressSpec {
+  return {
+    addresses: [ip],
+    ready: true,
+    serving: true,
+    terminating: false,
+    nodeName: 'node-b',
+    zone: undefined,
+    hostname: undefined,
+    ...options,
+  };
+}
+
+function slice(
+  endpoints: EndpointAddressSpec[],
+  overrides: Partial<EndpointSliceSpec> = {},
+): EndpointSliceSpec {
+  return {
+    namespace: 'default',
+    name: 'web-abc',
+    serviceName: 'web',
+    addressType: 'IPv4',
+    ports: [{ name: 'http', protocol: 'TCP', port: 8080 }],
+    endpoints,
+    legacy: false,
+    ...overrides,
+  };
+}
+
+function tracker() {
+  const t = new ProxyStateTracker({ nodeName: 'node-a' });
+  let at = 1000;
+  const add = (spec: ServiceSpec | EndpointSliceSpec, type: 'add' | 'update' = 'add') =>
+    t.handle({
+      type,
+      object: 'serviceName' in spec ? { kind: 'EndpointSlice', spec } : { kind: 'Service', spec },
+      at: at++,
+    });
+  return { t, add };
+}
+
+const addrs = (eps: readonly { ip: string; port: number }[]) => eps.map((e) => `${e.ip}:${e.port}`);
+
+describe('ProxyStateTracker', () => {
+  it('waits for the source to be synced and reports pending changes with their first-seen time', () => {
+    const { t, add } = tracker();
+    assert.equal(t.synced, false);
+    assert.equal(t.pending, false);
+    add(service());
+    add(slice([ep('198.18.1.1')]));
+    assert.equal(t.pending, true);
+    assert.equal(t.pendingSince, 1000);
+    assert.deepEqual(t.pendingEvents, { services: 1, endpoints: 1 });
+    t.handle({ type: 'synced' });
+    assert.equal(t.synced, true);
+    const { state, change } = t.snapshot();
+    assert.equal(state.version, 1);
+    assert.deepEqual([...state.servicePorts.keys()], ['default/web:http/TCP']);
+    assert.deepEqual([...change.changed], ['default/web:http/TCP']);
+    assert.equal(change.firstSeen.get('default/web:http/TCP'), 1000);
+    assert.equal(t.pending, false);
+  });
+
+  it('keeps only ready endpoints, sorted numerically', () => {
+    const { t, add } = tracker();
+    add(service());
+    add(slice([ep('198.18.1.10'), ep('198.18.1.9'), ep('198.18.1.2', { ready: false, serving: false })]));
+    const port = t.snapshot().state.servicePorts.get('default/web:http/TCP')!;
+    assert.deepEqual(addrs(port.allEndpoints), ['198.18.1.2:8080', '198.18.1.9:8080', '198.18.1.10:8080']);
+    assert.deepEqual(addrs(port.clusterEndpoints), ['198.18.1.9:8080', '198.18.1.10:8080']);
+    assert.deepEqual(addrs(port.internalEndpoints), addrs(port.clusterEndpoints));
+  });
+
+  it('falls back to serving+terminating endpoints only when none is ready', () => {
+    const { t, add } = tracker();
+    add(service());
+    add(
+      slice([
+        ep('198.18.1.1', { ready: false, serving: true, terminating: true }),
+        ep('198.18.1.2', { ready: false, serving: false, terminating: true }),
+      ]),
+    );
+    let port = t.snapshot().state.servicePorts.get('default/web:http/TCP')!;
+    assert.deepEqual(addrs(port.clusterEndpoints), ['198.18.1.1:8080']);
+    add(
+      slice([ep('198.18.1.1', { ready: false, serving: true, terminating: true }), ep('198.18.1.3')]),
+      'update',
+    );
+    port = t.snapshot().state.servicePorts.get('default/web:http/TCP')!;
+    assert.deepEqual(addrs(port.clusterEndpoints), ['198.18.1.3:8080']);
+  });
+
+  it('applies Local traffic policies with this node', () => {
+    const { t, add } = tracker();
+    add(service({ type: 'NodePort', externalTrafficPolicy: 'Local', internalTrafficPolicy: 'Cluster' }));
+    add(slice([ep('198.18.1.1', { nodeName: 'node-a' }), ep('198.18.1.2', { nodeName: 'node-b' })]));
+    const port = t.snapshot().state.servicePorts.get('default/web:http/TCP')!;
+    assert.deepEqual(addrs(port.localEndpoints), ['198.18.1.1:8080']);
+    assert.equal(port.localEndpoints[0]?.isLocal, true);
+    assert.deepEqual(addrs(port.externalEndpoints), ['198.18.1.1:8080']);
+    assert.deepEqual(addrs(port.internalEndpoints), ['198.18.1.1:8080', '198.18.1.2:8080']);
+
+    add(service({ internalTrafficPolicy: 'Local' }), 'update');
+    const local = t.snapshot().state.servicePorts.get('default/web:http/TCP')!;
+    assert.deepEqual(addrs(local.internalEndpoints), ['198.18.1.1:8080']);
+  });
+
+  it('uses local terminating endpoints when no local endpoint is ready', () => {
+    const { t, add } = tracker();
+    add(service({ type: 'NodePort', externalTrafficPolicy: 'Local' }));
+    add(
+      slice([
+        ep('198.18.1.1', { nodeName: 'node-a', ready: false, serving: true, terminating: true }),
+        ep('198.18.1.2', { nodeName: 'node-b' }),
+      ]),
+    );
+    const port = t.snapshot().state.servicePorts.get('default/web:http/TCP')!;
+    assert.deepEqual(addrs(port.externalEndpoints), ['198.18.1.1:8080']);
+    assert.deepEqual(addrs(port.clusterEndpoints), ['198.18.1.2:8080']);
+  });
+
+  it('resolves ports by service port name, and by a named targetPort', () => {
+    const { t, add } = tracker();
+    add(
+      service({
+        ports: [
+          { name: 'http', protocol: 'TCP', port: 80, targetPort: 'web', nodePort: 0 },
+          { name: 'dns', protocol: 'UDP', port: 53, targetPort: 'dns-udp', nodePort: 0 },
+          { name: 'metrics', protocol: 'TCP', port: 9100, targetPort: 9100, nodePort: 0 },
+        ],
+      }),
+    );
+    add(
+      slice([ep('198.18.1.1')], {
+        ports: [
+          { name: 'http', protocol: 'TCP', port: 8080 },
+          { name: 'dns-udp', protocol: 'UDP', port: 5353 },
+          { name: 'dns-udp', protocol: 'TCP', port: 5354 },
+        ],
+      }),
+    );
+    const ports = t.snapshot().state.servicePorts;
+    assert.deepEqual(
+      [...ports.keys()],
+      ['default/web:dns/UDP', 'default/web:http/TCP', 'default/web:metrics/TCP'],
+    );
+    assert.deepEqual(addrs(ports.get('default/web:http/TCP')!.allEndpoints), ['198.18.1.1:8080']);
+    assert.deepEqual(addrs(ports.get('default/web:dns/UDP')!.allEndpoints), ['198.18.1.1:5353']);
+    assert.deepEqual(ports.get('default/web:metrics/TCP')!.allEndpoints, [], 'no slice port of that name');
+  });
+
+  it('merges slices, deduplicates addresses (ready wins) and ignores legacy Endpoints when slices exist', () => {
+    const { t, add } = tracker();
+    add(service());
+    add(slice([ep('198.18.1.1', { ready: false, serving: false })], { name: 'web-1' }));
+    add(slice([ep('198.18.1.1'), ep('198.18.1.2')], { name: 'web-2' }));
+    add(slice([ep('198.18.9.9')], { name: 'web', legacy: true }));
+    const port = t.snapshot().state.servicePorts.get('default/web:http/TCP')!;
+    assert.deepEqual(addrs(port.clusterEndpoints), ['198.18.1.1:8080', '198.18.1.2:8080']);
+    t.handle({
+      type: 'delete',
+      ref: { kind: 'EndpointSlice', namespace: 'default', name: 'web-1', legacy: false },
+      at: 5,
+    });
+    t.handle({
+      type: 'delete',
+      ref: { kind: 'EndpointSlice', namespace: 'default', name: 'web-2', legacy: false },
+      at: 6,
+    });
+    const legacyOnly = t.snapshot().state.servicePorts.get('default/web:http/TCP')!;
+    assert.deepEqual(addrs(legacyOnly.clusterEndpoints), ['198.18.9.9:8080']);
+  });
+
+  it('reports only real changes: an identical update nets out to nothing', () => {
+    const { t, add } = tracker();
+    add(service());
+    add(slice([ep('198.18.1.1')]));
+    const first = t.snapshot();
+    add(slice([ep('198.18.1.1')]), 'update');
+    const second = t.snapshot();
+    assert.equal(second.change.changed.size, 0);
+    assert.equal(second.change.endpointEvents, 1);
+    assert.equal(
+      second.state.servicePorts,
+      first.state.servicePorts,
+      'unchanged state is shared, not copied',
+    );
+    assert.equal(second.state.version, first.state.version + 1);
+  });
+
+  it('reports removed service ports, and a slice moving to another service changes both', () => {
+    const { t, add } = tracker();
+    add(service());
+    add(service({ name: 'api', clusterIPs: ['198.18.100.2'] }));
+    add(slice([ep('198.18.1.1')]));
+    t.snapshot();
+    add(slice([ep('198.18.1.1')], { serviceName: 'api' }), 'update');
+    const moved = t.snapshot();
+    assert.deepEqual([...moved.change.changed].sort(), ['default/api:http/TCP', 'default/web:http/TCP']);
+    assert.deepEqual(addrs(moved.state.servicePorts.get('default/api:http/TCP')!.allEndpoints), [
+      '198.18.1.1:8080',
+    ]);
+    assert.deepEqual(moved.state.servicePorts.get('default/web:http/TCP')!.allEndpoints, []);
+
+    t.handle({ type: 'delete', ref: { kind: 'Service', namespace: 'default', name: 'web' }, at: 99 });
+    const gone = t.snapshot();
+    assert.deepEqual([...gone.change.removed], ['default/web:http/TCP']);
+    assert.equal(gone.change.firstSeen.get('default/web:http/TCP'), 99);
+    assert.deepEqual([...gone.state.servicePorts.keys()], ['default/api:http/TCP']);
+  });
+
+  it('keeps earlier snapshots immutable', () => {
+    const { t, add } = tracker();
+    add(service());
+    const first = t.snapshot().state;
+    add(service({ name: 'zzz' }));
+    const second = t.snapshot().state;
+    assert.equal(first.servicePorts.size, 1);
+    assert.equal(second.servicePorts.size, 2);
+  });
+});
