@@ -1,0 +1,23 @@
+/**
+ * The error of the test guest harness.
+ *
+ * @module
+ */
+
+/** The guest could not be built, booted or did not report the command's result. */
+export class GuestError extends Error {
+  override readonly name = 'GuestError';
+  readonly code = 'KPROXY_GUEST';
+  /**
+   * @param message what failed (capital letter, no final period, details after a colon)
+   * @param console the last lines the guest printed on its console, when it booted
+   * @param options the cause
+   */
+  constructor(
+    message: string,
+    readonly console = '',
+    options?: ErrorOptions,
+  ) {
+    super(console === '' ? message : `${message}: console tail:\n${console}`, options);
+  }
+}
