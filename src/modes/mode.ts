@@ -70,10 +70,20 @@ export interface SyncReport {
   readonly restoreLines: number;
 }
 
+/** How the daemon asks for a sync. */
+export interface SyncOptions {
+  /**
+   * True for the periodic resync (`--iptables-sync-period`) and after a failed sync: rewrite everything
+   * the mode owns instead of only what `change` names. A Proxier may also decide on its own to sync fully
+   * (first sync, canary chain gone); it says so in {@link SyncReport.kind}.
+   */
+  readonly full: boolean;
+}
+
 /** Applies plans to the kernel; holds the only mutable kernel state of a mode. */
 export interface Proxier {
   /** Brings the kernel (and, for userspace, the relay) in line with `state`. Throws on failure. */
-  sync(state: ProxyState, change: StateChange): Promise<SyncReport>;
+  sync(state: ProxyState, change: StateChange, options?: SyncOptions): Promise<SyncReport>;
   /** Stops serving (userspace closes listeners); kernel rules stay unless the caller cleans up. */
   stop(): Promise<void>;
 }

@@ -1,0 +1,140 @@
+/**
+ * The flags that shape a plan, shared by `run`, `rules` and `trace` so that what `rules` prints is what
+ * `run` programs with the same flags. Names follow kube-proxy's.
+ *
+ * @module
+ */
+import { isIP } from 'node:net';
+import { hostname, networkInterfaces } from 'node:os';
+import { type Command, Option } from 'commander';
+import type { IptablesBackend, PlanOptions } from '../modes/mode.ts';
+
+/** Raw values of the plan-shaping flags, as commander parses them. */
+export interface PlanFlags {
+  readonly hostnameOverride?: string;
+  readonly nodeIp?: string[];
+  readonly clusterCidr?: string;
+  readonly masqueradeAll?: boolean;
+  readonly iptablesMasqueradeBit: string;
+  readonly ipvsScheduler: string;
+  readonly nodeportAddresses?: string;
+  readonly proxyPortRange?: string;
+  readonly udpTimeout?: string;
+  readonly udpIdleTimeout?: string;
+  readonly iptablesBackend: string;
+}
+
+/** A flag had a bad value. */
+export class FlagError extends Error {
+  override readonly name = 'FlagError';
+  readonly code = 'KPROXY_FLAG';
+}
+
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), ...value.split(',').filter(Boolean)];
+}
+
+/**
+ * Adds the plan-shaping flags to a command.
+ *
+ * @param command a commander command
+ * @returns the same command
+ */
+export function addPlanFlags(command: Command): Command {
+  return command
+    .option('--hostname-override <name>', 'the node name this proxy serves (default: the host name)')
+    .option(
+      '--node-ip <ip>',
+      "the node's IP address(es) for NodePort and hairpin rules; repeat or comma-separate (default: the addresses of this host)",
+      collect,
+    )
+    .option('--cluster-cidr <cidrs>', 'pod CIDR(s), comma-separated: traffic from outside them to a ClusterIP is masqueraded')
+    .option('--masquerade-all', 'SNAT all traffic sent to service VIPs', false)
+    .option('--iptables-masquerade-bit <bit>', 'the fwmark bit (0-31) that marks packets to masquerade', '14')
+    .option('--ipvs-scheduler <name>', 'ipvs scheduler: rr, wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, mh', 'rr')
+    .option('--nodeport-addresses <cidrs>', 'comma-separated CIDRs of node addresses that accept NodePort traffic')
+    .option('--proxy-port-range <from-to>', 'userspace: the range of local ports for proxy listeners (default: random)')
+    .option('--udp-timeout <duration>', 'userspace: how long an idle UDP flow is kept (default 250ms)')
+    .option('--udp-idle-timeout <duration>', 'the same as --udp-timeout')
+    .addOption(
+      new Option('--iptables-backend <backend>', 'iptables backend to program').choices(['auto', 'legacy', 'nft']).default('auto'),
+    );
+}
+
+function cidrList(flag: string, text: string | undefined): string[] {
+  const out = (text ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const cidr of out) {
+    const [ip, bits, extra] = cidr.split('/');
+    const family = isIP(ip ?? '');
+    const max = family === 6 ? 128 : 32;
+    if (family === 0 || extra !== undefined || bits === undefined || !/^\d+$/.test(bits) || Number(bits) > max) {
+      throw new FlagError(`Invalid --${flag}: not a CIDR: "${cidr}"`);
+    }
+  }
+  return out;
+}
+
+/** The IPv4/IPv6 addresses of this host's interfaces (of the network namespace kproxy runs in). */
+export function localAddresses(): string[] {
+  const out: string[] = [];
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) {
+      if (a.family === 'IPv6' && a.address.startsWith('fe80:')) continue;
+      out.push(a.address);
+    }
+  }
+  return out.sort();
+}
+
+/**
+ * Turns parsed flags into {@link PlanOptions}.
+ *
+ * @param flags the parsed flags
+ * @param durationMs parses durations (kube-proxy's syntax)
+ * @returns the options, validated
+ * @throws FlagError for a bad value
+ */
+export function planOptionsFromFlags(flags: PlanFlags, durationMs: (text: string) => number): PlanOptions {
+  const nodeIPs = flags.nodeIp ?? localAddresses();
+  for (const ip of nodeIPs) if (isIP(ip) === 0) throw new FlagError(`Invalid --node-ip: not an IP address: "${ip}"`);
+  const bit = Number(flags.iptablesMasqueradeBit);
+  if (!Number.isInteger(bit) || bit < 0 || bit > 31) {
+    throw new FlagError(`Invalid --iptables-masquerade-bit: must be 0-31, got "${flags.iptablesMasqueradeBit}"`);
+  }
+  const schedulers = ['rr', 'wrr', 'lc', 'wlc', 'lblc', 'lblcr', 'dh', 'sh', 'sed', 'nq', 'mh'];
+  if (!schedulers.includes(flags.ipvsScheduler)) {
+    throw new FlagError(`Invalid --ipvs-scheduler: "${flags.ipvsScheduler}" is not one of ${schedulers.join(', ')}`);
+  }
+  let proxyPortRange: PlanOptions['proxyPortRange'];
+  if (flags.proxyPortRange !== undefined) {
+    const m = /^(\d+)-(\d+)$/.exec(flags.proxyPortRange.trim());
+    const from = Number(m?.[1]);
+    const to = Number(m?.[2]);
+    if (m === null || from < 1 || to > 65535 || from > to) {
+      throw new FlagError(`Invalid --proxy-port-range: expected FROM-TO within 1-65535, got "${flags.proxyPortRange}"`);
+    }
+    proxyPortRange = { from, to };
+  }
+  const udpTimeout = flags.udpTimeout ?? flags.udpIdleTimeout;
+  return {
+    nodeName: flags.hostnameOverride ?? hostname(),
+    nodeIPs,
+    clusterCIDRs: cidrList('cluster-cidr', flags.clusterCidr),
+    masqueradeAll: flags.masqueradeAll ?? false,
+    masqueradeBit: bit,
+    ipvsScheduler: flags.ipvsScheduler,
+    nodePortAddresses: cidrList('nodeport-addresses', flags.nodeportAddresses),
+    proxyPortRange,
+    udpIdleTimeoutMs: udpTimeout === undefined ? 250 : durationMs(udpTimeout),
+  };
+}
+
+/** Narrows the backend flag. */
+export function iptablesBackend(flags: PlanFlags): IptablesBackend {
+  const value = flags.iptablesBackend;
+  if (value === 'auto' || value === 'legacy' || value === 'nft') return value;
+  throw new FlagError(`Invalid --iptables-backend: "${value}"`);
+}

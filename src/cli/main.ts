@@ -1,0 +1,198 @@
+/**
+ * The `kproxy` command line: parses flags and wires the layers; no mode logic lives here.
+ *
+ * @module
+ */
+import { Command, Option } from 'commander';
+import { createExec } from '../kernel/exec.ts';
+import { createLogger } from '../log.ts';
+import { formatProblem } from '../model/problem.ts';
+import type { Protocol } from '../model/types.ts';
+import type { ProxierDeps, ProxyMode, TracePacket, TraceResult } from '../modes/mode.ts';
+import { isProxyMode, loadMode, PROXY_MODES } from '../modes/registry.ts';
+import { parseDuration } from './duration.ts';
+import { addPlanFlags, FlagError, iptablesBackend, type PlanFlags, planOptionsFromFlags } from './flags.ts';
+import { loadOnce } from './load_state.ts';
+import type { RunFlags } from './run_command.ts';
+import { createSource, type SourceFlags } from './source_factory.ts';
+
+interface CommonFlags extends PlanFlags, SourceFlags {
+  readonly proxyMode: string;
+  readonly logFormat: 'json' | 'text';
+  readonly logLevel: string;
+}
+
+function modeOption(): Option {
+  return new Option('--proxy-mode <mode>', 'which proxy mode').choices([...PROXY_MODES]).default('userspace');
+}
+
+function sourceFlags(command: Command): Command {
+  return command
+    .option('--manifests <path>', 'a file or directory of Kubernetes YAML/JSON (Services, EndpointSlices, Endpoints); watched')
+    .option('--kubeconfig <file>', 'kubeconfig of the cluster whose Services to proxy')
+    .option('--master <url>', 'the API server URL (overrides the kubeconfig)');
+}
+
+function logFlags(command: Command): Command {
+  return command
+    .addOption(new Option('--log-format <format>', 'log format').choices(['json', 'text']).default('json'))
+    .addOption(
+      new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error']).default('info'),
+    );
+}
+
+function mode(flags: { proxyMode: string }): ProxyMode {
+  if (!isProxyMode(flags.proxyMode)) throw new FlagError(`Invalid --proxy-mode: "${flags.proxyMode}"`);
+  return flags.proxyMode;
+}
+
+/** Parses `IP:PORT[/proto]` (IPv6 as `[::1]:80`). */
+export function parseDestination(text: string): { ip: string; port: number; protocol: Protocol } {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([0-9.]+)):(\d{1,5})(?:\/(tcp|udp|sctp))?$/i.exec(text.trim());
+  const port = Number(m?.[3]);
+  if (m === null || port < 1 || port > 65535) {
+    throw new FlagError(`Invalid --to: expected IP:PORT[/tcp|udp|sctp], got "${text}"`);
+  }
+  return { ip: m[1] ?? m[2] ?? '', port, protocol: (m[4]?.toUpperCase() ?? 'TCP') as Protocol };
+}
+
+/** Renders a trace for people. */
+export function formatTrace(packet: TracePacket, result: TraceResult): string {
+  const lines = [
+    `packet ${packet.source} -> ${packet.destination}:${packet.port}/${packet.protocol.toLowerCase()}`,
+    ...result.path.map((step) => `  ${step}`),
+    `verdict: ${result.verdict}${result.masquerade ? ' (masqueraded)' : ''}`,
+  ];
+  for (const b of result.backends) lines.push(`  -> ${b.address}  ${(b.probability * 100).toFixed(1)}%`);
+  return `${lines.join('\n')}\n`;
+}
+
+/**
+ * Builds the program.
+ *
+ * @param io where output goes (tests pass buffers)
+ * @returns the commander program
+ */
+export function buildProgram(io: { out: (s: string) => void; err: (s: string) => void }): Command {
+  const program = new Command('kproxy')
+    .description('kube-proxy rebuilt in TypeScript: makes Service VIPs reach their backends (userspace, iptables, ipvs)')
+    .showHelpAfterError()
+    .configureOutput({ writeOut: io.out, writeErr: io.err });
+
+  const run = program.command('run').description('run the proxy: watch the source and program the node');
+  sourceFlags(run);
+  addPlanFlags(run);
+  logFlags(run)
+    .addOption(modeOption())
+    .option('--iptables-min-sync-period <duration>', 'minimum time between syncs (iptables, userspace)', '1s')
+    .option('--iptables-sync-period <duration>', 'the periodic full resync (iptables, userspace)', '30s')
+    .option('--ipvs-min-sync-period <duration>', 'minimum time between syncs (ipvs)', '1s')
+    .option('--ipvs-sync-period <duration>', 'the periodic full resync (ipvs)', '30s')
+    .option('--healthz-bind-address <host:port>', 'health check server address', '0.0.0.0:10256')
+    .option('--metrics-bind-address <host:port>', 'Prometheus metrics server address', '127.0.0.1:10249')
+    .option('--cleanup', 'remove everything kproxy ever programs, then exit', false)
+    .action(async (flags: RunFlags) => {
+      const { runCommand } = await import('./run_command.ts');
+      await runCommand(flags, io);
+    });
+
+  const validate = program
+    .command('validate')
+    .description('check manifests: print every problem and a summary; exit 1 if there is any problem');
+  sourceFlags(validate)
+    .option('--hostname-override <name>', 'the node name (for locality in the summary)')
+    .action(async (flags: SourceFlags & { hostnameOverride?: string }) => {
+      if (flags.manifests === undefined) throw new FlagError('validate needs --manifests PATH');
+      const logger = createLogger({ format: 'text', level: 'silent' });
+      const source = await createSource({ manifests: flags.manifests }, { nodeName: '', logger });
+      const { state, problems, services } = await loadOnce(source, flags.hostnameOverride ?? '');
+      for (const p of problems) io.out(`${formatProblem(p)}\n`);
+      let endpoints = 0;
+      for (const port of state.servicePorts.values()) endpoints += port.allEndpoints.length;
+      io.out(`${services} services, ${state.servicePorts.size} service ports, ${endpoints} endpoints, ${problems.length} errors\n`);
+      if (problems.length > 0) process.exitCode = 1;
+    });
+
+  const rules = program
+    .command('rules')
+    .description("print the plan the mode would program, in the kernel tool's own restore format (no root needed)");
+  sourceFlags(rules);
+  addPlanFlags(rules)
+    .addOption(modeOption())
+    .action(async (flags: CommonFlags) => {
+      const options = planOptionsFromFlags(flags, parseDuration);
+      const definition = await loadMode(mode(flags));
+      const { state, problems } = await loadOnce(await createSource(flags, quietContext(options.nodeName)), options.nodeName);
+      for (const p of problems) io.err(`${formatProblem(p)}\n`);
+      io.out(definition.renderRules(state, options));
+    });
+
+  const trace = program
+    .command('trace')
+    .description('walk one packet through the plan: the path, the verdict and every backend it can reach');
+  sourceFlags(trace);
+  addPlanFlags(trace)
+    .addOption(modeOption())
+    .requiredOption('--from <ip>', 'source address of the packet')
+    .requiredOption('--to <ip:port[/proto]>', 'destination, e.g. 198.18.100.1:80/tcp')
+    .option('--json', 'print one JSON object', false)
+    .action(async (flags: CommonFlags & { from: string; to: string; json: boolean }) => {
+      const options = planOptionsFromFlags(flags, parseDuration);
+      const definition = await loadMode(mode(flags));
+      const { state, problems } = await loadOnce(await createSource(flags, quietContext(options.nodeName)), options.nodeName);
+      for (const p of problems) io.err(`${formatProblem(p)}\n`);
+      const to = parseDestination(flags.to);
+      const packet: TracePacket = { source: flags.from, destination: to.ip, port: to.port, protocol: to.protocol };
+      const result = definition.trace(state, options, packet);
+      io.out(flags.json ? `${JSON.stringify(result)}\n` : formatTrace(packet, result));
+    });
+
+  const cleanup = program
+    .command('cleanup')
+    .description('remove everything kproxy ever programs (every mode): chains, jumps, ipsets, virtual servers');
+  logFlags(cleanup)
+    .addOption(new Option('--iptables-backend <backend>', 'iptables backend').choices(['auto', 'legacy', 'nft', 'all']).default('all'))
+    .action(async (flags: { logFormat: 'json' | 'text'; logLevel: string; iptablesBackend: string }) => {
+      const { cleanupAll } = await import('./run_command.ts');
+      await cleanupAll(flags, io);
+    });
+
+  return program;
+}
+
+function quietContext(nodeName: string) {
+  return { nodeName, logger: createLogger({ format: 'text', level: 'silent' }) };
+}
+
+/** The deps a mode's cleanup/checkHost needs, outside a running daemon. */
+export function standaloneDeps(flags: PlanFlags & { logFormat: 'json' | 'text'; logLevel: string }): ProxierDeps {
+  return {
+    options: planOptionsFromFlags(flags, parseDuration),
+    exec: createExec(),
+    logger: createLogger({ format: flags.logFormat, level: flags.logLevel }),
+    iptablesBackend: iptablesBackend(flags),
+  };
+}
+
+/**
+ * Runs the CLI.
+ *
+ * @param argv process.argv
+ * @returns the exit code
+ */
+export async function main(argv: readonly string[]): Promise<number> {
+  const io = { out: (s: string) => void process.stdout.write(s), err: (s: string) => void process.stderr.write(s) };
+  const program = buildProgram(io);
+  program.exitOverride();
+  try {
+    await program.parseAsync([...argv]);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (error) {
+    const e = error as { code?: string; exitCode?: number; message?: string };
+    if (typeof e.code === 'string' && e.code.startsWith('commander.')) {
+      return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' ? 0 : (e.exitCode ?? 2);
+    }
+    io.err(`kproxy: ${e.message ?? String(error)}\n`);
+    return error instanceof FlagError ? 2 : 1;
+  }
+}

@@ -1,0 +1,127 @@
+/**
+ * `kproxy run` and `kproxy cleanup`: build the daemon from flags, start it, stop it on SIGTERM/SIGINT.
+ *
+ * @module
+ */
+import { Daemon, type SyncObserver } from '../daemon.ts';
+import { createExec } from '../kernel/exec.ts';
+import { createLogger } from '../log.ts';
+import type { IptablesBackend, ProxierDeps, ProxyMode } from '../modes/mode.ts';
+import { isProxyMode, loadMode, PROXY_MODES } from '../modes/registry.ts';
+import { parseDuration } from './duration.ts';
+import { FlagError, iptablesBackend, type PlanFlags, planOptionsFromFlags } from './flags.ts';
+import { createSource, type SourceFlags } from './source_factory.ts';
+
+/** Every flag of `run`. */
+export interface RunFlags extends PlanFlags, SourceFlags {
+  readonly proxyMode: string;
+  readonly logFormat: 'json' | 'text';
+  readonly logLevel: string;
+  readonly iptablesMinSyncPeriod: string;
+  readonly iptablesSyncPeriod: string;
+  readonly ipvsMinSyncPeriod: string;
+  readonly ipvsSyncPeriod: string;
+  readonly healthzBindAddress: string;
+  readonly metricsBindAddress: string;
+  readonly cleanup: boolean;
+}
+
+interface Io {
+  out: (s: string) => void;
+  err: (s: string) => void;
+}
+
+/**
+ * Runs the daemon until SIGTERM/SIGINT.
+ *
+ * @param flags parsed flags of `run`
+ * @param io output
+ */
+export async function runCommand(flags: RunFlags, io: Io): Promise<void> {
+  if (flags.cleanup) {
+    await cleanupAll({ ...flags, iptablesBackend: 'all' }, io);
+    return;
+  }
+  if (!isProxyMode(flags.proxyMode)) throw new FlagError(`Invalid --proxy-mode: "${flags.proxyMode}"`);
+  const modeName: ProxyMode = flags.proxyMode;
+  const logger = createLogger({ format: flags.logFormat, level: flags.logLevel });
+  const plan = planOptionsFromFlags(flags, parseDuration);
+  const ipvs = modeName === 'ipvs';
+  const minSyncPeriodMs = parseDuration(ipvs ? flags.ipvsMinSyncPeriod : flags.iptablesMinSyncPeriod);
+  const syncPeriodMs = parseDuration(ipvs ? flags.ipvsSyncPeriod : flags.iptablesSyncPeriod);
+  const mode = await loadMode(modeName);
+  const exec = createExec();
+  const deps: ProxierDeps = { options: plan, exec, logger, iptablesBackend: iptablesBackend(flags) };
+  await mode.checkHost(deps);
+  const source = await createSource(flags, { nodeName: plan.nodeName, logger });
+  const observers: SyncObserver[] = [];
+  const daemon = new Daemon({
+    mode,
+    source,
+    plan,
+    exec,
+    logger,
+    iptablesBackend: deps.iptablesBackend,
+    minSyncPeriodMs,
+    syncPeriodMs,
+    observers,
+  });
+
+  let stopping: Promise<void> | undefined;
+  const stopped = new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      if (stopping !== undefined) return;
+      logger.info({ signal }, 'Stopping kproxy');
+      stopping = daemon.stop().then(resolve, (error: unknown) => {
+        logger.error({ err: error }, 'Error while stopping');
+        resolve();
+      });
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  // Keeps the process alive until a signal, whatever the source and mode hold open.
+  const keepAlive = setInterval(() => {}, 1 << 30);
+  try {
+    await daemon.start();
+    await stopped;
+  } finally {
+    clearInterval(keepAlive);
+  }
+}
+
+/**
+ * Removes what every mode may have programmed, on the chosen iptables backend(s).
+ *
+ * @param flags log flags and the backend (`all` = legacy and nft)
+ * @param io output
+ */
+export async function cleanupAll(
+  flags: { logFormat: 'json' | 'text'; logLevel: string; iptablesBackend: string },
+  io: Io,
+): Promise<void> {
+  const logger = createLogger({ format: flags.logFormat, level: flags.logLevel });
+  const backends: IptablesBackend[] =
+    flags.iptablesBackend === 'all' ? ['legacy', 'nft'] : [iptablesBackend(flags as unknown as PlanFlags)];
+  const plan = planOptionsFromFlags(
+    { iptablesMasqueradeBit: '14', ipvsScheduler: 'rr', iptablesBackend: 'auto', nodeIp: [] },
+    parseDuration,
+  );
+  const failures: string[] = [];
+  for (const name of PROXY_MODES) {
+    const mode = await loadMode(name);
+    for (const backend of backends) {
+      try {
+        await mode.cleanup({ options: plan, exec: createExec(), logger, iptablesBackend: backend });
+      } catch (error) {
+        failures.push(`${name} (${backend}): ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
+  }
+  if (failures.length > 0) {
+    for (const f of failures) io.err(`kproxy cleanup: ${f}\n`);
+    process.exitCode = 1;
+  } else {
+    io.out('kproxy cleanup: done\n');
+  }
+}
