@@ -1,0 +1,355 @@
+/**
+ * kproxy's Prometheus metrics: kube-proxy's own names, help texts and buckets (`pkg/proxy/metrics`) where
+ * the meaning is the same, plus `kproxy_*` metrics for what kube-proxy does not have (the userspace relay,
+ * sync failures, the size of the last sync). Each {@link ProxyMetrics} owns its registry, so tests and
+ * several proxies in one process do not share counters.
+ *
+ * @module
+ */
+import {
+  Counter,
+  collectDefaultMetrics,
+  exponentialBuckets,
+  Gauge,
+  Histogram,
+  linearBuckets,
+  Registry,
+} from 'prom-client';
+import type { ProxyMode, SyncReport } from '../modes/mode.ts';
+import type { HealthEndpoint, HealthProbeCounter } from '../server/healthz.ts';
+import { RelayCounters, type RelayMetrics } from './relay_metrics.ts';
+
+/** Options of {@link ProxyMetrics}. */
+export interface ProxyMetricsOptions {
+  /**
+   * Registers only the metrics kube-proxy registers for this mode (plus kproxy's own for it); undefined
+   * registers everything (handy for tests and `kproxy rules`).
+   */
+  readonly mode?: ProxyMode | undefined;
+  /** Also export prom-client's process and Node.js metrics (`process_*`, `nodejs_*`). Default false. */
+  readonly defaultMetrics?: boolean | undefined;
+  /** Epoch milliseconds, for the timestamp gauges. Default `Date.now`. */
+  readonly now?: (() => number) | undefined;
+}
+
+/** The kind of sync, as {@link SyncReport} spells it. */
+export type SyncKind = SyncReport['kind'];
+
+/** iptables tables kproxy writes. */
+export type IptablesTable = 'nat' | 'filter' | 'mangle' | 'raw';
+
+/** Sync durations: 1 ms to ~16 s, as upstream. */
+const SYNC_BUCKETS = exponentialBuckets(0.001, 2, 15);
+
+/**
+ * Network programming latency: 0, 0.25 s, 0.5 s, 1..59 s, 60..115 s by 5 s, 2..5 min by 30 s; the
+ * leading 0 is upstream's (component-base `MergeBuckets` starts from one zero bucket).
+ */
+const PROGRAMMING_BUCKETS = [
+  0,
+  ...linearBuckets(0.25, 0.25, 2),
+  ...linearBuckets(1, 1, 59),
+  ...linearBuckets(60, 5, 12),
+  ...linearBuckets(120, 30, 7),
+];
+
+/**
+ * Every metric the daemon, the proxiers and the servers update.
+ *
+ * @example
+ * const metrics = new ProxyMetrics({ mode: 'iptables', defaultMetrics: true });
+ * metrics.observeSync(report.kind, seconds, report);
+ * const text = await metrics.metricsText();
+ */
+export class ProxyMetrics implements HealthProbeCounter {
+  /** This instance's registry (serve it with `startMetricsServer`). */
+  readonly registry = new Registry();
+  /** Hot-path counters for the userspace relay (exported only in userspace mode or without a mode). */
+  readonly relay: RelayMetrics;
+
+  readonly #now: () => number;
+  readonly #syncDuration: Histogram;
+  readonly #syncFullDuration: Histogram;
+  readonly #syncPartialDuration: Histogram;
+  readonly #programmingLatency: Histogram;
+  readonly #lastSync: Gauge;
+  readonly #lastQueued: Gauge;
+  readonly #endpointChangesPending: Gauge;
+  readonly #endpointChangesTotal: Counter;
+  readonly #serviceChangesPending: Gauge;
+  readonly #serviceChangesTotal: Counter;
+  readonly #noLocalEndpoints: Gauge<'traffic_policy'>;
+  readonly #restoreFailures: Counter;
+  readonly #partialRestoreFailures: Counter;
+  readonly #iptablesRules: Gauge<'table'>;
+  readonly #iptablesRulesLast: Gauge<'table'>;
+  readonly #healthzTotal: Counter<'code'>;
+  readonly #livezTotal: Counter<'code'>;
+  readonly #syncFailures: Counter;
+  readonly #lastServicePortsWritten: Gauge;
+  readonly #lastRestoreBytes: Gauge;
+  readonly #lastRestoreLines: Gauge;
+
+  /**
+   * @param options mode (which metrics to register), default metrics, clock
+   */
+  constructor(options: ProxyMetricsOptions = {}) {
+    this.#now = options.now ?? Date.now;
+    const mode = options.mode;
+    const all = [this.registry];
+    const none: Registry[] = [];
+    const iptablesOnly = mode === undefined || mode === 'iptables' ? all : none;
+    // Restore failures: upstream registers them for iptables and ipvs; kproxy's userspace mode also
+    // programs its REDIRECT rules with iptables-restore.
+    const userspaceOnly = mode === undefined || mode === 'userspace' ? all : none;
+
+    this.#syncDuration = new Histogram({
+      name: 'kubeproxy_sync_proxy_rules_duration_seconds',
+      help: 'SyncProxyRules latency in seconds',
+      buckets: SYNC_BUCKETS,
+      registers: all,
+    });
+    // Upstream registers the full/partial split for iptables only; every kproxy mode reports its kind.
+    this.#syncFullDuration = new Histogram({
+      name: 'kubeproxy_sync_full_proxy_rules_duration_seconds',
+      help: 'SyncProxyRules latency in seconds for full resyncs',
+      buckets: SYNC_BUCKETS,
+      registers: all,
+    });
+    this.#syncPartialDuration = new Histogram({
+      name: 'kubeproxy_sync_partial_proxy_rules_duration_seconds',
+      help: 'SyncProxyRules latency in seconds for partial resyncs',
+      buckets: SYNC_BUCKETS,
+      registers: all,
+    });
+    this.#programmingLatency = new Histogram({
+      name: 'kubeproxy_network_programming_duration_seconds',
+      help: 'In Cluster Network Programming Latency in seconds',
+      buckets: PROGRAMMING_BUCKETS,
+      registers: all,
+    });
+    this.#lastSync = new Gauge({
+      name: 'kubeproxy_sync_proxy_rules_last_timestamp_seconds',
+      help: 'The last time proxy rules were successfully synced',
+      registers: all,
+    });
+    this.#lastQueued = new Gauge({
+      name: 'kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds',
+      help: 'The last time a sync of proxy rules was queued',
+      registers: all,
+    });
+    this.#endpointChangesPending = new Gauge({
+      name: 'kubeproxy_sync_proxy_rules_endpoint_changes_pending',
+      help: 'Pending proxy rules Endpoint changes',
+      registers: all,
+    });
+    this.#endpointChangesTotal = new Counter({
+      name: 'kubeproxy_sync_proxy_rules_endpoint_changes_total',
+      help: 'Cumulative proxy rules Endpoint changes',
+      registers: all,
+    });
+    this.#serviceChangesPending = new Gauge({
+      name: 'kubeproxy_sync_proxy_rules_service_changes_pending',
+      help: 'Pending proxy rules Service changes',
+      registers: all,
+    });
+    this.#serviceChangesTotal = new Counter({
+      name: 'kubeproxy_sync_proxy_rules_service_changes_total',
+      help: 'Cumulative proxy rules Service changes',
+      registers: all,
+    });
+    // A gauge despite the _total suffix, as upstream.
+    this.#noLocalEndpoints = new Gauge({
+      name: 'kubeproxy_sync_proxy_rules_no_local_endpoints_total',
+      help: 'Number of services with a Local traffic policy and no endpoints',
+      labelNames: ['traffic_policy'],
+      registers: all,
+    });
+    this.#restoreFailures = new Counter({
+      name: 'kubeproxy_sync_proxy_rules_iptables_restore_failures_total',
+      help: 'Cumulative proxy iptables restore failures',
+      registers: all,
+    });
+    this.#partialRestoreFailures = new Counter({
+      name: 'kubeproxy_sync_proxy_rules_iptables_partial_restore_failures_total',
+      help: 'Cumulative proxy iptables partial restore failures',
+      registers: iptablesOnly,
+    });
+    this.#iptablesRules = new Gauge({
+      name: 'kubeproxy_sync_proxy_rules_iptables_total',
+      help: 'Total number of iptables rules owned by kube-proxy',
+      labelNames: ['table'],
+      registers: iptablesOnly,
+    });
+    this.#iptablesRulesLast = new Gauge({
+      name: 'kubeproxy_sync_proxy_rules_iptables_last',
+      help: 'Number of iptables rules written by kube-proxy in last sync',
+      labelNames: ['table'],
+      registers: iptablesOnly,
+    });
+    this.#healthzTotal = new Counter({
+      name: 'kubeproxy_proxy_healthz_total',
+      help: 'Cumulative proxy healthz HTTP status',
+      labelNames: ['code'],
+      registers: all,
+    });
+    this.#livezTotal = new Counter({
+      name: 'kubeproxy_proxy_livez_total',
+      help: 'Cumulative proxy livez HTTP status',
+      labelNames: ['code'],
+      registers: all,
+    });
+    this.#syncFailures = new Counter({
+      name: 'kproxy_sync_proxy_rules_failures_total',
+      help: 'Cumulative failed syncs of proxy rules (retried by the runner)',
+      registers: all,
+    });
+    this.#lastServicePortsWritten = new Gauge({
+      name: 'kproxy_sync_proxy_rules_last_service_ports_written',
+      help: 'Service ports whose rules the last successful sync wrote',
+      registers: all,
+    });
+    this.#lastRestoreBytes = new Gauge({
+      name: 'kproxy_sync_proxy_rules_last_restore_bytes',
+      help: 'Bytes sent to the kernel restore tool(s) by the last successful sync',
+      registers: all,
+    });
+    this.#lastRestoreLines = new Gauge({
+      name: 'kproxy_sync_proxy_rules_last_restore_lines',
+      help: 'Lines sent to the kernel restore tool(s) by the last successful sync',
+      registers: all,
+    });
+    this.relay = new RelayCounters(userspaceOnly);
+    if (options.defaultMetrics === true) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /**
+   * Records a successful sync: the duration histograms (overall and per kind), the last-sync timestamp and
+   * the size of what was written.
+   *
+   * @param kind full or partial
+   * @param seconds how long `Proxier.sync` took
+   * @param report what the Proxier returned
+   */
+  observeSync(kind: SyncKind, seconds: number, report: SyncReport): void {
+    this.#observeDuration(kind, seconds);
+    this.#lastSync.set(this.#now() / 1000);
+    this.#lastServicePortsWritten.set(report.servicePortsWritten);
+    this.#lastRestoreBytes.set(report.restoreBytes);
+    this.#lastRestoreLines.set(report.restoreLines);
+  }
+
+  /**
+   * Records a failed sync. Its duration still counts (upstream observes every attempt); the last-sync
+   * timestamp does not move.
+   *
+   * @param seconds how long the attempt took
+   * @param kind the attempted kind when known (only then is the per-kind histogram observed)
+   */
+  observeFailedSync(seconds: number, kind?: SyncKind): void {
+    this.#observeDuration(kind, seconds);
+    this.#syncFailures.inc();
+  }
+
+  /**
+   * Counts a failed iptables-restore (ipvsadm-restore in ipvs mode). A failed partial restore counts in
+   * both counters, as upstream (the proxier then falls back to a full sync).
+   *
+   * @param kind what the failed restore was
+   */
+  restoreFailure(kind: SyncKind): void {
+    this.#restoreFailures.inc();
+    if (kind === 'partial') this.#partialRestoreFailures.inc();
+  }
+
+  /**
+   * Records network programming latency for every change a successful sync put in place: the time from
+   * the source first seeing the change to now. Clock skew never yields a negative observation.
+   *
+   * @param firstSeenMs when each change was first seen (`StateChange.firstSeen.values()`), epoch ms
+   * @param nowMs when the rules were in place, epoch ms
+   */
+  observeProgrammingLatency(firstSeenMs: Iterable<number>, nowMs: number): void {
+    for (const seen of firstSeenMs) this.#programmingLatency.observe(Math.max(0, nowMs - seen) / 1000);
+  }
+
+  /**
+   * Sets the number of changes waiting for a sync (0 after a successful sync).
+   *
+   * @param serviceChanges pending service changes
+   * @param endpointChanges pending endpoint-slice changes
+   */
+  setPending(serviceChanges: number, endpointChanges: number): void {
+    this.#serviceChangesPending.set(serviceChanges);
+    this.#endpointChangesPending.set(endpointChanges);
+  }
+
+  /**
+   * Counts changes seen from the sources.
+   *
+   * @param serviceChanges service events
+   * @param endpointChanges endpoint-slice (or Endpoints) events
+   */
+  countChanges(serviceChanges: number, endpointChanges: number): void {
+    if (serviceChanges > 0) this.#serviceChangesTotal.inc(serviceChanges);
+    if (endpointChanges > 0) this.#endpointChangesTotal.inc(endpointChanges);
+  }
+
+  /** Records that a sync was requested (the last-queued timestamp). */
+  syncQueued(): void {
+    this.#lastQueued.set(this.#now() / 1000);
+  }
+
+  /**
+   * Sets how many service ports with a Local traffic policy have no local endpoints (see
+   * `countNoLocalEndpoints`).
+   *
+   * @param counts per policy
+   */
+  noLocalEndpoints(counts: { readonly internal: number; readonly external: number }): void {
+    this.#noLocalEndpoints.set({ traffic_policy: 'internal' }, counts.internal);
+    this.#noLocalEndpoints.set({ traffic_policy: 'external' }, counts.external);
+  }
+
+  /**
+   * Sets an iptables table's rule counts (iptables mode).
+   *
+   * @param table the table
+   * @param counts `total`: rules kproxy owns in it now; `lastSync`: rules the last sync wrote to it
+   */
+  iptablesRules(table: IptablesTable, counts: { readonly total: number; readonly lastSync: number }): void {
+    this.#iptablesRules.set({ table }, counts.total);
+    this.#iptablesRulesLast.set({ table }, counts.lastSync);
+  }
+
+  /**
+   * Counts one answer of `/healthz` or `/livez` (called by the health server).
+   *
+   * @param endpoint which probe
+   * @param code the HTTP status sent
+   */
+  healthProbe(endpoint: HealthEndpoint, code: number): void {
+    const counter = endpoint === 'healthz' ? this.#healthzTotal : this.#livezTotal;
+    counter.inc({ code: String(code) });
+  }
+
+  /**
+   * Renders every registered metric in the Prometheus text format.
+   *
+   * @returns the exposition text
+   */
+  metricsText(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  /** The content type of {@link metricsText}. */
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  #observeDuration(kind: SyncKind | undefined, seconds: number): void {
+    this.#syncDuration.observe(seconds);
+    if (kind === 'full') this.#syncFullDuration.observe(seconds);
+    else if (kind === 'partial') this.#syncPartialDuration.observe(seconds);
+  }
+}
