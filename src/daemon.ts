@@ -164,7 +164,8 @@ export class Daemon {
       this.#carried = merged;
       this.#needFull = true;
       const seconds = (performance.now() - t0) / 1000;
-      for (const o of this.#options.observers ?? []) o.syncFailed?.({ error, seconds, at: this.#clock.now() });
+      for (const o of this.#options.observers ?? [])
+        o.syncFailed?.({ error, seconds, at: this.#clock.now() });
       throw error;
     }
   }

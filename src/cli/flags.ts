@@ -48,16 +48,31 @@ export function addPlanFlags(command: Command): Command {
       "the node's IP address(es) for NodePort and hairpin rules; repeat or comma-separate (default: the addresses of this host)",
       collect,
     )
-    .option('--cluster-cidr <cidrs>', 'pod CIDR(s), comma-separated: traffic from outside them to a ClusterIP is masqueraded')
+    .option(
+      '--cluster-cidr <cidrs>',
+      'pod CIDR(s), comma-separated: traffic from outside them to a ClusterIP is masqueraded',
+    )
     .option('--masquerade-all', 'SNAT all traffic sent to service VIPs', false)
     .option('--iptables-masquerade-bit <bit>', 'the fwmark bit (0-31) that marks packets to masquerade', '14')
-    .option('--ipvs-scheduler <name>', 'ipvs scheduler: rr, wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, mh', 'rr')
-    .option('--nodeport-addresses <cidrs>', 'comma-separated CIDRs of node addresses that accept NodePort traffic')
-    .option('--proxy-port-range <from-to>', 'userspace: the range of local ports for proxy listeners (default: random)')
+    .option(
+      '--ipvs-scheduler <name>',
+      'ipvs scheduler: rr, wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, mh',
+      'rr',
+    )
+    .option(
+      '--nodeport-addresses <cidrs>',
+      'comma-separated CIDRs of node addresses that accept NodePort traffic',
+    )
+    .option(
+      '--proxy-port-range <from-to>',
+      'userspace: the range of local ports for proxy listeners (default: random)',
+    )
     .option('--udp-timeout <duration>', 'userspace: how long an idle UDP flow is kept (default 250ms)')
     .option('--udp-idle-timeout <duration>', 'the same as --udp-timeout')
     .addOption(
-      new Option('--iptables-backend <backend>', 'iptables backend to program').choices(['auto', 'legacy', 'nft']).default('auto'),
+      new Option('--iptables-backend <backend>', 'iptables backend to program')
+        .choices(['auto', 'legacy', 'nft'])
+        .default('auto'),
     );
 }
 
@@ -70,7 +85,13 @@ function cidrList(flag: string, text: string | undefined): string[] {
     const [ip, bits, extra] = cidr.split('/');
     const family = isIP(ip ?? '');
     const max = family === 6 ? 128 : 32;
-    if (family === 0 || extra !== undefined || bits === undefined || !/^\d+$/.test(bits) || Number(bits) > max) {
+    if (
+      family === 0 ||
+      extra !== undefined ||
+      bits === undefined ||
+      !/^\d+$/.test(bits) ||
+      Number(bits) > max
+    ) {
       throw new FlagError(`Invalid --${flag}: not a CIDR: "${cidr}"`);
     }
   }
@@ -99,14 +120,19 @@ export function localAddresses(): string[] {
  */
 export function planOptionsFromFlags(flags: PlanFlags, durationMs: (text: string) => number): PlanOptions {
   const nodeIPs = flags.nodeIp ?? localAddresses();
-  for (const ip of nodeIPs) if (isIP(ip) === 0) throw new FlagError(`Invalid --node-ip: not an IP address: "${ip}"`);
+  for (const ip of nodeIPs)
+    if (isIP(ip) === 0) throw new FlagError(`Invalid --node-ip: not an IP address: "${ip}"`);
   const bit = Number(flags.iptablesMasqueradeBit);
   if (!Number.isInteger(bit) || bit < 0 || bit > 31) {
-    throw new FlagError(`Invalid --iptables-masquerade-bit: must be 0-31, got "${flags.iptablesMasqueradeBit}"`);
+    throw new FlagError(
+      `Invalid --iptables-masquerade-bit: must be 0-31, got "${flags.iptablesMasqueradeBit}"`,
+    );
   }
   const schedulers = ['rr', 'wrr', 'lc', 'wlc', 'lblc', 'lblcr', 'dh', 'sh', 'sed', 'nq', 'mh'];
   if (!schedulers.includes(flags.ipvsScheduler)) {
-    throw new FlagError(`Invalid --ipvs-scheduler: "${flags.ipvsScheduler}" is not one of ${schedulers.join(', ')}`);
+    throw new FlagError(
+      `Invalid --ipvs-scheduler: "${flags.ipvsScheduler}" is not one of ${schedulers.join(', ')}`,
+    );
   }
   let proxyPortRange: PlanOptions['proxyPortRange'];
   if (flags.proxyPortRange !== undefined) {
@@ -114,7 +140,9 @@ export function planOptionsFromFlags(flags: PlanFlags, durationMs: (text: string
     const from = Number(m?.[1]);
     const to = Number(m?.[2]);
     if (m === null || from < 1 || to > 65535 || from > to) {
-      throw new FlagError(`Invalid --proxy-port-range: expected FROM-TO within 1-65535, got "${flags.proxyPortRange}"`);
+      throw new FlagError(
+        `Invalid --proxy-port-range: expected FROM-TO within 1-65535, got "${flags.proxyPortRange}"`,
+      );
     }
     proxyPortRange = { from, to };
   }

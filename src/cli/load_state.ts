@@ -26,7 +26,11 @@ export interface LoadedState {
  * @returns the state and the problems
  * @example const { state, problems } = await loadOnce(createManifestSource('examples/demo'), 'node-a')
  */
-export async function loadOnce(source: ProxySource, nodeName: string, timeoutMs = 30_000): Promise<LoadedState> {
+export async function loadOnce(
+  source: ProxySource,
+  nodeName: string,
+  timeoutMs = 30_000,
+): Promise<LoadedState> {
   const tracker = new ProxyStateTracker({ nodeName });
   const problems: ObjectProblem[] = [];
   const services = new Set<string>();
@@ -38,7 +42,8 @@ export async function loadOnce(source: ProxySource, nodeName: string, timeoutMs 
     if (event.type === 'problem') problems.push(event.problem);
     if (event.type === 'synced') resolveSynced();
     if (event.type === 'add' || event.type === 'update') {
-      if (event.object.kind === 'Service') services.add(`${event.object.spec.namespace}/${event.object.spec.name}`);
+      if (event.object.kind === 'Service')
+        services.add(`${event.object.spec.namespace}/${event.object.spec.name}`);
     }
     tracker.handle(event);
   });

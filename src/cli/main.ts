@@ -28,7 +28,10 @@ function modeOption(): Option {
 
 function sourceFlags(command: Command): Command {
   return command
-    .option('--manifests <path>', 'a file or directory of Kubernetes YAML/JSON (Services, EndpointSlices, Endpoints); watched')
+    .option(
+      '--manifests <path>',
+      'a file or directory of Kubernetes YAML/JSON (Services, EndpointSlices, Endpoints); watched',
+    )
     .option('--kubeconfig <file>', 'kubeconfig of the cluster whose Services to proxy')
     .option('--master <url>', 'the API server URL (overrides the kubeconfig)');
 }
@@ -37,7 +40,9 @@ function logFlags(command: Command): Command {
   return command
     .addOption(new Option('--log-format <format>', 'log format').choices(['json', 'text']).default('json'))
     .addOption(
-      new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error']).default('info'),
+      new Option('--log-level <level>', 'log level')
+        .choices(['debug', 'info', 'warn', 'error'])
+        .default('info'),
     );
 }
 
@@ -75,7 +80,9 @@ export function formatTrace(packet: TracePacket, result: TraceResult): string {
  */
 export function buildProgram(io: { out: (s: string) => void; err: (s: string) => void }): Command {
   const program = new Command('kproxy')
-    .description('kube-proxy rebuilt in TypeScript: makes Service VIPs reach their backends (userspace, iptables, ipvs)')
+    .description(
+      'kube-proxy rebuilt in TypeScript: makes Service VIPs reach their backends (userspace, iptables, ipvs)',
+    )
     .showHelpAfterError()
     .configureOutput({ writeOut: io.out, writeErr: io.err });
 
@@ -109,20 +116,27 @@ export function buildProgram(io: { out: (s: string) => void; err: (s: string) =>
       for (const p of problems) io.out(`${formatProblem(p)}\n`);
       let endpoints = 0;
       for (const port of state.servicePorts.values()) endpoints += port.allEndpoints.length;
-      io.out(`${services} services, ${state.servicePorts.size} service ports, ${endpoints} endpoints, ${problems.length} errors\n`);
+      io.out(
+        `${services} services, ${state.servicePorts.size} service ports, ${endpoints} endpoints, ${problems.length} errors\n`,
+      );
       if (problems.length > 0) process.exitCode = 1;
     });
 
   const rules = program
     .command('rules')
-    .description("print the plan the mode would program, in the kernel tool's own restore format (no root needed)");
+    .description(
+      "print the plan the mode would program, in the kernel tool's own restore format (no root needed)",
+    );
   sourceFlags(rules);
   addPlanFlags(rules)
     .addOption(modeOption())
     .action(async (flags: CommonFlags) => {
       const options = planOptionsFromFlags(flags, parseDuration);
       const definition = await loadMode(mode(flags));
-      const { state, problems } = await loadOnce(await createSource(flags, quietContext(options.nodeName)), options.nodeName);
+      const { state, problems } = await loadOnce(
+        await createSource(flags, quietContext(options.nodeName)),
+        options.nodeName,
+      );
       for (const p of problems) io.err(`${formatProblem(p)}\n`);
       io.out(definition.renderRules(state, options));
     });
@@ -139,19 +153,33 @@ export function buildProgram(io: { out: (s: string) => void; err: (s: string) =>
     .action(async (flags: CommonFlags & { from: string; to: string; json: boolean }) => {
       const options = planOptionsFromFlags(flags, parseDuration);
       const definition = await loadMode(mode(flags));
-      const { state, problems } = await loadOnce(await createSource(flags, quietContext(options.nodeName)), options.nodeName);
+      const { state, problems } = await loadOnce(
+        await createSource(flags, quietContext(options.nodeName)),
+        options.nodeName,
+      );
       for (const p of problems) io.err(`${formatProblem(p)}\n`);
       const to = parseDestination(flags.to);
-      const packet: TracePacket = { source: flags.from, destination: to.ip, port: to.port, protocol: to.protocol };
+      const packet: TracePacket = {
+        source: flags.from,
+        destination: to.ip,
+        port: to.port,
+        protocol: to.protocol,
+      };
       const result = definition.trace(state, options, packet);
       io.out(flags.json ? `${JSON.stringify(result)}\n` : formatTrace(packet, result));
     });
 
   const cleanup = program
     .command('cleanup')
-    .description('remove everything kproxy ever programs (every mode): chains, jumps, ipsets, virtual servers');
+    .description(
+      'remove everything kproxy ever programs (every mode): chains, jumps, ipsets, virtual servers',
+    );
   logFlags(cleanup)
-    .addOption(new Option('--iptables-backend <backend>', 'iptables backend').choices(['auto', 'legacy', 'nft', 'all']).default('all'))
+    .addOption(
+      new Option('--iptables-backend <backend>', 'iptables backend')
+        .choices(['auto', 'legacy', 'nft', 'all'])
+        .default('all'),
+    )
     .action(async (flags: { logFormat: 'json' | 'text'; logLevel: string; iptablesBackend: string }) => {
       const { cleanupAll } = await import('./run_command.ts');
       await cleanupAll(flags, io);
@@ -165,7 +193,9 @@ function quietContext(nodeName: string) {
 }
 
 /** The deps a mode's cleanup/checkHost needs, outside a running daemon. */
-export function standaloneDeps(flags: PlanFlags & { logFormat: 'json' | 'text'; logLevel: string }): ProxierDeps {
+export function standaloneDeps(
+  flags: PlanFlags & { logFormat: 'json' | 'text'; logLevel: string },
+): ProxierDeps {
   return {
     options: planOptionsFromFlags(flags, parseDuration),
     exec: createExec(),
@@ -181,7 +211,10 @@ export function standaloneDeps(flags: PlanFlags & { logFormat: 'json' | 'text'; 
  * @returns the exit code
  */
 export async function main(argv: readonly string[]): Promise<number> {
-  const io = { out: (s: string) => void process.stdout.write(s), err: (s: string) => void process.stderr.write(s) };
+  const io = {
+    out: (s: string) => void process.stdout.write(s),
+    err: (s: string) => void process.stderr.write(s),
+  };
   const program = buildProgram(io);
   program.exitOverride();
   try {

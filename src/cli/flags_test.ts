@@ -1,0 +1,101 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { parseDuration } from './duration.ts';
+import { FlagError, type PlanFlags, planOptionsFromFlags } from './flags.ts';
+import { formatTrace, parseDestination } from './main.ts';
+
+const base: PlanFlags = {
+  iptablesMasqueradeBit: '14',
+  ipvsScheduler: 'rr',
+  iptablesBackend: 'auto',
+  nodeIp: ['198.18.0.1'],
+};
+
+describe('plan flags', () => {
+  it('builds plan options with kube-proxy defaults', () => {
+    const o = planOptionsFromFlags({ ...base, hostnameOverride: 'node-a' }, parseDuration);
+    assert.equal(o.nodeName, 'node-a');
+    assert.deepEqual(o.nodeIPs, ['198.18.0.1']);
+    assert.deepEqual(o.clusterCIDRs, []);
+    assert.equal(o.masqueradeBit, 14);
+    assert.equal(o.udpIdleTimeoutMs, 250);
+    assert.equal(o.proxyPortRange, undefined);
+  });
+  it('parses lists, ranges and durations', () => {
+    const o = planOptionsFromFlags(
+      {
+        ...base,
+        clusterCidr: '198.18.128.0/17,fd00::/64',
+        proxyPortRange: '30000-30100',
+        udpIdleTimeout: '1s',
+        nodeportAddresses: '198.18.0.0/24',
+      },
+      parseDuration,
+    );
+    assert.deepEqual(o.clusterCIDRs, ['198.18.128.0/17', 'fd00::/64']);
+    assert.deepEqual(o.proxyPortRange, { from: 30000, to: 30100 });
+    assert.equal(o.udpIdleTimeoutMs, 1000);
+    assert.deepEqual(o.nodePortAddresses, ['198.18.0.0/24']);
+  });
+  it('rejects bad values with the flag name', () => {
+    const cases: [Partial<PlanFlags>, RegExp][] = [
+      [{ clusterCidr: '198.18.0.0' }, /--cluster-cidr: not a CIDR: "198.18.0.0"/],
+      [{ clusterCidr: '198.18.0.0/33' }, /--cluster-cidr/],
+      [{ nodeIp: ['x'] }, /--node-ip: not an IP address: "x"/],
+      [{ iptablesMasqueradeBit: '32' }, /--iptables-masquerade-bit/],
+      [{ ipvsScheduler: 'fifo' }, /--ipvs-scheduler: "fifo"/],
+      [{ proxyPortRange: '200-100' }, /--proxy-port-range/],
+    ];
+    for (const [flags, message] of cases) {
+      assert.throws(
+        () => planOptionsFromFlags({ ...base, ...flags }, parseDuration),
+        (e: unknown) => {
+          assert.ok(e instanceof FlagError);
+          assert.match(e.message, message);
+          return true;
+        },
+      );
+    }
+  });
+});
+
+describe('trace arguments and output', () => {
+  it('parses IP:PORT[/proto]', () => {
+    assert.deepEqual(parseDestination('198.18.100.1:80'), { ip: '198.18.100.1', port: 80, protocol: 'TCP' });
+    assert.deepEqual(parseDestination('198.18.100.1:53/udp'), {
+      ip: '198.18.100.1',
+      port: 53,
+      protocol: 'UDP',
+    });
+    assert.deepEqual(parseDestination('[fd00::1]:80/SCTP'), { ip: 'fd00::1', port: 80, protocol: 'SCTP' });
+    assert.throws(() => parseDestination('198.18.100.1'), /Invalid --to/);
+    assert.throws(() => parseDestination('198.18.100.1:0'), /Invalid --to/);
+    assert.throws(() => parseDestination('198.18.100.1:80/icmp'), /Invalid --to/);
+  });
+  it('formats a trace for people', () => {
+    const text = formatTrace(
+      { source: '198.18.0.9', destination: '198.18.100.1', port: 80, protocol: 'TCP' },
+      {
+        verdict: 'DNAT',
+        masquerade: true,
+        backends: [
+          { address: '198.18.1.1:8080', probability: 0.5 },
+          { address: '198.18.1.2:8080', probability: 0.5 },
+        ],
+        path: ['nat/PREROUTING', 'nat/KUBE-SERVICES'],
+      },
+    );
+    assert.equal(
+      text,
+      [
+        'packet 198.18.0.9 -> 198.18.100.1:80/tcp',
+        '  nat/PREROUTING',
+        '  nat/KUBE-SERVICES',
+        'verdict: DNAT (masqueraded)',
+        '  -> 198.18.1.1:8080  50.0%',
+        '  -> 198.18.1.2:8080  50.0%',
+        '',
+      ].join('\n'),
+    );
+  });
+});
