@@ -1,0 +1,352 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { formatProblem } from './problem.ts';
+import type { EndpointSliceSpec } from './types.ts';
+import { validateEndpointSlice, validateEndpoints } from './validate_endpoints.ts';
+import type { Validated } from './validated.ts';
+
+/** A valid IPv4 slice `shop/web-abc12` of service `web`, fields merged over one endpoint and port 8080. */
+function slice(fields: Record<string, unknown> = {}, labels: Record<string, unknown> = {}): unknown {
+  return {
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    metadata: {
+      name: 'web-abc12',
+      namespace: 'shop',
+      labels: { 'kubernetes.io/service-name': 'web', ...labels },
+    },
+    addressType: 'IPv4',
+    ports: [{ name: 'http', port: 8080 }],
+    endpoints: [{ addresses: ['10.1.0.5'] }],
+    ...fields,
+  };
+}
+
+/** A legacy Endpoints object `shop/web`. */
+function endpoints(subsets: unknown, labels: Record<string, unknown> = {}): unknown {
+  return {
+    apiVersion: 'v1',
+    kind: 'Endpoints',
+    metadata: { name: 'web', namespace: 'shop', labels },
+    subsets,
+  };
+}
+
+function valid<T>(result: Validated<T>): T {
+  assert.ok(result.ok === true, JSON.stringify(result));
+  return result.value;
+}
+
+function problems<T>(result: Validated<T>): string[] {
+  assert.equal(result.ok, false, JSON.stringify(result));
+  return result.ok === false ? result.problems.map(formatProblem) : [];
+}
+
+const readyEndpoint = {
+  ready: true,
+  serving: true,
+  terminating: false,
+  nodeName: undefined,
+  zone: undefined,
+};
+
+describe('validateEndpointSlice', () => {
+  it('defaults conditions as upstream kube-proxy: ready and serving unset = true, terminating unset = false', () => {
+    const spec = valid(validateEndpointSlice(slice({ ports: [{ port: 8080 }] }), 'a.yaml'));
+    assert.deepEqual(spec, {
+      namespace: 'shop',
+      name: 'web-abc12',
+      serviceName: 'web',
+      addressType: 'IPv4',
+      ports: [{ name: '', protocol: 'TCP', port: 8080 }],
+      endpoints: [{ addresses: ['10.1.0.5'], ...readyEndpoint, hostname: undefined }],
+      legacy: false,
+    });
+  });
+
+  it('keeps given conditions, node, zone and hostname', () => {
+    const endpoint = {
+      addresses: ['10.1.0.6'],
+      conditions: { ready: false, serving: true, terminating: true },
+      nodeName: 'node-a.example',
+      zone: 'zone-1',
+      hostname: 'web-0',
+    };
+    const spec = valid(validateEndpointSlice(slice({ endpoints: [endpoint] }), 'a.yaml'));
+    assert.deepEqual(spec.endpoints, [
+      {
+        addresses: ['10.1.0.6'],
+        ready: false,
+        serving: true,
+        terminating: true,
+        nodeName: 'node-a.example',
+        zone: 'zone-1',
+        hostname: 'web-0',
+      },
+    ]);
+  });
+
+  it('sorts endpoints by address and ports by name, whatever the input order', () => {
+    const spec = valid(
+      validateEndpointSlice(
+        slice({
+          ports: [
+            { name: 'metrics', port: 9090 },
+            { name: 'dns', port: 53, protocol: 'UDP' },
+          ],
+          endpoints: [{ addresses: ['10.1.0.10'] }, { addresses: ['10.1.0.9'] }],
+        }),
+        'a.yaml',
+      ),
+    );
+    assert.deepEqual(
+      spec.endpoints.map((e) => e.addresses[0]),
+      ['10.1.0.9', '10.1.0.10'],
+    );
+    assert.deepEqual(
+      spec.ports.map((p) => p.name),
+      ['dns', 'metrics'],
+    );
+  });
+
+  it('drops a port without a number, as upstream ignores it', () => {
+    const spec = valid(
+      validateEndpointSlice(slice({ ports: [{ name: 'http' }, { name: 'https', port: 8443 }] }), 'a'),
+    );
+    assert.deepEqual(spec.ports, [{ name: 'https', protocol: 'TCP', port: 8443 }]);
+  });
+
+  it('keeps IPv6 slices, with canonical addresses', () => {
+    const spec = valid(
+      validateEndpointSlice(slice({ addressType: 'IPv6', endpoints: [{ addresses: ['FD00::0005'] }] }), 'a'),
+    );
+    assert.equal(spec.addressType, 'IPv6');
+    assert.deepEqual(spec.endpoints[0]?.addresses, ['fd00::5']);
+  });
+
+  it('accepts a slice with no endpoints (a service with no ready pods)', () => {
+    assert.deepEqual(valid(validateEndpointSlice(slice({ endpoints: null }), 'a')).endpoints, []);
+  });
+
+  describe('skips slices a proxy does not serve, without an error', () => {
+    const cases: [string, unknown, string][] = [
+      ['FQDN', slice({ addressType: 'FQDN', endpoints: [{ addresses: ['db.example.com'] }] }), 'FQDN'],
+      [
+        'another service proxy',
+        slice({}, { 'service.kubernetes.io/service-proxy-name': 'x' }),
+        'service-proxy-name',
+      ],
+      ['headless', slice({}, { 'service.kubernetes.io/headless': '' }), 'service.kubernetes.io/headless'],
+    ];
+    for (const [name, obj, reason] of cases) {
+      it(name, () => {
+        const result = validateEndpointSlice(obj, 'a.yaml');
+        assert.equal(result.ok, 'skipped');
+        assert.match((result as { reason: string }).reason, new RegExp(reason));
+      });
+    }
+  });
+
+  describe('reports bad input with the exact field', () => {
+    const cases: [string, unknown, string[]][] = [
+      [
+        'missing service-name label',
+        slice({}, { 'kubernetes.io/service-name': undefined }),
+        [
+          'a.yaml: EndpointSlice shop/web-abc12: metadata.labels["kubernetes.io/service-name"]: required: the name of the service this slice belongs to',
+        ],
+      ],
+      [
+        'unknown addressType',
+        slice({ addressType: 'IPv5' }),
+        ['a.yaml: EndpointSlice shop/web-abc12: addressType: must be IPv4, IPv6 or FQDN, got "IPv5"'],
+      ],
+      [
+        'missing addressType',
+        slice({ addressType: undefined }),
+        ['a.yaml: EndpointSlice shop/web-abc12: addressType: required'],
+      ],
+      [
+        'address of the other family',
+        slice({ endpoints: [{ addresses: ['fd00::5'] }] }),
+        [
+          'a.yaml: EndpointSlice shop/web-abc12: endpoints[0].addresses[0]: IPv6 address "fd00::5" in a slice of addressType IPv4',
+        ],
+      ],
+      [
+        'address that is not an IP',
+        slice({ endpoints: [{ addresses: ['10.1.0.500'] }] }),
+        ['a.yaml: EndpointSlice shop/web-abc12: endpoints[0].addresses[0]: not an IP address: "10.1.0.500"'],
+      ],
+      [
+        'endpoint without addresses',
+        slice({ endpoints: [{ addresses: [] }] }),
+        ['a.yaml: EndpointSlice shop/web-abc12: endpoints[0].addresses: required: at least one address'],
+      ],
+      [
+        'condition that is not a boolean',
+        slice({ endpoints: [{ addresses: ['10.1.0.5'], conditions: { ready: 'yes' } }] }),
+        [
+          'a.yaml: EndpointSlice shop/web-abc12: endpoints[0].conditions.ready: must be true or false, got "yes"',
+        ],
+      ],
+      [
+        'port out of range',
+        slice({ ports: [{ name: 'http', port: 65536 }] }),
+        ['a.yaml: EndpointSlice shop/web-abc12: ports[0].port: must be 1-65535, got 65536'],
+      ],
+      [
+        'unknown protocol',
+        slice({ ports: [{ name: 'http', port: 80, protocol: 'QUIC' }] }),
+        ['a.yaml: EndpointSlice shop/web-abc12: ports[0].protocol: must be TCP, UDP or SCTP, got "QUIC"'],
+      ],
+      [
+        'duplicate port names',
+        slice({
+          ports: [
+            { name: 'http', port: 80 },
+            { name: 'http', port: 81 },
+          ],
+        }),
+        ['a.yaml: EndpointSlice shop/web-abc12: ports[1].name: duplicate name "http" (also ports[0])'],
+      ],
+      [
+        'bad node name',
+        slice({ endpoints: [{ addresses: ['10.1.0.5'], nodeName: 'Node_A' }] }),
+        ['a.yaml: EndpointSlice shop/web-abc12: endpoints[0].nodeName: not a DNS-1123 subdomain: "Node_A"'],
+      ],
+      [
+        'bad slice name',
+        slice({ metadata: { name: 'web/1', labels: { 'kubernetes.io/service-name': 'web' } } }),
+        ['a.yaml: EndpointSlice default/"web/1": metadata.name: not a DNS-1123 subdomain: "web/1"'],
+      ],
+    ];
+    for (const [name, obj, expected] of cases) {
+      it(name, () => {
+        assert.deepEqual(problems(validateEndpointSlice(obj, 'a.yaml')), expected);
+      });
+    }
+  });
+});
+
+describe('validateEndpoints (legacy core/v1)', () => {
+  it('converts ready and not-ready addresses to one slice', () => {
+    const result = validateEndpoints(
+      endpoints([
+        {
+          addresses: [{ ip: '10.1.0.6', nodeName: 'node-b', hostname: 'web-1' }, { ip: '10.1.0.5' }],
+          notReadyAddresses: [{ ip: '10.1.0.7' }],
+          ports: [{ port: 8080 }],
+        },
+      ]),
+      'a.yaml',
+    );
+    assert.deepEqual(valid(result), [
+      {
+        namespace: 'shop',
+        name: 'web',
+        serviceName: 'web',
+        addressType: 'IPv4',
+        ports: [{ name: '', protocol: 'TCP', port: 8080 }],
+        endpoints: [
+          { addresses: ['10.1.0.5'], ...readyEndpoint, hostname: undefined },
+          { addresses: ['10.1.0.6'], ...readyEndpoint, nodeName: 'node-b', hostname: 'web-1' },
+          { addresses: ['10.1.0.7'], ...readyEndpoint, ready: false, serving: false, hostname: undefined },
+        ],
+        legacy: true,
+      },
+    ]);
+  });
+
+  it('gives one slice per family, <name> for IPv4 and <name>-ipv6 for IPv6', () => {
+    const result = validateEndpoints(
+      endpoints([
+        { addresses: [{ ip: 'fd00::5' }, { ip: '10.1.0.5' }], ports: [{ name: 'http', port: 8080 }] },
+      ]),
+      'a.yaml',
+    );
+    const slices = valid(result);
+    assert.deepEqual(
+      slices.map((s) => [s.name, s.addressType, s.endpoints.map((e) => e.addresses[0])]),
+      [
+        ['web', 'IPv4', ['10.1.0.5']],
+        ['web-ipv6', 'IPv6', ['fd00::5']],
+      ],
+    );
+  });
+
+  it('names an IPv6-only slice <name>', () => {
+    const slices = valid(
+      validateEndpoints(endpoints([{ addresses: [{ ip: 'fd00::5' }], ports: [{ port: 80 }] }]), 'a'),
+    );
+    assert.deepEqual(
+      slices.map((s) => [s.name, s.addressType]),
+      [['web', 'IPv6']],
+    );
+  });
+
+  it('keeps subsets with different port lists apart (-2 suffix), as a slice has one port list', () => {
+    const slices = valid(
+      validateEndpoints(
+        endpoints([
+          { addresses: [{ ip: '10.1.0.5' }], ports: [{ name: 'http', port: 8080 }] },
+          { addresses: [{ ip: '10.1.0.6' }], ports: [{ name: 'http', port: 8081 }] },
+          { addresses: [{ ip: '10.1.0.7' }], ports: [{ name: 'http', port: 8080 }] },
+        ]),
+        'a',
+      ),
+    );
+    assert.deepEqual(
+      slices.map((s: EndpointSliceSpec) => [
+        s.name,
+        s.ports[0]?.port,
+        s.endpoints.map((e) => e.addresses[0]),
+      ]),
+      [
+        ['web', 8080, ['10.1.0.5', '10.1.0.7']],
+        ['web-2', 8081, ['10.1.0.6']],
+      ],
+    );
+  });
+
+  it('gives no slice for an Endpoints object without addresses', () => {
+    assert.deepEqual(valid(validateEndpoints(endpoints(undefined), 'a')), []);
+  });
+
+  it('skips Endpoints of a headless service', () => {
+    const result = validateEndpoints(endpoints([], { 'service.kubernetes.io/headless': '' }), 'a');
+    assert.equal(result.ok, 'skipped');
+  });
+
+  describe('reports bad input with the exact field', () => {
+    const cases: [string, unknown, string[]][] = [
+      [
+        'address that is not an IP',
+        endpoints([{ addresses: [{ ip: 'x' }], ports: [{ port: 80 }] }]),
+        ['a.yaml: Endpoints shop/web: subsets[0].addresses[0].ip: not an IP address: "x"'],
+      ],
+      [
+        'address without ip',
+        endpoints([{ notReadyAddresses: [{ nodeName: 'n' }], ports: [{ port: 80 }] }]),
+        ['a.yaml: Endpoints shop/web: subsets[0].notReadyAddresses[0].ip: required'],
+      ],
+      [
+        'port without number',
+        endpoints([{ addresses: [{ ip: '10.1.0.5' }], ports: [{ name: 'http' }] }]),
+        ['a.yaml: Endpoints shop/web: subsets[0].ports[0].port: required'],
+      ],
+      [
+        'unnamed port of several',
+        endpoints([{ addresses: [{ ip: '10.1.0.5' }], ports: [{ port: 80 }, { name: 'b', port: 81 }] }]),
+        [
+          'a.yaml: Endpoints shop/web: subsets[0].ports[0].name: required when the subset has more than one port',
+        ],
+      ],
+    ];
+    for (const [name, obj, expected] of cases) {
+      it(name, () => {
+        assert.deepEqual(problems(validateEndpoints(obj, 'a.yaml')), expected);
+      });
+    }
+  });
+});
