@@ -1,0 +1,90 @@
+/**
+ * Test fixtures: service port states and proxy states with defaults, so that a test states only what
+ * matters to it. Address ranges used by the userspace tests: VIPs 198.19.0.0/16 (lab) and 10.96.0.0/16
+ * (plans), endpoints 198.18.101.0/24+ (lab pods) and 10.1.0.0/16 (plans), node 198.18.0.1 / 192.168.0.10.
+ *
+ * @module
+ */
+import type { Endpoint, ProxyState, ServicePortState } from '../../model/types.ts';
+import { servicePortKey } from '../../model/types.ts';
+import type { PlanOptions } from '../mode.ts';
+
+/** An endpoint `ip:port`, ready, on no particular node. */
+export function endpoint(address: string, overrides: Partial<Endpoint> = {}): Endpoint {
+  const colon = address.lastIndexOf(':');
+  return {
+    ip: address.slice(0, colon).replace(/^\[|\]$/g, ''),
+    port: Number(address.slice(colon + 1)),
+    ready: true,
+    serving: true,
+    terminating: false,
+    nodeName: undefined,
+    zone: undefined,
+    isLocal: false,
+    ...overrides,
+  };
+}
+
+/** What a test may set on a service port; endpoints are `ip:port` strings (used for every selection). */
+export interface ServicePortFixture extends Partial<Omit<ServicePortState, 'key'>> {
+  readonly namespace?: string;
+  readonly serviceName?: string;
+  readonly endpoints?: readonly string[];
+}
+
+/** A service port state (ClusterIP, TCP, no affinity) with the given fields. */
+export function servicePort(fixture: ServicePortFixture): ServicePortState {
+  const namespace = fixture.namespace ?? 'default';
+  const serviceName = fixture.serviceName ?? 'web';
+  const portName = fixture.portName ?? 'http';
+  const protocol = fixture.protocol ?? 'TCP';
+  const eps = (fixture.endpoints ?? []).map((e) => endpoint(e));
+  return {
+    namespace,
+    serviceName,
+    portName,
+    protocol,
+    type: 'ClusterIP',
+    port: 80,
+    nodePort: 0,
+    clusterIPs: ['10.96.0.10'],
+    ipFamilies: ['IPv4'],
+    externalIPs: [],
+    loadBalancerIPs: [],
+    loadBalancerSourceRanges: [],
+    sessionAffinity: { type: 'None' },
+    externalTrafficPolicy: 'Cluster',
+    internalTrafficPolicy: 'Cluster',
+    healthCheckNodePort: 0,
+    annotations: {},
+    allEndpoints: eps,
+    clusterEndpoints: eps,
+    localEndpoints: [],
+    internalEndpoints: eps,
+    externalEndpoints: eps,
+    ...fixture,
+    key: servicePortKey(namespace, serviceName, portName, protocol),
+  };
+}
+
+/** A proxy state holding these service ports (in key order). */
+export function proxyState(ports: readonly ServicePortState[], version = 1): ProxyState {
+  const sorted = [...ports].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  return { version, nodeName: 'node-a', servicePorts: new Map(sorted.map((p) => [p.key, p])) };
+}
+
+/** Plan options with defaults (node IP 192.168.0.10, no port range, UDP idle 250 ms). */
+export function planOptions(overrides: Partial<PlanOptions> = {}): PlanOptions {
+  return {
+    nodeName: 'node-a',
+    nodeIPs: ['192.168.0.10'],
+    clusterCIDRs: [],
+    masqueradeAll: false,
+    masqueradeBit: 14,
+    ipvsScheduler: 'rr',
+    nodePortAddresses: [],
+    proxyPortRange: undefined,
+    udpIdleTimeoutMs: 250,
+    ...overrides,
+  };
+}

@@ -1,0 +1,226 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { TracePacket } from '../mode.ts';
+import { planOptions, proxyState, servicePort } from './_fixtures.ts';
+import { listenerId, planUserspace } from './plan.ts';
+import { renderPortalRestore, renderUserspaceRules } from './render.ts';
+import { traceUserspace } from './trace.ts';
+
+// Addresses: VIPs 10.96.0.0/16, external IP 203.0.113.7, endpoints 10.1.0.0/16, node 192.168.0.10.
+const state = proxyState([
+  servicePort({ endpoints: ['10.1.0.1:8080', '10.1.0.2:8080'] }),
+  servicePort({
+    serviceName: 'dns',
+    portName: 'dns',
+    protocol: 'UDP',
+    port: 53,
+    clusterIPs: ['10.96.0.53'],
+    endpoints: ['10.1.0.3:53'],
+  }),
+  servicePort({
+    serviceName: 'shop',
+    type: 'NodePort',
+    nodePort: 30080,
+    externalIPs: ['203.0.113.7'],
+    clusterIPs: ['10.96.0.20'],
+    endpoints: ['10.1.0.4:80'],
+  }),
+]);
+const options = planOptions({ proxyPortRange: { from: 40000, to: 40010 } });
+
+describe('userspace plan', () => {
+  it('renders the portal chains as iptables-restore input (golden)', () => {
+    const expected = `*nat
+:KUBE-PORTALS-CONTAINER - [0:0]
+:KUBE-PORTALS-HOST - [0:0]
+:KUBE-NODEPORT-CONTAINER - [0:0]
+:KUBE-NODEPORT-HOST - [0:0]
+-A KUBE-PORTALS-CONTAINER -m comment --comment default/dns:dns -p udp -m udp --dport 53 -d 10.96.0.53/32 -j REDIRECT --to-ports 40000
+-A KUBE-PORTALS-HOST -m comment --comment default/dns:dns -p udp -m udp --dport 53 -d 10.96.0.53/32 -j DNAT --to-destination 192.168.0.10:40000
+-A KUBE-PORTALS-CONTAINER -m comment --comment default/shop:http -p tcp -m tcp --dport 80 -d 10.96.0.20/32 -j REDIRECT --to-ports 40000
+-A KUBE-PORTALS-HOST -m comment --comment default/shop:http -p tcp -m tcp --dport 80 -d 10.96.0.20/32 -j DNAT --to-destination 192.168.0.10:40000
+-A KUBE-PORTALS-CONTAINER -m comment --comment default/shop:http -p tcp -m tcp --dport 80 -d 203.0.113.7/32 -j REDIRECT --to-ports 40001
+-A KUBE-PORTALS-HOST -m comment --comment default/shop:http -p tcp -m tcp --dport 80 -d 203.0.113.7/32 -m addrtype --dst-type LOCAL -j DNAT --to-destination 192.168.0.10:40001
+-A KUBE-NODEPORT-CONTAINER -m comment --comment default/shop:http -p tcp -m tcp --dport 30080 -j REDIRECT --to-ports 40001
+-A KUBE-NODEPORT-HOST -m comment --comment default/shop:http -p tcp -m tcp --dport 30080 -j DNAT --to-destination 192.168.0.10:40001
+-A KUBE-PORTALS-CONTAINER -m comment --comment default/web:http -p tcp -m tcp --dport 80 -d 10.96.0.10/32 -j REDIRECT --to-ports 40002
+-A KUBE-PORTALS-HOST -m comment --comment default/web:http -p tcp -m tcp --dport 80 -d 10.96.0.10/32 -j DNAT --to-destination 192.168.0.10:40002
+COMMIT
+*filter
+:KUBE-NODEPORT-NON-LOCAL - [0:0]
+-A KUBE-NODEPORT-NON-LOCAL -m comment --comment default/shop:http -p tcp -m tcp --dport 40001 -m conntrack --ctstate NEW -j ACCEPT
+COMMIT
+`;
+    assert.equal(renderPortalRestore(planUserspace(state, options)), expected);
+  });
+
+  it('prints the listener table and the jumps as comments before the restore input', () => {
+    const text = renderUserspaceRules(planUserspace(state, options));
+    assert.match(
+      text,
+      /^# {3}default\/shop:http\/TCP +external +40001 +203\.0\.113\.7:80 \(externalIP\), \*:30080 \(nodePort\) +10\.1\.0\.4:80$/m,
+    );
+    assert.match(text, /^# {3}-t nat -I PREROUTING 1 .* -j KUBE-PORTALS-CONTAINER$/m);
+    assert.match(text, /^# {3}-t nat -A OUTPUT -m addrtype --dst-type LOCAL .* -j KUBE-NODEPORT-HOST$/m);
+    assert.ok(text.endsWith(renderPortalRestore(planUserspace(state, options))));
+  });
+
+  it('is deterministic and uses proxy port 0 when ports are chosen at run time', () => {
+    const a = renderUserspaceRules(planUserspace(state, planOptions()));
+    assert.equal(a, renderUserspaceRules(planUserspace(state, planOptions())));
+    assert.match(a, /--to-ports 0$/m);
+  });
+
+  it('gives rules only to listeners that have a port, and uses the given allocation', () => {
+    const web = state.servicePorts.get('default/web:http/TCP')!;
+    const only = proxyState([web]);
+    const plan = planUserspace(only, options, new Map([[listenerId(web.key, 'internal'), 41234]]));
+    assert.deepEqual(
+      plan.rules.map((r) => r.target),
+      [
+        { kind: 'REDIRECT', toPort: 41234 },
+        { kind: 'DNAT', toIP: '192.168.0.10', toPort: 41234 },
+      ],
+    );
+    assert.equal(planUserspace(only, options, new Map()).rules.length, 0);
+  });
+
+  it('restricts node ports to --nodeport-addresses and REDIRECTs host traffic without a node IP', () => {
+    const shop = state.servicePorts.get('default/shop:http/TCP')!;
+    const plan = planUserspace(
+      proxyState([shop]),
+      planOptions({ nodeIPs: [], nodePortAddresses: ['192.168.0.0/24'] }),
+    );
+    const nodePortRules = plan.rules.filter((r) => r.chain.startsWith('KUBE-NODEPORT-') && r.table === 'nat');
+    assert.deepEqual(
+      nodePortRules.map((r) => [r.chain, r.destination, r.target.kind]),
+      [
+        ['KUBE-NODEPORT-CONTAINER', '192.168.0.0/24', 'REDIRECT'],
+        ['KUBE-NODEPORT-HOST', '192.168.0.0/24', 'REDIRECT'],
+      ],
+    );
+  });
+
+  it('skips SCTP and gives IPv6 VIPs a listener but no rule', () => {
+    const sctp = servicePort({ serviceName: 'sig', protocol: 'SCTP', endpoints: ['10.1.0.9:80'] });
+    const v6 = servicePort({
+      serviceName: 'six',
+      clusterIPs: ['fd00::10'],
+      ipFamilies: ['IPv6'],
+      endpoints: ['[fd00::1]:80'],
+    });
+    const plan = planUserspace(proxyState([sctp, v6]), options);
+    assert.deepEqual(plan.skipped, [
+      { key: 'default/sig:http/SCTP', reason: 'SCTP is not supported by the userspace relay' },
+    ]);
+    assert.equal(plan.rules.length, 0);
+    assert.deepEqual(plan.servicePorts[0]?.listeners[0]?.endpoints, ['[fd00::1]:80']);
+  });
+
+  it('keeps comments safe whatever the names hold', () => {
+    const odd = servicePort({ serviceName: 'x" -j ACCEPT #', endpoints: [] });
+    const text = renderPortalRestore(planUserspace(proxyState([odd]), options));
+    assert.match(text, /--comment default\/x__-j_ACCEPT__:http /);
+  });
+});
+
+describe('userspace trace', () => {
+  const plan = planUserspace(
+    proxyState([
+      ...state.servicePorts.values(),
+      servicePort({ serviceName: 'empty', clusterIPs: ['10.96.0.99'], endpoints: [] }),
+      servicePort({
+        serviceName: 'sticky',
+        clusterIPs: ['10.96.0.30'],
+        sessionAffinity: { type: 'ClientIP', timeoutSeconds: 60 },
+        endpoints: ['10.1.0.5:80', '10.1.0.6:80'],
+      }),
+    ]),
+    options,
+  );
+  const half = [
+    { address: '10.1.0.1:8080', probability: 0.5 },
+    { address: '10.1.0.2:8080', probability: 0.5 },
+  ];
+  const rows: { name: string; packet: TracePacket; verdict: string; backends?: unknown; pathHas: RegExp }[] =
+    [
+      {
+        name: 'a pod reaches a cluster IP: REDIRECT to the relay, round-robin',
+        packet: { source: '10.1.0.50', destination: '10.96.0.10', port: 80, protocol: 'TCP' },
+        verdict: 'DNAT',
+        backends: half,
+        pathHas: /KUBE-PORTALS-CONTAINER: .*-d 10\.96\.0\.10\/32 -j REDIRECT --to-ports \d+$/,
+      },
+      {
+        name: 'the node reaches a cluster IP: DNAT to the node IP',
+        packet: { source: '192.168.0.10', destination: '10.96.0.10', port: 80, protocol: 'TCP' },
+        verdict: 'DNAT',
+        backends: half,
+        pathHas: /KUBE-PORTALS-HOST: .*-d 10\.96\.0\.10\/32 -j DNAT --to-destination 192\.168\.0\.10:\d+$/,
+      },
+      {
+        name: 'the wrong port is not proxied',
+        packet: { source: '10.1.0.50', destination: '10.96.0.10', port: 81, protocol: 'TCP' },
+        verdict: 'NONE',
+        backends: [],
+        pathHas: /no portal matches/,
+      },
+      {
+        name: 'the wrong protocol is not proxied',
+        packet: { source: '10.1.0.50', destination: '10.96.0.53', port: 53, protocol: 'TCP' },
+        verdict: 'NONE',
+        pathHas: /no portal matches/,
+      },
+      {
+        name: 'UDP to the DNS VIP',
+        packet: { source: '10.1.0.50', destination: '10.96.0.53', port: 53, protocol: 'UDP' },
+        verdict: 'DNAT',
+        backends: [{ address: '10.1.0.3:53', probability: 1 }],
+        pathHas: /round-robin over 1 endpoint$/,
+      },
+      {
+        name: 'a node port on a node address reaches the external listener',
+        packet: { source: '203.0.113.200', destination: '192.168.0.10', port: 30080, protocol: 'TCP' },
+        verdict: 'DNAT',
+        backends: [{ address: '10.1.0.4:80', probability: 1 }],
+        pathHas: /relay for default\/shop:http\/TCP \(external endpoints\)/,
+      },
+      {
+        name: 'a node port on a foreign address is not captured',
+        packet: { source: '203.0.113.200', destination: '203.0.113.99', port: 30080, protocol: 'TCP' },
+        verdict: 'NONE',
+        pathHas: /not a local address/,
+      },
+      {
+        name: 'the host reaches a non-local external IP directly',
+        packet: { source: '192.168.0.10', destination: '203.0.113.7', port: 80, protocol: 'TCP' },
+        verdict: 'NONE',
+        pathHas: /KUBE-PORTALS-HOST: no rule matches/,
+      },
+      {
+        name: 'a service without endpoints: the relay closes the connection',
+        packet: { source: '10.1.0.50', destination: '10.96.0.99', port: 80, protocol: 'TCP' },
+        verdict: 'REJECT',
+        backends: [],
+        pathHas: /accepts the connection and closes it/,
+      },
+      {
+        name: 'ClientIP affinity says so in the path',
+        packet: { source: '10.1.0.50', destination: '10.96.0.30', port: 80, protocol: 'TCP' },
+        verdict: 'DNAT',
+        pathHas: /session affinity ClientIP \(60s\)/,
+      },
+    ];
+  for (const row of rows) {
+    it(row.name, () => {
+      const result = traceUserspace(plan, options, row.packet);
+      assert.equal(result.verdict, row.verdict, result.path.join('\n'));
+      assert.equal(result.masquerade, false);
+      if (row.backends !== undefined) assert.deepEqual(result.backends, row.backends);
+      assert.ok(
+        result.path.some((p) => row.pathHas.test(p)),
+        `${row.pathHas} not in:\n${result.path.join('\n')}`,
+      );
+    });
+  }
+});

@@ -1,0 +1,106 @@
+/**
+ * Walks one packet through a {@link UserspacePlan}: the built-in chain it enters (PREROUTING for a packet
+ * from elsewhere, OUTPUT for one from this node), the first portal rule it matches, and the relay listener
+ * that then picks a backend (round-robin: each endpoint equally likely; ClientIP affinity: the client's
+ * current endpoint, which is any of them with equal probability for a new client).
+ *
+ * @module
+ */
+import { BlockList, isIPv4 } from 'node:net';
+import type { PlanOptions, TracePacket, TraceResult } from '../mode.ts';
+import { PORTAL_JUMPS, type PortalChain, type PortalRule, type UserspacePlan } from './plan.ts';
+import { jumpArgs, portalRuleArgs } from './render.ts';
+
+function isLoopback(ip: string): boolean {
+  return ip === '::1' || (isIPv4(ip) && ip.startsWith('127.'));
+}
+
+function matches(rule: PortalRule, packet: TracePacket, isLocal: (ip: string) => boolean): boolean {
+  if (rule.protocol !== packet.protocol.toLowerCase() || rule.dport !== packet.port) return false;
+  if (rule.dstLocal && !isLocal(packet.destination)) return false;
+  if (rule.destination === undefined) return true;
+  if (!isIPv4(packet.destination)) return false;
+  const [network, bits] = rule.destination.split('/');
+  const list = new BlockList();
+  list.addSubnet(network ?? '', Number(bits ?? 32), 'ipv4');
+  return list.check(packet.destination, 'ipv4');
+}
+
+/**
+ * Traces a packet.
+ *
+ * @param plan the plan (as `kproxy rules` shows it)
+ * @param options the plan options (node IPs tell which sources are this node and which destinations local)
+ * @param packet source, destination, port, protocol
+ * @returns the verdict (DNAT when a portal redirects it to the relay, REJECT when that service port has no
+ *   endpoints, NONE when no portal matches), the backends with probabilities, and the path
+ * @example traceUserspace(plan, options, { source: '10.1.0.5', destination: '10.96.0.10', port: 80, protocol: 'TCP' })
+ */
+export function traceUserspace(plan: UserspacePlan, options: PlanOptions, packet: TracePacket): TraceResult {
+  const isLocal = (ip: string): boolean => isLoopback(ip) || options.nodeIPs.includes(ip);
+  const fromHost = isLocal(packet.source);
+  const path: string[] = [];
+  const builtin = fromHost ? 'OUTPUT' : 'PREROUTING';
+  path.push(
+    `nat ${builtin} (${fromHost ? 'the packet leaves a process on this node' : 'the packet arrives from elsewhere'})`,
+  );
+  const chains: PortalChain[] = fromHost
+    ? ['KUBE-PORTALS-HOST', 'KUBE-NODEPORT-HOST']
+    : ['KUBE-PORTALS-CONTAINER', 'KUBE-NODEPORT-CONTAINER'];
+  for (const chain of chains) {
+    const jump = PORTAL_JUMPS.find((j) => j.to === chain)!;
+    if (jump.args.includes('addrtype') && !isLocal(packet.destination)) {
+      path.push(`${builtin}: -j ${chain} skipped: ${packet.destination} is not a local address`);
+      continue;
+    }
+    path.push(`${builtin}: ${jumpArgs(jump).join(' ')}`);
+    const rule = plan.rules.find((r) => r.chain === chain && matches(r, packet, isLocal));
+    if (rule === undefined) {
+      path.push(`${chain}: no rule matches`);
+      continue;
+    }
+    path.push(`${chain}: ${portalRuleArgs(rule).join(' ')}`);
+    return relayVerdict(plan, rule.listenerId, path);
+  }
+  // IPv6 VIPs have no rules; a local one is served by a listener bound to it.
+  if (!isIPv4(packet.destination)) {
+    for (const sp of plan.servicePorts) {
+      if (sp.protocol !== packet.protocol) continue;
+      for (const l of sp.listeners) {
+        if (l.portals.some((p) => p.ip === packet.destination && p.port === packet.port)) {
+          path.push(
+            `IPv6 VIP: served by a relay listener bound to [${packet.destination}]:${packet.port} when local`,
+          );
+          return relayVerdict(plan, l.id, path);
+        }
+      }
+    }
+  }
+  path.push('no portal matches: kproxy does not touch this packet');
+  return { verdict: 'NONE', masquerade: false, backends: [], path };
+}
+
+function relayVerdict(plan: UserspacePlan, id: string, path: string[]): TraceResult {
+  const sp = plan.servicePorts.find((s) => s.listeners.some((l) => l.id === id))!;
+  const listener = sp.listeners.find((l) => l.id === id)!;
+  const at = listener.proxyPort === 0 ? 'its proxy port (chosen at run time)' : `port ${listener.proxyPort}`;
+  path.push(`userspace relay for ${sp.key} (${listener.role} endpoints) on ${at}`);
+  const n = listener.endpoints.length;
+  if (n === 0) {
+    path.push('no endpoints: the relay accepts the connection and closes it');
+    return { verdict: 'REJECT', masquerade: false, backends: [], path };
+  }
+  const affinity = sp.state.sessionAffinity;
+  path.push(
+    affinity.type === 'ClientIP'
+      ? `session affinity ClientIP (${affinity.timeoutSeconds}s): the client's endpoint while it stays; a new client gets the next in round-robin`
+      : `round-robin over ${n} endpoint${n === 1 ? '' : 's'}`,
+  );
+  path.push('the relay connects from this node to the endpoint (no masquerade rule needed)');
+  return {
+    verdict: 'DNAT',
+    masquerade: false,
+    backends: listener.endpoints.map((address) => ({ address, probability: 1 / n })),
+    path,
+  };
+}
