@@ -1,0 +1,91 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { Endpoint, ProxyState, ServicePortState } from '../model/types.ts';
+import { serviceHealthTargets } from './service_health_targets.ts';
+
+function endpoint(ip: string, port: number, isLocal: boolean, ready = true): Endpoint {
+  return {
+    ip,
+    port,
+    ready,
+    serving: true,
+    terminating: !ready,
+    nodeName: isLocal ? 'n1' : 'n2',
+    zone: undefined,
+    isLocal,
+  };
+}
+
+function servicePort(
+  name: string,
+  portName: string,
+  overrides: Partial<ServicePortState> & { allEndpoints: readonly Endpoint[] },
+): ServicePortState {
+  return {
+    key: `default/${name}:${portName}/TCP`,
+    namespace: 'default',
+    serviceName: name,
+    portName,
+    protocol: 'TCP',
+    type: 'LoadBalancer',
+    port: 80,
+    nodePort: 30080,
+    clusterIPs: ['198.18.100.1'],
+    ipFamilies: ['IPv4'],
+    externalIPs: [],
+    loadBalancerIPs: [],
+    loadBalancerSourceRanges: [],
+    sessionAffinity: { type: 'None' },
+    externalTrafficPolicy: 'Local',
+    internalTrafficPolicy: 'Cluster',
+    healthCheckNodePort: 32000,
+    annotations: {},
+    clusterEndpoints: [],
+    localEndpoints: [],
+    internalEndpoints: [],
+    externalEndpoints: [],
+    ...overrides,
+  };
+}
+
+function state(ports: readonly ServicePortState[]): ProxyState {
+  return { version: 1, nodeName: 'n1', servicePorts: new Map(ports.map((p) => [p.key, p])) };
+}
+
+describe('serviceHealthTargets', () => {
+  it('counts ready local endpoints once per IP across the ports of a service', () => {
+    const targets = serviceHealthTargets(
+      state([
+        servicePort('web', 'http', {
+          allEndpoints: [endpoint('198.18.1.1', 8080, true), endpoint('198.18.1.2', 8080, true)],
+        }),
+        servicePort('web', 'https', {
+          allEndpoints: [endpoint('198.18.1.1', 8443, true), endpoint('198.18.2.1', 8443, false)],
+        }),
+      ]),
+    );
+    assert.deepEqual(
+      [...targets],
+      [['default/web', { namespace: 'default', name: 'web', port: 32000, localEndpoints: 2 }]],
+    );
+  });
+
+  it('does not count terminating local endpoints (load balancers must drain the node)', () => {
+    const targets = serviceHealthTargets(
+      state([servicePort('web', 'http', { allEndpoints: [endpoint('198.18.1.1', 8080, true, false)] })]),
+    );
+    assert.equal(targets.get('default/web')?.localEndpoints, 0);
+  });
+
+  it('skips services without a health check node port or with externalTrafficPolicy Cluster', () => {
+    const targets = serviceHealthTargets(
+      state([
+        servicePort('cluster', 'http', { externalTrafficPolicy: 'Cluster', allEndpoints: [] }),
+        servicePort('nohc', 'http', { healthCheckNodePort: 0, allEndpoints: [] }),
+        servicePort('local', 'http', { healthCheckNodePort: 32001, allEndpoints: [] }),
+      ]),
+    );
+    assert.deepEqual([...targets.keys()], ['default/local']);
+    assert.equal(targets.get('default/local')?.port, 32001);
+  });
+});
