@@ -1,0 +1,147 @@
+/**
+ * The ipset seam: lists sets (`ipset list -o save`) and applies changes as one `ipset restore` script.
+ *
+ * @module
+ */
+import type { Exec } from './exec.ts';
+import { mustExec } from './exec.ts';
+
+/** The set types kproxy uses. */
+export type IpsetType = 'hash:ip' | 'hash:ip,port' | 'hash:ip,port,ip' | 'hash:ip,port,net' | 'bitmap:port';
+
+/** An address family as ipset names it. */
+export type IpsetFamily = 'inet' | 'inet6';
+
+/** A set as it should exist. */
+export interface IpsetSpec {
+  readonly name: string;
+  readonly type: IpsetType;
+  /** Ignored for bitmap:port (which has no family). */
+  readonly family: IpsetFamily;
+  /** Entries in `ipset add` syntax, normalized as ipset prints them (e.g. `198.18.0.1,tcp:80`). */
+  readonly entries: readonly string[];
+}
+
+/** A set as listed. */
+export interface ListedIpset {
+  readonly name: string;
+  readonly type: string;
+  readonly family: IpsetFamily | undefined;
+  readonly entries: readonly string[];
+}
+
+/** The ipset seam. */
+export interface Ipset {
+  /** Every set with its entries. */
+  list(): Promise<ListedIpset[]>;
+  /** Runs an `ipset restore` script (stops at the first failing line, as ipset does). */
+  restore(script: string): Promise<void>;
+}
+
+/** A set exists with another type or family than kproxy needs. */
+export class IpsetConflictError extends Error {
+  override readonly name = 'IpsetConflictError';
+  readonly code = 'KPROXY_IPSET_CONFLICT';
+}
+
+/**
+ * The `create` line of a set.
+ *
+ * @param spec the set
+ * @returns e.g. `create KUBE-CLUSTER-IP hash:ip,port family inet hashsize 1024 maxelem 65536`
+ */
+export function ipsetCreateLine(spec: Pick<IpsetSpec, 'name' | 'type' | 'family'>): string {
+  return spec.type === 'bitmap:port'
+    ? `create ${spec.name} bitmap:port range 0-65535`
+    : `create ${spec.name} ${spec.type} family ${spec.family} hashsize 1024 maxelem 65536`;
+}
+
+/**
+ * The full restore script for a set of specs (what `kproxy rules` prints): create, then add every entry.
+ *
+ * @param specs the sets
+ * @returns the script
+ */
+export function renderIpsetRestore(specs: readonly IpsetSpec[]): string {
+  const lines: string[] = [];
+  for (const spec of specs) {
+    lines.push(ipsetCreateLine(spec));
+    for (const entry of spec.entries) lines.push(`add ${spec.name} ${entry}`);
+  }
+  return lines.map((l) => `${l}\n`).join('');
+}
+
+/**
+ * The restore script that turns the listed sets into the desired ones: creates missing sets, adds missing
+ * entries, deletes extra entries. Sets kproxy does not name are left alone.
+ *
+ * @param desired the sets as they should be
+ * @param listed the sets as they are
+ * @returns the script lines (empty when nothing differs)
+ * @throws {IpsetConflictError} when a set exists with another type or family
+ */
+export function ipsetSyncLines(desired: readonly IpsetSpec[], listed: readonly ListedIpset[]): string[] {
+  const byName = new Map(listed.map((s) => [s.name, s]));
+  const lines: string[] = [];
+  for (const spec of desired) {
+    const current = byName.get(spec.name);
+    if (current === undefined) {
+      lines.push(ipsetCreateLine(spec));
+      for (const entry of spec.entries) lines.push(`add ${spec.name} ${entry}`);
+      continue;
+    }
+    const familyDiffers = spec.type !== 'bitmap:port' && current.family !== spec.family;
+    if (current.type !== spec.type || familyDiffers) {
+      throw new IpsetConflictError(
+        `Set exists with another type: ${spec.name} is ${current.type} ${current.family ?? ''}, kproxy needs ${spec.type} ${spec.family} (run kproxy cleanup)`,
+      );
+    }
+    const have = new Set(current.entries);
+    const want = new Set(spec.entries);
+    for (const entry of current.entries) if (!want.has(entry)) lines.push(`del ${spec.name} ${entry}`);
+    for (const entry of spec.entries) if (!have.has(entry)) lines.push(`add ${spec.name} ${entry}`);
+  }
+  return lines;
+}
+
+/**
+ * Parses `ipset list -o save` output.
+ *
+ * @param text the listing
+ * @returns the sets
+ */
+export function parseIpsetSave(text: string): ListedIpset[] {
+  const sets: { name: string; type: string; family: IpsetFamily | undefined; entries: string[] }[] = [];
+  for (const line of text.split('\n')) {
+    const words = line.trim().split(/\s+/);
+    if (words[0] === 'create' && words[1] !== undefined && words[2] !== undefined) {
+      const familyAt = words.indexOf('family');
+      const family = familyAt > 0 ? (words[familyAt + 1] as IpsetFamily) : undefined;
+      sets.push({ name: words[1], type: words[2], family, entries: [] });
+    } else if (words[0] === 'add' && words[2] !== undefined) {
+      const set = sets.find((s) => s.name === words[1]);
+      set?.entries.push(words[2]);
+    }
+  }
+  return sets;
+}
+
+/**
+ * The real ipset seam.
+ *
+ * @param exec where to run
+ * @returns the seam
+ * @example const ipset = createIpset(createExec({ netns: 'kpt-node-1' }))
+ */
+export function createIpset(exec: Exec): Ipset {
+  return {
+    async list() {
+      const { stdout } = await mustExec(exec, 'ipset', ['list', '-o', 'save']);
+      return parseIpsetSave(stdout);
+    },
+    async restore(script) {
+      if (script === '') return;
+      await mustExec(exec, 'ipset', ['restore'], { input: script });
+    },
+  };
+}

@@ -1,0 +1,84 @@
+/**
+ * The link and address seam of the ipvs mode (upstream's NetLinkHandle): the dummy interface that holds
+ * every service VIP, the node's other local addresses, and the sysctls IPVS needs. Over `ip` (JSON
+ * output, batch input) and `sysctl`.
+ *
+ * @module
+ */
+import type { Exec } from './exec.ts';
+import { mustExec } from './exec.ts';
+
+/** The dummy interface that holds the VIPs, as upstream names it. */
+export const IPVS_DUMMY_DEVICE = 'kube-ipvs0';
+
+/** The link/address/sysctl seam. */
+export interface IpvsNetlink {
+  /** Creates the dummy device unless it exists; returns true when it created it. */
+  ensureDummy(): Promise<boolean>;
+  /** Deletes the dummy device (and so its addresses) if it exists. */
+  deleteDummy(): Promise<void>;
+  /** Addresses bound to the dummy device (empty when it does not exist). */
+  boundAddresses(): Promise<string[]>;
+  /** Every local address on another interface than the dummy device (node addresses). */
+  otherLocalAddresses(): Promise<string[]>;
+  /** Binds (`add`) and unbinds (`del`) addresses on the dummy device, in one batch. */
+  changeAddresses(add: readonly string[], del: readonly string[]): Promise<void>;
+  /** `sysctl -w NAME=VALUE` (per network namespace for net.*). */
+  setSysctl(name: string, value: number): Promise<void>;
+}
+
+interface IpAddrJson {
+  readonly ifname?: string;
+  readonly addr_info?: readonly { readonly local?: string }[];
+}
+
+function prefixed(address: string): string {
+  return address.includes(':') ? `${address}/128` : `${address}/32`;
+}
+
+/**
+ * The real seam, over `ip` and `sysctl`.
+ *
+ * @param exec where to run
+ * @returns the seam
+ * @example const netlink = createIpvsNetlink(createExec({ netns: 'kpt-node-1' }))
+ */
+export function createIpvsNetlink(exec: Exec): IpvsNetlink {
+  const exists = async () => (await exec('ip', ['-j', 'link', 'show', IPVS_DUMMY_DEVICE])).code === 0;
+  const allAddresses = async (): Promise<IpAddrJson[]> => {
+    const { stdout } = await mustExec(exec, 'ip', ['-j', 'addr', 'show']);
+    return JSON.parse(stdout) as IpAddrJson[];
+  };
+  return {
+    async ensureDummy() {
+      if (await exists()) return false;
+      await mustExec(exec, 'ip', ['link', 'add', IPVS_DUMMY_DEVICE, 'type', 'dummy']);
+      return true;
+    },
+    async deleteDummy() {
+      if (await exists()) await mustExec(exec, 'ip', ['link', 'del', IPVS_DUMMY_DEVICE]);
+    },
+    async boundAddresses() {
+      const links = await allAddresses();
+      const dummy = links.find((l) => l.ifname === IPVS_DUMMY_DEVICE);
+      return (dummy?.addr_info ?? []).flatMap((a) => (a.local === undefined ? [] : [a.local]));
+    },
+    async otherLocalAddresses() {
+      const links = await allAddresses();
+      return links
+        .filter((l) => l.ifname !== IPVS_DUMMY_DEVICE)
+        .flatMap((l) => (l.addr_info ?? []).flatMap((a) => (a.local === undefined ? [] : [a.local])));
+    },
+    async changeAddresses(add, del) {
+      if (add.length === 0 && del.length === 0) return;
+      const lines = [
+        ...del.map((a) => `addr del ${prefixed(a)} dev ${IPVS_DUMMY_DEVICE}`),
+        ...add.map((a) => `addr add ${prefixed(a)} dev ${IPVS_DUMMY_DEVICE}`),
+      ];
+      await mustExec(exec, 'ip', ['-batch', '-'], { input: `${lines.join('\n')}\n` });
+    },
+    async setSysctl(name, value) {
+      await mustExec(exec, 'sysctl', ['-w', `${name}=${value}`]);
+    },
+  };
+}
