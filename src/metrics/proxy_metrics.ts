@@ -295,9 +295,13 @@ export class ProxyMetrics implements HealthProbeCounter {
     if (endpointChanges > 0) this.#endpointChangesTotal.inc(endpointChanges);
   }
 
-  /** Records that a sync was requested (the last-queued timestamp). */
-  syncQueued(): void {
-    this.#lastQueued.set(this.#now() / 1000);
+  /**
+   * Records that a sync was requested (the last-queued timestamp).
+   *
+   * @param atMs when, epoch ms (default: now)
+   */
+  syncQueued(atMs: number = this.#now()): void {
+    this.#lastQueued.set(atMs / 1000);
   }
 
   /**

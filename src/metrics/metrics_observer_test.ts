@@ -1,0 +1,75 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { KernelError } from '../kernel/exec.ts';
+import type { ProxyState, StateChange } from '../model/types.ts';
+import { parseExposition, type Samples, seriesKey } from './_exposition.ts';
+import { metricsObserver } from './metrics_observer.ts';
+import { ProxyMetrics } from './proxy_metrics.ts';
+
+const EMPTY_STATE: ProxyState = { version: 3, nodeName: 'n1', servicePorts: new Map() };
+
+function change(firstSeen: [string, number][], serviceEvents: number, endpointEvents: number): StateChange {
+  return {
+    changed: new Set(firstSeen.map(([k]) => k)),
+    removed: new Set(),
+    firstSeen: new Map(firstSeen),
+    serviceEvents,
+    endpointEvents,
+  };
+}
+
+async function samples(metrics: ProxyMetrics): Promise<Samples> {
+  return parseExposition(await metrics.metricsText());
+}
+
+describe('metricsObserver', () => {
+  it('records a queued change, then a successful sync with its latency and events', async () => {
+    const metrics = new ProxyMetrics({ mode: 'iptables' });
+    const observer = metricsObserver(metrics);
+    metrics.setPending(4, 9);
+    observer.changeQueued?.(10_000);
+    observer.syncSucceeded?.({
+      report: { kind: 'partial', servicePortsWritten: 2, restoreBytes: 300, restoreLines: 10 },
+      seconds: 0.05,
+      change: change(
+        [
+          ['default/a:/TCP', 9_000],
+          ['default/b:/TCP', 10_500],
+        ],
+        1,
+        4,
+      ),
+      state: EMPTY_STATE,
+      at: 11_000,
+    });
+    const s = await samples(metrics);
+    assert.equal(s.get('kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds'), 10);
+    assert.equal(s.get('kubeproxy_sync_partial_proxy_rules_duration_seconds_count'), 1);
+    assert.equal(s.get('kubeproxy_network_programming_duration_seconds_count'), 2);
+    assert.equal(s.get(seriesKey('kubeproxy_network_programming_duration_seconds_bucket', { le: '0.5' })), 1);
+    assert.equal(s.get(seriesKey('kubeproxy_network_programming_duration_seconds_bucket', { le: '2' })), 2);
+    assert.equal(s.get('kubeproxy_sync_proxy_rules_service_changes_total'), 1);
+    assert.equal(s.get('kubeproxy_sync_proxy_rules_endpoint_changes_total'), 4);
+    assert.equal(s.get('kubeproxy_sync_proxy_rules_service_changes_pending'), 0);
+    assert.equal(s.get('kubeproxy_sync_proxy_rules_endpoint_changes_pending'), 0);
+    assert.equal(
+      s.get(seriesKey('kubeproxy_sync_proxy_rules_no_local_endpoints_total', { traffic_policy: 'external' })),
+      0,
+    );
+  });
+
+  it('counts a restore failure only when a restore tool failed, however deep in the cause chain', async () => {
+    const metrics = new ProxyMetrics({ mode: 'iptables' });
+    const observer = metricsObserver(metrics);
+    const restore = new KernelError('ip netns exec kpt-x-1 iptables-restore --noflush', 2, 'line 3 failed');
+    observer.syncFailed?.({ error: new Error('Sync failed', { cause: restore }), seconds: 0.2, at: 1 });
+    observer.syncFailed?.({ error: new KernelError('ipvsadm-restore', 1, 'bad'), seconds: 0.2, at: 2 });
+    observer.syncFailed?.({ error: new KernelError('ipset restore', 1, 'bad'), seconds: 0.2, at: 3 });
+    observer.syncFailed?.({ error: new Error('planning bug'), seconds: 0.2, at: 4 });
+    const s = await samples(metrics);
+    assert.equal(s.get('kubeproxy_sync_proxy_rules_iptables_restore_failures_total'), 2);
+    assert.equal(s.get('kproxy_sync_proxy_rules_failures_total'), 4);
+    assert.equal(s.get('kubeproxy_sync_proxy_rules_duration_seconds_count'), 4);
+    assert.equal(s.get('kubeproxy_sync_proxy_rules_last_timestamp_seconds'), 0, 'no successful sync yet');
+  });
+});
