@@ -64,10 +64,15 @@ const PROGRAMMING_BUCKETS = [
 export class ProxyMetrics implements HealthProbeCounter {
   /** This instance's registry (serve it with `startMetricsServer`). */
   readonly registry = new Registry();
-  /** Hot-path counters for the userspace relay (exported only in userspace mode or without a mode). */
+  /**
+   * Hot-path counters for the userspace relay (exported only in userspace mode or without a mode). Their
+   * series are rendered by {@link metricsText}, not held in {@link registry}.
+   */
   readonly relay: RelayMetrics;
 
   readonly #now: () => number;
+  readonly #relay = new RelayCounters();
+  readonly #relayExported: boolean;
   readonly #syncDuration: Histogram;
   readonly #syncFullDuration: Histogram;
   readonly #syncPartialDuration: Histogram;
@@ -99,9 +104,7 @@ export class ProxyMetrics implements HealthProbeCounter {
     const all = [this.registry];
     const none: Registry[] = [];
     const iptablesOnly = mode === undefined || mode === 'iptables' ? all : none;
-    // Restore failures: upstream registers them for iptables and ipvs; kproxy's userspace mode also
-    // programs its REDIRECT rules with iptables-restore.
-    const userspaceOnly = mode === undefined || mode === 'userspace' ? all : none;
+    this.#relayExported = mode === undefined || mode === 'userspace';
 
     this.#syncDuration = new Histogram({
       name: 'kubeproxy_sync_proxy_rules_duration_seconds',
@@ -165,6 +168,8 @@ export class ProxyMetrics implements HealthProbeCounter {
       labelNames: ['traffic_policy'],
       registers: all,
     });
+    // Upstream registers restore failures for iptables and ipvs; kproxy's userspace mode also programs its
+    // REDIRECT rules with iptables-restore, so every mode has them.
     this.#restoreFailures = new Counter({
       name: 'kubeproxy_sync_proxy_rules_iptables_restore_failures_total',
       help: 'Cumulative proxy iptables restore failures',
@@ -219,7 +224,9 @@ export class ProxyMetrics implements HealthProbeCounter {
       help: 'Lines sent to the kernel restore tool(s) by the last successful sync',
       registers: all,
     });
-    this.relay = new RelayCounters(userspaceOnly);
+    this.relay = this.#relay;
+    // Series present from the start (0), not only after the first sync, so that alerts see them.
+    this.noLocalEndpoints({ internal: 0, external: 0 });
     if (options.defaultMetrics === true) collectDefaultMetrics({ register: this.registry });
   }
 
@@ -338,12 +345,13 @@ export class ProxyMetrics implements HealthProbeCounter {
   }
 
   /**
-   * Renders every registered metric in the Prometheus text format.
+   * Renders every metric in the Prometheus text format: the registry's, then the relay's.
    *
    * @returns the exposition text
    */
-  metricsText(): Promise<string> {
-    return this.registry.metrics();
+  async metricsText(): Promise<string> {
+    const text = await this.registry.metrics();
+    return this.#relayExported ? `${text}\n${this.#relay.render()}` : text;
   }
 
   /** The content type of {@link metricsText}. */
