@@ -89,10 +89,9 @@ describe('metricsObserver', () => {
     assert.equal(s.get('kubeproxy_sync_proxy_rules_endpoint_changes_total'), 4);
     assert.equal(s.get('kubeproxy_sync_proxy_rules_service_changes_pending'), 0);
     assert.equal(s.get('kubeproxy_sync_proxy_rules_endpoint_changes_pending'), 0);
-    assert.equal(
-      s.get(seriesKey('kubeproxy_sync_proxy_rules_no_local_endpoints_total', { traffic_policy: 'external' })),
-      0,
-    );
+    const noLocal = 'kubeproxy_sync_proxy_rules_no_local_endpoints_total';
+    assert.equal(s.get(seriesKey(noLocal, { traffic_policy: 'external' })), 1);
+    assert.equal(s.get(seriesKey(noLocal, { traffic_policy: 'internal' })), 0);
   });
 
   it('counts a restore failure only when a restore tool failed, however deep in the cause chain', async () => {
