@@ -1,0 +1,44 @@
+/**
+ * A one-shot read of this node's addresses, for a daemon that needs them before it starts the source
+ * (NodePort destinations). The running source keeps them current through its `onNode` callback.
+ *
+ * @module
+ */
+import { CoreV1Api } from '@kubernetes/client-node';
+import { type KubeConfigOptions, loadKubeConfig } from './kube_config.ts';
+import { abortable } from './list_functions.ts';
+import { nodeAddresses } from './node_addresses.ts';
+import { describeError } from './reflector_errors.ts';
+
+/** The Node could not be read. */
+export class NodeLookupError extends Error {
+  override readonly name = 'NodeLookupError';
+  readonly code = 'KPROXY_NODE_LOOKUP';
+}
+
+/** Options of {@link readNodeAddresses}: where the API server is, which node, and a deadline. */
+export interface ReadNodeAddressesOptions extends KubeConfigOptions {
+  readonly nodeName: string;
+  /** Aborts the request (default: a 10 s timeout). */
+  readonly signal?: AbortSignal | undefined;
+}
+
+/**
+ * Reads the Node once and returns its InternalIP addresses (ExternalIP ones if it has none).
+ *
+ * @param options `--kubeconfig`/`--master` (or in-cluster), the node name, an optional signal
+ * @returns the addresses, possibly empty when the Node reports none
+ * @throws KubeConfigError when the API server cannot be configured
+ * @throws NodeLookupError when the request fails (unreachable, forbidden, no such node)
+ * @example const ips = await readNodeAddresses({ kubeconfigPath: 'kubeconfig', nodeName: 'node-1' })
+ */
+export async function readNodeAddresses(options: ReadNodeAddressesOptions): Promise<string[]> {
+  const core = loadKubeConfig(options).makeApiClient(CoreV1Api);
+  const signal = options.signal ?? AbortSignal.timeout(10_000);
+  try {
+    const node = await core.readNode({ name: options.nodeName }, abortable(signal));
+    return nodeAddresses(JSON.parse(JSON.stringify(node)));
+  } catch (cause) {
+    throw new NodeLookupError(`Cannot read node ${options.nodeName}: ${describeError(cause)}`, { cause });
+  }
+}
