@@ -1,0 +1,26 @@
+/**
+ * The ipvs proxy mode: kernel IPVS virtual servers (one per VIP:port:protocol) with masquerading real
+ * servers, every IPVS scheduler (`--ipvs-scheduler`, or per service the `kproxy.io/ipvs-scheduler`
+ * annotation), ClientIP affinity as persistence, ipsets plus a small fixed iptables ruleset, and graceful
+ * termination of removed real servers.
+ *
+ * @module
+ */
+import type { ModeDefinition } from '../mode.ts';
+import { checkIpvsHost, cleanupIpvs } from './ipvs_host.ts';
+import { planIpvs } from './ipvs_plan.ts';
+import { createIpvsProxier } from './ipvs_proxier.ts';
+import { renderIpvsPlan } from './ipvs_render.ts';
+import { traceIpvs } from './ipvs_trace.ts';
+
+export { IPVS_SCHEDULER_ANNOTATION } from './ipvs_scheduler.ts';
+
+/** The ipvs mode, as the CLI loads it. */
+export const ipvsMode: ModeDefinition = {
+  name: 'ipvs',
+  renderRules: (state, options) => renderIpvsPlan(planIpvs(state, options)),
+  trace: (state, options, packet) => traceIpvs(planIpvs(state, options), options, packet),
+  checkHost: checkIpvsHost,
+  createProxier: (deps) => createIpvsProxier(deps),
+  cleanup: cleanupIpvs,
+};
