@@ -64,6 +64,12 @@ describe('validateEndpointSlice', () => {
     });
   });
 
+  it('reads serving unset as true even for a not-ready endpoint, as upstream endpointslicecache does', () => {
+    const endpoint = { addresses: ['10.1.0.6'], conditions: { ready: false, terminating: true } };
+    const [read] = valid(validateEndpointSlice(slice({ endpoints: [endpoint] }), 'a.yaml')).endpoints;
+    assert.deepEqual([read?.ready, read?.serving, read?.terminating], [false, true, true]);
+  });
+
   it('keeps given conditions, node, zone and hostname', () => {
     const endpoint = {
       addresses: ['10.1.0.6'],

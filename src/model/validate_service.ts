@@ -18,6 +18,7 @@ import type {
 import {
   type CanonicalIP,
   canonicalCidr,
+  compareIPs,
   describe,
   type FieldReader,
   isAbsent,
@@ -41,6 +42,9 @@ export type { Validated } from './validated.ts';
 
 /** The ClientIP affinity timeout when `sessionAffinityConfig` does not give one (3 hours, as upstream). */
 export const DEFAULT_CLIENT_IP_TIMEOUT_SECONDS = 10800;
+
+/** The skip reason of a service without a cluster IP (in a manifest, usually one the API server would allocate). */
+export const NO_CLUSTER_IP_REASON = 'no clusterIP: not proxied';
 
 /** Dropped from {@link ServiceSpec.annotations}: large, and it changes on every `kubectl apply`. */
 const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
@@ -93,7 +97,7 @@ export function validateService(obj: unknown, file: string | undefined): Validat
         ? 'type ExternalName: resolved by DNS, not proxied'
         : clusterIPs === 'None'
           ? 'headless (clusterIP None): not proxied'
-          : 'no clusterIP: not proxied';
+          : NO_CLUSTER_IP_REASON;
     return { ok: 'skipped', reason };
   }
   const ports = readPorts(reader, spec, type);
@@ -325,7 +329,12 @@ function readSourceRanges(reader: FieldReader, spec: Spec): string[] {
     if (cidr === undefined) reader.field(at, `not a CIDR: ${describe(text)}`);
     return cidr ?? [];
   });
-  return [...new Set(cidrs)].sort();
+  const split = (cidr: string) => cidr.split('/') as [string, string];
+  return [...new Set(cidrs)].sort((a, b) => {
+    const [ipA, prefixA] = split(a);
+    const [ipB, prefixB] = split(b);
+    return compareIPs(ipA, ipB) || Number(prefixA) - Number(prefixB);
+  });
 }
 
 function readSessionAffinity(reader: FieldReader, spec: Spec): SessionAffinity | undefined {

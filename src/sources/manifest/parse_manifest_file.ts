@@ -1,0 +1,240 @@
+/**
+ * Turns the text of one manifest file into validated proxy objects: multi-document YAML (JSON is read as
+ * the YAML it is), `kind: List` and typed lists (`ServiceList`, `EndpointSliceList`, what
+ * `kubectl get svc,endpointslices -A -o yaml` prints), Services, EndpointSlices and legacy Endpoints.
+ * Pure: no I/O, the same text always gives the same result.
+ *
+ * @module
+ */
+import { isMap, isSeq, LineCounter, parseAllDocuments, type Node as YamlNode } from 'yaml';
+import { describe, isDns1123Label, isDns1123Subdomain, isRecord } from '../../model/_field_checks.ts';
+import type { ObjectProblem } from '../../model/problem.ts';
+import { validateEndpointSlice, validateEndpoints } from '../../model/validate_endpoints.ts';
+import { NO_CLUSTER_IP_REASON, validateService } from '../../model/validate_service.ts';
+import type { Validated } from '../../model/validated.ts';
+import type { ProxyObject } from '../source.ts';
+
+/** The kinds of manifest objects kproxy reads. */
+export type ManifestKind = 'Service' | 'EndpointSlice' | 'Endpoints';
+
+/** One object of a manifest file, validated. */
+export interface ManifestEntry {
+  /** `Kind/namespace/name` as the manifest names it (the key for duplicates and last good versions). */
+  readonly identity: string;
+  readonly kind: ManifestKind;
+  readonly namespace: string;
+  readonly name: string;
+  /**
+   * `valid`: `objects` is what the manifest says; `skipped`: not proxied (headless, ExternalName...), no
+   * objects; `invalid`: the object has problems, `objects` is its last good version if the caller kept one.
+   */
+  readonly status: 'valid' | 'skipped' | 'invalid';
+  /** A Service gives one object; Endpoints give one slice per family (possibly none). */
+  readonly objects: readonly ProxyObject[];
+}
+
+/** What one file gives: its entries, or nothing usable when it cannot be parsed. */
+export type ParsedManifestFile =
+  | {
+      readonly ok: true;
+      readonly entries: readonly ManifestEntry[];
+      readonly problems: readonly ObjectProblem[];
+    }
+  | { readonly ok: false; readonly problems: readonly ObjectProblem[] };
+
+const API_VERSIONS: Readonly<Record<ManifestKind, string>> = {
+  Service: 'v1',
+  Endpoints: 'v1',
+  EndpointSlice: 'discovery.k8s.io/v1',
+};
+
+/**
+ * Parses and validates one manifest file.
+ *
+ * A YAML (or JSON) syntax error makes the whole file unparsable (`ok: false`, one KPROXY_PARSE problem
+ * naming the line), so that the caller can keep what the file gave before. Objects of kinds kproxy does not
+ * read (Deployments, ConfigMaps, a Knative `Service` of another API group...) are ignored silently; a
+ * document without `kind` is a problem. Problems of an object that has no name end with its line.
+ *
+ * @param file the file's name as problems show it
+ * @param text its content
+ * @returns the entries in file order, and the problems found
+ * @example
+ * parseManifestFile('web.yaml', 'apiVersion: v1\nkind: Service\nmetadata: {name: web}\n' +
+ *   'spec: {clusterIP: 10.96.0.10, ports: [{port: 80}]}\n')
+ * // { ok: true, entries: [{ identity: 'Service/default/web', status: 'valid', ... }], problems: [] }
+ */
+export function parseManifestFile(file: string, text: string): ParsedManifestFile {
+  const lineCounter = new LineCounter();
+  const documents = parseAllDocuments(text, { lineCounter, prettyErrors: false, merge: true });
+  const parsed: { value: unknown; node: YamlNode | null }[] = [];
+  for (const document of documents) {
+    const error = document.errors[0];
+    if (error !== undefined) {
+      const { line, col } = lineCounter.linePos(error.pos[0]);
+      return { ok: false, problems: [fileProblem(file, `line ${line}, column ${col}: ${error.message}`)] };
+    }
+    try {
+      parsed.push({ value: document.toJS(), node: document.contents });
+    } catch (cause) {
+      const { line } = lineCounter.linePos(document.range[0]);
+      return { ok: false, problems: [fileProblem(file, `line ${line}: ${(cause as Error).message}`)] };
+    }
+  }
+  const reader = new ManifestReader(file, lineCounter);
+  for (const { value, node } of parsed) reader.read(value, node, undefined);
+  return { ok: true, entries: reader.entries, problems: reader.problems };
+}
+
+function fileProblem(file: string, reason: string): ObjectProblem {
+  return { code: 'KPROXY_PARSE', file, kind: '?', namespace: '', name: '', field: '', reason };
+}
+
+class ManifestReader {
+  readonly entries: ManifestEntry[] = [];
+  readonly problems: ObjectProblem[] = [];
+  readonly #file: string;
+  readonly #lines: LineCounter;
+
+  constructor(file: string, lines: LineCounter) {
+    this.#file = file;
+    this.#lines = lines;
+  }
+
+  /** Reads one document or list item; `inherited` is the kind and apiVersion of the typed list around it. */
+  read(
+    value: unknown,
+    node: YamlNode | null | undefined,
+    inherited: { kind: string; apiVersion: unknown } | undefined,
+  ) {
+    if (value === null || value === undefined) return; // an empty document, e.g. after a trailing `---`
+    const line = this.#lineOf(node);
+    if (!isRecord(value)) {
+      this.#problem('KPROXY_SHAPE', '?', '', `not a mapping: got ${describe(value)} (line ${line})`);
+      return;
+    }
+    const kind = value['kind'] ?? inherited?.kind;
+    // Items of a typed list (an API list response) may carry neither kind nor apiVersion: the list's apply.
+    const apiVersion = value['apiVersion'] ?? (kind === inherited?.kind ? inherited?.apiVersion : undefined);
+    if (typeof kind !== 'string' || kind === '') {
+      const reason =
+        kind === undefined || kind === null ? 'required' : `must be a string, got ${describe(kind)}`;
+      this.#problem('KPROXY_SHAPE', '?', 'kind', `${reason} (line ${line})`, value);
+      return;
+    }
+    if (kind.endsWith('List') && Array.isArray(value['items'])) {
+      this.#readList(
+        value['items'],
+        node,
+        kind === 'List' ? undefined : { kind: kind.slice(0, -4), apiVersion },
+      );
+      return;
+    }
+    if (kind !== 'Service' && kind !== 'EndpointSlice' && kind !== 'Endpoints') return; // not ours: ignored
+    if (apiVersion === undefined || apiVersion === null) {
+      this.#problem('KPROXY_SHAPE', kind, 'apiVersion', `required (line ${line})`, value);
+      return;
+    }
+    if (kind === 'EndpointSlice' && apiVersion === 'discovery.k8s.io/v1beta1') {
+      const reason = `discovery.k8s.io/v1beta1 is not supported (removed in Kubernetes 1.25): use discovery.k8s.io/v1`;
+      this.#problem('KPROXY_UNSUPPORTED', kind, 'apiVersion', reason, value);
+      return;
+    }
+    if (apiVersion !== API_VERSIONS[kind]) return; // the same kind name in another API group: not ours
+    this.#readObject(kind, value, line);
+  }
+
+  #readList(
+    items: readonly unknown[],
+    node: YamlNode | null | undefined,
+    inherited: { kind: string; apiVersion: unknown } | undefined,
+  ) {
+    const itemNodes = isMap(node) ? node.get('items', true) : undefined;
+    items.forEach((item, i) => {
+      const itemNode = isSeq(itemNodes) ? (itemNodes.items[i] as YamlNode | undefined) : undefined;
+      this.read(item, itemNode ?? node, inherited);
+    });
+  }
+
+  #readObject(kind: ManifestKind, value: Record<string, unknown>, line: number) {
+    const { namespace, name } = rawIdentity(value);
+    const identity = name === undefined ? undefined : `${kind}/${namespace}/${name}`;
+    const result = validate(kind, value, this.#file);
+    if (result.ok === false) {
+      // Without a name, the object cannot be found in the file by the reader of a problem: give its line.
+      const suffix = identity === undefined ? ` (line ${line})` : '';
+      this.problems.push(...result.problems.map((p) => ({ ...p, reason: `${p.reason}${suffix}` })));
+    }
+    if (result.ok === 'skipped' && result.reason === NO_CLUSTER_IP_REASON) {
+      this.problems.push({
+        code: 'KPROXY_UNSUPPORTED',
+        file: this.#file,
+        kind,
+        namespace,
+        name: name ?? '',
+        field: 'spec.clusterIP',
+        reason: 'not set: a manifest must give the cluster IP the API server would allocate; not proxied',
+      });
+    }
+    if (identity === undefined || name === undefined) return;
+    const objects = result.ok === true ? result.value : [];
+    const status = result.ok === true ? 'valid' : result.ok === 'skipped' ? 'skipped' : 'invalid';
+    this.entries.push({ identity, kind, namespace, name, status, objects });
+  }
+
+  #lineOf(node: YamlNode | null | undefined): number {
+    return node?.range ? this.#lines.linePos(node.range[0]).line : 1;
+  }
+
+  #problem(
+    code: ObjectProblem['code'],
+    kind: string,
+    field: string,
+    reason: string,
+    value?: Record<string, unknown>,
+  ) {
+    const { namespace, name } = value === undefined ? { namespace: '', name: undefined } : rawIdentity(value);
+    const where = name === undefined ? { namespace: '', name: '' } : { namespace, name };
+    this.problems.push({ code, file: this.#file, kind, ...where, field, reason });
+  }
+}
+
+/**
+ * The namespace and name an object claims (before validation), for identities and problems; a claimed
+ * name that is not a valid name is shown quoted and escaped, so that it can never forge a log line.
+ */
+function rawIdentity(value: Record<string, unknown>): { namespace: string; name: string | undefined } {
+  const metadata = isRecord(value['metadata']) ? value['metadata'] : {};
+  const name = metadata['name'];
+  const namespace = metadata['namespace'];
+  const safe = (s: string, isValid: (s: string) => boolean) => (isValid(s) ? s : describe(s));
+  return {
+    namespace:
+      typeof namespace === 'string' && namespace !== '' ? safe(namespace, isDns1123Label) : 'default',
+    name: typeof name === 'string' && name !== '' ? safe(name, isDns1123Subdomain) : undefined,
+  };
+}
+
+function validate(kind: ManifestKind, value: unknown, file: string): Validated<readonly ProxyObject[]> {
+  switch (kind) {
+    case 'Service':
+      return lift(validateService(value, file), (spec) => [{ kind: 'Service', spec }]);
+    case 'EndpointSlice':
+      return lift(validateEndpointSlice(value, file), (spec) => [{ kind: 'EndpointSlice', spec }]);
+    case 'Endpoints':
+      return lift(validateEndpoints(value, file), (specs) =>
+        specs.map((spec) => ({ kind: 'EndpointSlice', spec })),
+      );
+    default: {
+      const never: never = kind;
+      throw new Error(`Unknown manifest kind: ${String(never)}`);
+    }
+  }
+}
+
+function lift<T>(
+  result: Validated<T>,
+  toObjects: (value: T) => ProxyObject[],
+): Validated<readonly ProxyObject[]> {
+  return result.ok === true ? { ok: true, value: toObjects(result.value) } : result;
+}
