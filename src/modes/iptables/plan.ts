@@ -1,0 +1,508 @@
+/**
+ * The iptables mode's plan: kube-proxy's iptables rules for a {@link ProxyState}, as a pure value
+ * (tables → chains → rules, in a stable order). Semantics follow upstream's proxier (pkg/proxy/iptables,
+ * 1.28+): KUBE-SERVICES → KUBE-SVC/KUBE-SVL (traffic policies) → KUBE-SEP (one per endpoint), KUBE-EXT
+ * for external destinations, KUBE-FW for loadBalancerSourceRanges, REJECT/DROP in the filter table.
+ *
+ * Deliberate differences (see DESIGN.md beside this file): IPv4 only for now; no localhost NodePorts;
+ * in large-cluster mode (over 1000 endpoints, when upstream drops comments) remote endpoints of services
+ * without session affinity are DNATed from the policy chain without a KUBE-SEP chain of their own.
+ *
+ * The plan is built per service port ({@link ServicePortRules}) and then assembled, so that an applier
+ * can re-plan only the service ports that changed ({@link PlanReuse}).
+ *
+ * @module
+ */
+import {
+  cidrContains,
+  formatIpv4Cidr,
+  type Ipv4Cidr,
+  LOOPBACK_CIDR,
+  parseIpv4,
+  parseIpv4Cidr,
+} from '../../kernel/iptables_address.ts';
+import { type ChainRules, commentMatch, type TableRules } from '../../kernel/iptables_restore.ts';
+import type {
+  Endpoint,
+  ProxyState,
+  ServicePortKey,
+  ServicePortState,
+  StateChange,
+} from '../../model/types.ts';
+import type { PlanOptions } from '../mode.ts';
+import {
+  forwardChain,
+  IPTABLES_JUMPS,
+  type JumpRule,
+  KUBE_EXTERNAL_SERVICES,
+  KUBE_FORWARD,
+  KUBE_MARK_MASQ,
+  KUBE_NODEPORTS,
+  KUBE_PROXY_FIREWALL,
+  KUBE_SERVICES,
+  markMasqChain,
+  masqueradeMark,
+  postroutingChain,
+} from './base_chains.ts';
+import { endpointChainName, serviceChainNames } from './chain_names.ts';
+
+/** Above this many endpoints, rules drop per-endpoint comments (as upstream) and remote KUBE-SEP chains. */
+export const LARGE_CLUSTER_ENDPOINTS = 1000;
+
+/** What a UDP service port needs for conntrack cleanup (stale entries to removed endpoints). */
+export interface UdpConntrackTargets {
+  /** Cluster IP, external IPs and load-balancer IPs. */
+  readonly serviceIPs: readonly string[];
+  /** 0 when none. */
+  readonly nodePort: number;
+  /** IPs of every endpoint the rules can DNAT to. */
+  readonly endpointIPs: readonly string[];
+}
+
+/** The rules one service port contributes, per chain. Arrays are shared between plans when unchanged. */
+export interface ServicePortRules {
+  readonly key: ServicePortKey;
+  /** nat KUBE-SERVICES. */
+  readonly natServices: readonly string[];
+  /** nat KUBE-NODEPORTS. */
+  readonly natNodePorts: readonly string[];
+  /** filter KUBE-SERVICES (REJECT / DROP for the cluster IP). */
+  readonly filterServices: readonly string[];
+  /** filter KUBE-EXTERNAL-SERVICES (REJECT / DROP for external destinations). */
+  readonly filterExternalServices: readonly string[];
+  /** filter KUBE-NODEPORTS (health check node port). */
+  readonly filterNodePorts: readonly string[];
+  /** filter KUBE-PROXY-FIREWALL (DROP for load-balancer traffic not accepted by KUBE-FW-). */
+  readonly filterFirewall: readonly string[];
+  /** The service port's own nat chains (KUBE-EXT-, KUBE-FW-, KUBE-SVC-, KUBE-SVL-, KUBE-SEP-). */
+  readonly natChains: readonly ChainRules[];
+  /** Set for UDP service ports. */
+  readonly udp: UdpConntrackTargets | undefined;
+  /** IPv4 endpoints known for the port (counts toward large-cluster mode). */
+  readonly endpointCount: number;
+}
+
+/** The iptables mode's plan. */
+export interface IptablesPlan {
+  /** filter then nat, each with its chains in declaration order (what iptables-restore gets). */
+  readonly tables: readonly TableRules[];
+  /** Jumps from built-in chains, ensured by the applier (not part of the restore input of a sync). */
+  readonly jumps: readonly JumpRule[];
+  /** Per service port, in key order. */
+  readonly servicePorts: ReadonlyMap<ServicePortKey, ServicePortRules>;
+  readonly largeClusterMode: boolean;
+  /** The masquerade mark, e.g. `0x4000`. */
+  readonly mark: string;
+  /** Inputs that were skipped (e.g. a second IPv4 cluster CIDR), for logs. */
+  readonly warnings: readonly string[];
+}
+
+/** Re-plan only what changed: service ports not in `change` keep their rules from `previous`. */
+export interface PlanReuse {
+  readonly previous: IptablesPlan;
+  readonly change: StateChange;
+}
+
+interface PlanContext {
+  readonly mark: string;
+  readonly largeClusterMode: boolean;
+  readonly masqueradeAll: boolean;
+  /** The IPv4 cluster CIDR (local traffic detector); undefined when unknown. */
+  readonly clusterCIDR: string | undefined;
+  readonly nodeIPs: readonly number[];
+}
+
+const probabilities: string[] = [];
+
+/** Upstream writes 1/n with 10 decimals; cached since it is computed for every endpoint. */
+function probability(n: number): string {
+  let p = probabilities[n];
+  if (p === undefined) {
+    p = (1 / n).toFixed(10);
+    probabilities[n] = p;
+  }
+  return p;
+}
+
+function ipv4Only(ips: readonly string[]): string[] {
+  return ips.filter((ip) => parseIpv4(ip) !== undefined);
+}
+
+function usableEndpoints(eps: readonly Endpoint[]): Endpoint[] {
+  return eps.filter(
+    (e) => parseIpv4(e.ip) !== undefined && Number.isInteger(e.port) && e.port > 0 && e.port < 65536,
+  );
+}
+
+function validPort(p: number): boolean {
+  return Number.isInteger(p) && p > 0 && p < 65536;
+}
+
+/**
+ * Plans the rules of one service port. Pure; exported for the applier's incremental planning and tests.
+ *
+ * @param sp the service port
+ * @param ctx options shared by all service ports
+ * @returns its rules, or undefined when it has no IPv4 cluster IP (IPv6 is not planned yet)
+ */
+function planServicePort(sp: ServicePortState, ctx: PlanContext): ServicePortRules | undefined {
+  const clusterIP = ipv4Only(sp.clusterIPs)[0];
+  if (clusterIP === undefined || !validPort(sp.port)) return undefined;
+  const names = serviceChainNames(sp);
+  const svcName = names.portName;
+  const proto = sp.protocol.toLowerCase();
+  const externalIPs = ipv4Only(sp.externalIPs);
+  const lbIPs = ipv4Only(sp.loadBalancerIPs);
+  const sourceRanges = sp.loadBalancerSourceRanges
+    .map((r) => parseIpv4Cidr(r))
+    .filter((c): c is Ipv4Cidr => c !== undefined);
+  const nodePort = validPort(sp.nodePort) ? sp.nodePort : 0;
+  const all = usableEndpoints(sp.allEndpoints);
+  const clusterEps = usableEndpoints(sp.clusterEndpoints);
+  const localEps = usableEndpoints(sp.localEndpoints);
+
+  const itpLocal = sp.internalTrafficPolicy === 'Local';
+  const etpLocal = sp.externalTrafficPolicy === 'Local';
+  const externallyAccessible = nodePort !== 0 || externalIPs.length > 0 || lbIPs.length > 0;
+  const usesClusterEndpoints = !itpLocal || externallyAccessible;
+  const usesLocalEndpoints = itpLocal || (etpLocal && externallyAccessible);
+  const hasEndpoints = clusterEps.length > 0 || all.some((e) => e.ready || (e.serving && e.terminating));
+
+  const usesClusterChain = clusterEps.length > 0 && usesClusterEndpoints;
+  const usesLocalChain = localEps.length > 0 && usesLocalEndpoints;
+  const internalChain = itpLocal ? names.local : names.cluster;
+  const hasInternal = hasEndpoints && (itpLocal ? usesLocalChain : usesClusterChain);
+  const externalPolicyChain = etpLocal ? names.local : names.cluster;
+  const hasExternal = hasEndpoints && (etpLocal ? usesLocalChain : usesClusterChain);
+  const usesExtChain = hasEndpoints && externallyAccessible;
+  const usesFwChain = hasEndpoints && lbIPs.length > 0 && sourceRanges.length > 0;
+  const lbChain = usesFwChain ? names.firewall : names.external;
+
+  let internalReject = '';
+  let internalRejectComment = '';
+  let externalReject = '';
+  let externalRejectComment = '';
+  if (!hasEndpoints) {
+    internalReject = externalReject = 'REJECT --reject-with icmp-port-unreachable';
+    internalRejectComment = externalRejectComment = `${svcName} has no endpoints`;
+  } else {
+    if (!hasInternal) {
+      internalReject = 'DROP';
+      internalRejectComment = `${svcName} has no local endpoints`;
+    }
+    if (!hasExternal) {
+      externalReject = 'DROP';
+      externalRejectComment = `${svcName} has no local endpoints`;
+    }
+  }
+
+  const portMatch = `-m ${proto} --dport ${sp.port}`;
+  const toVIP = (ip: string, comment: string): string =>
+    `-d ${ip}/32 -p ${proto} ${commentMatch(comment)} ${portMatch}`;
+
+  const natServices: string[] = [];
+  const natNodePorts: string[] = [];
+  const filterServices: string[] = [];
+  const filterExternalServices: string[] = [];
+  const filterNodePorts: string[] = [];
+  const filterFirewall: string[] = [];
+  const natChains: ChainRules[] = [];
+
+  // Cluster IP.
+  if (hasInternal) natServices.push(`${toVIP(clusterIP, `${svcName} cluster IP`)} -j ${internalChain}`);
+  else filterServices.push(`${toVIP(clusterIP, internalRejectComment)} -j ${internalReject}`);
+
+  // External IPs.
+  for (const ip of externalIPs) {
+    if (hasEndpoints) natServices.push(`${toVIP(ip, `${svcName} external IP`)} -j ${names.external}`);
+    if (!hasExternal) filterExternalServices.push(`${toVIP(ip, externalRejectComment)} -j ${externalReject}`);
+  }
+
+  // Load-balancer IPs.
+  for (const ip of lbIPs) {
+    if (hasEndpoints) natServices.push(`${toVIP(ip, `${svcName} loadbalancer IP`)} -j ${lbChain}`);
+    if (usesFwChain) {
+      filterFirewall.push(`${toVIP(ip, `${svcName} traffic not accepted by ${names.firewall}`)} -j DROP`);
+    }
+  }
+  if (!hasExternal) {
+    for (const ip of lbIPs)
+      filterExternalServices.push(`${toVIP(ip, externalRejectComment)} -j ${externalReject}`);
+  }
+
+  // Node ports. (Not subject to loadBalancerSourceRanges, as upstream.)
+  if (nodePort !== 0) {
+    if (hasEndpoints) {
+      natNodePorts.push(
+        `-p ${proto} ${commentMatch(svcName)} -m ${proto} --dport ${nodePort} -j ${names.external}`,
+      );
+    }
+    if (!hasExternal) {
+      filterExternalServices.push(
+        `-p ${proto} ${commentMatch(externalRejectComment)} -m addrtype --dst-type LOCAL -m ${proto} --dport ${nodePort} -j ${externalReject}`,
+      );
+    }
+  }
+
+  // Health check node port: always accepted, whether or not this node has local endpoints.
+  if (validPort(sp.healthCheckNodePort)) {
+    filterNodePorts.push(
+      `-p tcp ${commentMatch(`${svcName} health check node port`)} -m tcp --dport ${sp.healthCheckNodePort} -j ACCEPT`,
+    );
+  }
+
+  // KUBE-EXT: masquerade or short-circuit, then the external policy chain.
+  if (usesExtChain) {
+    const rules: string[] = [];
+    if (!etpLocal) {
+      rules.push(
+        `${commentMatch(`masquerade traffic for ${svcName} external destinations`)} -j ${KUBE_MARK_MASQ}`,
+      );
+    } else {
+      if (ctx.clusterCIDR !== undefined && usesClusterChain) {
+        // Pods reaching an external destination behave as if they went out to a load balancer and back.
+        rules.push(
+          `-s ${ctx.clusterCIDR} ${commentMatch(`pod traffic for ${svcName} external destinations`)} -j ${names.cluster}`,
+        );
+      }
+      // The node itself: its source would be the external IP (a local address), so masquerade it.
+      rules.push(
+        `${commentMatch(`masquerade LOCAL traffic for ${svcName} external destinations`)} -m addrtype --src-type LOCAL -j ${KUBE_MARK_MASQ}`,
+      );
+      if (usesClusterChain) {
+        rules.push(
+          `${commentMatch(`route LOCAL traffic for ${svcName} external destinations`)} -m addrtype --src-type LOCAL -j ${names.cluster}`,
+        );
+      }
+    }
+    if (hasExternal) rules.push(`-j ${externalPolicyChain}`);
+    natChains.push({ name: names.external, rules });
+  }
+
+  // KUBE-FW: loadBalancerSourceRanges.
+  if (usesFwChain) {
+    const rules: string[] = [];
+    const lbComment = commentMatch(`${svcName} loadbalancer IP`);
+    let allowFromNode = false;
+    for (const cidr of sourceRanges) {
+      rules.push(`-s ${formatIpv4Cidr(cidr)} ${lbComment} -j ${names.external}`);
+      if (ctx.nodeIPs.some((ip) => cidrContains(cidr, ip))) allowFromNode = true;
+    }
+    // A VIP-like LB IP is often local to the node: its own requests then come from the LB IP.
+    if (allowFromNode) for (const ip of lbIPs) rules.push(`-s ${ip}/32 ${lbComment} -j ${names.external}`);
+    rules.push(commentMatch(`other traffic to ${svcName} will be dropped by ${KUBE_PROXY_FIREWALL}`));
+    natChains.push({ name: names.firewall, rules });
+  }
+
+  // Policy chains and endpoint chains.
+  const affinity = sp.sessionAffinity.type === 'ClientIP' ? sp.sessionAffinity.timeoutSeconds : undefined;
+  const sepChains = new Map<string, ChainRules>();
+  const inline = (ep: Endpoint): boolean => ctx.largeClusterMode && affinity === undefined && !ep.isLocal;
+  const endpointTarget = (ep: Endpoint): string => {
+    const hostPort = `${ep.ip}:${ep.port}`;
+    const chain = endpointChainName(svcName, sp.protocol, hostPort);
+    if (!sepChains.has(chain)) {
+      const c = ctx.largeClusterMode ? '' : `${commentMatch(svcName)} `;
+      const recent =
+        affinity === undefined ? '' : `-m recent --set --name ${chain} --mask 255.255.255.255 --rsource `;
+      sepChains.set(chain, {
+        name: chain,
+        rules: [
+          `-s ${ep.ip}/32 ${c}-j ${KUBE_MARK_MASQ}`,
+          `-p ${proto} ${c}${recent}-j DNAT --to-destination ${hostPort}`,
+        ],
+      });
+    }
+    return chain;
+  };
+  const policyChain = (name: string, eps: readonly Endpoint[], internalMasq: boolean): ChainRules => {
+    const rules: string[] = [];
+    if (internalMasq && hasInternal) {
+      if (ctx.masqueradeAll) {
+        rules.push(`${toVIP(clusterIP, `${svcName} cluster IP`)} -j ${KUBE_MARK_MASQ}`);
+      } else if (ctx.clusterCIDR !== undefined) {
+        // Off-cluster traffic to a cluster IP (a static route to the service range) may bounce off-node.
+        rules.push(
+          `! -s ${ctx.clusterCIDR} ${toVIP(clusterIP, `${svcName} cluster IP`)} -j ${KUBE_MARK_MASQ}`,
+        );
+      }
+    }
+    const comment = (ep: Endpoint): string =>
+      ctx.largeClusterMode ? '' : `${commentMatch(`${svcName} -> ${ep.ip}:${ep.port}`)} `;
+    if (affinity !== undefined) {
+      for (const ep of eps) {
+        const sep = endpointTarget(ep);
+        rules.push(
+          `${comment(ep)}-m recent --rcheck --seconds ${affinity} --reap --name ${sep} --mask 255.255.255.255 --rsource -j ${sep}`,
+        );
+      }
+    }
+    eps.forEach((ep, i) => {
+      const stat =
+        i < eps.length - 1 ? `-m statistic --mode random --probability ${probability(eps.length - i)} ` : '';
+      if (inline(ep)) {
+        rules.push(`-p ${proto} ${stat}-j DNAT --to-destination ${ep.ip}:${ep.port}`);
+      } else {
+        rules.push(`${comment(ep)}${stat}-j ${endpointTarget(ep)}`);
+      }
+    });
+    return { name, rules };
+  };
+  const policyChains: ChainRules[] = [];
+  if (usesClusterChain) policyChains.push(policyChain(names.cluster, clusterEps, !itpLocal));
+  if (usesLocalChain) policyChains.push(policyChain(names.local, localEps, itpLocal));
+  natChains.push(...policyChains, ...sepChains.values());
+
+  const reachable = new Set<string>();
+  if (usesClusterChain) for (const e of clusterEps) reachable.add(e.ip);
+  if (usesLocalChain) for (const e of localEps) reachable.add(e.ip);
+  return {
+    key: sp.key,
+    natServices,
+    natNodePorts,
+    filterServices,
+    filterExternalServices,
+    filterNodePorts,
+    filterFirewall,
+    natChains,
+    udp:
+      sp.protocol === 'UDP'
+        ? { serviceIPs: [clusterIP, ...externalIPs, ...lbIPs], nodePort, endpointIPs: [...reachable].sort() }
+        : undefined,
+    endpointCount: all.length,
+  };
+}
+
+function contextFor(state: ProxyState, options: PlanOptions, warnings: string[]): PlanContext {
+  const cidrs = options.clusterCIDRs.map((c) => ({ text: c, cidr: parseIpv4Cidr(c) })).filter((c) => c.cidr);
+  if (cidrs.length > 1) {
+    warnings.push(
+      `Only the first IPv4 --cluster-cidr is used to detect local traffic: ${cidrs.map((c) => c.text).join(', ')}`,
+    );
+  }
+  let endpoints = 0;
+  for (const sp of state.servicePorts.values()) {
+    for (const e of sp.allEndpoints) if (parseIpv4(e.ip) !== undefined) endpoints++;
+  }
+  const first = cidrs[0]?.cidr;
+  return {
+    mark: masqueradeMark(options.masqueradeBit),
+    largeClusterMode: endpoints > LARGE_CLUSTER_ENDPOINTS,
+    masqueradeAll: options.masqueradeAll,
+    clusterCIDR: first === undefined ? undefined : formatIpv4Cidr(first),
+    nodeIPs: options.nodeIPs.map(parseIpv4).filter((n): n is number => n !== undefined),
+  };
+}
+
+/**
+ * The last rule of nat KUBE-SERVICES: hand node-local destinations to KUBE-NODEPORTS. With
+ * `--nodeport-addresses`, only the node IPs inside those CIDRs; else every local address except
+ * 127.0.0.0/8 (kproxy does not offer localhost NodePorts: they need route_localnet=1, a known hole).
+ */
+function nodePortsJumps(options: PlanOptions, warnings: string[]): string[] {
+  const comment = commentMatch(
+    'kubernetes service nodeports; NOTE: this must be the last rule in this chain',
+  );
+  const cidrs = options.nodePortAddresses.map((c) => parseIpv4Cidr(c)).filter((c): c is Ipv4Cidr => !!c);
+  if (cidrs.length === 0)
+    return [`! -d 127.0.0.0/8 ${comment} -m addrtype --dst-type LOCAL -j ${KUBE_NODEPORTS}`];
+  const out: string[] = [];
+  for (const ipText of options.nodeIPs) {
+    const ip = parseIpv4(ipText);
+    if (ip === undefined || !cidrs.some((c) => cidrContains(c, ip))) continue;
+    if (cidrContains(LOOPBACK_CIDR, ip)) {
+      warnings.push(`--nodeport-addresses includes ${ipText}: localhost NodePorts are not supported`);
+      continue;
+    }
+    out.push(`-d ${ipText}/32 ${comment} -j ${KUBE_NODEPORTS}`);
+  }
+  return out;
+}
+
+/**
+ * Plans every rule of the iptables mode for a state.
+ *
+ * @param state the proxy state
+ * @param options the plan flags
+ * @param reuse an earlier plan and what changed since, to re-plan only changed service ports
+ * @returns the plan
+ * @example const plan = planIptables(state, options); renderIptablesPlan(plan)
+ */
+export function planIptables(state: ProxyState, options: PlanOptions, reuse?: PlanReuse): IptablesPlan {
+  const warnings: string[] = [];
+  const ctx = contextFor(state, options, warnings);
+  const previous =
+    reuse !== undefined &&
+    reuse.previous.largeClusterMode === ctx.largeClusterMode &&
+    reuse.previous.mark === ctx.mark
+      ? reuse.previous
+      : undefined;
+  const servicePorts = new Map<ServicePortKey, ServicePortRules>();
+  const keys = [...state.servicePorts.keys()].sort();
+  for (const key of keys) {
+    const old =
+      previous !== undefined && !reuse!.change.changed.has(key) ? previous.servicePorts.get(key) : undefined;
+    const rules = old ?? planServicePort(state.servicePorts.get(key)!, ctx);
+    if (rules !== undefined) servicePorts.set(key, rules);
+  }
+  return assemble(servicePorts, ctx, nodePortsJumps(options, warnings), warnings);
+}
+
+function assemble(
+  servicePorts: ReadonlyMap<ServicePortKey, ServicePortRules>,
+  ctx: PlanContext,
+  nodePortsTail: readonly string[],
+  warnings: readonly string[],
+): IptablesPlan {
+  const fServices: string[] = [];
+  const fExternal: string[] = [];
+  const fNodePorts: string[] = [];
+  const fFirewall: string[] = [];
+  const nServices: string[] = [];
+  const nNodePorts: string[] = [];
+  const perService: ChainRules[] = [];
+  for (const sp of servicePorts.values()) {
+    fServices.push(...sp.filterServices);
+    fExternal.push(...sp.filterExternalServices);
+    fNodePorts.push(...sp.filterNodePorts);
+    fFirewall.push(...sp.filterFirewall);
+    nServices.push(...sp.natServices);
+    nNodePorts.push(...sp.natNodePorts);
+    for (const c of sp.natChains) perService.push(c);
+  }
+  nServices.push(...nodePortsTail);
+  const filter: TableRules = {
+    table: 'filter',
+    chains: [
+      { name: KUBE_SERVICES, rules: fServices },
+      { name: KUBE_EXTERNAL_SERVICES, rules: fExternal },
+      forwardChain(ctx.mark),
+      { name: KUBE_NODEPORTS, rules: fNodePorts },
+      { name: KUBE_PROXY_FIREWALL, rules: fFirewall },
+    ],
+  };
+  const nat: TableRules = {
+    table: 'nat',
+    chains: [
+      { name: KUBE_SERVICES, rules: nServices },
+      { name: KUBE_NODEPORTS, rules: nNodePorts },
+      postroutingChain(ctx.mark),
+      markMasqChain(ctx.mark),
+      ...perService,
+    ],
+  };
+  return {
+    tables: [filter, nat],
+    jumps: IPTABLES_JUMPS,
+    servicePorts,
+    largeClusterMode: ctx.largeClusterMode,
+    mark: ctx.mark,
+    warnings,
+  };
+}
+
+/** The fixed chains every plan has (never deleted by a sync). */
+export const FIXED_CHAINS: Readonly<Record<'filter' | 'nat', readonly string[]>> = {
+  filter: [KUBE_SERVICES, KUBE_EXTERNAL_SERVICES, KUBE_FORWARD, KUBE_NODEPORTS, KUBE_PROXY_FIREWALL],
+  nat: [KUBE_SERVICES, KUBE_NODEPORTS, 'KUBE-POSTROUTING', KUBE_MARK_MASQ],
+};

@@ -1,0 +1,479 @@
+/**
+ * Walks one packet through iptables rules in restore format, the way the kernel would for the first
+ * packet of a connection: nat PREROUTING (or OUTPUT for a packet from the node itself), the DNAT, then
+ * filter INPUT / FORWARD / OUTPUT, then nat POSTROUTING. `-m statistic --mode random` rules fork the
+ * walk, so every backend comes out with its probability; `-m recent --rcheck` never matches (no
+ * affinity entry exists yet); marks are tracked, so masquerading is decided by the real
+ * KUBE-POSTROUTING rules, not guessed.
+ *
+ * It knows the matches kproxy emits (addresses, protocol, ports, addrtype, comment, statistic, recent,
+ * mark, conntrack state, set through a callback for the ipvs mode's ipsets) and says so in the path when a
+ * rule uses something it does not model (that match is then assumed to match, as upstream's test tracer
+ * does).
+ *
+ * @module
+ */
+import { cidrContains, LOOPBACK_CIDR, parseIpv4 } from '../kernel/iptables_address.ts';
+import type { IptablesTable, TableRules } from '../kernel/iptables_restore.ts';
+import { type MatchSpec, type ParsedRule, parseRule } from '../kernel/iptables_rule.ts';
+import type { IptablesState } from '../kernel/iptables_state.ts';
+import type { TracePacket, TraceResult, TraceVerdict } from '../modes/mode.ts';
+
+/** Rules to trace through: table → chain → rules (restore text after `-A CHAIN `). */
+export type TraceRuleset = ReadonlyMap<IptablesTable, ReadonlyMap<string, readonly string[]>>;
+
+/** A packet's state while it is walked (what `-m set` callbacks may look at). */
+export interface TracedPacket {
+  readonly source: string;
+  /** The destination after any DNAT so far. */
+  readonly destination: string;
+  readonly port: number;
+  readonly protocol: string;
+}
+
+/** What the tracer needs to know about the node. */
+export interface IptablesTraceEnvironment {
+  /** The node's own addresses (127.0.0.0/8 is always local): `--src-type/--dst-type LOCAL`. */
+  readonly localAddresses: readonly string[];
+  /** ipset membership for `-m set --match-set NAME FLAGS`; without it no set matches. */
+  readonly matchSet?: ((name: string, flags: readonly string[], packet: TracedPacket) => boolean) | undefined;
+}
+
+/**
+ * Builds a ruleset from planned tables and the jumps from built-in chains.
+ *
+ * @param tables planned tables (user chains)
+ * @param builtinRules rules to put in built-in chains, in order (e.g. the mode's jumps)
+ * @returns the ruleset
+ * @example rulesetFromTables(plan.tables, plan.jumps)
+ */
+export function rulesetFromTables(
+  tables: readonly TableRules[],
+  builtinRules: readonly { readonly table: IptablesTable; readonly from: string; readonly rule: string }[],
+): TraceRuleset {
+  const out = new Map<IptablesTable, Map<string, string[]>>();
+  const chainOf = (table: IptablesTable, chain: string): string[] => {
+    let t = out.get(table);
+    if (t === undefined) {
+      t = new Map();
+      out.set(table, t);
+    }
+    let c = t.get(chain);
+    if (c === undefined) {
+      c = [];
+      t.set(chain, c);
+    }
+    return c;
+  };
+  for (const j of builtinRules) chainOf(j.table, j.from).push(j.rule);
+  for (const t of tables) for (const c of t.chains) chainOf(t.table, c.name).push(...c.rules);
+  return out;
+}
+
+/**
+ * Builds a ruleset from parsed iptables-save output (e.g. of a live node).
+ *
+ * @param state tables from parseIptablesSave
+ * @returns the ruleset
+ * @example rulesetFromState(parseIptablesSave(saveText))
+ */
+export function rulesetFromState(state: IptablesState): TraceRuleset {
+  const out = new Map<IptablesTable, Map<string, readonly string[]>>();
+  for (const [table, chains] of state) {
+    out.set(table, new Map([...chains].map(([name, c]) => [name, c.rules])));
+  }
+  return out;
+}
+
+/** `continue`: go on with the next rule; `return`: leave the current chain (RETURN, or a goto's end). */
+type Outcome = 'continue' | 'return' | 'ACCEPT' | 'DROP' | 'REJECT' | 'NAT';
+
+interface Branch {
+  p: number;
+  mark: number;
+  dnat: string | undefined;
+  masquerade: boolean;
+  filterVerdict: 'ACCEPT' | 'DROP' | 'REJECT' | undefined;
+  path: string[];
+}
+
+interface Walk {
+  readonly ruleset: TraceRuleset;
+  readonly env: IptablesTraceEnvironment;
+  readonly source: number;
+  readonly sourceText: string;
+  readonly protocol: string;
+  readonly local: (ip: number) => boolean;
+  readonly parsed: Map<string, ParsedRule | Error>;
+  /** Destination as seen by the table being walked (post-DNAT in filter and POSTROUTING). */
+  destination: number;
+  destinationText: string;
+  port: number;
+  dnatDone: boolean;
+}
+
+const MAX_DEPTH = 64;
+
+function fork(b: Branch, p: number): Branch {
+  return { ...b, p: b.p * p, path: [...b.path] };
+}
+
+function matchPort(m: { from: number; to: number; negated: boolean } | undefined, port: number): boolean {
+  if (m === undefined) return true;
+  return (port >= m.from && port <= m.to) !== m.negated;
+}
+
+/** Deterministic part of a match; statistic is handled by the caller. */
+function matchOne(w: Walk, m: MatchSpec, b: Branch, notes: string[]): boolean {
+  switch (m.kind) {
+    case 'comment':
+      return true;
+    case 'port':
+      if (m.sport !== undefined) notes.push('source port not modelled: assumed to match');
+      return m.protocol === w.protocol && matchPort(m.dport, w.port);
+    case 'multiport':
+      return m.ports.some((r) => w.port >= r.from && w.port <= r.to) !== m.negated;
+    case 'addrtype': {
+      const typeMatches = (types: readonly string[], ip: number): boolean =>
+        types.some((t) => (t === 'LOCAL' ? w.local(ip) : t === 'UNICAST' ? !w.local(ip) : false));
+      if (m.srcType && typeMatches(m.srcType.types, w.source) === m.srcType.negated) return false;
+      if (m.dstType && typeMatches(m.dstType.types, w.destination) === m.dstType.negated) return false;
+      return true;
+    }
+    case 'statistic':
+      return true;
+    case 'recent':
+      // No affinity entry exists yet: only --set matches (and records, which does not matter here).
+      return m.mode === 'set';
+    case 'mark':
+      return ((b.mark & m.mask) >>> 0 === m.value >>> 0) !== m.negated;
+    case 'conntrack': {
+      const states = new Set(['NEW', ...(w.dnatDone ? ['DNAT'] : [])]);
+      return m.states.some((s) => states.has(s)) !== m.negated;
+    }
+    case 'set': {
+      if (w.env.matchSet === undefined) notes.push(`set ${m.name} unknown: assumed not to match`);
+      const hit =
+        w.env.matchSet?.(m.name, m.flags, {
+          source: w.sourceText,
+          destination: w.destinationText,
+          port: w.port,
+          protocol: w.protocol,
+        }) ?? false;
+      return hit !== m.negated;
+    }
+    default: {
+      const never: never = m;
+      return never;
+    }
+  }
+}
+
+function ruleMatches(
+  w: Walk,
+  r: ParsedRule,
+  b: Branch,
+  notes: string[],
+): { matches: boolean; probability: number } {
+  const no = { matches: false, probability: 0 };
+  if (r.source && cidrContains(r.source.cidr, w.source) === r.source.negated) return no;
+  if (r.destination && cidrContains(r.destination.cidr, w.destination) === r.destination.negated) return no;
+  if (r.protocol && r.protocol.name !== 'all' && (r.protocol.name === w.protocol) === r.protocol.negated)
+    return no;
+  if (r.inInterface || r.outInterface) notes.push('interface match not modelled: assumed to match');
+  let probability = 1;
+  for (const m of r.matches) {
+    if (m.kind === 'statistic') probability *= m.probability;
+    else if (!matchOne(w, m, b, notes)) return no;
+  }
+  for (const u of r.unsupported) notes.push(`${u} not modelled: assumed to match`);
+  return { matches: true, probability };
+}
+
+function parsedRule(w: Walk, text: string): ParsedRule | Error {
+  let r = w.parsed.get(text);
+  if (r === undefined) {
+    try {
+      r = parseRule(text);
+    } catch (e) {
+      r = e as Error;
+    }
+    w.parsed.set(text, r);
+  }
+  return r;
+}
+
+interface ChainResult {
+  readonly branch: Branch;
+  readonly outcome: Outcome;
+}
+
+function walkChain(
+  w: Walk,
+  table: IptablesTable,
+  chain: string,
+  start: Branch,
+  depth: number,
+): ChainResult[] {
+  const rules = w.ruleset.get(table)?.get(chain) ?? [];
+  const done: ChainResult[] = [];
+  if (depth > MAX_DEPTH) {
+    start.path.push(`${table}/${chain}: too deep, stopped (a loop?)`);
+    return [{ branch: start, outcome: 'DROP' }];
+  }
+  let live: Branch[] = [start];
+  for (const text of rules) {
+    if (live.length === 0) break;
+    const rule = parsedRule(w, text);
+    if (rule instanceof Error) {
+      for (const b of live) b.path.push(`${table}/${chain}: cannot parse rule (${rule.message}): ${text}`);
+      continue;
+    }
+    const next: Branch[] = [];
+    for (const b of live) {
+      const notes: string[] = [];
+      const { matches, probability } = ruleMatches(w, rule, b, notes);
+      if (!matches || probability === 0) {
+        next.push(b);
+        continue;
+      }
+      let taken = b;
+      if (probability < 1) {
+        taken = fork(b, probability);
+        const rest = fork(b, 1 - probability);
+        next.push(rest);
+      }
+      const tag = probability < 1 ? ` (probability ${probability.toFixed(4)})` : '';
+      taken.path.push(`${table}/${chain}: ${text}${tag}${notes.length ? ` [${notes.join('; ')}]` : ''}`);
+      for (const r of applyTarget(w, table, rule, taken, depth)) {
+        if (r.outcome === 'continue') next.push(r.branch);
+        else if (r.outcome === 'return') done.push({ branch: r.branch, outcome: 'continue' });
+        else done.push(r);
+      }
+    }
+    live = next;
+  }
+  for (const b of live) done.push({ branch: b, outcome: 'continue' });
+  return done;
+}
+
+function applyTarget(
+  w: Walk,
+  table: IptablesTable,
+  rule: ParsedRule,
+  b: Branch,
+  depth: number,
+): ChainResult[] {
+  const t = rule.target;
+  if (t === undefined) return [{ branch: b, outcome: 'continue' }];
+  switch (t.kind) {
+    case 'jump': {
+      const results = walkChain(w, table, t.chain, b, depth + 1);
+      // A goto does not come back to this chain: falling off the end of the target returns to our caller.
+      return t.goto
+        ? results.map((r) => (r.outcome === 'continue' ? { ...r, outcome: 'return' } : r))
+        : results;
+    }
+    case 'RETURN':
+      return [{ branch: b, outcome: 'return' }];
+    case 'ACCEPT':
+      return [{ branch: b, outcome: 'ACCEPT' }];
+    case 'DROP':
+      return [{ branch: b, outcome: 'DROP' }];
+    case 'REJECT':
+      return [{ branch: b, outcome: 'REJECT' }];
+    case 'DNAT':
+      b.dnat = t.to;
+      return [{ branch: b, outcome: 'NAT' }];
+    case 'SNAT':
+      return [{ branch: b, outcome: 'NAT' }];
+    case 'MASQUERADE':
+      b.masquerade = true;
+      return [{ branch: b, outcome: 'NAT' }];
+    case 'MARK':
+      switch (t.op) {
+        case 'or':
+          b.mark = (b.mark | t.value) >>> 0;
+          break;
+        case 'xor':
+          b.mark = (b.mark ^ t.value) >>> 0;
+          break;
+        case 'and':
+          b.mark = (b.mark & t.value) >>> 0;
+          break;
+        case 'setx':
+          b.mark = ((b.mark & ~t.mask) ^ t.value) >>> 0;
+          break;
+        default: {
+          const never: never = t.op;
+          return never;
+        }
+      }
+      return [{ branch: b, outcome: 'continue' }];
+    case 'other':
+      b.path.push(`${table}: target ${t.name} not modelled: ignored`);
+      return [{ branch: b, outcome: 'continue' }];
+    default: {
+      const never: never = t;
+      return never;
+    }
+  }
+}
+
+/** Walks a built-in chain (and its callees) for each branch; a branch that falls off the end is `continue`. */
+function walkBuiltin(w: Walk, table: IptablesTable, chain: string, branches: Branch[]): ChainResult[] {
+  const out: ChainResult[] = [];
+  for (const b of branches) out.push(...walkChain(w, table, chain, b, 0));
+  return out;
+}
+
+/**
+ * Traces one packet through a ruleset.
+ *
+ * @param ruleset the rules (e.g. from {@link rulesetFromTables})
+ * @param packet source, destination, port and protocol
+ * @param env the node's addresses and optional ipset membership
+ * @returns the verdict, masquerade, every backend with its probability and the rules walked
+ * @example traceIptables(ruleset, { source: '10.0.0.2', destination: '172.30.0.41', port: 80, protocol: 'TCP' }, { localAddresses: ['192.168.0.2'] })
+ */
+export function traceIptables(
+  ruleset: TraceRuleset,
+  packet: TracePacket,
+  env: IptablesTraceEnvironment,
+): TraceResult {
+  const locals = env.localAddresses.map(parseIpv4).filter((n): n is number => n !== undefined);
+  const local = (ip: number): boolean => cidrContains(LOOPBACK_CIDR, ip) || locals.includes(ip);
+  const source = parseIpv4(packet.source);
+  const destination = parseIpv4(packet.destination);
+  if (source === undefined || destination === undefined) {
+    return { verdict: 'NONE', masquerade: false, backends: [], path: ['Only IPv4 packets can be traced'] };
+  }
+  const fromNode = local(source);
+  const protocol = packet.protocol.toLowerCase();
+  const w: Walk = {
+    ruleset,
+    env,
+    source,
+    sourceText: packet.source,
+    protocol,
+    local,
+    parsed: new Map(),
+    destination,
+    destinationText: packet.destination,
+    port: packet.port,
+    dnatDone: false,
+  };
+  const start: Branch = {
+    p: 1,
+    mark: 0,
+    dnat: undefined,
+    masquerade: false,
+    filterVerdict: undefined,
+    path: [],
+  };
+
+  // 1. nat PREROUTING (from outside) or OUTPUT (from the node itself).
+  const natChain = fromNode ? 'OUTPUT' : 'PREROUTING';
+  const afterNat = walkBuiltin(w, 'nat', natChain, [start]).map((r) => r.branch);
+
+  const finals: Branch[] = [];
+  for (const b of afterNat) {
+    // 2. Routing after DNAT: the destination every later table sees.
+    if (b.dnat !== undefined) {
+      const [ip, port] = b.dnat.split(':');
+      w.destinationText = ip ?? packet.destination;
+      w.destination = parseIpv4(w.destinationText) ?? destination;
+      w.port = port === undefined ? packet.port : Number(port);
+      w.dnatDone = true;
+    } else {
+      w.destinationText = packet.destination;
+      w.destination = destination;
+      w.port = packet.port;
+      w.dnatDone = false;
+    }
+    const toNode = local(w.destination);
+    // 3. filter: OUTPUT for the node's own packets (then INPUT too when it talks to itself); INPUT or FORWARD.
+    const filterChains = fromNode
+      ? toNode
+        ? ['OUTPUT', 'INPUT']
+        : ['OUTPUT']
+      : toNode
+        ? ['INPUT']
+        : ['FORWARD'];
+    let live = [b];
+    for (const chain of filterChains) {
+      const next: Branch[] = [];
+      for (const r of walkBuiltin(w, 'filter', chain, live)) {
+        if (r.outcome === 'DROP' || r.outcome === 'REJECT') {
+          r.branch.filterVerdict = r.outcome;
+          finals.push(r.branch);
+        } else {
+          if (r.outcome === 'ACCEPT') r.branch.filterVerdict = 'ACCEPT';
+          next.push(r.branch);
+        }
+      }
+      live = next;
+    }
+    // 4. nat POSTROUTING for packets that leave through the stack (not for local delivery from outside).
+    for (const l of live) {
+      if (fromNode || !toNode) {
+        for (const r of walkBuiltin(w, 'nat', 'POSTROUTING', [l])) finals.push(r.branch);
+      } else {
+        finals.push(l);
+      }
+    }
+  }
+  return summarize(finals);
+}
+
+function verdictOf(b: Branch): TraceVerdict {
+  if (b.filterVerdict === 'DROP' || b.filterVerdict === 'REJECT') return b.filterVerdict;
+  if (b.dnat !== undefined) return 'DNAT';
+  return b.filterVerdict === 'ACCEPT' ? 'ACCEPT' : 'NONE';
+}
+
+function round(p: number): number {
+  return Math.round(p * 1e10) / 1e10;
+}
+
+function summarize(finals: readonly Branch[]): TraceResult {
+  const byVerdict = new Map<TraceVerdict, number>();
+  const backends = new Map<string, number>();
+  let dnatTotal = 0;
+  let masquerade = false;
+  const path: string[] = [];
+  const seen = new Set<string>();
+  for (const b of finals) {
+    const v = verdictOf(b);
+    byVerdict.set(v, (byVerdict.get(v) ?? 0) + b.p);
+    if (v === 'DNAT' && b.dnat !== undefined) {
+      backends.set(b.dnat, (backends.get(b.dnat) ?? 0) + b.p);
+      dnatTotal += b.p;
+    }
+    if (v !== 'DROP' && v !== 'REJECT' && b.masquerade) masquerade = true;
+    for (const line of b.path) {
+      if (!seen.has(line)) {
+        seen.add(line);
+        path.push(line);
+      }
+    }
+  }
+  let verdict: TraceVerdict = 'NONE';
+  let best = -1;
+  for (const [v, p] of byVerdict) {
+    if (p > best + 1e-12) {
+      best = p;
+      verdict = v;
+    }
+  }
+  const mixed = [...byVerdict].filter(([, p]) => p > 1e-12);
+  if (mixed.length > 1) {
+    path.push(`Verdicts differ by path: ${mixed.map(([v, p]) => `${v} ${round(p)}`).join(', ')}`);
+  }
+  return {
+    verdict,
+    masquerade,
+    backends: [...backends].map(([address, p]) => ({ address, probability: round(p / dnatTotal) })),
+    path,
+  };
+}
