@@ -56,6 +56,9 @@ export class FakeIpset {
    */
   ipset(args: readonly string[], input = ''): ExecResult {
     try {
+      if (args[0] === '--version' && args.length === 1) {
+        return { code: 0, stdout: 'ipset v7.17, protocol version: 7\n', stderr: '' };
+      }
       if (args[0] === 'list' && args[1] === '-o' && args[2] === 'save' && args.length === 3) {
         return { code: 0, stdout: this.#save(), stderr: '' };
       }

@@ -171,7 +171,12 @@ export function planIpvs(state: ProxyState, options: PlanOptions): IpvsPlan {
     }
   }
 
-  const virtualServers = [...servers.values()].sort((a, b) => compareKeys(a.key, b.key));
+  // IPv4 first, then IPv6; within a family by key.
+  const virtualServers = [...servers.values()].sort(
+    (a, b) =>
+      Number(familyOf(a.address) === 'IPv6') - Number(familyOf(b.address) === 'IPv6') ||
+      compareKeys(a.key, b.key),
+  );
   const bindAddresses = [...new Set(virtualServers.filter((v) => v.bind).map((v) => v.address))].sort();
   for (const address of bindAddresses) entry('KUBE-IPVS-IPS', familyOf(address), address);
 
