@@ -137,6 +137,25 @@ describe('loadManifests', () => {
     ]);
   });
 
+  it('reports a legacy Endpoints slice name that clashes with another Endpoints object', () => {
+    const endpoints = (name: string, ips: string[]) =>
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Endpoints',
+        metadata: { name, namespace: 'shop' },
+        subsets: [{ addresses: ips.map((ip) => ({ ip })), ports: [{ port: 80 }] }],
+      });
+    const loaded = load({
+      'a.json': endpoints('web', ['10.1.0.1', 'fd00::1']),
+      'b.json': endpoints('web-ipv6', ['10.1.0.2']),
+    });
+    assert.deepEqual(loaded.keys, ['Endpoints/shop/web', 'Endpoints/shop/web-ipv6']);
+    assert.equal(loaded.objects.get('Endpoints/shop/web-ipv6')?.file, 'a.json');
+    assert.deepEqual(loaded.problems, [
+      'b.json: Endpoints shop/web-ipv6: gives Endpoints/shop/web-ipv6, also given in a.json: this definition is ignored',
+    ]);
+  });
+
   it('treats objects of the same name in different namespaces or kinds as different', () => {
     const text = `${service('web', '10.96.0.1')}---\n${service('web', '10.96.0.2', 'blog')}`;
     assert.deepEqual(load({ 'a.yaml': text }).keys, ['Service/blog/web', 'Service/shop/web']);

@@ -221,8 +221,17 @@ class ManifestSource implements ProxySource {
     let stamp: string;
     let text: string | undefined;
     try {
-      stamp = stampOf(await stat(absolute));
+      const stats = await stat(absolute);
+      stamp = stampOf(stats);
       if (old?.stamp === stamp) return 'unchanged';
+      // Written a moment ago (a poll tick can land between an editor's truncate and its write): read it
+      // once the writer has been quiet for a debounce period rather than serve a half-written file. The
+      // initial load does not wait: `synced` must follow a complete first read.
+      const age = Date.now() - stats.mtimeMs;
+      if (this.#synced && age >= 0 && age < this.#debounceMs) {
+        this.#onFileEvent();
+        return 'unchanged';
+      }
       text = await readFile(absolute, 'utf8');
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;

@@ -248,7 +248,7 @@ describe('createManifestSource', () => {
     dirs.push(parent);
     const log = new EventLog();
     const missing = join(parent, 'later');
-    const source = createManifestSource(missing, { clock: () => now });
+    const source = createManifestSource(missing, { clock: () => now, pollIntervalMs: 100 });
     sources.push(source);
     await source.start(log.sink);
     const first = await log.waitFor(0, has('synced'));
@@ -259,12 +259,13 @@ describe('createManifestSource', () => {
   });
 
   it('delivers nothing after stop', async () => {
-    const { dir, log } = await startIn({});
+    // A short poll interval: had the source gone on, the poll would have seen the new file within the wait.
+    const { dir, log } = await startIn({}, '', { pollIntervalMs: 50 });
     await sources.pop()?.stop();
     const from = log.events.length;
     await writeFile(join(dir, 'web.yaml'), service('web', '10.96.0.1'));
     await assert.rejects(
-      log.waitFor(from, (e) => e.length > 0, 700),
+      log.waitFor(from, (e) => e.length > 0, 300),
       /Timed out/,
     );
   });
