@@ -287,7 +287,8 @@ export class FieldReader {
     const out: Record<string, string> = {};
     for (const [key, value] of Object.entries(this.record(v, field) ?? {})) {
       if (typeof value === 'string') out[key] = value;
-      else if (!isAbsent(value)) this.field(`${field}[${JSON.stringify(key)}]`, `must be a string, got ${describe(value)}`);
+      else if (!isAbsent(value))
+        this.field(`${field}[${JSON.stringify(key)}]`, `must be a string, got ${describe(value)}`);
     }
     return out;
   }
