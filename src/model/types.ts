@@ -77,7 +77,7 @@ export interface EndpointAddressSpec {
   readonly addresses: readonly string[];
   /** `conditions.ready` (unset = true). */
   readonly ready: boolean;
-  /** `conditions.serving` (unset = the value of ready). */
+  /** `conditions.serving` (unset = true, as upstream kube-proxy reads it). */
   readonly serving: boolean;
   /** `conditions.terminating` (unset = false). */
   readonly terminating: boolean;
