@@ -49,11 +49,11 @@ export async function runCommand(flags: RunFlags, io: Io): Promise<void> {
   const ipvs = modeName === 'ipvs';
   const minSyncPeriodMs = parseDuration(ipvs ? flags.ipvsMinSyncPeriod : flags.iptablesMinSyncPeriod);
   const syncPeriodMs = parseDuration(ipvs ? flags.ipvsSyncPeriod : flags.iptablesSyncPeriod);
+  const source = await createSource(flags, { nodeName: plan.nodeName, logger });
   const mode = await loadMode(modeName);
   const exec = createExec();
   const deps: ProxierDeps = { options: plan, exec, logger, iptablesBackend: iptablesBackend(flags) };
   await mode.checkHost(deps);
-  const source = await createSource(flags, { nodeName: plan.nodeName, logger });
   const observers: SyncObserver[] = [];
   const daemon = new Daemon({
     mode,

@@ -1,0 +1,119 @@
+// End-to-end tests of the CLI contract, through the real executable (TypeScript sources via tsx).
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+
+const bin = join(import.meta.dirname, '..', 'bin.ts');
+
+function kproxy(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', bin, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, stdout, stderr });
+    });
+  });
+}
+
+const GOOD = `
+apiVersion: v1
+kind: Service
+metadata: { name: web, namespace: shop }
+spec:
+  clusterIP: 198.18.100.10
+  ports: [{ name: http, port: 80, targetPort: 8080 }]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: { name: web-1, namespace: shop, labels: { kubernetes.io/service-name: web } }
+addressType: IPv4
+ports: [{ name: http, port: 8080, protocol: TCP }]
+endpoints:
+  - addresses: [198.18.1.1]
+  - addresses: [198.18.1.2]
+    conditions: { ready: false }
+`;
+
+const BAD = `
+apiVersion: v1
+kind: Service
+metadata: { name: api, namespace: shop }
+spec:
+  clusterIP: 198.18.100.999
+  ports: [{ name: http, port: 70000 }]
+`;
+
+describe('kproxy CLI', () => {
+  let dir = '';
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'kproxy-cli-'));
+    await writeFile(join(dir, 'good.yaml'), GOOD);
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('validate: prints a summary and exits 0 on a clean directory', async () => {
+    const r = await kproxy(['validate', '--manifests', dir]);
+    assert.equal(r.stdout, '1 services, 1 service ports, 2 endpoints, 0 errors\n');
+    assert.equal(r.code, 0);
+  });
+
+  it('validate: prints every problem as FILE: Kind ns/name: field: reason, and exits 1', async () => {
+    const bad = await mkdtemp(join(tmpdir(), 'kproxy-cli-bad-'));
+    try {
+      await writeFile(join(bad, 'good.yaml'), GOOD);
+      await writeFile(join(bad, 'bad.yaml'), BAD);
+      await writeFile(join(bad, 'broken.yaml'), 'kind: Service\nmetadata: [\n');
+      const r = await kproxy(['validate', '--manifests', bad]);
+      const lines = r.stdout.trimEnd().split('\n');
+      assert.ok(
+        lines.includes('bad.yaml: Service shop/api: spec.clusterIP: not an IP address: "198.18.100.999"'),
+        r.stdout,
+      );
+      assert.ok(
+        lines.some((l) => l.startsWith('bad.yaml: Service shop/api: spec.ports[0].port: ')),
+        r.stdout,
+      );
+      assert.ok(
+        lines.some((l) => l.startsWith('broken.yaml: ')),
+        r.stdout,
+      );
+      assert.equal(lines.at(-1), `1 services, 1 service ports, 2 endpoints, ${lines.length - 1} errors`);
+      assert.equal(r.code, 1);
+    } finally {
+      await rm(bad, { recursive: true, force: true });
+    }
+  });
+
+  it('rejects a bad flag with exit 2 and a message naming it', async () => {
+    const r = await kproxy(['rules', '--manifests', dir, '--cluster-cidr', 'nope']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /Invalid --cluster-cidr: not a CIDR: "nope"/);
+  });
+
+  it('run without a source says how to give one', async () => {
+    const r = await kproxy(['run', '--proxy-mode', 'iptables']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /No source of services: give --manifests PATH/);
+  });
+
+  it('has --help on every command', async () => {
+    for (const command of ['run', 'validate', 'rules', 'trace', 'cleanup']) {
+      const r = await kproxy([command, '--help']);
+      assert.equal(r.code, 0, command);
+      assert.match(r.stdout, new RegExp(`Usage: kproxy ${command}`), command);
+    }
+  });
+});
