@@ -75,6 +75,8 @@ export interface HealthServerOptions {
   readonly metrics?: HealthProbeCounter | undefined;
   /** Closes the server when aborted. */
   readonly signal?: AbortSignal | undefined;
+  /** Errors after the server listens (log them); dropped when unset. */
+  readonly onError?: ((error: Error) => void) | undefined;
 }
 
 /**
@@ -100,7 +102,7 @@ export async function startHealthServer(options: HealthServerOptions): Promise<R
       .writeHead(status, { 'Content-Type': 'application/json', 'X-Content-Type-Options': 'nosniff' })
       .end(JSON.stringify(body));
   });
-  return listenHttp(server, address, options.signal);
+  return listenHttp(server, address, { signal: options.signal, onError: options.onError });
 }
 
 function probeEndpoint(url: string | undefined): HealthEndpoint | undefined {

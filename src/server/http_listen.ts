@@ -92,12 +92,23 @@ const HEADERS_TIMEOUT_MS = 5_000;
 const REQUEST_TIMEOUT_MS = 10_000;
 const KEEP_ALIVE_TIMEOUT_MS = 5_000;
 
+/** Options of {@link listenHttp}. */
+export interface ListenOptions {
+  /** Closes the server when aborted. */
+  readonly signal?: AbortSignal | undefined;
+  /**
+   * Errors after the server listens (e.g. EMFILE on accept). Without a handler they are dropped: an
+   * unhandled `error` event would otherwise end the whole proxy because a probe port had a bad moment.
+   */
+  readonly onError?: ((error: Error) => void) | undefined;
+}
+
 /**
- * Makes `server` listen on `address`, with bounded request timeouts; closes it when `signal` aborts.
+ * Makes `server` listen on `address`, with bounded request timeouts; closes it when the signal aborts.
  *
  * @param server a node:http server (not yet listening)
  * @param address where to listen
- * @param signal closes the server when aborted
+ * @param options stop signal, error handler
  * @returns the running server
  * @throws {ListenError} when the address cannot be bound; the signal's reason when it is already aborted
  * @example const running = await listenHttp(createServer(handler), parseBindAddress('127.0.0.1:0'))
@@ -105,24 +116,26 @@ const KEEP_ALIVE_TIMEOUT_MS = 5_000;
 export async function listenHttp(
   server: Server,
   address: BindAddress,
-  signal?: AbortSignal,
+  options: ListenOptions = {},
 ): Promise<RunningServer> {
+  const { signal, onError } = options;
   signal?.throwIfAborted();
   server.headersTimeout = HEADERS_TIMEOUT_MS;
   server.requestTimeout = REQUEST_TIMEOUT_MS;
   server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
   await new Promise<void>((resolve, reject) => {
-    const onError = (error: Error): void => {
+    const onListenError = (error: Error): void => {
       reject(new ListenError(address, { cause: error }));
     };
-    server.once('error', onError);
-    const options =
+    server.once('error', onListenError);
+    const listenOptions =
       address.host === undefined ? { port: address.port } : { host: address.host, port: address.port };
-    server.listen(options, () => {
-      server.off('error', onError);
+    server.listen(listenOptions, () => {
+      server.off('error', onListenError);
       resolve();
     });
   });
+  server.on('error', (error: Error) => onError?.(error));
   const bound = server.address();
   const actual: BindAddress =
     bound !== null && typeof bound === 'object'

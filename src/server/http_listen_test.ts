@@ -65,7 +65,36 @@ describe('listenHttp', () => {
 
   it('refuses to start when its signal is already aborted', async () => {
     const server = createServer();
-    await assert.rejects(listenHttp(server, { host: '127.0.0.1', port: 0 }, AbortSignal.abort()));
+    await assert.rejects(listenHttp(server, { host: '127.0.0.1', port: 0 }, { signal: AbortSignal.abort() }));
     assert.equal(server.listening, false);
+  });
+
+  it('hands errors after listening to onError instead of crashing the process', async () => {
+    const errors: Error[] = [];
+    const server = createServer();
+    const running = await listenHttp(
+      server,
+      { host: '127.0.0.1', port: 0 },
+      { onError: (e) => errors.push(e) },
+    );
+    try {
+      server.emit('error', new Error('accept EMFILE'));
+      assert.deepEqual(
+        errors.map((e) => e.message),
+        ['accept EMFILE'],
+      );
+    } finally {
+      await running.close();
+    }
+  });
+
+  it('drops errors after listening when there is no onError', async () => {
+    const server = createServer();
+    const running = await listenHttp(server, { host: '127.0.0.1', port: 0 });
+    try {
+      assert.equal(server.emit('error', new Error('accept EMFILE')), true, 'a listener took the event');
+    } finally {
+      await running.close();
+    }
   });
 });

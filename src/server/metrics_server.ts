@@ -22,6 +22,8 @@ export interface MetricsServerOptions {
   readonly metrics: MetricsSource;
   /** Closes the server when aborted. */
   readonly signal?: AbortSignal | undefined;
+  /** Errors after the server listens (log them); dropped when unset. */
+  readonly onError?: ((error: Error) => void) | undefined;
 }
 
 /**
@@ -57,5 +59,5 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
     }
     response.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end('404 page not found\n');
   });
-  return listenHttp(server, address, options.signal);
+  return listenHttp(server, address, { signal: options.signal, onError: options.onError });
 }

@@ -22,6 +22,8 @@ export interface ServiceHealthServerOptions {
   readonly proxyHealthy: () => boolean;
   /** Closes every listener when aborted. */
   readonly signal?: AbortSignal | undefined;
+  /** Errors of a listener after it opened (log them); dropped when unset. */
+  readonly onError?: ((error: Error, key: ServiceHealthKey) => void) | undefined;
 }
 
 /** A health-check listener that could not be opened (it is retried on the next sync). */
@@ -64,6 +66,7 @@ interface Listener {
 export class ServiceHealthServer {
   readonly #hosts: readonly (string | undefined)[];
   readonly #proxyHealthy: () => boolean;
+  readonly #onError: ((error: Error, key: ServiceHealthKey) => void) | undefined;
   readonly #listeners = new Map<ServiceHealthKey, Listener>();
   #queue: Promise<unknown> = Promise.resolve();
   #closed = false;
@@ -78,6 +81,7 @@ export class ServiceHealthServer {
     }
     this.#hosts = options.bindAddresses === undefined ? [undefined] : [...options.bindAddresses];
     this.#proxyHealthy = options.proxyHealthy;
+    this.#onError = options.onError;
     options.signal?.addEventListener('abort', () => void this.close(), { once: true });
   }
 
@@ -172,7 +176,9 @@ export class ServiceHealthServer {
           .end(JSON.stringify(body));
       });
       try {
-        listener.servers.push(await listenHttp(server, { host, port: target.port }));
+        const onError =
+          this.#onError === undefined ? undefined : (error: Error) => this.#onError?.(error, key);
+        listener.servers.push(await listenHttp(server, { host, port: target.port }, { onError }));
       } catch (error) {
         await closeListener(listener);
         return { key, port: target.port, error: error as ListenError };
