@@ -1,0 +1,173 @@
+/**
+ * The iptables seam: iptables-restore / iptables-save / a chain check, for one backend (legacy or nft),
+ * over the {@link Exec} seam. `auto` follows the host as upstream's iptables-wrapper does: the backend
+ * whose tables hold kubelet's (or kproxy's) marker chains, else the one with more rules, else nft.
+ *
+ * Every call waits for the xtables lock (`-w`), and iptables-restore always runs with `--noflush`
+ * unless told otherwise, so that chains kproxy does not own are never touched.
+ *
+ * @module
+ */
+import type { IptablesBackend } from '../modes/mode.ts';
+import { type Exec, KernelError } from './exec.ts';
+import type { IptablesTable } from './iptables_restore.ts';
+import { RestoreError } from './iptables_state.ts';
+
+/** A concrete backend. */
+export type ResolvedIptablesBackend = 'legacy' | 'nft';
+
+/** Options of {@link Iptables.restore}. */
+export interface RestoreOptions {
+  /** Keep chains the input does not mention (kproxy always wants this). */
+  readonly noflush: boolean;
+}
+
+/** iptables for one backend. */
+export interface Iptables {
+  readonly backend: ResolvedIptablesBackend;
+  /** Feeds restore input for one table to iptables-restore (atomic for that table). */
+  restore(table: IptablesTable, input: string, options: RestoreOptions): Promise<void>;
+  /** iptables-save of one table, or of every table that exists when `table` is undefined. */
+  save(table: IptablesTable | undefined): Promise<string>;
+  /** Whether a chain exists (a cheap check of the canary, for a small table such as mangle). */
+  chainExists(table: IptablesTable, chain: string): Promise<boolean>;
+  /** `X.Y.Z` of the iptables tools. */
+  version(): Promise<string>;
+}
+
+/** The host lacks what the iptables mode needs. */
+export class IptablesHostError extends Error {
+  override readonly name = 'IptablesHostError';
+  readonly code = 'KPROXY_IPTABLES_HOST';
+}
+
+const WAIT_SECONDS = '5';
+
+function tools(backend: ResolvedIptablesBackend): { restore: string; save: string; iptables: string } {
+  return {
+    restore: `iptables-${backend}-restore`,
+    save: `iptables-${backend}-save`,
+    iptables: `iptables-${backend}`,
+  };
+}
+
+/** Pulls "line N" out of iptables-restore's error and quotes that line of the input. */
+function restoreFailure(error: KernelError, input: string): RestoreError {
+  const m = /line (\d+) failed/.exec(error.stderr);
+  const line = m ? Number(m[1]) : 0;
+  const text = line > 0 ? input.split('\n')[line - 1] : undefined;
+  const head = error.stderr.split('\n').filter(Boolean).slice(0, 3).join(' | ');
+  return new RestoreError(line, text === undefined ? head : `${head}: ${text}`, { cause: error });
+}
+
+async function run(exec: Exec, command: string, args: readonly string[], input?: string): Promise<string> {
+  const r = await exec(command, args, input === undefined ? undefined : { input });
+  if (r.code !== 0) throw new KernelError([command, ...args].join(' '), r.code, r.stderr);
+  return r.stdout;
+}
+
+/**
+ * Creates the real seam for a concrete backend.
+ *
+ * @param exec where commands run (e.g. createExec({ netns }))
+ * @param backend legacy or nft
+ * @returns the seam
+ * @example const ipt = iptablesFor(createExec({ netns: 'kpt-node-1' }), 'legacy')
+ */
+export function iptablesFor(exec: Exec, backend: ResolvedIptablesBackend): Iptables {
+  const t = tools(backend);
+  return {
+    backend,
+    async restore(_table, input, options) {
+      const args = ['-w', WAIT_SECONDS, ...(options.noflush ? ['--noflush'] : [])];
+      try {
+        await run(exec, t.restore, args, input);
+      } catch (e) {
+        if (e instanceof KernelError && e.exitCode > 0) throw restoreFailure(e, input);
+        throw e;
+      }
+    },
+    save(table) {
+      return run(exec, t.save, table === undefined ? [] : ['-t', table]);
+    },
+    async chainExists(table, chain) {
+      const r = await exec(t.iptables, ['-w', WAIT_SECONDS, '-t', table, '-S', chain]);
+      if (r.code === 0) return true;
+      if (r.code === 1 && /No chain|does not exist/i.test(r.stderr)) return false;
+      throw new KernelError(`${t.iptables} -t ${table} -S ${chain}`, r.code, r.stderr);
+    },
+    async version() {
+      const out = await run(exec, t.iptables, ['--version']);
+      const m = /v(\d+\.\d+\.\d+)/.exec(out);
+      if (!m) throw new IptablesHostError(`Cannot read the iptables version: ${out.trim()}`);
+      return m[1]!;
+    },
+  };
+}
+
+const MARKER_CHAINS = /^:(KUBE-IPTABLES-HINT|KUBE-KUBELET-CANARY|KUBE-PROXY-CANARY) /m;
+
+async function tryRun(exec: Exec, command: string, args: readonly string[]): Promise<string | undefined> {
+  try {
+    const r = await exec(command, args);
+    return r.code === 0 ? r.stdout : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function ruleLines(save: string | undefined): number {
+  return save === undefined ? -1 : save.split('\n').filter((l) => l.startsWith('-')).length;
+}
+
+/**
+ * Decides which backend the host uses, as upstream's iptables-wrapper does: kubelet's marker chains in
+ * nft's mangle table, then in legacy's tables (read without `-t`, which would create the table), then
+ * the backend with more rules; nft when nothing tells.
+ *
+ * @param exec where commands run
+ * @returns legacy or nft
+ * @example await detectIptablesBackend(createExec()) // 'nft' on a fresh host
+ */
+export async function detectIptablesBackend(exec: Exec): Promise<ResolvedIptablesBackend> {
+  const nftMangle = await tryRun(exec, 'iptables-nft-save', ['-t', 'mangle']);
+  if (nftMangle !== undefined && MARKER_CHAINS.test(nftMangle)) return 'nft';
+  const legacy = await tryRun(exec, 'iptables-legacy-save', []);
+  if (legacy !== undefined && MARKER_CHAINS.test(legacy)) return 'legacy';
+  const nft = await tryRun(exec, 'iptables-nft-save', []);
+  if (legacy === undefined && nft === undefined) {
+    throw new IptablesHostError('Neither iptables-legacy-save nor iptables-nft-save runs on this host');
+  }
+  if (nft === undefined) return 'legacy';
+  return ruleLines(legacy) > ruleLines(nft) ? 'legacy' : 'nft';
+}
+
+/**
+ * Creates the seam for `--iptables-backend` (resolving `auto` on the host).
+ *
+ * @param exec where commands run
+ * @param backend auto, legacy or nft
+ * @returns the seam
+ * @example const ipt = await createIptables(createExec({ netns }), 'auto')
+ */
+export async function createIptables(exec: Exec, backend: IptablesBackend): Promise<Iptables> {
+  return iptablesFor(exec, backend === 'auto' ? await detectIptablesBackend(exec) : backend);
+}
+
+/**
+ * Compares dotted versions.
+ *
+ * @param a e.g. `1.8.9`
+ * @param b e.g. `1.6.2`
+ * @returns negative, zero or positive like a comparator
+ * @example compareVersions('1.8.9', '1.6.2') > 0 // true
+ */
+export function compareVersions(a: string, b: string): number {
+  const pa = a.split('.').map(Number);
+  const pb = b.split('.').map(Number);
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
+    if (d !== 0) return d;
+  }
+  return 0;
+}

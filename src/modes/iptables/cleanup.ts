@@ -1,0 +1,121 @@
+/**
+ * `kproxy cleanup` for the iptables mode: every chain this mode creates (KUBE-SERVICES and the other
+ * fixed chains, every KUBE-SVC/SVL/EXT/FW/SEP chain, the canary) and every rule that jumps to one of
+ * them, in nat, filter and mangle; one restore per table that has something to remove, nothing at all
+ * when nothing is there. A chain that a rule outside kproxy's chains still needs (another tool's rule
+ * jumping to KUBE-MARK-MASQ, say) is left alone, so the restore cannot fail on it.
+ *
+ * @module
+ */
+import type { Iptables } from '../../kernel/iptables.ts';
+import type { IptablesTable } from '../../kernel/iptables_restore.ts';
+import { parseRule } from '../../kernel/iptables_rule.ts';
+import { parseIptablesSave } from '../../kernel/iptables_state.ts';
+import {
+  KUBE_EXTERNAL_SERVICES,
+  KUBE_FORWARD,
+  KUBE_MARK_MASQ,
+  KUBE_NODEPORTS,
+  KUBE_POSTROUTING,
+  KUBE_PROXY_CANARY,
+  KUBE_PROXY_FIREWALL,
+  KUBE_SERVICES,
+} from './base_chains.ts';
+import { isServiceChain } from './chain_names.ts';
+
+const FIXED: ReadonlySet<string> = new Set([
+  KUBE_SERVICES,
+  KUBE_EXTERNAL_SERVICES,
+  KUBE_NODEPORTS,
+  KUBE_POSTROUTING,
+  KUBE_MARK_MASQ,
+  KUBE_FORWARD,
+  KUBE_PROXY_FIREWALL,
+  KUBE_PROXY_CANARY,
+]);
+
+/**
+ * Tells whether the iptables mode creates a chain of this name.
+ *
+ * @param chain a chain name
+ * @returns true for kproxy's fixed and per-service chains
+ * @example isIptablesModeChain('KUBE-SEP-SXIVWICOYRO3J4NJ') // true
+ */
+export function isIptablesModeChain(chain: string): boolean {
+  return FIXED.has(chain) || isServiceChain(chain);
+}
+
+function jumpTarget(rule: string): string | undefined {
+  try {
+    const t = parseRule(rule).target;
+    return t?.kind === 'jump' ? t.chain : undefined;
+  } catch {
+    const m = /(?:^|\s)-[jg] (\S+)/.exec(rule);
+    return m?.[1];
+  }
+}
+
+/** What a cleanup removed. */
+export interface CleanupReport {
+  readonly chainsDeleted: number;
+  readonly rulesDeleted: number;
+  /** Chains kept because a rule outside kproxy's chains still jumps to them. */
+  readonly chainsKept: readonly string[];
+}
+
+/**
+ * Removes the iptables mode's chains and jumps through one backend.
+ *
+ * @param ipt the iptables seam
+ * @returns what was removed
+ * @example await cleanupIptables(iptablesFor(exec, 'legacy'))
+ */
+export async function cleanupIptables(ipt: Iptables): Promise<CleanupReport> {
+  const state = parseIptablesSave(await ipt.save(undefined));
+  let chainsDeleted = 0;
+  let rulesDeleted = 0;
+  const chainsKept: string[] = [];
+  for (const table of ['nat', 'filter', 'mangle'] as IptablesTable[]) {
+    const t = state.get(table);
+    if (t === undefined) continue;
+    const ours = [...t.keys()].filter(isIptablesModeChain);
+    if (ours.length === 0) continue;
+    const oursSet = new Set(ours);
+    const deletes: string[] = [];
+    const neededByOthers = new Set<string>();
+    for (const [name, c] of t) {
+      if (oursSet.has(name)) continue;
+      for (const rule of c.rules) {
+        const target = jumpTarget(rule);
+        if (target === undefined || !oursSet.has(target)) continue;
+        if (c.policy !== undefined) deletes.push(`-D ${name} ${rule}`);
+        else neededByOthers.add(target);
+      }
+    }
+    // A kept chain keeps the chains it jumps to as well.
+    const pending = [...neededByOthers];
+    while (pending.length > 0) {
+      for (const rule of t.get(pending.pop()!)?.rules ?? []) {
+        const target = jumpTarget(rule);
+        if (target !== undefined && oursSet.has(target) && !neededByOthers.has(target)) {
+          neededByOthers.add(target);
+          pending.push(target);
+        }
+      }
+    }
+    const removable = ours.filter((c) => !neededByOthers.has(c));
+    chainsKept.push(...ours.filter((c) => neededByOthers.has(c)).map((c) => `${table}/${c}`));
+    const lines = [
+      `*${table}`,
+      ...removable.map((c) => `:${c} - [0:0]`),
+      ...deletes,
+      ...removable.map((c) => `-X ${c}`),
+      'COMMIT',
+      '',
+    ];
+    await ipt.restore(table, lines.join('\n'), { noflush: true });
+    chainsDeleted += removable.length;
+    rulesDeleted += deletes.length;
+  }
+  return { chainsDeleted, rulesDeleted, chainsKept };
+}

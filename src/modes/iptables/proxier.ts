@@ -1,0 +1,186 @@
+/**
+ * The iptables mode's applier. One `iptables-restore --noflush` per table and sync, never rule by rule.
+ *
+ * - **Full sync** (first sync, `options.full` from the daemon's `--iptables-sync-period`, after any
+ *   failure, when the canary is gone, when large-cluster mode flips): the whole plan is written; stale
+ *   per-service chains from an earlier run are deleted; missing jumps from built-in chains are inserted;
+ *   then the canary KUBE-PROXY-CANARY is (re)created in mangle.
+ * - **Partial sync** (otherwise): only service ports named in the change are re-planned, and only the
+ *   difference from the applied plan is written (see sync_input.ts). A failed partial restore is
+ *   retried at once as a full sync.
+ * - **Canary**: before a partial sync the mangle canary is checked (mangle is tiny, so the check is
+ *   cheap even on legacy at 10 000 services); if someone flushed iptables, the sync is full.
+ * - **UDP conntrack**: after a successful sync, entries to removed endpoints (and to service IPs that
+ *   were REJECTed before and now have endpoints, or that went away) are deleted.
+ *
+ * @module
+ */
+import type { Logger } from 'pino';
+import { type Conntrack, createConntrack } from '../../kernel/conntrack.ts';
+import { createIptables, type Iptables } from '../../kernel/iptables.ts';
+import { parseIptablesSave } from '../../kernel/iptables_state.ts';
+import type { ProxyState, StateChange } from '../../model/types.ts';
+import type { PlanOptions, Proxier, ProxierDeps, SyncOptions, SyncReport } from '../mode.ts';
+import { KUBE_PROXY_CANARY } from './base_chains.ts';
+import { type IptablesPlan, planIptables, type ServicePortRules } from './plan.ts';
+import { fullSyncInput, partialSyncInput, type TableInput } from './sync_input.ts';
+
+/** Seams a test (or the lab) may substitute. */
+export interface IptablesProxierSeams {
+  readonly iptables?: Iptables | undefined;
+  readonly conntrack?: Conntrack | undefined;
+}
+
+const CANARY_INPUT = `*mangle\n:${KUBE_PROXY_CANARY} - [0:0]\nCOMMIT\n`;
+
+/** The iptables Proxier. */
+export class IptablesProxier implements Proxier {
+  readonly #options: PlanOptions;
+  readonly #log: Logger;
+  readonly #iptables: () => Promise<Iptables>;
+  readonly #conntrack: Conntrack;
+  #applied: IptablesPlan | undefined;
+  #needFull = true;
+
+  /**
+   * @param deps plan options, exec, logger and backend from the daemon
+   * @param seams substitutes for the iptables and conntrack seams
+   */
+  constructor(deps: ProxierDeps, seams: IptablesProxierSeams = {}) {
+    this.#options = deps.options;
+    this.#log = deps.logger;
+    let resolved: Promise<Iptables> | undefined;
+    const given = seams.iptables;
+    this.#iptables = () => {
+      resolved ??=
+        given !== undefined ? Promise.resolve(given) : createIptables(deps.exec, deps.iptablesBackend);
+      return resolved;
+    };
+    this.#conntrack = seams.conntrack ?? createConntrack(deps.exec);
+  }
+
+  /** Makes the next sync a full one (e.g. the daemon's periodic resync). */
+  requestFullSync(): void {
+    this.#needFull = true;
+  }
+
+  /** The plan the kernel holds after the last successful sync. */
+  get applied(): IptablesPlan | undefined {
+    return this.#applied;
+  }
+
+  async sync(state: ProxyState, change: StateChange, options?: SyncOptions): Promise<SyncReport> {
+    const ipt = await this.#iptables();
+    const previous = this.#applied;
+    let full = (options?.full ?? false) || this.#needFull || previous === undefined;
+    if (!full && !(await ipt.chainExists('mangle', KUBE_PROXY_CANARY))) {
+      this.#log.warn('The iptables canary chain is gone (rules flushed behind our back?): syncing fully');
+      full = true;
+    }
+    let plan: IptablesPlan;
+    let report: SyncReport;
+    if (!full && previous !== undefined) {
+      plan = planIptables(state, this.#options, { previous, change });
+      if (plan.largeClusterMode !== previous.largeClusterMode) full = true;
+    } else {
+      plan = planIptables(state, this.#options);
+    }
+    try {
+      if (!full && previous !== undefined) {
+        try {
+          report = await this.#partialSync(ipt, previous, plan);
+        } catch (error) {
+          this.#log.warn({ err: error }, 'Partial iptables sync failed: retrying as a full sync');
+          plan = planIptables(state, this.#options);
+          report = await this.#fullSync(ipt, plan);
+        }
+      } else {
+        report = await this.#fullSync(ipt, plan);
+      }
+    } catch (error) {
+      this.#needFull = true;
+      throw error;
+    }
+    if (report.kind === 'full') for (const w of plan.warnings) this.#log.warn(w);
+    if (previous !== undefined) await this.#cleanConntrack(previous, plan);
+    this.#applied = plan;
+    this.#needFull = false;
+    return report;
+  }
+
+  async stop(): Promise<void> {
+    // Nothing runs between syncs; kernel rules stay until cleanup.
+  }
+
+  async #fullSync(ipt: Iptables, plan: IptablesPlan): Promise<SyncReport> {
+    // Until this sync succeeds the kernel holds an unknown mix: force the next one full as well.
+    this.#needFull = true;
+    const inputs: TableInput[] = [];
+    for (const table of ['filter', 'nat'] as const) {
+      const existing = parseIptablesSave(await ipt.save(table)).get(table);
+      inputs.push(fullSyncInput(plan, table, existing));
+    }
+    for (const input of inputs) await ipt.restore(input.table, input.text, { noflush: true });
+    await ipt.restore('mangle', CANARY_INPUT, { noflush: true });
+    return {
+      kind: 'full',
+      servicePortsWritten: plan.servicePorts.size,
+      restoreBytes: inputs.reduce((n, i) => n + i.text.length, CANARY_INPUT.length),
+      restoreLines: inputs.reduce((n, i) => n + i.lines, 3),
+    };
+  }
+
+  async #partialSync(ipt: Iptables, applied: IptablesPlan, plan: IptablesPlan): Promise<SyncReport> {
+    let bytes = 0;
+    let lines = 0;
+    for (const table of ['filter', 'nat'] as const) {
+      const input = partialSyncInput(applied, plan, table);
+      if (input === undefined) continue;
+      await ipt.restore(table, input.text, { noflush: true });
+      bytes += input.text.length;
+      lines += input.lines;
+    }
+    let written = 0;
+    for (const [key, rules] of plan.servicePorts) if (applied.servicePorts.get(key) !== rules) written++;
+    for (const key of applied.servicePorts.keys()) if (!plan.servicePorts.has(key)) written++;
+    return { kind: 'partial', servicePortsWritten: written, restoreBytes: bytes, restoreLines: lines };
+  }
+
+  /** Deletes UDP conntrack entries the new rules would not create any more (failures are logged). */
+  async #cleanConntrack(before: IptablesPlan, after: IptablesPlan): Promise<void> {
+    const jobs: [string, () => Promise<void>][] = [];
+    const ct = this.#conntrack;
+    const visit = (old: ServicePortRules | undefined, next: ServicePortRules | undefined): void => {
+      if (old === next) return;
+      const was = old?.udp;
+      const now = next?.udp;
+      if (was !== undefined) {
+        const kept = new Set(now?.endpointIPs ?? []);
+        for (const ep of was.endpointIPs) {
+          if (kept.has(ep)) continue;
+          for (const ip of was.serviceIPs)
+            jobs.push([`${ip} -> ${ep}`, () => ct.deleteUdpServiceNat(ip, ep)]);
+          if (was.nodePort !== 0) {
+            jobs.push([`:${was.nodePort} -> ${ep}`, () => ct.deleteUdpNodePortNat(was.nodePort, ep)]);
+          }
+        }
+        if (now === undefined)
+          for (const ip of was.serviceIPs) jobs.push([ip, () => ct.deleteUdpToServiceIP(ip)]);
+      }
+      if (now !== undefined && now.endpointIPs.length > 0 && (was?.endpointIPs.length ?? 0) === 0) {
+        // Packets sent while the service had no endpoints left entries that bypass the new DNAT rules.
+        for (const ip of now.serviceIPs) jobs.push([ip, () => ct.deleteUdpToServiceIP(ip)]);
+        if (now.nodePort !== 0) jobs.push([`:${now.nodePort}`, () => ct.deleteUdpToNodePort(now.nodePort)]);
+      }
+    };
+    for (const [key, next] of after.servicePorts) visit(before.servicePorts.get(key), next);
+    for (const [key, old] of before.servicePorts) if (!after.servicePorts.has(key)) visit(old, undefined);
+    for (const [what, job] of jobs) {
+      try {
+        await job();
+      } catch (error) {
+        this.#log.warn({ err: error, entries: what }, 'Failed to delete stale UDP conntrack entries');
+      }
+    }
+  }
+}

@@ -1,0 +1,172 @@
+/**
+ * The restore input of a sync, per table, as pure functions of plans (and, for a full sync, of what
+ * iptables-save shows):
+ *
+ * - full: every planned chain declared (created or flushed) and written, the canary declared, stale
+ *   per-service chains from an earlier run deleted, missing jumps from built-in chains inserted;
+ * - partial: only the difference between the applied plan and the new one: chains that changed are
+ *   flushed and rewritten, chains that went away are deleted, and the big shared chains (KUBE-SERVICES,
+ *   KUBE-NODEPORTS, ...) get `-D`/`-I` edits instead of a rewrite when that is smaller, so that the input
+ *   for a one-endpoint change stays a few lines at 10 000 services.
+ *
+ * @module
+ */
+import type { ChainRules, IptablesTable, TableRules } from '../../kernel/iptables_restore.ts';
+import { normalizeRule, type TableState } from '../../kernel/iptables_state.ts';
+import { KUBE_PROXY_CANARY } from './base_chains.ts';
+import { isServiceChain } from './chain_names.ts';
+import type { IptablesPlan } from './plan.ts';
+
+/** Restore input for one table, or undefined when nothing needs writing. */
+export interface TableInput {
+  readonly table: IptablesTable;
+  readonly text: string;
+  readonly lines: number;
+}
+
+function tableOf(plan: IptablesPlan, table: IptablesTable): TableRules | undefined {
+  return plan.tables.find((t) => t.table === table);
+}
+
+class Lines {
+  readonly decl: string[] = [];
+  readonly del: string[] = [];
+  readonly ins: string[] = [];
+  readonly add: string[] = [];
+  readonly drop: string[] = [];
+
+  toInput(table: IptablesTable): TableInput | undefined {
+    const n = this.decl.length + this.del.length + this.ins.length + this.add.length + this.drop.length;
+    if (n === 0) return undefined;
+    const text = `*${table}\n${[...this.decl, ...this.del, ...this.ins, ...this.add, ...this.drop].join('\n')}\nCOMMIT\n`;
+    return { table, text, lines: n + 2 };
+  }
+
+  rewrite(c: ChainRules): void {
+    this.decl.push(`:${c.name} - [0:0]`);
+    const prefix = `-A ${c.name} `;
+    for (const r of c.rules) this.add.push(prefix + r);
+  }
+}
+
+/**
+ * The full-sync input for one table.
+ *
+ * @param plan the plan to apply
+ * @param table filter or nat
+ * @param existing that table as iptables-save shows it now (undefined when it does not exist)
+ * @returns restore input for that table
+ * @example fullSyncInput(plan, 'nat', parseIptablesSave(await ipt.save('nat')).get('nat'))
+ */
+export function fullSyncInput(
+  plan: IptablesPlan,
+  table: 'filter' | 'nat',
+  existing: TableState | undefined,
+): TableInput {
+  const lines = new Lines();
+  const planned = tableOf(plan, table)?.chains ?? [];
+  const names = new Set(planned.map((c) => c.name));
+  for (const c of planned) lines.rewrite(c);
+  lines.decl.push(`:${KUBE_PROXY_CANARY} - [0:0]`);
+  if (existing !== undefined) {
+    for (const name of existing.keys()) {
+      if (isServiceChain(name) && !names.has(name)) {
+        lines.decl.push(`:${name} - [0:0]`);
+        lines.drop.push(`-X ${name}`);
+      }
+    }
+  }
+  // Jumps from built-in chains: insert the missing ones (in reverse, so they end up in the planned
+  // order at the top of the chain) and delete duplicates.
+  const jumps = plan.jumps.filter((j) => j.table === table);
+  for (let i = jumps.length - 1; i >= 0; i--) {
+    const j = jumps[i]!;
+    const want = normalizeRule(j.rule);
+    const have = (existing?.get(j.from)?.rules ?? []).filter((r) => normalizeRule(r) === want).length;
+    if (have === 0) lines.ins.push(`-I ${j.from} 1 ${j.rule}`);
+    for (let k = 1; k < have; k++) lines.del.push(`-D ${j.from} ${j.rule}`);
+  }
+  return lines.toInput(table)!;
+}
+
+function sameRules(a: readonly string[], b: readonly string[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
+ * Edits that turn `old` into `next` with `-D` and `-I`, or undefined when rewriting the chain is as
+ * cheap or the kept rules changed order. Kept rules stay in place; deleted rules go by content, new
+ * ones are inserted at their final position in ascending order, so the chain ends up exactly `next`.
+ */
+function chainEdits(name: string, old: readonly string[], next: readonly string[]): Lines | undefined {
+  const remaining = new Map<string, number>();
+  for (const r of next) remaining.set(r, (remaining.get(r) ?? 0) + 1);
+  const kept: string[] = [];
+  const deleted: string[] = [];
+  for (const r of old) {
+    const n = remaining.get(r) ?? 0;
+    if (n > 0) {
+      remaining.set(r, n - 1);
+      kept.push(r);
+    } else {
+      deleted.push(r);
+    }
+  }
+  const keptCount = new Map<string, number>();
+  for (const r of kept) keptCount.set(r, (keptCount.get(r) ?? 0) + 1);
+  const inserted: { index: number; rule: string }[] = [];
+  const keptInNext: string[] = [];
+  next.forEach((r, index) => {
+    const n = keptCount.get(r) ?? 0;
+    if (n > 0) {
+      keptCount.set(r, n - 1);
+      keptInNext.push(r);
+    } else {
+      inserted.push({ index, rule: r });
+    }
+  });
+  if (deleted.length + inserted.length >= next.length || !sameRules(kept, keptInNext)) return undefined;
+  const lines = new Lines();
+  for (const r of deleted) lines.del.push(`-D ${name} ${r}`);
+  for (const { index, rule } of inserted) lines.ins.push(`-I ${name} ${index + 1} ${rule}`);
+  return lines;
+}
+
+/**
+ * The partial-sync input for one table: the difference between two plans.
+ *
+ * @param applied the plan the kernel holds
+ * @param next the plan to apply
+ * @param table filter or nat
+ * @returns restore input, or undefined when the table does not change
+ * @example partialSyncInput(applied, next, 'nat')?.text
+ */
+export function partialSyncInput(
+  applied: IptablesPlan,
+  next: IptablesPlan,
+  table: 'filter' | 'nat',
+): TableInput | undefined {
+  const lines = new Lines();
+  const before = new Map((tableOf(applied, table)?.chains ?? []).map((c) => [c.name, c]));
+  const after = tableOf(next, table)?.chains ?? [];
+  for (const c of after) {
+    const old = before.get(c.name);
+    before.delete(c.name);
+    if (old !== undefined && sameRules(old.rules, c.rules)) continue;
+    const edits = old === undefined ? undefined : chainEdits(c.name, old.rules, c.rules);
+    if (edits === undefined) {
+      lines.rewrite(c);
+    } else {
+      lines.del.push(...edits.del);
+      lines.ins.push(...edits.ins);
+    }
+  }
+  for (const gone of before.keys()) {
+    lines.decl.push(`:${gone} - [0:0]`);
+    lines.drop.push(`-X ${gone}`);
+  }
+  return lines.toInput(table);
+}
