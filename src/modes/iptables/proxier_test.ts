@@ -1,0 +1,336 @@
+/**
+ * The iptables Proxier against the strict fake: what a full and a partial sync write, that a partial
+ * sync leaves exactly the rules a full sync would, failure and canary handling, UDP conntrack cleanup
+ * and `cleanup`.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { pino } from 'pino';
+import { FakeConntrack } from '../../kernel/conntrack_fake.ts';
+import type { Exec } from '../../kernel/exec.ts';
+import { FakeIptables } from '../../kernel/iptables_fake.ts';
+import { applyRestore } from '../../kernel/iptables_state.ts';
+import type { ProxyState, ServicePortKey, ServicePortState, StateChange } from '../../model/types.ts';
+import type { ProxierDeps } from '../mode.ts';
+import { planOptions, proxyState, servicePort } from './_fixtures.ts';
+import { cleanupIptables } from './cleanup.ts';
+import { IptablesProxier } from './proxier.ts';
+
+const noExec: Exec = async () => {
+  throw new Error('No exec in fake tests');
+};
+
+function deps(): ProxierDeps {
+  return {
+    options: planOptions(),
+    exec: noExec,
+    logger: pino({ level: 'silent' }),
+    iptablesBackend: 'legacy',
+  };
+}
+
+function change(changed: readonly ServicePortKey[], removed: readonly ServicePortKey[] = []): StateChange {
+  return {
+    changed: new Set([...changed, ...removed]),
+    removed: new Set(removed),
+    firstSeen: new Map(),
+    serviceEvents: 0,
+    endpointEvents: 1,
+  };
+}
+
+function setup(): { ipt: FakeIptables; ct: FakeConntrack; proxier: IptablesProxier } {
+  const ipt = new FakeIptables();
+  const ct = new FakeConntrack();
+  return { ipt, ct, proxier: new IptablesProxier(deps(), { iptables: ipt, conntrack: ct }) };
+}
+
+/** Chains of a table as a comparable object (chain order in the kernel does not matter, rule order does). */
+function snapshot(ipt: FakeIptables, table: 'nat' | 'filter' | 'mangle'): Record<string, readonly string[]> {
+  const t = ipt.state.get(table);
+  const out: Record<string, readonly string[]> = {};
+  for (const name of [...(t?.keys() ?? [])].sort()) out[name] = t!.get(name)!.rules;
+  return out;
+}
+
+/** What a fresh proxier's first (full) sync leaves for a state. */
+async function freshSnapshot(state: ProxyState): Promise<{ nat: object; filter: object }> {
+  const { ipt, proxier } = setup();
+  await proxier.sync(state, change([]));
+  return { nat: snapshot(ipt, 'nat'), filter: snapshot(ipt, 'filter') };
+}
+
+function services(count: number, endpointsEach = 2): ServicePortState[] {
+  return Array.from({ length: count }, (_, i) =>
+    servicePort({
+      serviceName: `svc${i}`,
+      clusterIPs: [`172.30.${i >> 8}.${i & 255}`],
+      endpoints: Array.from({ length: endpointsEach }, (_, j) => `10.180.${i >> 8}.${(i & 255) ^ j}:80`),
+    }),
+  );
+}
+
+const web = servicePort({ serviceName: 'web', clusterIPs: ['172.30.0.41'], endpoints: ['10.180.0.1:80'] });
+const api = servicePort({ serviceName: 'api', clusterIPs: ['172.30.0.42'], endpoints: ['10.180.0.2:80'] });
+
+describe('IptablesProxier', () => {
+  it('syncs fully the first time: one restore per table, jumps in place, canary created', async () => {
+    const { ipt, proxier } = setup();
+    const report = await proxier.sync(proxyState([web, api]), change([web.key, api.key]));
+    assert.equal(report.kind, 'full');
+    assert.equal(report.servicePortsWritten, 2);
+    assert.deepEqual(
+      ipt.restores.map((r) => [r.table, r.noflush]),
+      [
+        ['filter', true],
+        ['nat', true],
+        ['mangle', true],
+      ],
+    );
+    assert.deepEqual(ipt.chain('nat', 'PREROUTING'), [
+      '-m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
+    ]);
+    assert.equal(ipt.chain('filter', 'INPUT')?.length, 3);
+    assert.deepEqual(ipt.chain('mangle', 'KUBE-PROXY-CANARY'), []);
+  });
+
+  it('writes only the changed service port on a partial sync, and ends where a full sync would', async () => {
+    const { ipt, proxier } = setup();
+    await proxier.sync(proxyState([web, api]), change([web.key, api.key]));
+    ipt.restores.length = 0;
+    const web2 = servicePort({
+      serviceName: 'web',
+      clusterIPs: ['172.30.0.41'],
+      endpoints: ['10.180.0.1:80', '10.180.0.9:80'],
+    });
+    const state = proxyState([web2, api], 2);
+    const report = await proxier.sync(state, change([web.key]));
+    assert.equal(report.kind, 'partial');
+    assert.equal(report.servicePortsWritten, 1);
+    assert.deepEqual(
+      ipt.restores.map((r) => r.table),
+      ['nat'],
+      'the filter table does not change',
+    );
+    const input = ipt.restores[0]!.input;
+    assert.match(input, /ns1\/web:p80/);
+    assert.doesNotMatch(input, /ns1\/api:p80/, 'the unchanged service is not rewritten');
+    assert.doesNotMatch(input, /KUBE-SERVICES/, 'KUBE-SERVICES does not change for an endpoint change');
+    assert.deepEqual(
+      { nat: snapshot(ipt, 'nat'), filter: snapshot(ipt, 'filter') },
+      await freshSnapshot(state),
+    );
+  });
+
+  it('deletes the chains of a removed service and edits KUBE-SERVICES in place', async () => {
+    const { ipt, proxier } = setup();
+    await proxier.sync(proxyState([web, api]), change([web.key, api.key]));
+    ipt.restores.length = 0;
+    const state = proxyState([web], 2);
+    await proxier.sync(state, change([], [api.key]));
+    const input = ipt.restores[0]!.input;
+    assert.match(input, /^-D KUBE-SERVICES .*ns1\/api:p80 cluster IP/m);
+    assert.match(input, /^-X KUBE-SVC-/m);
+    assert.match(input, /^-X KUBE-SEP-/m);
+    assert.deepEqual(
+      { nat: snapshot(ipt, 'nat'), filter: snapshot(ipt, 'filter') },
+      await freshSnapshot(state),
+    );
+  });
+
+  it('moves a service between REJECT (filter) and DNAT (nat) across partial syncs', async () => {
+    const { ipt, proxier } = setup();
+    const empty = servicePort({ serviceName: 'web', clusterIPs: ['172.30.0.41'], endpoints: [] });
+    await proxier.sync(proxyState([empty, api]), change([]));
+    assert.equal(ipt.chain('filter', 'KUBE-SERVICES')?.length, 1);
+    const state = proxyState([web, api], 2);
+    const report = await proxier.sync(state, change([web.key]));
+    assert.equal(report.kind, 'partial');
+    assert.deepEqual(ipt.chain('filter', 'KUBE-SERVICES'), []);
+    assert.deepEqual(
+      { nat: snapshot(ipt, 'nat'), filter: snapshot(ipt, 'filter') },
+      await freshSnapshot(state),
+    );
+  });
+
+  it('keeps a one-endpoint change at 2000 services to a few restore lines', async () => {
+    const { ipt, proxier } = setup();
+    const all = services(2000);
+    await proxier.sync(proxyState(all), change([]));
+    const changed = servicePort({
+      serviceName: 'svc1000',
+      clusterIPs: ['172.30.3.232'],
+      endpoints: ['10.180.3.232:80'],
+    });
+    const next = all.map((s) => (s.key === changed.key ? changed : s));
+    ipt.restores.length = 0;
+    const report = await proxier.sync(proxyState(next, 2), change([changed.key]));
+    assert.equal(report.kind, 'partial');
+    assert.ok(report.restoreLines < 12, `${report.restoreLines} lines`);
+    assert.equal(ipt.restores.length, 1);
+  });
+
+  it('does a full sync when the daemon asks for one, without duplicating jumps', async () => {
+    const { ipt, proxier } = setup();
+    await proxier.sync(proxyState([web]), change([]));
+    const report = await proxier.sync(proxyState([web], 2), change([]), { full: true });
+    assert.equal(report.kind, 'full');
+    assert.equal(ipt.chain('nat', 'PREROUTING')?.length, 1);
+    assert.equal(ipt.chain('filter', 'FORWARD')?.length, 4);
+  });
+
+  it('retries a failed partial restore at once as a full sync', async () => {
+    const { ipt, proxier } = setup();
+    await proxier.sync(proxyState([web]), change([]));
+    ipt.failNextRestore();
+    const state = proxyState([web, api], 2);
+    const report = await proxier.sync(state, change([api.key]));
+    assert.equal(report.kind, 'full');
+    assert.deepEqual(
+      { nat: snapshot(ipt, 'nat'), filter: snapshot(ipt, 'filter') },
+      await freshSnapshot(state),
+    );
+  });
+
+  it('syncs fully after a sync that failed', async () => {
+    const { ipt, proxier } = setup();
+    ipt.failNextRestore();
+    await assert.rejects(proxier.sync(proxyState([web]), change([])), /injected failure/);
+    const report = await proxier.sync(proxyState([web], 2), change([]));
+    assert.equal(report.kind, 'full');
+    await proxier.sync(proxyState([web, api], 3), change([api.key]));
+    ipt.failNextRestore();
+    ipt.failNextRestore();
+    await assert.rejects(proxier.sync(proxyState([web], 4), change([], [api.key])));
+    assert.equal((await proxier.sync(proxyState([web], 5), change([]))).kind, 'full');
+  });
+
+  it('notices that the canary is gone and syncs fully', async () => {
+    const { ipt, proxier } = setup();
+    await proxier.sync(proxyState([web]), change([]));
+    ipt.flushBehindOurBack('mangle');
+    ipt.flushBehindOurBack('nat');
+    const state = proxyState([web], 2);
+    const report = await proxier.sync(state, change([]));
+    assert.equal(report.kind, 'full');
+    assert.deepEqual(ipt.chain('nat', 'PREROUTING')?.length, 1);
+    assert.deepEqual(
+      { nat: snapshot(ipt, 'nat'), filter: snapshot(ipt, 'filter') },
+      await freshSnapshot(state),
+    );
+  });
+
+  it('recovers when only nat was flushed (canary intact) as soon as a change needs writing', async () => {
+    const { ipt, proxier } = setup();
+    await proxier.sync(proxyState([web]), change([]));
+    ipt.flushBehindOurBack('nat');
+    const state = proxyState([web, api], 2);
+    const report = await proxier.sync(state, change([api.key]));
+    assert.equal(report.kind, 'full');
+    assert.deepEqual(
+      { nat: snapshot(ipt, 'nat'), filter: snapshot(ipt, 'filter') },
+      await freshSnapshot(state),
+    );
+  });
+
+  it('deletes stale per-service chains left by an earlier run', async () => {
+    const { ipt, proxier } = setup();
+    applyRestore(
+      ipt.state,
+      '*nat\n:KUBE-SEP-STALESTALESTALE1 - [0:0]\n:KUBE-SVC-STALESTALESTALE1 - [0:0]\n-A KUBE-SVC-STALESTALESTALE1 -j KUBE-SEP-STALESTALESTALE1\nCOMMIT\n',
+      {
+        noflush: true,
+      },
+    );
+    await proxier.sync(proxyState([web]), change([]));
+    assert.equal(ipt.chain('nat', 'KUBE-SVC-STALESTALESTALE1'), undefined);
+    assert.equal(ipt.chain('nat', 'KUBE-SEP-STALESTALESTALE1'), undefined);
+  });
+});
+
+describe('UDP conntrack cleanup', () => {
+  const dns = (eps: readonly string[]): ServicePortState =>
+    servicePort({
+      namespace: 'kube-system',
+      serviceName: 'dns',
+      portName: 'dns',
+      protocol: 'UDP',
+      port: 53,
+      nodePort: 30053,
+      type: 'NodePort',
+      clusterIPs: ['172.30.0.10'],
+      endpoints: eps,
+    });
+
+  it('deletes entries DNATed to a removed endpoint, for the service IP and the node port', async () => {
+    const { ct, proxier } = setup();
+    await proxier.sync(proxyState([dns(['10.180.0.5:53', '10.180.0.6:53'])]), change([]));
+    await proxier.sync(proxyState([dns(['10.180.0.5:53'])], 2), change([dns([]).key]));
+    assert.deepEqual(ct.calls, ['service-nat 172.30.0.10 10.180.0.6', 'node-port-nat 30053 10.180.0.6']);
+  });
+
+  it('deletes entries to the service IP when it gets its first endpoint', async () => {
+    const { ct, proxier } = setup();
+    await proxier.sync(proxyState([dns([])]), change([]));
+    await proxier.sync(proxyState([dns(['10.180.0.5:53'])], 2), change([dns([]).key]));
+    assert.deepEqual(ct.calls, ['service-ip 172.30.0.10', 'node-port 30053']);
+  });
+
+  it('deletes entries to a removed service, and never touches TCP services', async () => {
+    const { ct, proxier } = setup();
+    await proxier.sync(proxyState([dns(['10.180.0.5:53']), web]), change([]));
+    await proxier.sync(proxyState([], 2), change([], [dns([]).key, web.key]));
+    assert.deepEqual(ct.calls, [
+      'service-nat 172.30.0.10 10.180.0.5',
+      'node-port-nat 30053 10.180.0.5',
+      'service-ip 172.30.0.10',
+    ]);
+  });
+
+  it('logs a conntrack failure without failing the sync', async () => {
+    const { ct, proxier } = setup();
+    await proxier.sync(proxyState([dns(['10.180.0.5:53', '10.180.0.6:53'])]), change([]));
+    ct.failWith = new Error('conntrack broke');
+    const report = await proxier.sync(proxyState([dns(['10.180.0.5:53'])], 2), change([dns([]).key]));
+    assert.equal(report.kind, 'partial');
+    assert.equal(ct.calls.length, 2);
+  });
+});
+
+describe('cleanupIptables', () => {
+  it('removes every chain and jump of the mode, leaving other rules alone', async () => {
+    const { ipt, proxier } = setup();
+    applyRestore(ipt.state, '*nat\n:OTHER - [0:0]\n-A PREROUTING -j OTHER\nCOMMIT\n', { noflush: true });
+    await proxier.sync(proxyState([web, api]), change([]));
+    const report = await cleanupIptables(ipt);
+    assert.ok(report.chainsDeleted > 10);
+    for (const table of ['nat', 'filter', 'mangle'] as const) {
+      const chains = [...(ipt.state.get(table)?.keys() ?? [])];
+      assert.deepEqual(
+        chains.filter((c) => c.startsWith('KUBE-')),
+        [],
+        table,
+      );
+      for (const c of chains) {
+        for (const r of ipt.chain(table, c) ?? []) assert.doesNotMatch(r, /-j KUBE-/, `${table}/${c}: ${r}`);
+      }
+    }
+    assert.deepEqual(ipt.chain('nat', 'PREROUTING'), ['-j OTHER']);
+  });
+
+  it('succeeds and writes nothing when nothing is there', async () => {
+    const ipt = new FakeIptables();
+    const report = await cleanupIptables(ipt);
+    assert.deepEqual(report, { chainsDeleted: 0, rulesDeleted: 0, chainsKept: [] });
+    assert.equal(ipt.restores.length, 0);
+  });
+
+  it('keeps a chain another tool still jumps to', async () => {
+    const { ipt, proxier } = setup();
+    await proxier.sync(proxyState([web]), change([]));
+    applyRestore(ipt.state, '*nat\n:OTHER - [0:0]\n-A OTHER -j KUBE-MARK-MASQ\nCOMMIT\n', { noflush: true });
+    const report = await cleanupIptables(ipt);
+    assert.deepEqual(report.chainsKept, ['nat/KUBE-MARK-MASQ']);
+    assert.equal(ipt.chain('nat', 'KUBE-SERVICES'), undefined);
+  });
+});
