@@ -7,6 +7,7 @@
  */
 import type { Logger } from 'pino';
 import type { Exec } from './kernel/exec.ts';
+import type { ProxyMetrics } from './metrics/proxy_metrics.ts';
 import { formatProblem } from './model/problem.ts';
 import type { ProxyState, StateChange } from './model/types.ts';
 import type { IptablesBackend, ModeDefinition, PlanOptions, Proxier, SyncReport } from './modes/mode.ts';
@@ -20,6 +21,10 @@ import { ProxyStateTracker } from './tracker/proxy_state_tracker.ts';
 export interface SyncObserver {
   /** A change was queued (the first unsynced change since the last successful sync). */
   changeQueued?(at: number): void;
+  /** Events not yet synced, after every event (for the `*_changes_pending` gauges). */
+  pendingChanged?(pending: { readonly services: number; readonly endpoints: number }): void;
+  /** A sync took its snapshot: changes queued after this stay pending after the sync. */
+  syncStarted?(at: number): void;
   syncSucceeded?(info: {
     readonly report: SyncReport;
     readonly seconds: number;
@@ -44,6 +49,8 @@ export interface DaemonOptions {
   readonly syncPeriodMs: number;
   readonly clock?: Clock | undefined;
   readonly observers?: readonly SyncObserver[] | undefined;
+  /** Handed to the mode's Proxier (relay counters, iptables rule counts). */
+  readonly metrics?: ProxyMetrics | undefined;
 }
 
 /**
@@ -79,6 +86,7 @@ export class Daemon {
       exec: options.exec,
       logger: options.logger,
       iptablesBackend: options.iptablesBackend,
+      metrics: options.metrics,
     });
     this.#runner = new BoundedFrequencyRunner(() => this.#sync(), {
       minIntervalMs: options.minSyncPeriodMs,
@@ -126,6 +134,8 @@ export class Daemon {
         this.#queuedReported = true;
         for (const o of this.#options.observers ?? []) o.changeQueued?.(this.#clock.now());
       }
+      const pending = this.#tracker.pendingEvents;
+      for (const o of this.#options.observers ?? []) o.pendingChanged?.(pending);
       this.#runner.run();
     }
   }
@@ -136,6 +146,7 @@ export class Daemon {
     const t0 = performance.now();
     const { state, change } = this.#tracker.snapshot();
     this.#queuedReported = false;
+    for (const o of this.#options.observers ?? []) o.syncStarted?.(started);
     const merged = mergeChanges(this.#carried, change, (k) => state.servicePorts.has(k));
     const full = this.#needFull || started - this.#lastFullAt >= this.#options.syncPeriodMs;
     try {

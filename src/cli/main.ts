@@ -95,8 +95,16 @@ export function buildProgram(io: { out: (s: string) => void; err: (s: string) =>
     .option('--iptables-sync-period <duration>', 'the periodic full resync (iptables, userspace)', '30s')
     .option('--ipvs-min-sync-period <duration>', 'minimum time between syncs (ipvs)', '1s')
     .option('--ipvs-sync-period <duration>', 'the periodic full resync (ipvs)', '30s')
-    .option('--healthz-bind-address <host:port>', 'health check server address', '0.0.0.0:10256')
-    .option('--metrics-bind-address <host:port>', 'Prometheus metrics server address', '127.0.0.1:10249')
+    .option(
+      '--healthz-bind-address <host:port>',
+      'health check server address (empty: none)',
+      '0.0.0.0:10256',
+    )
+    .option(
+      '--metrics-bind-address <host:port>',
+      'Prometheus metrics server address (empty: none)',
+      '127.0.0.1:10249',
+    )
     .option('--cleanup', 'remove everything kproxy ever programs, then exit', false)
     .action(async (flags: RunFlags) => {
       const { runCommand } = await import('./run_command.ts');

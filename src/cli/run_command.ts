@@ -6,8 +6,15 @@
 import { Daemon, type SyncObserver } from '../daemon.ts';
 import { createExec } from '../kernel/exec.ts';
 import { createLogger } from '../log.ts';
+import { metricsObserver } from '../metrics/metrics_observer.ts';
+import { ProxyMetrics } from '../metrics/proxy_metrics.ts';
 import type { IptablesBackend, ProxierDeps, ProxyMode } from '../modes/mode.ts';
 import { isProxyMode, loadMode, PROXY_MODES } from '../modes/registry.ts';
+import { healthObserver, serviceHealthObserver } from '../server/health_observers.ts';
+import { HealthState } from '../server/health_state.ts';
+import { startHealthServer } from '../server/healthz.ts';
+import { startMetricsServer } from '../server/metrics_server.ts';
+import { ServiceHealthServer } from '../server/service_health.ts';
 import { parseDuration } from './duration.ts';
 import { FlagError, iptablesBackend, type PlanFlags, planOptionsFromFlags } from './flags.ts';
 import { createSource, type SourceFlags } from './source_factory.ts';
@@ -54,7 +61,41 @@ export async function runCommand(flags: RunFlags, io: Io): Promise<void> {
   const exec = createExec();
   const deps: ProxierDeps = { options: plan, exec, logger, iptablesBackend: iptablesBackend(flags) };
   await mode.checkHost(deps);
-  const observers: SyncObserver[] = [];
+  const metrics = new ProxyMetrics({ mode: modeName, defaultMetrics: true });
+  const health = new HealthState({ healthTimeoutMs: 2 * syncPeriodMs });
+  const servers = new AbortController();
+  const onError = (err: Error) => logger.warn({ err }, 'Probe server error');
+  // A probe server that cannot bind is reported, not fatal (as kube-proxy); an empty address disables it.
+  const serve = async (what: string, address: string, start: () => Promise<unknown>) => {
+    if (address === '') return;
+    try {
+      await start();
+      logger.info({ address }, `Serving ${what}`);
+    } catch (err) {
+      logger.error({ err, address }, `Cannot serve ${what}`);
+    }
+  };
+  await serve('health checks', flags.healthzBindAddress, () =>
+    startHealthServer({
+      bindAddress: flags.healthzBindAddress,
+      health,
+      metrics,
+      signal: servers.signal,
+      onError,
+    }),
+  );
+  await serve('metrics', flags.metricsBindAddress, () =>
+    startMetricsServer({ bindAddress: flags.metricsBindAddress, metrics, signal: servers.signal, onError }),
+  );
+  const serviceHealth = new ServiceHealthServer({
+    proxyHealthy: () => health.health().healthy,
+    signal: servers.signal,
+  });
+  const observers: SyncObserver[] = [
+    metricsObserver(metrics),
+    healthObserver(health),
+    serviceHealthObserver(serviceHealth, logger),
+  ];
   const daemon = new Daemon({
     mode,
     source,
@@ -65,6 +106,7 @@ export async function runCommand(flags: RunFlags, io: Io): Promise<void> {
     minSyncPeriodMs,
     syncPeriodMs,
     observers,
+    metrics,
   });
 
   let stopping: Promise<void> | undefined;
@@ -86,6 +128,7 @@ export async function runCommand(flags: RunFlags, io: Io): Promise<void> {
     await daemon.start();
     await stopped;
   } finally {
+    servers.abort();
     clearInterval(keepAlive);
   }
 }

@@ -31,6 +31,9 @@ export function metricsObserver(metrics: ProxyMetrics): SyncObserver {
     changeQueued(at) {
       metrics.syncQueued(at);
     },
+    pendingChanged({ services, endpoints }) {
+      metrics.setPending(services, endpoints);
+    },
     syncSucceeded({ report, seconds, change, state, at }) {
       metrics.observeSync(report.kind, seconds, report);
       metrics.observeProgrammingLatency(change.firstSeen.values(), at);

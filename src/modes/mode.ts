@@ -6,6 +6,7 @@
  */
 import type { Logger } from 'pino';
 import type { Exec } from '../kernel/exec.ts';
+import type { ProxyMetrics } from '../metrics/proxy_metrics.ts';
 import type { Protocol, ProxyState, StateChange } from '../model/types.ts';
 
 /** The proxy modes, as `--proxy-mode` spells them. */
@@ -95,6 +96,8 @@ export interface ProxierDeps {
   readonly logger: Logger;
   /** `--iptables-backend`. */
   readonly iptablesBackend: IptablesBackend;
+  /** Metrics, when the daemon serves them (the userspace relay uses `metrics.relay`). */
+  readonly metrics?: ProxyMetrics | undefined;
 }
 
 /** Everything the CLI needs from a mode. */
