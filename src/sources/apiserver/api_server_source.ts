@@ -82,6 +82,11 @@ export interface ApiServerSourceOptions {
    * whenever they change; never called with an empty list.
    */
   readonly onNode?: ((addresses: string[]) => void) | undefined;
+  /**
+   * Record a Kubernetes Event (reason `FailedToProxy`) on objects that cannot be proxied (default
+   * true). One-shot commands such as `kproxy rules` may turn it off to leave no trace in the cluster.
+   */
+  readonly recordEvents?: boolean | undefined;
   /** For in-cluster detection (default `process.env`). */
   readonly env?: Readonly<Record<string, string | undefined>> | undefined;
   readonly tuning?: ApiServerTuning | undefined;
@@ -387,7 +392,8 @@ class KubeApiServerSource implements ApiServerSource {
       uid: str(metadata.uid),
       resourceVersion: str(metadata.resourceVersion),
     };
-    if (regarding.name !== '') this.#recorder.record(regarding, problems);
+    if (regarding.name !== '' && this.#options.recordEvents !== false)
+      this.#recorder.record(regarding, problems);
   }
 
   #maybeSynced(): void {

@@ -72,6 +72,7 @@ async function startSource(
     readonly fake?: FakeApiServerOptions;
     readonly seed?: (api: FakeApiServer) => void;
     readonly tuning?: ApiServerTuning;
+    readonly recordEvents?: boolean;
   } = {},
 ): Promise<Harness> {
   const api = await FakeApiServer.start({ token: 'kpt-token', ...setup.fake });
@@ -88,6 +89,7 @@ async function startSource(
     clock,
     onNode: (addresses) => nodeUpdates.push(addresses),
     tuning: { ...TUNING, ...setup.tuning },
+    recordEvents: setup.recordEvents,
   });
   await source.start((e) => events.push(e));
   t.after(async () => {
@@ -293,6 +295,20 @@ describe('API server source', () => {
     await waitFor('fixed', () => h.events.length === 5);
     assert.equal(h.lines(4)[0], 'update Service default/web', 'the fixed version replaces the last good one');
     assert.equal(h.api.objects('events').length, 1, 'the same problem is recorded once');
+  });
+
+  it('records no Kubernetes Event when asked not to (one-shot commands)', async (t) => {
+    const h = await startSource(t, {
+      recordEvents: false,
+      seed: (api) => void api.upsert('services', service('default', 'web', { port: 0 })),
+    });
+    await waitFor('synced', () => h.source.synced);
+    await h.source.stop();
+    assert.deepEqual(h.lines(), [
+      'problem Service default/web: spec.ports[0].port: must be 1-65535, got 0',
+      'synced',
+    ]);
+    assert.equal(h.api.requests.filter((r) => r.method === 'POST').length, 0);
   });
 
   it('deletes what it emitted when an object becomes one kproxy does not proxy', async (t) => {

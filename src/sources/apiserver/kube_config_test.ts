@@ -86,7 +86,7 @@ describe('loadKubeConfig', () => {
 });
 
 describe('readNodeAddresses', () => {
-  it('reads the node once through the kubeconfig', async (t) => {
+  it('reads the node once through the kubeconfig, with a list by name', async (t) => {
     const api = await FakeApiServer.start({ token: 'kpt-token' });
     t.after(() => api.close());
     api.upsert('nodes', node('node-1', ['198.18.0.5', 'fd00::5']));
@@ -95,12 +95,21 @@ describe('readNodeAddresses', () => {
       '198.18.0.5',
       'fd00::5',
     ]);
-    assert.equal(api.requests.at(-1)?.path, '/api/v1/nodes/node-1');
+    assert.deepEqual(
+      [api.requests.at(-1)?.path, api.requests.at(-1)?.query.fieldSelector],
+      ['/api/v1/nodes', 'metadata.name=node-1'],
+    );
     await assert.rejects(
       readNodeAddresses({ kubeconfigPath, nodeName: 'node-9', env: {} }),
+      (e: unknown) => e instanceof NodeLookupError && e.message === 'Cannot read node node-9: no such node',
+    );
+    api.failRequests(403);
+    await assert.rejects(
+      readNodeAddresses({ kubeconfigPath, nodeName: 'node-1', env: {} }),
       (e: unknown) =>
         e instanceof NodeLookupError &&
-        e.message === 'Cannot read node node-9: HTTP 404: nodes "node-9" not found',
+        e.code === 'KPROXY_NODE_LOOKUP' &&
+        e.message === 'Cannot read node node-1: HTTP 403: Injected failure',
     );
   });
 });

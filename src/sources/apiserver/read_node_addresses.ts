@@ -35,10 +35,18 @@ export interface ReadNodeAddressesOptions extends KubeConfigOptions {
 export async function readNodeAddresses(options: ReadNodeAddressesOptions): Promise<string[]> {
   const core = loadKubeConfig(options).makeApiClient(CoreV1Api);
   const signal = options.signal ?? AbortSignal.timeout(10_000);
+  // A list by name rather than a get: the ClusterRole grants list/watch on nodes, nothing more.
+  let items: readonly unknown[];
   try {
-    const node = await core.readNode({ name: options.nodeName }, abortable(signal));
-    return nodeAddresses(JSON.parse(JSON.stringify(node)));
+    const list = await core.listNode(
+      { fieldSelector: `metadata.name=${options.nodeName}` },
+      abortable(signal),
+    );
+    items = list.items;
   } catch (cause) {
     throw new NodeLookupError(`Cannot read node ${options.nodeName}: ${describeError(cause)}`, { cause });
   }
+  const [node] = items;
+  if (node === undefined) throw new NodeLookupError(`Cannot read node ${options.nodeName}: no such node`);
+  return nodeAddresses(JSON.parse(JSON.stringify(node)));
 }

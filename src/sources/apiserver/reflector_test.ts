@@ -215,7 +215,7 @@ describe('Reflector', () => {
         for (const name of ['a', 'b', 'c', 'd', 'e']) api.upsert('services', service('default', name));
       },
     });
-    await waitFor('synced', () => h.seen.includes('synced'));
+    await waitFor('synced and watching', () => h.seen.includes('synced') && h.api.openWatches === 1);
     assert.deepEqual(h.seen, [
       'upsert default/a 101',
       'upsert default/b 102',
