@@ -182,7 +182,10 @@ class KubeApiServerSource implements ApiServerSource {
     this.#sink = sink;
     const stop = new AbortController();
     this.#stop = stop;
-    this.#task = this.#run(stop.signal);
+    // #run retries everything itself; a rejection here would be a bug, logged rather than unhandled.
+    this.#task = this.#run(stop.signal).catch((err: unknown) => {
+      this.#log.error({ error: describeError(err) }, 'API server source failed');
+    });
     this.#log.info({ server: this.#watch.config.getCurrentCluster()?.server }, 'Watching the API server');
   }
 
