@@ -93,7 +93,8 @@ export function iptablesFor(exec: Exec, backend: ResolvedIptablesBackend): Iptab
     async chainExists(table, chain) {
       const r = await exec(t.iptables, ['-w', WAIT_SECONDS, '-t', table, '-S', chain]);
       if (r.code === 0) return true;
-      if (r.code === 1 && /No chain|does not exist/i.test(r.stderr)) return false;
+      // iptables-nft 1.8.x says "incompatible" for a chain (or table) that does not exist.
+      if (r.code === 1 && /No chain|does not exist|incompatible/i.test(r.stderr)) return false;
       throw new KernelError(`${t.iptables} -t ${table} -S ${chain}`, r.code, r.stderr);
     },
     async version() {
