@@ -198,7 +198,7 @@ for (const backend of ['legacy', 'nft'] as const) {
       const svc = [...natAfter.keys()].find((c) =>
         natAfter.get(c)!.rules.some((r) => r.includes('ns1/dns:dns ->')),
       );
-      assert.ok(svc?.startsWith('KUBE-SVC-'));
+      assert.ok(svc?.startsWith('KUBE-SVC-'), 'the service chain exists');
       assert.equal(changed.length, 2, `changed chains: ${changed.join(' ')}`);
       assert.ok(changed.includes(svc));
       const gone = changed.find((c) => c !== svc)!;
