@@ -195,9 +195,9 @@ for (const backend of ['legacy', 'nft'] as const) {
       const changed = [...new Set([...natBefore.keys(), ...natAfter.keys()])].filter(
         (c) => JSON.stringify(natBefore.get(c)?.rules) !== JSON.stringify(natAfter.get(c)?.rules),
       );
-      const svc = [...natAfter.keys()].find((c) =>
-        natAfter.get(c)!.rules.some((r) => r.includes('ns1/dns:dns ->')),
-      );
+      const svc =
+        [...natAfter.keys()].find((c) => natAfter.get(c)!.rules.some((r) => r.includes('ns1/dns:dns ->'))) ??
+        '';
       assert.ok(svc?.startsWith('KUBE-SVC-'), 'the service chain exists');
       assert.equal(changed.length, 2, `changed chains: ${changed.join(' ')}`);
       assert.ok(changed.includes(svc));
