@@ -197,7 +197,7 @@ export function buildProgram(io: { out: (s: string) => void; err: (s: string) =>
 }
 
 function quietContext(nodeName: string) {
-  return { nodeName, logger: createLogger({ format: 'text', level: 'silent' }) };
+  return { nodeName, logger: createLogger({ format: 'text', level: 'silent' }), recordEvents: false };
 }
 
 /** The deps a mode's cleanup/checkHost needs, outside a running daemon. */

@@ -25,7 +25,12 @@ export interface SourceFlags {
  */
 export async function createSource(
   flags: SourceFlags,
-  context: { readonly nodeName: string; readonly logger: Logger },
+  context: {
+    readonly nodeName: string;
+    readonly logger: Logger;
+    /** False for one-shot commands (`rules`, `trace`): they must not post Kubernetes Events. */
+    readonly recordEvents?: boolean;
+  },
 ): Promise<ProxySource> {
   const apiWanted = flags.kubeconfig !== undefined || flags.master !== undefined;
   if (flags.manifests !== undefined && apiWanted) {
@@ -42,6 +47,10 @@ export async function createSource(
       ...(flags.master === undefined ? {} : { master: flags.master }),
       nodeName: context.nodeName,
       logger: context.logger,
+      recordEvents: context.recordEvents ?? true,
+      // NodePort destinations come from --node-ip or the host's own addresses (kproxy runs with
+      // hostNetwork); the Node's addresses are logged so that a mismatch is visible.
+      onNode: (addresses) => context.logger.info({ addresses }, 'Node addresses from the API server'),
     });
   }
   throw new FlagError(
