@@ -122,16 +122,50 @@ describe('IptablesProxier', () => {
     );
   });
 
-  it('deletes the chains of a removed service and edits KUBE-SERVICES in place', async () => {
+  it('deletes the chains of a removed service and edits a big KUBE-SERVICES in place', async () => {
     const { ipt, proxier } = setup();
-    await proxier.sync(proxyState([web, api]), change([web.key, api.key]));
+    const all = services(100);
+    await proxier.sync(proxyState(all), change([]));
+    ipt.restores.length = 0;
+    const gone = all[42]!;
+    const state = proxyState(
+      all.filter((s) => s !== gone),
+      2,
+    );
+    await proxier.sync(state, change([], [gone.key]));
+    const input = ipt.restores[0]!.input;
+    assert.match(input, /^-D KUBE-SERVICES .*ns1\/svc42:p80 cluster IP/m);
+    assert.doesNotMatch(input, /^:KUBE-SERVICES/m, 'not rewritten');
+    assert.match(input, /^-X KUBE-SVC-/m);
+    assert.match(input, /^-X KUBE-SEP-/m);
+    assert.deepEqual(
+      { nat: snapshot(ipt, 'nat'), filter: snapshot(ipt, 'filter') },
+      await freshSnapshot(state),
+    );
+  });
+
+  it('inserts a new service into a big KUBE-SERVICES at its planned position', async () => {
+    const { ipt, proxier } = setup();
+    const all = services(100);
+    const added = all[57]!;
+    await proxier.sync(proxyState(all.filter((s) => s !== added)), change([]));
+    ipt.restores.length = 0;
+    const state = proxyState(all, 2);
+    await proxier.sync(state, change([added.key]));
+    assert.match(ipt.restores[0]!.input, /^-I KUBE-SERVICES \d+ .*ns1\/svc57:p80 cluster IP/m);
+    assert.deepEqual(
+      { nat: snapshot(ipt, 'nat'), filter: snapshot(ipt, 'filter') },
+      await freshSnapshot(state),
+    );
+  });
+
+  it('rewrites a small chain instead of editing it', async () => {
+    const { ipt, proxier } = setup();
+    await proxier.sync(proxyState([web, api]), change([]));
     ipt.restores.length = 0;
     const state = proxyState([web], 2);
     await proxier.sync(state, change([], [api.key]));
-    const input = ipt.restores[0]!.input;
-    assert.match(input, /^-D KUBE-SERVICES .*ns1\/api:p80 cluster IP/m);
-    assert.match(input, /^-X KUBE-SVC-/m);
-    assert.match(input, /^-X KUBE-SEP-/m);
+    assert.match(ipt.restores[0]!.input, /^:KUBE-SERVICES - \[0:0\]$/m);
     assert.deepEqual(
       { nat: snapshot(ipt, 'nat'), filter: snapshot(ipt, 'filter') },
       await freshSnapshot(state),

@@ -89,6 +89,9 @@ export function fullSyncInput(
   return lines.toInput(table)!;
 }
 
+/** Chains shorter than this are rewritten rather than edited. */
+const EDIT_MIN_RULES = 64;
+
 function sameRules(a: readonly string[], b: readonly string[]): boolean {
   if (a === b) return true;
   if (a.length !== b.length) return false;
@@ -156,7 +159,12 @@ export function partialSyncInput(
     const old = before.get(c.name);
     before.delete(c.name);
     if (old !== undefined && sameRules(old.rules, c.rules)) continue;
-    const edits = old === undefined ? undefined : chainEdits(c.name, old.rules, c.rules);
+    // Small chains (per-service ones) are rewritten: iptables-nft must read a chain's rules to delete or
+    // insert by position, but appends to a flushed chain cheaply; the big shared chains get edits.
+    const edits =
+      old === undefined || old.rules.length < EDIT_MIN_RULES
+        ? undefined
+        : chainEdits(c.name, old.rules, c.rules);
     if (edits === undefined) {
       lines.rewrite(c);
     } else {
