@@ -1,0 +1,285 @@
+/**
+ * The TCP half of the userspace relay: one listening socket, and for every accepted client a connection
+ * to a backend picked by the balancer, then bytes both ways until both sides are done.
+ *
+ * The connection path is the hot path, so it is written for speed: the client is accepted paused
+ * (`pauseOnConnect`), so nothing is read before a backend is connected and a retry never has to replay
+ * data; handlers are shared module-level functions that find their state through a symbol on the socket
+ * (no closures per connection); backend addresses are IPs (no DNS); Nagle is off on both sides; the accept
+ * backlog is large.
+ *
+ * Retries: a backend that refuses, errors or does not complete the connect within the attempt's timeout
+ * (250 ms, 500 ms, 1 s, 2 s by default) is dropped and the next one tried (the client's affinity is reset,
+ * so it moves on); only when every attempt failed is the client's connection closed.
+ *
+ * Per connection: half-close is relayed (`allowHalfOpen` on both sides: a FIN is passed on, the other
+ * direction keeps flowing); backpressure pauses the reading side when the writing side's buffer is full and
+ * resumes it on `drain`, so a slow reader never makes the relay buffer more than about one high-water mark
+ * per direction; an error (reset) on one side resets the other; nothing one connection does touches
+ * another.
+ *
+ * @module
+ */
+import { createServer, type Server, Socket } from 'node:net';
+import type { Backend } from './balancer.ts';
+
+/** Picks backends (see Balancer). */
+export interface BackendPicker {
+  pick(clientIP: string, retry: boolean): Backend | undefined;
+}
+
+/** Counters of one relay listener (monotonic, except `active`). */
+export interface TcpRelayCounters {
+  /** Client connections accepted. */
+  accepted: number;
+  /** Client connections relayed to a backend. */
+  relayed: number;
+  /** Client connections closed because every attempt failed (or there was no backend). */
+  failed: number;
+  /** Backend connect attempts that failed and were retried or given up. */
+  failedAttempts: number;
+}
+
+/** Options of a {@link TcpRelay}. */
+export interface TcpRelayOptions {
+  /** Connect timeout of each attempt; its length is the number of attempts. Default 250, 500, 1000, 2000. */
+  readonly connectTimeoutsMs?: readonly number[] | undefined;
+}
+
+/** Upstream's userspace proxier used these (EndpointDialTimeouts). */
+export const DEFAULT_CONNECT_TIMEOUTS_MS: readonly number[] = [250, 500, 1000, 2000];
+
+const CONN: unique symbol = Symbol('kproxy.relay.connection');
+const PEER: unique symbol = Symbol('kproxy.relay.peer');
+const RELAY: unique symbol = Symbol('kproxy.relay');
+
+interface RelaySocket extends Socket {
+  [CONN]: Connection;
+  [PEER]: RelaySocket;
+}
+
+interface RelayServer extends Server {
+  [RELAY]: TcpRelay;
+}
+
+/** The state of one client connection. One object per connection; everything else is shared. */
+class Connection {
+  backend: RelaySocket | undefined = undefined;
+  attempt = 0;
+  timer: NodeJS.Timeout | undefined = undefined;
+  connected = false;
+  /** Sockets of this connection not yet closed (2 once relaying). */
+  open = 1;
+  constructor(
+    readonly relay: TcpRelay,
+    readonly client: RelaySocket,
+  ) {}
+}
+
+/**
+ * A TCP relay listener.
+ *
+ * @example
+ * const relay = new TcpRelay(balancer);
+ * const port = await relay.listen('0.0.0.0', 0);
+ * // ... later
+ * await relay.close(); // stops accepting; relayed connections go on until they end
+ */
+export class TcpRelay {
+  readonly counters: TcpRelayCounters = { accepted: 0, relayed: 0, failed: 0, failedAttempts: 0 };
+  readonly timeouts: readonly number[];
+  readonly picker: BackendPicker;
+  readonly #server: RelayServer;
+  /** @internal connections not yet fully closed */
+  readonly active = new Set<Connection>();
+
+  constructor(picker: BackendPicker, options: TcpRelayOptions = {}) {
+    this.picker = picker;
+    this.timeouts = options.connectTimeoutsMs ?? DEFAULT_CONNECT_TIMEOUTS_MS;
+    this.#server = createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }) as RelayServer;
+    this.#server[RELAY] = this;
+    this.#server.on('connection', onAccept);
+    this.#server.on('error', () => {
+      /* accept errors (EMFILE...) are transient: libuv keeps the listener */
+    });
+  }
+
+  /**
+   * Starts listening.
+   *
+   * @param host the address to bind (`0.0.0.0` behind portal rules, or the VIP itself)
+   * @param port the port, 0 for any free one
+   * @returns the bound port
+   */
+  listen(host: string, port: number): Promise<number> {
+    const server = this.#server;
+    return new Promise((resolve, reject) => {
+      const onError = (error: Error): void => reject(error);
+      server.once('error', onError);
+      server.listen({ host, port, backlog: 4096, exclusive: true }, () => {
+        server.off('error', onError);
+        const address = server.address();
+        resolve(typeof address === 'object' && address !== null ? address.port : port);
+      });
+    });
+  }
+
+  /** Connections accepted and not yet fully closed. */
+  get activeConnections(): number {
+    return this.active.size;
+  }
+
+  /**
+   * Bytes the relay holds in user space for all its connections (both sockets' read and write buffers):
+   * what backpressure keeps bounded.
+   */
+  get bufferedBytes(): number {
+    let total = 0;
+    for (const conn of this.active) {
+      total += conn.client.writableLength + conn.client.readableLength;
+      if (conn.backend !== undefined) total += conn.backend.writableLength + conn.backend.readableLength;
+    }
+    return total;
+  }
+
+  /** Stops accepting (the port is released at once); relayed connections continue until they end. */
+  close(): Promise<void> {
+    if (this.#server.listening) this.#server.close();
+    return Promise.resolve();
+  }
+
+  /** Destroys every connection of this relay (at shutdown). */
+  destroyConnections(): void {
+    for (const conn of this.active) {
+      clearTimeout(conn.timer);
+      conn.client.destroy();
+      conn.backend?.destroy();
+    }
+    this.active.clear();
+  }
+}
+
+function onAccept(this: RelayServer, socket: Socket): void {
+  const relay = this[RELAY];
+  const client = socket as RelaySocket;
+  const conn = new Connection(relay, client);
+  client[CONN] = conn;
+  client.on('error', ignoreError);
+  client.on('close', onClientClose);
+  relay.counters.accepted++;
+  relay.active.add(conn);
+  startAttempt(conn);
+}
+
+function ignoreError(): void {
+  /* every socket error is followed by 'close', where it is handled */
+}
+
+function startAttempt(conn: Connection): void {
+  const relay = conn.relay;
+  const backend = relay.picker.pick(conn.client.remoteAddress ?? '', conn.attempt > 0);
+  if (backend === undefined) {
+    giveUp(conn);
+    return;
+  }
+  const socket = new Socket({ allowHalfOpen: true }) as RelaySocket;
+  socket[CONN] = conn;
+  socket.setNoDelay(true);
+  socket.on('error', onBackendError);
+  socket.once('connect', onBackendConnect);
+  conn.backend = socket;
+  socket.connect(backend.port, backend.ip);
+  conn.timer = setTimeout(onConnectTimeout, relay.timeouts[conn.attempt], socket);
+}
+
+function onConnectTimeout(socket: RelaySocket): void {
+  const conn = socket[CONN];
+  if (conn.backend !== socket || conn.connected) return;
+  socket.destroy();
+  nextAttempt(conn);
+}
+
+function onBackendError(this: RelaySocket): void {
+  const conn = this[CONN];
+  // After the connect, errors end in 'close' (onRelayClose); before it, they are a failed attempt.
+  if (conn.backend !== this || conn.connected) return;
+  clearTimeout(conn.timer);
+  this.destroy();
+  nextAttempt(conn);
+}
+
+function nextAttempt(conn: Connection): void {
+  conn.relay.counters.failedAttempts++;
+  conn.backend = undefined;
+  conn.attempt++;
+  if (conn.client.destroyed) return;
+  if (conn.attempt >= conn.relay.timeouts.length) giveUp(conn);
+  else startAttempt(conn);
+}
+
+function giveUp(conn: Connection): void {
+  conn.relay.counters.failed++;
+  conn.client.destroy();
+}
+
+function onBackendConnect(this: RelaySocket): void {
+  const conn = this[CONN];
+  clearTimeout(conn.timer);
+  conn.timer = undefined;
+  const client = conn.client;
+  if (conn.backend !== this || client.destroyed) {
+    this.destroy();
+    return;
+  }
+  conn.connected = true;
+  conn.open = 2;
+  conn.relay.counters.relayed++;
+  client[PEER] = this;
+  this[PEER] = client;
+  this.on('close', onRelayClose);
+  this.on('data', onData);
+  client.on('data', onData);
+  this.on('drain', onDrain);
+  client.on('drain', onDrain);
+  this.on('end', onEnd);
+  client.on('end', onEnd);
+  client.resume();
+}
+
+/** Write-through with backpressure: when the peer's buffer is full, stop reading until it drains. */
+function onData(this: RelaySocket, chunk: Buffer): void {
+  if (!this[PEER].write(chunk)) this.pause();
+}
+
+function onDrain(this: RelaySocket): void {
+  this[PEER].resume();
+}
+
+/** A FIN from one side is passed on; the other direction keeps flowing (half-close). */
+function onEnd(this: RelaySocket): void {
+  this[PEER].end();
+}
+
+function onClientClose(this: RelaySocket, hadError: boolean): void {
+  const conn = this[CONN];
+  if (conn.connected) {
+    onRelayClose.call(this, hadError);
+    return;
+  }
+  // Closed while a backend was being connected: abandon the attempt.
+  clearTimeout(conn.timer);
+  conn.backend?.destroy();
+  conn.backend = undefined;
+  conn.relay.active.delete(conn);
+}
+
+function onRelayClose(this: RelaySocket, hadError: boolean): void {
+  const peer = this[PEER];
+  if (!peer.destroyed) {
+    // A reset is passed on as a reset; a clean close means both directions already ended.
+    if (hadError) peer.resetAndDestroy();
+    else peer.end();
+  }
+  const conn = this[CONN];
+  if (--conn.open === 0) conn.relay.active.delete(conn);
+}
