@@ -63,7 +63,17 @@ export async function runInGuest(argv: readonly string[], options: RunInGuestOpt
   try {
     await writeFile(join(out, 'cmd'), commandScript(argv, options));
     const started = performance.now();
-    const consoleText = await runQemu(qemuArgs(image, out, options), options, argv);
+    let consoleText: string;
+    try {
+      consoleText = await runQemu(qemuArgs(image, out, options), options, argv);
+    } catch (error) {
+      // What the command wrote before it was killed is the best clue: add it to the error.
+      if (!(error instanceof GuestError)) throw error;
+      const partial = await partialOutput(out);
+      throw partial === ''
+        ? error
+        : new GuestError(`${error.message}: output so far:\n${partial}`, error.console, { cause: error });
+    }
     const durationMs = Math.round(performance.now() - started);
     const failure = /KPT-GUEST-FAIL: (.*)/.exec(consoleText);
     if (failure !== null) throw new GuestError(`The guest init failed: ${failure[1]}`, tail(consoleText));
@@ -165,6 +175,15 @@ function runQemu(
       }
     });
   });
+}
+
+async function partialOutput(out: string): Promise<string> {
+  const parts: string[] = [];
+  for (const name of ['stdout', 'stderr']) {
+    const text = await readFile(join(out, name), 'utf8').catch(() => '');
+    if (text !== '') parts.push(`[${name}]\n${tail(text)}`);
+  }
+  return parts.join('\n');
 }
 
 function tail(text: string): string {

@@ -1,0 +1,99 @@
+/**
+ * The ipvs mode in a real IPVS kernel (the test guest, see src/lab/guest/): one boot runs
+ * _ipvs_guest_scenario.ts, which drives the Proxier with real traffic between network namespaces; the
+ * specifications below read its report. Needs scripts/guest-setup.sh (run automatically; root and apt on a
+ * fresh machine).
+ */
+import assert from 'node:assert/strict';
+import { before, describe, it } from 'node:test';
+import { runInGuest } from '../../lab/guest/run_in_guest.ts';
+
+interface Report {
+  firstSyncMs: number;
+  rr: string[];
+  sticky: string[];
+  sh: string[];
+  nodePort: string[];
+  unservedPort: string;
+  heldBy: string;
+  drainingAfterRemoval: string[];
+  listingWhileDraining: string;
+  newWhileDraining: string[];
+  heldEcho: string;
+  drainedMs: number;
+  listingAfterDrain: string;
+  afterCleanup: { ipvs: string; dummy: number; sets: string; iptables: string[] };
+}
+
+/** The real-server line of `ipvsadm -Ln` for a backend of the drain service (198.18.0.14:80). */
+function drainLine(listing: string, pod: string): string | undefined {
+  const service = listing
+    .split(/\n(?=TCP|UDP|SCTP)/)
+    .find((block) => block.startsWith('TCP  198.18.0.14:80'));
+  const ip = `198.19.1.${pod.replace('pod', '')}`;
+  return service?.split('\n').find((line) => line.includes(`-> ${ip}:8080`));
+}
+
+describe('ipvs mode in a real IPVS kernel', () => {
+  let report: Report;
+  before(async () => {
+    const result = await runInGuest(['node', '--import', 'tsx', 'src/modes/ipvs/_ipvs_guest_scenario.ts'], {
+      timeoutMs: 180_000,
+    });
+    const line = /^KPT-REPORT (.*)$/m.exec(result.stdout);
+    assert.ok(line !== null, `the scenario reported nothing (exit ${result.code}):\n${result.stderr}`);
+    report = JSON.parse(line[1]!) as Report;
+  });
+
+  it('reaches every backend through the VIP, and rr rotates exactly', () => {
+    const [a, b, c] = report.rr;
+    assert.equal(new Set([a, b, c]).size, 3, `three different backends first: ${report.rr.join(',')}`);
+    assert.deepEqual(report.rr.slice(3), report.rr.slice(0, 3), 'then the same order again');
+    assert.deepEqual([...new Set(report.rr)].sort(), ['pod1', 'pod2', 'pod3']);
+  });
+
+  it('keeps a client on one backend with ClientIP affinity (persistence) and with the sh scheduler', () => {
+    assert.equal(new Set(report.sticky).size, 1, report.sticky.join(','));
+    assert.match(report.sticky[0]!, /^pod[123]$/);
+    assert.equal(new Set(report.sh).size, 1, report.sh.join(','));
+    assert.match(report.sh[0]!, /^pod[123]$/);
+  });
+
+  it('serves a NodePort on the node address, alternating over its two endpoints', () => {
+    assert.deepEqual([...new Set(report.nodePort)].sort(), ['pod1', 'pod2']);
+    assert.notEqual(report.nodePort[0], report.nodePort[1]);
+  });
+
+  it('refuses a connection to a VIP port that no service serves', () => {
+    assert.match(report.unservedPort, /^ERR:.*Connection refused/);
+  });
+
+  it('drains a removed endpoint: weight 0, its connection still works, no new connections, deleted when idle', () => {
+    assert.match(report.heldBy, /^pod[123]$/);
+    const ip = `198.19.1.${report.heldBy.replace('pod', '')}`;
+    assert.deepEqual(report.drainingAfterRemoval, [`TCP/198.18.0.14:80/${ip}:8080`]);
+    assert.match(
+      drainLine(report.listingWhileDraining, report.heldBy) ?? '',
+      /Masq\s+0\s+1\s+\d+/,
+      'weight 0, one active connection',
+    );
+    assert.ok(
+      !report.newWhileDraining.includes(report.heldBy),
+      `new connections avoid it: ${report.newWhileDraining.join(',')}`,
+    );
+    assert.equal(report.newWhileDraining.length, 4);
+    assert.equal(report.heldEcho, 'still-here');
+    assert.ok(
+      report.drainedMs >= 0 && report.drainedMs < 20_000,
+      `deleted after its connection closed (${report.drainedMs} ms)`,
+    );
+    assert.equal(drainLine(report.listingAfterDrain, report.heldBy), undefined);
+  });
+
+  it('cleanup leaves no virtual server, set, rule or interface', () => {
+    assert.doesNotMatch(report.afterCleanup.ipvs, /^(TCP|UDP|SCTP) /m);
+    assert.notEqual(report.afterCleanup.dummy, 0, 'kube-ipvs0 is gone');
+    assert.equal(report.afterCleanup.sets, '');
+    assert.deepEqual(report.afterCleanup.iptables, []);
+  });
+});
