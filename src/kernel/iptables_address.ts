@@ -5,8 +5,6 @@
  *
  * @module
  */
-import { isIPv4 } from 'node:net';
-
 /** An IPv4 network: address (already masked) and prefix length. */
 export interface Ipv4Cidr {
   readonly address: number;
@@ -21,9 +19,30 @@ export interface Ipv4Cidr {
  * @example parseIpv4('10.0.0.1') // 167772161
  */
 export function parseIpv4(text: string): number | undefined {
-  if (!isIPv4(text)) return undefined;
-  const p = text.split('.');
-  return ((Number(p[0]) << 24) | (Number(p[1]) << 16) | (Number(p[2]) << 8) | Number(p[3])) >>> 0;
+  // Hand-rolled: it runs for every endpoint of every sync. Same rules as net.isIPv4 (no leading zeros).
+  let value = 0;
+  let part = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 46) {
+      if (digits === 0 || dots === 3) return undefined;
+      value = value * 256 + part;
+      part = 0;
+      digits = 0;
+      dots++;
+    } else if (c >= 48 && c <= 57) {
+      if (digits > 0 && part === 0) return undefined;
+      part = part * 10 + (c - 48);
+      digits++;
+      if (part > 255) return undefined;
+    } else {
+      return undefined;
+    }
+  }
+  if (dots !== 3 || digits === 0) return undefined;
+  return value * 256 + part;
 }
 
 /**

@@ -382,7 +382,7 @@ function contextFor(state: ProxyState, options: PlanOptions, warnings: string[])
   }
   let endpoints = 0;
   for (const sp of state.servicePorts.values()) {
-    for (const e of sp.allEndpoints) if (parseIpv4(e.ip) !== undefined) endpoints++;
+    for (const e of sp.allEndpoints) if (!e.ip.includes(':')) endpoints++;
   }
   const first = cidrs[0]?.cidr;
   return {

@@ -1,5 +1,6 @@
 /**
- * The iptables mode's applier. One `iptables-restore --noflush` per table and sync, never rule by rule.
+ * The iptables mode's applier. One `iptables-restore --noflush` per table and sync, never rule by rule
+ * (except a full sync of a big nat table with iptables-nft, which goes in a few atomic batches).
  *
  * - **Full sync** (first sync, `options.full` from the daemon's `--iptables-sync-period`, after any
  *   failure, when the canary is gone, when large-cluster mode flips): the whole plan is written; stale
@@ -23,7 +24,7 @@ import type { ProxyState, StateChange } from '../../model/types.ts';
 import type { PlanOptions, Proxier, ProxierDeps, SyncOptions, SyncReport } from '../mode.ts';
 import { KUBE_PROXY_CANARY } from './base_chains.ts';
 import { type IptablesPlan, planIptables, type ServicePortRules } from './plan.ts';
-import { fullSyncInput, partialSyncInput, type TableInput } from './sync_input.ts';
+import { fullSyncInput, fullSyncInputs, partialSyncInput, type TableInput } from './sync_input.ts';
 
 /** Seams a test (or the lab) may substitute. */
 export interface IptablesProxierSeams {
@@ -32,6 +33,9 @@ export interface IptablesProxierSeams {
 }
 
 const CANARY_INPUT = `*mangle\n:${KUBE_PROXY_CANARY} - [0:0]\nCOMMIT\n`;
+
+/** With iptables-nft, a full sync of the nat table goes in transactions of about this many rules. */
+export const NFT_BATCH_RULES = 3000;
 
 /** The iptables Proxier. */
 export class IptablesProxier implements Proxier {
@@ -118,7 +122,9 @@ export class IptablesProxier implements Proxier {
     const inputs: TableInput[] = [];
     for (const table of ['filter', 'nat'] as const) {
       const existing = parseIptablesSave(await ipt.save(table)).get(table);
-      inputs.push(fullSyncInput(plan, table, existing));
+      if (table === 'nat' && ipt.backend === 'nft')
+        inputs.push(...fullSyncInputs(plan, table, existing, NFT_BATCH_RULES));
+      else inputs.push(fullSyncInput(plan, table, existing));
     }
     for (const input of inputs) await ipt.restore(input.table, input.text, { noflush: true });
     await ipt.restore('mangle', CANARY_INPUT, { noflush: true });

@@ -204,6 +204,26 @@ describe('IptablesProxier', () => {
     assert.equal(ipt.restores.length, 1);
   });
 
+  it('splits a big nft full sync into batches that end where one transaction would', async () => {
+    const ipt = new FakeIptables('nft');
+    const proxier = new IptablesProxier(deps(), { iptables: ipt, conntrack: new FakeConntrack() });
+    const state = proxyState(services(1500, 3));
+    await proxier.sync(state, change([]));
+    const nat = ipt.restores.filter((r) => r.table === 'nat');
+    assert.ok(nat.length > 2, `${nat.length} nat transactions`);
+    assert.match(nat.at(-1)!.input, /^:KUBE-SERVICES /m, 'KUBE-SERVICES comes last');
+    assert.deepEqual(
+      { nat: snapshot(ipt, 'nat'), filter: snapshot(ipt, 'filter') },
+      await freshSnapshot(state),
+    );
+    ipt.restores.length = 0;
+    await proxier.sync(state, change([]), { full: true });
+    assert.deepEqual(
+      { nat: snapshot(ipt, 'nat'), filter: snapshot(ipt, 'filter') },
+      await freshSnapshot(state),
+    );
+  });
+
   it('does a full sync when the daemon asks for one, without duplicating jumps', async () => {
     const { ipt, proxier } = setup();
     await proxier.sync(proxyState([web]), change([]));

@@ -63,10 +63,20 @@ export function fullSyncInput(
   table: 'filter' | 'nat',
   existing: TableState | undefined,
 ): TableInput {
-  const lines = new Lines();
   const planned = tableOf(plan, table)?.chains ?? [];
-  const names = new Set(planned.map((c) => c.name));
-  for (const c of planned) lines.rewrite(c);
+  return finalInput(plan, table, existing, planned, new Set(planned.map((c) => c.name)));
+}
+
+/** The one (or last) transaction of a full sync: these chains, the canary, stale chains, the jumps. */
+function finalInput(
+  plan: IptablesPlan,
+  table: 'filter' | 'nat',
+  existing: TableState | undefined,
+  chains: readonly ChainRules[],
+  names: ReadonlySet<string>,
+): TableInput {
+  const lines = new Lines();
+  for (const c of chains) lines.rewrite(c);
   lines.decl.push(`:${KUBE_PROXY_CANARY} - [0:0]`);
   if (existing !== undefined) {
     for (const name of existing.keys()) {
@@ -91,6 +101,62 @@ export function fullSyncInput(
 
 /** Chains shorter than this are rewritten rather than edited. */
 const EDIT_MIN_RULES = 64;
+
+const SERVICE_JUMP = /-[jg] KUBE-(SVC|SVL|EXT|FW|SEP)-/;
+
+/**
+ * The full-sync input for one table in several transactions of about `batchRules` rules each: first the
+ * fixed chains that per-service chains jump to (KUBE-MARK-MASQ, ...), then the per-service chains, whole
+ * service ports at a time, then the chains that jump to them (KUBE-SERVICES, KUBE-NODEPORTS) with the
+ * canary, the stale chains and the jumps. Every transaction leaves a working ruleset: a service port's
+ * chains are replaced together, and KUBE-SERVICES only points at chains that already exist. Worth it for
+ * iptables-nft, whose cost per transaction grows faster than linearly with its size (10k services × 10
+ * endpoints: 10 s in one transaction); iptables-legacy replaces the whole table on every commit, so
+ * there one transaction is best.
+ *
+ * @param plan the plan to apply
+ * @param table filter or nat
+ * @param existing that table as iptables-save shows it now
+ * @param batchRules the size of a transaction, in rules
+ * @returns the transactions, in order
+ * @example for (const i of fullSyncInputs(plan, 'nat', existing, 5000)) await ipt.restore('nat', i.text, { noflush: true })
+ */
+export function fullSyncInputs(
+  plan: IptablesPlan,
+  table: 'filter' | 'nat',
+  existing: TableState | undefined,
+  batchRules: number,
+): TableInput[] {
+  const planned = tableOf(plan, table)?.chains ?? [];
+  const names = new Set(planned.map((c) => c.name));
+  const fixed = planned.filter((c) => !isServiceChain(c.name));
+  const first = fixed.filter((c) => !c.rules.some((r) => SERVICE_JUMP.test(r)));
+  const last = fixed.filter((c) => !first.includes(c));
+  const out: TableInput[] = [];
+  const head = new Lines();
+  for (const c of first) head.rewrite(c);
+  const headInput = head.toInput(table);
+  if (headInput !== undefined) out.push(headInput);
+  if (table === 'nat') {
+    let batch = new Lines();
+    let size = 0;
+    for (const sp of plan.servicePorts.values()) {
+      for (const c of sp.natChains) {
+        batch.rewrite(c);
+        size += c.rules.length + 1;
+      }
+      if (size >= batchRules) {
+        out.push(batch.toInput(table)!);
+        batch = new Lines();
+        size = 0;
+      }
+    }
+    const tail = batch.toInput(table);
+    if (tail !== undefined) out.push(tail);
+  }
+  out.push(finalInput(plan, table, existing, last, names));
+  return out;
+}
 
 function sameRules(a: readonly string[], b: readonly string[]): boolean {
   if (a === b) return true;
