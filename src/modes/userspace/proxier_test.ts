@@ -3,12 +3,12 @@ import { once } from 'node:events';
 import type { Server } from 'node:net';
 import { Writable } from 'node:stream';
 import { after, describe, it } from 'node:test';
-import { pino } from 'pino';
 import type { Exec, ExecResult } from '../../kernel/exec.ts';
+import { createLogger } from '../../log.ts';
 import type { ServicePortState, StateChange } from '../../model/types.ts';
 import type { ProxierDeps } from '../mode.ts';
 import { planOptions, proxyState, servicePort } from './_fixtures.ts';
-import { dial, readAll, tcpServer } from './_loopback.ts';
+import { readAll, tcpServer } from './_loopback.ts';
 import { userspaceMode } from './index.ts';
 import { createUserspaceProxier, type UserspaceProxier } from './proxier.ts';
 
@@ -47,7 +47,7 @@ async function bannerAt(host: string, port: number): Promise<string> {
   return (await readAll(socket)).trim();
 }
 
-function capture(): { logger: ReturnType<typeof pino>; lines: string[] } {
+function capture(): { logger: ReturnType<typeof createLogger>; lines: string[] } {
   const lines: string[] = [];
   const stream = new Writable({
     write(chunk, _enc, done) {
@@ -55,7 +55,7 @@ function capture(): { logger: ReturnType<typeof pino>; lines: string[] } {
       done();
     },
   });
-  return { logger: pino({ level: 'info' }, stream), lines };
+  return { logger: createLogger({ format: 'json', level: 'info', destination: stream }), lines };
 }
 
 function deps(exec: Exec = fakeExec().exec, overrides: Partial<ProxierDeps> = {}): ProxierDeps {
