@@ -17,6 +17,7 @@ import type { ProbeResult } from '../../lab/probe.ts';
 import type { ServicePortState, StateChange } from '../../model/types.ts';
 import type { ProxierDeps } from '../mode.ts';
 import { planOptions, proxyState, servicePort } from './_fixtures.ts';
+import { IPTABLES_JUMPS } from './base_chains.ts';
 import { iptablesMode } from './index.ts';
 import { IptablesProxier } from './proxier.ts';
 
@@ -227,6 +228,17 @@ for (const backend of ['legacy', 'nft'] as const) {
       assert.equal(report.kind, 'full');
       const r = await probe(lab, lab.clients[0]!.ns, ['banner', '198.19.0.10', '80', '--count', '5']);
       assert.deepEqual(r.failures, []);
+    });
+
+    it('finds its jumps in iptables-save output and never duplicates them on a full resync', async () => {
+      await proxier.sync(state(web, sticky, empty, dns), change([]), { full: true });
+      for (const table of ['nat', 'filter'] as const) {
+        const t = await saved(exec, backend, table);
+        for (const j of IPTABLES_JUMPS.filter((x) => x.table === table)) {
+          const n = t.get(j.from)!.rules.filter((r) => r.endsWith(`-j ${j.to}`)).length;
+          assert.equal(n, 1, `${table}/${j.from} -> ${j.to}`);
+        }
+      }
     });
 
     it('cleans up every chain and jump, and a second cleanup finds nothing', async () => {
