@@ -86,6 +86,16 @@ copy_boot_modules() {
   done
 }
 
+# The module indexes: busybox's depmod writes the text files its modprobe reads (the guest kernel's
+# request_module runs busybox modprobe); kmod's modprobe, in the chroot when the host has kmod, needs the
+# binary indexes only kmod's depmod writes.
+index_modules() {
+  busybox depmod -b "$1" "$2"
+  if [ -x /usr/sbin/depmod ] || [ -x /sbin/depmod ]; then
+    PATH="/usr/sbin:/sbin:$PATH" depmod -b "$1" "$2"
+  fi
+}
+
 build_kernel() {
   pkg=$1
   ver=${pkg#linux-image-}
@@ -95,12 +105,14 @@ build_kernel() {
   rm -rf "$dir"
   work=$(mktemp -d "$cache/.build.XXXXXX")
   trap 'rm -rf "$work"' EXIT
+  # apt downloads as its _apt user when it can write there (otherwise it warns and downloads as root).
+  chown _apt "$work" 2>/dev/null || true
   (cd "$work" && apt-get download "$pkg" >&2) || die "cannot download $pkg"
   dpkg-deb -x "$work"/"$pkg"_*.deb "$work/deb"
   mkdir -p "$work/out/root/lib/modules"
   extract_vmlinux "$work/deb/boot/vmlinuz-$ver" "$work/out/vmlinux"
   mv "$work/deb/lib/modules/$ver" "$work/out/root/lib/modules/$ver"
-  busybox depmod -b "$work/out/root" "$ver"
+  index_modules "$work/out/root" "$ver"
   echo "$pkg" >"$work/out/READY"
   mv "$work/out" "$dir"
   rm -rf "$work"
@@ -151,6 +163,9 @@ main() {
     build_kernel "$pkg"
     ver=${pkg#linux-image-}
     echo "$ver" >"$cache/current"
+  fi
+  if [ ! -f "$cache/$ver/root/lib/modules/$ver/modules.dep.bin" ] && { [ -x /usr/sbin/depmod ] || [ -x /sbin/depmod ]; }; then
+    index_modules "$cache/$ver/root" "$ver"
   fi
   build_initramfs "$ver"
   if [ "${1:-}" = --print-dir ]; then echo "$cache/$ver"; fi
