@@ -199,7 +199,13 @@ class NamespaceLab implements Lab {
     for (const ns of this.namespaces) await run(['netns', 'add', ns]);
     const node = this.node.ns;
     // The node's own address sits on its loopback (no dummy driver needed), like a host's service address.
-    const nodeBatch = ['link set lo up', `addr add ${this.node.ip}/32 dev lo`];
+    // The VIP range is routed on the node too (as a real host's default route would), so that processes on
+    // the node reach VIPs through the OUTPUT chain; a packet no rule claims dies on lo (no forwarding there).
+    const nodeBatch = [
+      'link set lo up',
+      `addr add ${this.node.ip}/32 dev lo`,
+      `route add ${LAB_VIP_PREFIX}0.0/16 dev lo src ${this.node.ip}`,
+    ];
     const links = [
       ...this.clients.map((host, i) => ({ host, link: `kc${i}` })),
       ...this.pods.map((host, i) => ({ host, link: `kp${i}` })),
@@ -214,7 +220,7 @@ class NamespaceLab implements Lab {
       );
     }
     await run(['-n', node, '-batch', '-'], `${nodeBatch.join('\n')}\n`);
-    await this.exec(node, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
+    await this.exec(node, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1', 'net.ipv4.conf.lo.forwarding=0']);
     await Promise.all(
       links.map(({ host }) =>
         run(

@@ -35,7 +35,7 @@ export function iptablesCommands(backend: IptablesBackend): {
 
 /** iptables' ways of saying "that rule or chain is not there" (exit code 1 with one of these). */
 const NOT_THERE =
-  /does a matching rule exist|No chain\/target\/match by that name|Bad rule|doesn't exist|No such file or directory/i;
+  /does a matching rule exist|No chain\/target\/match by that name|Bad rule|does ?n[o']t exist|No such file or directory/i;
 
 /** Applies and removes the portal rules. */
 export class PortalRules {
