@@ -6,8 +6,7 @@
  *
  * Deliberate differences (see DESIGN.md beside this file): IPv4 only for now; no localhost NodePorts;
  * in large-cluster mode (over 1000 endpoints, when upstream drops comments) remote endpoints of services
- * without session affinity are DNATed from the policy chain without a KUBE-SEP chain of their own, and
- * the policy chain sets the masquerade mark itself instead of jumping to KUBE-MARK-MASQ.
+ * without session affinity are DNATed from the policy chain without a KUBE-SEP chain of their own.
  *
  * The plan is built per service port ({@link ServicePortRules}) and then assembled, so that an applier
  * can re-plan only the service ports that changed ({@link PlanReuse}).
@@ -318,17 +317,14 @@ function planServicePort(sp: ServicePortState, ctx: PlanContext): ServicePortRul
   };
   const policyChain = (name: string, eps: readonly Endpoint[], internalMasq: boolean): ChainRules => {
     const rules: string[] = [];
-    // In large-cluster mode the mark is set inline rather than through KUBE-MARK-MASQ (the same rule):
-    // with nf_tables, adding a rule that jumps to a chain makes the kernel re-validate every chain
-    // reachable from the hooks (~0.1 s at 10k services), so a policy chain free of jumps can be
-    // rewritten cheaply on every endpoint change.
-    const markMasq = ctx.largeClusterMode ? `MARK --or-mark ${ctx.mark}` : KUBE_MARK_MASQ;
     if (internalMasq && hasInternal) {
       if (ctx.masqueradeAll) {
-        rules.push(`${toVIP(clusterIP, `${svcName} cluster IP`)} -j ${markMasq}`);
+        rules.push(`${toVIP(clusterIP, `${svcName} cluster IP`)} -j ${KUBE_MARK_MASQ}`);
       } else if (ctx.clusterCIDR !== undefined) {
         // Off-cluster traffic to a cluster IP (a static route to the service range) may bounce off-node.
-        rules.push(`! -s ${ctx.clusterCIDR} ${toVIP(clusterIP, `${svcName} cluster IP`)} -j ${markMasq}`);
+        rules.push(
+          `! -s ${ctx.clusterCIDR} ${toVIP(clusterIP, `${svcName} cluster IP`)} -j ${KUBE_MARK_MASQ}`,
+        );
       }
     }
     const comment = (ep: Endpoint): string =>
