@@ -60,6 +60,11 @@ export class Balancer {
     this.#clock = clock;
   }
 
+  /** False without affinity: picks then ignore the client address (the relay skips looking it up). */
+  get usesClientIP(): boolean {
+    return this.#affinityMs > 0;
+  }
+
   /** The current backends, in round-robin order. */
   get backends(): readonly Backend[] {
     return this.#backends;

@@ -26,6 +26,8 @@ import type { Backend } from './balancer.ts';
 /** Picks backends (see Balancer). */
 export interface BackendPicker {
   pick(clientIP: string, retry: boolean): Backend | undefined;
+  /** False when picks ignore the client address (no affinity): the relay then skips getpeername. */
+  readonly usesClientIP?: boolean | undefined;
 }
 
 /** Counters of one relay listener (monotonic, except `active`). */
@@ -49,6 +51,11 @@ export interface TcpRelayOptions {
 /** Upstream's userspace proxier used these (EndpointDialTimeouts). */
 export const DEFAULT_CONNECT_TIMEOUTS_MS: readonly number[] = [250, 500, 1000, 2000];
 
+/** Granularity of connect timeouts. */
+const SWEEP_MS = 20;
+
+const BACKEND_SOCKET_OPTIONS = { allowHalfOpen: true } as const;
+
 const CONN: unique symbol = Symbol('kproxy.relay.connection');
 const PEER: unique symbol = Symbol('kproxy.relay.peer');
 const RELAY: unique symbol = Symbol('kproxy.relay');
@@ -66,7 +73,8 @@ interface RelayServer extends Server {
 class Connection {
   backend: RelaySocket | undefined = undefined;
   attempt = 0;
-  timer: NodeJS.Timeout | undefined = undefined;
+  /** When the current connect attempt times out (performance.now() ms). */
+  deadline = 0;
   connected = false;
   /** Sockets of this connection not yet closed (2 once relaying). */
   open = 1;
@@ -92,6 +100,9 @@ export class TcpRelay {
   readonly #server: RelayServer;
   /** @internal connections not yet fully closed */
   readonly active = new Set<Connection>();
+  /** @internal connections whose backend connect is in progress (checked by one shared timer) */
+  readonly connecting = new Set<Connection>();
+  #sweep: NodeJS.Timeout | undefined;
 
   constructor(picker: BackendPicker, options: TcpRelayOptions = {}) {
     this.picker = picker;
@@ -148,10 +159,27 @@ export class TcpRelay {
     return Promise.resolve();
   }
 
+  /**
+   * @internal Connect timeouts are checked by one timer per relay, armed while connects are in progress,
+   * instead of one timer per connection: the granularity is {@link SWEEP_MS}.
+   */
+  armSweep(): void {
+    if (this.#sweep !== undefined) return;
+    this.#sweep = setInterval(sweepConnecting, SWEEP_MS, this);
+    this.#sweep.unref();
+  }
+
+  /** @internal */
+  stopSweep(): void {
+    clearInterval(this.#sweep);
+    this.#sweep = undefined;
+  }
+
   /** Destroys every connection of this relay (at shutdown). */
   destroyConnections(): void {
+    this.stopSweep();
+    this.connecting.clear();
     for (const conn of this.active) {
-      clearTimeout(conn.timer);
       conn.client.destroy();
       conn.backend?.destroy();
     }
@@ -177,33 +205,46 @@ function ignoreError(): void {
 
 function startAttempt(conn: Connection): void {
   const relay = conn.relay;
-  const backend = relay.picker.pick(conn.client.remoteAddress ?? '', conn.attempt > 0);
+  const picker = relay.picker;
+  const backend = picker.pick(
+    picker.usesClientIP === false ? '' : (conn.client.remoteAddress ?? ''),
+    conn.attempt > 0,
+  );
   if (backend === undefined) {
     giveUp(conn);
     return;
   }
-  const socket = new Socket({ allowHalfOpen: true }) as RelaySocket;
+  const socket = new Socket(BACKEND_SOCKET_OPTIONS) as RelaySocket;
   socket[CONN] = conn;
   socket.setNoDelay(true);
   socket.on('error', onBackendError);
   socket.once('connect', onBackendConnect);
   conn.backend = socket;
   socket.connect(backend.port, backend.ip);
-  conn.timer = setTimeout(onConnectTimeout, relay.timeouts[conn.attempt], socket);
+  conn.deadline = performance.now() + (relay.timeouts[conn.attempt] ?? 0);
+  relay.connecting.add(conn);
+  relay.armSweep();
 }
 
-function onConnectTimeout(socket: RelaySocket): void {
-  const conn = socket[CONN];
-  if (conn.backend !== socket || conn.connected) return;
-  socket.destroy();
-  nextAttempt(conn);
+function sweepConnecting(relay: TcpRelay): void {
+  if (relay.connecting.size === 0) {
+    relay.stopSweep();
+    return;
+  }
+  const now = performance.now();
+  for (const conn of relay.connecting) {
+    if (now < conn.deadline) continue;
+    relay.connecting.delete(conn);
+    conn.backend?.destroy();
+    nextAttempt(conn);
+  }
 }
 
 function onBackendError(this: RelaySocket): void {
   const conn = this[CONN];
   // After the connect, errors end in 'close' (onRelayClose); before it, they are a failed attempt.
   if (conn.backend !== this || conn.connected) return;
-  clearTimeout(conn.timer);
+  conn.relay.connecting.delete(conn);
   this.destroy();
   nextAttempt(conn);
 }
@@ -224,8 +265,7 @@ function giveUp(conn: Connection): void {
 
 function onBackendConnect(this: RelaySocket): void {
   const conn = this[CONN];
-  clearTimeout(conn.timer);
-  conn.timer = undefined;
+  conn.relay.connecting.delete(conn);
   const client = conn.client;
   if (conn.backend !== this || client.destroyed) {
     this.destroy();
@@ -239,16 +279,21 @@ function onBackendConnect(this: RelaySocket): void {
   this.on('close', onRelayClose);
   this.on('data', onData);
   client.on('data', onData);
-  this.on('drain', onDrain);
-  client.on('drain', onDrain);
   this.on('end', onEnd);
   client.on('end', onEnd);
   client.resume();
 }
 
-/** Write-through with backpressure: when the peer's buffer is full, stop reading until it drains. */
+/**
+ * Write-through with backpressure: when the peer's buffer is full, stop reading until it drains (the
+ * drain listener is added only then: most connections never need one).
+ */
 function onData(this: RelaySocket, chunk: Buffer): void {
-  if (!this[PEER].write(chunk)) this.pause();
+  const peer = this[PEER];
+  if (!peer.write(chunk)) {
+    this.pause();
+    peer.once('drain', onDrain);
+  }
 }
 
 function onDrain(this: RelaySocket): void {
@@ -267,7 +312,7 @@ function onClientClose(this: RelaySocket, hadError: boolean): void {
     return;
   }
   // Closed while a backend was being connected: abandon the attempt.
-  clearTimeout(conn.timer);
+  conn.relay.connecting.delete(conn);
   conn.backend?.destroy();
   conn.backend = undefined;
   conn.relay.active.delete(conn);
