@@ -35,7 +35,6 @@ import {
   IPTABLES_JUMPS,
   type JumpRule,
   KUBE_EXTERNAL_SERVICES,
-  KUBE_FORWARD,
   KUBE_MARK_MASQ,
   KUBE_NODEPORTS,
   KUBE_PROXY_FIREWALL,
@@ -500,9 +499,3 @@ function assemble(
     warnings,
   };
 }
-
-/** The fixed chains every plan has (never deleted by a sync). */
-export const FIXED_CHAINS: Readonly<Record<'filter' | 'nat', readonly string[]>> = {
-  filter: [KUBE_SERVICES, KUBE_EXTERNAL_SERVICES, KUBE_FORWARD, KUBE_NODEPORTS, KUBE_PROXY_FIREWALL],
-  nat: [KUBE_SERVICES, KUBE_NODEPORTS, 'KUBE-POSTROUTING', KUBE_MARK_MASQ],
-};
