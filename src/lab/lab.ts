@@ -313,10 +313,17 @@ class NamespaceLab implements Lab {
   }
 
   async #destroy(): Promise<void> {
-    await Promise.all([...this.#processes].map((proc) => proc.kill()));
-    // Also whatever a test started by other means inside our namespaces: a namespace lives on as long as a
-    // process uses it.
-    this.destroySync();
+    try {
+      await Promise.all([...this.#processes].map((proc) => proc.kill()));
+    } finally {
+      // Also whatever a test started by other means inside our namespaces: a namespace lives on as long as
+      // a process uses it.
+      try {
+        this.destroySync();
+      } catch {
+        /* destroy never throws: the exit safety net tries again */
+      }
+    }
   }
 
   destroySync(): void {

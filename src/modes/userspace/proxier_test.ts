@@ -199,10 +199,13 @@ describe('UserspaceProxier (portal rules, fake iptables)', () => {
     const restore = fake.calls.filter((c) => c.command === 'iptables-restore');
     assert.equal(restore.length, 1);
     assert.deepEqual(restore[0]?.args, ['--noflush', '-w']);
-    assert.match(restore[0]!.input, /-d 10\.96\.0\.10\/32 -j REDIRECT --to-ports 39100$/m);
-    assert.deepEqual(proxier.stats().listeners, [
-      { id: 'proxy|default/web:http/TCP|internal', host: '0.0.0.0', port: 39100 },
-    ]);
+    const [listener] = proxier.stats().listeners;
+    assert.equal(listener?.id, 'proxy|default/web:http/TCP|internal');
+    assert.equal(listener?.host, '0.0.0.0');
+    // The lowest free port of the range (another process on this machine may hold 39100).
+    assert.ok(listener.port >= 39100 && listener.port <= 39120, `port ${listener.port}`);
+    assert.ok(restore[0]!.input.includes(`-d 10.96.0.10/32 -j REDIRECT --to-ports ${listener.port}\n`));
+    assert.ok(restore[0]!.input.includes(`-j DNAT --to-destination 192.168.0.10:${listener.port}\n`));
     assert.equal(report.kind, 'full');
     assert.ok(report.restoreBytes > 0);
     const inserts = fake.calls.filter((c) => c.args.includes('-I') || c.args.includes('-A'));
