@@ -62,7 +62,8 @@ export interface IpvsPlan {
 
 /** The family of an address. */
 export function familyOf(address: string): IPFamily {
-  return isIPv6(address) ? 'IPv6' : 'IPv4';
+  // Addresses here are validated IPs (or CIDR prefixes): a colon is IPv6. Cheaper than isIPv6 in sorts.
+  return address.includes(':') ? 'IPv6' : 'IPv4';
 }
 
 /**
@@ -333,5 +334,8 @@ function realServers(endpoints: readonly Endpoint[], family: IPFamily): IpvsReal
 
 /** Orders keys with embedded numbers naturally (`…:9` before `…:10`), so listings read well. */
 function compareKeys(a: string, b: string): number {
-  return a.localeCompare(b, 'en', { numeric: true });
+  return numericCollator.compare(a, b);
 }
+
+// One collator for all comparisons: localeCompare with options builds a new one per call (slow at 10k).
+const numericCollator = new Intl.Collator('en', { numeric: true });

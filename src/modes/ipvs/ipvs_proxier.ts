@@ -133,7 +133,11 @@ export class IpvsProxier implements Proxier {
     let bytes = 0;
     let lines = 0;
 
-    if (full) for (const [name, value] of IPVS_SYSCTLS) await netlink.setSysctl(name, value);
+    if (full) {
+      // Listing the table loads ip_vs on demand; its sysctls exist only then.
+      await ipvs.list();
+      for (const [name, value] of IPVS_SYSCTLS) await netlink.setSysctl(name, value);
+    }
     await netlink.ensureDummy();
 
     // A family served before but not now keeps its chains and sets, emptied.
