@@ -59,6 +59,7 @@ export function createFakeIpvsHost(): FakeIpvsHost {
   function run(command: string, args: readonly string[], input: string): ExecResult {
     switch (command) {
       case 'ipvsadm':
+        netlink.ipvsLoaded = true;
         return ipvs.ipvsadm(args, input);
       case 'ipset':
         return ipset.ipset(args, input);

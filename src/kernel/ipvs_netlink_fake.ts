@@ -16,6 +16,8 @@ export class FakeNetlink {
     ['lo', { type: 'loopback', addresses: new Set(['127.0.0.1']) }],
   ]);
   readonly sysctls = new Map<string, number>();
+  /** False until IPVS is used once (the module loads on demand): only then do net.ipv4.vs.* exist. */
+  ipvsLoaded = false;
 
   /**
    * Adds a node interface with addresses (what the node had before kproxy started).
@@ -55,6 +57,10 @@ export class FakeNetlink {
   sysctl(args: readonly string[]): ExecResult {
     const m = args[0] === '-w' && args.length === 2 ? /^([a-z0-9_.]+)=(\d+)$/.exec(args[1]!) : null;
     if (m === null) return { code: 255, stdout: '', stderr: `sysctl: unsupported: ${args.join(' ')}\n` };
+    if (m[1]!.startsWith('net.ipv4.vs.') && !this.ipvsLoaded) {
+      const path = `/proc/sys/${m[1]!.replaceAll('.', '/')}`;
+      return { code: 1, stdout: '', stderr: `sysctl: cannot stat ${path}: No such file or directory\n` };
+    }
     this.sysctls.set(m[1]!, Number(m[2]));
     return { code: 0, stdout: `${m[1]} = ${m[2]}\n`, stderr: '' };
   }
