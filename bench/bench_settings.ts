@@ -1,0 +1,96 @@
+/**
+ * How much the benchmark measures: the full run, and the quick run for smoke tests (under five minutes on
+ * a two-core machine: fewer repetitions, shorter load runs, only the small sizes).
+ *
+ * @module
+ */
+import type { GuestConfig } from './guest_main.ts';
+import type { DataPathSettings, DataPathTarget } from './results.ts';
+
+/** Everything a run needs to know about its size. */
+export interface BenchSettings {
+  readonly dataPath: DataPathSettings & { readonly targets: readonly DataPathTarget[] };
+  /** Service counts of the host's scale runs (first packet and syncs) and the connects per count. */
+  readonly scaleSizes: readonly number[];
+  readonly connects: number;
+  readonly endpointsPerService: number;
+  /** Service counts and repeats of plan + render timing (host). */
+  readonly planSizes: readonly number[];
+  readonly planRepeats: number;
+  /** Sizes for bench/iptables-scale.ts. */
+  readonly iptablesScaleSizes: readonly number[];
+  /** The guest's share, and its time limit. */
+  readonly guest: Omit<GuestConfig, 'iptablesBackend' | 'kproxy'>;
+  readonly guestTimeoutMs: number;
+}
+
+/**
+ * The settings of a quick or a full run.
+ *
+ * @param quick the quick variant
+ * @returns the settings
+ * @example benchSettings(true).dataPath.repetitions // 3
+ */
+export function benchSettings(quick: boolean): BenchSettings {
+  if (quick) {
+    return {
+      dataPath: {
+        targets: ['direct', 'haproxy', 'userspace', 'iptables'],
+        repetitions: 3,
+        wrkSeconds: 2,
+        iperfSeconds: 2,
+        connections: 16,
+      },
+      scaleSizes: [100, 1000],
+      connects: 300,
+      endpointsPerService: 10,
+      planSizes: [1000],
+      planRepeats: 3,
+      iptablesScaleSizes: [1000],
+      guest: {
+        dataPath: {
+          targets: ['direct', 'ipvs'],
+          repetitions: 1,
+          wrkSeconds: 2,
+          iperfSeconds: 2,
+          connections: 16,
+        },
+        scale: { modes: ['ipvs', 'iptables'], sizes: [100, 1000], endpointsPerService: 10, connects: 100 },
+        slowdown: 10,
+      },
+      guestTimeoutMs: 6 * 60_000,
+    };
+  }
+  return {
+    dataPath: {
+      targets: ['direct', 'haproxy', 'userspace', 'iptables'],
+      repetitions: 5,
+      wrkSeconds: 5,
+      iperfSeconds: 5,
+      connections: 16,
+    },
+    scaleSizes: [100, 1000, 5000, 10_000],
+    connects: 1000,
+    endpointsPerService: 10,
+    planSizes: [1000, 5000, 10_000],
+    planRepeats: 5,
+    iptablesScaleSizes: [1000, 5000, 10_000],
+    guest: {
+      dataPath: {
+        targets: ['direct', 'haproxy', 'userspace', 'iptables', 'ipvs'],
+        repetitions: 3,
+        wrkSeconds: 3,
+        iperfSeconds: 3,
+        connections: 16,
+      },
+      scale: {
+        modes: ['ipvs', 'iptables'],
+        sizes: [100, 1000, 5000, 10_000],
+        endpointsPerService: 10,
+        connects: 300,
+      },
+      slowdown: 20,
+    },
+    guestTimeoutMs: 120 * 60_000,
+  };
+}

@@ -1,0 +1,313 @@
+/**
+ * The benchmark command (`npm run bench`, `npm run bench:quick`): in one run on one machine, the data path
+ * of every available mode beside a direct connection and HAProxy, the first-packet cost against the number
+ * of services, and the control plane (sync and plan times, memory, rule sizes); the ipvs mode (and, for
+ * comparison, iptables) in the qemu guest, whose kernel has IPVS. Writes `bench/results/<date>.json`,
+ * `docs/benchmarks/README.md` and the SVG plots beside it.
+ *
+ * Safety: everything runs in kpt- namespaces of its own (src/lab/lab.ts), with 198.18.0.0/15 addresses,
+ * torn down in `finally` and by the lab's exit/signal safety net; every load is bounded in time and count.
+ *
+ * Usage: node --import tsx bench/run.ts [--quick] [--skip-guest] [--from-source]
+ *          [--iptables-backend legacy|nft] [--render bench/results/FILE.json]
+ * @module
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { isMainModule } from '../src/lab/node_child.ts';
+import { isProxyMode, loadMode } from '../src/modes/registry.ts';
+import { openBenchLab } from './bench_lab.ts';
+import { benchSettings } from './bench_settings.ts';
+import { runDataPath } from './data_path.ts';
+import { runGuest } from './guest_bench.ts';
+import { runIptablesScale } from './iptables_scale_child.ts';
+import { prepareKproxy } from './kproxy_build.ts';
+import { machineInfo } from './machine_info.ts';
+import { runPlanSeries } from './plan_series.ts';
+import { renderBenchCharts } from './report_charts.ts';
+import { headlineRatios, renderBenchReadme } from './report_markdown.ts';
+import type {
+  BenchResults,
+  DataPathResult,
+  DataPathTarget,
+  NotMeasured,
+  PlanSeries,
+  ScaleSeries,
+} from './results.ts';
+import { runScale } from './scale.ts';
+import { DATA_PATH_TOOLS, ensureTools } from './tools.ts';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const RESULTS_DIR = join(ROOT, 'bench', 'results');
+const DOCS_DIR = join(ROOT, 'docs', 'benchmarks');
+
+/** Options of {@link runBench}. */
+export interface RunBenchOptions {
+  readonly quick: boolean;
+  readonly skipGuest: boolean;
+  readonly fromSource: boolean;
+  readonly iptablesBackend: 'legacy' | 'nft';
+  readonly log: (line: string) => void;
+}
+
+/**
+ * Runs the whole benchmark.
+ *
+ * @param options quick or full, guest or not, how kproxy runs, iptables backend
+ * @returns the results (not yet written)
+ */
+export async function runBench(options: RunBenchOptions): Promise<BenchResults> {
+  const started = performance.now();
+  const date = new Date().toISOString();
+  const settings = benchSettings(options.quick);
+  const log = options.log;
+  const notMeasured: NotMeasured[] = [];
+  if (process.getuid?.() !== 0) {
+    throw new Error('The benchmark needs root: it builds network namespaces and programs their netfilter');
+  }
+  const machine = await machineInfo();
+  log(
+    `machine: ${machine.cpuModel}, ${machine.cores} cores, Linux ${machine.kernel}, load ${machine.loadAverage}`,
+  );
+  const installed = await ensureTools(DATA_PATH_TOOLS, { log });
+  if (installed.length > 0) log(`installed: ${installed.join(' ')}`);
+  const kproxy = await prepareKproxy({ fromSource: options.fromSource, log });
+  log(`kproxy: ${kproxy.build}`);
+  const workDir = await mkdtemp(join(tmpdir(), 'kpt-bench-'));
+  const unavailable = new Map<DataPathTarget, string>();
+  for (const target of settings.dataPath.targets) {
+    const reason = await modeUnavailable(target);
+    if (reason !== undefined) unavailable.set(target, reason);
+  }
+
+  let dataPath: DataPathResult[] = [];
+  const scale: ScaleSeries[] = [];
+  let plan: PlanSeries[] = [];
+  let iptablesScale: Record<string, unknown>[] | undefined;
+  let guest: BenchResults['guest'];
+  try {
+    const bench = await openBenchLab(1);
+    try {
+      log('1. data path (host)');
+      dataPath = await runDataPath(bench.lab, bench.backend, {
+        ...settings.dataPath,
+        place: 'host',
+        iptablesBackend: options.iptablesBackend,
+        kproxy: kproxy.argv,
+        unavailable,
+        workDir,
+        log,
+      });
+      log('2./3. first packet and syncs against the number of services (host, iptables)');
+      const iptablesReason = unavailable.get('iptables');
+      if (iptablesReason === undefined) {
+        scale.push(
+          await runScale(bench.lab, bench.backend, {
+            mode: 'iptables',
+            place: 'host',
+            iptablesBackend: options.iptablesBackend,
+            kproxy: kproxy.argv,
+            sizes: settings.scaleSizes,
+            endpointsPerService: settings.endpointsPerService,
+            connects: settings.connects,
+            probe: bench.probe,
+            slowdown: 1,
+            workDir,
+            log,
+          }),
+        );
+      } else {
+        notMeasured.push({ what: 'first packet and syncs, iptables (host)', reason: iptablesReason });
+      }
+    } finally {
+      await bench.close();
+    }
+
+    log('3. plan + render (host, pure CPU)');
+    const planModes: PlanSeries['mode'][] = [];
+    for (const mode of ['iptables', 'ipvs', 'userspace'] as const) {
+      const reason = await modeUnavailable(mode);
+      if (reason === undefined) planModes.push(mode);
+      else notMeasured.push({ what: `plan + render, ${mode}`, reason });
+    }
+    plan = await runPlanSeries({
+      modes: planModes,
+      sizes: settings.planSizes,
+      endpointsPerService: settings.endpointsPerService,
+      repeats: settings.planRepeats,
+      workDir,
+      log,
+    });
+
+    log("3. the iptables mode's own scale benchmark (bench/iptables-scale.ts)");
+    try {
+      iptablesScale = await runIptablesScale({
+        sizes: settings.iptablesScaleSizes,
+        endpoints: settings.endpointsPerService,
+        backend: options.iptablesBackend,
+        timeoutMs: options.quick ? 120_000 : 900_000,
+      });
+      for (const row of iptablesScale) log(`  ${JSON.stringify(row)}`);
+    } catch (error) {
+      notMeasured.push({ what: 'bench/iptables-scale.ts', reason: message(error) });
+      log(`  not measured: ${message(error)}`);
+    }
+
+    if (options.skipGuest) {
+      notMeasured.push({
+        what: 'ipvs (guest): data path, first packet, syncs',
+        reason: 'skipped (--skip-guest)',
+      });
+    } else {
+      log('guest (qemu TCG, IPVS): data path, first packet and syncs');
+      const ipvsReason = await modeUnavailable('ipvs');
+      const guestConfig = {
+        ...settings.guest,
+        iptablesBackend: options.iptablesBackend,
+        kproxy: kproxy.argv,
+      };
+      if (ipvsReason !== undefined) {
+        notMeasured.push({ what: 'ipvs (guest)', reason: ipvsReason });
+      } else {
+        try {
+          const r = await runGuest(guestConfig, { timeoutMs: settings.guestTimeoutMs, memoryMb: 3072 });
+          for (const line of r.log.trim().split('\n')) log(`  | ${line}`);
+          dataPath = [...dataPath, ...r.results.dataPath];
+          scale.push(...r.results.scale);
+          guest = { kernel: r.results.kernel, cpus: r.results.cpus, durationMs: r.results.durationMs };
+        } catch (error) {
+          notMeasured.push({
+            what: 'ipvs and iptables in the guest (data path, first packet, syncs)',
+            reason: message(error),
+          });
+          log(`  not measured: ${message(error)}`);
+        }
+      }
+    }
+  } finally {
+    await rm(workDir, { recursive: true, force: true });
+  }
+  return {
+    version: 1,
+    date,
+    quick: options.quick,
+    durationMs: Math.round(performance.now() - started),
+    machine,
+    kproxyBuild: kproxy.build,
+    git: gitDescribe(),
+    dataPathSettings: {
+      repetitions: settings.dataPath.repetitions,
+      wrkSeconds: settings.dataPath.wrkSeconds,
+      iperfSeconds: settings.dataPath.iperfSeconds,
+      connections: settings.dataPath.connections,
+    },
+    dataPath,
+    scale,
+    plan,
+    guest,
+    iptablesScale,
+    notMeasured,
+  };
+}
+
+/** Why a kproxy mode cannot be measured here (its module missing or failing to load), or undefined. */
+async function modeUnavailable(target: string): Promise<string | undefined> {
+  if (!isProxyMode(target)) return undefined;
+  try {
+    await loadMode(target);
+    return undefined;
+  } catch (error) {
+    return `src/modes/${target}/index.ts cannot be loaded: ${message(error).split('\n')[0]}`;
+  }
+}
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function gitDescribe(): string {
+  try {
+    return execFileSync('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+/**
+ * Writes the results file, the report and the plots.
+ *
+ * @param results the results
+ * @param resultsFile where the results file is (or goes), absolute
+ * @param write whether to write the results file too (not when re-rendering one)
+ * @returns the files written
+ */
+export async function writeReport(
+  results: BenchResults,
+  resultsFile: string,
+  write: boolean,
+): Promise<string[]> {
+  const files: string[] = [];
+  if (write) {
+    await mkdir(RESULTS_DIR, { recursive: true });
+    await writeFile(resultsFile, `${JSON.stringify(results, null, 1)}\n`);
+    files.push(resultsFile);
+  }
+  await mkdir(DOCS_DIR, { recursive: true });
+  const charts = renderBenchCharts(results);
+  for (const chart of charts) {
+    await writeFile(join(DOCS_DIR, chart.file), chart.svg);
+    files.push(join(DOCS_DIR, chart.file));
+  }
+  const readme = join(DOCS_DIR, 'README.md');
+  await writeFile(readme, renderBenchReadme(results, relative(ROOT, resultsFile), charts));
+  files.push(readme);
+  return files;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false },
+      'skip-guest': { type: 'boolean', default: false },
+      'from-source': { type: 'boolean', default: false },
+      'iptables-backend': { type: 'string', default: 'legacy' },
+      render: { type: 'string' },
+    },
+  });
+  const log = (line: string) => process.stdout.write(`${line}\n`);
+  if (values.render !== undefined) {
+    const results = JSON.parse(await readFile(values.render, 'utf8')) as BenchResults;
+    for (const f of await writeReport(results, join(process.cwd(), values.render), false))
+      log(`wrote ${relative(ROOT, f)}`);
+    return;
+  }
+  const backend = values['iptables-backend'];
+  if (backend !== 'legacy' && backend !== 'nft')
+    throw new Error(`Invalid --iptables-backend: ${backend} (legacy or nft)`);
+  const results = await runBench({
+    quick: values.quick,
+    skipGuest: values['skip-guest'],
+    fromSource: values['from-source'],
+    iptablesBackend: backend,
+    log,
+  });
+  const file = join(RESULTS_DIR, `${results.date.replaceAll(':', '-').replace(/\.\d+Z$/, 'Z')}.json`);
+  for (const f of await writeReport(results, file, true)) log(`wrote ${relative(ROOT, f)}`);
+  log('headline (ratios to a direct connection, same run):');
+  for (const line of headlineRatios(results)) log(`  ${line}`);
+  log(`done in ${Math.round(results.durationMs / 1000)} s`);
+}
+
+if (isMainModule(import.meta.url)) {
+  main().then(
+    () => process.exit(0),
+    (error: unknown) => {
+      process.stderr.write(`bench: ${error instanceof Error ? error.message : String(error)}\n`);
+      process.exit(1);
+    },
+  );
+}
