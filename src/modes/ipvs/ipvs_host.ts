@@ -106,6 +106,17 @@ export async function cleanupIpvs(deps: ProxierDeps): Promise<void> {
     throw error;
   }
   const ours = new Set(allIpvsSetNames());
-  const doomed = existing.filter((name) => ours.has(name));
-  if (doomed.length > 0) await ipset.restore(doomed.map((name) => `destroy ${name}\n`).join(''));
+  for (const name of existing.filter((n) => ours.has(n))) {
+    try {
+      await ipset.restore(`destroy ${name}\n`);
+    } catch (error) {
+      // Rules of another iptables backend may still name the set; that backend's cleanup pass removes
+      // them and then the set. Anything else is a real failure.
+      if (!(error instanceof KernelError) || !/in use by a kernel component/.test(error.stderr)) throw error;
+      deps.logger.warn(
+        { set: name },
+        'ipvs cleanup: set still in use by iptables rules (another backend?); kept',
+      );
+    }
+  }
 }

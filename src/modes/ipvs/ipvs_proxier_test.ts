@@ -181,6 +181,19 @@ describe('ipvs Proxier', () => {
     await ipvsMode.cleanup(deps);
   });
 
+  it("cleanup keeps a set that other rules still use (another backend's), and removes it once they are gone", async () => {
+    const { host, sync } = setup();
+    await sync(stateOf([[web, endpoints(web, ['198.19.1.1'])]]));
+    const foreign =
+      '*filter\n:OTHER - [0:0]\n-A OTHER -m set --match-set KUBE-CLUSTER-IP dst,dst -j ACCEPT\nCOMMIT\n';
+    assert.equal(host.ip6tables.restore(['--noflush'], foreign).code, 0);
+    await ipvsMode.cleanup(proxierDeps(host.exec));
+    assert.deepEqual(host.ipset.names(), ['KUBE-CLUSTER-IP']);
+    host.ip6tables.restore(['--noflush'], '*filter\n:OTHER - [0:0]\n-X OTHER\nCOMMIT\n');
+    await ipvsMode.cleanup(proxierDeps(host.exec));
+    assert.deepEqual(host.ipset.names(), []);
+  });
+
   it('checks the host: passes with IPVS, and says clearly when IPVS is missing', async () => {
     const { host } = setup();
     await ipvsMode.checkHost(proxierDeps(host.exec));
