@@ -113,7 +113,7 @@ export async function cleanupIpvs(deps: ProxierDeps): Promise<void> {
       // Rules of another iptables backend may still name the set; that backend's cleanup pass removes
       // them and then the set. Anything else is a real failure.
       if (!(error instanceof KernelError) || !/in use by a kernel component/.test(error.stderr)) throw error;
-      deps.logger.warn(
+      deps.logger.debug(
         { set: name },
         'ipvs cleanup: set still in use by iptables rules (another backend?); kept',
       );
