@@ -4,7 +4,7 @@
  * 1.28+): KUBE-SERVICES → KUBE-SVC/KUBE-SVL (traffic policies) → KUBE-SEP (one per endpoint), KUBE-EXT
  * for external destinations, KUBE-FW for loadBalancerSourceRanges, REJECT/DROP in the filter table.
  *
- * Deliberate differences (see DESIGN.md beside this file): IPv4 only for now; no localhost NodePorts;
+ * Deliberate differences (see docs/iptables-mode.md): IPv4 only for now; no localhost NodePorts;
  * in large-cluster mode (over 1000 endpoints, when upstream drops comments) remote endpoints of services
  * without session affinity are DNATed from the policy chain without a KUBE-SEP chain of their own.
  *
