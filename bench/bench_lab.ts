@@ -8,6 +8,7 @@
 import { createLab, type Lab } from '../src/lab/lab.ts';
 import { BACKEND_HTTP_PORT, type Backend, startBackend } from './bench_backend.ts';
 import { type ConnectProbe, startConnectProbe } from './connect_probe.ts';
+import { resetNodeKernelState } from './node_reset.ts';
 
 /** A ready benchmark lab. */
 export interface BenchLab {
@@ -29,16 +30,23 @@ export const EXTRA_ADDRESSES = 11;
 export async function openBenchLab(slowdown: number): Promise<BenchLab> {
   const lab = await createLab({ tag: 'bench', clients: 1, pods: 1, servers: false });
   try {
-    // Wide local port range and TIME_WAIT reuse in the client: short load runs open many connections.
-    for (const ns of [lab.clients[0]!.ns, lab.node.ns]) {
-      await lab.exec(ns, [
+    // One client address opening 10k+ connections/s cycles through its ports within seconds: a server side
+    // that kept TIME_WAIT sockets (the pod, or a proxy in the node) would then see SYNs for 4-tuples still in
+    // TIME_WAIT, and the benchmark would measure those collisions (retransmitted SYNs) instead of the proxy.
+    // No TIME_WAIT anywhere, and the widest port range.
+    for (const ns of lab.namespaces) {
+      const r = await lab.exec(ns, [
         'sysctl',
         '-q',
         '-w',
         'net.ipv4.ip_local_port_range=1024 65000',
-        'net.ipv4.tcp_tw_reuse=1',
+        'net.ipv4.tcp_max_tw_buckets=0',
       ]);
+      if (r.code !== 0) throw new Error(`Cannot tune ${ns}: ${r.stderr.trim()}`);
     }
+    // Empty nat/filter/mangle tables from the start: connection tracking is active in the node for every
+    // target (as on any Kubernetes node), not only after the first kproxy run loaded it.
+    await resetNodeKernelState(lab, lab.node.ns);
     const backend = await startBackend(lab, lab.pods[0]!, EXTRA_ADDRESSES);
     const probe = await startConnectProbe(lab, lab.clients[0]!.ns, 30_000 * slowdown);
     // Warms the probe up (JIT, neighbour entries) so that the first measured series is not the slowest.

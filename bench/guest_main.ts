@@ -32,6 +32,7 @@ export interface GuestConfig {
         readonly sizes: readonly number[];
         readonly endpointsPerService: number;
         readonly connects: number;
+        readonly wrkSeconds: number;
       }
     | undefined;
   readonly iptablesBackend: 'legacy' | 'nft';
@@ -82,6 +83,7 @@ export async function runGuestBench(config: GuestConfig, log: (line: string) => 
           sizes: config.scale!.sizes,
           endpointsPerService: config.scale!.endpointsPerService,
           connects: config.scale!.connects,
+          wrkSeconds: config.scale!.wrkSeconds,
           probe: bench.probe,
           slowdown: config.slowdown,
           workDir,

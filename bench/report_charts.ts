@@ -17,6 +17,8 @@ export interface ChartFile {
   readonly file: string;
   readonly title: string;
   readonly svg: string;
+  /** False when no series has a point (the report then leaves the chart out). */
+  readonly hasData: boolean;
 }
 
 /** The data-path figures that are summaries (all but the error count). */
@@ -54,7 +56,7 @@ export function baselineOf(results: readonly DataPathResult[], place: Place): Da
  * @returns the chart files (always the same set; a chart without data says so in its legend)
  */
 export function renderBenchCharts(results: BenchResults): ChartFile[] {
-  const charts: ChartFile[] = [dataPathChart(results)];
+  const charts: ChartFile[] = [dataPathChart(results), connectionRateChart(results.scale)];
   for (const place of ['host', 'guest'] as const) {
     const suffix = place === 'host' ? '' : '-guest';
     charts.push(firstPacketChart(results.scale, place, `first-packet${suffix}.svg`));
@@ -84,6 +86,7 @@ function dataPathChart(results: BenchResults): ChartFile {
   return {
     file: 'data-path.svg',
     title,
+    hasData: series.some((s) => s.values.some((v) => v !== undefined)),
     svg: renderBarChart({
       title,
       yLabel: 'median ÷ direct median (whisker: min–max)',
@@ -95,11 +98,41 @@ function dataPathChart(results: BenchResults): ChartFile {
   };
 }
 
+/** The name of a scale series: mode, what programs the packet path, and where. */
+export function scaleLabel(s: ScaleSeries): string {
+  const engine = s.mode === 'ipvs' ? 'IPVS' : `iptables-${s.iptablesBackend}`;
+  return `kproxy ${s.mode} (${engine}, ${s.place})`;
+}
+
+function connectionRateChart(scale: readonly ScaleSeries[]): ChartFile {
+  const series: LineSeries[] = scale.map((s) => ({
+    name: scaleLabel(s),
+    points: s.points
+      .filter((p) => p.connectionsPerSecond > 0 && p.baselineConnectionsPerSecond > 0)
+      .map((p) => ({ x: p.services, y: p.connectionsPerSecond / p.baselineConnectionsPerSecond })),
+  }));
+  const title = 'New connections/s to the last-added service, relative to a direct connection';
+  return {
+    file: 'first-packet-rate.svg',
+    title,
+    hasData: series.some((s) => s.points.length > 0),
+    svg: renderLineChart({
+      title,
+      xLabel: 'services (10 endpoints each)',
+      yLabel: 'conn/s ÷ direct conn/s before kproxy',
+      xScale: 'log',
+      series,
+      note: 'each point: one wrk run with Connection: close, 16 connections; host and guest each against their own direct run',
+      width: 860,
+    }),
+  };
+}
+
 function firstPacketChart(scale: readonly ScaleSeries[], place: Place, file: string): ChartFile {
   const series: LineSeries[] = [];
   for (const s of scale.filter((x) => x.place === place)) {
     series.push({
-      name: `kproxy ${s.mode} (${s.iptablesBackend === 'nft' && s.mode === 'iptables' ? 'nft' : s.mode === 'iptables' ? 'legacy' : 'IPVS'})`,
+      name: scaleLabel(s),
       points: s.points.map((p) => ({
         x: p.services,
         y: p.connectUs.median,
@@ -116,6 +149,7 @@ function firstPacketChart(scale: readonly ScaleSeries[], place: Place, file: str
   return {
     file,
     title,
+    hasData: series.some((s) => s.points.length > 0),
     svg: renderLineChart({
       title,
       xLabel: 'services (× endpoints each, see table)',
@@ -160,6 +194,7 @@ function controlPlaneChart(results: BenchResults, place: Place, file: string): C
   return {
     file,
     title,
+    hasData: series.some((s) => s.points.length > 0),
     svg: renderLineChart({
       title,
       xLabel: 'services (10 endpoints each)',

@@ -49,7 +49,7 @@ export function renderBenchReadme(
   const out: string[] = [];
   const chart = (file: string) => {
     const c = charts.find((x) => x.file === file);
-    if (c !== undefined) out.push('', `![${c.title}](${c.file})`);
+    if (c?.hasData === true) out.push('', `![${c.title}](${c.file})`);
   };
   out.push(
     '# kproxy benchmarks',
@@ -86,7 +86,8 @@ export function renderBenchReadme(
     `From a client namespace through the node namespace to a backend pod namespace (veth pairs, see \`src/lab/lab.ts\`). ` +
       `Backend: HAProxy answering HTTP itself (1 thread) and an iperf3 server. ` +
       `Targets: a direct connection to the pod (the baseline), HAProxy in TCP mode with one thread in the node, ` +
-      `and kproxy's modes through a ClusterIP. ` +
+      `and kproxy's modes through a ClusterIP. The node has connection tracking on for every target (empty ` +
+      `nat/filter tables, as on any Kubernetes node); kproxy runs only while its target is measured. ` +
       `wrk: 1 thread, ${results.dataPathSettings.connections} connections, ${results.dataPathSettings.wrkSeconds} s per run, ` +
       `with \`Connection: close\` for new connections/s; iperf3: one TCP stream, ${results.dataPathSettings.iperfSeconds} s. ` +
       `${results.dataPathSettings.repetitions} repetitions, every target visited in each (rotating order).`,
@@ -106,22 +107,29 @@ export function renderBenchReadme(
     'N ClusterIP services × 10 endpoints each; kproxy programs them all, then the client times sequential TCP',
     "connects (SYN to SYN-ACK, the first packet's walk through the node's rules included) to the last-added",
     "service (its endpoints are the backend pod's extra addresses). Beside it: direct connects to one of those",
-    'endpoints, measured just before kproxy started (no rules at all).',
+    'endpoints, measured just before kproxy started (empty tables: connection tracking on, no rule).',
     '',
-    '| mode | place | services | connect µs, median (p10–p90) | direct, no rules | added by the rules |',
-    '|---|---|---:|---:|---:|---:|',
+    'The same runs also time new connections/s to that service with wrk (`Connection: close`, 16',
+    'connections): a CPU-bound figure that shows the per-connection cost of the rules even where single connect',
+    "times are dominated by wakeups (the guest's emulated CPU).",
+    '',
+    '| mode | place | services | connect µs, median (p10–p90) | direct, before kproxy | added by the rules | new conn/s | ×direct |',
+    '|---|---|---:|---:|---:|---:|---:|---:|',
   );
   for (const s of results.scale) {
     for (const p of s.points) {
       const spread = `${formatNumber(p.connectUs.median)} (${formatNumber(quantile(p.connectUs.samples, 0.1))}–${formatNumber(quantile(p.connectUs.samples, 0.9))})`;
       out.push(
         `| ${s.mode} (${s.mode === 'iptables' ? s.iptablesBackend : 'IPVS'}) | ${s.place} | ${formatNumber(p.services)} | ${spread} | ` +
-          `${formatNumber(p.baselineConnectUs.median)} | ${formatNumber(p.connectUs.median - p.baselineConnectUs.median)} µs (${formatRatio(ratio(p.connectUs, p.baselineConnectUs))}) |`,
+          `${formatNumber(p.baselineConnectUs.median)} | ${formatNumber(p.connectUs.median - p.baselineConnectUs.median)} µs (${formatRatio(ratio(p.connectUs, p.baselineConnectUs))}) | ` +
+          `${p.connectionsPerSecond > 0 ? formatNumber(p.connectionsPerSecond) : '–'} | ` +
+          `${formatRatio(p.baselineConnectionsPerSecond > 0 ? p.connectionsPerSecond / p.baselineConnectionsPerSecond : undefined)} |`,
       );
     }
   }
   chart('first-packet.svg');
   chart('first-packet-guest.svg');
+  chart('first-packet-rate.svg');
 
   out.push(
     '',

@@ -62,6 +62,9 @@ export interface ScalePoint {
   readonly connectUs: Summary;
   /** Connect time straight to one of its endpoints before kproxy started (no rules), µs. */
   readonly baselineConnectUs: Summary;
+  /** New connections/s (wrk, `Connection: close`) to the last service, and to its endpoint before kproxy; 0 = not run. */
+  readonly connectionsPerSecond: number;
+  readonly baselineConnectionsPerSecond: number;
   /** The daemon's first sync (full: plan + apply), as its log reports it, ms. */
   readonly firstSyncMs: number;
   /** The daemon's sync after one endpoint of the last service changed, ms, and its kind. */

@@ -9,7 +9,8 @@
  * torn down in `finally` and by the lab's exit/signal safety net; every load is bounded in time and count.
  *
  * Usage: node --import tsx bench/run.ts [--quick] [--skip-guest] [--from-source]
- *          [--iptables-backend legacy|nft] [--render bench/results/FILE.json]
+ *          [--sections data,scale,plan,iptables-scale,guest] [--iptables-backend legacy|nft]
+ *          [--render bench/results/FILE.json]
  * @module
  */
 import { execFileSync } from 'node:child_process';
@@ -45,10 +46,16 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const RESULTS_DIR = join(ROOT, 'bench', 'results');
 const DOCS_DIR = join(ROOT, 'docs', 'benchmarks');
 
+/** The sections of a run, as `--sections` names them. */
+export const SECTIONS = ['data', 'scale', 'plan', 'iptables-scale', 'guest'] as const;
+/** One section. */
+export type Section = (typeof SECTIONS)[number];
+
 /** Options of {@link runBench}. */
 export interface RunBenchOptions {
   readonly quick: boolean;
-  readonly skipGuest: boolean;
+  /** Which sections run (default all). */
+  readonly sections: ReadonlySet<Section>;
   readonly fromSource: boolean;
   readonly iptablesBackend: 'legacy' | 'nft';
   readonly log: (line: string) => void;
@@ -90,21 +97,26 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
   let iptablesScale: Record<string, unknown>[] | undefined;
   let guest: BenchResults['guest'];
   try {
-    const bench = await openBenchLab(1);
+    const on = options.sections;
+    const bench = on.has('data') || on.has('scale') ? await openBenchLab(1) : undefined;
     try {
-      log('1. data path (host)');
-      dataPath = await runDataPath(bench.lab, bench.backend, {
-        ...settings.dataPath,
-        place: 'host',
-        iptablesBackend: options.iptablesBackend,
-        kproxy: kproxy.argv,
-        unavailable,
-        workDir,
-        log,
-      });
-      log('2./3. first packet and syncs against the number of services (host, iptables)');
-      const iptablesReason = unavailable.get('iptables');
-      if (iptablesReason === undefined) {
+      if (bench !== undefined && on.has('data')) {
+        log('1. data path (host)');
+        dataPath = await runDataPath(bench.lab, bench.backend, {
+          ...settings.dataPath,
+          place: 'host',
+          iptablesBackend: options.iptablesBackend,
+          kproxy: kproxy.argv,
+          unavailable,
+          workDir,
+          log,
+        });
+      }
+      const iptablesReason = await modeUnavailable('iptables');
+      if (bench === undefined || !on.has('scale')) {
+        notMeasured.push({ what: 'first packet and syncs, iptables (host)', reason: 'section skipped' });
+      } else if (iptablesReason === undefined) {
+        log('2./3. first packet and syncs against the number of services (host, iptables)');
         scale.push(
           await runScale(bench.lab, bench.backend, {
             mode: 'iptables',
@@ -114,6 +126,7 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
             sizes: settings.scaleSizes,
             endpointsPerService: settings.endpointsPerService,
             connects: settings.connects,
+            wrkSeconds: settings.scaleWrkSeconds,
             probe: bench.probe,
             slowdown: 1,
             workDir,
@@ -124,44 +137,45 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
         notMeasured.push({ what: 'first packet and syncs, iptables (host)', reason: iptablesReason });
       }
     } finally {
-      await bench.close();
+      await bench?.close();
     }
 
-    log('3. plan + render (host, pure CPU)');
-    const planModes: PlanSeries['mode'][] = [];
-    for (const mode of ['iptables', 'ipvs', 'userspace'] as const) {
-      const reason = await modeUnavailable(mode);
-      if (reason === undefined) planModes.push(mode);
-      else notMeasured.push({ what: `plan + render, ${mode}`, reason });
-    }
-    plan = await runPlanSeries({
-      modes: planModes,
-      sizes: settings.planSizes,
-      endpointsPerService: settings.endpointsPerService,
-      repeats: settings.planRepeats,
-      workDir,
-      log,
-    });
-
-    log("3. the iptables mode's own scale benchmark (bench/iptables-scale.ts)");
-    try {
-      iptablesScale = await runIptablesScale({
-        sizes: settings.iptablesScaleSizes,
-        endpoints: settings.endpointsPerService,
-        backend: options.iptablesBackend,
-        timeoutMs: options.quick ? 120_000 : 900_000,
+    if (on.has('plan')) {
+      log('3. plan + render (host, pure CPU)');
+      const planModes: PlanSeries['mode'][] = [];
+      for (const mode of ['iptables', 'ipvs', 'userspace'] as const) {
+        const reason = await modeUnavailable(mode);
+        if (reason === undefined) planModes.push(mode);
+        else notMeasured.push({ what: `plan + render, ${mode}`, reason });
+      }
+      plan = await runPlanSeries({
+        modes: planModes,
+        sizes: settings.planSizes,
+        endpointsPerService: settings.endpointsPerService,
+        repeats: settings.planRepeats,
+        workDir,
+        log,
       });
-      for (const row of iptablesScale) log(`  ${JSON.stringify(row)}`);
-    } catch (error) {
-      notMeasured.push({ what: 'bench/iptables-scale.ts', reason: message(error) });
-      log(`  not measured: ${message(error)}`);
     }
 
-    if (options.skipGuest) {
-      notMeasured.push({
-        what: 'ipvs (guest): data path, first packet, syncs',
-        reason: 'skipped (--skip-guest)',
-      });
+    if (on.has('iptables-scale')) {
+      log("3. the iptables mode's own scale benchmark (bench/iptables-scale.ts)");
+      try {
+        iptablesScale = await runIptablesScale({
+          sizes: settings.iptablesScaleSizes,
+          endpoints: settings.endpointsPerService,
+          backend: options.iptablesBackend,
+          timeoutMs: options.quick ? 120_000 : 900_000,
+        });
+        for (const row of iptablesScale) log(`  ${JSON.stringify(row)}`);
+      } catch (error) {
+        notMeasured.push({ what: 'bench/iptables-scale.ts', reason: message(error) });
+        log(`  not measured: ${message(error)}`);
+      }
+    }
+
+    if (!on.has('guest')) {
+      notMeasured.push({ what: 'ipvs and iptables in the guest', reason: 'section skipped' });
     } else {
       log('guest (qemu TCG, IPVS): data path, first packet and syncs');
       const ipvsReason = await modeUnavailable('ipvs');
@@ -273,6 +287,7 @@ async function main(): Promise<void> {
     options: {
       quick: { type: 'boolean', default: false },
       'skip-guest': { type: 'boolean', default: false },
+      sections: { type: 'string', default: SECTIONS.join(',') },
       'from-source': { type: 'boolean', default: false },
       'iptables-backend': { type: 'string', default: 'legacy' },
       render: { type: 'string' },
@@ -288,9 +303,17 @@ async function main(): Promise<void> {
   const backend = values['iptables-backend'];
   if (backend !== 'legacy' && backend !== 'nft')
     throw new Error(`Invalid --iptables-backend: ${backend} (legacy or nft)`);
+  const sections = new Set<Section>();
+  for (const name of values.sections.split(',').filter(Boolean)) {
+    if (!(SECTIONS as readonly string[]).includes(name)) {
+      throw new Error(`Invalid --sections: "${name}" (any of ${SECTIONS.join(', ')})`);
+    }
+    sections.add(name as Section);
+  }
+  if (values['skip-guest']) sections.delete('guest');
   const results = await runBench({
     quick: values.quick,
-    skipGuest: values['skip-guest'],
+    sections,
     fromSource: values['from-source'],
     iptablesBackend: backend,
     log,

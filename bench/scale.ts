@@ -26,6 +26,7 @@ import {
   writeServiceSet,
 } from './service_manifests.ts';
 import { summarize } from './stats.ts';
+import { parseWrkOutput, wrkArgv } from './wrk.ts';
 
 /** Options of {@link runScale}. */
 export interface ScaleOptions {
@@ -39,6 +40,12 @@ export interface ScaleOptions {
   readonly endpointsPerService: number;
   /** Counted connects per measurement (plus a few warm-up ones). */
   readonly connects: number;
+  /**
+   * Seconds of a wrk `Connection: close` run to the last service (and to its endpoint before kproxy
+   * started): connections/s is CPU-bound, so it shows the per-connection cost of the rules even where
+   * single connect times are dominated by wakeups (the emulated guest); 0 skips it.
+   */
+  readonly wrkSeconds: number;
   /** The connect probe in the lab's client namespace. */
   readonly probe: ConnectProbe;
   /** Multiplies every timeout (the guest's software CPU is many times slower). */
@@ -98,6 +105,7 @@ async function runPoint(
       endpointsOf: (i) => (i === last ? measured : undefined),
     });
     const baseline = await connects(measured[0]!, TARGET_PORT, options);
+    const baselineRate = await connectionRate(lab, `http://${measured[0]}:${TARGET_PORT}/`, options);
     const proc = kproxy.start(() =>
       startKproxy(lab, lab.node.ns, {
         command: options.kproxy,
@@ -117,6 +125,7 @@ async function runPoint(
         `No connection to the last service ${serviceVip(last)}:${SERVICE_PORT}: ${vip.firstFailure}`,
       );
     }
+    const rate = await connectionRate(lab, `http://${serviceVip(last)}:${SERVICE_PORT}/`, options);
     // One endpoint of the measured service is replaced by the pod's spare address.
     const before = proc.syncs.length;
     await writeEndpointSlice(files.lastSliceFile, last, [
@@ -130,6 +139,8 @@ async function runPoint(
       endpointsPerService: e,
       connectUs: summarize(vip.samplesUs),
       baselineConnectUs: summarize(baseline.samplesUs),
+      connectionsPerSecond: rate,
+      baselineConnectionsPerSecond: baselineRate,
       firstSyncMs: first.durationMs,
       changeSyncMs: change.durationMs,
       changeSyncKind: change.kind,
@@ -138,8 +149,9 @@ async function runPoint(
       peakRssMb: Math.round(memory.peakRssKb / 102.4) / 10,
     };
     options.log(
-      `  ${options.place} ${options.mode} ${services} services: connect ${point.connectUs.median} µs ` +
-        `(direct ${point.baselineConnectUs.median} µs), first sync ${point.firstSyncMs} ms, ` +
+      `  ${options.place} ${options.mode} ${services} services: connect ${point.connectUs.median.toFixed(1)} µs ` +
+        `(direct ${point.baselineConnectUs.median.toFixed(1)} µs), ${Math.round(rate)} conn/s ` +
+        `(direct ${Math.round(baselineRate)}), first sync ${point.firstSyncMs} ms, ` +
         `change ${point.changeSyncMs} ms (${point.changeSyncKind}), ${point.restoreLines} restore lines, ` +
         `peak RSS ${point.peakRssMb} MB`,
     );
@@ -163,6 +175,23 @@ function startKproxyLater() {
       await proc?.stop();
     },
   };
+}
+
+/** New connections/s with wrk and `Connection: close` from the lab's client, or 0 when disabled. */
+async function connectionRate(lab: Lab, url: string, options: ScaleOptions): Promise<number> {
+  if (options.wrkSeconds === 0) return 0;
+  const argv = wrkArgv({
+    url,
+    durationSeconds: options.wrkSeconds,
+    connections: 16,
+    threads: 1,
+    newConnectionPerRequest: true,
+  });
+  const r = await lab.exec(lab.clients[0]!.ns, argv, {
+    signal: AbortSignal.timeout((options.wrkSeconds + 20) * 1000 * options.slowdown),
+  });
+  if (r.code !== 0) throw new BenchError(`wrk failed (exit ${r.code}): ${(r.stderr || r.stdout).trim()}`);
+  return parseWrkOutput(r.stdout).requestsPerSecond;
 }
 
 async function connects(host: string, port: number, options: ScaleOptions): Promise<ConnectTimes> {

@@ -11,6 +11,7 @@ import {
   formatTick,
   header,
   legend,
+  legendWidth,
   niceTicks,
   seriesColor,
   yAxisLabel,
@@ -42,7 +43,7 @@ export interface BarChartSpec {
   readonly height?: number | undefined;
 }
 
-const MARGIN = { top: 48, right: 180, bottom: 56, left: 72 };
+const MARGIN = { top: 48, bottom: 56, left: 72 };
 
 /**
  * Renders a grouped bar chart.
@@ -60,8 +61,11 @@ const MARGIN = { top: 48, right: 180, bottom: 56, left: 72 };
  * })
  */
 export function renderBarChart(spec: BarChartSpec): string {
-  const width = spec.width ?? 760;
   const height = spec.height ?? 420;
+  const names = spec.series.map((s) => s.name);
+  // The legend gets what its longest name needs; the plot keeps at least 360 px.
+  const right = legendWidth(names);
+  const width = Math.max(spec.width ?? 760, MARGIN.left + 360 + right);
   for (const s of spec.series) {
     if (s.values.length !== spec.groups.length) {
       throw new RangeError(
@@ -69,7 +73,7 @@ export function renderBarChart(spec: BarChartSpec): string {
       );
     }
   }
-  const plotW = width - MARGIN.left - MARGIN.right;
+  const plotW = width - MARGIN.left - right;
   const plotH = height - MARGIN.top - MARGIN.bottom;
   const tops = spec.series.flatMap((s) => s.values.map((v) => Math.max(v?.value ?? 0, v?.high ?? 0)));
   if (spec.referenceLine !== undefined) tops.push(spec.referenceLine.value);
@@ -123,14 +127,7 @@ export function renderBarChart(spec: BarChartSpec): string {
   out.push(
     `<line x1="${MARGIN.left}" x2="${MARGIN.left + plotW}" y1="${f(y(0))}" y2="${f(y(0))}" stroke="#333"/>`,
   );
-  out.push(
-    legend(
-      spec.series.map((s) => s.name),
-      MARGIN.left + plotW + 16,
-      MARGIN.top + 24,
-      'rect',
-    ),
-  );
+  out.push(legend(names, MARGIN.left + plotW + 16, MARGIN.top + 24, 'rect'));
   out.push('</svg>\n');
   return out.join('\n');
 }

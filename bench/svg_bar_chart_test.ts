@@ -58,10 +58,18 @@ describe('renderBarChart', () => {
     const full = bars(svg)[2]!;
     assert.match(
       svg,
-      new RegExp(`<line x1="72" x2="580" y1="${full.y}" y2="${full.y}" stroke="#333" stroke-dasharray`),
+      new RegExp(`<line x1="72" x2="[\\d.]+" y1="${full.y}" y2="${full.y}" stroke="#333" stroke-dasharray`),
     );
     assert.match(svg, />direct = 1</);
     assert.equal(svg.match(/<path d="M[\d.]+ [\d.]+V[\d.]+M/g)?.length, 1, 'one whisker: one spread given');
+  });
+
+  it('widens the chart so that the longest legend name fits', () => {
+    const long = 'kproxy userspace in the guest with a very long name indeed';
+    const svg = renderBarChart({ ...spec, series: [{ name: long, values: [undefined, undefined] }] });
+    const width = Number(/^<svg [^>]*width="(\d+)"/.exec(svg)?.[1]);
+    const legendX = Number(new RegExp(`<text x="([\\d.]+)" y="[\\d.]+">${long}</text>`).exec(svg)?.[1]);
+    assert.ok(legendX + long.length * 7 <= width, `${legendX} + text within ${width}`);
   });
 
   it('escapes every label', () => {

@@ -10,6 +10,7 @@ import {
   formatTick,
   header,
   legend,
+  legendWidth,
   niceTicks,
   seriesColor,
   yAxisLabel,
@@ -43,7 +44,7 @@ export interface LineChartSpec {
   readonly height?: number | undefined;
 }
 
-const MARGIN = { top: 48, right: 200, bottom: 72, left: 72 };
+const MARGIN = { top: 48, bottom: 72, left: 72 };
 
 /**
  * Renders a line chart. Series without points still get a legend row marked "(no data)".
@@ -61,12 +62,15 @@ const MARGIN = { top: 48, right: 200, bottom: 72, left: 72 };
  * })
  */
 export function renderLineChart(spec: LineChartSpec): string {
-  const width = spec.width ?? 760;
   const height = spec.height ?? 420;
+  const names = spec.series.map((s) => (s.points.length === 0 ? `${s.name} (no data)` : s.name));
+  // The legend gets what its longest name needs; the plot keeps at least 360 px.
+  const right = legendWidth(names);
+  const width = Math.max(spec.width ?? 760, MARGIN.left + 360 + right);
   const log = spec.xScale === 'log';
   const points = spec.series.flatMap((s) => s.points);
   if (log && points.some((p) => p.x <= 0)) throw new RangeError('A log x axis needs x > 0');
-  const plotW = width - MARGIN.left - MARGIN.right;
+  const plotW = width - MARGIN.left - right;
   const plotH = height - MARGIN.top - MARGIN.bottom;
   const xs = [...new Set(points.map((p) => p.x))].sort((a, b) => a - b);
   const xTicks = log ? xs : niceTicks(Math.min(0, ...xs), Math.max(1, ...xs), 5);
@@ -120,7 +124,6 @@ export function renderLineChart(spec: LineChartSpec): string {
       );
     }
   });
-  const names = spec.series.map((s) => (s.points.length === 0 ? `${s.name} (no data)` : s.name));
   out.push(legend(names, MARGIN.left + plotW + 16, MARGIN.top + 24, 'line'));
   out.push('</svg>\n');
   return out.join('\n');

@@ -159,3 +159,14 @@ export function legend(names: readonly string[], x: number, y: number, swatch: '
     })
     .join('\n');
 }
+
+/**
+ * The width a legend needs for these names (about 7 px per character at 12 px, plus the swatch).
+ *
+ * @param names series names
+ * @returns pixels
+ * @example legendWidth(['iptables']) // 96
+ */
+export function legendWidth(names: readonly string[]): number {
+  return Math.ceil(40 + 7 * Math.max(0, ...names.map((n) => n.length)));
+}
