@@ -1,0 +1,92 @@
+/**
+ * Real-kernel test of the benchmark's machinery (needs root; builds kpt- namespaces and removes them):
+ * one short data-path repetition through a direct connection and HAProxy, and one small iptables scale
+ * point through a real kproxy, so that `npm run bench` is known to work end to end.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { type BenchLab, openBenchLab } from './bench_lab.ts';
+import { runDataPath } from './data_path.ts';
+import { prepareKproxy } from './kproxy_build.ts';
+import { runScale } from './scale.ts';
+
+describe('benchmark machinery in a lab', () => {
+  let bench: BenchLab;
+  let workDir = '';
+  before(async () => {
+    workDir = await mkdtemp(join(tmpdir(), 'kpt-bench-test-'));
+    bench = await openBenchLab(1);
+  });
+  after(async () => {
+    await bench?.close();
+    await rm(workDir, { recursive: true, force: true });
+  });
+
+  it('measures a direct connection and HAProxy with wrk and iperf3, and reports an unavailable target', async () => {
+    const results = await runDataPath(bench.lab, bench.backend, {
+      targets: ['direct', 'haproxy', 'ipvs'],
+      repetitions: 1,
+      wrkSeconds: 1,
+      iperfSeconds: 1,
+      connections: 4,
+      place: 'host',
+      iptablesBackend: 'legacy',
+      kproxy: [],
+      unavailable: new Map([['ipvs', 'no IPVS here']]),
+      workDir,
+      log: () => {},
+    });
+    assert.deepEqual(
+      results.map((r) => [r.target, r.status]),
+      [
+        ['direct', 'measured'],
+        ['haproxy', 'measured'],
+        ['ipvs', 'not measured'],
+      ],
+    );
+    for (const r of results) {
+      if (r.status !== 'measured') {
+        assert.equal(r.reason, 'no IPVS here');
+        continue;
+      }
+      assert.ok(r.metrics.connectionsPerSecond.median > 0);
+      assert.ok(r.metrics.requestsPerSecond.median > r.metrics.connectionsPerSecond.median / 10);
+      assert.ok(r.metrics.throughputGbps.median > 0);
+      assert.ok(r.metrics.latencyP50Ms.median <= r.metrics.latencyP99Ms.median);
+      assert.equal(r.metrics.errors, 0);
+    }
+  });
+
+  it('runs kproxy on generated services, times connects to the last one, and reads its syncs', async () => {
+    const kproxy = await prepareKproxy({ fromSource: true, log: () => {} });
+    const series = await runScale(bench.lab, bench.backend, {
+      mode: 'iptables',
+      place: 'host',
+      iptablesBackend: 'legacy',
+      kproxy: kproxy.argv,
+      sizes: [20],
+      endpointsPerService: 2,
+      connects: 30,
+      wrkSeconds: 1,
+      probe: bench.probe,
+      slowdown: 1,
+      workDir,
+      log: () => {},
+    });
+    assert.deepEqual(series.failures, []);
+    const [point] = series.points;
+    assert.ok(point !== undefined);
+    assert.equal(point.services, 20);
+    assert.equal(point.connectUs.samples.length, 30, 'every connect to the VIP succeeded');
+    assert.equal(point.baselineConnectUs.samples.length, 30);
+    assert.ok(point.connectionsPerSecond > 0 && point.baselineConnectionsPerSecond > 0);
+    assert.ok(point.firstSyncMs > 0);
+    assert.ok(point.restoreLines > 20);
+    assert.ok(point.peakRssMb >= point.rssMb && point.rssMb > 10);
+    const left = await bench.lab.exec(bench.lab.node.ns, ['iptables-legacy-save', '-t', 'nat']);
+    assert.doesNotMatch(left.stdout, /KUBE-/, 'the node is reset after the run');
+  });
+});
