@@ -12,6 +12,7 @@ import { createInterface } from 'node:readline';
 import { createExec } from '../../kernel/exec.ts';
 import { isMainModule } from '../../lab/node_child.ts';
 import { createLogger } from '../../log.ts';
+import { ProxyMetrics } from '../../metrics/proxy_metrics.ts';
 import type { ServicePortState } from '../../model/types.ts';
 import type { PlanOptions, ProxierDeps } from '../mode.ts';
 import { userspaceMode } from './index.ts';
@@ -31,6 +32,8 @@ async function main(): Promise<void> {
     exec: createExec(),
     logger: createLogger({ format: 'json', level: process.env['KPROXY_DRIVER_LOG'] ?? 'warn' }),
     iptablesBackend: 'auto',
+    // As the daemon runs it: the relay's counters on the hot path (benchmarks measure them too).
+    metrics: new ProxyMetrics({ mode: 'userspace' }),
   };
   const proxier = createUserspaceProxier(deps);
   let version = 0;

@@ -18,9 +18,18 @@
  * per direction; an error (reset) on one side resets the other; nothing one connection does touches
  * another.
  *
+ * Metrics: every accepted client is one connection of the service port's {@link RelayPortMetrics}
+ * (opened at accept, closed with its byte counts when both sockets are closed); a failed attempt followed
+ * by another is a dial retry, giving up (or having no backend at all) is a dial failure.
+ *
+ * Stopping: {@link TcpRelay.close} stops accepting at once; {@link TcpRelay.drained} resolves when the
+ * connections already accepted have ended, and {@link TcpRelay.destroyConnections} ends those that are
+ * still open when the caller's patience runs out.
+ *
  * @module
  */
 import { createServer, type Server, Socket } from 'node:net';
+import { NOOP_RELAY_METRICS, type RelayPortMetrics } from '../../metrics/relay_metrics.ts';
 import type { Backend } from './balancer.ts';
 
 /** Picks backends (see Balancer). */
@@ -46,6 +55,8 @@ export interface TcpRelayCounters {
 export interface TcpRelayOptions {
   /** Connect timeout of each attempt; its length is the number of attempts. Default 250, 500, 1000, 2000. */
   readonly connectTimeoutsMs?: readonly number[] | undefined;
+  /** The service port's counters (default: none). */
+  readonly metrics?: RelayPortMetrics | undefined;
 }
 
 /** Upstream's userspace proxier used these (EndpointDialTimeouts). */
@@ -78,6 +89,8 @@ class Connection {
   connected = false;
   /** Sockets of this connection not yet closed (2 once relaying). */
   open = 1;
+  /** Set once the connection is accounted as ended. */
+  done = false;
   constructor(
     readonly relay: TcpRelay,
     readonly client: RelaySocket,
@@ -97,16 +110,22 @@ export class TcpRelay {
   readonly counters: TcpRelayCounters = { accepted: 0, relayed: 0, failed: 0, failedAttempts: 0 };
   readonly timeouts: readonly number[];
   readonly picker: BackendPicker;
+  /** @internal */
+  readonly metrics: RelayPortMetrics;
   readonly #server: RelayServer;
   /** @internal connections not yet fully closed */
   readonly active = new Set<Connection>();
   /** @internal connections whose backend connect is in progress (checked by one shared timer) */
   readonly connecting = new Set<Connection>();
   #sweep: NodeJS.Timeout | undefined;
+  /** Resolves {@link drained}'s promise once no connection is left. */
+  #onDrained: (() => void) | undefined;
+  #drained: Promise<void> | undefined;
 
   constructor(picker: BackendPicker, options: TcpRelayOptions = {}) {
     this.picker = picker;
     this.timeouts = options.connectTimeoutsMs ?? DEFAULT_CONNECT_TIMEOUTS_MS;
+    this.metrics = options.metrics ?? NOOP_RELAY_METRICS.servicePort('');
     this.#server = createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }) as RelayServer;
     this.#server[RELAY] = this;
     this.#server.on('connection', onAccept);
@@ -175,15 +194,48 @@ export class TcpRelay {
     this.#sweep = undefined;
   }
 
-  /** Destroys every connection of this relay (at shutdown). */
+  /**
+   * Waits until every connection accepted so far has ended (both sockets closed). Meant for after
+   * {@link close}: while the relay still accepts, new connections may keep it from ever resolving.
+   *
+   * @returns a promise that resolves when no connection is left
+   */
+  drained(): Promise<void> {
+    if (this.active.size === 0) return Promise.resolve();
+    this.#drained ??= new Promise<void>((resolve) => {
+      this.#onDrained = resolve;
+    });
+    return this.#drained;
+  }
+
+  /**
+   * @internal Accounts for a connection that has ended: called once per connection, when its last socket
+   * has closed.
+   */
+  connectionDone(conn: Connection): void {
+    if (conn.done) return;
+    conn.done = true;
+    this.active.delete(conn);
+    const client = conn.client;
+    this.metrics.connectionClosed(client.bytesRead, client.bytesWritten ?? 0);
+    if (this.active.size === 0 && this.#onDrained !== undefined) {
+      const resolve = this.#onDrained;
+      this.#onDrained = undefined;
+      this.#drained = undefined;
+      resolve();
+    }
+  }
+
+  /**
+   * Destroys every connection of this relay (at shutdown, once the grace period is over). They are
+   * accounted as ended when their sockets' close events have run: await {@link drained} for that.
+   */
   destroyConnections(): void {
     this.stopSweep();
-    this.connecting.clear();
     for (const conn of this.active) {
       conn.client.destroy();
       conn.backend?.destroy();
     }
-    this.active.clear();
   }
 }
 
@@ -196,6 +248,7 @@ function onAccept(this: RelayServer, socket: Socket): void {
   client.on('close', onClientClose);
   relay.counters.accepted++;
   relay.active.add(conn);
+  relay.metrics.connectionOpened();
   startAttempt(conn);
 }
 
@@ -255,11 +308,15 @@ function nextAttempt(conn: Connection): void {
   conn.attempt++;
   if (conn.client.destroyed) return;
   if (conn.attempt >= conn.relay.timeouts.length) giveUp(conn);
-  else startAttempt(conn);
+  else {
+    conn.relay.metrics.dialRetry();
+    startAttempt(conn);
+  }
 }
 
 function giveUp(conn: Connection): void {
   conn.relay.counters.failed++;
+  conn.relay.metrics.dialFailure();
   conn.client.destroy();
 }
 
@@ -315,7 +372,7 @@ function onClientClose(this: RelaySocket, hadError: boolean): void {
   conn.relay.connecting.delete(conn);
   conn.backend?.destroy();
   conn.backend = undefined;
-  conn.relay.active.delete(conn);
+  conn.relay.connectionDone(conn);
 }
 
 function onRelayClose(this: RelaySocket, hadError: boolean): void {
@@ -326,5 +383,5 @@ function onRelayClose(this: RelaySocket, hadError: boolean): void {
     else peer.end();
   }
   const conn = this[CONN];
-  if (--conn.open === 0) conn.relay.active.delete(conn);
+  if (--conn.open === 0) conn.relay.connectionDone(conn);
 }

@@ -7,9 +7,14 @@
  * error from the backend (port unreachable) closes the flow, and the client's next datagram picks another
  * backend.
  *
+ * Metrics: a flow is one "connection" of the service port's {@link RelayPortMetrics}, opened with its first
+ * datagram and closed (with the bytes of its datagrams) when it idles out, fails or the relay closes; a
+ * datagram that finds no backend for a new flow is a dial failure.
+ *
  * @module
  */
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { NOOP_RELAY_METRICS, type RelayPortMetrics } from '../../metrics/relay_metrics.ts';
 import type { Clock, Timer } from '../../runner/clock.ts';
 import type { BackendPicker } from './tcp_relay.ts';
 
@@ -20,6 +25,8 @@ export interface UdpRelayOptions {
   readonly clock: Clock;
   /** Datagrams kept per flow while its backend socket connects; more are dropped. Default 64. */
   readonly maxPending?: number | undefined;
+  /** The service port's counters (default: none). */
+  readonly metrics?: RelayPortMetrics | undefined;
 }
 
 /** Counters of one UDP relay listener. */
@@ -47,6 +54,9 @@ class Flow {
   pending: Buffer[] | undefined = [];
   closed = false;
   backend: FlowSocket | undefined = undefined;
+  /** Bytes of the datagrams from the client, and of those sent back to it. */
+  bytesIn = 0;
+  bytesOut = 0;
   constructor(
     readonly relay: UdpRelay,
     readonly key: string,
@@ -67,6 +77,8 @@ export class UdpRelay {
   readonly socket: ListenSocket;
   readonly picker: BackendPicker;
   readonly flows = new Map<string, Flow>();
+  /** @internal */
+  readonly metrics: RelayPortMetrics;
   readonly #options: UdpRelayOptions;
   readonly #type: 'udp4' | 'udp6';
   /** Clients whose last flow failed: their next pick resets affinity. */
@@ -78,6 +90,7 @@ export class UdpRelay {
     this.picker = picker;
     this.#type = type;
     this.#options = options;
+    this.metrics = options.metrics ?? NOOP_RELAY_METRICS.servicePort('');
     this.socket = createSocket({ type }) as ListenSocket;
     this.socket[RELAY] = this;
     this.socket.on('message', onClientMessage);
@@ -109,7 +122,10 @@ export class UdpRelay {
   open(rinfo: RemoteInfo, key: string): Flow | undefined {
     const retry = this.#failedClients.delete(rinfo.address);
     const backend = this.picker.pick(rinfo.address, retry);
-    if (backend === undefined) return undefined;
+    if (backend === undefined) {
+      this.metrics.dialFailure();
+      return undefined;
+    }
     const flow = new Flow(this, key, rinfo.address, rinfo.port);
     const socket = createSocket({ type: this.#type }) as FlowSocket;
     socket[FLOW] = flow;
@@ -119,6 +135,7 @@ export class UdpRelay {
     socket.connect(backend.port, backend.ip, onBackendConnected);
     this.flows.set(key, flow);
     this.counters.flowsOpened++;
+    this.metrics.connectionOpened();
     this.#armSweep();
     return flow;
   }
@@ -138,6 +155,7 @@ export class UdpRelay {
     if (flow.closed) return;
     flow.closed = true;
     this.flows.delete(flow.key);
+    this.metrics.connectionClosed(flow.bytesIn, flow.bytesOut);
     if (failed) this.#failedClients.add(flow.clientAddress);
     try {
       flow.backend?.close();
@@ -197,6 +215,7 @@ function onClientMessage(this: ListenSocket, msg: Buffer, rinfo: RemoteInfo): vo
     }
   }
   flow.lastActive = relay.now();
+  flow.bytesIn += msg.length;
   const pending = flow.pending;
   if (pending !== undefined) {
     if (pending.length < relay.maxPending) pending.push(msg);
@@ -218,6 +237,7 @@ function onBackendMessage(this: FlowSocket, msg: Buffer): void {
   const flow = this[FLOW];
   if (flow.closed) return;
   flow.lastActive = flow.relay.now();
+  flow.bytesOut += msg.length;
   flow.relay.socket.send(msg, flow.clientPort, flow.clientAddress);
 }
 
