@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// `npm start`: runs the bundled example without root. Starts three demo backends ("pods") on
-// 127.0.0.11-13 (HTTP on 9376, UDP echo on 9377), each answering with its own name, then runs
-// `kproxy run --proxy-mode userspace --manifests examples/demo` and prints what to curl.
+// `npm start`: runs the bundled example without root (and, as root, without touching iptables). Starts
+// three demo backends ("pods") on 127.0.0.11-13 (HTTP on 9376, UDP echo on 9377), each answering with
+// its own name, then runs `kproxy run --proxy-mode userspace --manifests examples/demo` and prints what to curl.
 // Extra arguments are passed to kproxy (e.g. `npm start -- --log-format json`).
 import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
@@ -48,6 +48,10 @@ const args = [
   '127.0.0.1:10256',
   '--metrics-bind-address',
   '127.0.0.1:10249',
+  // The demo VIPs are on loopback and served by listening on them: never touch the host's iptables, even
+  // when `npm start` runs as root.
+  '--userspace-portals',
+  'off',
   ...process.argv.slice(2),
 ];
 const kproxy = spawn(process.execPath, args, { stdio: 'inherit' });

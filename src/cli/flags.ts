@@ -22,6 +22,7 @@ export interface PlanFlags {
   readonly udpTimeout?: string;
   readonly udpIdleTimeout?: string;
   readonly iptablesBackend: string;
+  readonly userspacePortals?: string;
 }
 
 /** A flag had a bad value. */
@@ -69,6 +70,14 @@ export function addPlanFlags(command: Command): Command {
     )
     .option('--udp-timeout <duration>', 'userspace: how long an idle UDP flow is kept (default 250ms)')
     .option('--udp-idle-timeout <duration>', 'the same as --udp-timeout')
+    .addOption(
+      new Option(
+        '--userspace-portals <mode>',
+        'userspace: nat rules that send VIPs to the relay: on, off (serve local VIPs by listening on them), or auto (when root and iptables allow)',
+      )
+        .choices(['auto', 'on', 'off'])
+        .default('auto'),
+    )
     .addOption(
       new Option('--iptables-backend <backend>', 'iptables backend to program')
         .choices(['auto', 'legacy', 'nft'])
@@ -147,6 +156,10 @@ export function planOptionsFromFlags(flags: PlanFlags, durationMs: (text: string
     proxyPortRange = { from, to };
   }
   const udpTimeout = flags.udpTimeout ?? flags.udpIdleTimeout;
+  const userspacePortals = flags.userspacePortals ?? 'auto';
+  if (userspacePortals !== 'auto' && userspacePortals !== 'on' && userspacePortals !== 'off') {
+    throw new FlagError(`Invalid --userspace-portals: "${userspacePortals}" is not one of auto, on, off`);
+  }
   return {
     nodeName: flags.hostnameOverride ?? hostname(),
     nodeIPs,
@@ -157,6 +170,7 @@ export function planOptionsFromFlags(flags: PlanFlags, durationMs: (text: string
     nodePortAddresses: cidrList('nodeport-addresses', flags.nodeportAddresses),
     proxyPortRange,
     udpIdleTimeoutMs: udpTimeout === undefined ? 250 : durationMs(udpTimeout),
+    userspacePortals,
   };
 }
 

@@ -20,6 +20,7 @@ describe('plan flags', () => {
     assert.equal(o.masqueradeBit, 14);
     assert.equal(o.udpIdleTimeoutMs, 250);
     assert.equal(o.proxyPortRange, undefined);
+    assert.equal(o.userspacePortals, 'auto');
   });
   it('parses lists, ranges and durations', () => {
     const o = planOptionsFromFlags(
@@ -37,6 +38,14 @@ describe('plan flags', () => {
     assert.equal(o.udpIdleTimeoutMs, 1000);
     assert.deepEqual(o.nodePortAddresses, ['198.18.0.0/24']);
   });
+  it('passes --userspace-portals on, off or auto through', () => {
+    for (const value of ['on', 'off', 'auto'] as const) {
+      assert.equal(
+        planOptionsFromFlags({ ...base, userspacePortals: value }, parseDuration).userspacePortals,
+        value,
+      );
+    }
+  });
   it('rejects bad values with the flag name', () => {
     const cases: [Partial<PlanFlags>, RegExp][] = [
       [{ clusterCidr: '198.18.0.0' }, /--cluster-cidr: not a CIDR: "198.18.0.0"/],
@@ -45,6 +54,7 @@ describe('plan flags', () => {
       [{ iptablesMasqueradeBit: '32' }, /--iptables-masquerade-bit/],
       [{ ipvsScheduler: 'fifo' }, /--ipvs-scheduler: "fifo"/],
       [{ proxyPortRange: '200-100' }, /--proxy-port-range/],
+      [{ userspacePortals: 'maybe' }, /--userspace-portals: "maybe" is not one of auto, on, off/],
     ];
     for (const [flags, message] of cases) {
       assert.throws(

@@ -38,6 +38,12 @@ export interface PlanOptions {
   readonly proxyPortRange: { readonly from: number; readonly to: number } | undefined;
   /** userspace: `--udp-idle-timeout` in ms (default 250). */
   readonly udpIdleTimeoutMs: number;
+  /**
+   * userspace: `--userspace-portals`: install the nat rules that send VIPs to the relay (`on`), never
+   * (`off`: local VIPs are served by listening on them directly), or when root and iptables allow (`auto`,
+   * the default when undefined).
+   */
+  readonly userspacePortals?: 'auto' | 'on' | 'off' | undefined;
 }
 
 /** A packet for `kproxy trace`. */

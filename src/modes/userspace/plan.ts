@@ -47,7 +47,10 @@ export interface PlannedListener {
   /** `<service port key>|internal` or `|external`: stable, the key of proxy-port allocations. */
   readonly id: string;
   readonly role: ListenerRole;
-  /** The proxy port; 0 when it is chosen at run time (no `--proxy-port-range`). */
+  /**
+   * The proxy port; 0 when it is chosen at run time (no `--proxy-port-range`): rendered as a placeholder
+   * (see `runtimePortNames` in render.ts).
+   */
   readonly proxyPort: number;
   readonly portals: readonly Portal[];
   /** `ip:port` of every endpoint this listener balances over (round-robin, or ClientIP affinity). */
@@ -108,6 +111,11 @@ export interface PortalJump {
 
 /** The whole userspace plan. */
 export interface UserspacePlan {
+  /**
+   * `--userspace-portals`: with `off` the plan has no rules (every VIP is served by a listener bound to it,
+   * when it is a local address); `on` and `auto` plan the rules (`auto` installs them when it can).
+   */
+  readonly portals: 'auto' | 'on' | 'off';
   readonly servicePorts: readonly PlannedServicePort[];
   readonly rules: readonly PortalRule[];
   /** Service ports the mode cannot serve, with the reason (e.g. SCTP). */
@@ -298,6 +306,7 @@ export function planUserspace(
   proxyPorts?: ProxyPortAllocation,
 ): UserspacePlan {
   const ports = proxyPorts ?? notionalProxyPorts(state, options);
+  const policy = options.userspacePortals ?? 'auto';
   const hostIP = options.nodeIPs.find((ip) => isIPv4(ip));
   const nodePortCIDRs = options.nodePortAddresses.filter((cidr) => isIPv4(cidr.split('/')[0] ?? ''));
   const servicePorts: PlannedServicePort[] = [];
@@ -328,7 +337,7 @@ export function planUserspace(
         portals,
         endpoints: endpoints.map(endpointAddress),
       });
-      if (proxyPort === undefined) continue;
+      if (proxyPort === undefined || policy === 'off') continue;
       const base = { comment, protocol, newOnly: false, listenerId: id } as const;
       const redirect: PortalTarget = { kind: 'REDIRECT', toPort: proxyPort };
       const toHost: PortalTarget =
@@ -370,5 +379,5 @@ export function planUserspace(
     }
     servicePorts.push({ key, protocol: sp.protocol, state: sp, listeners });
   }
-  return { servicePorts, rules, skipped, hostIP };
+  return { portals: policy, servicePorts, rules, skipped, hostIP };
 }

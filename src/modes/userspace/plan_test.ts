@@ -65,10 +65,28 @@ COMMIT
     assert.ok(text.endsWith(renderPortalRestore(planUserspace(state, options))));
   });
 
-  it('is deterministic and uses proxy port 0 when ports are chosen at run time', () => {
+  it('is deterministic and names proxy ports chosen at run time PROXY_PORT_<n>, in the table and the rules', () => {
     const a = renderUserspaceRules(planUserspace(state, planOptions()));
     assert.equal(a, renderUserspaceRules(planUserspace(state, planOptions())));
-    assert.match(a, /--to-ports 0$/m);
+    assert.doesNotMatch(a, /--to-ports 0$|:0$/m);
+    // Listeners in plan order: dns (internal), shop (internal, external), web (internal).
+    assert.match(a, /^# {3}default\/dns:dns\/UDP +internal +PROXY_PORT_1 /m);
+    assert.match(a, /^# {3}default\/shop:http\/TCP +external +PROXY_PORT_3 /m);
+    assert.match(a, /-d 10\.96\.0\.10\/32 -j REDIRECT --to-ports PROXY_PORT_4$/m);
+    assert.match(a, /-j DNAT --to-destination 192\.168\.0\.10:PROXY_PORT_4$/m);
+    assert.match(a, /^-A KUBE-NODEPORT-NON-LOCAL .* --dport PROXY_PORT_3 -m conntrack/m);
+    assert.match(a, /PROXY_PORT_<n> is a free port chosen when kproxy starts/);
+  });
+
+  it('plans no rule with --userspace-portals off, and says the VIPs are listened on directly', () => {
+    const plan = planUserspace(state, planOptions({ userspacePortals: 'off' }));
+    assert.equal(plan.portals, 'off');
+    assert.deepEqual(plan.rules, []);
+    assert.equal(plan.servicePorts.length, 3);
+    const text = renderUserspaceRules(plan);
+    assert.match(text, /^# {3}default\/web:http\/TCP +internal +- +10\.96\.0\.10:80 \(clusterIP\)/m);
+    assert.match(text, /kproxy installs no iptables rules/);
+    assert.doesNotMatch(text, /^\*nat$|^-A |PROXY_PORT/m);
   });
 
   it('gives rules only to listeners that have a port, and uses the given allocation', () => {
@@ -211,6 +229,44 @@ describe('userspace trace', () => {
         pathHas: /session affinity ClientIP \(60s\)/,
       },
     ];
+  const offPlan = planUserspace(
+    proxyState([
+      servicePort({ clusterIPs: ['127.0.10.1'], endpoints: ['10.1.0.1:8080'] }),
+      servicePort({ serviceName: 'far', clusterIPs: ['10.96.0.10'], endpoints: ['10.1.0.2:8080'] }),
+      servicePort({ serviceName: 'np', type: 'NodePort', nodePort: 30090, endpoints: ['10.1.0.3:80'] }),
+    ]),
+    planOptions({ userspacePortals: 'off' }),
+  );
+  const offRows: { name: string; packet: TracePacket; verdict: string; pathHas: RegExp }[] = [
+    {
+      name: 'portals off: a local VIP reaches the listener bound to it',
+      packet: { source: '127.0.0.1', destination: '127.0.10.1', port: 80, protocol: 'TCP' },
+      verdict: 'DNAT',
+      pathHas: /relay listener bound to 127\.0\.10\.1:80/,
+    },
+    {
+      name: 'portals off: a VIP that is not local is not reachable',
+      packet: { source: '10.1.0.50', destination: '10.96.0.10', port: 80, protocol: 'TCP' },
+      verdict: 'NONE',
+      pathHas: /not reachable without portal rules/,
+    },
+    {
+      name: 'portals off: a node port on a node address reaches the listener',
+      packet: { source: '203.0.113.200', destination: '192.168.0.10', port: 30090, protocol: 'TCP' },
+      verdict: 'DNAT',
+      pathHas: /\*:30090 \(node port\)/,
+    },
+  ];
+  for (const row of offRows) {
+    it(row.name, () => {
+      const result = traceUserspace(offPlan, planOptions({ userspacePortals: 'off' }), row.packet);
+      assert.equal(result.verdict, row.verdict, result.path.join('\n'));
+      assert.ok(
+        result.path.some((p) => row.pathHas.test(p)),
+        `${row.pathHas} not in:\n${result.path.join('\n')}`,
+      );
+    });
+  }
   for (const row of rows) {
     it(row.name, () => {
       const result = traceUserspace(plan, options, row.packet);

@@ -3,30 +3,60 @@
  * and (for `kproxy rules`) the same preceded by comments: the listener table and the jumps from the
  * built-in chains that the applier ensures separately (they must not be duplicated by a re-apply).
  *
+ * Proxy ports chosen at run time (no `--proxy-port-range`; the plan says port 0) are printed as
+ * `PROXY_PORT_1`, `PROXY_PORT_2`, ... in plan order: stable for a given state, readable in the listener
+ * table, and rejected by iptables-restore (not a number, not a service name), so that the printed plan is
+ * never mistaken for something that can be fed to the kernel as it is. The applier always plans with the
+ * ports it has bound, so its input never holds a placeholder.
+ *
  * @module
  */
 import { PORTAL_CHAINS, PORTAL_JUMPS, type PortalJump, type PortalRule, type UserspacePlan } from './plan.ts';
+
+/** Placeholders of run-time proxy ports, by listener id. */
+export type RuntimePortNames = ReadonlyMap<string, string>;
+
+const NO_NAMES: RuntimePortNames = new Map();
+
+/**
+ * The placeholder of every listener whose proxy port is chosen at run time: `PROXY_PORT_<n>`, counting
+ * such listeners in plan order from 1.
+ *
+ * @param plan the plan
+ * @returns the placeholders by listener id (empty when every port is known)
+ * @example runtimePortNames(plan).get('default/web:http/TCP|internal') // 'PROXY_PORT_1'
+ */
+export function runtimePortNames(plan: UserspacePlan): RuntimePortNames {
+  const names = new Map<string, string>();
+  for (const sp of plan.servicePorts) {
+    for (const l of sp.listeners) if (l.proxyPort === 0) names.set(l.id, `PROXY_PORT_${names.size + 1}`);
+  }
+  return names;
+}
 
 /**
  * The arguments of a portal rule after `-A CHAIN`, in the order iptables-save prints them.
  *
  * @param rule the rule
+ * @param names placeholders for proxy ports chosen at run time (port 0), see {@link runtimePortNames}
  * @returns the argument list (the comment is one unquoted element)
  * @example portalRuleArgs(rule).join(' ')
  */
-export function portalRuleArgs(rule: PortalRule): string[] {
+export function portalRuleArgs(rule: PortalRule, names: RuntimePortNames = NO_NAMES): string[] {
+  // A service port is never 0, so 0 always stands for a proxy port not chosen yet.
+  const port = (n: number): string => (n === 0 ? (names.get(rule.listenerId) ?? 'PROXY_PORT') : String(n));
   const args = ['-m', 'comment', '--comment', rule.comment, '-p', rule.protocol, '-m', rule.protocol];
-  args.push('--dport', String(rule.dport));
+  args.push('--dport', port(rule.dport));
   if (rule.destination !== undefined) args.push('-d', rule.destination);
   if (rule.dstLocal) args.push('-m', 'addrtype', '--dst-type', 'LOCAL');
   if (rule.newOnly) args.push('-m', 'conntrack', '--ctstate', 'NEW');
   const target = rule.target;
   switch (target.kind) {
     case 'REDIRECT':
-      args.push('-j', 'REDIRECT', '--to-ports', String(target.toPort));
+      args.push('-j', 'REDIRECT', '--to-ports', port(target.toPort));
       break;
     case 'DNAT':
-      args.push('-j', 'DNAT', '--to-destination', `${target.toIP}:${target.toPort}`);
+      args.push('-j', 'DNAT', '--to-destination', `${target.toIP}:${port(target.toPort)}`);
       break;
     case 'ACCEPT':
       args.push('-j', 'ACCEPT');
@@ -65,11 +95,12 @@ function line(args: readonly string[]): string {
  */
 export function renderPortalRestore(plan: UserspacePlan): string {
   const out: string[] = [];
+  const names = runtimePortNames(plan);
   for (const table of ['nat', 'filter'] as const) {
     out.push(`*${table}`);
     for (const chain of PORTAL_CHAINS[table]) out.push(`:${chain} - [0:0]`);
     for (const rule of plan.rules)
-      if (rule.table === table) out.push(`-A ${rule.chain} ${line(portalRuleArgs(rule))}`);
+      if (rule.table === table) out.push(`-A ${rule.chain} ${line(portalRuleArgs(rule, names))}`);
     out.push('COMMIT');
   }
   return `${out.join('\n')}\n`;
@@ -85,7 +116,21 @@ export function renderPortalRestore(plan: UserspacePlan): string {
  */
 export function renderUserspaceRules(plan: UserspacePlan): string {
   const out: string[] = ['# kproxy userspace mode: every connection is relayed by kproxy itself.', '#'];
-  out.push('# Listeners (relay sockets on 0.0.0.0; PROXY PORT 0 = any free port, chosen at run time):');
+  const off = plan.portals === 'off';
+  const names = runtimePortNames(plan);
+  if (off) {
+    out.push(
+      '# Listeners (--userspace-portals off: a relay socket bound to each portal address that is local):',
+    );
+  } else {
+    out.push('# Listeners (relay sockets on 0.0.0.0, one per proxy port):');
+    if (names.size > 0) {
+      out.push(
+        '# PROXY_PORT_<n> is a free port chosen when kproxy starts (no --proxy-port-range): a placeholder',
+        '# that iptables-restore rejects, so the input below is for reading only.',
+      );
+    }
+  }
   const rows: string[][] = [['SERVICE PORT', 'ROLE', 'PROXY PORT', 'PORTALS', 'ENDPOINTS']];
   for (const sp of plan.servicePorts) {
     for (const l of sp.listeners) {
@@ -103,7 +148,7 @@ export function renderUserspaceRules(plan: UserspacePlan): string {
       rows.push([
         sp.key,
         l.role,
-        String(l.proxyPort),
+        off ? '-' : (names.get(l.id) ?? String(l.proxyPort)),
         portals,
         l.endpoints.join(',') || '(none: connections are closed)',
       ]);
@@ -121,11 +166,27 @@ export function renderUserspaceRules(plan: UserspacePlan): string {
     out.push('#', '# Not served:');
     for (const s of plan.skipped) out.push(`#   ${s.key}: ${s.reason}`);
   }
+  if (off) {
+    out.push(
+      '#',
+      '# --userspace-portals off: kproxy installs no iptables rules. A portal whose address is local',
+      '# (127.0.0.0/8, ::1, or an address of this host) is served by listening on it directly (a node port',
+      '# on every address, or on those in --nodeport-addresses); other portals are reported as not reachable.',
+    );
+    return `${out.join('\n')}\n`;
+  }
   out.push(
     '#',
-    '# Without root or iptables, kproxy installs no rules: a portal whose address is local (127.0.0.0/8,',
-    '# ::1, or an address of this host) is served by listening on it directly; other portals are reported.',
+    plan.portals === 'on'
+      ? '# --userspace-portals on: the rules are installed (a sync fails without root and iptables).'
+      : '# --userspace-portals auto: without root or iptables, kproxy installs no rules: a portal whose address',
   );
+  if (plan.portals !== 'on') {
+    out.push(
+      '# is local (127.0.0.0/8, ::1, or an address of this host) is served by listening on it directly;',
+      '# other portals are reported.',
+    );
+  }
   if (plan.hostIP === undefined) {
     out.push(
       '# No IPv4 node IP is known: from-host portals REDIRECT (UDP replies to host clients may then fail).',

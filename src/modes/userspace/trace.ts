@@ -9,7 +9,7 @@
 import { BlockList, isIPv4 } from 'node:net';
 import type { PlanOptions, TracePacket, TraceResult } from '../mode.ts';
 import { PORTAL_JUMPS, type PortalChain, type PortalRule, type UserspacePlan } from './plan.ts';
-import { jumpArgs, portalRuleArgs } from './render.ts';
+import { jumpArgs, portalRuleArgs, runtimePortNames } from './render.ts';
 
 function isLoopback(ip: string): boolean {
   return ip === '::1' || (isIPv4(ip) && ip.startsWith('127.'));
@@ -38,6 +38,7 @@ function matches(rule: PortalRule, packet: TracePacket, isLocal: (ip: string) =>
  */
 export function traceUserspace(plan: UserspacePlan, options: PlanOptions, packet: TracePacket): TraceResult {
   const isLocal = (ip: string): boolean => isLoopback(ip) || options.nodeIPs.includes(ip);
+  if (plan.portals === 'off') return traceDirect(plan, packet, isLocal);
   const fromHost = isLocal(packet.source);
   const path: string[] = [];
   const builtin = fromHost ? 'OUTPUT' : 'PREROUTING';
@@ -59,7 +60,7 @@ export function traceUserspace(plan: UserspacePlan, options: PlanOptions, packet
       path.push(`${chain}: no rule matches`);
       continue;
     }
-    path.push(`${chain}: ${portalRuleArgs(rule).join(' ')}`);
+    path.push(`${chain}: ${portalRuleArgs(rule, runtimePortNames(plan)).join(' ')}`);
     return relayVerdict(plan, rule.listenerId, path);
   }
   // IPv6 VIPs have no rules; a local one is served by a listener bound to it.
@@ -80,10 +81,47 @@ export function traceUserspace(plan: UserspacePlan, options: PlanOptions, packet
   return { verdict: 'NONE', masquerade: false, backends: [], path };
 }
 
+/** Without portal rules: only a listener bound to the destination (a local address) serves the packet. */
+function traceDirect(
+  plan: UserspacePlan,
+  packet: TracePacket,
+  isLocal: (ip: string) => boolean,
+): TraceResult {
+  const path = ['--userspace-portals off: no rules; the relay serves the VIPs that are local addresses'];
+  for (const sp of plan.servicePorts) {
+    if (sp.protocol !== packet.protocol) continue;
+    for (const l of sp.listeners) {
+      const portal = l.portals.find(
+        (p) =>
+          p.port === packet.port &&
+          (p.ip === undefined ? isLocal(packet.destination) : p.ip === packet.destination),
+      );
+      if (portal === undefined) continue;
+      if (portal.ip !== undefined && !isLocal(packet.destination)) {
+        path.push(
+          `${packet.destination} is ${sp.key}'s ${portal.kind} but not a local address (as far as the node IPs tell): not reachable without portal rules`,
+        );
+        return { verdict: 'NONE', masquerade: false, backends: [], path };
+      }
+      const at =
+        portal.ip === undefined ? `*:${packet.port} (node port)` : `${packet.destination}:${packet.port}`;
+      path.push(`a relay listener bound to ${at} accepts the packet`);
+      return relayVerdict(plan, l.id, path);
+    }
+  }
+  path.push('no portal matches: kproxy does not touch this packet');
+  return { verdict: 'NONE', masquerade: false, backends: [], path };
+}
+
 function relayVerdict(plan: UserspacePlan, id: string, path: string[]): TraceResult {
   const sp = plan.servicePorts.find((s) => s.listeners.some((l) => l.id === id))!;
   const listener = sp.listeners.find((l) => l.id === id)!;
-  const at = listener.proxyPort === 0 ? 'its proxy port (chosen at run time)' : `port ${listener.proxyPort}`;
+  const at =
+    plan.portals === 'off'
+      ? 'the portal address itself'
+      : listener.proxyPort === 0
+        ? `its proxy port (${runtimePortNames(plan).get(id) ?? 'PROXY_PORT'}, chosen at run time)`
+        : `port ${listener.proxyPort}`;
   path.push(`userspace relay for ${sp.key} (${listener.role} endpoints) on ${at}`);
   const n = listener.endpoints.length;
   if (n === 0) {
