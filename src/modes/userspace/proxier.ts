@@ -14,12 +14,29 @@
  * listeners that are no longer wanted close (so no rule ever points at a closed port). A listener that
  * cannot open is logged and retried on the next sync; nothing in a state can crash the relay.
  *
+ * Which way: `PlanOptions.userspacePortals` (`--userspace-portals`), overridden by
+ * {@link UserspaceProxierOptions.portals}: `on`, `off`, or `auto` (portals when root and iptables is usable).
+ *
+ * Metrics: each service port's {@link RelayPortMetrics} handle is fetched once, when its first listener
+ * opens, and shared by its listeners; it is forgotten once the service port is gone and its last relayed
+ * connection has ended.
+ *
+ * Stopping ({@link UserspaceProxier.stop}, on SIGTERM/SIGINT): every listener closes at once (no new
+ * connection is accepted; UDP flows close), connections already relayed may finish for up to
+ * {@link UserspaceProxierOptions.drainTimeoutMs} (10 s by default) and are then closed, and finally the
+ * portal rules are removed. Unlike the kernel modes' rules, which go on working without kproxy (and so
+ * stay, as kube-proxy leaves them), portal rules only lead to relay ports that nobody listens on any more:
+ * left behind they would capture VIP traffic and refuse it, and shadow any other proxy started on the node.
+ * They stay until the drain is over, so that a client connecting meanwhile is refused at once instead of
+ * waiting for a timeout. `keepRulesOnStop` keeps them (a restart that will rewrite them anyway).
+ *
  * @module
  */
 import { BlockList, isIPv4 } from 'node:net';
 import type { Logger } from 'pino';
+import { NOOP_RELAY_METRICS, type RelayMetrics, type RelayPortMetrics } from '../../metrics/relay_metrics.ts';
 import type { ProxyState, ServicePortKey, StateChange } from '../../model/types.ts';
-import { type Clock, systemClock } from '../../runner/clock.ts';
+import { type Clock, systemClock, type Timer } from '../../runner/clock.ts';
 import type { Proxier, ProxierDeps, SyncOptions, SyncReport } from '../mode.ts';
 import { Balancer, toBackends } from './balancer.ts';
 import { hostAddresses, isLocalAddress } from './local_addresses.ts';
@@ -31,7 +48,10 @@ import { UdpRelay } from './udp_relay.ts';
 
 /** Extra knobs of the userspace Proxier (the daemon uses the defaults; tests inject). */
 export interface UserspaceProxierOptions {
-  /** `auto` (default): portals when running as root and iptables is usable; `on`/`off` force it. */
+  /**
+   * `auto`: portals when running as root and iptables is usable; `on`/`off` force it. Default:
+   * `PlanOptions.userspacePortals`, else `auto`.
+   */
   readonly portals?: 'auto' | 'on' | 'off' | undefined;
   /** The host's addresses (default: from the interfaces, read at every sync). */
   readonly localAddresses?: (() => readonly string[]) | undefined;
@@ -40,7 +60,14 @@ export interface UserspaceProxierOptions {
   readonly clock?: Clock | undefined;
   /** Per-attempt connect timeouts (default 250, 500, 1000, 2000 ms). */
   readonly connectTimeoutsMs?: readonly number[] | undefined;
+  /** How long {@link UserspaceProxier.stop} lets relayed TCP connections finish (default 10 s). */
+  readonly drainTimeoutMs?: number | undefined;
+  /** Leave the portal rules in place on stop (default false: they are removed). */
+  readonly keepRulesOnStop?: boolean | undefined;
 }
+
+/** How long relayed connections may finish once the proxier stops. */
+export const DEFAULT_DRAIN_TIMEOUT_MS = 10_000;
 
 /** What the relay is doing, for tests, metrics and the lab driver. */
 export interface UserspaceStats {
@@ -69,6 +96,7 @@ interface ListenerSpec {
 }
 
 interface OpenListener {
+  readonly key: ServicePortKey;
   readonly spec: ListenerSpec;
   readonly relay: TcpRelay | UdpRelay;
   readonly port: number;
@@ -78,6 +106,8 @@ interface ServicePortRuntime {
   readonly key: ServicePortKey;
   readonly balancers: Record<ListenerRole, Balancer>;
   readonly listeners: Map<string, OpenListener>;
+  /** Fetched when the first listener opens. */
+  metrics: RelayPortMetrics | undefined;
 }
 
 /**
@@ -107,9 +137,13 @@ export class UserspaceProxier implements Proxier {
   readonly #reported = new Set<string>();
   /** Sockets closed with the service (and their connections, still relaying). */
   readonly #retired: OpenListener[] = [];
+  readonly #relayMetrics: RelayMetrics;
+  /** Service ports gone whose metrics are forgotten once their last connection ended. */
+  readonly #forgetting = new Set<ServicePortKey>();
   #portals: boolean | undefined;
   #appliedRules: string | undefined;
   #stopped = false;
+  #stopping: Promise<void> | undefined;
 
   constructor(deps: ProxierDeps, options: UserspaceProxierOptions) {
     this.#deps = deps;
@@ -117,6 +151,7 @@ export class UserspaceProxier implements Proxier {
     this.#log = deps.logger;
     this.#clock = options.clock ?? systemClock;
     this.#rules = new PortalRules(deps.exec, deps.iptablesBackend);
+    this.#relayMetrics = deps.metrics?.relay ?? NOOP_RELAY_METRICS;
   }
 
   async sync(state: ProxyState, change: StateChange, syncOptions?: SyncOptions): Promise<SyncReport> {
@@ -158,6 +193,7 @@ export class UserspaceProxier implements Proxier {
       if (state.servicePorts.has(key) && !shape.skipped.some((s) => s.key === key)) continue;
       stale.push(...runtime.listeners.values());
       this.#runtimes.delete(key);
+      if (runtime.metrics !== undefined) this.#forgetting.add(key);
       written++;
     }
 
@@ -179,6 +215,7 @@ export class UserspaceProxier implements Proxier {
       runtime.balancers.internal.sweep();
       runtime.balancers.external.sweep();
     }
+    this.#forgetDrained();
     return {
       kind: first || syncOptions?.full === true ? 'full' : 'partial',
       servicePortsWritten: written,
@@ -187,16 +224,65 @@ export class UserspaceProxier implements Proxier {
     };
   }
 
-  async stop(): Promise<void> {
-    if (this.#stopped) return;
+  /**
+   * Stops gracefully (see the module documentation): stop accepting, let relayed connections finish up to
+   * the drain timeout, close the rest, remove the portal rules. Calling it again returns the same promise.
+   *
+   * @returns a promise that resolves when everything is closed (rejects only if removing the rules failed)
+   */
+  stop(): Promise<void> {
+    this.#stopping ??= this.#stop();
+    return this.#stopping;
+  }
+
+  async #stop(): Promise<void> {
     this.#stopped = true;
     const all = [...this.#retired];
+    this.#retired.length = 0;
     for (const runtime of this.#runtimes.values()) all.push(...runtime.listeners.values());
+    const keys = new Set([...this.#runtimes.keys(), ...this.#forgetting, ...all.map((o) => o.key)]);
     this.#runtimes.clear();
-    for (const open of all) {
-      await open.relay.close();
-      if (open.relay instanceof TcpRelay) open.relay.destroyConnections();
+    // Stop accepting everywhere at once; UDP relays close their flows with their socket.
+    await Promise.all(all.map((open) => open.relay.close()));
+    const tcp = all.flatMap((open) => (open.relay instanceof TcpRelay ? [open.relay] : []));
+    await this.#drain(tcp);
+    for (const key of keys) this.#relayMetrics.forget(key);
+    this.#forgetting.clear();
+    if (this.#appliedRules !== undefined && this.#options.keepRulesOnStop !== true) {
+      await this.#rules.cleanup();
+      this.#appliedRules = undefined;
+      this.#log.info('Removed the portal rules');
     }
+  }
+
+  /** Waits for relayed connections to end, up to the drain timeout; then closes those left. */
+  async #drain(relays: readonly TcpRelay[]): Promise<void> {
+    const open = (): number => relays.reduce((n, r) => n + r.activeConnections, 0);
+    const count = open();
+    if (count === 0) return;
+    const timeoutMs = this.#options.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
+    this.#log.info(
+      { connections: count, timeoutMs },
+      `Stopped accepting: letting ${count} relayed connection(s) finish (at most ${timeoutMs} ms)`,
+    );
+    let timer: Timer | undefined;
+    const timedOut = new Promise<boolean>((resolve) => {
+      timer = this.#clock.setTimer(() => resolve(true), timeoutMs);
+    });
+    const drained = Promise.all(relays.map((r) => r.drained())).then(() => false);
+    const late = await Promise.race([drained, timedOut]);
+    timer?.cancel();
+    if (!late) {
+      this.#log.info('Every relayed connection has ended');
+      return;
+    }
+    const left = open();
+    this.#log.warn(
+      { connections: left, timeoutMs },
+      `Closing ${left} relayed connection(s) still open after ${timeoutMs} ms`,
+    );
+    for (const relay of relays) relay.destroyConnections();
+    await Promise.all(relays.map((r) => r.drained()));
   }
 
   /** A snapshot of what the relay is doing. */
@@ -235,11 +321,12 @@ export class UserspaceProxier implements Proxier {
       for (const open of runtime.listeners.values())
         if (open.spec.proxy) ports.set(open.spec.listenerId, open.port);
     }
-    return planUserspace(state, this.#deps.options, ports);
+    // Portals were decided on (possibly overriding the plan options' policy): plan their rules.
+    return planUserspace(state, { ...this.#deps.options, userspacePortals: 'on' }, ports);
   }
 
   async #decidePortals(): Promise<boolean> {
-    const policy = this.#options.portals ?? 'auto';
+    const policy = this.#options.portals ?? this.#deps.options.userspacePortals ?? 'auto';
     if (policy !== 'auto') return policy === 'on';
     const root = (this.#options.isRoot ?? (() => process.getuid?.() === 0))();
     const usable = root && (await this.#rules.usable());
@@ -259,8 +346,10 @@ export class UserspaceProxier implements Proxier {
         key,
         balancers: { internal: new Balancer(this.#clock), external: new Balancer(this.#clock) },
         listeners: new Map(),
+        metrics: undefined,
       };
       this.#runtimes.set(key, runtime);
+      this.#forgetting.delete(key);
     }
     return runtime;
   }
@@ -318,12 +407,15 @@ export class UserspaceProxier implements Proxier {
   ): Promise<OpenListener | undefined> {
     const balancer = runtime.balancers[spec.role];
     const family = spec.host.includes(':') ? 6 : 4;
+    runtime.metrics ??= this.#relayMetrics.servicePort(sp.key);
+    const metrics = runtime.metrics;
     const make = (): TcpRelay | UdpRelay =>
       sp.protocol === 'TCP'
-        ? new TcpRelay(balancer, { connectTimeoutsMs: this.#options.connectTimeoutsMs })
+        ? new TcpRelay(balancer, { connectTimeoutsMs: this.#options.connectTimeoutsMs, metrics })
         : new UdpRelay(balancer, family === 6 ? 'udp6' : 'udp4', {
             idleTimeoutMs: this.#deps.options.udpIdleTimeoutMs,
             clock: this.#clock,
+            metrics,
           });
     const candidates = spec.proxy ? this.#proxyPortCandidates(sp) : [spec.port];
     let lastError: unknown;
@@ -336,7 +428,7 @@ export class UserspaceProxier implements Proxier {
           `Serving ${sp.key} on ${spec.host.includes(':') ? `[${spec.host}]` : spec.host}:${bound}`,
         );
         this.#reported.delete(`listen ${spec.id}`);
-        return { spec, relay, port: bound };
+        return { key: sp.key, spec, relay, port: bound };
       } catch (error) {
         lastError = error;
         await relay.close();
@@ -374,9 +466,18 @@ export class UserspaceProxier implements Proxier {
     );
     // TCP connections already relayed keep going; remember the relay until they end, for stats and stop().
     if (open.relay instanceof TcpRelay && open.relay.activeConnections > 0) this.#retired.push(open);
+  }
+
+  /** Drops retired relays whose connections have all ended, and forgets the metrics nobody reports to. */
+  #forgetDrained(): void {
     for (let i = this.#retired.length - 1; i >= 0; i--) {
       const r = this.#retired[i]!;
       if (r.relay instanceof TcpRelay && r.relay.activeConnections === 0) this.#retired.splice(i, 1);
+    }
+    for (const key of this.#forgetting) {
+      if (this.#retired.some((r) => r.key === key)) continue;
+      this.#forgetting.delete(key);
+      this.#relayMetrics.forget(key);
     }
   }
 

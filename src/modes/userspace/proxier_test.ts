@@ -5,10 +5,12 @@ import { Writable } from 'node:stream';
 import { after, describe, it } from 'node:test';
 import type { Exec, ExecResult } from '../../kernel/exec.ts';
 import { createLogger } from '../../log.ts';
+import { ProxyMetrics } from '../../metrics/proxy_metrics.ts';
 import type { ServicePortState, StateChange } from '../../model/types.ts';
+import { FakeClock } from '../../runner/clock.ts';
 import type { ProxierDeps } from '../mode.ts';
 import { planOptions, proxyState, servicePort } from './_fixtures.ts';
-import { readAll, tcpServer } from './_loopback.ts';
+import { readAll, refusingPort, tcpServer } from './_loopback.ts';
 import { userspaceMode } from './index.ts';
 import { createUserspaceProxier, type UserspaceProxier } from './proxier.ts';
 
@@ -241,5 +243,295 @@ describe('UserspaceProxier (portal rules, fake iptables)', () => {
         ? { code: 4, stdout: '', stderr: 'iptables: Permission denied' }
         : { code: 0, stdout: '', stderr: '' };
     await assert.rejects(userspaceMode.cleanup(deps(exec)), { code: 'KPROXY_KERNEL' });
+  });
+});
+
+/** The relay series of one service port in a scrape, by metric name without the `kproxy_userspace_` prefix. */
+async function relaySeries(metrics: ProxyMetrics, key: string): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const line of (await metrics.metricsText()).split('\n')) {
+    const m = /^kproxy_userspace_(\w+)\{service_port="([^"]*)"\} (\S+)$/.exec(line);
+    if (m !== null && m[2] === key) out[m[1]!] = Number(m[3]);
+  }
+  return out;
+}
+
+/** Polls a condition that real sockets make true (bounded: fails the test after 2 s). */
+async function until(what: string, condition: () => boolean | Promise<boolean>): Promise<void> {
+  const deadline = performance.now() + 2000;
+  while (!(await condition())) {
+    assert.ok(performance.now() < deadline, `${what}: not within 2 s`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+/** Sends `payload`, half-closes, and reads everything back (the banner backend's name, then the echo). */
+async function exchange(host: string, port: number, payload: string): Promise<string> {
+  const { connect } = await import('node:net');
+  const socket = connect({ host, port, allowHalfOpen: true });
+  await once(socket, 'connect');
+  socket.end(payload);
+  const text = await readAll(socket);
+  socket.destroy();
+  return text;
+}
+
+describe('UserspaceProxier relay metrics (direct listen, real connections)', () => {
+  function metered(
+    metrics: ProxyMetrics,
+    options: Partial<Parameters<typeof createUserspaceProxier>[1]> = {},
+  ): UserspaceProxier {
+    const p = createUserspaceProxier(deps(fakeExec().exec, { metrics }), {
+      portals: 'off',
+      localAddresses: () => [],
+      ...options,
+    });
+    proxiers.push(p);
+    return p;
+  }
+
+  it('counts connections and bytes exactly, and the active gauge returns to 0', async () => {
+    const metrics = new ProxyMetrics({ mode: 'userspace' });
+    const proxier = metered(metrics);
+    const sp = servicePort({ clusterIPs: ['127.0.10.6'], port: 18085, endpoints: [await backend('m')] });
+    await proxier.sync(proxyState([sp]), CHANGE);
+    assert.deepEqual(await relaySeries(metrics, sp.key), {
+      active_connections: 0,
+      connections_total: 0,
+      received_bytes_total: 0,
+      sent_bytes_total: 0,
+      dial_retries_total: 0,
+      dial_failures_total: 0,
+    });
+    const payloads = ['a', 'bb'.repeat(1000), 'ccc'.repeat(100_000)];
+    for (const payload of payloads)
+      assert.equal(await exchange('127.0.10.6', 18085, payload), `m\n${payload}`);
+    const sent = payloads.reduce((n, p) => n + p.length, 0);
+    await until('every connection closed', () => proxier.stats().tcp.active === 0);
+    assert.deepEqual(await relaySeries(metrics, sp.key), {
+      active_connections: 0,
+      connections_total: 3,
+      received_bytes_total: sent,
+      sent_bytes_total: sent + 3 * 'm\n'.length,
+      dial_retries_total: 0,
+      dial_failures_total: 0,
+    });
+  });
+
+  it('shows an open connection as active, and counts a refused first backend as one dial retry', async () => {
+    const metrics = new ProxyMetrics({ mode: 'userspace' });
+    const proxier = metered(metrics);
+    const refused = `127.0.0.1:${await refusingPort()}`;
+    const sp = servicePort({
+      clusterIPs: ['127.0.10.7'],
+      port: 18086,
+      endpoints: [refused, await backend('ok')],
+    });
+    await proxier.sync(proxyState([sp]), CHANGE);
+    const { connect } = await import('node:net');
+    const open = connect({ host: '127.0.10.7', port: 18086 });
+    const [banner] = (await once(open, 'data')) as [Buffer];
+    assert.equal(banner.toString(), 'ok\n');
+    const during = await relaySeries(metrics, sp.key);
+    assert.equal(during.active_connections, 1);
+    assert.equal(during.connections_total, 1);
+    assert.equal(during.dial_retries_total, 1);
+    assert.equal(during.dial_failures_total, 0);
+    open.destroy();
+    await until(
+      'the connection closed',
+      async () => (await relaySeries(metrics, sp.key)).active_connections === 0,
+    );
+  });
+
+  it('counts one dial failure when every backend is dead (after a retry per further attempt)', async () => {
+    const metrics = new ProxyMetrics({ mode: 'userspace' });
+    const proxier = metered(metrics, { connectTimeoutsMs: [100, 100, 100] });
+    const dead = [`127.0.0.1:${await refusingPort()}`, `127.0.0.1:${await refusingPort()}`];
+    const sp = servicePort({ clusterIPs: ['127.0.10.8'], port: 18087, endpoints: dead });
+    await proxier.sync(proxyState([sp]), CHANGE);
+    // Nothing sent: a client with unread data would see the close as a reset.
+    assert.equal(await exchange('127.0.10.8', 18087, ''), '');
+    await until('the connection closed', () => proxier.stats().tcp.active === 0);
+    const series = await relaySeries(metrics, sp.key);
+    assert.equal(series.connections_total, 1);
+    assert.equal(series.active_connections, 0);
+    assert.equal(series.dial_retries_total, 2);
+    assert.equal(series.dial_failures_total, 1);
+  });
+
+  it('counts a UDP client session as a connection with its bytes, until it idles out', async () => {
+    const { createSocket } = await import('node:dgram');
+    const echo = createSocket('udp4');
+    echo.on('message', (msg, rinfo) => echo.send(Buffer.concat([msg, msg]), rinfo.port, rinfo.address));
+    echo.bind(0, '127.0.0.1');
+    await once(echo, 'listening');
+    after(() => echo.close());
+    const clock = new FakeClock(1_000_000);
+    const metrics = new ProxyMetrics({ mode: 'userspace' });
+    const proxier = metered(metrics, { clock });
+    const sp = servicePort({
+      serviceName: 'dns',
+      protocol: 'UDP',
+      clusterIPs: ['127.0.10.9'],
+      port: 18088,
+      endpoints: [`127.0.0.1:${echo.address().port}`],
+    });
+    await proxier.sync(proxyState([sp]), CHANGE);
+    const client = createSocket('udp4');
+    after(() => client.close());
+    for (const text of ['one', 'three']) {
+      const reply = once(client, 'message') as Promise<[Buffer]>;
+      client.send(text, 18088, '127.0.10.9');
+      assert.equal((await reply)[0].toString(), text + text);
+    }
+    const open = await relaySeries(metrics, sp.key);
+    assert.equal(open.active_connections, 1);
+    assert.equal(open.connections_total, 1);
+    await clock.advance(1000);
+    assert.deepEqual(await relaySeries(metrics, sp.key), {
+      active_connections: 0,
+      connections_total: 1,
+      received_bytes_total: 8,
+      sent_bytes_total: 16,
+      dial_retries_total: 0,
+      dial_failures_total: 0,
+    });
+  });
+
+  it('stops exporting a removed service port once its last connection has ended', async () => {
+    const metrics = new ProxyMetrics({ mode: 'userspace' });
+    const proxier = metered(metrics);
+    const ep = await backend('f');
+    const gone = servicePort({
+      serviceName: 'gone',
+      clusterIPs: ['127.0.10.10'],
+      port: 18089,
+      endpoints: [ep],
+    });
+    const stays = servicePort({
+      serviceName: 'stays',
+      clusterIPs: ['127.0.10.11'],
+      port: 18089,
+      endpoints: [ep],
+    });
+    await proxier.sync(proxyState([gone, stays]), CHANGE);
+    const { connect } = await import('node:net');
+    const open = connect({ host: '127.0.10.10', port: 18089 });
+    await once(open, 'data');
+    await proxier.sync(proxyState([stays], 2), CHANGE);
+    assert.equal(
+      (await relaySeries(metrics, gone.key)).active_connections,
+      1,
+      'still relaying: still exported',
+    );
+    open.destroy();
+    await until('the connection closed', () => proxier.stats().tcp.active === 0);
+    await proxier.sync(proxyState([stays], 3), CHANGE);
+    assert.deepEqual(await relaySeries(metrics, gone.key), {});
+    assert.equal((await relaySeries(metrics, stays.key)).connections_total, 0);
+  });
+});
+
+describe('UserspaceProxier.stop (graceful)', () => {
+  it('stops accepting at once, lets an open connection finish, then resolves', async () => {
+    const ep = await backend('g');
+    const proxier = direct();
+    await proxier.sync(
+      proxyState([servicePort({ clusterIPs: ['127.0.10.12'], port: 18090, endpoints: [ep] })]),
+      CHANGE,
+    );
+    const { connect } = await import('node:net');
+    const open = connect({ host: '127.0.10.12', port: 18090, allowHalfOpen: true });
+    await once(open, 'data');
+    let stopped = false;
+    const stopping = proxier.stop().then(() => {
+      stopped = true;
+    });
+    await until('the listener closed', async () => {
+      const refused = await new Promise<boolean>((resolve) => {
+        const probe = connect({ host: '127.0.10.12', port: 18090 });
+        probe.once('connect', () => resolve(probe.destroy() && false));
+        probe.once('error', () => resolve(true));
+      });
+      return refused;
+    });
+    open.write('still relayed');
+    const [echo] = (await once(open, 'data')) as [Buffer];
+    assert.equal(echo.toString(), 'still relayed');
+    assert.equal(stopped, false, 'stop waits for the open connection');
+    open.end();
+    await readAll(open);
+    await stopping;
+    assert.equal(proxier.stats().tcp.active, 0);
+  });
+
+  it('closes connections still open when the drain timeout passes', async () => {
+    const ep = await backend('h');
+    const clock = new FakeClock(0);
+    const { logger, lines } = capture();
+    const proxier = createUserspaceProxier(deps(fakeExec().exec, { logger }), {
+      portals: 'off',
+      localAddresses: () => [],
+      clock,
+      drainTimeoutMs: 5000,
+    });
+    proxiers.push(proxier);
+    await proxier.sync(
+      proxyState([servicePort({ clusterIPs: ['127.0.10.13'], port: 18091, endpoints: [ep] })]),
+      CHANGE,
+    );
+    const { connect } = await import('node:net');
+    const idle = connect({ host: '127.0.10.13', port: 18091 });
+    idle.on('error', () => {});
+    await once(idle, 'data');
+    const idleClosed = once(idle, 'close');
+    let stopped = false;
+    const stopping = proxier.stop().then(() => {
+      stopped = true;
+    });
+    await clock.advance(4999);
+    assert.equal(stopped, false);
+    await clock.advance(1);
+    await stopping;
+    await idleClosed;
+    assert.equal(proxier.stats().tcp.active, 0);
+    assert.ok(lines.some((l) => l.includes('Closing 1 relayed connection(s) still open after 5000 ms')));
+  });
+
+  it('removes the portal rules after the drain, unless told to keep them', async () => {
+    for (const keep of [false, true]) {
+      const fake = fakeExec();
+      const proxier = createUserspaceProxier(
+        deps(fake.exec, { options: planOptions({ proxyPortRange: { from: 39130, to: 39150 } }) }),
+        { portals: 'on', localAddresses: () => [], keepRulesOnStop: keep },
+      );
+      await proxier.sync(proxyState([servicePort({ endpoints: ['127.0.0.1:1'] })]), CHANGE);
+      const before = fake.calls.length;
+      await proxier.stop();
+      const removals = fake.calls.slice(before).filter((c) => c.args.includes('-D') || c.args.includes('-X'));
+      if (keep) assert.deepEqual(removals, []);
+      else {
+        assert.ok(removals.some((c) => c.args.join(' ') === '-w -t nat -X KUBE-PORTALS-CONTAINER'));
+        assert.ok(removals.some((c) => c.args.includes('-D') && c.args.includes('KUBE-PORTALS-HOST')));
+      }
+    }
+  });
+
+  it('serves with the plan options\u2019 --userspace-portals when the proxier is not told otherwise', async () => {
+    const fake = fakeExec();
+    const ep = await backend('p');
+    const proxier = createUserspaceProxier(
+      deps(fake.exec, { options: planOptions({ userspacePortals: 'off' }) }),
+      { localAddresses: () => [], isRoot: () => true },
+    );
+    proxiers.push(proxier);
+    await proxier.sync(
+      proxyState([servicePort({ clusterIPs: ['127.0.10.14'], port: 18092, endpoints: [ep] })]),
+      CHANGE,
+    );
+    assert.equal(proxier.stats().portals, false);
+    assert.deepEqual(fake.calls, [], 'no iptables command at all');
+    assert.equal(await bannerAt('127.0.10.14', 18092), 'p');
   });
 });
