@@ -51,7 +51,8 @@ mkdir -p /newroot/dev/pts /newroot/dev/shm
 mount -t devpts devpts /newroot/dev/pts
 mount -t tmpfs tmpfs /newroot/dev/shm
 mount -t tmpfs -o mode=0755 tmpfs /newroot/run
-mount -t tmpfs -o mode=1777 tmpfs /newroot/tmp
+# /tmp stays the overlay of the host's /tmp (writable through the tmpfs upper layer): a checkout under
+# /tmp (as CI's clone may be) must stay visible in the guest.
 mkdir -p /newroot/run/kpt-guest
 mount --bind /out /newroot/run/kpt-guest
 ip link set lo up
