@@ -38,6 +38,7 @@ export const REPORT_FIXTURE: BenchResults = {
   },
   kproxyBuild: 'compiled (tsc)',
   git: 'abc1234',
+  iptablesBackend: 'legacy',
   dataPathSettings: { repetitions: 3, wrkSeconds: 2, iperfSeconds: 2, connections: 16 },
   dataPath: [
     { target: 'direct', place: 'host', status: 'measured', metrics: metrics(1) },

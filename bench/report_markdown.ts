@@ -181,6 +181,25 @@ export function renderBenchReadme(
     );
   }
 
+  out.push(
+    '',
+    '## Method notes',
+    '',
+    `- kproxy ran ${results.kproxyBuild === 'source (tsx)' ? 'from its TypeScript sources through tsx' : "compiled by the project's tsc (`.cache/bench-build/`)"}, ` +
+      `with \`--iptables-backend ${results.iptablesBackend}\` (issue 4's calibration found iptables-nft-restore far slower for large rulesets; \`bench/run.ts --iptables-backend nft\` measures that backend instead), ` +
+      'a 100 ms minimum sync period and no periodic resync during a measurement.',
+    '- No namespace keeps TIME_WAIT sockets (`net.ipv4.tcp_max_tw_buckets=0`): one client address opening more than',
+    '  10k connections/s reuses its ports within seconds, and a server side in TIME_WAIT would turn that into',
+    '  retransmitted SYNs — the benchmark would measure port collisions, not the proxy.',
+    '- The node namespace has connection tracking on for every target (empty nat/filter/mangle tables from the',
+    '  start), as on any Kubernetes node; after each kproxy run its tables, IPVS table, ipsets and conntrack',
+    "  entries are emptied (without relying on the mode's own cleanup).",
+    '- The load generator, the proxy and the backend share the same cores: a proxy that uses more CPU also takes',
+    '  it from the load generator. The ratios compare setups on this machine, not the limits of each proxy.',
+    '- With iptables, every new connection forwarded by the node walks KUBE-SERVICES (one rule per service port)',
+    '  before it finds its service or falls through; IPVS looks the virtual server up in a hash table.',
+  );
+
   const missing = [
     ...results.notMeasured.map((n) => `${n.what}: ${n.reason}`),
     ...results.dataPath

@@ -136,6 +136,8 @@ export interface BenchResults {
   /** `dist` (compiled) or `source (tsx)`: how kproxy ran. */
   readonly kproxyBuild: string;
   readonly git: string;
+  /** The iptables backend kproxy was told to use (`--iptables-backend`). */
+  readonly iptablesBackend: 'legacy' | 'nft';
   readonly dataPathSettings: DataPathSettings;
   readonly dataPath: readonly DataPathResult[];
   readonly scale: readonly ScaleSeries[];

@@ -16,7 +16,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { isMainModule } from '../src/lab/node_child.ts';
@@ -73,6 +73,13 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
   const settings = benchSettings(options.quick);
   const log = options.log;
   const notMeasured: NotMeasured[] = [];
+  if (options.quick) {
+    notMeasured.push({
+      what: 'quick mode',
+      reason:
+        'only 100 and 1k services; no 5k/10k sizes, no iptables scale series and no HAProxy/userspace/iptables data path in the guest (run `npm run bench` for those)',
+    });
+  }
   if (process.getuid?.() !== 0) {
     throw new Error('The benchmark needs root: it builds network namespaces and programs their netfilter');
   }
@@ -213,6 +220,7 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
     machine,
     kproxyBuild: kproxy.build,
     git: gitDescribe(),
+    iptablesBackend: options.iptablesBackend,
     dataPathSettings: {
       repetitions: settings.dataPath.repetitions,
       wrkSeconds: settings.dataPath.wrkSeconds,
@@ -296,7 +304,7 @@ async function main(): Promise<void> {
   const log = (line: string) => process.stdout.write(`${line}\n`);
   if (values.render !== undefined) {
     const results = JSON.parse(await readFile(values.render, 'utf8')) as BenchResults;
-    for (const f of await writeReport(results, join(process.cwd(), values.render), false))
+    for (const f of await writeReport(results, resolve(values.render), false))
       log(`wrote ${relative(ROOT, f)}`);
     return;
   }

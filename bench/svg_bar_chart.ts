@@ -121,7 +121,8 @@ export function renderBarChart(spec: BarChartSpec): string {
     const ry = f(y(spec.referenceLine.value));
     out.push(
       `<line x1="${MARGIN.left}" x2="${MARGIN.left + plotW}" y1="${ry}" y2="${ry}" stroke="#333" stroke-dasharray="6 4"/>`,
-      `<text x="${MARGIN.left + plotW + 4}" y="${f(Number(ry) + 4)}" font-size="11">${escapeXml(spec.referenceLine.label)}</text>`,
+      // Inside the plot, above the line at its left end: the legend owns the right margin.
+      `<text x="${MARGIN.left + 4}" y="${f(Number(ry) - 4)}" font-size="11">${escapeXml(spec.referenceLine.label)}</text>`,
     );
   }
   out.push(

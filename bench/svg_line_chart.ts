@@ -103,7 +103,8 @@ export function renderLineChart(spec: LineChartSpec): string {
   );
   if (spec.note !== undefined) {
     out.push(
-      `<text x="${f(MARGIN.left + plotW / 2)}" y="${MARGIN.top + plotH + 60}" text-anchor="middle" font-size="10" fill="#555">${escapeXml(spec.note)}</text>`,
+      // Centred on the whole chart: a note may be wider than the plot.
+      `<text x="${f(width / 2)}" y="${MARGIN.top + plotH + 60}" text-anchor="middle" font-size="10" fill="#555">${escapeXml(spec.note)}</text>`,
     );
   }
   spec.series.forEach((s, i) => {
