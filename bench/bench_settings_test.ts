@@ -8,7 +8,8 @@ describe('benchSettings', () => {
     assert.equal(s.dataPath.repetitions, 3);
     assert.deepEqual(s.scaleSizes, [100, 1000]);
     assert.ok(s.dataPath.wrkSeconds <= 2 && s.dataPath.iperfSeconds <= 2);
-    assert.ok(s.guestTimeoutMs <= 6 * 60_000);
+    assert.equal(s.guest.length, 1, 'one guest boot');
+    assert.ok(s.guest[0]!.timeoutMs <= 6 * 60_000);
   });
 
   it('full: repeats 5 times, 100 to 10k services, plan and sync at 1k/5k/10k × 10 endpoints', () => {
@@ -17,15 +18,19 @@ describe('benchSettings', () => {
     assert.deepEqual(s.scaleSizes, [100, 1000, 5000, 10_000]);
     assert.deepEqual(s.planSizes, [1000, 5000, 10_000]);
     assert.equal(s.endpointsPerService, 10);
-    assert.deepEqual(s.guest.scale?.modes, ['ipvs', 'iptables']);
-    assert.ok(s.guest.dataPath?.targets.includes('ipvs'));
+    assert.deepEqual(
+      s.guest.map((g) => g.config.scale?.modes ?? []),
+      [[], ['ipvs'], ['iptables']],
+      'one boot per part: a timeout loses only its own part',
+    );
+    assert.ok(s.guest[0]!.config.dataPath?.targets.includes('ipvs'));
   });
 
   it('measures every target against a direct connection in the same place', () => {
     for (const quick of [true, false]) {
       const s = benchSettings(quick);
       assert.equal(s.dataPath.targets[0], 'direct');
-      assert.equal(s.guest.dataPath?.targets[0], 'direct');
+      assert.equal(s.guest[0]!.config.dataPath?.targets[0], 'direct');
     }
   });
 });
