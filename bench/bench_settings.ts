@@ -13,8 +13,9 @@ export interface BenchSettings {
   /** Service counts of the host's scale runs (first packet and syncs) and the connects per count. */
   readonly scaleSizes: readonly number[];
   readonly connects: number;
-  /** Seconds of the connections/s run per scale point (0 = none). */
+  /** Seconds and number of the connections/s runs per scale point (0 = none). */
   readonly scaleWrkSeconds: number;
+  readonly scaleWrkRuns: number;
   readonly endpointsPerService: number;
   /** Service counts and repeats of plan + render timing (host). */
   readonly planSizes: readonly number[];
@@ -55,6 +56,7 @@ export function benchSettings(quick: boolean): BenchSettings {
       scaleSizes: [100, 1000],
       connects: 300,
       scaleWrkSeconds: 2,
+      scaleWrkRuns: 1,
       endpointsPerService: 10,
       planSizes: [1000],
       planRepeats: 3,
@@ -77,6 +79,7 @@ export function benchSettings(quick: boolean): BenchSettings {
               endpointsPerService: 10,
               connects: 100,
               wrkSeconds: 2,
+              wrkRuns: 1,
             },
             slowdown: 10,
           },
@@ -96,6 +99,7 @@ export function benchSettings(quick: boolean): BenchSettings {
     scaleSizes: [100, 1000, 5000, 10_000],
     connects: 1000,
     scaleWrkSeconds: 3,
+    scaleWrkRuns: 3,
     endpointsPerService: 10,
     planSizes: [1000, 5000, 10_000],
     planRepeats: 5,
@@ -124,6 +128,7 @@ export function benchSettings(quick: boolean): BenchSettings {
             endpointsPerService: 10,
             connects: 300,
             wrkSeconds: 3,
+            wrkRuns: 3,
           },
           slowdown: 20,
         },

@@ -33,6 +33,7 @@ export interface GuestConfig {
         readonly endpointsPerService: number;
         readonly connects: number;
         readonly wrkSeconds: number;
+        readonly wrkRuns: number;
       }
     | undefined;
   readonly iptablesBackend: 'legacy' | 'nft';
@@ -84,6 +85,7 @@ export async function runGuestBench(config: GuestConfig, log: (line: string) => 
           endpointsPerService: config.scale!.endpointsPerService,
           connects: config.scale!.connects,
           wrkSeconds: config.scale!.wrkSeconds,
+          wrkRuns: config.scale!.wrkRuns,
           probe: bench.probe,
           slowdown: config.slowdown,
           workDir,

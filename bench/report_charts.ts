@@ -107,9 +107,19 @@ export function scaleLabel(s: ScaleSeries): string {
 function connectionRateChart(scale: readonly ScaleSeries[]): ChartFile {
   const series: LineSeries[] = scale.map((s) => ({
     name: scaleLabel(s),
-    points: s.points
-      .filter((p) => p.connectionsPerSecond > 0 && p.baselineConnectionsPerSecond > 0)
-      .map((p) => ({ x: p.services, y: p.connectionsPerSecond / p.baselineConnectionsPerSecond })),
+    points: s.points.flatMap((p) => {
+      const r = ratio(p.connectionsPerSecond, p.baselineConnectionsPerSecond);
+      const base = p.baselineConnectionsPerSecond?.median ?? 0;
+      if (r === undefined || p.connectionsPerSecond === undefined) return [];
+      return [
+        {
+          x: p.services,
+          y: r,
+          low: p.connectionsPerSecond.min / base,
+          high: p.connectionsPerSecond.max / base,
+        },
+      ];
+    }),
   }));
   const title = 'New connections/s to the last-added service, relative to a direct connection';
   return {

@@ -122,8 +122,8 @@ export function renderBenchReadme(
       out.push(
         `| ${s.mode} (${s.mode === 'iptables' ? s.iptablesBackend : 'IPVS'}) | ${s.place} | ${formatNumber(p.services)} | ${spread} | ` +
           `${formatNumber(p.baselineConnectUs.median)} | ${formatNumber(p.connectUs.median - p.baselineConnectUs.median)} µs (${formatRatio(ratio(p.connectUs, p.baselineConnectUs))}) | ` +
-          `${p.connectionsPerSecond > 0 ? formatNumber(p.connectionsPerSecond) : '–'} | ` +
-          `${formatRatio(p.baselineConnectionsPerSecond > 0 ? p.connectionsPerSecond / p.baselineConnectionsPerSecond : undefined)} |`,
+          `${p.connectionsPerSecond === undefined ? '–' : formatSummary(p.connectionsPerSecond)} | ` +
+          `${formatRatio(ratio(p.connectionsPerSecond, p.baselineConnectionsPerSecond))} |`,
       );
     }
   }

@@ -62,9 +62,9 @@ export interface ScalePoint {
   readonly connectUs: Summary;
   /** Connect time straight to one of its endpoints before kproxy started (no rules), µs. */
   readonly baselineConnectUs: Summary;
-  /** New connections/s (wrk, `Connection: close`) to the last service, and to its endpoint before kproxy; 0 = not run. */
-  readonly connectionsPerSecond: number;
-  readonly baselineConnectionsPerSecond: number;
+  /** New connections/s (wrk, `Connection: close`) to the last service, and to its endpoint before kproxy (absent: not run). */
+  readonly connectionsPerSecond?: Summary | undefined;
+  readonly baselineConnectionsPerSecond?: Summary | undefined;
   /** The daemon's first sync (full: plan + apply), as its log reports it, ms. */
   readonly firstSyncMs: number;
   /** The daemon's sync after one endpoint of the last service changed, ms, and its kind. */

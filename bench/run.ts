@@ -134,6 +134,7 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
             endpointsPerService: settings.endpointsPerService,
             connects: settings.connects,
             wrkSeconds: settings.scaleWrkSeconds,
+            wrkRuns: settings.scaleWrkRuns,
             probe: bench.probe,
             slowdown: 1,
             workDir,

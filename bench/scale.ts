@@ -25,7 +25,7 @@ import {
   writeEndpointSlice,
   writeServiceSet,
 } from './service_manifests.ts';
-import { summarize } from './stats.ts';
+import { type Summary, summarize } from './stats.ts';
 import { parseWrkOutput, wrkArgv } from './wrk.ts';
 
 /** Options of {@link runScale}. */
@@ -46,6 +46,8 @@ export interface ScaleOptions {
    * single connect times are dominated by wakeups (the emulated guest); 0 skips it.
    */
   readonly wrkSeconds: number;
+  /** How many such runs (median and spread reported). */
+  readonly wrkRuns: number;
   /** The connect probe in the lab's client namespace. */
   readonly probe: ConnectProbe;
   /** Multiplies every timeout (the guest's software CPU is many times slower). */
@@ -150,8 +152,8 @@ async function runPoint(
     };
     options.log(
       `  ${options.place} ${options.mode} ${services} services: connect ${point.connectUs.median.toFixed(1)} µs ` +
-        `(direct ${point.baselineConnectUs.median.toFixed(1)} µs), ${Math.round(rate)} conn/s ` +
-        `(direct ${Math.round(baselineRate)}), first sync ${point.firstSyncMs} ms, ` +
+        `(direct ${point.baselineConnectUs.median.toFixed(1)} µs), ${Math.round(rate?.median ?? 0)} conn/s ` +
+        `(direct ${Math.round(baselineRate?.median ?? 0)}), first sync ${point.firstSyncMs} ms, ` +
         `change ${point.changeSyncMs} ms (${point.changeSyncKind}), ${point.restoreLines} restore lines, ` +
         `peak RSS ${point.peakRssMb} MB`,
     );
@@ -177,9 +179,15 @@ function startKproxyLater() {
   };
 }
 
-/** New connections/s with wrk and `Connection: close` from the lab's client, or 0 when disabled. */
-async function connectionRate(lab: Lab, url: string, options: ScaleOptions): Promise<number> {
-  if (options.wrkSeconds === 0) return 0;
+/** New connections/s with wrk and `Connection: close` from the lab's client, `wrkRuns` times; undefined when disabled. */
+async function connectionRate(lab: Lab, url: string, options: ScaleOptions): Promise<Summary | undefined> {
+  if (options.wrkSeconds === 0 || options.wrkRuns === 0) return undefined;
+  const samples: number[] = [];
+  for (let i = 0; i < options.wrkRuns; i++) samples.push(await wrkRate(lab, url, options));
+  return summarize(samples);
+}
+
+async function wrkRate(lab: Lab, url: string, options: ScaleOptions): Promise<number> {
   const argv = wrkArgv({
     url,
     durationSeconds: options.wrkSeconds,
