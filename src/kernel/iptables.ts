@@ -1,6 +1,6 @@
 /**
- * The iptables seam: iptables-restore / iptables-save / a chain check, for one backend (legacy or nft),
- * over the {@link Exec} seam. `auto` follows the host as upstream's iptables-wrapper does: the backend
+ * The iptables seam: iptables-restore / iptables-save / a chain check, for one backend (legacy or nft)
+ * and one family (iptables, or ip6tables for IPv6), over the {@link Exec} seam. `auto` follows the host as upstream's iptables-wrapper does: the backend
  * whose tables hold kubelet's (or kproxy's) marker chains, else the one with more rules, else nft.
  *
  * Every call waits for the xtables lock (`-w`), and iptables-restore always runs with `--noflush`
@@ -8,6 +8,7 @@
  *
  * @module
  */
+import type { IPFamily } from '../model/types.ts';
 import type { IptablesBackend } from '../modes/mode.ts';
 import { type Exec, KernelError } from './exec.ts';
 import type { IptablesTable } from './iptables_restore.ts';
@@ -22,7 +23,13 @@ export interface RestoreOptions {
   readonly noflush: boolean;
 }
 
-/** iptables for one backend. */
+/** Options of {@link iptablesFor} and {@link createIptables}. */
+export interface IptablesOptions {
+  /** IPv4 (iptables, the default) or IPv6 (ip6tables). */
+  readonly family?: IPFamily | undefined;
+}
+
+/** iptables for one backend and family. */
 export interface Iptables {
   readonly backend: ResolvedIptablesBackend;
   /** Feeds restore input for one table to iptables-restore (atomic for that table). */
@@ -43,12 +50,12 @@ export class IptablesHostError extends Error {
 
 const WAIT_SECONDS = '5';
 
-function tools(backend: ResolvedIptablesBackend): { restore: string; save: string; iptables: string } {
-  return {
-    restore: `iptables-${backend}-restore`,
-    save: `iptables-${backend}-save`,
-    iptables: `iptables-${backend}`,
-  };
+function tools(
+  backend: ResolvedIptablesBackend,
+  family: IPFamily,
+): { restore: string; save: string; iptables: string } {
+  const base = `${family === 'IPv6' ? 'ip6tables' : 'iptables'}-${backend}`;
+  return { restore: `${base}-restore`, save: `${base}-save`, iptables: base };
 }
 
 /** Pulls "line N" out of iptables-restore's error and quotes that line of the input. */
@@ -71,11 +78,16 @@ async function run(exec: Exec, command: string, args: readonly string[], input?:
  *
  * @param exec where commands run (e.g. createExec({ netns }))
  * @param backend legacy or nft
+ * @param options the family (IPv4 unless told)
  * @returns the seam
  * @example const ipt = iptablesFor(createExec({ netns: 'kpt-node-1' }), 'legacy')
  */
-export function iptablesFor(exec: Exec, backend: ResolvedIptablesBackend): Iptables {
-  const t = tools(backend);
+export function iptablesFor(
+  exec: Exec,
+  backend: ResolvedIptablesBackend,
+  options: IptablesOptions = {},
+): Iptables {
+  const t = tools(backend, options.family ?? 'IPv4');
   return {
     backend,
     async restore(_table, input, options) {
@@ -144,15 +156,36 @@ export async function detectIptablesBackend(exec: Exec): Promise<ResolvedIptable
 }
 
 /**
+ * Resolves `--iptables-backend`: `auto` is detected on the host ({@link detectIptablesBackend}), once
+ * for both families (as upstream's iptables-wrapper decides for iptables and ip6tables together).
+ *
+ * @param exec where commands run
+ * @param backend auto, legacy or nft
+ * @returns legacy or nft
+ * @example await resolveIptablesBackend(createExec(), 'auto') // 'nft' on a fresh host
+ */
+export async function resolveIptablesBackend(
+  exec: Exec,
+  backend: IptablesBackend,
+): Promise<ResolvedIptablesBackend> {
+  return backend === 'auto' ? await detectIptablesBackend(exec) : backend;
+}
+
+/**
  * Creates the seam for `--iptables-backend` (resolving `auto` on the host).
  *
  * @param exec where commands run
  * @param backend auto, legacy or nft
+ * @param options the family (IPv4 unless told)
  * @returns the seam
  * @example const ipt = await createIptables(createExec({ netns }), 'auto')
  */
-export async function createIptables(exec: Exec, backend: IptablesBackend): Promise<Iptables> {
-  return iptablesFor(exec, backend === 'auto' ? await detectIptablesBackend(exec) : backend);
+export async function createIptables(
+  exec: Exec,
+  backend: IptablesBackend,
+  options: IptablesOptions = {},
+): Promise<Iptables> {
+  return iptablesFor(exec, await resolveIptablesBackend(exec, backend), options);
 }
 
 /**

@@ -3,8 +3,12 @@
  * parsing, containment and canonical printing. Addresses are unsigned 32-bit numbers, so that matching a
  * rule at 100 000 rules is arithmetic, not string work.
  *
+ * IPv6 networks (in ip6tables rules) are only validated, not modelled: the tracer walks IPv4 packets.
+ *
  * @module
  */
+import { isIPv6 } from 'node:net';
+
 /** An IPv4 network: address (already masked) and prefix length. */
 export interface Ipv4Cidr {
   readonly address: number;
@@ -114,3 +118,17 @@ export function formatIpv4Cidr(cidr: Ipv4Cidr): string {
 
 /** 127.0.0.0/8: loopback addresses are local to every host. */
 export const LOOPBACK_CIDR: Ipv4Cidr = { address: 0x7f000000, prefix: 8 };
+
+/**
+ * Checks an IPv6 address or network as ip6tables accepts it after `-s`/`-d` (`fd00::1`, `fd00::/64`).
+ *
+ * @param text the address or CIDR
+ * @returns true when it is an IPv6 address with an optional prefix length of 0-128
+ * @example isIpv6Cidr('::1/128') // true
+ */
+export function isIpv6Cidr(text: string): boolean {
+  const slash = text.indexOf('/');
+  if (slash < 0) return isIPv6(text);
+  const prefix = text.slice(slash + 1);
+  return isIPv6(text.slice(0, slash)) && /^\d{1,3}$/.test(prefix) && Number(prefix) <= 128;
+}

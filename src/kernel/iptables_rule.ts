@@ -6,13 +6,19 @@
  *
  * @module
  */
-import { type Ipv4Cidr, parseIpv4Cidr } from './iptables_address.ts';
+import type { IPFamily } from '../model/types.ts';
+import { type Ipv4Cidr, isIpv6Cidr, parseIpv4Cidr } from './iptables_address.ts';
 import { tokenizeRestoreLine } from './iptables_restore.ts';
 
-/** `[!] -s/-d CIDR`. */
-export interface AddressMatch {
-  readonly negated: boolean;
-  readonly cidr: Ipv4Cidr;
+/** `[!] -s/-d CIDR`: an IPv4 network, or an IPv6 one (in ip6tables rules) kept as text. */
+export type AddressMatch =
+  | { readonly negated: boolean; readonly family: 'IPv4'; readonly cidr: Ipv4Cidr }
+  | { readonly negated: boolean; readonly family: 'IPv6'; readonly cidr: string };
+
+/** Options of {@link parseRule}. */
+export interface ParseRuleOptions {
+  /** iptables (IPv4, the default) or ip6tables (IPv6): which addresses `-s`/`-d` take. */
+  readonly family?: IPFamily | undefined;
 }
 
 /** `[!] --dport A[:B]`. */
@@ -140,7 +146,22 @@ const MODULE_OPTIONS: Readonly<Record<string, Readonly<Record<string, number>>>>
   conntrack: { '--ctstate': 1, '--ctorigdst': 1, '--ctorigsrc': 1, '--ctstatus': 1, '--ctdir': 1 },
   set: { '--match-set': 2, '--return-nomatch': 0 },
   multiport: { '--dports': 1, '--destination-ports': 1, '--sports': 1, '--ports': 1 },
-  physdev: { '--physdev-in': 1, '--physdev-out': 1, '--physdev-is-bridged': 0 },
+  physdev: {
+    '--physdev-in': 1,
+    '--physdev-out': 1,
+    '--physdev-is-in': 0,
+    '--physdev-is-out': 0,
+    '--physdev-is-bridged': 0,
+  },
+  ipvs: {
+    '--ipvs': 0,
+    '--vproto': 1,
+    '--vaddr': 1,
+    '--vport': 1,
+    '--vdir': 1,
+    '--vmethod': 1,
+    '--vportctl': 1,
+  },
   DNAT: { '--to-destination': 1, '--random': 0, '--persistent': 0 },
   SNAT: { '--to-source': 1, '--random': 0, '--random-fully': 0, '--persistent': 0 },
   MASQUERADE: { '--to-ports': 1, '--random': 0, '--random-fully': 0 },
@@ -171,23 +192,26 @@ interface ModuleBlock {
  * Parses a rule given as restore text (what follows `-A CHAIN `).
  *
  * @param text the rule arguments
+ * @param options the family (IPv4 unless told)
  * @returns the parsed rule
  * @throws RuleSyntaxError when iptables would refuse the rule
  * @example parseRule('-d 10.0.0.1/32 -p tcp -m tcp --dport 80 -j KUBE-SVC-X').target // { kind: 'jump', ... }
  */
-export function parseRule(text: string): ParsedRule {
-  return parseRuleTokens(tokenizeRestoreLine(text));
+export function parseRule(text: string, options: ParseRuleOptions = {}): ParsedRule {
+  return parseRuleTokens(tokenizeRestoreLine(text), options);
 }
 
 /**
  * Parses a rule given as arguments.
  *
  * @param tokens the rule arguments
+ * @param options the family (IPv4 unless told)
  * @returns the parsed rule
  * @throws RuleSyntaxError when iptables would refuse the rule
  * @example parseRuleTokens(['-j', 'ACCEPT']).target // { kind: 'ACCEPT' }
  */
-export function parseRuleTokens(tokens: readonly string[]): ParsedRule {
+export function parseRuleTokens(tokens: readonly string[], options: ParseRuleOptions = {}): ParsedRule {
+  const family = options.family ?? 'IPv4';
   let source: AddressMatch | undefined;
   let destination: AddressMatch | undefined;
   let protocol: ParsedRule['protocol'];
@@ -221,10 +245,7 @@ export function parseRuleTokens(tokens: readonly string[]): ParsedRule {
       case '--source':
       case '-d':
       case '--destination': {
-        const raw = value(++i, tok);
-        const cidr = parseIpv4Cidr(raw);
-        if (cidr === undefined) throw new RuleSyntaxError(`Bad address for ${tok}: ${raw}`);
-        const m = { negated: wasNegated, cidr };
+        const m = addressMatch(value(++i, tok), tok, wasNegated, family);
         if (tok === '-s' || tok === '--source') source = m;
         else destination = m;
         continue;
@@ -300,6 +321,16 @@ export function parseRuleTokens(tokens: readonly string[]): ParsedRule {
   const target =
     targetName === undefined ? undefined : toTarget(targetName, goto, targetBlock!, protocol, unsupported);
   return { source, destination, protocol, inInterface, outInterface, matches, target, unsupported };
+}
+
+function addressMatch(raw: string, option: string, negated: boolean, family: IPFamily): AddressMatch {
+  if (family === 'IPv6') {
+    if (!isIpv6Cidr(raw)) throw new RuleSyntaxError(`Bad address for ${option}: ${raw}`);
+    return { negated, family, cidr: raw };
+  }
+  const cidr = parseIpv4Cidr(raw);
+  if (cidr === undefined) throw new RuleSyntaxError(`Bad address for ${option}: ${raw}`);
+  return { negated, family, cidr };
 }
 
 function opt(b: ModuleBlock, ...names: string[]): ModuleBlock['options'][number] | undefined {

@@ -6,6 +6,7 @@
  * @module
  */
 
+import type { IPFamily } from '../model/types.ts';
 import {
   BUILTIN_CHAINS,
   type IptablesTable,
@@ -105,8 +106,18 @@ const TARGET_TABLES: Readonly<Record<string, readonly IptablesTable[]>> = {
   REJECT: ['filter', 'mangle', 'raw'],
 };
 
-function checkRule(table: IptablesTable, state: TableState, rule: string): void {
-  const parsed = parseRule(rule);
+function checkRule(
+  table: IptablesTable,
+  state: TableState,
+  rule: string,
+  options: ApplyRestoreOptions,
+): void {
+  const parsed = parseRule(rule, { family: options.family });
+  for (const m of parsed.matches) {
+    if (m.kind === 'set' && options.setExists !== undefined && !options.setExists(m.name)) {
+      throw new RuleSyntaxError(`Set ${m.name} doesn't exist`);
+    }
+  }
   const target = parsed.target;
   if (target === undefined) return;
   if (target.kind === 'jump') {
@@ -129,12 +140,17 @@ export interface ApplyRestoreOptions {
   readonly noflush: boolean;
   /** Validate every rule (default true); false to read iptables-save output of rules kproxy does not model. */
   readonly strict?: boolean | undefined;
+  /** iptables (IPv4, the default) or ip6tables (IPv6): the addresses rules may name. */
+  readonly family?: IPFamily | undefined;
+  /** Whether an ipset exists (`-m set --match-set NAME` must name one); unchecked when undefined. */
+  readonly setExists?: ((name: string) => boolean) | undefined;
 }
 
 /**
  * Applies iptables-restore input to a state, table by table, refusing what the real tool refuses: a
  * table without COMMIT, a rule in or a jump to a chain that does not exist, deleting a rule that is
- * not there, deleting a chain that is built in, still referenced or not empty, a malformed rule.
+ * not there, deleting a chain that is built in, still referenced or not empty, a malformed rule (for
+ * the family), a set match naming an ipset that does not exist (when told which exist).
  * Each table is committed at its COMMIT line (as iptables-legacy-restore does); a failure leaves the
  * table being restored untouched.
  *
@@ -197,7 +213,7 @@ export function applyRestore(state: IptablesState, input: string, options: Apply
         case '--append': {
           if (target === undefined) throw failure(`no chain ${chain}`);
           const rule = rest.map(restoreToken).join(' ');
-          if (strict) checkRule(table, work, rule);
+          if (strict) checkRule(table, work, rule, options);
           target.rules.push(rule);
           break;
         }
@@ -213,7 +229,7 @@ export function applyRestore(state: IptablesState, input: string, options: Apply
           if (pos < 1 || pos > target.rules.length + 1)
             throw failure(`index ${pos} out of range in ${chain}`);
           const rule = args.map(restoreToken).join(' ');
-          if (strict) checkRule(table, work, rule);
+          if (strict) checkRule(table, work, rule, options);
           target.rules.splice(pos - 1, 0, rule);
           break;
         }

@@ -73,6 +73,46 @@ describe('the strict iptables-restore model', () => {
     });
   }
 
+  it('checks set matches against the ipsets that exist, when told which do', () => {
+    const s: IptablesState = new Map();
+    const input = '*filter\n:KUBE-A - [0:0]\n-A KUBE-A -m set --match-set KUBE-X dst,dst -j ACCEPT\nCOMMIT\n';
+    assert.throws(
+      () => applyRestore(s, input, { noflush: true, setExists: (name) => name === 'KUBE-Y' }),
+      /line 3: Set KUBE-X doesn't exist/,
+    );
+    assert.equal(s.get('filter'), undefined);
+    applyRestore(s, input, { noflush: true, setExists: (name) => name === 'KUBE-X' });
+    assert.deepEqual(s.get('filter')!.get('KUBE-A')!.rules, ['-m set --match-set KUBE-X dst,dst -j ACCEPT']);
+  });
+
+  it('takes the addresses of its family only: IPv4 for iptables, IPv6 for ip6tables', () => {
+    const rule = (address: string) => `*nat\n:KUBE-A - [0:0]\n-A KUBE-A -s ${address} -j RETURN\nCOMMIT\n`;
+    const v6: IptablesState = new Map();
+    applyRestore(v6, rule('::1/128'), { noflush: true, family: 'IPv6' });
+    assert.deepEqual(v6.get('nat')!.get('KUBE-A')!.rules, ['-s ::1/128 -j RETURN']);
+    assert.throws(
+      () => applyRestore(v6, rule('127.0.0.0/8'), { noflush: true, family: 'IPv6' }),
+      RestoreError,
+    );
+    assert.throws(
+      () => applyRestore(v6, rule('fd00::/129'), { noflush: true, family: 'IPv6' }),
+      RestoreError,
+    );
+    assert.throws(() => applyRestore(new Map(), rule('::1/128'), { noflush: true }), /Bad address for -s/);
+  });
+
+  it("accepts the ipvs mode's physdev and ipvs matches", () => {
+    const s: IptablesState = new Map();
+    restore(s, [
+      '*filter',
+      ':KUBE-A - [0:0]',
+      '-A KUBE-A -m physdev ! --physdev-is-in -m addrtype ! --src-type LOCAL -j ACCEPT',
+      '-A KUBE-A -s 198.18.0.200 -m ipvs --vaddr 198.18.0.200 --vproto tcp --vport 80 -j DROP',
+      'COMMIT',
+    ]);
+    assert.equal(s.get('filter')!.get('KUBE-A')!.rules.length, 2);
+  });
+
   it('deletes by rule text whatever its quoting, and inserts at a position', () => {
     const s: IptablesState = new Map();
     restore(s, [

@@ -71,6 +71,19 @@ describe('iptablesFor', () => {
     assert.deepEqual(exec.calls, ['iptables-legacy-restore -w 5 --noflush <<12']);
   });
 
+  it('runs the ip6tables tools of the backend for IPv6', async () => {
+    const exec = fakeExec({ 'ip6tables-nft-save -t nat': { stdout: '*nat\nCOMMIT\n' } });
+    const ip6t = iptablesFor(exec, 'nft', { family: 'IPv6' });
+    await ip6t.restore('filter', '*filter\nCOMMIT\n', { noflush: true });
+    assert.equal(await ip6t.save('nat'), '*nat\nCOMMIT\n');
+    await ip6t.chainExists('filter', 'KUBE-FORWARD');
+    assert.deepEqual(exec.calls, [
+      'ip6tables-nft-restore -w 5 --noflush <<15',
+      'ip6tables-nft-save -t nat',
+      'ip6tables-nft -w 5 -t filter -S KUBE-FORWARD',
+    ]);
+  });
+
   it("reports iptables-restore's failing line with its text", async () => {
     const exec = fakeExec({
       'iptables-nft-restore -w 5 --noflush': { code: 1, stderr: 'iptables-nft-restore: line 2 failed\n' },

@@ -15,7 +15,7 @@
  */
 import { cidrContains, LOOPBACK_CIDR, parseIpv4 } from '../kernel/iptables_address.ts';
 import type { IptablesTable, TableRules } from '../kernel/iptables_restore.ts';
-import { type MatchSpec, type ParsedRule, parseRule } from '../kernel/iptables_rule.ts';
+import { type AddressMatch, type MatchSpec, type ParsedRule, parseRule } from '../kernel/iptables_rule.ts';
 import type { IptablesState } from '../kernel/iptables_state.ts';
 import type { TracePacket, TraceResult, TraceVerdict } from '../modes/mode.ts';
 
@@ -169,6 +169,11 @@ function matchOne(w: Walk, m: MatchSpec, b: Branch, notes: string[]): boolean {
   }
 }
 
+/** An IPv6 network (an ip6tables rule) never contains the IPv4 packets traced here. */
+function addressMatches(m: AddressMatch, ip: number): boolean {
+  return m.family === 'IPv4' && cidrContains(m.cidr, ip);
+}
+
 function ruleMatches(
   w: Walk,
   r: ParsedRule,
@@ -176,8 +181,8 @@ function ruleMatches(
   notes: string[],
 ): { matches: boolean; probability: number } {
   const no = { matches: false, probability: 0 };
-  if (r.source && cidrContains(r.source.cidr, w.source) === r.source.negated) return no;
-  if (r.destination && cidrContains(r.destination.cidr, w.destination) === r.destination.negated) return no;
+  if (r.source && addressMatches(r.source, w.source) === r.source.negated) return no;
+  if (r.destination && addressMatches(r.destination, w.destination) === r.destination.negated) return no;
   if (r.protocol && r.protocol.name !== 'all' && (r.protocol.name === w.protocol) === r.protocol.negated)
     return no;
   if (r.inInterface || r.outInterface) notes.push('interface match not modelled: assumed to match');
