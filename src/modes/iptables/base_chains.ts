@@ -74,12 +74,23 @@ export function postroutingChain(mark: string): ChainRules {
 export function forwardChain(mark: string): ChainRules {
   return {
     name: KUBE_FORWARD,
-    rules: [
-      '-m conntrack --ctstate INVALID -j DROP',
-      `${commentMatch('kubernetes forwarding rules')} -m mark --mark ${mark}/${mark} -j ACCEPT`,
-      `${commentMatch('kubernetes forwarding conntrack rule')} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
-    ],
+    rules: ['-m conntrack --ctstate INVALID -j DROP', ...forwardAcceptRules(mark)],
   };
+}
+
+/**
+ * The accepting rules of KUBE-FORWARD: marked service traffic, then its established connections. The
+ * ipvs mode's KUBE-FORWARD is only these (upstream's ipvs proxier does not drop INVALID packets there).
+ *
+ * @param mark from {@link masqueradeMark}
+ * @returns the two rules
+ * @example forwardAcceptRules('0x4000').length // 2
+ */
+export function forwardAcceptRules(mark: string): string[] {
+  return [
+    `${commentMatch('kubernetes forwarding rules')} -m mark --mark ${mark}/${mark} -j ACCEPT`,
+    `${commentMatch('kubernetes forwarding conntrack rule')} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
+  ];
 }
 
 /** A jump from a built-in chain into one of kproxy's chains. */
@@ -93,7 +104,24 @@ export interface JumpRule {
   readonly to: string;
 }
 
-function jump(table: IptablesTable, from: string, to: string, comment: string, extra = ''): JumpRule {
+/**
+ * A commented jump from a built-in chain.
+ *
+ * @param table the table
+ * @param from the built-in chain
+ * @param to the chain jumped to
+ * @param comment why (upstream's text)
+ * @param extra matches before the comment, ending in a space
+ * @returns the jump
+ * @example jumpRule('nat', 'OUTPUT', 'KUBE-SERVICES', 'kubernetes service portals').rule // '-m comment --comment "kubernetes service portals" -j KUBE-SERVICES'
+ */
+export function jumpRule(
+  table: IptablesTable,
+  from: string,
+  to: string,
+  comment: string,
+  extra = '',
+): JumpRule {
   return { table, from, to, rule: `${extra}${commentMatch(comment)} -j ${to}` };
 }
 
@@ -104,16 +132,16 @@ const NEW = '-m conntrack --ctstate NEW ';
  * rule of that chain), as upstream installs them.
  */
 export const IPTABLES_JUMPS: readonly JumpRule[] = [
-  jump('filter', 'INPUT', KUBE_PROXY_FIREWALL, 'kubernetes load balancer firewall', NEW),
-  jump('filter', 'INPUT', KUBE_NODEPORTS, 'kubernetes health check service ports'),
-  jump('filter', 'INPUT', KUBE_EXTERNAL_SERVICES, 'kubernetes externally-visible service portals', NEW),
-  jump('filter', 'FORWARD', KUBE_PROXY_FIREWALL, 'kubernetes load balancer firewall', NEW),
-  jump('filter', 'FORWARD', KUBE_FORWARD, 'kubernetes forwarding rules'),
-  jump('filter', 'FORWARD', KUBE_SERVICES, 'kubernetes service portals', NEW),
-  jump('filter', 'FORWARD', KUBE_EXTERNAL_SERVICES, 'kubernetes externally-visible service portals', NEW),
-  jump('filter', 'OUTPUT', KUBE_PROXY_FIREWALL, 'kubernetes load balancer firewall', NEW),
-  jump('filter', 'OUTPUT', KUBE_SERVICES, 'kubernetes service portals', NEW),
-  jump('nat', 'PREROUTING', KUBE_SERVICES, 'kubernetes service portals'),
-  jump('nat', 'OUTPUT', KUBE_SERVICES, 'kubernetes service portals'),
-  jump('nat', 'POSTROUTING', KUBE_POSTROUTING, 'kubernetes postrouting rules'),
+  jumpRule('filter', 'INPUT', KUBE_PROXY_FIREWALL, 'kubernetes load balancer firewall', NEW),
+  jumpRule('filter', 'INPUT', KUBE_NODEPORTS, 'kubernetes health check service ports'),
+  jumpRule('filter', 'INPUT', KUBE_EXTERNAL_SERVICES, 'kubernetes externally-visible service portals', NEW),
+  jumpRule('filter', 'FORWARD', KUBE_PROXY_FIREWALL, 'kubernetes load balancer firewall', NEW),
+  jumpRule('filter', 'FORWARD', KUBE_FORWARD, 'kubernetes forwarding rules'),
+  jumpRule('filter', 'FORWARD', KUBE_SERVICES, 'kubernetes service portals', NEW),
+  jumpRule('filter', 'FORWARD', KUBE_EXTERNAL_SERVICES, 'kubernetes externally-visible service portals', NEW),
+  jumpRule('filter', 'OUTPUT', KUBE_PROXY_FIREWALL, 'kubernetes load balancer firewall', NEW),
+  jumpRule('filter', 'OUTPUT', KUBE_SERVICES, 'kubernetes service portals', NEW),
+  jumpRule('nat', 'PREROUTING', KUBE_SERVICES, 'kubernetes service portals'),
+  jumpRule('nat', 'OUTPUT', KUBE_SERVICES, 'kubernetes service portals'),
+  jumpRule('nat', 'POSTROUTING', KUBE_POSTROUTING, 'kubernetes postrouting rules'),
 ];

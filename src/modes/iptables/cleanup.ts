@@ -3,14 +3,17 @@
  * fixed chains, every KUBE-SVC/SVL/EXT/FW/SEP chain, the canary) and every rule that jumps to one of
  * them, in nat, filter and mangle; one restore per table that has something to remove, nothing at all
  * when nothing is there. A chain that a rule outside kproxy's chains still needs (another tool's rule
- * jumping to KUBE-MARK-MASQ, say) is left alone, so the restore cannot fail on it.
+ * jumping to KUBE-MARK-MASQ, say) is left alone, so the restore cannot fail on it. The ipvs mode cleans
+ * its own chains with the same function.
  *
  * @module
  */
-import type { Iptables } from '../../kernel/iptables.ts';
+import { KernelError } from '../../kernel/exec.ts';
+import type { Iptables, ResolvedIptablesBackend } from '../../kernel/iptables.ts';
 import type { IptablesTable } from '../../kernel/iptables_restore.ts';
 import { parseRule } from '../../kernel/iptables_rule.ts';
 import { parseIptablesSave } from '../../kernel/iptables_state.ts';
+import type { IptablesBackend } from '../mode.ts';
 import {
   KUBE_EXTERNAL_SERVICES,
   KUBE_FORWARD,
@@ -63,14 +66,22 @@ export interface CleanupReport {
   readonly chainsKept: readonly string[];
 }
 
+/** Options of {@link cleanupIptables}. */
+export interface CleanupOptions {
+  /** Which chains a mode creates (default: the iptables mode's, {@link isIptablesModeChain}). */
+  readonly owns?: ((table: IptablesTable, chain: string) => boolean) | undefined;
+}
+
 /**
- * Removes the iptables mode's chains and jumps through one backend.
+ * Removes a mode's chains and the jumps to them through one backend (the iptables mode's unless told).
  *
  * @param ipt the iptables seam
+ * @param options which chains are the mode's
  * @returns what was removed
  * @example await cleanupIptables(iptablesFor(exec, 'legacy'))
  */
-export async function cleanupIptables(ipt: Iptables): Promise<CleanupReport> {
+export async function cleanupIptables(ipt: Iptables, options: CleanupOptions = {}): Promise<CleanupReport> {
+  const owns = options.owns ?? ((_table: IptablesTable, chain: string) => isIptablesModeChain(chain));
   const state = parseIptablesSave(await ipt.save(undefined));
   let chainsDeleted = 0;
   let rulesDeleted = 0;
@@ -78,7 +89,7 @@ export async function cleanupIptables(ipt: Iptables): Promise<CleanupReport> {
   for (const table of ['nat', 'filter', 'mangle'] as IptablesTable[]) {
     const t = state.get(table);
     if (t === undefined) continue;
-    const ours = [...t.keys()].filter(isIptablesModeChain);
+    const ours = [...t.keys()].filter((chain) => owns(table, chain));
     if (ours.length === 0) continue;
     const oursSet = new Set(ours);
     const deletes: string[] = [];
@@ -118,4 +129,27 @@ export async function cleanupIptables(ipt: Iptables): Promise<CleanupReport> {
     rulesDeleted += deletes.length;
   }
   return { chainsDeleted, rulesDeleted, chainsKept };
+}
+
+/**
+ * Runs a cleanup on the backends `--iptables-backend` names: legacy and nft for `auto` (a backend whose
+ * tools are not installed has nothing to clean), else the one named.
+ *
+ * @param backend `--iptables-backend`
+ * @param clean the cleanup of one backend
+ * @example await cleanupEachBackend('auto', (b) => cleanupIptables(iptablesFor(exec, b)).then(() => {}))
+ */
+export async function cleanupEachBackend(
+  backend: IptablesBackend,
+  clean: (backend: ResolvedIptablesBackend) => Promise<void>,
+): Promise<void> {
+  const backends = backend === 'auto' ? (['legacy', 'nft'] as const) : [backend];
+  for (const b of backends) {
+    try {
+      await clean(b);
+    } catch (error) {
+      if (backend === 'auto' && error instanceof KernelError && error.exitCode === -1) continue;
+      throw error;
+    }
+  }
 }

@@ -7,7 +7,7 @@
 import { KernelError } from '../../kernel/exec.ts';
 import { compareVersions, createIptables, IptablesHostError, iptablesFor } from '../../kernel/iptables.ts';
 import type { ModeDefinition, ProxierDeps } from '../mode.ts';
-import { cleanupIptables } from './cleanup.ts';
+import { cleanupEachBackend, cleanupIptables } from './cleanup.ts';
 import { planIptables } from './plan.ts';
 import { IptablesProxier } from './proxier.ts';
 import { renderIptablesPlan } from './render.ts';
@@ -35,17 +35,10 @@ async function checkHost(deps: ProxierDeps): Promise<void> {
 }
 
 async function cleanup(deps: ProxierDeps): Promise<void> {
-  const backends = deps.iptablesBackend === 'auto' ? (['legacy', 'nft'] as const) : [deps.iptablesBackend];
-  for (const backend of backends) {
-    try {
-      const report = await cleanupIptables(iptablesFor(deps.exec, backend));
-      deps.logger.info({ backend, ...report }, 'Removed iptables mode rules');
-    } catch (error) {
-      // With auto, a backend whose tools are not installed has nothing to clean.
-      if (deps.iptablesBackend === 'auto' && error instanceof KernelError && error.exitCode === -1) continue;
-      throw error;
-    }
-  }
+  await cleanupEachBackend(deps.iptablesBackend, async (backend) => {
+    const report = await cleanupIptables(iptablesFor(deps.exec, backend));
+    deps.logger.info({ backend, ...report }, 'Removed iptables mode rules');
+  });
 }
 
 /** The iptables mode. */

@@ -13,7 +13,7 @@
  */
 import type { ChainRules, IptablesTable, TableRules } from '../../kernel/iptables_restore.ts';
 import { normalizeRule, type TableState } from '../../kernel/iptables_state.ts';
-import { KUBE_PROXY_CANARY } from './base_chains.ts';
+import { type JumpRule, KUBE_PROXY_CANARY } from './base_chains.ts';
 import { isServiceChain } from './chain_names.ts';
 import type { IptablesPlan } from './plan.ts';
 
@@ -46,6 +46,21 @@ class Lines {
     this.decl.push(`:${c.name} - [0:0]`);
     const prefix = `-A ${c.name} `;
     for (const r of c.rules) this.add.push(prefix + r);
+  }
+
+  /**
+   * Jumps from built-in chains: inserts the missing ones (in reverse, so they end up in the listed order
+   * at the top of the chain) and deletes duplicates.
+   */
+  ensureJumps(jumps: readonly JumpRule[], table: IptablesTable, existing: TableState | undefined): void {
+    const own = jumps.filter((j) => j.table === table);
+    for (let i = own.length - 1; i >= 0; i--) {
+      const j = own[i]!;
+      const want = normalizeRule(j.rule);
+      const have = (existing?.get(j.from)?.rules ?? []).filter((r) => normalizeRule(r) === want).length;
+      if (have === 0) this.ins.push(`-I ${j.from} 1 ${j.rule}`);
+      for (let k = 1; k < have; k++) this.del.push(`-D ${j.from} ${j.rule}`);
+    }
   }
 }
 
@@ -86,17 +101,32 @@ function finalInput(
       }
     }
   }
-  // Jumps from built-in chains: insert the missing ones (in reverse, so they end up in the planned
-  // order at the top of the chain) and delete duplicates.
-  const jumps = plan.jumps.filter((j) => j.table === table);
-  for (let i = jumps.length - 1; i >= 0; i--) {
-    const j = jumps[i]!;
-    const want = normalizeRule(j.rule);
-    const have = (existing?.get(j.from)?.rules ?? []).filter((r) => normalizeRule(r) === want).length;
-    if (have === 0) lines.ins.push(`-I ${j.from} 1 ${j.rule}`);
-    for (let k = 1; k < have; k++) lines.del.push(`-D ${j.from} ${j.rule}`);
-  }
+  lines.ensureJumps(plan.jumps, table, existing);
   return lines.toInput(table)!;
+}
+
+/**
+ * The input that rewrites a fixed set of chains of one table (each declared, which flushes it, then
+ * filled) and, when jumps are given, gives the built-in chains those jumps exactly once: a whole sync of
+ * a small fixed ruleset such as the ipvs mode's.
+ *
+ * @param table the table
+ * @param chains the chains to write, in order
+ * @param jumps jumps to ensure (the ones of other tables are ignored); none on a partial sync
+ * @param existing that table as iptables-save shows it now (needed for the jumps)
+ * @returns restore input, or undefined when there is nothing to write
+ * @example rewriteChainsInput('nat', natChains, IPVS_JUMPS, parseIptablesSave(await ipt.save('nat')).get('nat'))
+ */
+export function rewriteChainsInput(
+  table: IptablesTable,
+  chains: readonly ChainRules[],
+  jumps: readonly JumpRule[],
+  existing: TableState | undefined,
+): TableInput | undefined {
+  const lines = new Lines();
+  for (const c of chains) lines.rewrite(c);
+  lines.ensureJumps(jumps, table, existing);
+  return lines.toInput(table);
 }
 
 /** Chains shorter than this are rewritten rather than edited. */
