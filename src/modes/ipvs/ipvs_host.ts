@@ -9,10 +9,11 @@
  * @module
  */
 import { KernelError, mustExec } from '../../kernel/exec.ts';
-import type { IPFamily } from '../../model/types.ts';
+import { iptablesFor } from '../../kernel/iptables.ts';
+import { cleanupEachBackend, cleanupIptables } from '../iptables/cleanup.ts';
 import type { ProxierDeps } from '../mode.ts';
 import { allIpvsSetNames } from './ipvs_ipsets.ts';
-import { IPVS_FILTER_CHAINS, IPVS_JUMPS, IPVS_NAT_CHAINS } from './ipvs_iptables_rules.ts';
+import { isIpvsModeChain } from './ipvs_iptables_rules.ts';
 import { realIpvsSeams } from './ipvs_proxier.ts';
 import { defaultScheduler } from './ipvs_scheduler.ts';
 
@@ -77,27 +78,30 @@ function nothingThere(error: unknown): boolean {
 
 /**
  * Removes everything the ipvs mode may have programmed: every virtual server, kube-ipvs0, kproxy's
- * iptables chains and jumps (both families), and kproxy's ipsets. Succeeds when nothing is there.
+ * iptables chains and the jumps to them (both families, on the backends `--iptables-backend` names, with
+ * the iptables mode's cleanup), and kproxy's ipsets. Succeeds when nothing is there.
  *
  * @param deps the daemon's deps
  */
 export async function cleanupIpvs(deps: ProxierDeps): Promise<void> {
-  const { ipvs, netlink, iptables, ipset } = realIpvsSeams(deps);
+  const { ipvs, netlink, ipset } = realIpvsSeams(deps);
   try {
     await ipvs.flush();
   } catch (error) {
     if (!nothingThere(error)) throw error;
   }
   await netlink.deleteDummy();
-  for (const family of ['IPv4', 'IPv6'] as IPFamily[]) {
-    try {
-      await iptables.cleanup(family, { nat: IPVS_NAT_CHAINS, filter: IPVS_FILTER_CHAINS }, IPVS_JUMPS);
-    } catch (error) {
-      // A host without IPv6 (or without ip6tables) has no IPv6 rules to remove.
-      if (family === 'IPv4' || !(error instanceof KernelError)) throw error;
-      deps.logger.debug({ err: error }, 'ipvs cleanup: no IPv6 iptables');
+  await cleanupEachBackend(deps.iptablesBackend, async (backend) => {
+    for (const family of ['IPv4', 'IPv6'] as const) {
+      try {
+        await cleanupIptables(iptablesFor(deps.exec, backend, { family }), { owns: isIpvsModeChain });
+      } catch (error) {
+        // A host without IPv6 (or without ip6tables) has no IPv6 rules to remove.
+        if (family === 'IPv4' || !(error instanceof KernelError)) throw error;
+        deps.logger.debug({ err: error, backend }, 'ipvs cleanup: no IPv6 iptables');
+      }
     }
-  }
+  });
   let existing: string[];
   try {
     existing = (await ipset.list()).map((s) => s.name);

@@ -3,13 +3,27 @@
  * off-cluster and hairpin traffic, NodePort and load-balancer matching through ipsets, the load-balancer
  * source-range firewall, and the reject of new connections to a VIP port that no service serves.
  *
- * Chain names are upstream's (shared with the iptables mode: KUBE-SERVICES, KUBE-MARK-MASQ,
- * KUBE-POSTROUTING). Consolidation note: once src/kernel/iptables*.ts has a stable restore/jump API, the
- * applier (src/kernel/ipvs_iptables.ts) should move onto it; the rules stay here.
+ * Chain names are upstream's. KUBE-MARK-MASQ, KUBE-POSTROUTING, the accepting rules of KUBE-FORWARD and
+ * the jumps are the iptables mode's own pieces (src/modes/iptables/base_chains.ts), as upstream's ipvs
+ * proxier shares them with its iptables proxier; the Proxier applies the tables through the iptables seam.
  *
  * @module
  */
+import { type ChainRules, commentMatch, type TableRules } from '../../kernel/iptables_restore.ts';
 import type { IPFamily } from '../../model/types.ts';
+import {
+  forwardAcceptRules,
+  type JumpRule,
+  jumpRule,
+  KUBE_FORWARD,
+  KUBE_MARK_MASQ,
+  KUBE_POSTROUTING,
+  KUBE_PROXY_FIREWALL,
+  KUBE_SERVICES,
+  markMasqChain,
+  masqueradeMark,
+  postroutingChain,
+} from '../iptables/base_chains.ts';
 import type { IpvsSetName } from './ipvs_ipsets.ts';
 
 /** kproxy's chains in the nat table. */
@@ -31,35 +45,34 @@ export const IPVS_FILTER_CHAINS = [
   'KUBE-IPVS-OUT-FILTER',
 ] as const;
 
-/** A jump from a built-in chain into one of kproxy's chains. */
-export interface JumpRule {
-  readonly table: 'nat' | 'filter';
-  readonly from: string;
-  readonly to: string;
-  readonly comment: string;
-}
-
-/** The jumps, in upstream's order (each is inserted first in its built-in chain). */
+/**
+ * The jumps from the built-in chains, in the order each built-in chain ends up with them (first = first
+ * rule). Upstream lists them in the order it prepends them, so its last one per chain comes first here.
+ */
 export const IPVS_JUMPS: readonly JumpRule[] = [
-  { table: 'nat', from: 'OUTPUT', to: 'KUBE-SERVICES', comment: 'kubernetes service portals' },
-  { table: 'nat', from: 'PREROUTING', to: 'KUBE-SERVICES', comment: 'kubernetes service portals' },
-  { table: 'nat', from: 'POSTROUTING', to: 'KUBE-POSTROUTING', comment: 'kubernetes postrouting rules' },
-  { table: 'filter', from: 'FORWARD', to: 'KUBE-FORWARD', comment: 'kubernetes forwarding rules' },
-  { table: 'filter', from: 'INPUT', to: 'KUBE-NODE-PORT', comment: 'kubernetes health check rules' },
-  { table: 'filter', from: 'INPUT', to: 'KUBE-PROXY-FIREWALL', comment: 'kube-proxy firewall rules' },
-  { table: 'filter', from: 'FORWARD', to: 'KUBE-PROXY-FIREWALL', comment: 'kube-proxy firewall rules' },
-  { table: 'filter', from: 'INPUT', to: 'KUBE-IPVS-FILTER', comment: 'kubernetes ipvs access filter' },
-  { table: 'filter', from: 'OUTPUT', to: 'KUBE-IPVS-OUT-FILTER', comment: 'kubernetes ipvs access filter' },
+  jumpRule('nat', 'OUTPUT', KUBE_SERVICES, 'kubernetes service portals'),
+  jumpRule('nat', 'PREROUTING', KUBE_SERVICES, 'kubernetes service portals'),
+  jumpRule('nat', 'POSTROUTING', KUBE_POSTROUTING, 'kubernetes postrouting rules'),
+  jumpRule('filter', 'FORWARD', KUBE_PROXY_FIREWALL, 'kube-proxy firewall rules'),
+  jumpRule('filter', 'FORWARD', KUBE_FORWARD, 'kubernetes forwarding rules'),
+  jumpRule('filter', 'INPUT', 'KUBE-IPVS-FILTER', 'kubernetes ipvs access filter'),
+  jumpRule('filter', 'INPUT', KUBE_PROXY_FIREWALL, 'kube-proxy firewall rules'),
+  jumpRule('filter', 'INPUT', 'KUBE-NODE-PORT', 'kubernetes health check rules'),
+  jumpRule('filter', 'OUTPUT', 'KUBE-IPVS-OUT-FILTER', 'kubernetes ipvs access filter'),
 ];
 
 /**
- * The rule text of a jump, as iptables-save prints it.
+ * Tells whether the ipvs mode creates a chain (for cleanup).
  *
- * @param jump the jump
- * @returns e.g. `-A OUTPUT -m comment --comment "kubernetes service portals" -j KUBE-SERVICES`
+ * @param table the table
+ * @param chain the chain name
+ * @returns true for the chains of {@link IPVS_NAT_CHAINS} in nat and {@link IPVS_FILTER_CHAINS} in filter
+ * @example isIpvsModeChain('filter', 'KUBE-IPVS-FILTER') // true
  */
-export function jumpRuleText(jump: JumpRule): string {
-  return `-A ${jump.from} -m comment --comment "${jump.comment}" -j ${jump.to}`;
+export function isIpvsModeChain(table: string, chain: string): boolean {
+  const chains: readonly string[] =
+    table === 'nat' ? IPVS_NAT_CHAINS : table === 'filter' ? IPVS_FILTER_CHAINS : [];
+  return chains.includes(chain);
 }
 
 /** What the rules depend on. */
@@ -177,76 +190,76 @@ const SET_RULES: readonly {
 ];
 
 /**
- * Renders the rules of kproxy's chains for one family (without chain declarations or COMMIT).
+ * The rules of kproxy's chains for one family: the nat table, then the filter table, every chain of
+ * {@link IPVS_NAT_CHAINS} and {@link IPVS_FILTER_CHAINS} (also the empty ones, so a sync flushes them).
  *
  * @param input sets, flags and family
- * @returns the `-A` lines of the nat and filter tables
+ * @returns the two tables, ready for renderRestore or the iptables seam
+ * @example ipvsIptablesTables(input)[0]?.table // 'nat'
  */
-export function renderIpvsIptablesRules(input: IptablesRulesInput): {
-  readonly natRules: readonly string[];
-  readonly filterRules: readonly string[];
-} {
-  const nat: string[] = [];
-  const filter: string[] = [];
-  const mark = `0x${(1 << input.masqueradeBit).toString(16)}`;
+export function ipvsIptablesTables(input: IptablesRulesInput): readonly TableRules[] {
+  const tables = {
+    nat: new Map<string, string[]>(IPVS_NAT_CHAINS.map((c) => [c, []])),
+    filter: new Map<string, string[]>(IPVS_FILTER_CHAINS.map((c) => [c, []])),
+  };
+  const nat = (chain: string, rule: string) => tables.nat.get(chain)!.push(rule);
+  const filter = (chain: string, rule: string) => tables.filter.get(chain)!.push(rule);
+  const mark = masqueradeMark(input.masqueradeBit);
   const matchSet = (name: IpvsSetName, match: string) => `-m set --match-set ${input.setName(name)} ${match}`;
-  const commented = (name: IpvsSetName) => `-m comment --comment "${input.comment(name)}"`;
+  const commented = (name: IpvsSetName) => commentMatch(input.comment(name));
 
-  nat.push(`-A KUBE-SERVICES -s ${input.family === 'IPv4' ? '127.0.0.0/8' : '::1/128'} -j RETURN`);
+  nat(KUBE_SERVICES, `-s ${input.family === 'IPv4' ? '127.0.0.0/8' : '::1/128'} -j RETURN`);
   for (const rule of SET_RULES) {
     if (input.isEmpty(rule.set)) continue;
     const protocol = rule.protocol === undefined ? '' : `-p ${rule.protocol} `;
-    const line = `-A ${rule.from} ${protocol}${commented(rule.set)} ${matchSet(rule.set, rule.match)} -j ${rule.to}`;
-    (rule.table === 'nat' ? nat : filter).push(line);
+    tables[rule.table]
+      .get(rule.from)!
+      .push(`${protocol}${commented(rule.set)} ${matchSet(rule.set, rule.match)} -j ${rule.to}`);
   }
   if (!input.isEmpty('KUBE-CLUSTER-IP')) {
-    const head = `-A KUBE-SERVICES ${commented('KUBE-CLUSTER-IP')}`;
+    const head = `${commented('KUBE-CLUSTER-IP')} ${matchSet('KUBE-CLUSTER-IP', 'dst,dst')}`;
     if (input.masqueradeAll) {
-      nat.push(`${head} ${matchSet('KUBE-CLUSTER-IP', 'dst,dst')} -j KUBE-MARK-MASQ`);
+      nat(KUBE_SERVICES, `${head} -j ${KUBE_MARK_MASQ}`);
     } else if (input.clusterCIDR !== undefined) {
       // Off-cluster traffic to a VIP (a static route to the service range) may bounce off-node: masquerade.
-      nat.push(
-        `${head} ${matchSet('KUBE-CLUSTER-IP', 'dst,dst')} ! -s ${input.clusterCIDR} -j KUBE-MARK-MASQ`,
-      );
+      nat(KUBE_SERVICES, `${head} ! -s ${input.clusterCIDR} -j ${KUBE_MARK_MASQ}`);
     } else {
       // The node picks a VIP on kube-ipvs0 as source for its own connections to a VIP: masquerade those.
-      nat.push(`${head} ${matchSet('KUBE-CLUSTER-IP', 'src,dst')} -j KUBE-MARK-MASQ`);
+      nat(
+        KUBE_SERVICES,
+        `${commented('KUBE-CLUSTER-IP')} ${matchSet('KUBE-CLUSTER-IP', 'src,dst')} -j ${KUBE_MARK_MASQ}`,
+      );
     }
   }
   const externalAccept = (head: string) => {
-    nat.push(`${head} -m physdev ! --physdev-is-in -m addrtype ! --src-type LOCAL -j ACCEPT`);
-    nat.push(`${head} -m addrtype --dst-type LOCAL -j ACCEPT`);
+    nat(KUBE_SERVICES, `${head} -m physdev ! --physdev-is-in -m addrtype ! --src-type LOCAL -j ACCEPT`);
+    nat(KUBE_SERVICES, `${head} -m addrtype --dst-type LOCAL -j ACCEPT`);
   };
   if (!input.isEmpty('KUBE-EXTERNAL-IP')) {
-    const head = `-A KUBE-SERVICES ${commented('KUBE-EXTERNAL-IP')} ${matchSet('KUBE-EXTERNAL-IP', 'dst,dst')}`;
-    nat.push(`${head} -j KUBE-MARK-MASQ`);
+    const head = `${commented('KUBE-EXTERNAL-IP')} ${matchSet('KUBE-EXTERNAL-IP', 'dst,dst')}`;
+    nat(KUBE_SERVICES, `${head} -j ${KUBE_MARK_MASQ}`);
     externalAccept(head);
   }
   if (!input.isEmpty('KUBE-EXTERNAL-IP-LOCAL')) {
-    externalAccept(
-      `-A KUBE-SERVICES ${commented('KUBE-EXTERNAL-IP-LOCAL')} ${matchSet('KUBE-EXTERNAL-IP-LOCAL', 'dst,dst')}`,
-    );
+    externalAccept(`${commented('KUBE-EXTERNAL-IP-LOCAL')} ${matchSet('KUBE-EXTERNAL-IP-LOCAL', 'dst,dst')}`);
   }
-  nat.push('-A KUBE-SERVICES -m addrtype --dst-type LOCAL -j KUBE-NODE-PORT');
-  nat.push('-A KUBE-LOAD-BALANCER -j KUBE-MARK-MASQ');
-  filter.push('-A KUBE-SOURCE-RANGES-FIREWALL -j DROP');
+  nat(KUBE_SERVICES, '-m addrtype --dst-type LOCAL -j KUBE-NODE-PORT');
+  nat('KUBE-LOAD-BALANCER', `-j ${KUBE_MARK_MASQ}`);
+  filter('KUBE-SOURCE-RANGES-FIREWALL', '-j DROP');
   for (const e of input.lbNoNodeAccess) {
-    filter.push(
-      `-A KUBE-IPVS-OUT-FILTER -s ${e.ip} -m ipvs --vaddr ${e.ip} --vproto ${e.protocol} --vport ${e.port} -j DROP`,
+    filter(
+      'KUBE-IPVS-OUT-FILTER',
+      `-s ${e.ip} -m ipvs --vaddr ${e.ip} --vproto ${e.protocol} --vport ${e.port} -j DROP`,
     );
   }
   // Accept traffic to IPVS virtual servers in case other rules would drop it (end of KUBE-SERVICES).
   for (const set of ['KUBE-CLUSTER-IP', 'KUBE-LOAD-BALANCER'] as const) {
-    if (!input.isEmpty(set)) nat.push(`-A KUBE-SERVICES ${matchSet(set, 'dst,dst')} -j ACCEPT`);
+    if (!input.isEmpty(set)) nat(KUBE_SERVICES, `${matchSet(set, 'dst,dst')} -j ACCEPT`);
   }
-  filter.push(
-    `-A KUBE-FORWARD -m comment --comment "kubernetes forwarding rules" -m mark --mark ${mark}/${mark} -j ACCEPT`,
-  );
-  filter.push(
-    '-A KUBE-FORWARD -m comment --comment "kubernetes forwarding conntrack rule" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT',
-  );
-  filter.push(
-    `-A KUBE-NODE-PORT ${commented('KUBE-HEALTH-CHECK-NODE-PORT')} ${matchSet('KUBE-HEALTH-CHECK-NODE-PORT', 'dst')} -j ACCEPT`,
+  for (const rule of forwardAcceptRules(mark)) filter(KUBE_FORWARD, rule);
+  filter(
+    'KUBE-NODE-PORT',
+    `${commented('KUBE-HEALTH-CHECK-NODE-PORT')} ${matchSet('KUBE-HEALTH-CHECK-NODE-PORT', 'dst')} -j ACCEPT`,
   );
   // New connections to a VIP on a port no service serves must not reach the node's own sockets.
   for (const [set, match] of [
@@ -256,38 +269,16 @@ export function renderIpvsIptablesRules(input: IptablesRulesInput): {
     ['KUBE-EXTERNAL-IP-LOCAL', 'dst,dst'],
     ['KUBE-HEALTH-CHECK-NODE-PORT', 'dst'],
   ] as const) {
-    filter.push(`-A KUBE-IPVS-FILTER ${matchSet(set, match)} -j RETURN`);
+    filter('KUBE-IPVS-FILTER', `${matchSet(set, match)} -j RETURN`);
   }
-  filter.push(`-A KUBE-IPVS-FILTER -m conntrack --ctstate NEW ${matchSet('KUBE-IPVS-IPS', 'dst')} -j REJECT`);
-  nat.push(`-A KUBE-POSTROUTING -m mark ! --mark ${mark}/${mark} -j RETURN`);
-  nat.push(`-A KUBE-POSTROUTING -j MARK --xor-mark ${mark}`);
-  nat.push(
-    '-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE --random-fully',
-  );
-  nat.push(`-A KUBE-MARK-MASQ -j MARK --or-mark ${mark}`);
-  return { natRules: nat, filterRules: filter };
-}
-
-/**
- * The iptables-restore input for one family's chains: declarations (which, with --noflush, empty the
- * chains first) and rules, for nat then filter.
- *
- * @param rules the family's rules
- * @returns the restore text
- */
-export function renderIptablesRestore(rules: {
-  readonly natRules: readonly string[];
-  readonly filterRules: readonly string[];
-}): string {
-  const lines = [
-    '*nat',
-    ...IPVS_NAT_CHAINS.map((c) => `:${c} - [0:0]`),
-    ...rules.natRules,
-    'COMMIT',
-    '*filter',
-    ...IPVS_FILTER_CHAINS.map((c) => `:${c} - [0:0]`),
-    ...rules.filterRules,
-    'COMMIT',
+  filter('KUBE-IPVS-FILTER', `-m conntrack --ctstate NEW ${matchSet('KUBE-IPVS-IPS', 'dst')} -j REJECT`);
+  // After the hairpin rule (a KUBE-LOOP-BACK match, above): the iptables mode's masquerade of marked packets.
+  for (const rule of postroutingChain(mark).rules) nat(KUBE_POSTROUTING, rule);
+  for (const rule of markMasqChain(mark).rules) nat(KUBE_MARK_MASQ, rule);
+  const chains = (map: Map<string, string[]>): ChainRules[] =>
+    [...map].map(([name, rules]) => ({ name, rules }));
+  return [
+    { table: 'nat', chains: chains(tables.nat) },
+    { table: 'filter', chains: chains(tables.filter) },
   ];
-  return `${lines.join('\n')}\n`;
 }

@@ -8,6 +8,7 @@
  */
 import { BlockList, isIPv6 } from 'node:net';
 import type { IpsetSpec } from '../../kernel/ipset.ts';
+import type { TableRules } from '../../kernel/iptables_restore.ts';
 import { type IpvsRealServer, type IpvsVirtualServer, virtualServerKey } from '../../kernel/ipvs.ts';
 import type { Endpoint, IPFamily, ProxyState, ServicePortKey, ServicePortState } from '../../model/types.ts';
 import type { PlanOptions } from '../mode.ts';
@@ -20,7 +21,7 @@ import {
   ipsetFamily,
   ipsetName,
 } from './ipvs_ipsets.ts';
-import { type IptablesRulesInput, renderIpvsIptablesRules } from './ipvs_iptables_rules.ts';
+import { type IptablesRulesInput, ipvsIptablesTables } from './ipvs_iptables_rules.ts';
 import { defaultScheduler, schedulerFlags, serviceScheduler } from './ipvs_scheduler.ts';
 
 /** What kind of address a virtual server serves. */
@@ -43,9 +44,8 @@ export interface IpvsFamilyPlan {
   readonly family: IPFamily;
   /** Every set of the family (also the empty ones: the rules may name them). */
   readonly ipsets: readonly IpsetSpec[];
-  /** Lines of the nat table for kproxy's chains (`-A ...`), without chain declarations. */
-  readonly natRules: readonly string[];
-  readonly filterRules: readonly string[];
+  /** kproxy's chains of the nat and filter tables, with their rules. */
+  readonly tables: readonly TableRules[];
 }
 
 /** Everything the ipvs mode programs. */
@@ -240,7 +240,7 @@ export function planFamily(
     clusterCIDR: clusterCIDRs[0],
     lbNoNodeAccess,
   };
-  return { family, ipsets, ...renderIpvsIptablesRules(input) };
+  return { family, ipsets, tables: ipvsIptablesTables(input) };
 }
 
 function addNodePort(

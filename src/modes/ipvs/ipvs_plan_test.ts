@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { renderRestore } from '../../kernel/iptables_restore.ts';
 import { endpoints, NODE_IP, planOptions, service, stateOf } from './_ipvs_fixtures.ts';
 import { ipvsMode } from './index.ts';
 import { planIpvs } from './ipvs_plan.ts';
@@ -139,7 +140,7 @@ describe('planIpvs', () => {
     assert.deepEqual(plan.families[1]!.ipsets.find((s) => s.name === 'KUBE-6-CLUSTER-IP')?.entries, [
       'fd00::10,tcp:80',
     ]);
-    assert.match(plan.families[1]!.natRules.join('\n'), /-A KUBE-SERVICES -s ::1\/128 -j RETURN/);
+    assert.match(renderRestore(plan.families[1]!.tables), /-A KUBE-SERVICES -s ::1\/128 -j RETURN/);
   });
 
   it("renders the table, the sets and the rules in their tools' restore formats", () => {

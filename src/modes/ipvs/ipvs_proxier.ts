@@ -8,16 +8,25 @@
  *
  * @module
  */
+import type { Exec } from '../../kernel/exec.ts';
 import { createIpset, type Ipset, type IpsetSpec, ipsetSyncLines } from '../../kernel/ipset.ts';
+import {
+  type Iptables,
+  iptablesFor,
+  type ResolvedIptablesBackend,
+  resolveIptablesBackend,
+} from '../../kernel/iptables.ts';
+import { renderRestore } from '../../kernel/iptables_restore.ts';
+import { parseIptablesSave } from '../../kernel/iptables_state.ts';
 import { createIpvs, type Ipvs } from '../../kernel/ipvs.ts';
-import { createIpvsIptables, type IpvsIptables } from '../../kernel/ipvs_iptables.ts';
 import { createIpvsNetlink, type IpvsNetlink } from '../../kernel/ipvs_netlink.ts';
 import type { IPFamily, ProxyState, StateChange } from '../../model/types.ts';
 import { type Clock, systemClock, type Timer } from '../../runner/clock.ts';
-import type { Proxier, ProxierDeps, SyncOptions, SyncReport } from '../mode.ts';
+import { rewriteChainsInput } from '../iptables/sync_input.ts';
+import type { IptablesBackend, Proxier, ProxierDeps, SyncOptions, SyncReport } from '../mode.ts';
 import { GracefulTermination } from './graceful_termination.ts';
 import { diffIpvs } from './ipvs_diff.ts';
-import { IPVS_JUMPS, renderIptablesRestore } from './ipvs_iptables_rules.ts';
+import { IPVS_JUMPS } from './ipvs_iptables_rules.ts';
 import { type IpvsFamilyPlan, type IpvsPlan, planFamily, planIpvs } from './ipvs_plan.ts';
 
 /** The kernel seams of the ipvs mode (all default to the real ones over `deps.exec`). */
@@ -25,7 +34,8 @@ export interface IpvsSeams {
   readonly ipvs: Ipvs;
   readonly ipset: Ipset;
   readonly netlink: IpvsNetlink;
-  readonly iptables: IpvsIptables;
+  /** The iptables seam of a family (iptables or ip6tables, on the `--iptables-backend` backend). */
+  readonly iptables: (family: IPFamily) => Promise<Iptables>;
 }
 
 /** Options of {@link createIpvsProxier} beyond the daemon's deps. */
@@ -55,7 +65,19 @@ export function realIpvsSeams(deps: Pick<ProxierDeps, 'exec' | 'iptablesBackend'
     ipvs: createIpvs(deps.exec),
     ipset: createIpset(deps.exec),
     netlink: createIpvsNetlink(deps.exec),
-    iptables: createIpvsIptables(deps.exec, deps.iptablesBackend),
+    iptables: iptablesByFamily(deps.exec, deps.iptablesBackend),
+  };
+}
+
+/** The seam per family; `auto` is detected once, on first use, for both families. */
+function iptablesByFamily(exec: Exec, backend: IptablesBackend): (family: IPFamily) => Promise<Iptables> {
+  let resolved: Promise<ResolvedIptablesBackend> | undefined;
+  return async (family) => {
+    resolved ??= resolveIptablesBackend(exec, backend).catch((error: unknown) => {
+      resolved = undefined;
+      throw error;
+    });
+    return iptablesFor(exec, await resolved, { family });
   };
 }
 
@@ -155,14 +177,21 @@ export class IpvsProxier implements Proxier {
       lines += setLines.length;
     }
     for (const fp of families) {
-      const text = renderIptablesRestore(fp);
+      const text = renderRestore(fp.tables);
       if (!full && this.#lastIptables.get(fp.family) === text) continue;
       this.#lastIptables.delete(fp.family);
-      const sent = await iptables.apply(fp.family, text, full ? IPVS_JUMPS : []);
+      const ipt = await iptables(fp.family);
+      for (const { table, chains } of fp.tables) {
+        // A full sync also (re)inserts the jumps from the built-in chains, so it reads what is there.
+        const existing = full ? parseIptablesSave(await ipt.save(table)).get(table) : undefined;
+        const input = rewriteChainsInput(table, chains, full ? IPVS_JUMPS : [], existing);
+        if (input === undefined) continue;
+        await ipt.restore(table, input.text, { noflush: true });
+        bytes += input.text.length;
+        lines += input.lines;
+      }
       this.#lastIptables.set(fp.family, text);
       this.#families.add(fp.family);
-      bytes += sent.bytes;
-      lines += sent.lines;
     }
 
     const bound = new Set(await netlink.boundAddresses());

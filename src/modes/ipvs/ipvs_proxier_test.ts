@@ -4,6 +4,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { KernelError } from '../../kernel/exec.ts';
+import type { FakeIptables } from '../../kernel/iptables_fake.ts';
+import type { IptablesTable } from '../../kernel/iptables_restore.ts';
 import { createFakeIpvsHost } from '../../kernel/ipvs_fake_host.ts';
 import { FakeClock } from '../../runner/clock.ts';
 import { changeOf, endpoints, proxierDeps, service, stateOf } from './_ipvs_fixtures.ts';
@@ -16,6 +18,11 @@ const dns = service('dns', {
   clusterIPs: ['198.18.0.53'],
   ports: [{ name: 'p', protocol: 'UDP', port: 53, targetPort: 5353, nodePort: 0 }],
 });
+
+/** A chain's rules as iptables-save prints them (`-A CHAIN ...`), or undefined when it does not exist. */
+function rules(ipt: FakeIptables, table: IptablesTable, chain: string): string[] | undefined {
+  return ipt.chain(table, chain)?.map((rule) => `-A ${chain} ${rule}`);
+}
 
 function setup() {
   const host = createFakeIpvsHost();
@@ -43,11 +50,11 @@ describe('ipvs Proxier', () => {
     assert.deepEqual([...(host.netlink.links.get('kube-ipvs0')?.addresses ?? [])], ['198.18.0.10']);
     assert.deepEqual(host.ipset.entries('KUBE-CLUSTER-IP'), ['198.18.0.10,tcp:80']);
     assert.deepEqual(host.ipset.entries('KUBE-IPVS-IPS'), ['198.18.0.10']);
-    assert.deepEqual(host.iptables.rules('nat', 'PREROUTING'), [
+    assert.deepEqual(rules(host.iptables, 'nat', 'PREROUTING'), [
       '-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
     ]);
-    assert.equal(host.iptables.rules('filter', 'INPUT')?.length, 3);
-    assert.ok(host.iptables.rules('filter', 'KUBE-IPVS-FILTER')?.some((r) => r.endsWith('-j REJECT')));
+    assert.equal(rules(host.iptables, 'filter', 'INPUT')?.length, 3);
+    assert.ok(rules(host.iptables, 'filter', 'KUBE-IPVS-FILTER')?.some((r) => r.endsWith('-j REJECT')));
     assert.equal(host.netlink.sysctls.get('net.ipv4.vs.expire_nodest_conn'), 1);
     assert.equal(host.netlink.sysctls.get('net.ipv4.vs.conntrack'), 1);
     assert.deepEqual(
@@ -73,7 +80,49 @@ describe('ipvs Proxier', () => {
     assert.deepEqual(table(), ['TCP/198.18.0.10:80 rr 198.19.1.1:8080w1,198.19.1.2:8080w1']);
     // Jumps are inserted once, not on every sync.
     await sync(state, true);
-    assert.equal(host.iptables.rules('nat', 'OUTPUT')?.length, 1);
+    assert.equal(rules(host.iptables, 'nat', 'OUTPUT')?.length, 1);
+  });
+
+  it('puts its jumps first in the built-in chains in upstream order, and a full sync restores a deleted one', async () => {
+    const { host, sync } = setup();
+    const state = stateOf([[web, endpoints(web, ['198.19.1.1'])]]);
+    await sync(state);
+    const targets = (chain: string) =>
+      (rules(host.iptables, 'filter', chain) ?? []).map((r) => r.split(' -j ')[1]);
+    assert.deepEqual(targets('INPUT'), ['KUBE-IPVS-FILTER', 'KUBE-PROXY-FIREWALL', 'KUBE-NODE-PORT']);
+    assert.deepEqual(targets('FORWARD'), ['KUBE-PROXY-FIREWALL', 'KUBE-FORWARD']);
+    assert.deepEqual(targets('OUTPUT'), ['KUBE-IPVS-OUT-FILTER']);
+
+    const removed = host.iptables.answer(
+      'restore',
+      ['--noflush'],
+      '*filter\n-D INPUT -m comment --comment "kubernetes ipvs access filter" -j KUBE-IPVS-FILTER\nCOMMIT\n',
+    );
+    assert.equal(removed.code, 0);
+    await sync(state);
+    assert.deepEqual(
+      targets('INPUT'),
+      ['KUBE-PROXY-FIREWALL', 'KUBE-NODE-PORT'],
+      'a partial sync leaves jumps alone',
+    );
+    await sync(state, true);
+    assert.deepEqual(targets('INPUT'), ['KUBE-IPVS-FILTER', 'KUBE-PROXY-FIREWALL', 'KUBE-NODE-PORT']);
+  });
+
+  it('programs IPv6 rules through ip6tables, naming the KUBE-6- sets', async () => {
+    const { host, sync, table } = setup();
+    const dual = service('dual', { clusterIPs: ['198.18.0.10', 'fd00::10'], ipFamilies: ['IPv4', 'IPv6'] });
+    await sync(stateOf([[dual]]));
+    assert.deepEqual(table().sort(), ['TCP/198.18.0.10:80 rr ', 'TCP/fd00::10:80 rr ']);
+    assert.deepEqual(host.ipset.entries('KUBE-6-CLUSTER-IP'), ['fd00::10,tcp:80']);
+    const v6 = rules(host.ip6tables, 'nat', 'KUBE-SERVICES') ?? [];
+    assert.equal(v6[0], '-A KUBE-SERVICES -s ::1/128 -j RETURN');
+    assert.ok(v6.some((r) => r.includes('--match-set KUBE-6-CLUSTER-IP dst,dst')));
+    assert.ok(!v6.some((r) => / KUBE-CLUSTER-IP /.test(r)), 'no IPv4 set in ip6tables');
+    assert.deepEqual(rules(host.ip6tables, 'nat', 'PREROUTING'), [
+      '-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
+    ]);
+    assert.ok(!(rules(host.iptables, 'nat', 'KUBE-SERVICES') ?? []).some((r) => r.includes('KUBE-6-')));
   });
 
   it('drains a removed TCP real server: weight 0 while it has connections, deleted once it has none', async () => {
@@ -176,7 +225,7 @@ describe('ipvs Proxier', () => {
     assert.equal(host.netlink.links.has('kube-ipvs0'), false);
     assert.deepEqual(host.iptables.chains('nat'), ['INPUT', 'OUTPUT', 'POSTROUTING', 'PREROUTING']);
     assert.deepEqual(host.iptables.chains('filter'), ['FORWARD', 'INPUT', 'OUTPUT']);
-    assert.deepEqual(host.iptables.rules('nat', 'PREROUTING'), []);
+    assert.deepEqual(rules(host.iptables, 'nat', 'PREROUTING'), []);
     assert.deepEqual(host.ipset.names(), []);
     await ipvsMode.cleanup(deps);
   });
@@ -186,10 +235,10 @@ describe('ipvs Proxier', () => {
     await sync(stateOf([[web, endpoints(web, ['198.19.1.1'])]]));
     const foreign =
       '*filter\n:OTHER - [0:0]\n-A OTHER -m set --match-set KUBE-CLUSTER-IP dst,dst -j ACCEPT\nCOMMIT\n';
-    assert.equal(host.ip6tables.restore(['--noflush'], foreign).code, 0);
+    assert.equal(host.ip6tables.answer('restore', ['--noflush'], foreign).code, 0);
     await ipvsMode.cleanup(proxierDeps(host.exec));
     assert.deepEqual(host.ipset.names(), ['KUBE-CLUSTER-IP']);
-    host.ip6tables.restore(['--noflush'], '*filter\n:OTHER - [0:0]\n-X OTHER\nCOMMIT\n');
+    host.ip6tables.answer('restore', ['--noflush'], '*filter\n:OTHER - [0:0]\n-X OTHER\nCOMMIT\n');
     await ipvsMode.cleanup(proxierDeps(host.exec));
     assert.deepEqual(host.ipset.names(), []);
   });

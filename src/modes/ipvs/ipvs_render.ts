@@ -7,9 +7,9 @@
  */
 
 import { renderIpsetRestore } from '../../kernel/ipset.ts';
+import { renderRestore } from '../../kernel/iptables_restore.ts';
 import { type IpvsCommand, renderIpvsRestore } from '../../kernel/ipvs.ts';
 import { IPVS_DUMMY_DEVICE } from '../../kernel/ipvs_netlink.ts';
-import { renderIptablesRestore } from './ipvs_iptables_rules.ts';
 import type { IpvsPlan } from './ipvs_plan.ts';
 
 /**
@@ -40,7 +40,7 @@ export function renderIpvsPlan(plan: IpvsPlan): string {
     out.push(
       `# iptables rules, ${family.family} (${family.family === 'IPv4' ? 'iptables' : 'ip6tables'}-restore --noflush)\n`,
     );
-    out.push(renderIptablesRestore(family));
+    out.push(renderRestore(family.tables));
   }
   return out.join('');
 }
