@@ -86,5 +86,5 @@ export const REPORT_FIXTURE: BenchResults = {
       failures: [],
     },
   ],
-  notMeasured: [{ what: 'ipvs and iptables in the guest', reason: 'section skipped' }],
+  notMeasured: [{ what: 'ipvs and iptables in the guest', reason: 'section skipped', section: 'guest' }],
 };

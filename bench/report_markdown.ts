@@ -56,7 +56,13 @@ export function renderBenchReadme(
     '',
     `Latest run: **${results.date}** (${results.quick ? 'quick mode: fewer repetitions, shorter runs, fewer sizes' : 'full mode'}), ` +
       `${Math.round(results.durationMs / 1000)} s, kproxy ${results.kproxyBuild} at ${results.git}. ` +
-      `Raw samples: [\`${resultsFile}\`](../../${resultsFile}).`,
+      `Raw samples: [\`${resultsFile}\`](../../${resultsFile}).` +
+      (results.merged ?? [])
+        .map(
+          (m) =>
+            ` Sections ${m.sections.join(', ')} were run again at ${m.date} (load ${m.load}) and merged in.`,
+        )
+        .join(''),
     '',
     `Machine: ${m.cpuModel}, ${m.cores} cores, ${m.memoryGb} GB, Linux ${m.kernel}, ${m.os}, Node ${m.node}; ` +
       `load average ${m.loadAverage} at the start.` +

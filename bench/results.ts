@@ -110,10 +110,15 @@ export interface ScaleSeries {
   readonly failures: readonly { readonly services: number; readonly reason: string }[];
 }
 
-/** A section that did not run at all. */
+/** The sections of a run, as `bench/run.ts --sections` names them. */
+export type Section = 'data' | 'scale' | 'plan' | 'iptables-scale' | 'guest';
+
+/** Something that was not measured, and why. */
 export interface NotMeasured {
   readonly what: string;
   readonly reason: string;
+  /** The section it belongs to (none: about the whole run). */
+  readonly section?: Section | undefined;
 }
 
 /** What the guest run sends back. */
@@ -149,4 +154,8 @@ export interface BenchResults {
   /** The iptables mode's own scale benchmark (bench/iptables-scale.ts): one row per size, as it printed it. */
   readonly iptablesScale?: readonly Readonly<Record<string, unknown>>[] | undefined;
   readonly notMeasured: readonly NotMeasured[];
+  /** Sections run later and merged into this run (`bench/run.ts --merge`), when and why. */
+  readonly merged?:
+    | readonly { readonly date: string; readonly sections: readonly Section[]; readonly load: number }[]
+    | undefined;
 }

@@ -10,7 +10,10 @@
  *
  * Usage: node --import tsx bench/run.ts [--quick] [--skip-guest] [--from-source]
  *          [--sections data,scale,plan,iptables-scale,guest] [--iptables-backend legacy|nft]
- *          [--render bench/results/FILE.json]
+ *          [--render bench/results/FILE.json] [--merge bench/results/FILE.json]
+ *
+ * `--merge FILE` runs the chosen sections and merges them into FILE (e.g. a section that could not run the
+ * first time); `--render FILE` only rewrites the report and the plots from FILE.
  * @module
  */
 import { execFileSync } from 'node:child_process';
@@ -28,6 +31,7 @@ import { runGuest } from './guest_bench.ts';
 import { runIptablesScale } from './iptables_scale_child.ts';
 import { prepareKproxy } from './kproxy_build.ts';
 import { machineInfo } from './machine_info.ts';
+import { mergeResults } from './merge_results.ts';
 import { runPlanSeries } from './plan_series.ts';
 import { renderBenchCharts } from './report_charts.ts';
 import { headlineRatios, renderBenchReadme } from './report_markdown.ts';
@@ -38,6 +42,7 @@ import type {
   NotMeasured,
   PlanSeries,
   ScaleSeries,
+  Section,
 } from './results.ts';
 import { runScale } from './scale.ts';
 import { DATA_PATH_TOOLS, ensureTools } from './tools.ts';
@@ -47,9 +52,7 @@ const RESULTS_DIR = join(ROOT, 'bench', 'results');
 const DOCS_DIR = join(ROOT, 'docs', 'benchmarks');
 
 /** The sections of a run, as `--sections` names them. */
-export const SECTIONS = ['data', 'scale', 'plan', 'iptables-scale', 'guest'] as const;
-/** One section. */
-export type Section = (typeof SECTIONS)[number];
+export const SECTIONS: readonly Section[] = ['data', 'scale', 'plan', 'iptables-scale', 'guest'];
 
 /** Options of {@link runBench}. */
 export interface RunBenchOptions {
@@ -121,7 +124,11 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
       }
       const iptablesReason = await modeUnavailable('iptables');
       if (bench === undefined || !on.has('scale')) {
-        notMeasured.push({ what: 'first packet and syncs, iptables (host)', reason: 'section skipped' });
+        notMeasured.push({
+          what: 'first packet and syncs, iptables (host)',
+          reason: 'section skipped',
+          section: 'scale',
+        });
       } else if (iptablesReason === undefined) {
         log('2./3. first packet and syncs against the number of services (host, iptables)');
         scale.push(
@@ -142,7 +149,11 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
           }),
         );
       } else {
-        notMeasured.push({ what: 'first packet and syncs, iptables (host)', reason: iptablesReason });
+        notMeasured.push({
+          what: 'first packet and syncs, iptables (host)',
+          reason: iptablesReason,
+          section: 'scale',
+        });
       }
     } finally {
       await bench?.close();
@@ -154,7 +165,7 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
       for (const mode of ['iptables', 'ipvs', 'userspace'] as const) {
         const reason = await modeUnavailable(mode);
         if (reason === undefined) planModes.push(mode);
-        else notMeasured.push({ what: `plan + render, ${mode}`, reason });
+        else notMeasured.push({ what: `plan + render, ${mode}`, reason, section: 'plan' });
       }
       plan = await runPlanSeries({
         modes: planModes,
@@ -177,16 +188,25 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
         });
         for (const row of iptablesScale) log(`  ${JSON.stringify(row)}`);
       } catch (error) {
-        notMeasured.push({ what: 'bench/iptables-scale.ts', reason: message(error) });
+        notMeasured.push({
+          what: 'bench/iptables-scale.ts',
+          reason: message(error),
+          section: 'iptables-scale',
+        });
         log(`  not measured: ${message(error)}`);
       }
     }
 
     if (!on.has('guest')) {
-      notMeasured.push({ what: 'ipvs and iptables in the guest', reason: 'section skipped' });
+      notMeasured.push({
+        what: 'ipvs and iptables in the guest',
+        reason: 'section skipped',
+        section: 'guest',
+      });
     } else {
       const ipvsReason = await modeUnavailable('ipvs');
-      if (ipvsReason !== undefined) notMeasured.push({ what: 'ipvs (guest)', reason: ipvsReason });
+      if (ipvsReason !== undefined)
+        notMeasured.push({ what: 'ipvs (guest)', reason: ipvsReason, section: 'guest' });
       for (const run of ipvsReason === undefined ? settings.guest : []) {
         log(`${run.what} (qemu TCG, IPVS)`);
         try {
@@ -201,7 +221,7 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
             durationMs: (guest?.durationMs ?? 0) + r.results.durationMs,
           };
         } catch (error) {
-          notMeasured.push({ what: run.what, reason: message(error) });
+          notMeasured.push({ what: run.what, reason: message(error), section: 'guest' });
           log(`  not measured: ${message(error)}`);
         }
       }
@@ -296,6 +316,7 @@ async function main(): Promise<void> {
       'from-source': { type: 'boolean', default: false },
       'iptables-backend': { type: 'string', default: 'legacy' },
       render: { type: 'string' },
+      merge: { type: 'string' },
     },
   });
   const log = (line: string) => process.stdout.write(`${line}\n`);
@@ -316,18 +337,31 @@ async function main(): Promise<void> {
     sections.add(name as Section);
   }
   if (values['skip-guest']) sections.delete('guest');
-  const results = await runBench({
+  const base =
+    values.merge === undefined
+      ? undefined
+      : (JSON.parse(await readFile(values.merge, 'utf8')) as BenchResults);
+  if (base !== undefined && base.quick !== values.quick) {
+    throw new Error(
+      `Cannot merge a ${values.quick ? 'quick' : 'full'} run into a ${base.quick ? 'quick' : 'full'} one`,
+    );
+  }
+  const later = await runBench({
     quick: values.quick,
     sections,
     fromSource: values['from-source'],
     iptablesBackend: backend,
     log,
   });
-  const file = join(RESULTS_DIR, `${results.date.replaceAll(':', '-').replace(/\.\d+Z$/, 'Z')}.json`);
+  const results = base === undefined ? later : mergeResults(base, later, sections);
+  const file =
+    values.merge === undefined
+      ? join(RESULTS_DIR, `${results.date.replaceAll(':', '-').replace(/\.\d+Z$/, 'Z')}.json`)
+      : resolve(values.merge);
   for (const f of await writeReport(results, file, true)) log(`wrote ${relative(ROOT, f)}`);
   log('headline (ratios to a direct connection, same run):');
   for (const line of headlineRatios(results)) log(`  ${line}`);
-  log(`done in ${Math.round(results.durationMs / 1000)} s`);
+  log(`done in ${Math.round(later.durationMs / 1000)} s`);
 }
 
 if (isMainModule(import.meta.url)) {
