@@ -271,7 +271,8 @@ function startAttempt(conn: Connection): void {
   socket[CONN] = conn;
   socket.setNoDelay(true);
   socket.on('error', onBackendError);
-  socket.once('connect', onBackendConnect);
+  // 'connect' fires once: a plain listener saves the wrapper that once() allocates per connection.
+  socket.on('connect', onBackendConnect);
   conn.backend = socket;
   socket.connect(backend.port, backend.ip);
   conn.deadline = performance.now() + (relay.timeouts[conn.attempt] ?? 0);
@@ -357,9 +358,16 @@ function onDrain(this: RelaySocket): void {
   this[PEER].resume();
 }
 
-/** A FIN from one side is passed on; the other direction keeps flowing (half-close). */
+/**
+ * A FIN from one side is passed on; the other direction keeps flowing (half-close). When the other side
+ * has already sent its FIN and everything written to it has reached the kernel, both directions are over:
+ * closing it at once passes the FIN on just the same (the kernel sends what it still holds, then FIN) and
+ * saves a shutdown() and the stream's finish round.
+ */
 function onEnd(this: RelaySocket): void {
-  this[PEER].end();
+  const peer = this[PEER];
+  if (peer.readableEnded && peer.writableLength === 0) peer.destroy();
+  else peer.end();
 }
 
 function onClientClose(this: RelaySocket, hadError: boolean): void {
