@@ -3,40 +3,16 @@ import { describe, it } from 'node:test';
 import { Daemon } from './daemon.ts';
 import type { Exec } from './kernel/exec.ts';
 import { createLogger } from './log.ts';
+import { planOptions, servicePortSpec, serviceSpec } from './model/fixtures.ts';
 import type { ServiceSpec, StateChange } from './model/types.ts';
-import type { ModeDefinition, PlanOptions, Proxier, SyncOptions, SyncReport } from './modes/mode.ts';
+import type { ModeDefinition, Proxier, SyncOptions, SyncReport } from './modes/mode.ts';
 import { FakeClock } from './runner/clock.ts';
 import type { ProxySource, SourceSink } from './sources/source.ts';
 
-const plan: PlanOptions = {
-  nodeName: 'node-a',
-  nodeIPs: ['198.18.0.1'],
-  clusterCIDRs: [],
-  masqueradeAll: false,
-  masqueradeBit: 14,
-  ipvsScheduler: 'rr',
-  nodePortAddresses: [],
-  proxyPortRange: undefined,
-  udpIdleTimeoutMs: 250,
-};
+const plan = planOptions({ nodeIPs: ['198.18.0.1'] });
 
 function svc(name: string, ip: string): ServiceSpec {
-  return {
-    namespace: 'default',
-    name,
-    type: 'ClusterIP',
-    clusterIPs: [ip],
-    ipFamilies: ['IPv4'],
-    ports: [{ name: '', protocol: 'TCP', port: 80, targetPort: 80, nodePort: 0 }],
-    externalIPs: [],
-    loadBalancerIPs: [],
-    loadBalancerSourceRanges: [],
-    sessionAffinity: { type: 'None' },
-    externalTrafficPolicy: 'Cluster',
-    internalTrafficPolicy: 'Cluster',
-    healthCheckNodePort: 0,
-    annotations: {},
-  };
+  return serviceSpec({ name, clusterIPs: [ip], ports: [servicePortSpec({ name: '', targetPort: 80 })] });
 }
 
 function setup() {

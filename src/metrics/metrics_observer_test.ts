@@ -1,58 +1,33 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { KernelError } from '../kernel/exec.ts';
-import type { Endpoint, ProxyState, ServicePortState, StateChange } from '../model/types.ts';
+import { endpoint, proxyState, servicePortState, stateChange } from '../model/fixtures.ts';
+import type { StateChange } from '../model/types.ts';
 import { parseExposition, type Samples, seriesKey } from './_exposition.ts';
 import { metricsObserver } from './metrics_observer.ts';
 import { ProxyMetrics } from './proxy_metrics.ts';
 
-const REMOTE: Endpoint = {
-  ip: '198.18.2.1',
-  port: 8080,
-  ready: true,
-  serving: true,
-  terminating: false,
-  nodeName: 'n2',
-  zone: undefined,
-  isLocal: false,
-};
+const REMOTE = endpoint({ ip: '198.18.2.1', nodeName: 'n2' });
 
 /** One NodePort service port with externalTrafficPolicy Local whose only endpoint is on another node. */
-const NO_LOCAL: ServicePortState = {
-  key: 'default/a:/TCP',
-  namespace: 'default',
+const NO_LOCAL = servicePortState({
   serviceName: 'a',
-  portName: '',
-  protocol: 'TCP',
   type: 'NodePort',
-  port: 80,
   nodePort: 30080,
-  clusterIPs: ['198.18.100.1'],
-  ipFamilies: ['IPv4'],
-  externalIPs: [],
-  loadBalancerIPs: [],
-  loadBalancerSourceRanges: [],
-  sessionAffinity: { type: 'None' },
   externalTrafficPolicy: 'Local',
-  internalTrafficPolicy: 'Cluster',
-  healthCheckNodePort: 0,
-  annotations: {},
   allEndpoints: [REMOTE],
   clusterEndpoints: [REMOTE],
-  localEndpoints: [],
   internalEndpoints: [REMOTE],
-  externalEndpoints: [],
-};
-const STATE: ProxyState = { version: 3, nodeName: 'n1', servicePorts: new Map([[NO_LOCAL.key, NO_LOCAL]]) };
+});
+const STATE = proxyState([NO_LOCAL], { version: 3, nodeName: 'n1' });
 
 function change(firstSeen: [string, number][], serviceEvents: number, endpointEvents: number): StateChange {
-  return {
+  return stateChange({
     changed: new Set(firstSeen.map(([k]) => k)),
-    removed: new Set(),
     firstSeen: new Map(firstSeen),
     serviceEvents,
     endpointEvents,
-  };
+  });
 }
 
 async function samples(metrics: ProxyMetrics): Promise<Samples> {

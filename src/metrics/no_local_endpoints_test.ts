@@ -1,18 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { endpoint, proxyState, servicePortState } from '../model/fixtures.ts';
 import type { Endpoint, ProxyState, ServicePortState, TrafficPolicy } from '../model/types.ts';
 import { countNoLocalEndpoints } from './no_local_endpoints.ts';
 
-const LOCAL: Endpoint = {
-  ip: '198.18.1.1',
-  port: 80,
-  ready: true,
-  serving: true,
-  terminating: false,
-  nodeName: 'n1',
-  zone: undefined,
-  isLocal: true,
-};
+const LOCAL = endpoint({ port: 80, nodeName: 'n1', isLocal: true });
 const REMOTE: Endpoint = { ...LOCAL, ip: '198.18.2.1', nodeName: 'n2', isLocal: false };
 
 interface Row {
@@ -26,39 +18,22 @@ interface Row {
 
 function servicePort(row: Row): ServicePortState {
   const local = row.endpoints.filter((e) => e.isLocal);
-  return {
-    key: `default/${row.name}:/TCP`,
-    namespace: 'default',
+  return servicePortState({
     serviceName: row.name,
-    portName: '',
-    protocol: 'TCP',
     type: row.nodePort === 0 ? 'ClusterIP' : 'NodePort',
-    port: 80,
     nodePort: row.nodePort,
-    clusterIPs: ['198.18.100.1'],
-    ipFamilies: ['IPv4'],
-    externalIPs: [],
-    loadBalancerIPs: [],
-    loadBalancerSourceRanges: [],
-    sessionAffinity: { type: 'None' },
     externalTrafficPolicy: row.etp,
     internalTrafficPolicy: row.itp,
-    healthCheckNodePort: 0,
-    annotations: {},
     allEndpoints: row.endpoints,
     clusterEndpoints: row.endpoints,
     localEndpoints: local,
     internalEndpoints: row.itp === 'Local' ? local : row.endpoints,
     externalEndpoints: row.etp === 'Local' ? local : row.endpoints,
-  };
+  });
 }
 
 function stateOf(rows: readonly Row[]): ProxyState {
-  return {
-    version: 1,
-    nodeName: 'n1',
-    servicePorts: new Map(rows.map((r) => [`default/${r.name}:/TCP`, servicePort(r)])),
-  };
+  return proxyState(rows.map(servicePort), { nodeName: 'n1' });
 }
 
 describe('countNoLocalEndpoints', () => {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { pino } from 'pino';
+import { endpoint, proxyState, servicePortState } from '../model/fixtures.ts';
 import type { Endpoint, ProxyState, ServicePortState } from '../model/types.ts';
 import type { SyncReport } from '../modes/mode.ts';
 import { EMPTY_CHANGE } from '../runner/state_change.ts';
@@ -12,31 +13,20 @@ import { ServiceHealthServer } from './service_health.ts';
 const REPORT: SyncReport = { kind: 'full', servicePortsWritten: 0, restoreBytes: 0, restoreLines: 0 };
 
 function lbPort(name: string, healthCheckNodePort: number, endpoints: readonly Endpoint[]): ServicePortState {
-  return {
-    key: `shop/${name}:/TCP`,
+  return servicePortState({
     namespace: 'shop',
     serviceName: name,
-    portName: '',
-    protocol: 'TCP',
     type: 'LoadBalancer',
-    port: 80,
     nodePort: 30080,
-    clusterIPs: ['198.18.100.1'],
-    ipFamilies: ['IPv4'],
-    externalIPs: [],
     loadBalancerIPs: ['198.19.0.1'],
-    loadBalancerSourceRanges: [],
-    sessionAffinity: { type: 'None' },
     externalTrafficPolicy: 'Local',
-    internalTrafficPolicy: 'Cluster',
     healthCheckNodePort,
-    annotations: {},
     allEndpoints: endpoints,
     clusterEndpoints: endpoints,
     localEndpoints: endpoints.filter((e) => e.isLocal),
     internalEndpoints: endpoints,
     externalEndpoints: endpoints.filter((e) => e.isLocal),
-  };
+  });
 }
 
 describe('healthObserver', () => {
@@ -72,7 +62,7 @@ async function freePort(): Promise<number> {
 }
 
 function emptyState(): ProxyState {
-  return { version: 1, nodeName: 'n1', servicePorts: new Map() };
+  return proxyState([], { nodeName: 'n1' });
 }
 
 describe('serviceHealthObserver', () => {
@@ -82,23 +72,14 @@ describe('serviceHealthObserver', () => {
   after(() => serviceHealth.close());
 
   it('opens health checks for the synced state and logs what changed', async () => {
-    const local: Endpoint = {
-      ip: '198.18.1.1',
-      port: 8080,
-      ready: true,
-      serving: true,
-      terminating: false,
-      nodeName: 'n1',
-      zone: undefined,
-      isLocal: true,
-    };
+    const local = endpoint({ nodeName: 'n1', isLocal: true });
     const free = await freePort();
     const port = lbPort('web', free, [local]);
     serviceHealthObserver(serviceHealth, logger).syncSucceeded?.({
       report: REPORT,
       seconds: 0.1,
       change: EMPTY_CHANGE,
-      state: { version: 2, nodeName: 'n1', servicePorts: new Map([[port.key, port]]) },
+      state: proxyState([port], { version: 2, nodeName: 'n1' }),
       at: 0,
     });
     // The observer works in the background; syncs apply in order, so this one resolves after it.

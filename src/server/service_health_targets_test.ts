@@ -1,19 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { endpoint as modelEndpoint, proxyState, servicePortState } from '../model/fixtures.ts';
 import type { Endpoint, ProxyState, ServicePortState } from '../model/types.ts';
 import { serviceHealthTargets } from './service_health_targets.ts';
 
 function endpoint(ip: string, port: number, isLocal: boolean, ready = true): Endpoint {
-  return {
-    ip,
-    port,
-    ready,
-    serving: true,
-    terminating: !ready,
-    nodeName: isLocal ? 'n1' : 'n2',
-    zone: undefined,
-    isLocal,
-  };
+  return modelEndpoint({ ip, port, ready, terminating: !ready, nodeName: isLocal ? 'n1' : 'n2', isLocal });
 }
 
 function servicePort(
@@ -21,35 +13,19 @@ function servicePort(
   portName: string,
   overrides: Partial<ServicePortState> & { allEndpoints: readonly Endpoint[] },
 ): ServicePortState {
-  return {
-    key: `default/${name}:${portName}/TCP`,
-    namespace: 'default',
+  return servicePortState({
     serviceName: name,
     portName,
-    protocol: 'TCP',
     type: 'LoadBalancer',
-    port: 80,
     nodePort: 30080,
-    clusterIPs: ['198.18.100.1'],
-    ipFamilies: ['IPv4'],
-    externalIPs: [],
-    loadBalancerIPs: [],
-    loadBalancerSourceRanges: [],
-    sessionAffinity: { type: 'None' },
     externalTrafficPolicy: 'Local',
-    internalTrafficPolicy: 'Cluster',
     healthCheckNodePort: 32000,
-    annotations: {},
-    clusterEndpoints: [],
-    localEndpoints: [],
-    internalEndpoints: [],
-    externalEndpoints: [],
     ...overrides,
-  };
+  });
 }
 
 function state(ports: readonly ServicePortState[]): ProxyState {
-  return { version: 1, nodeName: 'n1', servicePorts: new Map(ports.map((p) => [p.key, p])) };
+  return proxyState(ports, { nodeName: 'n1' });
 }
 
 describe('serviceHealthTargets', () => {

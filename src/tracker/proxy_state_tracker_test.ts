@@ -1,55 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { endpointAddress, endpointSliceSpec, serviceSpec } from '../model/fixtures.ts';
 import type { EndpointAddressSpec, EndpointSliceSpec, ServiceSpec } from '../model/types.ts';
 import { ProxyStateTracker } from './proxy_state_tracker.ts';
-
-function service(overrides: Partial<ServiceSpec> = {}): ServiceSpec {
-  return {
-    namespace: 'default',
-    name: 'web',
-    type: 'ClusterIP',
-    clusterIPs: ['198.18.100.1'],
-    ipFamilies: ['IPv4'],
-    ports: [{ name: 'http', protocol: 'TCP', port: 80, targetPort: 8080, nodePort: 0 }],
-    externalIPs: [],
-    loadBalancerIPs: [],
-    loadBalancerSourceRanges: [],
-    sessionAffinity: { type: 'None' },
-    externalTrafficPolicy: 'Cluster',
-    internalTrafficPolicy: 'Cluster',
-    healthCheckNodePort: 0,
-    annotations: {},
-    ...overrides,
-  };
-}
-
-function ep(ip: string, options: Partial<EndpointAddressSpec> = {}): EndpointAddressSpec {
-  return {
-    addresses: [ip],
-    ready: true,
-    serving: true,
-    terminating: false,
-    nodeName: 'node-b',
-    zone: undefined,
-    hostname: undefined,
-    ...options,
-  };
-}
 
 function slice(
   endpoints: EndpointAddressSpec[],
   overrides: Partial<EndpointSliceSpec> = {},
 ): EndpointSliceSpec {
-  return {
-    namespace: 'default',
-    name: 'web-abc',
-    serviceName: 'web',
-    addressType: 'IPv4',
-    ports: [{ name: 'http', protocol: 'TCP', port: 8080 }],
-    endpoints,
-    legacy: false,
-    ...overrides,
-  };
+  return endpointSliceSpec({ endpoints, ...overrides });
 }
 
 function tracker() {
@@ -71,8 +30,8 @@ describe('ProxyStateTracker', () => {
     const { t, add } = tracker();
     assert.equal(t.synced, false);
     assert.equal(t.pending, false);
-    add(service());
-    add(slice([ep('198.18.1.1')]));
+    add(serviceSpec());
+    add(slice([endpointAddress('198.18.1.1')]));
     assert.equal(t.pending, true);
     assert.equal(t.pendingSince, 1000);
     assert.deepEqual(t.pendingEvents, { services: 1, endpoints: 1 });
@@ -88,8 +47,14 @@ describe('ProxyStateTracker', () => {
 
   it('keeps only ready endpoints, sorted numerically', () => {
     const { t, add } = tracker();
-    add(service());
-    add(slice([ep('198.18.1.10'), ep('198.18.1.9'), ep('198.18.1.2', { ready: false, serving: false })]));
+    add(serviceSpec());
+    add(
+      slice([
+        endpointAddress('198.18.1.10'),
+        endpointAddress('198.18.1.9'),
+        endpointAddress('198.18.1.2', { ready: false, serving: false }),
+      ]),
+    );
     const port = t.snapshot().state.servicePorts.get('default/web:http/TCP')!;
     assert.deepEqual(addrs(port.allEndpoints), ['198.18.1.2:8080', '198.18.1.9:8080', '198.18.1.10:8080']);
     assert.deepEqual(addrs(port.clusterEndpoints), ['198.18.1.9:8080', '198.18.1.10:8080']);
@@ -98,17 +63,20 @@ describe('ProxyStateTracker', () => {
 
   it('falls back to serving+terminating endpoints only when none is ready', () => {
     const { t, add } = tracker();
-    add(service());
+    add(serviceSpec());
     add(
       slice([
-        ep('198.18.1.1', { ready: false, serving: true, terminating: true }),
-        ep('198.18.1.2', { ready: false, serving: false, terminating: true }),
+        endpointAddress('198.18.1.1', { ready: false, serving: true, terminating: true }),
+        endpointAddress('198.18.1.2', { ready: false, serving: false, terminating: true }),
       ]),
     );
     let port = t.snapshot().state.servicePorts.get('default/web:http/TCP')!;
     assert.deepEqual(addrs(port.clusterEndpoints), ['198.18.1.1:8080']);
     add(
-      slice([ep('198.18.1.1', { ready: false, serving: true, terminating: true }), ep('198.18.1.3')]),
+      slice([
+        endpointAddress('198.18.1.1', { ready: false, serving: true, terminating: true }),
+        endpointAddress('198.18.1.3'),
+      ]),
       'update',
     );
     port = t.snapshot().state.servicePorts.get('default/web:http/TCP')!;
@@ -117,26 +85,31 @@ describe('ProxyStateTracker', () => {
 
   it('applies Local traffic policies with this node', () => {
     const { t, add } = tracker();
-    add(service({ type: 'NodePort', externalTrafficPolicy: 'Local', internalTrafficPolicy: 'Cluster' }));
-    add(slice([ep('198.18.1.1', { nodeName: 'node-a' }), ep('198.18.1.2', { nodeName: 'node-b' })]));
+    add(serviceSpec({ type: 'NodePort', externalTrafficPolicy: 'Local', internalTrafficPolicy: 'Cluster' }));
+    add(
+      slice([
+        endpointAddress('198.18.1.1', { nodeName: 'node-a' }),
+        endpointAddress('198.18.1.2', { nodeName: 'node-b' }),
+      ]),
+    );
     const port = t.snapshot().state.servicePorts.get('default/web:http/TCP')!;
     assert.deepEqual(addrs(port.localEndpoints), ['198.18.1.1:8080']);
     assert.equal(port.localEndpoints[0]?.isLocal, true);
     assert.deepEqual(addrs(port.externalEndpoints), ['198.18.1.1:8080']);
     assert.deepEqual(addrs(port.internalEndpoints), ['198.18.1.1:8080', '198.18.1.2:8080']);
 
-    add(service({ internalTrafficPolicy: 'Local' }), 'update');
+    add(serviceSpec({ internalTrafficPolicy: 'Local' }), 'update');
     const local = t.snapshot().state.servicePorts.get('default/web:http/TCP')!;
     assert.deepEqual(addrs(local.internalEndpoints), ['198.18.1.1:8080']);
   });
 
   it('uses local terminating endpoints when no local endpoint is ready', () => {
     const { t, add } = tracker();
-    add(service({ type: 'NodePort', externalTrafficPolicy: 'Local' }));
+    add(serviceSpec({ type: 'NodePort', externalTrafficPolicy: 'Local' }));
     add(
       slice([
-        ep('198.18.1.1', { nodeName: 'node-a', ready: false, serving: true, terminating: true }),
-        ep('198.18.1.2', { nodeName: 'node-b' }),
+        endpointAddress('198.18.1.1', { nodeName: 'node-a', ready: false, serving: true, terminating: true }),
+        endpointAddress('198.18.1.2', { nodeName: 'node-b' }),
       ]),
     );
     const port = t.snapshot().state.servicePorts.get('default/web:http/TCP')!;
@@ -147,7 +120,7 @@ describe('ProxyStateTracker', () => {
   it('resolves ports by service port name, and by a named targetPort', () => {
     const { t, add } = tracker();
     add(
-      service({
+      serviceSpec({
         ports: [
           { name: 'http', protocol: 'TCP', port: 80, targetPort: 'web', nodePort: 0 },
           { name: 'dns', protocol: 'UDP', port: 53, targetPort: 'dns-udp', nodePort: 0 },
@@ -156,7 +129,7 @@ describe('ProxyStateTracker', () => {
       }),
     );
     add(
-      slice([ep('198.18.1.1')], {
+      slice([endpointAddress('198.18.1.1')], {
         ports: [
           { name: 'http', protocol: 'TCP', port: 8080 },
           { name: 'dns-udp', protocol: 'UDP', port: 5353 },
@@ -176,10 +149,10 @@ describe('ProxyStateTracker', () => {
 
   it('merges slices, deduplicates addresses (ready wins) and ignores legacy Endpoints when slices exist', () => {
     const { t, add } = tracker();
-    add(service());
-    add(slice([ep('198.18.1.1', { ready: false, serving: false })], { name: 'web-1' }));
-    add(slice([ep('198.18.1.1'), ep('198.18.1.2')], { name: 'web-2' }));
-    add(slice([ep('198.18.9.9')], { name: 'web', legacy: true }));
+    add(serviceSpec());
+    add(slice([endpointAddress('198.18.1.1', { ready: false, serving: false })], { name: 'web-1' }));
+    add(slice([endpointAddress('198.18.1.1'), endpointAddress('198.18.1.2')], { name: 'web-2' }));
+    add(slice([endpointAddress('198.18.9.9')], { name: 'web', legacy: true }));
     const port = t.snapshot().state.servicePorts.get('default/web:http/TCP')!;
     assert.deepEqual(addrs(port.clusterEndpoints), ['198.18.1.1:8080', '198.18.1.2:8080']);
     t.handle({
@@ -198,10 +171,10 @@ describe('ProxyStateTracker', () => {
 
   it('reports only real changes: an identical update nets out to nothing', () => {
     const { t, add } = tracker();
-    add(service());
-    add(slice([ep('198.18.1.1')]));
+    add(serviceSpec());
+    add(slice([endpointAddress('198.18.1.1')]));
     const first = t.snapshot();
-    add(slice([ep('198.18.1.1')]), 'update');
+    add(slice([endpointAddress('198.18.1.1')]), 'update');
     const second = t.snapshot();
     assert.equal(second.change.changed.size, 0);
     assert.equal(second.change.endpointEvents, 1);
@@ -215,11 +188,11 @@ describe('ProxyStateTracker', () => {
 
   it('reports removed service ports, and a slice moving to another service changes both', () => {
     const { t, add } = tracker();
-    add(service());
-    add(service({ name: 'api', clusterIPs: ['198.18.100.2'] }));
-    add(slice([ep('198.18.1.1')]));
+    add(serviceSpec());
+    add(serviceSpec({ name: 'api', clusterIPs: ['198.18.100.2'] }));
+    add(slice([endpointAddress('198.18.1.1')]));
     t.snapshot();
-    add(slice([ep('198.18.1.1')], { serviceName: 'api' }), 'update');
+    add(slice([endpointAddress('198.18.1.1')], { serviceName: 'api' }), 'update');
     const moved = t.snapshot();
     assert.deepEqual([...moved.change.changed].sort(), ['default/api:http/TCP', 'default/web:http/TCP']);
     assert.deepEqual(addrs(moved.state.servicePorts.get('default/api:http/TCP')!.allEndpoints), [
@@ -236,9 +209,9 @@ describe('ProxyStateTracker', () => {
 
   it('keeps earlier snapshots immutable', () => {
     const { t, add } = tracker();
-    add(service());
+    add(serviceSpec());
     const first = t.snapshot().state;
-    add(service({ name: 'zzz' }));
+    add(serviceSpec({ name: 'zzz' }));
     const second = t.snapshot().state;
     assert.equal(first.servicePorts.size, 1);
     assert.equal(second.servicePorts.size, 2);
