@@ -1,6 +1,8 @@
 /**
  * Test fixtures for the iptables mode: service ports built the way the tracker builds them (endpoint
- * selection by the tracker's own {@link selectEndpoints}), so that a test states only what matters.
+ * selection by the tracker's own {@link selectEndpoints}), so that a test states only what matters. Built
+ * on the shared builders of src/model/fixtures.ts, with this mode's own address plan (its golden files
+ * pin it).
  *
  * Test address ranges (one place, as upstream's proxier_test.go does):
  * - cluster IPs 172.30.0.0/16, endpoints (pods) 10.180.0.0/16, cluster CIDR 10.0.0.0/8;
@@ -10,12 +12,24 @@
  *
  * @module
  */
-import type { Endpoint, ProxyState, ServicePortState } from '../../model/types.ts';
-import { servicePortKey } from '../../model/types.ts';
+import {
+  endpoint as modelEndpoint,
+  planOptions as modelPlanOptions,
+  proxyState as modelProxyState,
+  NODE_NAME,
+  servicePortState,
+  stateChange,
+} from '../../model/fixtures.ts';
+import type {
+  Endpoint,
+  ProxyState,
+  ServicePortKey,
+  ServicePortState,
+  StateChange,
+} from '../../model/types.ts';
 import { selectEndpoints } from '../../tracker/endpoint_selection.ts';
 import type { PlanOptions } from '../mode.ts';
 
-export const NODE_NAME = 'node-a';
 export const NODE_IP = '192.168.0.2';
 export const OTHER_NODE_IP = '192.168.0.3';
 export const CLUSTER_CIDR = '10.0.0.0/8';
@@ -37,16 +51,15 @@ export function endpoint(e: string | EndpointFixture): Endpoint {
   const f = typeof e === 'string' ? { address: e } : e;
   const colon = f.address.lastIndexOf(':');
   const ready = f.ready ?? true;
-  return {
+  return modelEndpoint({
     ip: f.address.slice(0, colon),
     port: Number(f.address.slice(colon + 1)),
     ready,
     serving: f.serving ?? ready,
     terminating: f.terminating ?? false,
     nodeName: f.local ? NODE_NAME : 'node-b',
-    zone: undefined,
     isLocal: f.local ?? false,
-  };
+  });
 }
 
 /** What a test may set on a service port. */
@@ -67,61 +80,41 @@ export interface ServicePortFixture
 
 /** A service port (ns1/svc1:p80 TCP, ClusterIP 172.30.0.41:80) with endpoints selected as the tracker does. */
 export function servicePort(f: ServicePortFixture): ServicePortState {
-  const namespace = f.namespace ?? 'ns1';
-  const serviceName = f.serviceName ?? 'svc1';
-  const portName = f.portName ?? 'p80';
-  const protocol = f.protocol ?? 'TCP';
   const all = (f.endpoints ?? []).map(endpoint);
-  const internalTrafficPolicy = f.internalTrafficPolicy ?? 'Cluster';
-  const externalTrafficPolicy = f.externalTrafficPolicy ?? 'Cluster';
   const selection = selectEndpoints(all, {
-    internal: internalTrafficPolicy,
-    external: externalTrafficPolicy,
+    internal: f.internalTrafficPolicy ?? 'Cluster',
+    external: f.externalTrafficPolicy ?? 'Cluster',
   });
   const { endpoints: _ignored, ...rest } = f;
-  return {
-    namespace,
-    serviceName,
-    portName,
-    protocol,
-    type: 'ClusterIP',
-    port: 80,
-    nodePort: 0,
+  return servicePortState({
+    namespace: 'ns1',
+    serviceName: 'svc1',
+    portName: 'p80',
     clusterIPs: ['172.30.0.41'],
-    ipFamilies: ['IPv4'],
-    externalIPs: [],
-    loadBalancerIPs: [],
-    loadBalancerSourceRanges: [],
-    sessionAffinity: { type: 'None' },
-    healthCheckNodePort: 0,
-    annotations: {},
     ...rest,
-    internalTrafficPolicy,
-    externalTrafficPolicy,
     allEndpoints: all,
     ...selection,
-    key: servicePortKey(namespace, serviceName, portName, protocol),
-  };
+  });
 }
 
 /** A proxy state holding these service ports. */
 export function proxyState(ports: readonly ServicePortState[], version = 1): ProxyState {
-  const sorted = [...ports].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-  return { version, nodeName: NODE_NAME, servicePorts: new Map(sorted.map((p) => [p.key, p])) };
+  return modelProxyState(ports, { version });
+}
+
+/** A change of these service ports (`removed` ones are changed too), from one endpoint event. */
+export function change(
+  changed: readonly ServicePortKey[],
+  removed: readonly ServicePortKey[] = [],
+): StateChange {
+  return stateChange({
+    changed: new Set([...changed, ...removed]),
+    removed: new Set(removed),
+    endpointEvents: 1,
+  });
 }
 
 /** Plan options: node 192.168.0.2, cluster CIDR 10.0.0.0/8, masquerade bit 14. */
 export function planOptions(overrides: Partial<PlanOptions> = {}): PlanOptions {
-  return {
-    nodeName: NODE_NAME,
-    nodeIPs: [NODE_IP],
-    clusterCIDRs: [CLUSTER_CIDR],
-    masqueradeAll: false,
-    masqueradeBit: 14,
-    ipvsScheduler: 'rr',
-    nodePortAddresses: [],
-    proxyPortRange: undefined,
-    udpIdleTimeoutMs: 250,
-    ...overrides,
-  };
+  return modelPlanOptions({ nodeIPs: [NODE_IP], clusterCIDRs: [CLUSTER_CIDR], ...overrides });
 }

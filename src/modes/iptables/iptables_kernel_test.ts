@@ -14,25 +14,15 @@ import { iptablesFor, type ResolvedIptablesBackend } from '../../kernel/iptables
 import { parseIptablesSave, type TableState } from '../../kernel/iptables_state.ts';
 import { createLab, type Lab } from '../../lab/lab.ts';
 import type { ProbeResult } from '../../lab/probe.ts';
-import type { ServicePortState, StateChange } from '../../model/types.ts';
+import type { ServicePortState } from '../../model/types.ts';
 import type { ProxierDeps } from '../mode.ts';
-import { planOptions, proxyState, servicePort } from './_fixtures.ts';
+import { change, planOptions, proxyState, servicePort } from './_fixtures.ts';
 import { IPTABLES_JUMPS } from './base_chains.ts';
 import { iptablesMode } from './index.ts';
 import { IptablesProxier } from './proxier.ts';
 
 const PROBE = new URL('../../lab/probe.ts', import.meta.url).href;
 const CLUSTER_CIDR = '198.18.96.0/19';
-
-function change(keys: readonly string[], removed: readonly string[] = []): StateChange {
-  return {
-    changed: new Set([...keys, ...removed]),
-    removed: new Set(removed),
-    firstSeen: new Map(),
-    serviceEvents: 0,
-    endpointEvents: 1,
-  };
-}
 
 async function probe(lab: Lab, ns: string, args: readonly string[]): Promise<ProbeResult> {
   const r = await lab.runNode(ns, PROBE, args, { signal: AbortSignal.timeout(30_000) });

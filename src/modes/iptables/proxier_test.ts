@@ -10,9 +10,9 @@ import { FakeConntrack } from '../../kernel/conntrack_fake.ts';
 import type { Exec } from '../../kernel/exec.ts';
 import { FakeIptables } from '../../kernel/iptables_fake.ts';
 import { applyRestore } from '../../kernel/iptables_state.ts';
-import type { ProxyState, ServicePortKey, ServicePortState, StateChange } from '../../model/types.ts';
+import type { ProxyState, ServicePortState } from '../../model/types.ts';
 import type { ProxierDeps } from '../mode.ts';
-import { planOptions, proxyState, servicePort } from './_fixtures.ts';
+import { change, planOptions, proxyState, servicePort } from './_fixtures.ts';
 import { cleanupIptables } from './cleanup.ts';
 import { IptablesProxier } from './proxier.ts';
 
@@ -26,16 +26,6 @@ function deps(): ProxierDeps {
     exec: noExec,
     logger: pino({ level: 'silent' }),
     iptablesBackend: 'legacy',
-  };
-}
-
-function change(changed: readonly ServicePortKey[], removed: readonly ServicePortKey[] = []): StateChange {
-  return {
-    changed: new Set([...changed, ...removed]),
-    removed: new Set(removed),
-    firstSeen: new Map(),
-    serviceEvents: 0,
-    endpointEvents: 1,
   };
 }
 
@@ -53,11 +43,14 @@ function snapshot(ipt: FakeIptables, table: 'nat' | 'filter' | 'mangle'): Record
   return out;
 }
 
-/** What a fresh proxier's first (full) sync leaves for a state. */
-async function freshSnapshot(state: ProxyState): Promise<{ nat: object; filter: object }> {
-  const { ipt, proxier } = setup();
-  await proxier.sync(state, change([]));
-  return { nat: snapshot(ipt, 'nat'), filter: snapshot(ipt, 'filter') };
+/** Asserts that nat and filter hold what a fresh proxier's first (full) sync leaves for the state. */
+async function assertAsAfterFreshSync(ipt: FakeIptables, state: ProxyState): Promise<void> {
+  const fresh = setup();
+  await fresh.proxier.sync(state, change([]));
+  assert.deepEqual(
+    { nat: snapshot(ipt, 'nat'), filter: snapshot(ipt, 'filter') },
+    { nat: snapshot(fresh.ipt, 'nat'), filter: snapshot(fresh.ipt, 'filter') },
+  );
 }
 
 function services(count: number, endpointsEach = 2): ServicePortState[] {
@@ -116,10 +109,7 @@ describe('IptablesProxier', () => {
     assert.match(input, /ns1\/web:p80/);
     assert.doesNotMatch(input, /ns1\/api:p80/, 'the unchanged service is not rewritten');
     assert.doesNotMatch(input, /KUBE-SERVICES/, 'KUBE-SERVICES does not change for an endpoint change');
-    assert.deepEqual(
-      { nat: snapshot(ipt, 'nat'), filter: snapshot(ipt, 'filter') },
-      await freshSnapshot(state),
-    );
+    await assertAsAfterFreshSync(ipt, state);
   });
 
   it('deletes the chains of a removed service and edits a big KUBE-SERVICES in place', async () => {
@@ -138,10 +128,7 @@ describe('IptablesProxier', () => {
     assert.doesNotMatch(input, /^:KUBE-SERVICES/m, 'not rewritten');
     assert.match(input, /^-X KUBE-SVC-/m);
     assert.match(input, /^-X KUBE-SEP-/m);
-    assert.deepEqual(
-      { nat: snapshot(ipt, 'nat'), filter: snapshot(ipt, 'filter') },
-      await freshSnapshot(state),
-    );
+    await assertAsAfterFreshSync(ipt, state);
   });
 
   it('inserts a new service into a big KUBE-SERVICES at its planned position', async () => {
@@ -153,10 +140,7 @@ describe('IptablesProxier', () => {
     const state = proxyState(all, 2);
     await proxier.sync(state, change([added.key]));
     assert.match(ipt.restores[0]!.input, /^-I KUBE-SERVICES \d+ .*ns1\/svc57:p80 cluster IP/m);
-    assert.deepEqual(
-      { nat: snapshot(ipt, 'nat'), filter: snapshot(ipt, 'filter') },
-      await freshSnapshot(state),
-    );
+    await assertAsAfterFreshSync(ipt, state);
   });
 
   it('rewrites a small chain instead of editing it', async () => {
@@ -166,10 +150,7 @@ describe('IptablesProxier', () => {
     const state = proxyState([web], 2);
     await proxier.sync(state, change([], [api.key]));
     assert.match(ipt.restores[0]!.input, /^:KUBE-SERVICES - \[0:0\]$/m);
-    assert.deepEqual(
-      { nat: snapshot(ipt, 'nat'), filter: snapshot(ipt, 'filter') },
-      await freshSnapshot(state),
-    );
+    await assertAsAfterFreshSync(ipt, state);
   });
 
   it('moves a service between REJECT (filter) and DNAT (nat) across partial syncs', async () => {
@@ -181,10 +162,7 @@ describe('IptablesProxier', () => {
     const report = await proxier.sync(state, change([web.key]));
     assert.equal(report.kind, 'partial');
     assert.deepEqual(ipt.chain('filter', 'KUBE-SERVICES'), []);
-    assert.deepEqual(
-      { nat: snapshot(ipt, 'nat'), filter: snapshot(ipt, 'filter') },
-      await freshSnapshot(state),
-    );
+    await assertAsAfterFreshSync(ipt, state);
   });
 
   it('keeps a one-endpoint change at 2000 services to a few restore lines', async () => {
@@ -212,16 +190,10 @@ describe('IptablesProxier', () => {
     const nat = ipt.restores.filter((r) => r.table === 'nat');
     assert.ok(nat.length > 2, `${nat.length} nat transactions`);
     assert.match(nat.at(-1)!.input, /^:KUBE-SERVICES /m, 'KUBE-SERVICES comes last');
-    assert.deepEqual(
-      { nat: snapshot(ipt, 'nat'), filter: snapshot(ipt, 'filter') },
-      await freshSnapshot(state),
-    );
+    await assertAsAfterFreshSync(ipt, state);
     ipt.restores.length = 0;
     await proxier.sync(state, change([]), { full: true });
-    assert.deepEqual(
-      { nat: snapshot(ipt, 'nat'), filter: snapshot(ipt, 'filter') },
-      await freshSnapshot(state),
-    );
+    await assertAsAfterFreshSync(ipt, state);
   });
 
   it('does a full sync when the daemon asks for one, without duplicating jumps', async () => {
@@ -240,10 +212,7 @@ describe('IptablesProxier', () => {
     const state = proxyState([web, api], 2);
     const report = await proxier.sync(state, change([api.key]));
     assert.equal(report.kind, 'full');
-    assert.deepEqual(
-      { nat: snapshot(ipt, 'nat'), filter: snapshot(ipt, 'filter') },
-      await freshSnapshot(state),
-    );
+    await assertAsAfterFreshSync(ipt, state);
   });
 
   it('syncs fully after a sync that failed', async () => {
@@ -268,10 +237,7 @@ describe('IptablesProxier', () => {
     const report = await proxier.sync(state, change([]));
     assert.equal(report.kind, 'full');
     assert.deepEqual(ipt.chain('nat', 'PREROUTING')?.length, 1);
-    assert.deepEqual(
-      { nat: snapshot(ipt, 'nat'), filter: snapshot(ipt, 'filter') },
-      await freshSnapshot(state),
-    );
+    await assertAsAfterFreshSync(ipt, state);
   });
 
   it('recovers when only nat was flushed (canary intact) as soon as a change needs writing', async () => {
@@ -281,10 +247,7 @@ describe('IptablesProxier', () => {
     const state = proxyState([web, api], 2);
     const report = await proxier.sync(state, change([api.key]));
     assert.equal(report.kind, 'full');
-    assert.deepEqual(
-      { nat: snapshot(ipt, 'nat'), filter: snapshot(ipt, 'filter') },
-      await freshSnapshot(state),
-    );
+    await assertAsAfterFreshSync(ipt, state);
   });
 
   it('deletes stale per-service chains left by an earlier run', async () => {

@@ -1,60 +1,35 @@
 /**
  * Test fixtures of the ipvs mode: states built through the tracker's own service-port builder from compact
- * service and endpoint descriptions, in the 198.18.0.0/15 test range.
+ * service and endpoint descriptions (over the shared builders of src/model/fixtures.ts), in the
+ * 198.18.0.0/15 test range.
  *
- * Addresses: VIPs 198.18.0.0/24, node 198.18.0.100, pods 198.19.1.0/24 (198.19.1.1x on this node).
+ * Addresses: VIPs 198.18.0.0/24, node 198.18.0.100 (NODE_IP), pods 198.19.1.0/24 (198.19.1.1x on this node).
  *
  * @module
  */
 import pino from 'pino';
-import type {
-  EndpointSliceSpec,
-  ProxyState,
-  ServicePortState,
-  ServiceSpec,
-  StateChange,
-} from '../../model/types.ts';
+import {
+  endpointAddress,
+  endpointSliceSpec,
+  NODE_NAME,
+  planOptions,
+  proxyState,
+  servicePortSpec,
+  serviceSpec,
+  stateChange,
+} from '../../model/fixtures.ts';
+import type { EndpointSliceSpec, ProxyState, ServiceSpec, StateChange } from '../../model/types.ts';
 import { buildServicePorts } from '../../tracker/service_port_builder.ts';
 import type { PlanOptions, ProxierDeps } from '../mode.ts';
 
-/** The node of the fixtures. */
-export const NODE_IP = '198.18.0.100';
-
-/** Plan options with the fixtures' node. */
-export function planOptions(overrides: Partial<PlanOptions> = {}): PlanOptions {
-  return {
-    nodeName: 'node-a',
-    nodeIPs: [NODE_IP],
-    clusterCIDRs: [],
-    masqueradeAll: false,
-    masqueradeBit: 14,
-    ipvsScheduler: 'rr',
-    nodePortAddresses: [],
-    proxyPortRange: undefined,
-    udpIdleTimeoutMs: 250,
-    ...overrides,
-  };
-}
-
-/** A ClusterIP service `default/NAME` with one port `p` (TCP 80 → 8080). */
+/** A ClusterIP service `default/NAME` on 198.18.0.10 with one port `p` (TCP 80 → 8080). */
 export function service(name: string, overrides: Partial<ServiceSpec> = {}): ServiceSpec {
-  return {
-    namespace: 'default',
+  return serviceSpec({
     name,
-    type: 'ClusterIP',
     clusterIPs: ['198.18.0.10'],
-    ipFamilies: ['IPv4'],
-    ports: [{ name: 'p', protocol: 'TCP', port: 80, targetPort: 8080, nodePort: 0 }],
-    externalIPs: [],
-    loadBalancerIPs: [],
-    loadBalancerSourceRanges: [],
-    sessionAffinity: { type: 'None' },
-    externalTrafficPolicy: 'Cluster',
-    internalTrafficPolicy: 'Cluster',
-    healthCheckNodePort: 0,
-    annotations: {},
+    ports: [servicePortSpec({ name: 'p' })],
     ...overrides,
-  };
+  });
 }
 
 /** A slice of ready endpoints for the service's first port; `local` ones are on node-a. */
@@ -64,23 +39,20 @@ export function endpoints(
   options: { local?: readonly string[]; port?: number; terminating?: readonly string[] } = {},
 ): EndpointSliceSpec {
   const first = svc.ports[0]!;
-  return {
+  return endpointSliceSpec({
     namespace: svc.namespace,
     name: `${svc.name}-1`,
     serviceName: svc.name,
-    addressType: 'IPv4',
     ports: [{ name: first.name, protocol: first.protocol, port: options.port ?? 8080 }],
-    endpoints: ips.map((ip) => ({
-      addresses: [ip],
-      ready: !(options.terminating ?? []).includes(ip),
-      serving: true,
-      terminating: (options.terminating ?? []).includes(ip),
-      nodeName: (options.local ?? []).includes(ip) ? 'node-a' : 'node-b',
-      zone: undefined,
-      hostname: undefined,
-    })),
-    legacy: false,
-  };
+    endpoints: ips.map((ip) => {
+      const terminating = (options.terminating ?? []).includes(ip);
+      return endpointAddress(ip, {
+        ready: !terminating,
+        terminating,
+        nodeName: (options.local ?? []).includes(ip) ? NODE_NAME : 'node-b',
+      });
+    }),
+  });
 }
 
 /** A state of the given services with their slices, seen from node-a. */
@@ -88,22 +60,13 @@ export function stateOf(
   entries: readonly (readonly [ServiceSpec, ...EndpointSliceSpec[]])[],
   version = 1,
 ): ProxyState {
-  const ports: ServicePortState[] = entries.flatMap(([svc, ...slices]) =>
-    buildServicePorts(svc, slices, 'node-a'),
-  );
-  ports.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-  return { version, nodeName: 'node-a', servicePorts: new Map(ports.map((p) => [p.key, p])) };
+  const ports = entries.flatMap(([svc, ...slices]) => buildServicePorts(svc, slices, NODE_NAME));
+  return proxyState(ports, { version });
 }
 
 /** A change naming every service port of the state. */
 export function changeOf(state: ProxyState): StateChange {
-  return {
-    changed: new Set(state.servicePorts.keys()),
-    removed: new Set(),
-    firstSeen: new Map(),
-    serviceEvents: 1,
-    endpointEvents: 1,
-  };
+  return stateChange({ changed: new Set(state.servicePorts.keys()), serviceEvents: 1, endpointEvents: 1 });
 }
 
 /** Proxier deps over an exec, with a silent logger. */

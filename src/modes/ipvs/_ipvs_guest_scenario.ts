@@ -12,7 +12,8 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createExec, mustExec } from '../../kernel/exec.ts';
-import { changeOf, endpoints, planOptions, proxierDeps, service, stateOf } from './_ipvs_fixtures.ts';
+import { planOptions } from '../../model/fixtures.ts';
+import { changeOf, endpoints, proxierDeps, service, stateOf } from './_ipvs_fixtures.ts';
 import { ipvsMode } from './index.ts';
 import { createIpvsProxier } from './ipvs_proxier.ts';
 
@@ -28,6 +29,24 @@ async function sh(args: string[]): Promise<void> {
   await mustExec(root, args[0]!, args.slice(1));
 }
 
+/**
+ * Gives namespace `ns` an eth0 at `address` (default route via `gateway`) whose veth peer `peer` sits in
+ * the node, set up there by the `ip` commands `nodeSide` right after it appears.
+ */
+async function attach(
+  ns: string,
+  peer: string,
+  nodeSide: string[][],
+  address: string,
+  gateway: string,
+): Promise<void> {
+  await sh(['ip', '-n', ns, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', peer, 'netns', NODE]);
+  for (const args of nodeSide) await sh(['ip', '-n', NODE, ...args]);
+  await sh(['ip', '-n', ns, 'addr', 'add', address, 'dev', 'eth0']);
+  await sh(['ip', '-n', ns, 'link', 'set', 'eth0', 'up']);
+  await sh(['ip', '-n', ns, 'route', 'add', 'default', 'via', gateway]);
+}
+
 async function topology(): Promise<void> {
   for (const ns of [NODE, CLIENT, ...PODS.map((p) => p.ns)]) {
     await sh(['ip', 'netns', 'add', ns]);
@@ -37,25 +56,14 @@ async function topology(): Promise<void> {
   await sh(['ip', '-n', NODE, 'addr', 'add', '198.19.1.254/24', 'dev', 'kptbr']);
   await sh(['ip', '-n', NODE, 'link', 'set', 'kptbr', 'up']);
   for (const [i, pod] of PODS.entries()) {
-    await sh([
-      'ip',
-      '-n',
+    const peer = `kptp${i}`;
+    await attach(
       pod.ns,
-      'link',
-      'add',
-      'eth0',
-      'type',
-      'veth',
-      'peer',
-      'name',
-      `kptp${i}`,
-      'netns',
-      NODE,
-    ]);
-    await sh(['ip', '-n', NODE, 'link', 'set', `kptp${i}`, 'master', 'kptbr', 'up']);
-    await sh(['ip', '-n', pod.ns, 'addr', 'add', `${pod.ip}/24`, 'dev', 'eth0']);
-    await sh(['ip', '-n', pod.ns, 'link', 'set', 'eth0', 'up']);
-    await sh(['ip', '-n', pod.ns, 'route', 'add', 'default', 'via', '198.19.1.254']);
+      peer,
+      [['link', 'set', peer, 'master', 'kptbr', 'up']],
+      `${pod.ip}/24`,
+      '198.19.1.254',
+    );
     // A real server: says its name, then echoes (so a held connection can prove it still works).
     const child = spawn(
       'ip',
@@ -77,26 +85,11 @@ async function topology(): Promise<void> {
     );
     backends.push(child);
   }
-  await sh([
-    'ip',
-    '-n',
-    CLIENT,
-    'link',
-    'add',
-    'eth0',
-    'type',
-    'veth',
-    'peer',
-    'name',
-    'kptc0',
-    'netns',
-    NODE,
-  ]);
-  await sh(['ip', '-n', NODE, 'addr', 'add', '198.18.5.1/24', 'dev', 'kptc0']);
-  await sh(['ip', '-n', NODE, 'link', 'set', 'kptc0', 'up']);
-  await sh(['ip', '-n', CLIENT, 'addr', 'add', '198.18.5.2/24', 'dev', 'eth0']);
-  await sh(['ip', '-n', CLIENT, 'link', 'set', 'eth0', 'up']);
-  await sh(['ip', '-n', CLIENT, 'route', 'add', 'default', 'via', '198.18.5.1']);
+  const nodeSide = [
+    ['addr', 'add', '198.18.5.1/24', 'dev', 'kptc0'],
+    ['link', 'set', 'kptc0', 'up'],
+  ];
+  await attach(CLIENT, 'kptc0', nodeSide, '198.18.5.2/24', '198.18.5.1');
 }
 
 /** One connection from the client: the backend's name, or `ERR:<reason>`. */

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { renderRestore } from '../../kernel/iptables_restore.ts';
-import { endpoints, NODE_IP, planOptions, service, stateOf } from './_ipvs_fixtures.ts';
+import { NODE_IP, planOptions } from '../../model/fixtures.ts';
+import { endpoints, service, stateOf } from './_ipvs_fixtures.ts';
 import { ipvsMode } from './index.ts';
 import { planIpvs } from './ipvs_plan.ts';
 import { IpvsSchedulerError } from './ipvs_scheduler.ts';

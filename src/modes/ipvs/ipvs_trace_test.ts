@@ -6,9 +6,10 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { NODE_IP, planOptions } from '../../model/fixtures.ts';
 import type { ProxyState } from '../../model/types.ts';
 import type { PlanOptions, TracePacket, TraceVerdict } from '../mode.ts';
-import { endpoints, NODE_IP, planOptions, service, stateOf } from './_ipvs_fixtures.ts';
+import { endpoints, service, stateOf } from './_ipvs_fixtures.ts';
 import { planIpvs } from './ipvs_plan.ts';
 import { traceIpvs } from './ipvs_trace.ts';
 
