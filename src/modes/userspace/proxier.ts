@@ -144,6 +144,7 @@ export class UserspaceProxier implements Proxier {
   #appliedRules: string | undefined;
   #stopped = false;
   #stopping: Promise<void> | undefined;
+  #syncing: Promise<void> | undefined;
 
   constructor(deps: ProxierDeps, options: UserspaceProxierOptions) {
     this.#deps = deps;
@@ -154,8 +155,18 @@ export class UserspaceProxier implements Proxier {
     this.#relayMetrics = deps.metrics?.relay ?? NOOP_RELAY_METRICS;
   }
 
-  async sync(state: ProxyState, change: StateChange, syncOptions?: SyncOptions): Promise<SyncReport> {
-    if (this.#stopped) throw new Error('Cannot sync: the userspace proxier is stopped');
+  sync(state: ProxyState, change: StateChange, syncOptions?: SyncOptions): Promise<SyncReport> {
+    if (this.#stopped) return Promise.reject(new Error('Cannot sync: the userspace proxier is stopped'));
+    const syncing = this.#sync(state, change, syncOptions);
+    // stop() waits for a sync in progress, so that no listener opens behind its back.
+    this.#syncing = syncing.then(
+      () => undefined,
+      () => undefined,
+    );
+    return syncing;
+  }
+
+  async #sync(state: ProxyState, change: StateChange, syncOptions?: SyncOptions): Promise<SyncReport> {
     const first = this.#portals === undefined;
     if (this.#portals === undefined) this.#portals = await this.#decidePortals();
     const portals = this.#portals;
@@ -237,6 +248,7 @@ export class UserspaceProxier implements Proxier {
 
   async #stop(): Promise<void> {
     this.#stopped = true;
+    await this.#syncing;
     const all = [...this.#retired];
     this.#retired.length = 0;
     for (const runtime of this.#runtimes.values()) all.push(...runtime.listeners.values());

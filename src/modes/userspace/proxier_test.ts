@@ -466,6 +466,26 @@ describe('UserspaceProxier.stop (graceful)', () => {
     assert.equal(proxier.stats().tcp.active, 0);
   });
 
+  it('waits for a sync in progress, so that no listener outlives it', async () => {
+    const ep = await backend('s');
+    const proxier = direct();
+    const syncing = proxier.sync(
+      proxyState([servicePort({ clusterIPs: ['127.0.10.15'], port: 18093, endpoints: [ep] })]),
+      CHANGE,
+    );
+    await proxier.stop();
+    await syncing;
+    const { connect } = await import('node:net');
+    const probe = connect({ host: '127.0.10.15', port: 18093 });
+    const outcome = await new Promise<string>((resolve) => {
+      probe.once('connect', () => resolve('connected to a listener left open'));
+      probe.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? String(error)));
+    });
+    probe.destroy();
+    assert.equal(outcome, 'ECONNREFUSED');
+    await assert.rejects(proxier.sync(proxyState([]), CHANGE), /stopped/);
+  });
+
   it('closes connections still open when the drain timeout passes', async () => {
     const ep = await backend('h');
     const clock = new FakeClock(0);
