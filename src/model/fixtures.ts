@@ -10,6 +10,7 @@
  * @module
  */
 import type { PlanOptions } from '../modes/mode.ts';
+import { EMPTY_CHANGE } from '../runner/state_change.ts';
 import {
   type Endpoint,
   type EndpointAddressSpec,
@@ -188,14 +189,7 @@ export function proxyState(
  * @example stateChange({ changed: new Set(['default/web:http/TCP']), endpointEvents: 1 })
  */
 export function stateChange(overrides: Partial<StateChange> = {}): StateChange {
-  return {
-    changed: new Set(),
-    removed: new Set(),
-    firstSeen: new Map(),
-    serviceEvents: 0,
-    endpointEvents: 0,
-    ...overrides,
-  };
+  return { ...EMPTY_CHANGE, ...overrides };
 }
 
 /**

@@ -27,6 +27,15 @@ import { defaultScheduler, schedulerFlags, serviceScheduler } from './ipvs_sched
 /** What kind of address a virtual server serves. */
 export type VirtualServerRole = 'clusterIP' | 'externalIP' | 'loadBalancer' | 'nodePort';
 
+/** Plans one virtual server; false when another service port already claimed its address:port. */
+type AddVirtualServer = (
+  role: VirtualServerRole,
+  address: string,
+  port: number,
+  endpoints: readonly Endpoint[],
+  bind: boolean,
+) => boolean;
+
 /** One virtual server of the plan, with its real servers. */
 export interface PlannedVirtualServer extends IpvsVirtualServer {
   /** `TCP/198.18.0.1:80`. */
@@ -100,13 +109,7 @@ export function planIpvs(state: ProxyState, options: PlanOptions): IpvsPlan {
         sp.sessionAffinity.type === 'ClientIP' ? sp.sessionAffinity.timeoutSeconds : undefined,
       servicePort: sp.key,
     };
-    const add = (
-      role: VirtualServerRole,
-      address: string,
-      port: number,
-      endpoints: readonly Endpoint[],
-      bind: boolean,
-    ) => {
+    const add: AddVirtualServer = (role, address, port, endpoints, bind) => {
       const vs: PlannedVirtualServer = {
         ...base,
         key: virtualServerKey({ protocol: sp.protocol, address, port }),
@@ -246,13 +249,7 @@ export function planFamily(
 function addNodePort(
   sp: ServicePortState,
   nodeIPs: readonly string[],
-  add: (
-    role: VirtualServerRole,
-    address: string,
-    port: number,
-    endpoints: readonly Endpoint[],
-    bind: boolean,
-  ) => boolean,
+  add: AddVirtualServer,
   entry: (name: IpvsSetName, family: IPFamily, value: string) => void,
   local: boolean,
 ): void {
