@@ -6,6 +6,7 @@
  * @module
  */
 import { isIPv4, isIPv6 } from 'node:net';
+import { runBatchLines } from './_batch_input.ts';
 import type { ExecResult } from './exec.ts';
 import { type IpsetFamily, type IpsetType, ipsetCreateLine } from './ipset.ts';
 
@@ -63,17 +64,12 @@ export class FakeIpset {
         return { code: 0, stdout: this.#save(), stderr: '' };
       }
       if (args[0] === 'restore' && args.length === 1) {
-        let n = 0;
-        for (const line of input.split('\n')) {
-          n++;
-          if (line.trim() === '') continue;
-          try {
-            this.#run(line.trim().split(/\s+/));
-          } catch (error) {
-            if (error instanceof IpsetFailure) throw new IpsetFailure(`Error in line ${n}: ${error.message}`);
-            throw error;
-          }
-        }
+        runBatchLines(
+          input,
+          (words) => this.#run(words),
+          (error, n) =>
+            error instanceof IpsetFailure ? new IpsetFailure(`Error in line ${n}: ${error.message}`) : error,
+        );
         return { code: 0, stdout: '', stderr: '' };
       }
       this.#run(args);

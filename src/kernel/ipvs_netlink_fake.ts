@@ -5,6 +5,7 @@
  * @module
  */
 import { isIP } from 'node:net';
+import { runBatchLines } from './_batch_input.ts';
 import type { ExecResult } from './exec.ts';
 
 class IpFailure extends Error {}
@@ -33,17 +34,12 @@ export class FakeNetlink {
   ip(args: readonly string[], input = ''): ExecResult {
     try {
       if (args[0] === '-batch' && args[1] === '-') {
-        let n = 0;
-        for (const line of input.split('\n')) {
-          n++;
-          if (line.trim() === '') continue;
-          try {
-            this.#run(line.trim().split(/\s+/));
-          } catch (error) {
-            if (error instanceof IpFailure) throw new IpFailure(`${error.message}\nCommand failed -:${n}`);
-            throw error;
-          }
-        }
+        runBatchLines(
+          input,
+          (words) => this.#run(words),
+          (error, n) =>
+            error instanceof IpFailure ? new IpFailure(`${error.message}\nCommand failed -:${n}`) : error,
+        );
         return { code: 0, stdout: '', stderr: '' };
       }
       return { code: 0, stdout: this.#run(args), stderr: '' };
