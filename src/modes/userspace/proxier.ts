@@ -18,8 +18,8 @@
  * {@link UserspaceProxierOptions.portals}: `on`, `off`, or `auto` (portals when root and iptables is usable).
  *
  * Metrics: each service port's {@link RelayPortMetrics} handle is fetched once, when its first listener
- * opens, and shared by its listeners; it is forgotten once the service port is gone and its last relayed
- * connection has ended.
+ * opens, and shared by its listeners; once the service port is gone, it is forgotten at the first sync
+ * (or the periodic resync) after its last relayed connection has ended, so the series stop being exported.
  *
  * Stopping ({@link UserspaceProxier.stop}, on SIGTERM/SIGINT): every listener closes at once (no new
  * connection is accepted; UDP flows close), connections already relayed may finish for up to
