@@ -91,7 +91,11 @@ export interface SyncOptions {
 export interface Proxier {
   /** Brings the kernel (and, for userspace, the relay) in line with `state`. Throws on failure. */
   sync(state: ProxyState, change: StateChange, options?: SyncOptions): Promise<SyncReport>;
-  /** Stops serving (userspace closes listeners); kernel rules stay unless the caller cleans up. */
+  /**
+   * Stops serving. The kernel modes leave their rules in place (as kube-proxy); the userspace mode stops
+   * accepting, drains open connections (bounded) and then removes its portal rules, which would only
+   * capture VIP traffic that nobody serves any more.
+   */
   stop(): Promise<void>;
 }
 
