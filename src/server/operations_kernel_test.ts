@@ -8,6 +8,7 @@ import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { eventually } from '../lab/eventually.ts';
 import { createLab, LAB_VIP_PREFIX, type Lab, type LabProcess } from '../lab/lab.ts';
 
 const BIN = join(import.meta.dirname, '..', 'bin.ts');
@@ -38,22 +39,6 @@ endpoints:
   - addresses: [${pod1?.ip}]
     nodeName: node-b
 `;
-}
-
-/** Polls `check` until it returns a value or the deadline passes. */
-async function eventually<T>(what: string, check: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v !== undefined) return v;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}: ${String(last ?? '')}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 describe('operating kproxy: metrics, healthz, service health checks, SIGTERM (real daemon, iptables mode)', () => {
@@ -171,7 +156,7 @@ describe('operating kproxy: metrics, healthz, service health checks, SIGTERM (re
         const r = await get('http://127.0.0.1:10256/healthz');
         return r.status === 503 ? r : undefined;
       },
-      10_000,
+      { timeoutMs: 10_000 },
     );
     assert.match(unhealthy.body, /lastUpdated/);
     await rm(failFlag());
