@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Runs every test file (`src/**/*_test.ts`) with node's test runner through tsx.
+// Runs every test file (`src/**/*_test.ts` and `bench/**/*_test.ts`) with node's test runner through tsx.
 // Usage: node scripts/run-tests.mjs [--unit] [path-substring ...]
 //   --unit  skips the real-kernel tests (`*_kernel_test.ts`, `*_guest_test.ts`): for a quick loop without root.
 // Real-kernel tests need root; CI runs as root and runs them all.
@@ -22,7 +22,7 @@ function walk(dir) {
   return out;
 }
 
-let files = walk(join(root, 'src')).sort();
+let files = [...walk(join(root, 'src')), ...walk(join(root, 'bench'))].sort();
 if (unit) files = files.filter((f) => !/_(kernel|guest)_test\.ts$/.test(f));
 if (filters.length > 0) files = files.filter((f) => filters.some((s) => f.includes(s)));
 if (files.length === 0) {
