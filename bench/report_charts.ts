@@ -132,7 +132,7 @@ function connectionRateChart(scale: readonly ScaleSeries[]): ChartFile {
       yLabel: 'conn/s ÷ direct conn/s before kproxy',
       xScale: 'log',
       series,
-      note: 'each point: one wrk run with Connection: close, 16 connections; host and guest each against their own direct run',
+      note: 'median of the wrk runs (Connection: close, 16 connections; whisker min–max), each place against its own direct run',
       width: 860,
     }),
   };

@@ -13,6 +13,24 @@ describe('headlineRatios', () => {
   });
 });
 
+describe('headlineRatios with the userspace relay measured', () => {
+  it('also compares the relay with HAProxy, its target', () => {
+    const direct = REPORT_FIXTURE.dataPath[0]!;
+    const results = {
+      ...REPORT_FIXTURE,
+      dataPath: REPORT_FIXTURE.dataPath.map((r) =>
+        r.target === 'userspace' && direct.status === 'measured'
+          ? { ...direct, target: 'userspace' as const }
+          : r,
+      ),
+    };
+    assert.equal(
+      headlineRatios(results).at(-1),
+      'kproxy userspace against HAProxy: 2.00× new connections/s, 2.00× requests/s, 2.00× bulk throughput',
+    );
+  });
+});
+
 describe('renderBenchReadme', () => {
   const readme = renderBenchReadme(REPORT_FIXTURE, 'bench/results/x.json', renderBenchCharts(REPORT_FIXTURE));
 
