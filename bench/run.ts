@@ -80,7 +80,7 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
     notMeasured.push({
       what: 'quick mode',
       reason:
-        'only 100 and 1k services; no 5k/10k sizes, no iptables scale series and no HAProxy/userspace/iptables data path in the guest (run `npm run bench` for those)',
+        'only 100 and 1k services (1k in the guest); no 5k/10k sizes, no iptables scale series and no HAProxy/userspace/iptables data path in the guest, fewer repetitions (run `npm run bench` for those)',
     });
   }
   if (process.getuid?.() !== 0) {
