@@ -256,6 +256,7 @@ const IPTABLES_SCALE_COLUMNS = [
   'partialSyncMsMedian',
   'partialSyncMsMax',
   'natRulesInKernel',
+  'netnsExecMs',
   'heapUsedMB',
 ];
 
