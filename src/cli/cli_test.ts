@@ -97,6 +97,70 @@ describe('kproxy CLI', () => {
     }
   });
 
+  it('rules: prints the restore input of the mode', async () => {
+    const r = await kproxy([
+      'rules',
+      '--proxy-mode',
+      'iptables',
+      '--manifests',
+      dir,
+      '--node-ip',
+      '198.18.0.1',
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^\*nat$/m);
+    assert.match(r.stdout, /^-A KUBE-SERVICES .*-d 198\.18\.100\.10\/32 .*--dport 80 .*-j KUBE-SVC-/m);
+    assert.match(r.stdout, /-j DNAT --to-destination 198\.18\.1\.1:8080/);
+    assert.doesNotMatch(r.stdout, /198\.18\.1\.2:8080/, 'a not-ready endpoint gets no rule');
+    assert.match(r.stdout, /^COMMIT$/m);
+  });
+
+  it('trace --json: the verdict and every reachable backend with its probability', async () => {
+    const r = await kproxy([
+      'trace',
+      '--proxy-mode',
+      'iptables',
+      '--manifests',
+      dir,
+      '--node-ip',
+      '198.18.0.1',
+      '--from',
+      '198.18.5.5',
+      '--to',
+      '198.18.100.10:80/tcp',
+      '--json',
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const result = JSON.parse(r.stdout) as {
+      verdict: string;
+      masquerade: boolean;
+      backends: unknown[];
+      path: string[];
+    };
+    assert.equal(result.verdict, 'DNAT');
+    assert.deepEqual(result.backends, [{ address: '198.18.1.1:8080', probability: 1 }]);
+    assert.ok(result.path.length > 0);
+    const refused = await kproxy([
+      'trace',
+      '--proxy-mode',
+      'iptables',
+      '--manifests',
+      dir,
+      '--node-ip',
+      '198.18.0.1',
+      '--from',
+      '198.18.5.5',
+      '--to',
+      '198.18.100.10:81',
+      '--json',
+    ]);
+    assert.equal(
+      (JSON.parse(refused.stdout) as { verdict: string }).verdict,
+      'NONE',
+      'no service on that port',
+    );
+  });
+
   it('rejects a bad flag with exit 2 and a message naming it', async () => {
     const r = await kproxy(['rules', '--manifests', dir, '--cluster-cidr', 'nope']);
     assert.equal(r.code, 2);

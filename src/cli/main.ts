@@ -7,8 +7,15 @@ import { Command, Option } from 'commander';
 import { createExec } from '../kernel/exec.ts';
 import { createLogger } from '../log.ts';
 import { formatProblem } from '../model/problem.ts';
-import type { Protocol } from '../model/types.ts';
-import type { ProxierDeps, ProxyMode, TracePacket, TraceResult } from '../modes/mode.ts';
+import type { Protocol, ProxyState } from '../model/types.ts';
+import type {
+  ModeDefinition,
+  PlanOptions,
+  ProxierDeps,
+  ProxyMode,
+  TracePacket,
+  TraceResult,
+} from '../modes/mode.ts';
 import { isProxyMode, loadMode, PROXY_MODES } from '../modes/registry.ts';
 import { parseDuration } from './duration.ts';
 import { addPlanFlags, FlagError, iptablesBackend, type PlanFlags, planOptionsFromFlags } from './flags.ts';
@@ -139,13 +146,7 @@ export function buildProgram(io: { out: (s: string) => void; err: (s: string) =>
   addPlanFlags(rules)
     .addOption(modeOption())
     .action(async (flags: CommonFlags) => {
-      const options = planOptionsFromFlags(flags, parseDuration);
-      const definition = await loadMode(mode(flags));
-      const { state, problems } = await loadOnce(
-        await createSource(flags, quietContext(options.nodeName)),
-        options.nodeName,
-      );
-      for (const p of problems) io.err(`${formatProblem(p)}\n`);
+      const { definition, state, options } = await loadPlanInputs(flags, io);
       io.out(definition.renderRules(state, options));
     });
 
@@ -159,13 +160,7 @@ export function buildProgram(io: { out: (s: string) => void; err: (s: string) =>
     .requiredOption('--to <ip:port[/proto]>', 'destination, e.g. 198.18.100.1:80/tcp')
     .option('--json', 'print one JSON object', false)
     .action(async (flags: CommonFlags & { from: string; to: string; json: boolean }) => {
-      const options = planOptionsFromFlags(flags, parseDuration);
-      const definition = await loadMode(mode(flags));
-      const { state, problems } = await loadOnce(
-        await createSource(flags, quietContext(options.nodeName)),
-        options.nodeName,
-      );
-      for (const p of problems) io.err(`${formatProblem(p)}\n`);
+      const { definition, state, options } = await loadPlanInputs(flags, io);
       const to = parseDestination(flags.to);
       const packet: TracePacket = {
         source: flags.from,
@@ -194,6 +189,21 @@ export function buildProgram(io: { out: (s: string) => void; err: (s: string) =>
     });
 
   return program;
+}
+
+/** What `rules` and `trace` work on: the mode, the loaded state (problems go to stderr) and the options. */
+async function loadPlanInputs(
+  flags: CommonFlags,
+  io: { err: (s: string) => void },
+): Promise<{ definition: ModeDefinition; state: ProxyState; options: PlanOptions }> {
+  const options = planOptionsFromFlags(flags, parseDuration);
+  const definition = await loadMode(mode(flags));
+  const { state, problems } = await loadOnce(
+    await createSource(flags, quietContext(options.nodeName)),
+    options.nodeName,
+  );
+  for (const p of problems) io.err(`${formatProblem(p)}\n`);
+  return { definition, state, options };
 }
 
 function quietContext(nodeName: string) {
