@@ -11,9 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { eventually } from '../lab/eventually.ts';
-import { createLab, LAB_VIP_PREFIX, type Lab, type LabProcess } from '../lab/lab.ts';
+import { KPROXY_ARGV, type KproxyProcess, spawnKproxy } from '../lab/kproxy_daemon.ts';
+import { createLab, LAB_VIP_PREFIX, type Lab } from '../lab/lab.ts';
 
-const BIN = join(import.meta.dirname, '..', 'bin.ts');
 const VIP_A = `${LAB_VIP_PREFIX}0.30`;
 const VIP_B = `${LAB_VIP_PREFIX}0.31`;
 
@@ -39,8 +39,7 @@ ${podIps.map((ip) => `  - addresses: [${ip}]`).join('\n')}
 describe('kproxy run: hot reload and bad manifests during the run (real daemon, userspace mode)', () => {
   let lab: Lab;
   let dir = '';
-  let daemon: LabProcess;
-  let log = '';
+  let daemon: KproxyProcess;
 
   /** One HTTP request from the client namespace; the pod's name, or undefined when it failed. */
   async function curl(vip: string): Promise<string | undefined> {
@@ -53,11 +52,7 @@ describe('kproxy run: hot reload and bad manifests during the run (real daemon, 
     lab = await createLab({ tag: 'hr', clients: 1, pods: 2 });
     dir = await mkdtemp(join(tmpdir(), 'kproxy-hr-'));
     await writeFile(join(dir, 'a.yaml'), service('a', VIP_A, 80, [lab.pods[0]!.ip, lab.pods[1]!.ip]));
-    daemon = lab.spawn(lab.node.ns, [
-      process.execPath,
-      '--import',
-      'tsx',
-      BIN,
+    daemon = spawnKproxy(lab, lab.node.ns, [
       'run',
       '--proxy-mode',
       'userspace',
@@ -72,9 +67,6 @@ describe('kproxy run: hot reload and bad manifests during the run (real daemon, 
       '--log-format',
       'text',
     ]);
-    daemon.child.stderr?.on('data', (b: Buffer) => {
-      log += b.toString();
-    });
   });
 
   after(async () => {
@@ -94,7 +86,7 @@ describe('kproxy run: hot reload and bad manifests during the run (real daemon, 
   it('keeps serving when a file becomes unparsable, and reports it', async () => {
     await writeFile(join(dir, 'a.yaml'), 'kind: Service\nmetadata: [\n');
     await eventually('the problem in the log', async () =>
-      /a\.yaml: \?: line \d+/.test(log) ? true : undefined,
+      /a\.yaml: \?: line \d+/.test(daemon.output()) ? true : undefined,
     );
     assert.match((await curl(VIP_A)) ?? 'failed', /pod[01]/);
   });
@@ -102,7 +94,7 @@ describe('kproxy run: hot reload and bad manifests during the run (real daemon, 
   it('keeps the last good version of an object that becomes invalid', async () => {
     await writeFile(join(dir, 'a.yaml'), service('a', VIP_A, 70000, [lab.pods[0]!.ip]));
     await eventually('the field problem in the log', async () =>
-      log.includes('a.yaml: Service hr/a: spec.ports[0].port: ') ? true : undefined,
+      daemon.output().includes('a.yaml: Service hr/a: spec.ports[0].port: ') ? true : undefined,
     );
     // The invalid Service keeps its last good version (port 80); its valid slice update (only pod0) applies.
     await eventually('only pod0 behind VIP a', async () => {
@@ -139,15 +131,7 @@ describe('kproxy run: hot reload and bad manifests during the run (real daemon, 
     await daemon.exited;
     const before = await lab.exec(lab.node.ns, ['sh', '-c', 'iptables-legacy-save; iptables-nft-save']);
     assert.match(before.stdout, /KUBE-PORTALS-CONTAINER/);
-    const cleanup = await lab.exec(lab.node.ns, [
-      process.execPath,
-      '--import',
-      'tsx',
-      BIN,
-      'cleanup',
-      '--log-level',
-      'warn',
-    ]);
+    const cleanup = await lab.exec(lab.node.ns, [...KPROXY_ARGV, 'cleanup', '--log-level', 'warn']);
     assert.equal(cleanup.code, 0, cleanup.stderr);
     for (const save of ['iptables-legacy-save', 'iptables-nft-save']) {
       const r = await lab.exec(lab.node.ns, [save]);

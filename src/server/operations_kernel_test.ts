@@ -9,9 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { eventually } from '../lab/eventually.ts';
-import { createLab, LAB_VIP_PREFIX, type Lab, type LabProcess } from '../lab/lab.ts';
+import { type KproxyProcess, spawnKproxy } from '../lab/kproxy_daemon.ts';
+import { createLab, LAB_VIP_PREFIX, type Lab } from '../lab/lab.ts';
 
-const BIN = join(import.meta.dirname, '..', 'bin.ts');
 const VIP = `${LAB_VIP_PREFIX}0.10`;
 const HC_PORT = 30555;
 
@@ -44,7 +44,7 @@ endpoints:
 describe('operating kproxy: metrics, healthz, service health checks, SIGTERM (real daemon, iptables mode)', () => {
   let lab: Lab;
   let dir = '';
-  let daemon: LabProcess;
+  let daemon: KproxyProcess;
   const failFlag = () => join(dir, 'fail-restore');
 
   async function get(url: string): Promise<{ status: number; body: string }> {
@@ -71,33 +71,32 @@ describe('operating kproxy: metrics, healthz, service health checks, SIGTERM (re
       `#!/bin/sh\nif [ -e '${failFlag()}' ]; then echo 'injected failure' >&2; exit 4; fi\nexec '${real}' "$@"\n`,
     );
     await chmod(join(wrap, 'iptables-legacy-restore'), 0o755);
-    daemon = lab.spawn(lab.node.ns, [
-      'env',
-      `PATH=${wrap}:${process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin'}`,
-      process.execPath,
-      '--import',
-      'tsx',
-      BIN,
-      'run',
-      '--proxy-mode',
-      'iptables',
-      '--iptables-backend',
-      'legacy',
-      '--manifests',
-      dir,
-      '--hostname-override',
-      'node-a',
-      '--healthz-bind-address',
-      '127.0.0.1:10256',
-      '--metrics-bind-address',
-      '127.0.0.1:10249',
-      '--iptables-min-sync-period',
-      '100ms',
-      '--iptables-sync-period',
-      '2s',
-      '--log-level',
-      'warn',
-    ]);
+    daemon = spawnKproxy(
+      lab,
+      lab.node.ns,
+      [
+        'run',
+        '--proxy-mode',
+        'iptables',
+        '--iptables-backend',
+        'legacy',
+        '--manifests',
+        dir,
+        '--hostname-override',
+        'node-a',
+        '--healthz-bind-address',
+        '127.0.0.1:10256',
+        '--metrics-bind-address',
+        '127.0.0.1:10249',
+        '--iptables-min-sync-period',
+        '100ms',
+        '--iptables-sync-period',
+        '2s',
+        '--log-level',
+        'warn',
+      ],
+      { env: { PATH: `${wrap}:${process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin'}` } },
+    );
   });
 
   after(async () => {

@@ -11,11 +11,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
-import { createLab, LAB_VIP_PREFIX, type Lab, type LabProcess } from '../../lab/lab.ts';
+import { type KproxyProcess, spawnKproxy } from '../../lab/kproxy_daemon.ts';
+import { createLab, LAB_VIP_PREFIX, type Lab } from '../../lab/lab.ts';
 import type { ProbeResult } from '../../lab/probe.ts';
 import type { DrainClientDone, DrainClientEvent } from './_drain_client.ts';
 
-const BIN = join(import.meta.dirname, '..', '..', 'bin.ts');
 const PROBE = new URL('../../lab/probe.ts', import.meta.url).href;
 const CLIENT = new URL('./_drain_client.ts', import.meta.url).href;
 const VIP = `${LAB_VIP_PREFIX}0.20`;
@@ -44,18 +44,13 @@ ${lab.pods.map((p) => `  - addresses: [${p.ip}]`).join('\n')}
 describe('userspace mode: SIGTERM during traffic (real daemon, lab)', () => {
   let lab: Lab;
   let dir = '';
-  let daemon: LabProcess;
-  let daemonOutput = '';
+  let daemon: KproxyProcess;
 
   before(async () => {
     lab = await createLab({ tag: 'drain', clients: 1, pods: 2 });
     dir = await mkdtemp(join(tmpdir(), 'kproxy-drain-'));
     await writeFile(join(dir, 'echo.yaml'), manifests(lab));
-    daemon = lab.spawn(lab.node.ns, [
-      process.execPath,
-      '--import',
-      'tsx',
-      BIN,
+    daemon = spawnKproxy(lab, lab.node.ns, [
       'run',
       '--proxy-mode',
       'userspace',
@@ -70,17 +65,12 @@ describe('userspace mode: SIGTERM during traffic (real daemon, lab)', () => {
       '--log-format',
       'json',
     ]);
-    for (const stream of [daemon.child.stdout, daemon.child.stderr]) {
-      stream?.on('data', (b: Buffer) => {
-        daemonOutput += b.toString();
-      });
-    }
     // Served through the portal rules: wait (bounded) until the VIP answers from the client.
     const deadline = Date.now() + 20_000;
     for (;;) {
       const r = await lab.runNode(lab.clients[0]!.ns, PROBE, ['banner', VIP, '80', '--timeout-ms', '500']);
       if (r.code === 0 && (JSON.parse(r.stdout) as ProbeResult).names.length === 1) break;
-      assert.ok(Date.now() < deadline, `the VIP is not served within 20 s: ${daemonOutput}`);
+      assert.ok(Date.now() < deadline, `the VIP is not served within 20 s: ${daemon.output()}`);
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
   });
@@ -152,7 +142,7 @@ describe('userspace mode: SIGTERM during traffic (real daemon, lab)', () => {
     const exitMs = performance.now() - sigtermAt;
     await summary;
 
-    assert.equal(exit, 0, `kproxy did not exit 0 after SIGTERM: ${daemonOutput}`);
+    assert.equal(exit, 0, `kproxy did not exit 0 after SIGTERM: ${daemon.output()}`);
     assert.ok(exitMs < DRAIN_BOUND_MS, `kproxy took ${Math.round(exitMs)} ms to exit`);
     assert.ok(inFlightAtSigterm !== undefined && inFlightAtSigterm.length > 0, 'no request was in flight');
     for (const id of inFlightAtSigterm) {
@@ -171,8 +161,8 @@ describe('userspace mode: SIGTERM during traffic (real daemon, lab)', () => {
       [...done.values()].some((r) => !r.responded),
       'requests after the stop must find no relay (the series outlived it)',
     );
-    assert.match(daemonOutput, /Stopped accepting: letting \d+ relayed connection\(s\) finish/);
-    assert.match(daemonOutput, /Every relayed connection has ended/);
+    assert.match(daemon.output(), /Stopped accepting: letting \d+ relayed connection\(s\) finish/);
+    assert.match(daemon.output(), /Every relayed connection has ended/);
 
     const after = await lab.exec(lab.node.ns, ['iptables-save']);
     assert.doesNotMatch(after.stdout, /KUBE-(PORTALS|NODEPORT)/, 'portal rules removed on stop');
