@@ -82,6 +82,11 @@ export interface IpvsServiceId {
 export interface Ipvs {
   /** The kernel's table, as it is now. */
   list(): Promise<ListedVirtualServer[]>;
+  /**
+   * One virtual server as the kernel has it now (`ipvsadm -L -n --exact -t VIP:PORT`), or undefined when
+   * the kernel has no such virtual server. Costs one ipvsadm run, independent of the table's size.
+   */
+  listService(id: IpvsServiceId): Promise<ListedVirtualServer | undefined>;
   /** Applies commands in order, in one restore run; throws {@link KernelError} if any fails. */
   apply(commands: readonly IpvsCommand[]): Promise<{ readonly bytes: number; readonly lines: number }>;
   /** Removes every virtual server (`ipvsadm -C`). */
@@ -258,6 +263,16 @@ export function createIpvs(exec: Exec): Ipvs {
     async list() {
       const { stdout } = await mustExec(exec, 'ipvsadm', ['-L', '-n', '--exact']);
       return parseIpvsList(stdout);
+    },
+    async listService(id) {
+      const result = await exec('ipvsadm', ['-L', '-n', '--exact', ...serviceArgs(id)]);
+      if (result.code !== 0) {
+        // ipvsadm says "No such service" (exit 1 or 255, depending on the version) for a missing one.
+        if (/no such service/i.test(result.stderr)) return undefined;
+        throw new KernelError('ipvsadm -L', result.code, result.stderr || 'failed');
+      }
+      const [listed] = parseIpvsList(result.stdout);
+      return listed;
     },
     async apply(commands) {
       if (commands.length === 0) return { bytes: 0, lines: 0 };

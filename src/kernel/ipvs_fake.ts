@@ -78,7 +78,14 @@ export class FakeIpvs {
       }
       return { code: 0, stdout: '', stderr: errors.map((e) => `${e}\n`).join('') };
     }
-    if (args[0] === '-L' || args[0] === '-l') return { code: 0, stdout: this.#list(), stderr: '' };
+    if (args[0] === '-L' || args[0] === '-l') {
+      const { service } = parseOptions(args.slice(1).filter((a) => a !== '-n' && a !== '--exact'));
+      if (service === undefined) return { code: 0, stdout: this.#list(), stderr: '' };
+      // As ipvsadm: one service's listing, or "No such service" (exit 1) when it does not exist.
+      if (!this.#services.has(virtualServerKey(service)))
+        return { code: 1, stdout: '', stderr: 'Memory allocation problem\nNo such service\n' };
+      return { code: 0, stdout: this.#list(virtualServerKey(service)), stderr: '' };
+    }
     try {
       this.#run(args);
       return { code: 0, stdout: '', stderr: '' };
@@ -88,13 +95,14 @@ export class FakeIpvs {
     }
   }
 
-  #list(): string {
+  #list(only?: string): string {
     const lines = [
       'IP Virtual Server version 1.2.1 (size=4096)',
       'Prot LocalAddress:Port Scheduler Flags',
       '  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn',
     ];
     for (const s of this.table()) {
+      if (only !== undefined && virtualServerKey(s) !== only) continue;
       let line = `${s.protocol.padEnd(4)} ${hostPort(s.address, s.port)} ${s.scheduler}`;
       if (s.flags.length > 0) line += ` (${s.flags.join(',')})`;
       if (s.persistentTimeout !== undefined) line += ` persistent ${s.persistentTimeout}`;

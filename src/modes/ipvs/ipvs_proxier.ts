@@ -9,7 +9,13 @@
  * @module
  */
 import type { Exec } from '../../kernel/exec.ts';
-import { createIpset, type Ipset, type IpsetSpec, ipsetSyncLines } from '../../kernel/ipset.ts';
+import {
+  createIpset,
+  type Ipset,
+  type IpsetSpec,
+  ipsetSyncLines,
+  type ListedIpset,
+} from '../../kernel/ipset.ts';
 import {
   type Iptables,
   iptablesFor,
@@ -18,7 +24,7 @@ import {
 } from '../../kernel/iptables.ts';
 import { renderRestore } from '../../kernel/iptables_restore.ts';
 import { parseIptablesSave } from '../../kernel/iptables_state.ts';
-import { createIpvs, type Ipvs } from '../../kernel/ipvs.ts';
+import { createIpvs, type Ipvs, type IpvsServiceId, type ListedVirtualServer } from '../../kernel/ipvs.ts';
 import { createIpvsNetlink, type IpvsNetlink } from '../../kernel/ipvs_netlink.ts';
 import type { IPFamily, ProxyState, StateChange } from '../../model/types.ts';
 import { type Clock, systemClock, type Timer } from '../../runner/clock.ts';
@@ -27,7 +33,13 @@ import type { IptablesBackend, Proxier, ProxierDeps, SyncOptions, SyncReport } f
 import { GracefulTermination } from './graceful_termination.ts';
 import { diffIpvs } from './ipvs_diff.ts';
 import { IPVS_JUMPS } from './ipvs_iptables_rules.ts';
-import { type IpvsFamilyPlan, type IpvsPlan, planFamily, planIpvs } from './ipvs_plan.ts';
+import {
+  type IpvsFamilyPlan,
+  type IpvsPlan,
+  type PlannedVirtualServer,
+  planFamily,
+  planIpvs,
+} from './ipvs_plan.ts';
 
 /** The kernel seams of the ipvs mode (all default to the real ones over `deps.exec`). */
 export interface IpvsSeams {
@@ -44,6 +56,27 @@ export interface IpvsProxierOptions {
   readonly clock?: Clock | undefined;
   /** How often draining real servers are checked (upstream: 1 minute). */
   readonly gracefulCheckIntervalMs?: number | undefined;
+}
+
+/**
+ * Above this many changed virtual servers a partial sync lists the whole IPVS table once instead of each
+ * changed one (one `ipvsadm` run each).
+ */
+export const PARTIAL_LIST_LIMIT = 64;
+
+/** Whether two planned virtual servers program the same thing (service options and real servers). */
+function samePlanned(a: PlannedVirtualServer, b: PlannedVirtualServer): boolean {
+  return (
+    a.scheduler === b.scheduler &&
+    a.persistentTimeout === b.persistentTimeout &&
+    a.flags.length === b.flags.length &&
+    a.flags.every((f, i) => b.flags[i] === f) &&
+    a.realServers.length === b.realServers.length &&
+    a.realServers.every((rs, i) => {
+      const other = b.realServers[i]!;
+      return rs.address === other.address && rs.port === other.port && rs.weight === other.weight;
+    })
+  );
 }
 
 /** The sysctls IPVS needs, as upstream sets them (conn_reuse_mode is left as is on kernels >= 5.9). */
@@ -100,7 +133,10 @@ export class IpvsProxier implements Proxier {
   readonly #clock: Clock;
   readonly #interval: number;
   readonly #graceful = new GracefulTermination();
-  #synced = false;
+  /** Whether what kproxy last applied (sets, addresses, plan) is what the kernel has (see {@link #ipvsScope}). */
+  #trusted = false;
+  #lastSets: readonly ListedIpset[] | undefined;
+  #lastBound: ReadonlySet<string> | undefined;
   #families = new Set<IPFamily>();
   #lastIptables = new Map<IPFamily, string>();
   #lastPlan: IpvsPlan | undefined;
@@ -148,19 +184,32 @@ export class IpvsProxier implements Proxier {
   }
 
   async #sync(state: ProxyState, change: StateChange, requestedFull: boolean): Promise<SyncReport> {
+    try {
+      return await this.#syncOnce(state, change, requestedFull);
+    } catch (error) {
+      // What kproxy last applied may now differ from the kernel: the next sync lists everything again.
+      this.#trusted = false;
+      throw error;
+    }
+  }
+
+  async #syncOnce(state: ProxyState, change: StateChange, requestedFull: boolean): Promise<SyncReport> {
     const { ipvs, ipset, netlink, iptables } = this.#seams;
-    const full = requestedFull || !this.#synced;
+    // A dummy device that had to be (re)created lost its addresses: nothing kproxy applied can be trusted.
+    const dummyCreated = await netlink.ensureDummy();
+    const full = requestedFull || !this.#trusted || dummyCreated;
     const plan = planIpvs(state, this.#deps.options);
     for (const warning of plan.warnings) this.#deps.logger.warn(warning);
     let bytes = 0;
     let lines = 0;
 
+    // A full sync lists the whole table once (which also loads ip_vs, whose sysctls exist only then);
+    // nothing below changes IPVS before the diff, so that listing is what the diff compares against.
+    let table: ListedVirtualServer[] | undefined;
     if (full) {
-      // Listing the table loads ip_vs on demand; its sysctls exist only then.
-      await ipvs.list();
+      table = await ipvs.list();
       for (const [name, value] of IPVS_SYSCTLS) await netlink.setSysctl(name, value);
     }
-    await netlink.ensureDummy();
 
     // A family served before but not now keeps its chains and sets, emptied.
     const families: IpvsFamilyPlan[] = [...plan.families];
@@ -169,24 +218,28 @@ export class IpvsProxier implements Proxier {
         families.push(planFamily(family, new Map(), this.#deps.options, [], []));
     }
     const specs: IpsetSpec[] = families.flatMap((f) => f.ipsets);
-    const setLines = ipsetSyncLines(specs, await ipset.list());
+    // Partial syncs diff the sets against what kproxy last restored (upstream keeps them in memory too).
+    const setsNow = full || this.#lastSets === undefined ? await ipset.list() : this.#lastSets;
+    this.#lastSets = undefined;
+    const setLines = ipsetSyncLines(specs, setsNow);
     if (setLines.length > 0) {
       const script = `${setLines.join('\n')}\n`;
       await ipset.restore(script);
       bytes += Buffer.byteLength(script);
       lines += setLines.length;
     }
+    this.#lastSets = specs;
     for (const fp of families) {
       const text = renderRestore(fp.tables);
       if (!full && this.#lastIptables.get(fp.family) === text) continue;
       this.#lastIptables.delete(fp.family);
       const ipt = await iptables(fp.family);
-      for (const { table, chains } of fp.tables) {
+      for (const { table: name, chains } of fp.tables) {
         // A full sync also (re)inserts the jumps from the built-in chains, so it reads what is there.
-        const existing = full ? parseIptablesSave(await ipt.save(table)).get(table) : undefined;
-        const input = rewriteChainsInput(table, chains, full ? IPVS_JUMPS : [], existing);
+        const existing = full ? parseIptablesSave(await ipt.save(name)).get(name) : undefined;
+        const input = rewriteChainsInput(name, chains, full ? IPVS_JUMPS : [], existing);
         if (input === undefined) continue;
-        await ipt.restore(table, input.text, { noflush: true });
+        await ipt.restore(name, input.text, { noflush: true });
         bytes += input.text.length;
         lines += input.lines;
       }
@@ -194,14 +247,18 @@ export class IpvsProxier implements Proxier {
       this.#families.add(fp.family);
     }
 
-    const bound = new Set(await netlink.boundAddresses());
+    // Partial syncs trust the addresses kproxy last left on kube-ipvs0 (the device was not recreated).
+    const bound =
+      full || this.#lastBound === undefined ? new Set(await netlink.boundAddresses()) : this.#lastBound;
+    this.#lastBound = undefined;
     const wantBound = new Set(plan.bindAddresses);
     await netlink.changeAddresses(
       plan.bindAddresses.filter((a) => !bound.has(a)),
       [],
     );
 
-    const diff = diffIpvs(plan.virtualServers, await ipvs.list(), (key) => this.#graceful.has(key));
+    const { desired, listed } = await this.#ipvsScope(plan, table);
+    const diff = diffIpvs(desired, listed, (key) => this.#graceful.has(key));
     const sent = await ipvs.apply(diff.commands);
     bytes += sent.bytes;
     lines += sent.lines;
@@ -212,6 +269,7 @@ export class IpvsProxier implements Proxier {
       [],
       [...bound].filter((a) => !wantBound.has(a)),
     );
+    this.#lastBound = wantBound;
 
     const servicePorts = new Set<string>();
     const owner = new Map<string, string>();
@@ -222,7 +280,7 @@ export class IpvsProxier implements Proxier {
       if (sp !== undefined) servicePorts.add(sp);
     }
     this.#lastPlan = plan;
-    this.#synced = true;
+    this.#trusted = true;
     this.#armTimer();
     this.#deps.logger.debug(
       {
@@ -239,6 +297,38 @@ export class IpvsProxier implements Proxier {
       restoreBytes: bytes,
       restoreLines: lines,
     };
+  }
+
+  /**
+   * The part of the IPVS table a sync diffs. A full sync diffs every planned virtual server against the
+   * whole listed table. A partial sync assumes that the virtual servers whose plan did not change since
+   * the last successful sync are still as kproxy left them (only kproxy, and its graceful-termination
+   * check, change them; the periodic full sync repairs anything else), and lists only the ones whose plan
+   * changed (added, removed or edited), one `ipvsadm -L -t` each, so its cost follows the change, not the
+   * table. Above {@link PARTIAL_LIST_LIMIT} changed virtual servers one listing of the table is cheaper.
+   */
+  async #ipvsScope(
+    plan: IpvsPlan,
+    table: ListedVirtualServer[] | undefined,
+  ): Promise<{ desired: readonly PlannedVirtualServer[]; listed: readonly ListedVirtualServer[] }> {
+    if (table !== undefined || this.#lastPlan === undefined)
+      return { desired: plan.virtualServers, listed: table ?? (await this.#seams.ipvs.list()) };
+    const before = new Map(this.#lastPlan.virtualServers.map((vs) => [vs.key, vs]));
+    const changed = new Map<string, IpvsServiceId>();
+    for (const vs of plan.virtualServers) {
+      const last = before.get(vs.key);
+      if (last === undefined || !samePlanned(last, vs)) changed.set(vs.key, vs);
+      before.delete(vs.key);
+    }
+    for (const [key, vs] of before) changed.set(key, vs);
+    if (changed.size > PARTIAL_LIST_LIMIT)
+      return { desired: plan.virtualServers, listed: await this.#seams.ipvs.list() };
+    const listed: ListedVirtualServer[] = [];
+    for (const id of changed.values()) {
+      const vs = await this.#seams.ipvs.listService(id);
+      if (vs !== undefined) listed.push(vs);
+    }
+    return { desired: plan.virtualServers.filter((vs) => changed.has(vs.key)), listed };
   }
 
   async #checkDraining(): Promise<number> {

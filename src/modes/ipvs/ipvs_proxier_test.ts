@@ -63,24 +63,69 @@ describe('ipvs Proxier', () => {
     );
   });
 
-  it('changes nothing when nothing changed, and re-lists the kernel rather than trusting itself', async () => {
+  it('changes nothing when nothing changed; a partial sync trusts what it applied, a full sync re-lists the kernel', async () => {
     const { host, sync, table } = setup();
     const state = stateOf([[web, endpoints(web, ['198.19.1.1', '198.19.1.2'])]]);
     await sync(state);
+    host.commands.length = 0;
     const again = await sync(state);
     assert.deepEqual(
       { kind: again.kind, written: again.servicePortsWritten, lines: again.restoreLines },
       { kind: 'partial', written: 0, lines: 0 },
     );
+    // Nothing planned changed: no listing of the IPVS table, the sets or the VIPs.
+    assert.deepEqual(
+      host.commands.filter((c) => /^ipvsadm -L|^ipset list|^ip -j addr/.test(c)),
+      [],
+    );
 
-    // Someone deletes the virtual server behind kproxy's back: the next sync puts it back.
+    // Someone deletes the virtual server behind kproxy's back: partial syncs do not look (they assume
+    // only kproxy changes what it applied), the next full sync (periodic, or after a failure) puts it back.
     host.ipvs.ipvsadm(['-D', '-t', '198.18.0.10:80']);
-    const repaired = await sync(state);
+    assert.equal((await sync(state)).servicePortsWritten, 0);
+    const repaired = await sync(state, true);
     assert.equal(repaired.servicePortsWritten, 1);
     assert.deepEqual(table(), ['TCP/198.18.0.10:80 rr 198.19.1.1:8080w1,198.19.1.2:8080w1']);
     // Jumps are inserted once, not on every sync.
     await sync(state, true);
     assert.equal(rules(host.iptables, 'nat', 'OUTPUT')?.length, 1);
+  });
+
+  it('lists only the changed virtual servers on a partial sync, and diffs them against the kernel', async () => {
+    const { host, sync, table } = setup();
+    const other = service('other', { clusterIPs: ['198.18.0.11'] });
+    const before = stateOf([
+      [web, endpoints(web, ['198.19.1.1', '198.19.1.2'])],
+      [other, endpoints(other, ['198.19.1.3'])],
+    ]);
+    await sync(before);
+    // A connection on the endpoint about to go: the listing must show it so that it drains.
+    host.ipvs.setConnections('TCP/198.18.0.10:80', '198.19.1.2:8080', 1, 0);
+    host.commands.length = 0;
+    const after = stateOf([
+      [web, endpoints(web, ['198.19.1.1'])],
+      [other, endpoints(other, ['198.19.1.3'])],
+    ]);
+    const report = await sync(after);
+    assert.equal(report.kind, 'partial');
+    assert.deepEqual(
+      host.commands.filter((c) => c.startsWith('ipvsadm -L')),
+      ['ipvsadm -L -n --exact -t 198.18.0.10:80'],
+    );
+    assert.deepEqual(table(), [
+      'TCP/198.18.0.10:80 rr 198.19.1.1:8080w1,198.19.1.2:8080w0',
+      'TCP/198.18.0.11:80 rr 198.19.1.3:8080w1',
+    ]);
+  });
+
+  it('goes full when kube-ipvs0 had to be created again (its VIPs are gone)', async () => {
+    const { host, sync } = setup();
+    const state = stateOf([[web, endpoints(web, ['198.19.1.1'])]]);
+    await sync(state);
+    await host.exec('ip', ['link', 'del', 'kube-ipvs0']);
+    const report = await sync(state);
+    assert.equal(report.kind, 'full');
+    assert.deepEqual([...(host.netlink.links.get('kube-ipvs0')?.addresses ?? [])], ['198.18.0.10']);
   });
 
   it('puts its jumps first in the built-in chains in upstream order, and a full sync restores a deleted one', async () => {
