@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { isMap, isSeq, LineCounter, parseAllDocuments, type Node as YamlNode } from 'yaml';
+import { Composer, isMap, isSeq, LineCounter, Parser, parseAllDocuments, type Node as YamlNode } from 'yaml';
 import { describe, isDns1123Label, isDns1123Subdomain, isRecord } from '../../model/_field_checks.ts';
 import type { ObjectProblem } from '../../model/problem.ts';
 import { validateEndpointSlice, validateEndpoints } from '../../model/validate_endpoints.ts';
@@ -135,25 +135,30 @@ function countKeysInText(text: string): number {
   return keys;
 }
 
+/**
+ * The YAML path: documents are composed, converted and read one at a time (what `parseAllDocuments` does,
+ * without holding every document tree at once), so that a big multi-document file needs the memory of
+ * its largest document, not of all of them.
+ */
 function parseYaml(file: string, text: string): ParsedManifestFile {
   const lineCounter = new LineCounter();
-  const documents = parseAllDocuments(text, { lineCounter, prettyErrors: false, merge: true });
-  const parsed: { value: unknown; node: YamlNode | null }[] = [];
-  for (const document of documents) {
+  const reader = new ManifestReader(file, lineCounter);
+  const composer = new Composer({ prettyErrors: false, merge: true });
+  for (const document of composer.compose(new Parser(lineCounter.addNewLine).parse(text))) {
     const error = document.errors[0];
     if (error !== undefined) {
       const { line, col } = lineCounter.linePos(error.pos[0]);
       return { ok: false, problems: [fileProblem(file, `line ${line}, column ${col}: ${error.message}`)] };
     }
+    let value: unknown;
     try {
-      parsed.push({ value: document.toJS(), node: document.contents });
+      value = document.toJS();
     } catch (cause) {
       const { line } = lineCounter.linePos(document.range[0]);
       return { ok: false, problems: [fileProblem(file, `line ${line}: ${(cause as Error).message}`)] };
     }
+    reader.read(value, document.contents, undefined);
   }
-  const reader = new ManifestReader(file, lineCounter);
-  for (const { value, node } of parsed) reader.read(value, node, undefined);
   return { ok: true, entries: reader.entries, problems: reader.problems };
 }
 
