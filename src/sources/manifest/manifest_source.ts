@@ -29,13 +29,12 @@ import { isDeepStrictEqual } from 'node:util';
 import { formatProblem, type ObjectProblem } from '../../model/problem.ts';
 import {
   objectRef,
-  type ProxyObject,
   type ProxySource,
   type SourceEvent,
   type SourceSink,
 } from '../source.ts';
 import { listManifestFiles } from './list_manifest_files.ts';
-import { keepLastGood, mergeManifests } from './load_manifests.ts';
+import { keepLastGood, type LoadedObject, mergeManifests } from './load_manifests.ts';
 import { type ManifestEntry, parseManifestFile } from './parse_manifest_file.ts';
 
 /** Options of {@link createManifestSource}. */
@@ -83,7 +82,7 @@ class ManifestSource implements ProxySource {
   #stopped = false;
   #synced = false;
   readonly #files = new Map<string, FileState>();
-  #served = new Map<string, ProxyObject>();
+  #served: ReadonlyMap<string, LoadedObject> = new Map();
   /** Listing and duplicate problems reported at the last scan (they are not tied to one file's content). */
   #listingReported = new Set<string>();
   #duplicatesReported = new Set<string>();
@@ -196,14 +195,17 @@ class ManifestSource implements ProxySource {
     }
     this.#duplicatesReported = new Set(merged.problems.map(formatProblem));
 
-    const served = new Map([...merged.objects].map(([key, loaded]) => [key, loaded.object]));
-    for (const [key, object] of this.#served) {
+    const served = merged.objects;
+    for (const [key, { object }] of this.#served) {
       if (!served.has(key)) this.#emit({ type: 'delete', ref: objectRef(object), at });
     }
-    for (const [key, object] of served) {
-      const before = this.#served.get(key);
+    for (const [key, { object }] of served) {
+      const before = this.#served.get(key)?.object;
       if (before === undefined) this.#emit({ type: 'add', object, at });
-      else if (!isDeepStrictEqual(before, object)) this.#emit({ type: 'update', object, at });
+      // The objects of a file that was not read again are the very same: no deep comparison for them.
+      else if (before !== object && !isDeepStrictEqual(before, object)) {
+        this.#emit({ type: 'update', object, at });
+      }
     }
     this.#served = served;
     if (!this.#synced) {
