@@ -127,19 +127,33 @@ function countKeys(value: unknown): number | undefined {
  * is never taken for a key's.
  */
 function countKeysInText(text: string): number {
-  const strings = /"(?:[^"\\]|\\.)*"(\s*:)?/g;
+  // A scan rather than a regular expression: a string with millions of escapes would exhaust the regex
+  // engine's backtrack stack.
   let keys = 0;
-  for (let match = strings.exec(text); match !== null; match = strings.exec(text)) {
-    if (match[1] !== undefined) keys++;
+  let start = text.indexOf('"');
+  while (start !== -1) {
+    let end = text.indexOf('"', start + 1);
+    while (end !== -1 && isEscaped(text, end)) end = text.indexOf('"', end + 1);
+    if (end === -1) return keys;
+    let next = end + 1;
+    while (next < text.length && isJsonSpace(text.charCodeAt(next))) next++;
+    if (text[next] === ':') keys++;
+    start = text.indexOf('"', next);
   }
   return keys;
 }
 
-/**
- * The YAML path: documents are composed, converted and read one at a time (what `parseAllDocuments` does,
- * without holding every document tree at once), so that a big multi-document file needs the memory of
- * its largest document, not of all of them.
- */
+/** Whether the character at `at` follows an odd number of backslashes. */
+function isEscaped(text: string, at: number): boolean {
+  let backslashes = 0;
+  for (let i = at - 1; i >= 0 && text.charCodeAt(i) === 0x5c; i--) backslashes++;
+  return backslashes % 2 === 1;
+}
+
+function isJsonSpace(code: number): boolean {
+  return code === 0x20 || code === 0x0a || code === 0x0d || code === 0x09;
+}
+
 function parseYaml(file: string, text: string): ParsedManifestFile {
   const lineCounter = new LineCounter();
   const reader = new ManifestReader(file, lineCounter);

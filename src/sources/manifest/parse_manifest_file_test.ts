@@ -82,4 +82,13 @@ describe('parseManifestFile on JSON', () => {
     assert.deepEqual(json, asYaml('quotes.json', text));
     assert.equal(json.entries[0]?.status, 'valid');
   });
+
+  it('reads a JSON file with a string of millions of escapes', () => {
+    const annotations = { note: '\\"'.repeat(2_000_000) };
+    const text = JSON.stringify({ ...service('web', '10.96.0.1'), metadata: { name: 'web', annotations } });
+    assert.deepEqual(
+      summary('long.json', text).entries.map((e) => `${e.identity} ${e.status}`),
+      ['Service/default/web valid'],
+    );
+  });
 });
