@@ -84,7 +84,12 @@ function parseJson(file: string, text: string): ParsedManifestFile | undefined {
   } catch {
     return undefined; // several documents, comments, YAML...: not for this path
   }
-  const keys = countKeys(value);
+  let keys: number | undefined;
+  try {
+    keys = countKeys(value);
+  } catch {
+    return undefined; // nested deeper than the stack allows: the YAML path decides, as it always did
+  }
   if (keys === undefined || keys !== countKeysInText(text)) return undefined;
   const lineCounter = new LineCounter();
   let document: { readonly node: YamlNode | null | undefined } | undefined;
