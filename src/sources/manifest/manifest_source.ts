@@ -27,12 +27,7 @@ import { type FSWatcher, type Stats, watch } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { isDeepStrictEqual } from 'node:util';
 import { formatProblem, type ObjectProblem } from '../../model/problem.ts';
-import {
-  objectRef,
-  type ProxySource,
-  type SourceEvent,
-  type SourceSink,
-} from '../source.ts';
+import { objectRef, type ProxySource, type SourceEvent, type SourceSink } from '../source.ts';
 import { listManifestFiles } from './list_manifest_files.ts';
 import { keepLastGood, type LoadedObject, mergeManifests } from './load_manifests.ts';
 import { type ManifestEntry, parseManifestFile } from './parse_manifest_file.ts';
