@@ -142,15 +142,19 @@ export class FakeIpset {
   }
 }
 
+const PROTOCOL_NAMES: Readonly<Record<string, string>> = { '6': 'tcp', '17': 'udp', '132': 'sctp' };
+
 /** Checks an entry against its set and returns it as ipset would print it. */
 function normalizeEntry(set: FakeSet, entry: string): string {
   const ipOk = set.family === 'inet' ? isIPv4 : isIPv6;
   const bad = () =>
     new IpsetFailure(`Syntax error: '${entry}' is not a valid ${set.type} ${set.family} entry`);
   const port = (text: string | undefined) => {
-    const m = /^(tcp|udp|sctp):(\d+)$/.exec(text ?? '');
+    // ipset takes the protocol by name or number and prints its name.
+    const m = /^(tcp|udp|sctp|6|17|132):(\d+)$/.exec(text ?? '');
     if (m === null || Number(m[2]) > 65535) throw bad();
-    return text!;
+    const name = PROTOCOL_NAMES[m[1]!] ?? m[1]!;
+    return `${name}:${m[2]}`;
   };
   const ip = (text: string | undefined) => {
     if (text === undefined || !ipOk(text)) throw bad();

@@ -1,0 +1,45 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { createIpset, numericProtocols } from './ipset.ts';
+import { FakeIpset } from './ipset_fake.ts';
+
+describe('ipset seam', () => {
+  it('writes entry protocols as numbers, which ipset resolves without reading /etc/protocols', () => {
+    const script = [
+      'create KUBE-CLUSTER-IP hash:ip,port family inet hashsize 1024 maxelem 65536',
+      'add KUBE-CLUSTER-IP 198.18.0.1,tcp:80',
+      'del KUBE-6-CLUSTER-IP fd00::1,udp:53',
+      'add KUBE-LOOP-BACK 198.19.1.1,sctp:80,198.19.1.1',
+      'add KUBE-IPVS-IPS 198.18.0.1',
+      'add KUBE-NODE-PORT-LOCAL-TCP 30080',
+      '',
+    ].join('\n');
+    assert.equal(
+      numericProtocols(script),
+      [
+        'create KUBE-CLUSTER-IP hash:ip,port family inet hashsize 1024 maxelem 65536',
+        'add KUBE-CLUSTER-IP 198.18.0.1,6:80',
+        'del KUBE-6-CLUSTER-IP fd00::1,17:53',
+        'add KUBE-LOOP-BACK 198.19.1.1,132:80,198.19.1.1',
+        'add KUBE-IPVS-IPS 198.18.0.1',
+        'add KUBE-NODE-PORT-LOCAL-TCP 30080',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('restores numerically and lists by name, so a listing still matches the planned entries', async () => {
+    const fake = new FakeIpset();
+    const inputs: string[] = [];
+    const ipset = createIpset(async (_command, args, options) => {
+      inputs.push(options?.input ?? '');
+      return fake.ipset(args, options?.input ?? '');
+    });
+    await ipset.restore(
+      'create KUBE-CLUSTER-IP hash:ip,port family inet hashsize 1024 maxelem 65536\nadd KUBE-CLUSTER-IP 198.18.0.1,tcp:80\n',
+    );
+    assert.match(inputs[0] ?? '', /198\.18\.0\.1,6:80/);
+    const listed = await ipset.list();
+    assert.deepEqual(listed.find((s) => s.name === 'KUBE-CLUSTER-IP')?.entries, ['198.18.0.1,tcp:80']);
+  });
+});
