@@ -12,8 +12,8 @@ import { pino } from 'pino';
 import { createExec, mustExec } from '../src/kernel/exec.ts';
 import { type Iptables, iptablesFor } from '../src/kernel/iptables.ts';
 import { renderRestore } from '../src/kernel/iptables_restore.ts';
+import { servicePortState } from '../src/model/fixtures.ts';
 import type { Endpoint, ProxyState, ServicePortState, StateChange } from '../src/model/types.ts';
-import { servicePortKey } from '../src/model/types.ts';
 import { planIptables } from '../src/modes/iptables/plan.ts';
 import { IptablesProxier } from '../src/modes/iptables/proxier.ts';
 import type { PlanOptions } from '../src/modes/mode.ts';
@@ -68,32 +68,16 @@ function service(i: number, generation = 0): ServicePortState {
   const eps = Array.from({ length: perService }, (_, j) =>
     endpoint(i, j + (j === 0 ? generation * 7919 : 0), 8080),
   );
-  const name = `svc-${i}`;
-  return {
-    key: servicePortKey('bench', name, 'http', 'TCP'),
+  return servicePortState({
     namespace: 'bench',
-    serviceName: name,
+    serviceName: `svc-${i}`,
     portName: 'http',
-    protocol: 'TCP',
-    type: 'ClusterIP',
-    port: 80,
-    nodePort: 0,
     clusterIPs: [`172.${30 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`],
-    ipFamilies: ['IPv4'],
-    externalIPs: [],
-    loadBalancerIPs: [],
-    loadBalancerSourceRanges: [],
-    sessionAffinity: { type: 'None' },
-    externalTrafficPolicy: 'Cluster',
-    internalTrafficPolicy: 'Cluster',
-    healthCheckNodePort: 0,
-    annotations: {},
     allEndpoints: eps,
     clusterEndpoints: eps,
-    localEndpoints: [],
     internalEndpoints: eps,
     externalEndpoints: eps,
-  };
+  });
 }
 
 function stateOf(ports: readonly ServicePortState[], version: number): ProxyState {

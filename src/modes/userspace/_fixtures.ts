@@ -5,8 +5,9 @@
  *
  * @module
  */
+
+import { servicePortState } from '../../model/fixtures.ts';
 import type { Endpoint, ProxyState, ServicePortState } from '../../model/types.ts';
-import { servicePortKey } from '../../model/types.ts';
 import type { PlanOptions } from '../mode.ts';
 
 /** An endpoint `ip:port`, ready, on no particular node. */
@@ -34,37 +35,18 @@ export interface ServicePortFixture extends Partial<Omit<ServicePortState, 'key'
 
 /** A service port state (ClusterIP, TCP, no affinity) with the given fields. */
 export function servicePort(fixture: ServicePortFixture): ServicePortState {
-  const namespace = fixture.namespace ?? 'default';
-  const serviceName = fixture.serviceName ?? 'web';
-  const portName = fixture.portName ?? 'http';
-  const protocol = fixture.protocol ?? 'TCP';
-  const eps = (fixture.endpoints ?? []).map((e) => endpoint(e));
-  return {
-    namespace,
-    serviceName,
-    portName,
-    protocol,
-    type: 'ClusterIP',
-    port: 80,
-    nodePort: 0,
+  const { endpoints = [], ...fields } = fixture;
+  const eps = endpoints.map((e) => endpoint(e));
+  return servicePortState({
+    serviceName: 'web',
+    portName: 'http',
     clusterIPs: ['10.96.0.10'],
-    ipFamilies: ['IPv4'],
-    externalIPs: [],
-    loadBalancerIPs: [],
-    loadBalancerSourceRanges: [],
-    sessionAffinity: { type: 'None' },
-    externalTrafficPolicy: 'Cluster',
-    internalTrafficPolicy: 'Cluster',
-    healthCheckNodePort: 0,
-    annotations: {},
     allEndpoints: eps,
     clusterEndpoints: eps,
-    localEndpoints: [],
     internalEndpoints: eps,
     externalEndpoints: eps,
-    ...fixture,
-    key: servicePortKey(namespace, serviceName, portName, protocol),
-  };
+    ...fields,
+  });
 }
 
 /** A proxy state holding these service ports (in key order). */
