@@ -134,6 +134,18 @@ export const PORTAL_CHAINS: {
 };
 
 /** The jumps from built-in chains, in the order upstream installs them. */
+/** Node ports are matched last, on local destinations only (kube-proxy 1.x's text). */
+const NODEPORT_JUMP_ARGS = [
+  '-m',
+  'addrtype',
+  '--dst-type',
+  'LOCAL',
+  '-m',
+  'comment',
+  '--comment',
+  'handle service NodePorts; NOTE: this must be the last rule in the chain',
+] as const;
+
 export const PORTAL_JUMPS: readonly PortalJump[] = [
   {
     table: 'nat',
@@ -154,32 +166,14 @@ export const PORTAL_JUMPS: readonly PortalJump[] = [
     from: 'PREROUTING',
     to: 'KUBE-NODEPORT-CONTAINER',
     position: 'last',
-    args: [
-      '-m',
-      'addrtype',
-      '--dst-type',
-      'LOCAL',
-      '-m',
-      'comment',
-      '--comment',
-      'handle service NodePorts; NOTE: this must be the last rule in the chain',
-    ],
+    args: NODEPORT_JUMP_ARGS,
   },
   {
     table: 'nat',
     from: 'OUTPUT',
     to: 'KUBE-NODEPORT-HOST',
     position: 'last',
-    args: [
-      '-m',
-      'addrtype',
-      '--dst-type',
-      'LOCAL',
-      '-m',
-      'comment',
-      '--comment',
-      'handle service NodePorts; NOTE: this must be the last rule in the chain',
-    ],
+    args: NODEPORT_JUMP_ARGS,
   },
   {
     table: 'filter',
