@@ -56,6 +56,22 @@ spec:
 
 describe('kproxy CLI', () => {
   let dir = '';
+  /** `kproxy trace --json` in iptables mode on the test directory, from an off-node client. */
+  const traceJson = (to: string) =>
+    kproxy([
+      'trace',
+      '--proxy-mode',
+      'iptables',
+      '--manifests',
+      dir,
+      '--node-ip',
+      '198.18.0.1',
+      '--from',
+      '198.18.5.5',
+      '--to',
+      to,
+      '--json',
+    ]);
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'kproxy-cli-'));
     await writeFile(join(dir, 'good.yaml'), GOOD);
@@ -116,20 +132,7 @@ describe('kproxy CLI', () => {
   });
 
   it('trace --json: the verdict and every reachable backend with its probability', async () => {
-    const r = await kproxy([
-      'trace',
-      '--proxy-mode',
-      'iptables',
-      '--manifests',
-      dir,
-      '--node-ip',
-      '198.18.0.1',
-      '--from',
-      '198.18.5.5',
-      '--to',
-      '198.18.100.10:80/tcp',
-      '--json',
-    ]);
+    const r = await traceJson('198.18.100.10:80/tcp');
     assert.equal(r.code, 0, r.stderr);
     const result = JSON.parse(r.stdout) as {
       verdict: string;
@@ -140,20 +143,7 @@ describe('kproxy CLI', () => {
     assert.equal(result.verdict, 'DNAT');
     assert.deepEqual(result.backends, [{ address: '198.18.1.1:8080', probability: 1 }]);
     assert.ok(result.path.length > 0);
-    const refused = await kproxy([
-      'trace',
-      '--proxy-mode',
-      'iptables',
-      '--manifests',
-      dir,
-      '--node-ip',
-      '198.18.0.1',
-      '--from',
-      '198.18.5.5',
-      '--to',
-      '198.18.100.10:81',
-      '--json',
-    ]);
+    const refused = await traceJson('198.18.100.10:81');
     assert.equal(
       (JSON.parse(refused.stdout) as { verdict: string }).verdict,
       'NONE',
