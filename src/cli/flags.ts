@@ -23,6 +23,8 @@ export interface PlanFlags {
   readonly udpIdleTimeout?: string;
   readonly iptablesBackend: string;
   readonly userspacePortals?: string;
+  readonly userspaceRelayEngine?: string;
+  readonly userspaceDrainTimeout?: string;
 }
 
 /** A flag had a bad value. */
@@ -77,6 +79,18 @@ export function addPlanFlags(command: Command): Command {
       )
         .choices(['auto', 'on', 'off'])
         .default('auto'),
+    )
+    .addOption(
+      new Option(
+        '--userspace-relay-engine <engine>',
+        "userspace: how TCP is relayed: handles (Node's libuv TCP handles, fastest), net (net.Socket), or auto (handles where this Node offers them)",
+      )
+        .choices(['auto', 'handles', 'net'])
+        .default('auto'),
+    )
+    .option(
+      '--userspace-drain-timeout <duration>',
+      'userspace: on stop, how long relayed connections may finish before they are closed (default 10s)',
     )
     .addOption(
       new Option('--iptables-backend <backend>', 'iptables backend to program')
@@ -160,6 +174,17 @@ export function planOptionsFromFlags(flags: PlanFlags, durationMs: (text: string
   if (userspacePortals !== 'auto' && userspacePortals !== 'on' && userspacePortals !== 'off') {
     throw new FlagError(`Invalid --userspace-portals: "${userspacePortals}" is not one of auto, on, off`);
   }
+  const userspaceRelayEngine = flags.userspaceRelayEngine ?? 'auto';
+  if (
+    userspaceRelayEngine !== 'auto' &&
+    userspaceRelayEngine !== 'handles' &&
+    userspaceRelayEngine !== 'net'
+  ) {
+    throw new FlagError(
+      `Invalid --userspace-relay-engine: "${userspaceRelayEngine}" is not one of auto, handles, net`,
+    );
+  }
+  const drain = flags.userspaceDrainTimeout;
   return {
     nodeName: flags.hostnameOverride ?? hostname(),
     nodeIPs,
@@ -171,6 +196,8 @@ export function planOptionsFromFlags(flags: PlanFlags, durationMs: (text: string
     proxyPortRange,
     udpIdleTimeoutMs: udpTimeout === undefined ? 250 : durationMs(udpTimeout),
     userspacePortals,
+    userspaceRelayEngine,
+    userspaceDrainTimeoutMs: drain === undefined ? 10_000 : durationMs(drain),
   };
 }
 

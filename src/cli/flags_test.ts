@@ -21,6 +21,18 @@ describe('plan flags', () => {
     assert.equal(o.udpIdleTimeoutMs, 250);
     assert.equal(o.proxyPortRange, undefined);
     assert.equal(o.userspacePortals, 'auto');
+    assert.equal(o.userspaceRelayEngine, 'auto');
+    assert.equal(o.userspaceDrainTimeoutMs, 10_000);
+  });
+  it('passes the userspace relay engine and drain timeout through', () => {
+    for (const engine of ['auto', 'handles', 'net'] as const) {
+      const o = planOptionsFromFlags(
+        { ...base, userspaceRelayEngine: engine, userspaceDrainTimeout: '2m30s' },
+        parseDuration,
+      );
+      assert.equal(o.userspaceRelayEngine, engine);
+      assert.equal(o.userspaceDrainTimeoutMs, 150_000);
+    }
   });
   it('parses lists, ranges and durations', () => {
     const o = planOptionsFromFlags(
@@ -55,6 +67,10 @@ describe('plan flags', () => {
       [{ ipvsScheduler: 'fifo' }, /--ipvs-scheduler: "fifo"/],
       [{ proxyPortRange: '200-100' }, /--proxy-port-range/],
       [{ userspacePortals: 'maybe' }, /--userspace-portals: "maybe" is not one of auto, on, off/],
+      [
+        { userspaceRelayEngine: 'uring' },
+        /--userspace-relay-engine: "uring" is not one of auto, handles, net/,
+      ],
     ];
     for (const [flags, message] of cases) {
       assert.throws(

@@ -44,6 +44,13 @@ export interface PlanOptions {
    * the default when undefined).
    */
   readonly userspacePortals?: 'auto' | 'on' | 'off' | undefined;
+  /**
+   * userspace: `--userspace-relay-engine`: relay TCP on Node's libuv handles (`handles`), on `net.Socket`
+   * (`net`), or on handles where this Node offers them (`auto`, the default when undefined).
+   */
+  readonly userspaceRelayEngine?: 'auto' | 'handles' | 'net' | undefined;
+  /** userspace: `--userspace-drain-timeout` in ms: how long relayed connections may finish on stop (10 s). */
+  readonly userspaceDrainTimeoutMs?: number | undefined;
 }
 
 /** A packet for `kproxy trace`. */

@@ -43,7 +43,12 @@ import { hostAddresses, isLocalAddress } from './local_addresses.ts';
 import { type ListenerRole, type PlannedServicePort, planUserspace, type UserspacePlan } from './plan.ts';
 import { PortalRules } from './portal_rules.ts';
 import { renderPortalRestore } from './render.ts';
-import { TcpRelay } from './tcp_relay.ts';
+import {
+  autoTcpRelayEngine,
+  TcpRelay,
+  type TcpRelayEngineChoice,
+  type TcpRelayEngineName,
+} from './tcp_relay.ts';
 import { UdpRelay } from './udp_relay.ts';
 
 /** Extra knobs of the userspace Proxier (the daemon uses the defaults; tests inject). */
@@ -60,8 +65,13 @@ export interface UserspaceProxierOptions {
   readonly clock?: Clock | undefined;
   /** Per-attempt connect timeouts (default 250, 500, 1000, 2000 ms). */
   readonly connectTimeoutsMs?: readonly number[] | undefined;
-  /** How long {@link UserspaceProxier.stop} lets relayed TCP connections finish (default 10 s). */
+  /**
+   * How long {@link UserspaceProxier.stop} lets relayed TCP connections finish (default: the plan
+   * options' `userspaceDrainTimeoutMs`, else 10 s).
+   */
   readonly drainTimeoutMs?: number | undefined;
+  /** How TCP is relayed (default: the plan options' `userspaceRelayEngine`, else `auto`). */
+  readonly relayEngine?: TcpRelayEngineChoice | undefined;
   /** Leave the portal rules in place on stop (default false: they are removed). */
   readonly keepRulesOnStop?: boolean | undefined;
 }
@@ -72,6 +82,8 @@ export const DEFAULT_DRAIN_TIMEOUT_MS = 10_000;
 /** What the relay is doing, for tests, metrics and the lab driver. */
 export interface UserspaceStats {
   readonly portals: boolean | undefined;
+  /** The TCP relay engine. */
+  readonly relayEngine: TcpRelayEngineName;
   readonly listeners: readonly { readonly id: string; readonly host: string; readonly port: number }[];
   readonly tcp: {
     readonly accepted: number;
@@ -140,6 +152,7 @@ export class UserspaceProxier implements Proxier {
   readonly #relayMetrics: RelayMetrics;
   /** Service ports gone whose metrics are forgotten once their last connection ended. */
   readonly #forgetting = new Set<ServicePortKey>();
+  readonly #engine: TcpRelayEngineName;
   #portals: boolean | undefined;
   #appliedRules: string | undefined;
   #stopped = false;
@@ -153,6 +166,23 @@ export class UserspaceProxier implements Proxier {
     this.#clock = options.clock ?? systemClock;
     this.#rules = new PortalRules(deps.exec, deps.iptablesBackend);
     this.#relayMetrics = deps.metrics?.relay ?? NOOP_RELAY_METRICS;
+    const choice = options.relayEngine ?? deps.options.userspaceRelayEngine ?? 'auto';
+    const auto = autoTcpRelayEngine();
+    if (choice === 'handles' && auto.engine !== 'handles') {
+      throw new Error(`--userspace-relay-engine=handles is not available on this Node: ${auto.why}`);
+    }
+    this.#engine = choice === 'auto' ? auto.engine : choice;
+    this.#log.info(
+      { engine: this.#engine },
+      this.#engine === 'handles'
+        ? "TCP relay engine: handles (Node's libuv TCP handles)"
+        : `TCP relay engine: net (net.Socket)${choice === 'auto' ? `: handles unavailable: ${auto.why}` : ''}`,
+    );
+  }
+
+  /** The TCP relay engine in use. */
+  get relayEngine(): TcpRelayEngineName {
+    return this.#engine;
   }
 
   sync(state: ProxyState, change: StateChange, syncOptions?: SyncOptions): Promise<SyncReport> {
@@ -272,7 +302,8 @@ export class UserspaceProxier implements Proxier {
     const open = (): number => relays.reduce((n, r) => n + r.activeConnections, 0);
     const count = open();
     if (count === 0) return;
-    const timeoutMs = this.#options.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
+    const timeoutMs =
+      this.#options.drainTimeoutMs ?? this.#deps.options.userspaceDrainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
     this.#log.info(
       { connections: count, timeoutMs },
       `Stopped accepting: letting ${count} relayed connection(s) finish (at most ${timeoutMs} ms)`,
@@ -323,7 +354,7 @@ export class UserspaceProxier implements Proxier {
         udp.flowsIdledOut += relay.counters.flowsIdledOut;
       }
     }
-    return { portals: this.#portals, listeners, tcp, udp };
+    return { portals: this.#portals, relayEngine: this.#engine, listeners, tcp, udp };
   }
 
   /** The plan with the proxy ports actually bound (what the rules must say). */
@@ -423,7 +454,11 @@ export class UserspaceProxier implements Proxier {
     const metrics = runtime.metrics;
     const make = (): TcpRelay | UdpRelay =>
       sp.protocol === 'TCP'
-        ? new TcpRelay(balancer, { connectTimeoutsMs: this.#options.connectTimeoutsMs, metrics })
+        ? new TcpRelay(balancer, {
+            connectTimeoutsMs: this.#options.connectTimeoutsMs,
+            metrics,
+            engine: this.#engine,
+          })
         : new UdpRelay(balancer, family === 6 ? 'udp6' : 'udp4', {
             idleTimeoutMs: this.#deps.options.udpIdleTimeoutMs,
             clock: this.#clock,

@@ -133,6 +133,33 @@ describe('UserspaceProxier (direct listen)', () => {
     await once(stream, 'close');
   });
 
+  it('relays on libuv handles by default and on net.Socket when the plan options say net', async () => {
+    const ep = await backend('e');
+    const byDefault = capture();
+    const fast = direct(deps(fakeExec().exec, { logger: byDefault.logger }));
+    assert.equal(fast.stats().relayEngine, 'handles');
+    assert.ok(byDefault.lines.some((l) => l.includes('TCP relay engine: handles')));
+    const net = capture();
+    const slow = direct(
+      deps(fakeExec().exec, {
+        logger: net.logger,
+        options: planOptions({ userspaceRelayEngine: 'net' }),
+      }),
+    );
+    assert.equal(slow.stats().relayEngine, 'net');
+    assert.ok(net.lines.some((l) => l.includes('TCP relay engine: net')));
+    await fast.sync(
+      proxyState([servicePort({ clusterIPs: ['127.0.10.9'], port: 18086, endpoints: [ep] })]),
+      CHANGE,
+    );
+    await slow.sync(
+      proxyState([servicePort({ clusterIPs: ['127.0.10.10'], port: 18086, endpoints: [ep] })]),
+      CHANGE,
+    );
+    assert.equal(await bannerAt('127.0.10.9', 18086), 'e');
+    assert.equal(await bannerAt('127.0.10.10', 18086), 'e');
+  });
+
   it('reports a VIP that is not local once, serves nothing for it, and does not crash', async () => {
     const { logger, lines } = capture();
     const proxier = direct(deps(fakeExec().exec, { logger }));
@@ -486,38 +513,45 @@ describe('UserspaceProxier.stop (graceful)', () => {
     await assert.rejects(proxier.sync(proxyState([]), CHANGE), /stopped/);
   });
 
-  it('closes connections still open when the drain timeout passes', async () => {
-    const ep = await backend('h');
-    const clock = new FakeClock(0);
-    const { logger, lines } = capture();
-    const proxier = createUserspaceProxier(deps(fakeExec().exec, { logger }), {
-      portals: 'off',
-      localAddresses: () => [],
-      clock,
-      drainTimeoutMs: 5000,
+  for (const [how, ms] of [
+    ['the proxier option', 5000],
+    ['--userspace-drain-timeout', 3000],
+  ] as const) {
+    it(`closes connections still open when the drain timeout passes (${how})`, async () => {
+      const ep = await backend('h');
+      const clock = new FakeClock(0);
+      const { logger, lines } = capture();
+      const fromFlag = how === '--userspace-drain-timeout';
+      const proxier = createUserspaceProxier(
+        deps(fakeExec().exec, {
+          logger,
+          options: planOptions(fromFlag ? { userspaceDrainTimeoutMs: ms } : {}),
+        }),
+        { portals: 'off', localAddresses: () => [], clock, ...(fromFlag ? {} : { drainTimeoutMs: ms }) },
+      );
+      proxiers.push(proxier);
+      await proxier.sync(
+        proxyState([servicePort({ clusterIPs: ['127.0.10.13'], port: 18091, endpoints: [ep] })]),
+        CHANGE,
+      );
+      const { connect } = await import('node:net');
+      const idle = connect({ host: '127.0.10.13', port: 18091 });
+      idle.on('error', () => {});
+      await once(idle, 'data');
+      const idleClosed = once(idle, 'close');
+      let stopped = false;
+      const stopping = proxier.stop().then(() => {
+        stopped = true;
+      });
+      await clock.advance(ms - 1);
+      assert.equal(stopped, false);
+      await clock.advance(1);
+      await stopping;
+      await idleClosed;
+      assert.equal(proxier.stats().tcp.active, 0);
+      assert.ok(lines.some((l) => l.includes(`Closing 1 relayed connection(s) still open after ${ms} ms`)));
     });
-    proxiers.push(proxier);
-    await proxier.sync(
-      proxyState([servicePort({ clusterIPs: ['127.0.10.13'], port: 18091, endpoints: [ep] })]),
-      CHANGE,
-    );
-    const { connect } = await import('node:net');
-    const idle = connect({ host: '127.0.10.13', port: 18091 });
-    idle.on('error', () => {});
-    await once(idle, 'data');
-    const idleClosed = once(idle, 'close');
-    let stopped = false;
-    const stopping = proxier.stop().then(() => {
-      stopped = true;
-    });
-    await clock.advance(4999);
-    assert.equal(stopped, false);
-    await clock.advance(1);
-    await stopping;
-    await idleClosed;
-    assert.equal(proxier.stats().tcp.active, 0);
-    assert.ok(lines.some((l) => l.includes('Closing 1 relayed connection(s) still open after 5000 ms')));
-  });
+  }
 
   it('removes the portal rules after the drain, unless told to keep them', async () => {
     for (const keep of [false, true]) {

@@ -1,0 +1,358 @@
+/**
+ * The `handles` engine of the TCP relay (see tcp_relay.ts for the behaviour every engine has): relays on
+ * Node's libuv TCP handles (tcp_handles.ts) with no stream layer in between.
+ *
+ * Per connection: the accepted client handle, one backend handle, one connect request, one
+ * {@link Connection}; per chunk: one write request (none is kept when the kernel takes the chunk at once,
+ * which is the common case). Handlers are module-level functions that find their state through symbols on
+ * the handles (no closures per connection). A chunk is passed to the other side straight from the buffer
+ * libuv read it into (no copy); when the kernel does not take it all at once the reading side stops reading
+ * until the write completes, so each direction holds at most one read (64 KB) in user space.
+ *
+ * End of a connection: a FIN (UV_EOF) from one side is passed on with a shutdown once the writes before it
+ * are done; when both sides have sent their FIN and nothing is left to write, both handles are closed (the
+ * kernel sends any FIN still owed). Any other read or write error resets both sides (RST), like a reset
+ * passed through a kernel proxy.
+ *
+ * @module
+ */
+import { getSystemErrorName } from 'node:util';
+import { ConnectDeadlines } from './connect_deadlines.ts';
+import type { ConnectReq, ShutdownReq, SockName, TcpHandle, TcpHandles, WriteReq } from './tcp_handles.ts';
+import type { RelayHost, TcpRelayEngine } from './tcp_relay.ts';
+
+const CONN: unique symbol = Symbol('kproxy.relay.connection');
+const PEER: unique symbol = Symbol('kproxy.relay.peer');
+const ENDED: unique symbol = Symbol('kproxy.relay.ended');
+const ENGINE: unique symbol = Symbol('kproxy.relay.engine');
+const SOURCE: unique symbol = Symbol('kproxy.relay.source');
+
+/** A connected handle of a relayed connection. */
+interface RelayHandle extends TcpHandle {
+  [CONN]: Connection;
+  [PEER]: RelayHandle;
+  /** This side has sent its FIN (we read UV_EOF). */
+  [ENDED]: boolean;
+}
+
+interface ServerHandle extends TcpHandle {
+  [ENGINE]: HandleRelayEngine;
+}
+
+interface RelayConnectReq extends ConnectReq {
+  [CONN]: Connection;
+}
+
+interface RelayWriteReq extends WriteReq {
+  /** The handle the chunk was read from (reading resumes there when the write completes). */
+  [SOURCE]: RelayHandle;
+}
+
+interface RelayShutdownReq extends ShutdownReq {
+  [CONN]: Connection;
+}
+
+/** The state of one client connection. */
+class Connection {
+  backend: RelayHandle | undefined = undefined;
+  attempt = 0;
+  deadline = 0;
+  connected = false;
+  /** Set once both handles are closed and the connection is accounted as ended. */
+  done = false;
+  constructor(
+    readonly engine: HandleRelayEngine,
+    readonly client: RelayHandle,
+  ) {}
+}
+
+/** One scratch object for getsockname/getpeername (always read right after the call). */
+const SOCKNAME: SockName = {};
+
+/** Options of Node's `bind6`: 0 = dual-stack as the system decides (not IPV6_V6ONLY). */
+const BIND6_FLAGS = 0;
+
+const BACKLOG = 4096;
+
+function uvError(code: number, syscall: string, address: string, port: number): NodeJS.ErrnoException {
+  const name = getSystemErrorName(code);
+  const error: NodeJS.ErrnoException = new Error(`${syscall} ${name} ${address}:${port}`);
+  error.code = name;
+  error.errno = code;
+  error.syscall = syscall;
+  return error;
+}
+
+/** @internal The libuv-handle engine. */
+export class HandleRelayEngine implements TcpRelayEngine {
+  readonly host: RelayHost;
+  readonly handles: TcpHandles;
+  /** Connections not yet fully closed. */
+  readonly active = new Set<Connection>();
+  readonly deadlines = new ConnectDeadlines<Connection>(expireAttempt);
+  #server: ServerHandle | undefined;
+
+  constructor(host: RelayHost, handles: TcpHandles) {
+    this.host = host;
+    this.handles = handles;
+  }
+
+  listen(host: string, port: number): Promise<number> {
+    try {
+      if (this.#server !== undefined) throw new Error('This relay is already listening');
+      const server = this.handles.newServer() as ServerHandle;
+      const v6 = host.includes(':');
+      let syscall = 'bind';
+      let err = v6 ? server.bind6(host, port, BIND6_FLAGS) : server.bind(host, port);
+      if (err === 0) {
+        syscall = 'listen';
+        err = server.listen(BACKLOG);
+      }
+      if (err !== 0) {
+        server.close();
+        throw uvError(err, syscall, host, port);
+      }
+      server[ENGINE] = this;
+      server.onconnection = onConnection;
+      this.#server = server;
+      err = server.getsockname(SOCKNAME);
+      return Promise.resolve(err === 0 && SOCKNAME.port !== undefined ? SOCKNAME.port : port);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  get activeConnections(): number {
+    return this.active.size;
+  }
+
+  get bufferedBytes(): number {
+    let total = 0;
+    for (const conn of this.active) {
+      total += conn.client.writeQueueSize;
+      if (conn.backend !== undefined) total += conn.backend.writeQueueSize;
+    }
+    return total;
+  }
+
+  close(): void {
+    if (this.#server === undefined) return;
+    this.#server.onconnection = null;
+    this.#server.close();
+    this.#server = undefined;
+  }
+
+  destroyConnections(): void {
+    this.deadlines.stop();
+    for (const conn of [...this.active]) {
+      if (conn.backend !== undefined && !conn.connected) closeAttempt(conn);
+      finish(conn);
+    }
+  }
+}
+
+function onConnection(this: TcpHandle, status: number, handle: TcpHandle | undefined): void {
+  // An accept error (EMFILE...) is transient: libuv keeps the listener.
+  if (status < 0 || handle === undefined) return;
+  const engine = (this as ServerHandle)[ENGINE];
+  const client = handle as RelayHandle;
+  client.setNoDelay(true);
+  const conn = new Connection(engine, client);
+  client[CONN] = conn;
+  client[ENDED] = false;
+  engine.host.counters.accepted++;
+  engine.active.add(conn);
+  engine.host.metrics.connectionOpened();
+  startAttempt(conn);
+}
+
+function clientAddress(conn: Connection): string {
+  SOCKNAME.address = '';
+  return conn.client.getpeername(SOCKNAME) === 0 ? (SOCKNAME.address ?? '') : '';
+}
+
+function startAttempt(conn: Connection): void {
+  const engine = conn.engine;
+  const picker = engine.host.picker;
+  const target = picker.pick(picker.usesClientIP === false ? '' : clientAddress(conn), conn.attempt > 0);
+  if (target === undefined) {
+    giveUp(conn);
+    return;
+  }
+  const backend = engine.handles.newSocket() as RelayHandle;
+  backend[CONN] = conn;
+  backend[ENDED] = false;
+  const req = engine.handles.newConnectReq() as RelayConnectReq;
+  req[CONN] = conn;
+  req.oncomplete = afterConnect;
+  conn.backend = backend;
+  const err = target.ip.includes(':')
+    ? backend.connect6(req, target.ip, target.port)
+    : backend.connect(req, target.ip, target.port);
+  if (err !== 0) {
+    // Refused before any packet (no route...): a failed attempt like any other.
+    closeAttempt(conn);
+    nextAttempt(conn);
+    return;
+  }
+  engine.deadlines.add(conn, engine.host.timeouts[conn.attempt] ?? 0);
+}
+
+/** Drops the backend handle of an attempt that did not (or will not) connect. */
+function closeAttempt(conn: Connection): void {
+  conn.engine.deadlines.delete(conn);
+  const backend = conn.backend;
+  conn.backend = undefined;
+  backend?.close();
+}
+
+function expireAttempt(conn: Connection): void {
+  closeAttempt(conn);
+  nextAttempt(conn);
+}
+
+function nextAttempt(conn: Connection): void {
+  const host = conn.engine.host;
+  host.counters.failedAttempts++;
+  conn.attempt++;
+  if (conn.done) return;
+  if (conn.attempt >= host.timeouts.length) giveUp(conn);
+  else {
+    host.metrics.dialRetry();
+    startAttempt(conn);
+  }
+}
+
+function giveUp(conn: Connection): void {
+  conn.engine.host.counters.failed++;
+  conn.engine.host.metrics.dialFailure();
+  finish(conn);
+}
+
+function afterConnect(this: ConnectReq, status: number, handle: TcpHandle): void {
+  const conn = (this as RelayConnectReq)[CONN];
+  // A timed-out attempt whose handle was closed completes with ECANCELED: already counted.
+  if (conn.backend !== handle) return;
+  if (status < 0) {
+    closeAttempt(conn);
+    nextAttempt(conn);
+    return;
+  }
+  conn.engine.deadlines.delete(conn);
+  if (conn.done) {
+    closeAttempt(conn);
+    return;
+  }
+  const backend = conn.backend;
+  const client = conn.client;
+  conn.connected = true;
+  conn.engine.host.counters.relayed++;
+  backend.setNoDelay(true);
+  client[PEER] = backend;
+  backend[PEER] = client;
+  client.onread = onRead;
+  backend.onread = onRead;
+  client.readStart();
+  backend.readStart();
+}
+
+/** A read on either side: pass the chunk on, the FIN on, or the error on as a reset. */
+function onRead(this: TcpHandle, data: ArrayBuffer | undefined): void {
+  const self = this as RelayHandle;
+  const conn = self[CONN];
+  const state = conn.engine.handles.state;
+  const nread = state.readBytesOrError();
+  if (nread > 0 && data !== undefined) {
+    const peer = self[PEER];
+    const chunk = new Uint8Array(data, state.arrayBufferOffset(), nread);
+    const req = conn.engine.handles.newWriteReq() as RelayWriteReq;
+    req.handle = peer;
+    req.oncomplete = afterWrite;
+    req.async = false;
+    req.buffer = chunk;
+    req[SOURCE] = self;
+    if (peer.writeBuffer(req, chunk) !== 0) reset(conn);
+    // Backpressure: the kernel did not take it all; read no more from this side until it has.
+    else if (state.lastWriteWasAsync()) self.readStop();
+    return;
+  }
+  if (nread === 0) return;
+  if (nread === conn.engine.handles.UV_EOF) {
+    self[ENDED] = true;
+    self.readStop();
+    const peer = self[PEER];
+    if (peer[ENDED] && peer.writeQueueSize === 0 && self.writeQueueSize === 0) {
+      finish(conn);
+      return;
+    }
+    const req = conn.engine.handles.newShutdownReq() as RelayShutdownReq;
+    req.handle = peer;
+    req.oncomplete = afterShutdown;
+    req[CONN] = conn;
+    if (peer.shutdown(req) !== 0) reset(conn);
+    return;
+  }
+  reset(conn);
+}
+
+function afterWrite(this: WriteReq, status: number): void {
+  const req = this as RelayWriteReq;
+  const source = req[SOURCE];
+  const conn = source[CONN];
+  req.buffer = undefined;
+  if (conn.done) return;
+  if (status < 0) {
+    reset(conn);
+    return;
+  }
+  if (!source[ENDED]) source.readStart();
+}
+
+function afterShutdown(this: ShutdownReq, status: number): void {
+  const conn = (this as RelayShutdownReq)[CONN];
+  if (conn.done) return;
+  if (status < 0) {
+    reset(conn);
+    return;
+  }
+  const client = conn.client;
+  const backend = conn.backend;
+  if (backend === undefined) return;
+  if (client[ENDED] && backend[ENDED] && client.writeQueueSize === 0 && backend.writeQueueSize === 0) {
+    finish(conn);
+  }
+}
+
+/** Both directions are over (or the connection is given up): close what is open and account for it. */
+function finish(conn: Connection): void {
+  if (conn.done) return;
+  conn.done = true;
+  const client = conn.client;
+  const bytesIn = client.bytesRead;
+  const bytesOut = client.bytesWritten;
+  client.close();
+  if (conn.connected) conn.backend?.close();
+  close(conn, bytesIn, bytesOut);
+}
+
+/** A side failed: reset both (RST), so each peer learns it as it would through a kernel proxy. */
+function reset(conn: Connection): void {
+  if (conn.done) return;
+  conn.done = true;
+  const client = conn.client;
+  const bytesIn = client.bytesRead;
+  const bytesOut = client.bytesWritten;
+  // reset() fails while a shutdown is pending on the handle: a plain close then.
+  if (client.reset() !== 0) client.close();
+  if (!conn.connected) closeAttempt(conn);
+  else if (conn.backend !== undefined && conn.backend.reset() !== 0) conn.backend.close();
+  close(conn, bytesIn, bytesOut);
+}
+
+function close(conn: Connection, bytesIn: number, bytesOut: number): void {
+  const engine = conn.engine;
+  engine.deadlines.delete(conn);
+  engine.active.delete(conn);
+  engine.host.metrics.connectionClosed(bytesIn, bytesOut);
+  engine.host.connectionEnded();
+}
