@@ -120,22 +120,23 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null;
 }
 
-function defaultLoader(): BindingLoader | undefined {
+/** `process.binding`, or null where this Node has none. */
+function defaultLoader(): BindingLoader | null {
   const binding = (process as unknown as { binding?: BindingLoader }).binding;
-  return typeof binding === 'function' ? binding.bind(process) : undefined;
+  return typeof binding === 'function' ? binding.bind(process) : null;
 }
 
 /**
  * Loads and checks Node's TCP handle bindings.
  *
- * @param load `process.binding` (default), or a stand-in for tests
+ * @param load `process.binding` (default), a stand-in for tests, or null for none
  * @returns the handles, or `undefined` (with the reason in `why`) when this Node does not offer them as
  *   expected
  * @example
  * const handles = loadTcpHandles();
  * if (handles === undefined) useNetSockets();
  */
-export function loadTcpHandles(load: BindingLoader | undefined = defaultLoader()): TcpHandles | undefined {
+export function loadTcpHandles(load: BindingLoader | null = defaultLoader()): TcpHandles | undefined {
   return probeTcpHandles(load).handles;
 }
 
@@ -145,11 +146,11 @@ export function loadTcpHandles(load: BindingLoader | undefined = defaultLoader()
  * @param load `process.binding`, or a stand-in
  * @returns the handles, or why not
  */
-export function probeTcpHandles(load: BindingLoader | undefined = defaultLoader()): {
+export function probeTcpHandles(load: BindingLoader | null = defaultLoader()): {
   handles?: TcpHandles;
   why?: string;
 } {
-  if (load === undefined) return { why: 'process.binding is not available' };
+  if (load === null) return { why: 'process.binding is not available' };
   let tcp: unknown;
   let stream: unknown;
   let uv: unknown;
