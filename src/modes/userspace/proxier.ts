@@ -34,13 +34,20 @@
  */
 import { BlockList, isIPv4 } from 'node:net';
 import type { Logger } from 'pino';
+import { type Conntrack, createConntrack } from '../../kernel/conntrack.ts';
 import { NOOP_RELAY_METRICS, type RelayMetrics, type RelayPortMetrics } from '../../metrics/relay_metrics.ts';
 import type { ProxyState, ServicePortKey, StateChange } from '../../model/types.ts';
 import { type Clock, systemClock, type Timer } from '../../runner/clock.ts';
 import type { Proxier, ProxierDeps, SyncOptions, SyncReport } from '../mode.ts';
 import { Balancer, toBackends } from './balancer.ts';
 import { hostAddresses, isLocalAddress } from './local_addresses.ts';
-import { type ListenerRole, type PlannedServicePort, planUserspace, type UserspacePlan } from './plan.ts';
+import {
+  type ListenerRole,
+  type PlannedServicePort,
+  type Portal,
+  planUserspace,
+  type UserspacePlan,
+} from './plan.ts';
 import { PortalRules } from './portal_rules.ts';
 import { renderPortalRestore } from './render.ts';
 import {
@@ -72,6 +79,8 @@ export interface UserspaceProxierOptions {
   readonly drainTimeoutMs?: number | undefined;
   /** How TCP is relayed (default: the plan options' `userspaceRelayEngine`, else `auto`). */
   readonly relayEngine?: TcpRelayEngineChoice | undefined;
+  /** The conntrack seam (default: the `conntrack` tool through `deps.exec`). */
+  readonly conntrack?: Conntrack | undefined;
   /** Leave the portal rules in place on stop (default false: they are removed). */
   readonly keepRulesOnStop?: boolean | undefined;
 }
@@ -105,6 +114,8 @@ interface ListenerSpec {
   /** 0 = allocate (a proxy port). */
   readonly port: number;
   readonly proxy: boolean;
+  /** A proxy listener's portals (the VIPs and node ports its nat rules send to it); none when direct. */
+  readonly portals: readonly Portal[];
 }
 
 interface OpenListener {
@@ -153,6 +164,7 @@ export class UserspaceProxier implements Proxier {
   /** Service ports gone whose metrics are forgotten once their last connection ended. */
   readonly #forgetting = new Set<ServicePortKey>();
   readonly #engine: TcpRelayEngineName;
+  readonly #conntrack: Conntrack;
   #portals: boolean | undefined;
   #appliedRules: string | undefined;
   #stopped = false;
@@ -165,6 +177,7 @@ export class UserspaceProxier implements Proxier {
     this.#log = deps.logger;
     this.#clock = options.clock ?? systemClock;
     this.#rules = new PortalRules(deps.exec, deps.iptablesBackend);
+    this.#conntrack = options.conntrack ?? createConntrack(deps.exec);
     this.#relayMetrics = deps.metrics?.relay ?? NOOP_RELAY_METRICS;
     const choice = options.relayEngine ?? deps.options.userspaceRelayEngine ?? 'auto';
     const auto = autoTcpRelayEngine();
@@ -252,6 +265,7 @@ export class UserspaceProxier implements Proxier {
     }
     // Only now that no rule points at them: stop accepting on listeners no longer wanted.
     for (const open of stale) await this.#close(open);
+    await this.#forgetUdpFlows(stale);
     for (const runtime of this.#runtimes.values()) {
       runtime.balancers.internal.sweep();
       runtime.balancers.external.sweep();
@@ -408,7 +422,8 @@ export class UserspaceProxier implements Proxier {
     for (const l of sp.listeners) {
       const base = { listenerId: l.id, role: l.role };
       if (portals && l.portals.some((p) => p.family === 'IPv4')) {
-        specs.push({ ...base, id: `proxy|${l.id}`, host: '0.0.0.0', port: 0, proxy: true });
+        const ipv4 = l.portals.filter((p) => p.family === 'IPv4');
+        specs.push({ ...base, id: `proxy|${l.id}`, host: '0.0.0.0', port: 0, proxy: true, portals: ipv4 });
       }
       for (const p of l.portals) {
         if (portals && p.family === 'IPv4') continue;
@@ -419,7 +434,14 @@ export class UserspaceProxier implements Proxier {
               ? ['0.0.0.0']
               : [...local].filter((a) => isIPv4(a) && nodePortCIDRs.check(a, 'ipv4')).sort();
           for (const host of hosts) {
-            specs.push({ ...base, id: `direct|${l.id}|${host}:${p.port}`, host, port: p.port, proxy: false });
+            specs.push({
+              ...base,
+              id: `direct|${l.id}|${host}:${p.port}`,
+              host,
+              port: p.port,
+              proxy: false,
+              portals: [],
+            });
           }
           continue;
         }
@@ -430,6 +452,7 @@ export class UserspaceProxier implements Proxier {
             host: p.ip,
             port: p.port,
             proxy: false,
+            portals: [],
           });
         } else {
           this.#reportOnce(
@@ -513,6 +536,48 @@ export class UserspaceProxier implements Proxier {
     );
     // TCP connections already relayed keep going; remember the relay until they end, for stats and stop().
     if (open.relay instanceof TcpRelay && open.relay.activeConnections > 0) this.#retired.push(open);
+  }
+
+  /**
+   * UDP has no connections to fail: the kernel's conntrack entries of a flow that a portal rule
+   * REDIRECTed keep sending that client's packets to the old proxy port after the rule is gone, where
+   * nothing listens, or where a listener opened since for another service would get them. Upstream's
+   * userspace proxier deleted the UDP entries to the service IP when a UDP service went away; so does
+   * this, and to the node port. A failure is logged, never fatal (the entries then age out).
+   */
+  async #forgetUdpFlows(closed: readonly OpenListener[]): Promise<void> {
+    const ips = new Set<string>();
+    const nodePorts = new Set<number>();
+    for (const open of closed) {
+      if (!open.spec.proxy || !(open.relay instanceof UdpRelay)) continue;
+      for (const portal of open.spec.portals) {
+        if (portal.ip === undefined) nodePorts.add(portal.port);
+        else ips.add(portal.ip);
+      }
+    }
+    const deletions = [
+      ...[...ips]
+        .sort()
+        .map(
+          (ip) => [`UDP conntrack entries to ${ip}`, () => this.#conntrack.deleteUdpToServiceIP(ip)] as const,
+        ),
+      ...[...nodePorts]
+        .sort((a, b) => a - b)
+        .map(
+          (port) =>
+            [
+              `UDP conntrack entries to node port ${port}`,
+              () => this.#conntrack.deleteUdpToNodePort(port),
+            ] as const,
+        ),
+    ];
+    for (const [what, run] of deletions) {
+      try {
+        await run();
+      } catch (error) {
+        this.#log.warn({ err: error }, `Could not delete the ${what}: ${String(error)}`);
+      }
+    }
   }
 
   /** Drops retired relays whose connections have all ended, and forgets the metrics nobody reports to. */

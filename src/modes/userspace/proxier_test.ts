@@ -553,6 +553,75 @@ describe('UserspaceProxier.stop (graceful)', () => {
     });
   }
 
+  it('deletes the UDP conntrack entries of a removed UDP service (its VIPs and node port), not of TCP ones', async () => {
+    const fake = fakeExec();
+    const proxier = createUserspaceProxier(
+      deps(fake.exec, { options: planOptions({ proxyPortRange: { from: 39160, to: 39180 } }) }),
+      { portals: 'on', localAddresses: () => [] },
+    );
+    proxiers.push(proxier);
+    const dns = servicePort({
+      serviceName: 'dns',
+      portName: 'dns',
+      protocol: 'UDP',
+      type: 'NodePort',
+      clusterIPs: ['10.96.0.53'],
+      externalIPs: ['198.18.50.53'],
+      port: 53,
+      nodePort: 30053,
+      endpoints: ['127.0.0.1:1'],
+    });
+    const web = servicePort({ serviceName: 'web', clusterIPs: ['10.96.0.80'], endpoints: ['127.0.0.1:1'] });
+    await proxier.sync(proxyState([dns, web]), CHANGE);
+    const conntrackCalls = (from: number): string[] =>
+      fake.calls
+        .slice(from)
+        .filter((c) => c.command === 'conntrack')
+        .map((c) => c.args.join(' '));
+    assert.deepEqual(conntrackCalls(0), []);
+    let before = fake.calls.length;
+    await proxier.sync(proxyState([dns], 2), CHANGE); // the TCP service goes: nothing to delete
+    assert.deepEqual(conntrackCalls(before), []);
+    before = fake.calls.length;
+    await proxier.sync(proxyState([], 3), CHANGE);
+    assert.deepEqual(conntrackCalls(before), [
+      '-D -p udp --orig-dst 10.96.0.53',
+      '-D -p udp --orig-dst 198.18.50.53',
+      '-D -p udp --orig-port-dst 30053',
+    ]);
+    // Deleted only once the rules no longer send anything to the closed proxy port.
+    const restore = fake.calls.findIndex((c, i) => i >= before && c.command.includes('restore'));
+    const firstDelete = fake.calls.findIndex((c, i) => i >= before && c.command === 'conntrack');
+    assert.ok(restore !== -1 && restore < firstDelete, `restore at ${restore}, conntrack at ${firstDelete}`);
+  });
+
+  it('logs a failed conntrack deletion and goes on serving', async () => {
+    const fake = fakeExec();
+    const { logger, lines } = capture();
+    const proxier = createUserspaceProxier(
+      deps(fake.exec, { logger, options: planOptions({ proxyPortRange: { from: 39181, to: 39190 } }) }),
+      {
+        portals: 'on',
+        localAddresses: () => [],
+        conntrack: {
+          deleteUdpToServiceIP: () => Promise.reject(new Error('conntrack: command not found')),
+          deleteUdpToNodePort: () => Promise.resolve(),
+          deleteUdpServiceNat: () => Promise.resolve(),
+          deleteUdpNodePortNat: () => Promise.resolve(),
+        },
+      },
+    );
+    proxiers.push(proxier);
+    const dns = servicePort({ serviceName: 'dns', protocol: 'UDP', clusterIPs: ['10.96.0.53'], port: 53 });
+    await proxier.sync(proxyState([dns]), CHANGE);
+    const report = await proxier.sync(proxyState([], 2), CHANGE);
+    assert.equal(report.servicePortsWritten, 1);
+    assert.ok(
+      lines.some((l) => l.includes('Could not delete the UDP conntrack entries to 10.96.0.53')),
+      lines.join(''),
+    );
+  });
+
   it('removes the portal rules after the drain, unless told to keep them', async () => {
     for (const keep of [false, true]) {
       const fake = fakeExec();

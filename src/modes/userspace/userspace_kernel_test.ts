@@ -134,8 +134,16 @@ describe('userspace mode in a lab (portal rules, real traffic)', () => {
     assert.notEqual(fresh.names[0], fresh.names[1], 'new client addresses are balanced');
   });
 
-  it('removes a deleted service: its VIP stops answering and its rules go', async () => {
+  it('removes a deleted service: its VIP stops answering, its rules and its UDP conntrack entries go', async () => {
+    const flows = async (): Promise<number> => {
+      const r = await lab.exec(lab.node.ns, ['conntrack', '-L', '-p', 'udp', '--orig-dst', '198.19.0.53']);
+      return r.stdout.split('\n').filter((l) => l.includes('198.19.0.53')).length;
+    };
+    const answered = await probe(client(), ['udp', '198.19.0.53', '53', '--count', '1']);
+    assert.equal(answered.names.length, 1);
+    assert.ok((await flows()) >= 1, 'the REDIRECTed UDP flow has a conntrack entry');
     await proxier.sync([web(), sticky()]);
+    assert.equal(await flows(), 0, 'the UDP conntrack entries to the removed VIP are gone');
     const saved = await lab.exec(lab.node.ns, ['iptables-save', '-t', 'nat']);
     assert.doesNotMatch(saved.stdout, /198\.19\.0\.53/);
     const udp = await probe(client(), ['udp', '198.19.0.53', '53', '--count', '1', '--timeout-ms', '500']);
