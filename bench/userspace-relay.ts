@@ -7,32 +7,44 @@
  * - bulk throughput: `iperf3` (client → server).
  *
  * The backend is HAProxy answering HTTP itself (`http-request return`) plus an iperf3 server, so that the
- * backend is never the bottleneck. kproxy is reached through its VIP (portal rules, as a pod would);
- * HAProxy through a port on the node address. Every run is bounded (`--duration`, default 5 s; `--rounds`,
- * default 2, alternating targets; the best round counts). Needs root, haproxy, wrk and iperf3.
+ * backend is never the bottleneck. kproxy is reached through its VIP (portal rules, as a pod would), once
+ * per relay engine (`handles`, `net`: tcp_relay.ts), started for its visit and stopped after it; HAProxy
+ * through a port on the node address. Beside each rate it prints the proxy process's CPU time per
+ * connection (or per request) from /proc, user and system. Every run is bounded (`--duration`, default
+ * 5 s; `--rounds`, default 2, alternating targets; the best round counts); no namespace keeps TIME_WAIT
+ * sockets, as in the main benchmark (bench_lab.ts). Needs root, haproxy, wrk and iperf3.
+ *
+ * This is the relay's own tuning bench; `npm run bench` is the project's benchmark of record.
  *
  * Usage: node --import tsx bench/userspace-relay.ts [--duration 5] [--rounds 2] [--connections 32]
+ *          [--engines handles,net]
  *
  * @module
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createLab, type Lab } from '../src/lab/lab.ts';
 import { planOptions, servicePort } from '../src/modes/userspace/_fixtures.ts';
 import { startLabProxier } from '../src/modes/userspace/_lab_proxier.ts';
+import type { TcpRelayEngineName } from '../src/modes/userspace/tcp_relay.ts';
 
 const { values } = parseArgs({
   options: {
     duration: { type: 'string', default: '5' },
     rounds: { type: 'string', default: '2' },
     connections: { type: 'string', default: '32' },
+    engines: { type: 'string', default: 'handles,net' },
   },
 });
 const duration = Math.min(30, Math.max(1, Number(values.duration)));
 const rounds = Math.min(5, Math.max(1, Number(values.rounds)));
 const connections = Math.min(256, Math.max(1, Number(values.connections)));
+const engines = values.engines
+  .split(',')
+  .map((e) => e.trim())
+  .filter((e): e is TcpRelayEngineName => e === 'handles' || e === 'net');
 
 const HTTP_PORT = 8080;
 const IPERF_PORT = 5201;
@@ -43,12 +55,33 @@ interface Target {
   readonly name: string;
   readonly http: string;
   readonly bulk: { readonly host: string; readonly port: number };
+  /** Brings the target up for a visit; returns the proxy's pid (none for direct) and how to stop it. */
+  up(): Promise<{ pid: number | undefined; down(): Promise<void> }>;
 }
 
 interface Result {
   connPerSec: number;
   reqPerSec: number;
   gbitPerSec: number;
+  /** CPU µs (user, system) of the proxy per new connection and per kept-alive request, best round. */
+  connCpu: string;
+  reqCpu: string;
+}
+
+/** utime and stime of a process, in clock ticks (100 per second). */
+function cpuTicks(pid: number | undefined): [number, number] {
+  if (pid === undefined) return [0, 0];
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return [Number(fields[11]), Number(fields[12])];
+}
+
+/** Runs a load and returns its rate, with the proxy's CPU µs per unit (user+system). */
+async function measured(pid: number | undefined, load: () => Promise<{ rate: number; total: number }>) {
+  const [u0, s0] = cpuTicks(pid);
+  const { rate, total } = await load();
+  const [u1, s1] = cpuTicks(pid);
+  const perUnit = (ticks: number): string => ((ticks * 10_000) / Math.max(1, total)).toFixed(0);
+  return { rate, cpu: pid === undefined ? '-' : `${perUnit(u1 - u0)}+${perUnit(s1 - s0)}` };
 }
 
 function haproxyBackendConfig(ip: string): string {
@@ -88,7 +121,7 @@ function haproxyProxyConfig(nodeIP: string, podIP: string): string {
   ].join('\n');
 }
 
-async function wrk(lab: Lab, url: string, close: boolean): Promise<number> {
+async function wrk(lab: Lab, url: string, close: boolean): Promise<{ rate: number; total: number }> {
   const args = ['wrk', '-t1', `-c${connections}`, `-d${duration}s`, '--timeout', '5s'];
   if (close) args.push('-H', 'Connection: close');
   args.push(url);
@@ -104,7 +137,7 @@ async function wrk(lab: Lab, url: string, close: boolean): Promise<number> {
       `  (${url}${close ? ' close' : ''}: socket errors ${errors ?? 0}, non-2xx ${non2xx ?? 0})\n`,
     );
   }
-  return Number(match[1]);
+  return { rate: Number(match[1]), total: Number(/(\d+) requests in/.exec(result.stdout)?.[1] ?? 0) };
 }
 
 async function iperf(lab: Lab, host: string, port: number): Promise<number> {
@@ -121,6 +154,15 @@ async function iperf(lab: Lab, host: string, port: number): Promise<number> {
 async function main(): Promise<void> {
   const lab = await createLab({ tag: 'bench', clients: 1, pods: 1, servers: false });
   try {
+    for (const ns of lab.namespaces) {
+      await lab.exec(ns, [
+        'sysctl',
+        '-q',
+        '-w',
+        'net.ipv4.ip_local_port_range=1024 65000',
+        'net.ipv4.tcp_max_tw_buckets=0',
+      ]);
+    }
     const pod = lab.pods[0]!;
     const dir = tmpdir();
     const backendCfg = join(dir, `${lab.id}-backend.cfg`);
@@ -129,9 +171,9 @@ async function main(): Promise<void> {
     writeFileSync(proxyCfg, haproxyProxyConfig(lab.node.ip, pod.ip));
     lab.spawn(pod.ns, ['haproxy', '-db', '-f', backendCfg]);
     lab.spawn(pod.ns, ['iperf3', '-s', '-B', pod.ip, '-p', String(IPERF_PORT)]);
-    lab.spawn(lab.node.ns, ['haproxy', '-db', '-f', proxyCfg]);
-    const proxier = startLabProxier(lab, planOptions({ nodeIPs: [lab.node.ip] }));
-    await proxier.sync([
+    const haproxy = lab.spawn(lab.node.ns, ['haproxy', '-db', '-f', proxyCfg]);
+    await new Promise((resolve) => setTimeout(resolve, 500)); // let haproxy and iperf3 bind
+    const services = [
       servicePort({
         serviceName: 'http',
         clusterIPs: [VIP_HTTP],
@@ -144,50 +186,89 @@ async function main(): Promise<void> {
         port: IPERF_PORT,
         endpoints: [`${pod.ip}:${IPERF_PORT}`],
       }),
-    ]);
-    await new Promise((resolve) => setTimeout(resolve, 500)); // let haproxy and iperf3 bind
-
+    ];
+    const kproxy = (engine: TcpRelayEngineName): Target => ({
+      name: `kproxy/${engine}`,
+      http: `http://${VIP_HTTP}:80/`,
+      bulk: { host: VIP_BULK, port: IPERF_PORT },
+      async up() {
+        const proxier = startLabProxier(
+          lab,
+          planOptions({ nodeIPs: [lab.node.ip], userspaceRelayEngine: engine }),
+        );
+        await proxier.sync(services);
+        return {
+          pid: proxier.pid,
+          async down() {
+            const stats = await proxier.stats();
+            process.stdout.write(
+              `  (${stats.relayEngine}: ${stats.tcp.accepted} accepted, ${stats.tcp.failed} failed, ${stats.tcp.failedAttempts} failed attempts)\n`,
+            );
+            await proxier.stop();
+          },
+        };
+      },
+    });
     const targets: Target[] = [
-      { name: 'direct', http: `http://${pod.ip}:${HTTP_PORT}/`, bulk: { host: pod.ip, port: IPERF_PORT } },
-      { name: 'kproxy', http: `http://${VIP_HTTP}:80/`, bulk: { host: VIP_BULK, port: IPERF_PORT } },
-      { name: 'haproxy', http: `http://${lab.node.ip}:18080/`, bulk: { host: lab.node.ip, port: 15201 } },
+      {
+        name: 'direct',
+        http: `http://${pod.ip}:${HTTP_PORT}/`,
+        bulk: { host: pod.ip, port: IPERF_PORT },
+        up: async () => ({ pid: undefined, down: async () => {} }),
+      },
+      ...engines.map(kproxy),
+      {
+        name: 'haproxy',
+        http: `http://${lab.node.ip}:18080/`,
+        bulk: { host: lab.node.ip, port: 15201 },
+        up: async () => ({ pid: haproxy.child.pid, down: async () => {} }),
+      },
     ];
     const best = new Map<string, Result>(
-      targets.map((t) => [t.name, { connPerSec: 0, reqPerSec: 0, gbitPerSec: 0 }]),
+      targets.map((t) => [t.name, { connPerSec: 0, reqPerSec: 0, gbitPerSec: 0, connCpu: '-', reqCpu: '-' }]),
     );
     for (let round = 1; round <= rounds; round++) {
       for (const target of targets) {
         const r = best.get(target.name)!;
-        const conn = await wrk(lab, target.http, true);
-        const req = await wrk(lab, target.http, false);
-        const bulk = await iperf(lab, target.bulk.host, target.bulk.port);
-        process.stdout.write(
-          `round ${round} ${target.name.padEnd(8)} conn/s ${conn.toFixed(0).padStart(7)}  req/s ${req.toFixed(0).padStart(7)}  Gbit/s ${bulk.toFixed(2)}\n`,
-        );
-        r.connPerSec = Math.max(r.connPerSec, conn);
-        r.reqPerSec = Math.max(r.reqPerSec, req);
-        r.gbitPerSec = Math.max(r.gbitPerSec, bulk);
+        const visit = await target.up();
+        try {
+          const conn = await measured(visit.pid, () => wrk(lab, target.http, true));
+          const req = await measured(visit.pid, () => wrk(lab, target.http, false));
+          const bulk = await iperf(lab, target.bulk.host, target.bulk.port);
+          process.stdout.write(
+            `round ${round} ${target.name.padEnd(14)} conn/s ${conn.rate.toFixed(0).padStart(7)} (${conn.cpu} µs)  req/s ${req.rate.toFixed(0).padStart(7)} (${req.cpu} µs)  Gbit/s ${bulk.toFixed(2)}\n`,
+          );
+          if (conn.rate > r.connPerSec) {
+            r.connPerSec = conn.rate;
+            r.connCpu = conn.cpu;
+          }
+          if (req.rate > r.reqPerSec) {
+            r.reqPerSec = req.rate;
+            r.reqCpu = req.cpu;
+          }
+          r.gbitPerSec = Math.max(r.gbitPerSec, bulk);
+        } finally {
+          await visit.down();
+        }
       }
     }
-    const stats = await proxier.stats();
-    await proxier.stop();
-    const k = best.get('kproxy')!;
     const h = best.get('haproxy')!;
     const d = best.get('direct')!;
     const ratio = (a: number, b: number): string => (b === 0 ? 'n/a' : `${(a / b).toFixed(2)}x`);
     process.stdout.write(
       [
         '',
-        `best of ${rounds} round(s), ${duration} s each, ${connections} connections, wrk -t1:`,
-        `            conn/s      req/s   Gbit/s`,
+        `best of ${rounds} round(s), ${duration} s each, ${connections} connections, wrk -t1; CPU of the proxy process in µs user+system per connection / request:`,
+        `                  conn/s  (cpu)        req/s  (cpu)    Gbit/s`,
         ...[...best].map(
           ([name, r]) =>
-            `${name.padEnd(8)} ${r.connPerSec.toFixed(0).padStart(9)} ${r.reqPerSec.toFixed(0).padStart(10)} ${r.gbitPerSec.toFixed(2).padStart(8)}`,
+            `${name.padEnd(14)} ${r.connPerSec.toFixed(0).padStart(9)} ${`(${r.connCpu})`.padStart(9)} ${r.reqPerSec.toFixed(0).padStart(10)} ${`(${r.reqCpu})`.padStart(7)} ${r.gbitPerSec.toFixed(2).padStart(8)}`,
         ),
         '',
-        `kproxy / haproxy: conn ${ratio(k.connPerSec, h.connPerSec)}, req ${ratio(k.reqPerSec, h.reqPerSec)}, bulk ${ratio(k.gbitPerSec, h.gbitPerSec)}`,
-        `kproxy / direct:  conn ${ratio(k.connPerSec, d.connPerSec)}, req ${ratio(k.reqPerSec, d.reqPerSec)}, bulk ${ratio(k.gbitPerSec, d.gbitPerSec)}`,
-        `kproxy relay: ${stats.tcp.accepted} accepted, ${stats.tcp.failed} failed, ${stats.tcp.failedAttempts} failed attempts`,
+        ...engines.map((engine) => {
+          const k = best.get(`kproxy/${engine}`)!;
+          return `kproxy/${engine} / haproxy: conn ${ratio(k.connPerSec, h.connPerSec)}, req ${ratio(k.reqPerSec, h.reqPerSec)}, bulk ${ratio(k.gbitPerSec, h.gbitPerSec)}; / direct: conn ${ratio(k.connPerSec, d.connPerSec)}, req ${ratio(k.reqPerSec, d.reqPerSec)}, bulk ${ratio(k.gbitPerSec, d.gbitPerSec)}`;
+        }),
         '',
       ].join('\n'),
     );

@@ -21,6 +21,8 @@ export interface DriverReply {
 
 /** A Proxier running in a lab's node namespace. */
 export interface LabProxier {
+  /** The driver's process id (the relay runs in it). */
+  readonly pid: number | undefined;
   sync(servicePorts: readonly ServicePortState[]): Promise<DriverReply>;
   stats(): Promise<UserspaceStats>;
   cleanup(): Promise<void>;
@@ -61,6 +63,7 @@ export function startLabProxier(lab: Lab, options: PlanOptions): LabProxier {
       proc.child.stdin!.write(`${JSON.stringify(req)}\n`);
     });
   return {
+    pid: proc.child.pid,
     sync: (servicePorts) => request({ op: 'sync', servicePorts }),
     stats: async () => (await request({ op: 'stats' })).stats!,
     cleanup: async () => {
