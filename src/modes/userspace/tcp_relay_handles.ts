@@ -17,7 +17,7 @@
  * @module
  */
 import { getSystemErrorName } from 'node:util';
-import { ConnectDeadlines } from './connect_deadlines.ts';
+import { AttemptState, attemptFailed, ConnectDeadlines, noBackend } from './connect_attempts.ts';
 import type { ConnectReq, ShutdownReq, SockName, TcpHandle, TcpHandles, WriteReq } from './tcp_handles.ts';
 import type { RelayHost, TcpRelayEngine } from './tcp_relay.ts';
 
@@ -53,17 +53,14 @@ interface RelayShutdownReq extends ShutdownReq {
 }
 
 /** The state of one client connection. */
-class Connection {
+class Connection extends AttemptState {
   backend: RelayHandle | undefined = undefined;
-  attempt = 0;
-  deadline = 0;
-  connected = false;
-  /** Set once both handles are closed and the connection is accounted as ended. */
-  done = false;
   constructor(
     readonly engine: HandleRelayEngine,
     readonly client: RelayHandle,
-  ) {}
+  ) {
+    super();
+  }
 }
 
 /** One scratch object for getsockname/getpeername (always read right after the call). */
@@ -144,10 +141,7 @@ export class HandleRelayEngine implements TcpRelayEngine {
 
   destroyConnections(): void {
     this.deadlines.stop();
-    for (const conn of [...this.active]) {
-      if (conn.backend !== undefined && !conn.connected) closeAttempt(conn);
-      finish(conn);
-    }
+    for (const conn of [...this.active]) finish(conn);
   }
 }
 
@@ -176,7 +170,8 @@ function startAttempt(conn: Connection): void {
   const picker = engine.host.picker;
   const target = picker.pick(picker.usesClientIP === false ? '' : clientAddress(conn), conn.attempt > 0);
   if (target === undefined) {
-    giveUp(conn);
+    noBackend(engine.host);
+    finish(conn);
     return;
   }
   const backend = engine.handles.newSocket() as RelayHandle;
@@ -212,21 +207,9 @@ function expireAttempt(conn: Connection): void {
 }
 
 function nextAttempt(conn: Connection): void {
-  const host = conn.engine.host;
-  host.counters.failedAttempts++;
-  conn.attempt++;
-  if (conn.done) return;
-  if (conn.attempt >= host.timeouts.length) giveUp(conn);
-  else {
-    host.metrics.dialRetry();
-    startAttempt(conn);
-  }
-}
-
-function giveUp(conn: Connection): void {
-  conn.engine.host.counters.failed++;
-  conn.engine.host.metrics.dialFailure();
-  finish(conn);
+  const next = attemptFailed(conn.engine.host, conn);
+  if (next === 'retry') startAttempt(conn);
+  else if (next === 'give-up') finish(conn);
 }
 
 function afterConnect(this: ConnectReq, status: number, handle: TcpHandle): void {
@@ -325,31 +308,26 @@ function afterShutdown(this: ShutdownReq, status: number): void {
 
 /** Both directions are over (or the connection is given up): close what is open and account for it. */
 function finish(conn: Connection): void {
-  if (conn.done) return;
-  conn.done = true;
-  const client = conn.client;
-  const bytesIn = client.bytesRead;
-  const bytesOut = client.bytesWritten;
-  client.close();
-  if (conn.connected) conn.backend?.close();
-  close(conn, bytesIn, bytesOut);
+  end(conn, false);
 }
 
 /** A side failed: reset both (RST), so each peer learns it as it would through a kernel proxy. */
 function reset(conn: Connection): void {
+  end(conn, true);
+}
+
+/** Closes (or resets) both sides, once, and accounts for the connection. */
+function end(conn: Connection, withReset: boolean): void {
   if (conn.done) return;
   conn.done = true;
   const client = conn.client;
   const bytesIn = client.bytesRead;
   const bytesOut = client.bytesWritten;
   // reset() fails while a shutdown is pending on the handle: a plain close then.
-  if (client.reset() !== 0) client.close();
+  if (!withReset || client.reset() !== 0) client.close();
+  const backend = conn.backend;
   if (!conn.connected) closeAttempt(conn);
-  else if (conn.backend !== undefined && conn.backend.reset() !== 0) conn.backend.close();
-  close(conn, bytesIn, bytesOut);
-}
-
-function close(conn: Connection, bytesIn: number, bytesOut: number): void {
+  else if (backend !== undefined && (!withReset || backend.reset() !== 0)) backend.close();
   const engine = conn.engine;
   engine.deadlines.delete(conn);
   engine.active.delete(conn);

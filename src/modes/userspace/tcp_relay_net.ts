@@ -11,7 +11,7 @@
  * @module
  */
 import { createServer, type Server, Socket } from 'node:net';
-import { ConnectDeadlines } from './connect_deadlines.ts';
+import { AttemptState, attemptFailed, ConnectDeadlines, noBackend } from './connect_attempts.ts';
 import type { RelayHost, TcpRelayEngine } from './tcp_relay.ts';
 
 const BACKEND_SOCKET_OPTIONS = { allowHalfOpen: true } as const;
@@ -30,19 +30,16 @@ interface RelayServer extends Server {
 }
 
 /** The state of one client connection. One object per connection; everything else is shared. */
-class Connection {
+class Connection extends AttemptState {
   backend: RelaySocket | undefined = undefined;
-  attempt = 0;
-  deadline = 0;
-  connected = false;
   /** Sockets of this connection not yet closed (2 once relaying). */
   open = 1;
-  /** Set once the connection is accounted as ended. */
-  done = false;
   constructor(
     readonly engine: NetRelayEngine,
     readonly client: RelaySocket,
-  ) {}
+  ) {
+    super();
+  }
 }
 
 /** @internal The `net.Socket` engine. */
@@ -137,7 +134,8 @@ function startAttempt(conn: Connection): void {
     conn.attempt > 0,
   );
   if (backend === undefined) {
-    giveUp(conn);
+    noBackend(host);
+    conn.client.destroy();
     return;
   }
   const socket = new Socket(BACKEND_SOCKET_OPTIONS) as RelaySocket;
@@ -166,22 +164,11 @@ function onBackendError(this: RelaySocket): void {
 }
 
 function nextAttempt(conn: Connection): void {
-  const host = conn.engine.host;
-  host.counters.failedAttempts++;
   conn.backend = undefined;
-  conn.attempt++;
-  if (conn.client.destroyed) return;
-  if (conn.attempt >= host.timeouts.length) giveUp(conn);
-  else {
-    host.metrics.dialRetry();
-    startAttempt(conn);
-  }
-}
-
-function giveUp(conn: Connection): void {
-  conn.engine.host.counters.failed++;
-  conn.engine.host.metrics.dialFailure();
-  conn.client.destroy();
+  // The client may have closed while its backend was being dialled.
+  const next = attemptFailed(conn.engine.host, conn, conn.client.destroyed);
+  if (next === 'retry') startAttempt(conn);
+  else if (next === 'give-up') conn.client.destroy();
 }
 
 function onBackendConnect(this: RelaySocket): void {

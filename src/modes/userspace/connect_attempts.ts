@@ -1,9 +1,12 @@
 /**
- * Connect timeouts of a TCP relay: one timer per relay, armed while connects are in progress, instead of
- * one timer per connection (the granularity is {@link SWEEP_MS}).
+ * The connect attempts of a TCP relay, shared by its engines: the per-connection attempt state, how a
+ * failed attempt is accounted (the same counters and metrics in every engine), and the connect timeouts:
+ * one timer per relay, armed while connects are in progress, instead of one timer per connection (the
+ * granularity is {@link SWEEP_MS}).
  *
  * @module
  */
+import type { RelayHost } from './tcp_relay.ts';
 
 /** Granularity of connect timeouts. */
 export const SWEEP_MS = 20;
@@ -69,4 +72,44 @@ export class ConnectDeadlines<C extends HasDeadline> {
 
 function sweep<C extends HasDeadline>(deadlines: ConnectDeadlines<C>): void {
   deadlines.sweep();
+}
+
+/** @internal The connect-attempt state every engine keeps per client connection. */
+export abstract class AttemptState {
+  /** Attempts made so far (the index of the next attempt's timeout). */
+  attempt = 0;
+  /** When the current connect attempt times out (performance.now() ms). */
+  deadline = 0;
+  connected = false;
+  /** Set once the connection is accounted as ended. */
+  done = false;
+}
+
+/**
+ * @internal Accounts for a failed connect attempt, the same way in every engine.
+ *
+ * @param gone the client is gone already (default: the connection is done)
+ * @returns `retry` (counted as a dial retry: try the next backend), `give-up` (counted as a dial failure:
+ *   close the client) or `gone` (the client is gone already: nothing more to do)
+ */
+export function attemptFailed(
+  host: RelayHost,
+  conn: AttemptState,
+  gone: boolean = conn.done,
+): 'retry' | 'give-up' | 'gone' {
+  host.counters.failedAttempts++;
+  conn.attempt++;
+  if (gone) return 'gone';
+  if (conn.attempt < host.timeouts.length) {
+    host.metrics.dialRetry();
+    return 'retry';
+  }
+  noBackend(host);
+  return 'give-up';
+}
+
+/** @internal Accounts for a client closed because no backend could be dialled (or there was none). */
+export function noBackend(host: RelayHost): void {
+  host.counters.failed++;
+  host.metrics.dialFailure();
 }
