@@ -17,7 +17,10 @@
  * This is the relay's own tuning bench; `npm run bench` is the project's benchmark of record.
  *
  * Usage: node --import tsx bench/userspace-relay.ts [--duration 5] [--rounds 2] [--connections 32]
- *          [--engines handles,net]
+ *          [--engines handles,net] [--no-nat]
+ *
+ * `--no-nat` adds, per engine, kproxy without portal rules, listening on the node's address (an external
+ * IP of the service): reached like HAProxy, with no REDIRECT, it shows what the NAT costs.
  *
  * @module
  */
@@ -36,6 +39,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '2' },
     connections: { type: 'string', default: '32' },
     engines: { type: 'string', default: 'handles,net' },
+    'no-nat': { type: 'boolean', default: false },
   },
 });
 const duration = Math.min(30, Math.max(1, Number(values.duration)));
@@ -187,16 +191,38 @@ async function main(): Promise<void> {
         endpoints: [`${pod.ip}:${IPERF_PORT}`],
       }),
     ];
-    const kproxy = (engine: TcpRelayEngineName): Target => ({
-      name: `kproxy/${engine}`,
-      http: `http://${VIP_HTTP}:80/`,
-      bulk: { host: VIP_BULK, port: IPERF_PORT },
+    // Without portal rules (--userspace-portals off) a VIP that is a local address is served by listening on
+    // it: with the node's own address as an external IP, kproxy is reached like HAProxy, with no NAT.
+    const direct = [
+      servicePort({
+        serviceName: 'http-local',
+        clusterIPs: [VIP_HTTP],
+        externalIPs: [lab.node.ip],
+        port: 28080,
+        endpoints: [`${pod.ip}:${HTTP_PORT}`],
+      }),
+      servicePort({
+        serviceName: 'bulk-local',
+        clusterIPs: [VIP_BULK],
+        externalIPs: [lab.node.ip],
+        port: 25201,
+        endpoints: [`${pod.ip}:${IPERF_PORT}`],
+      }),
+    ];
+    const kproxy = (engine: TcpRelayEngineName, nat: boolean): Target => ({
+      name: `kproxy/${engine}${nat ? '' : '/no-nat'}`,
+      http: nat ? `http://${VIP_HTTP}:80/` : `http://${lab.node.ip}:28080/`,
+      bulk: nat ? { host: VIP_BULK, port: IPERF_PORT } : { host: lab.node.ip, port: 25201 },
       async up() {
         const proxier = startLabProxier(
           lab,
-          planOptions({ nodeIPs: [lab.node.ip], userspaceRelayEngine: engine }),
+          planOptions({
+            nodeIPs: [lab.node.ip],
+            userspaceRelayEngine: engine,
+            userspacePortals: nat ? 'on' : 'off',
+          }),
         );
-        await proxier.sync(services);
+        await proxier.sync(nat ? services : direct);
         return {
           pid: proxier.pid,
           async down() {
@@ -216,7 +242,8 @@ async function main(): Promise<void> {
         bulk: { host: pod.ip, port: IPERF_PORT },
         up: async () => ({ pid: undefined, down: async () => {} }),
       },
-      ...engines.map(kproxy),
+      ...engines.map((engine) => kproxy(engine, true)),
+      ...(values['no-nat'] ? engines.map((engine) => kproxy(engine, false)) : []),
       {
         name: 'haproxy',
         http: `http://${lab.node.ip}:18080/`,
@@ -236,7 +263,7 @@ async function main(): Promise<void> {
           const req = await measured(visit.pid, () => wrk(lab, target.http, false));
           const bulk = await iperf(lab, target.bulk.host, target.bulk.port);
           process.stdout.write(
-            `round ${round} ${target.name.padEnd(14)} conn/s ${conn.rate.toFixed(0).padStart(7)} (${conn.cpu} µs)  req/s ${req.rate.toFixed(0).padStart(7)} (${req.cpu} µs)  Gbit/s ${bulk.toFixed(2)}\n`,
+            `round ${round} ${target.name.padEnd(21)} conn/s ${conn.rate.toFixed(0).padStart(7)} (${conn.cpu} µs)  req/s ${req.rate.toFixed(0).padStart(7)} (${req.cpu} µs)  Gbit/s ${bulk.toFixed(2)}\n`,
           );
           if (conn.rate > r.connPerSec) {
             r.connPerSec = conn.rate;
@@ -259,16 +286,19 @@ async function main(): Promise<void> {
       [
         '',
         `best of ${rounds} round(s), ${duration} s each, ${connections} connections, wrk -t1; CPU of the proxy process in µs user+system per connection / request:`,
-        `                  conn/s  (cpu)        req/s  (cpu)    Gbit/s`,
+        `                         conn/s     (cpu)      req/s   (cpu)   Gbit/s`,
         ...[...best].map(
           ([name, r]) =>
-            `${name.padEnd(14)} ${r.connPerSec.toFixed(0).padStart(9)} ${`(${r.connCpu})`.padStart(9)} ${r.reqPerSec.toFixed(0).padStart(10)} ${`(${r.reqCpu})`.padStart(7)} ${r.gbitPerSec.toFixed(2).padStart(8)}`,
+            `${name.padEnd(21)} ${r.connPerSec.toFixed(0).padStart(9)} ${`(${r.connCpu})`.padStart(9)} ${r.reqPerSec.toFixed(0).padStart(10)} ${`(${r.reqCpu})`.padStart(7)} ${r.gbitPerSec.toFixed(2).padStart(8)}`,
         ),
         '',
-        ...engines.map((engine) => {
-          const k = best.get(`kproxy/${engine}`)!;
-          return `kproxy/${engine} / haproxy: conn ${ratio(k.connPerSec, h.connPerSec)}, req ${ratio(k.reqPerSec, h.reqPerSec)}, bulk ${ratio(k.gbitPerSec, h.gbitPerSec)}; / direct: conn ${ratio(k.connPerSec, d.connPerSec)}, req ${ratio(k.reqPerSec, d.reqPerSec)}, bulk ${ratio(k.gbitPerSec, d.gbitPerSec)}`;
-        }),
+        ...[...best.keys()]
+          .filter((name) => name.startsWith('kproxy/'))
+          .map((name) => {
+            const k = best.get(name)!;
+            const engine = name.slice('kproxy/'.length);
+            return `kproxy/${engine} / haproxy: conn ${ratio(k.connPerSec, h.connPerSec)}, req ${ratio(k.reqPerSec, h.reqPerSec)}, bulk ${ratio(k.gbitPerSec, h.gbitPerSec)}; / direct: conn ${ratio(k.connPerSec, d.connPerSec)}, req ${ratio(k.reqPerSec, d.reqPerSec)}, bulk ${ratio(k.gbitPerSec, d.gbitPerSec)}`;
+          }),
         '',
       ].join('\n'),
     );
