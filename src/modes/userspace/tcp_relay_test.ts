@@ -149,6 +149,17 @@ for (const engine of ['handles', 'net'] as const) {
       assert.equal(relay.counters.failedAttempts, 1);
     });
 
+    it('tries the next backend when the connect fails at once (unreachable address)', async () => {
+      const good = await namedEcho('good');
+      // TCP to the limited broadcast address is refused by the local stack (ENETUNREACH): no packet leaves.
+      const unreachable: Backend = { ip: '255.255.255.255', port: 80, address: '255.255.255.255:80' };
+      const { relay, port } = await startRelay(engine, [unreachable, loopbackBackend(good)]);
+      const client = await dial(port);
+      client.end();
+      assert.equal(await readAll(client), 'good\n');
+      assert.deepEqual(relay.counters, { accepted: 1, relayed: 1, failed: 0, failedAttempts: 1 });
+    });
+
     it('gives up on a backend that never answers after the attempt timeout, and tries the next', async () => {
       const hole = await blackHole();
       closers.push(() => hole.close());
