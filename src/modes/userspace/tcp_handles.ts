@@ -62,6 +62,11 @@ export interface TcpHandle {
   readStart(): number;
   readStop(): number;
   writeBuffer(req: WriteReq, data: Uint8Array): number;
+  /**
+   * From now on, reads go into this buffer (then `onread` gets no ArrayBuffer: the bytes are at its
+   * start). Call once per handle.
+   */
+  useUserBuffer(buffer: Uint8Array): void;
   shutdown(req: ShutdownReq): number;
   /** Closes with a RST (SO_LINGER 0); fails while a shutdown is pending. */
   reset(): number;
@@ -111,6 +116,7 @@ const TCP_METHODS = [
   'readStart',
   'readStop',
   'writeBuffer',
+  'useUserBuffer',
   'shutdown',
   'reset',
   'close',

@@ -26,6 +26,16 @@ const PEER: unique symbol = Symbol('kproxy.relay.peer');
 const ENDED: unique symbol = Symbol('kproxy.relay.ended');
 const ENGINE: unique symbol = Symbol('kproxy.relay.engine');
 const SOURCE: unique symbol = Symbol('kproxy.relay.source');
+const READ: unique symbol = Symbol('kproxy.relay.read');
+const OWN: unique symbol = Symbol('kproxy.relay.buffer');
+
+/**
+ * A side that has sent this many bytes gets a read buffer of its own ({@link OWN_BUFFER_BYTES}): bulk
+ * transfers then stop allocating one buffer per read (which costs allocations and garbage collections),
+ * while the many short connections keep costing no memory when idle.
+ */
+const BULK_BYTES = 256 * 1024;
+const OWN_BUFFER_BYTES = 64 * 1024;
 
 /** A connected handle of a relayed connection. */
 interface RelayHandle extends TcpHandle {
@@ -33,6 +43,13 @@ interface RelayHandle extends TcpHandle {
   [PEER]: RelayHandle;
   /** This side has sent its FIN (we read UV_EOF). */
   [ENDED]: boolean;
+  /** Bytes read from this side while it read into buffers allocated per read. */
+  [READ]: number;
+  /**
+   * This side's own read buffer, once it is a bulk sender. Safe to reuse: while a chunk from it is still
+   * being written to the other side, this side does not read.
+   */
+  [OWN]: Buffer | undefined;
 }
 
 interface ServerHandle extends TcpHandle {
@@ -154,6 +171,8 @@ function onConnection(this: TcpHandle, status: number, handle: TcpHandle | undef
   const conn = new Connection(engine, client);
   client[CONN] = conn;
   client[ENDED] = false;
+  client[READ] = 0;
+  client[OWN] = undefined;
   engine.host.counters.accepted++;
   engine.active.add(conn);
   engine.host.metrics.connectionOpened();
@@ -177,6 +196,8 @@ function startAttempt(conn: Connection): void {
   const backend = engine.handles.newSocket() as RelayHandle;
   backend[CONN] = conn;
   backend[ENDED] = false;
+  backend[READ] = 0;
+  backend[OWN] = undefined;
   const req = engine.handles.newConnectReq() as RelayConnectReq;
   req[CONN] = conn;
   req.oncomplete = afterConnect;
@@ -245,9 +266,20 @@ function onRead(this: TcpHandle, data: ArrayBuffer | undefined): void {
   const conn = self[CONN];
   const state = conn.engine.handles.state;
   const nread = state.readBytesOrError();
-  if (nread > 0 && data !== undefined) {
+  if (nread > 0) {
     const peer = self[PEER];
-    const chunk = new Uint8Array(data, state.arrayBufferOffset(), nread);
+    const own = self[OWN];
+    let chunk: Uint8Array;
+    if (own !== undefined) chunk = own.subarray(0, nread);
+    else if (data !== undefined) {
+      chunk = new Uint8Array(data, state.arrayBufferOffset(), nread);
+      self[READ] += nread;
+      if (self[READ] >= BULK_BYTES) {
+        const buffer = Buffer.allocUnsafe(OWN_BUFFER_BYTES);
+        self[OWN] = buffer;
+        self.useUserBuffer(buffer);
+      }
+    } else return;
     const req = conn.engine.handles.newWriteReq() as RelayWriteReq;
     req.handle = peer;
     req.oncomplete = afterWrite;
