@@ -80,6 +80,9 @@ class Connection extends AttemptState {
   }
 }
 
+/** A write request whose write completed at once, ready for the next write (one per process). */
+let spareWriteReq: RelayWriteReq | undefined;
+
 /** One scratch object for getsockname/getpeername (always read right after the call). */
 const SOCKNAME: SockName = {};
 
@@ -280,7 +283,9 @@ function onRead(this: TcpHandle, data: ArrayBuffer | undefined): void {
         self.useUserBuffer(buffer);
       }
     } else return;
-    const req = conn.engine.handles.newWriteReq() as RelayWriteReq;
+    // A write the kernel takes at once never touches its request object again: the next write reuses it.
+    const req = spareWriteReq ?? (conn.engine.handles.newWriteReq() as RelayWriteReq);
+    spareWriteReq = undefined;
     req.handle = peer;
     req.oncomplete = afterWrite;
     req.async = false;
@@ -289,6 +294,10 @@ function onRead(this: TcpHandle, data: ArrayBuffer | undefined): void {
     if (peer.writeBuffer(req, chunk) !== 0) reset(conn);
     // Backpressure: the kernel did not take it all; read no more from this side until it has.
     else if (state.lastWriteWasAsync()) self.readStop();
+    else {
+      req.buffer = undefined;
+      spareWriteReq = req;
+    }
     return;
   }
   if (nread === 0) return;
