@@ -154,7 +154,7 @@ export class HandleRelayEngine implements TcpRelayEngine {
 
   close(): void {
     if (this.#server === undefined) return;
-    this.#server.onconnection = null;
+    // libuv stops accepting at once: no onconnection runs after this.
     this.#server.close();
     this.#server = undefined;
   }
@@ -172,14 +172,20 @@ function onConnection(this: TcpHandle, status: number, handle: TcpHandle | undef
   const client = handle as RelayHandle;
   client.setNoDelay(true);
   const conn = new Connection(engine, client);
-  client[CONN] = conn;
-  client[ENDED] = false;
-  client[READ] = 0;
-  client[OWN] = undefined;
+  initSide(client, conn);
   engine.host.counters.accepted++;
   engine.active.add(conn);
   engine.host.metrics.connectionOpened();
   startAttempt(conn);
+}
+
+/** Gives one side's handle its relay state (always the same fields, in the same order). */
+function initSide(handle: RelayHandle, conn: Connection): RelayHandle {
+  handle[CONN] = conn;
+  handle[ENDED] = false;
+  handle[READ] = 0;
+  handle[OWN] = undefined;
+  return handle;
 }
 
 function clientAddress(conn: Connection): string {
@@ -196,11 +202,7 @@ function startAttempt(conn: Connection): void {
     finish(conn);
     return;
   }
-  const backend = engine.handles.newSocket() as RelayHandle;
-  backend[CONN] = conn;
-  backend[ENDED] = false;
-  backend[READ] = 0;
-  backend[OWN] = undefined;
+  const backend = initSide(engine.handles.newSocket() as RelayHandle, conn);
   const req = engine.handles.newConnectReq() as RelayConnectReq;
   req[CONN] = conn;
   req.oncomplete = afterConnect;
