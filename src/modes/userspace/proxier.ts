@@ -51,7 +51,7 @@ import {
 import { PortalRules } from './portal_rules.ts';
 import { renderPortalRestore } from './render.ts';
 import {
-  autoTcpRelayEngine,
+  resolveTcpRelayEngine,
   TcpRelay,
   type TcpRelayEngineChoice,
   type TcpRelayEngineName,
@@ -179,17 +179,15 @@ export class UserspaceProxier implements Proxier {
     this.#rules = new PortalRules(deps.exec, deps.iptablesBackend);
     this.#conntrack = options.conntrack ?? createConntrack(deps.exec);
     this.#relayMetrics = deps.metrics?.relay ?? NOOP_RELAY_METRICS;
-    const choice = options.relayEngine ?? deps.options.userspaceRelayEngine ?? 'auto';
-    const auto = autoTcpRelayEngine();
-    if (choice === 'handles' && auto.engine !== 'handles') {
-      throw new Error(`--userspace-relay-engine=handles is not available on this Node: ${auto.why}`);
-    }
-    this.#engine = choice === 'auto' ? auto.engine : choice;
+    const { engine, why } = resolveTcpRelayEngine(
+      options.relayEngine ?? deps.options.userspaceRelayEngine ?? 'auto',
+    );
+    this.#engine = engine;
     this.#log.info(
-      { engine: this.#engine },
-      this.#engine === 'handles'
+      { engine },
+      engine === 'handles'
         ? "TCP relay engine: handles (Node's libuv TCP handles)"
-        : `TCP relay engine: net (net.Socket)${choice === 'auto' ? `: handles unavailable: ${auto.why}` : ''}`,
+        : `TCP relay engine: net (net.Socket)${why === undefined ? '' : `: handles unavailable: ${why}`}`,
     );
   }
 
@@ -421,8 +419,8 @@ export class UserspaceProxier implements Proxier {
     }
     for (const l of sp.listeners) {
       const base = { listenerId: l.id, role: l.role };
-      if (portals && l.portals.some((p) => p.family === 'IPv4')) {
-        const ipv4 = l.portals.filter((p) => p.family === 'IPv4');
+      const ipv4 = portals ? l.portals.filter((p) => p.family === 'IPv4') : [];
+      if (ipv4.length > 0) {
         specs.push({ ...base, id: `proxy|${l.id}`, host: '0.0.0.0', port: 0, proxy: true, portals: ipv4 });
       }
       for (const p of l.portals) {
@@ -555,22 +553,16 @@ export class UserspaceProxier implements Proxier {
         else ips.add(portal.ip);
       }
     }
-    const deletions = [
-      ...[...ips]
-        .sort()
-        .map(
-          (ip) => [`UDP conntrack entries to ${ip}`, () => this.#conntrack.deleteUdpToServiceIP(ip)] as const,
-        ),
-      ...[...nodePorts]
-        .sort((a, b) => a - b)
-        .map(
-          (port) =>
-            [
-              `UDP conntrack entries to node port ${port}`,
-              () => this.#conntrack.deleteUdpToNodePort(port),
-            ] as const,
-        ),
-    ];
+    const deletions: [string, () => Promise<void>][] = [];
+    for (const ip of [...ips].sort()) {
+      deletions.push([`UDP conntrack entries to ${ip}`, () => this.#conntrack.deleteUdpToServiceIP(ip)]);
+    }
+    for (const port of [...nodePorts].sort((a, b) => a - b)) {
+      deletions.push([
+        `UDP conntrack entries to node port ${port}`,
+        () => this.#conntrack.deleteUdpToNodePort(port),
+      ]);
+    }
     for (const [what, run] of deletions) {
       try {
         await run();

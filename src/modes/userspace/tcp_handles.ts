@@ -136,21 +136,10 @@ function defaultLoader(): BindingLoader | null {
  * Loads and checks Node's TCP handle bindings.
  *
  * @param load `process.binding` (default), a stand-in for tests, or null for none
- * @returns the handles, or `undefined` (with the reason in `why`) when this Node does not offer them as
- *   expected
+ * @returns the handles, or (in `why`) the reason this Node does not offer them as expected
  * @example
- * const handles = loadTcpHandles();
- * if (handles === undefined) useNetSockets();
- */
-export function loadTcpHandles(load: BindingLoader | null = defaultLoader()): TcpHandles | undefined {
-  return probeTcpHandles(load).handles;
-}
-
-/**
- * Like {@link loadTcpHandles}, with the reason when they cannot be used.
- *
- * @param load `process.binding`, or a stand-in
- * @returns the handles, or why not
+ * const { handles, why } = probeTcpHandles();
+ * if (handles === undefined) log(`falling back to net.Socket: ${why}`);
  */
 export function probeTcpHandles(load: BindingLoader | null = defaultLoader()): {
   handles?: TcpHandles;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { type BindingLoader, loadTcpHandles, probeTcpHandles } from './tcp_handles.ts';
+import { type BindingLoader, probeTcpHandles } from './tcp_handles.ts';
 
 const real = (process as unknown as { binding: BindingLoader }).binding.bind(process);
 
@@ -14,7 +14,7 @@ function patched(name: string, change: (binding: Record<string, unknown>) => unk
 
 describe('probeTcpHandles', () => {
   it("finds Node's TCP handles on this Node, and they open and close a socket", () => {
-    const handles = loadTcpHandles();
+    const { handles } = probeTcpHandles();
     assert.ok(handles !== undefined);
     assert.equal(handles.UV_EOF, -4095);
     const server = handles.newServer();

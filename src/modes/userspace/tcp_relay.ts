@@ -91,16 +91,37 @@ export interface TcpRelayEngine {
 
 let probed: { handles?: TcpHandles; why?: string } | undefined;
 
+function probe(): { handles?: TcpHandles; why?: string } {
+  probed ??= probeTcpHandles();
+  return probed;
+}
+
 /**
  * Which engine `auto` picks on this Node, and why not `handles` when it does not.
  *
  * @returns the engine name, and the reason when it is `net`
  */
 export function autoTcpRelayEngine(): { engine: TcpRelayEngineName; why?: string } {
-  probed ??= probeTcpHandles();
-  return probed.handles !== undefined
-    ? { engine: 'handles' }
-    : { engine: 'net', why: probed.why ?? 'unknown' };
+  const { handles, why } = probe();
+  return handles !== undefined ? { engine: 'handles' } : { engine: 'net', why: why ?? 'unknown' };
+}
+
+/**
+ * The engine a choice means on this Node.
+ *
+ * @param choice `auto`, or an engine
+ * @returns the engine, and why not `handles` when `auto` falls back to `net`
+ * @throws when `handles` is chosen and this Node does not offer them
+ */
+export function resolveTcpRelayEngine(choice: TcpRelayEngineChoice): {
+  engine: TcpRelayEngineName;
+  why?: string;
+} {
+  const auto = autoTcpRelayEngine();
+  if (choice === 'handles' && auto.engine !== 'handles') {
+    throw new Error(`The handles relay engine is not available on this Node: ${auto.why}`);
+  }
+  return choice === 'auto' ? auto : { engine: choice };
 }
 
 /**
@@ -129,17 +150,9 @@ export class TcpRelay implements RelayHost {
     this.picker = picker;
     this.timeouts = options.connectTimeoutsMs ?? DEFAULT_CONNECT_TIMEOUTS_MS;
     this.metrics = options.metrics ?? NOOP_RELAY_METRICS.servicePort('');
-    const choice = options.engine ?? 'auto';
-    this.engine = choice === 'auto' ? autoTcpRelayEngine().engine : choice;
-    if (this.engine === 'handles') {
-      probed ??= probeTcpHandles();
-      if (probed.handles === undefined) {
-        throw new Error(`The handles relay engine is not available here: ${probed.why ?? 'unknown'}`);
-      }
-      this.#engine = new HandleRelayEngine(this, probed.handles);
-    } else {
-      this.#engine = new NetRelayEngine(this);
-    }
+    this.engine = resolveTcpRelayEngine(options.engine ?? 'auto').engine;
+    const handles = this.engine === 'handles' ? probe().handles : undefined;
+    this.#engine = handles !== undefined ? new HandleRelayEngine(this, handles) : new NetRelayEngine(this);
   }
 
   /**

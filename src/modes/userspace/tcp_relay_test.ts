@@ -6,7 +6,7 @@ import { after, describe, it } from 'node:test';
 import type { RelayPortMetrics } from '../../metrics/relay_metrics.ts';
 import { blackHole, dial, loopbackBackend, readAll, refusingPort, tcpServer } from './_loopback.ts';
 import type { Backend } from './balancer.ts';
-import { autoTcpRelayEngine, TcpRelay, type TcpRelayEngineName } from './tcp_relay.ts';
+import { autoTcpRelayEngine, resolveTcpRelayEngine, TcpRelay, type TcpRelayEngineName } from './tcp_relay.ts';
 
 /** A picker that hands out the given backends in order, recording every pick. */
 function scripted(backends: Backend[]): {
@@ -106,6 +106,9 @@ async function namedEcho(name: string): Promise<number> {
 describe('TcpRelay engines', () => {
   it('relays on libuv handles by default on this Node, and says why when it cannot', () => {
     assert.deepEqual(autoTcpRelayEngine(), { engine: 'handles' });
+    assert.deepEqual(resolveTcpRelayEngine('auto'), { engine: 'handles' });
+    assert.deepEqual(resolveTcpRelayEngine('net'), { engine: 'net' });
+    assert.deepEqual(resolveTcpRelayEngine('handles'), { engine: 'handles' });
     assert.equal(new TcpRelay(scripted([])).engine, 'handles');
   });
 });
