@@ -152,6 +152,22 @@ for (const engine of ['handles', 'net'] as const) {
       assert.equal(relay.counters.failedAttempts, 1);
     });
 
+    it('passes a greeting of a backend that speaks first to a client that has sent nothing', async () => {
+      // The backend's reads start with its connect: a refused attempt must not read, the second one must.
+      const good = await namedEcho('hello');
+      const { relay, port } = await startRelay(engine, [
+        loopbackBackend(await refusingPort()),
+        loopbackBackend(good),
+      ]);
+      const client = await dial(port);
+      const [greeting] = (await once(client, 'data')) as [Buffer];
+      assert.equal(greeting.toString(), 'hello\n');
+      client.end('ping');
+      assert.equal(await readAll(client), 'ping');
+      assert.equal(relay.counters.failedAttempts, 1);
+      assert.equal(relay.counters.relayed, 1);
+    });
+
     it('tries the next backend when the connect fails at once (unreachable address)', async () => {
       const good = await namedEcho('good');
       // TCP to the limited broadcast address is refused by the local stack (ENETUNREACH): no packet leaves.
