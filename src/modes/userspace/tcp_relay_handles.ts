@@ -107,6 +107,8 @@ export class HandleRelayEngine implements TcpRelayEngine {
   /** Connections not yet fully closed. */
   readonly active = new Set<Connection>();
   readonly deadlines = new ConnectDeadlines<Connection>(expireAttempt);
+  /** Whether the listener has TCP_NODELAY, which accepted sockets inherit. */
+  nodelayInherited = false;
   #server: ServerHandle | undefined;
 
   constructor(host: RelayHost, handles: TcpHandles) {
@@ -121,6 +123,9 @@ export class HandleRelayEngine implements TcpRelayEngine {
       const v6 = host.includes(':');
       let syscall = 'bind';
       let err = v6 ? server.bind6(host, port, BIND6_FLAGS) : server.bind(host, port);
+      // Accepted sockets inherit TCP_NODELAY from the listener (Linux clones the listener's socket): no
+      // setsockopt per connection. Where that fails, onConnection sets it on each accepted socket.
+      if (err === 0) this.nodelayInherited = server.setNoDelay(true) === 0;
       if (err === 0) {
         syscall = 'listen';
         err = server.listen(BACKLOG);
@@ -170,7 +175,7 @@ function onConnection(this: TcpHandle, status: number, handle: TcpHandle | undef
   if (status < 0 || handle === undefined) return;
   const engine = (this as ServerHandle)[ENGINE];
   const client = handle as RelayHandle;
-  client.setNoDelay(true);
+  if (!engine.nodelayInherited) client.setNoDelay(true);
   const conn = new Connection(engine, client);
   initSide(client, conn);
   engine.host.counters.accepted++;
