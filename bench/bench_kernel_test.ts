@@ -1,6 +1,7 @@
 /**
  * Real-kernel test of the benchmark's machinery (needs root; builds kpt- namespaces and removes them):
- * one short data-path repetition through a direct connection and HAProxy, and one small iptables scale
+ * one short data-path repetition through a direct connection, HAProxy, and HAProxy behind kproxy's portal
+ * rules, and one small iptables scale
  * point through a real kproxy, so that `npm run bench` is known to work end to end.
  */
 import assert from 'node:assert/strict';
@@ -25,9 +26,9 @@ describe('benchmark machinery in a lab', () => {
     await rm(workDir, { recursive: true, force: true });
   });
 
-  it('measures a direct connection and HAProxy with wrk and iperf3, and reports an unavailable target', async () => {
+  it('measures a direct connection and HAProxy (directly and behind kproxy portal rules) with wrk and iperf3, and reports an unavailable target', async () => {
     const results = await runDataPath(bench.lab, bench.backend, {
-      targets: ['direct', 'haproxy', 'ipvs'],
+      targets: ['direct', 'haproxy', 'haproxy-portals', 'ipvs'],
       repetitions: 1,
       wrkSeconds: 1,
       iperfSeconds: 1,
@@ -44,9 +45,12 @@ describe('benchmark machinery in a lab', () => {
       [
         ['direct', 'measured'],
         ['haproxy', 'measured'],
+        ['haproxy-portals', 'measured'],
         ['ipvs', 'not measured'],
       ],
     );
+    const left = await bench.lab.exec(bench.lab.node.ns, ['iptables-legacy-save', '-t', 'nat']);
+    assert.doesNotMatch(left.stdout, /KUBE-PORTALS/, 'the portal rules are gone after the visits');
     for (const r of results) {
       if (r.status !== 'measured') {
         assert.equal(r.reason, 'no IPVS here');

@@ -47,7 +47,7 @@ export function benchSettings(quick: boolean): BenchSettings {
   if (quick) {
     return {
       dataPath: {
-        targets: ['direct', 'haproxy', 'userspace', 'iptables'],
+        targets: ['direct', 'haproxy', 'haproxy-portals', 'userspace', 'iptables'],
         repetitions: 3,
         wrkSeconds: 2,
         iperfSeconds: 2,
@@ -91,7 +91,7 @@ export function benchSettings(quick: boolean): BenchSettings {
   }
   return {
     dataPath: {
-      targets: ['direct', 'haproxy', 'userspace', 'iptables'],
+      targets: ['direct', 'haproxy', 'haproxy-portals', 'userspace', 'iptables'],
       repetitions: 5,
       wrkSeconds: 5,
       iperfSeconds: 5,

@@ -17,6 +17,7 @@ import type { ProxyMode } from '../src/modes/mode.ts';
 import { BACKEND_BULK_PORT, BACKEND_HTTP_PORT, type Backend } from './bench_backend.ts';
 import { BenchError } from './bench_error.ts';
 import { type HaproxyProcess, haproxyTcpConfig, startHaproxy } from './haproxy.ts';
+import { applyHaproxyPortals } from './haproxy_portals.ts';
 import { iperf3ClientArgv, parseIperf3Json } from './iperf3.ts';
 import { type KproxyProcess, startKproxy } from './kproxy_process.ts';
 import { resetNodeKernelState } from './node_reset.ts';
@@ -29,6 +30,10 @@ export const DATA_PATH_VIP = '198.19.200.10';
 /** HAProxy's ports on the node's address. */
 const HAPROXY_HTTP_PORT = 18080;
 const HAPROXY_BULK_PORT = 15201;
+/** HAProxy behind kproxy's portal rules (haproxy_portals.ts): its VIP, and its ports on every address. */
+export const HAPROXY_PORTALS_VIP = '198.19.200.11';
+const HAPROXY_PORTALS_HTTP_PORT = 18081;
+const HAPROXY_PORTALS_BULK_PORT = 15202;
 
 /** Options of {@link runDataPath}. */
 export interface DataPathOptions extends DataPathSettings {
@@ -261,6 +266,8 @@ function targetRunner(
         },
       };
     }
+    case 'haproxy-portals':
+      return haproxyPortalsRunner(lab, pod, options);
     case 'userspace':
     case 'iptables':
     case 'ipvs':
@@ -270,6 +277,54 @@ function targetRunner(
       throw new BenchError(`Unknown data-path target: ${String(never)}`);
     }
   }
+}
+
+/** HAProxy started for each visit, reached through a VIP that kproxy's own portal rules redirect to it. */
+function haproxyPortalsRunner(lab: Lab, pod: string, options: DataPathOptions): TargetRunner {
+  let haproxy: HaproxyProcess | undefined;
+  let removeRules: (() => Promise<void>) | undefined;
+  const forward = (name: string, port: number, toPort: number) => ({
+    name,
+    vip: HAPROXY_PORTALS_VIP,
+    port,
+    toPort,
+    endpoint: `${pod}:${port}`,
+  });
+  return {
+    target: 'haproxy-portals',
+    http: { host: HAPROXY_PORTALS_VIP, port: 80 },
+    bulk: { host: HAPROXY_PORTALS_VIP, port: BACKEND_BULK_PORT },
+    perVisit: true,
+    up: async () => {
+      const config = haproxyTcpConfig([
+        {
+          name: 'http',
+          listen: { address: '0.0.0.0', port: HAPROXY_PORTALS_HTTP_PORT },
+          server: { address: pod, port: BACKEND_HTTP_PORT },
+        },
+        {
+          name: 'bulk',
+          listen: { address: '0.0.0.0', port: HAPROXY_PORTALS_BULK_PORT },
+          server: { address: pod, port: BACKEND_BULK_PORT },
+        },
+      ]);
+      haproxy = await startHaproxy(lab, lab.node.ns, config, [
+        HAPROXY_PORTALS_HTTP_PORT,
+        HAPROXY_PORTALS_BULK_PORT,
+      ]);
+      removeRules = await applyHaproxyPortals(lab, lab.node.ns, options.iptablesBackend, [
+        forward('http', 80, HAPROXY_PORTALS_HTTP_PORT),
+        forward('bulk', BACKEND_BULK_PORT, HAPROXY_PORTALS_BULK_PORT),
+      ]);
+    },
+    down: async () => {
+      await removeRules?.().catch(() => {});
+      removeRules = undefined;
+      await haproxy?.stop();
+      haproxy = undefined;
+      await resetNodeKernelState(lab, lab.node.ns);
+    },
+  };
 }
 
 function kproxyRunner(lab: Lab, mode: ProxyMode, manifests: string, options: DataPathOptions): TargetRunner {

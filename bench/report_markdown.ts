@@ -12,7 +12,8 @@ import { quantile, ratio } from './stats.ts';
 
 /**
  * The headline ratios: each kproxy mode and HAProxy against the direct connection, host first, then the
- * userspace relay against HAProxy (its target).
+ * userspace relay against HAProxy (its target) and against HAProxy behind kproxy's portal rules, and that
+ * one against HAProxy (what the portal design itself costs).
  *
  * @param results the results
  * @returns one line per comparison, e.g. `kproxy iptables: 0.32× new connections/s, ...`
@@ -30,18 +31,24 @@ export function headlineRatios(results: BenchResults): string[] {
         `${part('throughputGbps', 'bulk throughput')}, p99 latency ${formatRatio(ratio(r.metrics.latencyP99Ms, base.latencyP99Ms))} of direct`,
     );
   }
-  // Issue 3's target for the userspace relay is HAProxy itself.
+  // Issue 3's target for the userspace relay is HAProxy itself. HAProxy behind the same portal rules shows
+  // what the portal design costs any relay, apart from the relay.
   for (const place of ['host', 'guest'] as const) {
     const find = (t: string) => results.dataPath.find((r) => r.target === t && r.place === place);
-    const u = find('userspace');
-    const h = find('haproxy');
-    if (u?.status !== 'measured' || h?.status !== 'measured') continue;
-    const part = (key: SummaryMetric, label: string) =>
-      `${formatRatio(ratio(u.metrics[key], h.metrics[key]))} ${label}`;
-    lines.push(
-      `${targetLabel(u)} against ${targetLabel(h)}: ${part('connectionsPerSecond', 'new connections/s')}, ` +
-        `${part('requestsPerSecond', 'requests/s')}, ${part('throughputGbps', 'bulk throughput')}`,
-    );
+    const pairs = [
+      [find('userspace'), find('haproxy')],
+      [find('userspace'), find('haproxy-portals')],
+      [find('haproxy-portals'), find('haproxy')],
+    ] as const;
+    for (const [a, b] of pairs) {
+      if (a?.status !== 'measured' || b?.status !== 'measured') continue;
+      const part = (key: SummaryMetric, label: string) =>
+        `${formatRatio(ratio(a.metrics[key], b.metrics[key]))} ${label}`;
+      lines.push(
+        `${targetLabel(a)} against ${targetLabel(b)}: ${part('connectionsPerSecond', 'new connections/s')}, ` +
+          `${part('requestsPerSecond', 'requests/s')}, ${part('throughputGbps', 'bulk throughput')}`,
+      );
+    }
   }
   return lines;
 }

@@ -31,6 +31,25 @@ describe('headlineRatios with the userspace relay measured', () => {
   });
 });
 
+describe('headlineRatios with HAProxy behind the portal rules measured', () => {
+  it('compares the relay with it, and it with HAProxy reached directly', () => {
+    const results = {
+      ...REPORT_FIXTURE,
+      dataPath: [
+        ...REPORT_FIXTURE.dataPath.map((r) =>
+          r.target === 'userspace' ? { ...REPORT_FIXTURE.dataPath[1]!, target: 'userspace' as const } : r,
+        ),
+        { ...REPORT_FIXTURE.dataPath[0]!, target: 'haproxy-portals' as const },
+      ],
+    };
+    assert.deepEqual(headlineRatios(results).slice(-3), [
+      'kproxy userspace against HAProxy: 1.00× new connections/s, 1.00× requests/s, 1.00× bulk throughput',
+      "kproxy userspace against HAProxy behind kproxy's portal rules: 0.50× new connections/s, 0.50× requests/s, 0.50× bulk throughput",
+      "HAProxy behind kproxy's portal rules against HAProxy: 2.00× new connections/s, 2.00× requests/s, 2.00× bulk throughput",
+    ]);
+  });
+});
+
 describe('renderBenchReadme', () => {
   const readme = renderBenchReadme(REPORT_FIXTURE, 'bench/results/x.json', renderBenchCharts(REPORT_FIXTURE));
 

@@ -11,8 +11,11 @@ import type { Summary } from './stats.ts';
 /** Where a measurement ran: on this machine, or inside the qemu guest (which has IPVS; software CPU). */
 export type Place = 'host' | 'guest';
 
-/** A data-path target: the baseline, the userspace peer, or a kproxy mode. */
-export type DataPathTarget = 'direct' | 'haproxy' | 'userspace' | 'iptables' | 'ipvs';
+/**
+ * A data-path target: the baseline, the userspace peer (HAProxy reached directly, and HAProxy behind kproxy's
+ * userspace portal rules: haproxy_portals.ts), or a kproxy mode.
+ */
+export type DataPathTarget = 'direct' | 'haproxy' | 'haproxy-portals' | 'userspace' | 'iptables' | 'ipvs';
 
 /** The data-path figures of one target. */
 export interface DataPathMetrics {

@@ -30,13 +30,11 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createExec } from '../src/kernel/exec.ts';
 import { createLab, type Lab } from '../src/lab/lab.ts';
-import { planOptions, proxyState, servicePort } from '../src/modes/userspace/_fixtures.ts';
+import { planOptions, servicePort } from '../src/modes/userspace/_fixtures.ts';
 import { startLabProxier } from '../src/modes/userspace/_lab_proxier.ts';
-import { listenerId, planUserspace, type UserspacePlan } from '../src/modes/userspace/plan.ts';
-import { PortalRules } from '../src/modes/userspace/portal_rules.ts';
 import type { TcpRelayEngineName } from '../src/modes/userspace/tcp_relay.ts';
+import { applyHaproxyPortals } from './haproxy_portals.ts';
 
 const { values } = parseArgs({
   options: {
@@ -135,33 +133,6 @@ function haproxyProxyConfig(nodeIP: string, podIP: string): string {
     `  server pod0 ${podIP}:${IPERF_PORT}`,
     '',
   ].join('\n');
-}
-
-/** kproxy's userspace plan for two services whose proxy ports are HAProxy's (bound on 0.0.0.0). */
-function haproxyPortalPlan(nodeIP: string, podIP: string): UserspacePlan {
-  const ports = [
-    servicePort({
-      serviceName: 'haproxy-http',
-      clusterIPs: [HAPROXY_VIP_HTTP],
-      port: 80,
-      endpoints: [`${podIP}:${HTTP_PORT}`],
-    }),
-    servicePort({
-      serviceName: 'haproxy-bulk',
-      clusterIPs: [HAPROXY_VIP_BULK],
-      port: IPERF_PORT,
-      endpoints: [`${podIP}:${IPERF_PORT}`],
-    }),
-  ];
-  const proxyPorts = new Map([
-    [listenerId(ports[0]!.key, 'internal'), HAPROXY_REDIRECTED_HTTP],
-    [listenerId(ports[1]!.key, 'internal'), HAPROXY_REDIRECTED_BULK],
-  ]);
-  return planUserspace(
-    proxyState(ports),
-    planOptions({ nodeIPs: [nodeIP], userspacePortals: 'on' }),
-    proxyPorts,
-  );
 }
 
 async function wrk(lab: Lab, url: string, close: boolean): Promise<{ rate: number; total: number }> {
@@ -297,9 +268,23 @@ async function main(): Promise<void> {
         http: `http://${HAPROXY_VIP_HTTP}:80/`,
         bulk: { host: HAPROXY_VIP_BULK, port: IPERF_PORT },
         async up() {
-          const rules = new PortalRules(createExec({ netns: lab.node.ns }), 'auto');
-          await rules.apply(haproxyPortalPlan(lab.node.ip, pod.ip));
-          return { pid: haproxy.child.pid, down: () => rules.cleanup() };
+          const down = await applyHaproxyPortals(lab, lab.node.ns, 'auto', [
+            {
+              name: 'http',
+              vip: HAPROXY_VIP_HTTP,
+              port: 80,
+              toPort: HAPROXY_REDIRECTED_HTTP,
+              endpoint: `${pod.ip}:${HTTP_PORT}`,
+            },
+            {
+              name: 'bulk',
+              vip: HAPROXY_VIP_BULK,
+              port: IPERF_PORT,
+              toPort: HAPROXY_REDIRECTED_BULK,
+              endpoint: `${pod.ip}:${IPERF_PORT}`,
+            },
+          ]);
+          return { pid: haproxy.child.pid, down };
         },
       },
     ];
