@@ -113,6 +113,8 @@ export function renderBenchReadme(
     `From a client namespace through the node namespace to a backend pod namespace (veth pairs, see \`src/lab/lab.ts\`). ` +
       `Backend: HAProxy answering HTTP itself (1 thread) and an iperf3 server. ` +
       `Targets: a direct connection to the pod (the baseline), HAProxy in TCP mode with one thread in the node, ` +
+      `reached at the node's address and (where measured) through a VIP that kproxy's own userspace portal rules ` +
+      `redirect to it (what the portal design costs a relay as fast as HAProxy), ` +
       `and kproxy's modes through a ClusterIP. The node has connection tracking on for every target (empty ` +
       `nat/filter tables, as on any Kubernetes node); kproxy runs only while its target is measured. ` +
       `wrk: 1 thread, ${results.dataPathSettings.connections} connections, ${results.dataPathSettings.wrkSeconds} s per run, ` +
