@@ -246,19 +246,7 @@ function targetRunner(
         bulk: { host: node, port: HAPROXY_BULK_PORT },
         perVisit: false,
         up: async () => {
-          const config = haproxyTcpConfig([
-            {
-              name: 'http',
-              listen: { address: node, port: HAPROXY_HTTP_PORT },
-              server: { address: pod, port: BACKEND_HTTP_PORT },
-            },
-            {
-              name: 'bulk',
-              listen: { address: node, port: HAPROXY_BULK_PORT },
-              server: { address: pod, port: BACKEND_BULK_PORT },
-            },
-          ]);
-          haproxy = await startHaproxy(lab, lab.node.ns, config, [HAPROXY_HTTP_PORT, HAPROXY_BULK_PORT]);
+          haproxy = await startRelayHaproxy(lab, pod, node, HAPROXY_HTTP_PORT, HAPROXY_BULK_PORT);
         },
         down: async () => {
           await haproxy?.stop();
@@ -279,16 +267,31 @@ function targetRunner(
   }
 }
 
+/** HAProxy in TCP mode relaying `address:httpPort` and `address:bulkPort` to the backend pod's ports. */
+function startRelayHaproxy(
+  lab: Lab,
+  pod: string,
+  address: string,
+  httpPort: number,
+  bulkPort: number,
+): Promise<HaproxyProcess> {
+  const config = haproxyTcpConfig([
+    { name: 'http', listen: { address, port: httpPort }, server: { address: pod, port: BACKEND_HTTP_PORT } },
+    { name: 'bulk', listen: { address, port: bulkPort }, server: { address: pod, port: BACKEND_BULK_PORT } },
+  ]);
+  return startHaproxy(lab, lab.node.ns, config, [httpPort, bulkPort]);
+}
+
 /** HAProxy started for each visit, reached through a VIP that kproxy's own portal rules redirect to it. */
 function haproxyPortalsRunner(lab: Lab, pod: string, options: DataPathOptions): TargetRunner {
   let haproxy: HaproxyProcess | undefined;
   let removeRules: (() => Promise<void>) | undefined;
-  const forward = (name: string, port: number, toPort: number) => ({
+  const forward = (name: string, port: number, toPort: number, podPort: number) => ({
     name,
     vip: HAPROXY_PORTALS_VIP,
     port,
     toPort,
-    endpoint: `${pod}:${port}`,
+    endpoint: `${pod}:${podPort}`,
   });
   return {
     target: 'haproxy-portals',
@@ -296,25 +299,16 @@ function haproxyPortalsRunner(lab: Lab, pod: string, options: DataPathOptions): 
     bulk: { host: HAPROXY_PORTALS_VIP, port: BACKEND_BULK_PORT },
     perVisit: true,
     up: async () => {
-      const config = haproxyTcpConfig([
-        {
-          name: 'http',
-          listen: { address: '0.0.0.0', port: HAPROXY_PORTALS_HTTP_PORT },
-          server: { address: pod, port: BACKEND_HTTP_PORT },
-        },
-        {
-          name: 'bulk',
-          listen: { address: '0.0.0.0', port: HAPROXY_PORTALS_BULK_PORT },
-          server: { address: pod, port: BACKEND_BULK_PORT },
-        },
-      ]);
-      haproxy = await startHaproxy(lab, lab.node.ns, config, [
+      haproxy = await startRelayHaproxy(
+        lab,
+        pod,
+        '0.0.0.0',
         HAPROXY_PORTALS_HTTP_PORT,
         HAPROXY_PORTALS_BULK_PORT,
-      ]);
+      );
       removeRules = await applyHaproxyPortals(lab, lab.node.ns, options.iptablesBackend, [
-        forward('http', 80, HAPROXY_PORTALS_HTTP_PORT),
-        forward('bulk', BACKEND_BULK_PORT, HAPROXY_PORTALS_BULK_PORT),
+        forward('http', 80, HAPROXY_PORTALS_HTTP_PORT, BACKEND_HTTP_PORT),
+        forward('bulk', BACKEND_BULK_PORT, HAPROXY_PORTALS_BULK_PORT, BACKEND_BULK_PORT),
       ]);
     },
     down: async () => {
