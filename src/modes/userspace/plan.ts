@@ -133,7 +133,6 @@ export const PORTAL_CHAINS: {
   filter: ['KUBE-NODEPORT-NON-LOCAL'],
 };
 
-/** The jumps from built-in chains, in the order upstream installs them. */
 /** Node ports are matched last, on local destinations only (kube-proxy 1.x's text). */
 const NODEPORT_JUMP_ARGS = [
   '-m',
@@ -146,6 +145,7 @@ const NODEPORT_JUMP_ARGS = [
   'handle service NodePorts; NOTE: this must be the last rule in the chain',
 ] as const;
 
+/** The jumps from built-in chains, in the order upstream installs them. */
 export const PORTAL_JUMPS: readonly PortalJump[] = [
   {
     table: 'nat',
