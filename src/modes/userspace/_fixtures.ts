@@ -6,7 +6,7 @@
  * @module
  */
 
-import { servicePortState } from '../../model/fixtures.ts';
+import { planOptions as modelPlanOptions, servicePortState } from '../../model/fixtures.ts';
 import type { Endpoint, ProxyState, ServicePortState } from '../../model/types.ts';
 import type { PlanOptions } from '../mode.ts';
 
@@ -55,18 +55,7 @@ export function proxyState(ports: readonly ServicePortState[], version = 1): Pro
   return { version, nodeName: 'node-a', servicePorts: new Map(sorted.map((p) => [p.key, p])) };
 }
 
-/** Plan options with defaults (node IP 192.168.0.10, no port range, UDP idle 250 ms). */
+/** Plan options: the model's defaults (node-a, no port range, UDP idle 250 ms) at node IP 192.168.0.10. */
 export function planOptions(overrides: Partial<PlanOptions> = {}): PlanOptions {
-  return {
-    nodeName: 'node-a',
-    nodeIPs: ['192.168.0.10'],
-    clusterCIDRs: [],
-    masqueradeAll: false,
-    masqueradeBit: 14,
-    ipvsScheduler: 'rr',
-    nodePortAddresses: [],
-    proxyPortRange: undefined,
-    udpIdleTimeoutMs: 250,
-    ...overrides,
-  };
+  return modelPlanOptions({ nodeIPs: ['192.168.0.10'], ...overrides });
 }
