@@ -12,8 +12,8 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { ProxyMode } from '../src/contracts/proxy_mode.ts';
 import type { Lab } from '../src/lab/lab.ts';
-import type { ProxyMode } from '../src/modes/mode.ts';
 import { BACKEND_BULK_PORT, BACKEND_HTTP_PORT, type Backend } from './bench_backend.ts';
 import { BenchError } from './bench_error.ts';
 import { type HaproxyProcess, haproxyTcpConfig, startHaproxy } from './haproxy.ts';

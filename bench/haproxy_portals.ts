@@ -7,12 +7,13 @@
  *
  * @module
  */
+
+import type { IptablesBackend } from '../src/contracts/proxy_mode.ts';
 import { createExec } from '../src/kernel/exec.ts';
 import type { Lab } from '../src/lab/lab.ts';
-import type { IptablesBackend } from '../src/modes/mode.ts';
-import { planOptions, proxyState, servicePort } from '../src/modes/userspace/_fixtures.ts';
 import { listenerId, planUserspace, type UserspacePlan } from '../src/modes/userspace/plan.ts';
 import { PortalRules } from '../src/modes/userspace/portal_rules.ts';
+import { planOptions, proxyState, servicePort } from '../src/modes/userspace/testing/fixtures.ts';
 
 /** A VIP:port redirected to a local port (HAProxy's, bound on every address). */
 export interface PortalForward {

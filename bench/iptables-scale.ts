@@ -9,14 +9,14 @@
  */
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
+import type { PlanOptions } from '../src/contracts/plan_options.ts';
 import { createExec, mustExec } from '../src/kernel/exec.ts';
 import { type Iptables, iptablesFor } from '../src/kernel/iptables.ts';
 import { renderRestore } from '../src/kernel/iptables_restore.ts';
-import { servicePortState } from '../src/model/fixtures.ts';
+import { servicePortState } from '../src/model/testing/fixtures.ts';
 import type { Endpoint, ProxyState, ServicePortState, StateChange } from '../src/model/types.ts';
 import { planIptables } from '../src/modes/iptables/plan.ts';
 import { IptablesProxier } from '../src/modes/iptables/proxier.ts';
-import type { PlanOptions } from '../src/modes/mode.ts';
 
 const { values } = parseArgs({
   options: {

@@ -7,8 +7,8 @@
  * @module
  */
 import { readFile } from 'node:fs/promises';
+import type { IptablesBackend, ProxyMode } from '../src/contracts/proxy_mode.ts';
 import type { Lab, LabProcess } from '../src/lab/lab.ts';
-import type { IptablesBackend, ProxyMode } from '../src/modes/mode.ts';
 import { BenchError } from './bench_error.ts';
 
 /** How to run kproxy. */

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { REPORT_FIXTURE } from './_report_fixture.ts';
 import { mergeResults } from './merge_results.ts';
 import type { BenchResults } from './results.ts';
+import { REPORT_FIXTURE } from './testing/report_fixture.ts';
 
 const guestRun: BenchResults = {
   ...REPORT_FIXTURE,

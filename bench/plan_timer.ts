@@ -11,8 +11,9 @@ import { parseArgs } from 'node:util';
 import { parseDuration } from '../src/cli/duration.ts';
 import { planOptionsFromFlags } from '../src/cli/flags.ts';
 import { loadOnce } from '../src/cli/load_state.ts';
+import { isProxyMode } from '../src/contracts/proxy_mode.ts';
 import { isMainModule } from '../src/lab/node_child.ts';
-import { isProxyMode, loadMode } from '../src/modes/registry.ts';
+import { loadMode } from '../src/modes/registry.ts';
 import { createManifestSource } from '../src/sources/manifest/index.ts';
 
 /** What one plan-timing run measured. */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { REPORT_FIXTURE } from './_report_fixture.ts';
 import { renderBenchCharts } from './report_charts.ts';
+import { REPORT_FIXTURE } from './testing/report_fixture.ts';
 
 describe('renderBenchCharts', () => {
   const charts = renderBenchCharts(REPORT_FIXTURE);

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { REPORT_FIXTURE } from './_report_fixture.ts';
 import { renderBenchCharts } from './report_charts.ts';
 import { genericTable, headlineRatios, renderBenchReadme } from './report_markdown.ts';
+import { REPORT_FIXTURE } from './testing/report_fixture.ts';
 
 describe('headlineRatios', () => {
   it('compares every measured target with the direct connection of the same place, by medians', () => {

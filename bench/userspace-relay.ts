@@ -31,9 +31,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createLab, type Lab } from '../src/lab/lab.ts';
-import { planOptions, servicePort } from '../src/modes/userspace/_fixtures.ts';
-import { startLabProxier } from '../src/modes/userspace/_lab_proxier.ts';
 import type { TcpRelayEngineName } from '../src/modes/userspace/tcp_relay.ts';
+import { planOptions, servicePort } from '../src/modes/userspace/testing/fixtures.ts';
+import { startLabProxier } from '../src/modes/userspace/testing/lab_proxier.ts';
 import { applyHaproxyPortals } from './haproxy_portals.ts';
 
 const { values } = parseArgs({

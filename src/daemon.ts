@@ -6,34 +6,19 @@
  * @module
  */
 import type { Logger } from 'pino';
+import type { PlanOptions } from './contracts/plan_options.ts';
+import type { IptablesBackend } from './contracts/proxy_mode.ts';
+import type { SyncObserver } from './contracts/sync.ts';
 import type { Exec } from './kernel/exec.ts';
 import type { ProxyMetrics } from './metrics/proxy_metrics.ts';
 import { formatProblem } from './model/problem.ts';
-import type { ProxyState, StateChange } from './model/types.ts';
-import type { IptablesBackend, ModeDefinition, PlanOptions, Proxier, SyncReport } from './modes/mode.ts';
+import { EMPTY_CHANGE, mergeChanges } from './model/state_change.ts';
+import type { StateChange } from './model/types.ts';
+import type { ModeDefinition, Proxier } from './modes/mode.ts';
 import { BoundedFrequencyRunner } from './runner/bounded_frequency_runner.ts';
 import { type Clock, systemClock } from './runner/clock.ts';
-import { EMPTY_CHANGE, mergeChanges } from './runner/state_change.ts';
 import type { ProxySource, SourceEvent } from './sources/source.ts';
 import { ProxyStateTracker } from './tracker/proxy_state_tracker.ts';
-
-/** What the daemon tells observers (metrics, health) about each sync. */
-export interface SyncObserver {
-  /** A change was queued (the first unsynced change since the last successful sync). */
-  changeQueued?(at: number): void;
-  /** Events not yet synced, after every event (for the `*_changes_pending` gauges). */
-  pendingChanged?(pending: { readonly services: number; readonly endpoints: number }): void;
-  /** A sync took its snapshot: changes queued after this stay pending after the sync. */
-  syncStarted?(at: number): void;
-  syncSucceeded?(info: {
-    readonly report: SyncReport;
-    readonly seconds: number;
-    readonly change: StateChange;
-    readonly state: ProxyState;
-    readonly at: number;
-  }): void;
-  syncFailed?(info: { readonly error: unknown; readonly seconds: number; readonly at: number }): void;
-}
 
 /** Options of {@link Daemon}. */
 export interface DaemonOptions {

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import type { SyncOptions, SyncReport } from './contracts/sync.ts';
 import { Daemon } from './daemon.ts';
 import type { Exec } from './kernel/exec.ts';
 import { createLogger } from './log.ts';
-import { planOptions, servicePortSpec, serviceSpec } from './model/fixtures.ts';
+import { planOptions, servicePortSpec, serviceSpec } from './model/testing/fixtures.ts';
 import type { ServiceSpec, StateChange } from './model/types.ts';
-import type { ModeDefinition, Proxier, SyncOptions, SyncReport } from './modes/mode.ts';
+import type { ModeDefinition, Proxier } from './modes/mode.ts';
 import { FakeClock } from './runner/clock.ts';
 import type { ProxySource, SourceSink } from './sources/source.ts';
 

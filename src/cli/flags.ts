@@ -7,7 +7,8 @@
 import { isIP } from 'node:net';
 import { hostname, networkInterfaces } from 'node:os';
 import { type Command, Option } from 'commander';
-import type { IptablesBackend, PlanOptions } from '../modes/mode.ts';
+import type { PlanOptions } from '../contracts/plan_options.ts';
+import type { IptablesBackend } from '../contracts/proxy_mode.ts';
 
 /** Raw values of the plan-shaping flags, as commander parses them. */
 export interface PlanFlags {

@@ -4,19 +4,16 @@
  * @module
  */
 import { Command, Option } from 'commander';
+import type { PlanOptions } from '../contracts/plan_options.ts';
+import type { ProxyMode } from '../contracts/proxy_mode.ts';
+import { isProxyMode, PROXY_MODES } from '../contracts/proxy_mode.ts';
+import type { TracePacket, TraceResult } from '../contracts/trace.ts';
 import { createExec } from '../kernel/exec.ts';
 import { createLogger } from '../log.ts';
 import { formatProblem } from '../model/problem.ts';
 import type { Protocol, ProxyState } from '../model/types.ts';
-import type {
-  ModeDefinition,
-  PlanOptions,
-  ProxierDeps,
-  ProxyMode,
-  TracePacket,
-  TraceResult,
-} from '../modes/mode.ts';
-import { isProxyMode, loadMode, PROXY_MODES } from '../modes/registry.ts';
+import type { ModeDefinition, ProxierDeps } from '../modes/mode.ts';
+import { loadMode } from '../modes/registry.ts';
 import { parseDuration } from './duration.ts';
 import { addPlanFlags, FlagError, iptablesBackend, type PlanFlags, planOptionsFromFlags } from './flags.ts';
 import { loadOnce } from './load_state.ts';

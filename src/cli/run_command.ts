@@ -3,13 +3,17 @@
  *
  * @module
  */
-import { Daemon, type SyncObserver } from '../daemon.ts';
+
+import type { IptablesBackend, ProxyMode } from '../contracts/proxy_mode.ts';
+import { isProxyMode, PROXY_MODES } from '../contracts/proxy_mode.ts';
+import type { SyncObserver } from '../contracts/sync.ts';
+import { Daemon } from '../daemon.ts';
 import { createExec } from '../kernel/exec.ts';
 import { createLogger } from '../log.ts';
 import { metricsObserver } from '../metrics/metrics_observer.ts';
 import { ProxyMetrics } from '../metrics/proxy_metrics.ts';
-import type { IptablesBackend, ProxierDeps, ProxyMode } from '../modes/mode.ts';
-import { isProxyMode, loadMode, PROXY_MODES } from '../modes/registry.ts';
+import type { ProxierDeps } from '../modes/mode.ts';
+import { loadMode } from '../modes/registry.ts';
 import { healthObserver, serviceHealthObserver } from '../server/health_observers.ts';
 import { HealthState } from '../server/health_state.ts';
 import { startHealthServer } from '../server/healthz.ts';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createIpset, numericProtocols } from './ipset.ts';
-import { FakeIpset } from './ipset_fake.ts';
+import { FakeIpset } from './testing/ipset_fake.ts';
 
 describe('ipset seam', () => {
   it('writes entry protocols as numbers, which ipset resolves without reading /etc/protocols', () => {

@@ -8,8 +8,9 @@
  *
  * @module
  */
+
+import type { IptablesBackend } from '../contracts/proxy_mode.ts';
 import type { IPFamily } from '../model/types.ts';
-import type { IptablesBackend } from '../modes/mode.ts';
 import { type Exec, KernelError } from './exec.ts';
 import type { IptablesTable } from './iptables_restore.ts';
 import { RestoreError } from './iptables_state.ts';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { KernelError } from './exec.ts';
 import { createIpvs, ipvsadmArgs, parseIpvsList } from './ipvs.ts';
-import { FakeIpvs } from './ipvs_fake.ts';
+import { FakeIpvs } from './testing/ipvs_fake.ts';
 
 // Captured from ipvsadm 1.31 on Debian's 6.1 kernel (the test guest).
 const LISTING = `IP Virtual Server version 1.2.1 (size=4096)

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { SyncObserver } from '../daemon.ts';
+import type { SyncObserver } from '../contracts/sync.ts';
 import { countNoLocalEndpoints } from './no_local_endpoints.ts';
 import type { ProxyMetrics } from './proxy_metrics.ts';
 

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { KernelError } from '../kernel/exec.ts';
-import { endpoint, proxyState, servicePortState, stateChange } from '../model/fixtures.ts';
+import { endpoint, proxyState, servicePortState, stateChange } from '../model/testing/fixtures.ts';
 import type { StateChange } from '../model/types.ts';
-import { parseExposition, type Samples, seriesKey } from './_exposition.ts';
 import { metricsObserver } from './metrics_observer.ts';
 import { ProxyMetrics } from './proxy_metrics.ts';
+import { parseExposition, type Samples, seriesKey } from './testing/exposition.ts';
 
 const REMOTE = endpoint({ ip: '198.18.2.1', nodeName: 'n2' });
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { endpoint, proxyState, servicePortState } from '../model/fixtures.ts';
+import { endpoint, proxyState, servicePortState } from '../model/testing/fixtures.ts';
 import type { Endpoint, ProxyState, ServicePortState, TrafficPolicy } from '../model/types.ts';
 import { countNoLocalEndpoints } from './no_local_endpoints.ts';
 

@@ -15,8 +15,9 @@ import {
   linearBuckets,
   Registry,
 } from 'prom-client';
-import type { ProxyMode, SyncReport } from '../modes/mode.ts';
-import type { HealthEndpoint, HealthProbeCounter } from '../server/healthz.ts';
+import type { HealthEndpoint, HealthProbeCounter } from '../contracts/health.ts';
+import type { ProxyMode } from '../contracts/proxy_mode.ts';
+import type { SyncReport } from '../contracts/sync.ts';
 import { RelayCounters, type RelayMetrics } from './relay_metrics.ts';
 
 /** Options of {@link ProxyMetrics}. */

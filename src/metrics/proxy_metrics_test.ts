@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { SyncReport } from '../modes/mode.ts';
-import { metricTypes, parseExposition, type Samples, seriesKey } from './_exposition.ts';
+import type { SyncReport } from '../contracts/sync.ts';
 import { ProxyMetrics } from './proxy_metrics.ts';
+import { metricTypes, parseExposition, type Samples, seriesKey } from './testing/exposition.ts';
 
 const REPORT: SyncReport = { kind: 'full', servicePortsWritten: 7, restoreBytes: 4096, restoreLines: 120 };
 const SYNC_BOUNDS = [

@@ -4,10 +4,8 @@
  *
  * @module
  */
-import type { ModeDefinition, ProxyMode } from './mode.ts';
-
-/** Every mode, as `--proxy-mode` accepts it. */
-export const PROXY_MODES: readonly ProxyMode[] = ['userspace', 'iptables', 'ipvs'];
+import type { ProxyMode } from '../contracts/proxy_mode.ts';
+import type { ModeDefinition } from './mode.ts';
 
 /**
  * Loads a mode.
@@ -29,9 +27,4 @@ export async function loadMode(mode: ProxyMode): Promise<ModeDefinition> {
       throw new Error(`Unknown proxy mode: ${String(never)}`);
     }
   }
-}
-
-/** Narrows a flag value to a {@link ProxyMode}. */
-export function isProxyMode(value: string): value is ProxyMode {
-  return (PROXY_MODES as readonly string[]).includes(value);
 }

@@ -5,7 +5,7 @@
  * @module
  */
 import type { Logger } from 'pino';
-import type { SyncObserver } from '../daemon.ts';
+import type { SyncObserver } from '../contracts/sync.ts';
 import type { HealthState } from './health_state.ts';
 import type { ServiceHealthServer } from './service_health.ts';
 import { serviceHealthTargets } from './service_health_targets.ts';

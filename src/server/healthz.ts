@@ -12,16 +12,9 @@
  * @module
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { HealthEndpoint, HealthProbeCounter } from '../contracts/health.ts';
 import type { HealthState, ProxyHealth } from './health_state.ts';
 import { listenHttp, parseBindAddress, type RunningServer } from './http_listen.ts';
-
-/** The two probe endpoints. */
-export type HealthEndpoint = 'healthz' | 'livez';
-
-/** Counts probe answers (`kubeproxy_proxy_healthz_total{code}`); `ProxyMetrics` implements it. */
-export interface HealthProbeCounter {
-  healthProbe(endpoint: HealthEndpoint, code: number): void;
-}
 
 /** The JSON body of `/healthz` and `/livez`. */
 export interface HealthzBody {

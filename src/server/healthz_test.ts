@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { parseExposition, seriesKey } from '../metrics/_exposition.ts';
 import { ProxyMetrics } from '../metrics/proxy_metrics.ts';
+import { parseExposition, seriesKey } from '../metrics/testing/exposition.ts';
 import { HealthState } from './health_state.ts';
 import { healthzAnswer, startHealthServer } from './healthz.ts';
 import { formatBindAddress, ListenError, type RunningServer } from './http_listen.ts';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { endpoint as modelEndpoint, proxyState, servicePortState } from '../model/fixtures.ts';
+import { endpoint as modelEndpoint, proxyState, servicePortState } from '../model/testing/fixtures.ts';
 import type { Endpoint, ProxyState, ServicePortState } from '../model/types.ts';
 import { serviceHealthTargets } from './service_health_targets.ts';
 

@@ -13,11 +13,12 @@
  *
  * @module
  */
+
+import type { TracePacket, TraceResult, TraceVerdict } from '../contracts/trace.ts';
 import { cidrContains, LOOPBACK_CIDR, parseIpv4 } from '../kernel/iptables_address.ts';
 import type { IptablesTable, TableRules } from '../kernel/iptables_restore.ts';
 import { type AddressMatch, type MatchSpec, type ParsedRule, parseRule } from '../kernel/iptables_rule.ts';
 import type { IptablesState } from '../kernel/iptables_state.ts';
-import type { TracePacket, TraceResult, TraceVerdict } from '../modes/mode.ts';
 
 /** Rules to trace through: table → chain → rules (restore text after `-A CHAIN `). */
 export type TraceRuleset = ReadonlyMap<IptablesTable, ReadonlyMap<string, readonly string[]>>;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { endpointAddress, endpointSliceSpec, serviceSpec } from '../model/fixtures.ts';
+import { endpointAddress, endpointSliceSpec, serviceSpec } from '../model/testing/fixtures.ts';
 import type { EndpointAddressSpec, EndpointSliceSpec, ServiceSpec } from '../model/types.ts';
 import { ProxyStateTracker } from './proxy_state_tracker.ts';
 

@@ -8,12 +8,13 @@
  *
  * @module
  */
+
+import type { IptablesBackend } from '../../contracts/proxy_mode.ts';
 import { KernelError } from '../../kernel/exec.ts';
 import type { Iptables, ResolvedIptablesBackend } from '../../kernel/iptables.ts';
 import type { IptablesTable } from '../../kernel/iptables_restore.ts';
 import { parseRule } from '../../kernel/iptables_rule.ts';
 import { parseIptablesSave } from '../../kernel/iptables_state.ts';
-import type { IptablesBackend } from '../mode.ts';
 import {
   KUBE_EXTERNAL_SERVICES,
   KUBE_FORWARD,

@@ -1,14 +1,14 @@
 /**
  * Packet-flow tables (as upstream's runPacketFlowTests): for each scenario, packets walked through the
  * planned rules by the tracer, with the expected backends (each equally likely), REJECT, DROP, ACCEPT or
- * nothing, and whether the packet is masqueraded. Addresses: see _fixtures.ts.
+ * nothing, and whether the packet is masqueraded. Addresses: see testing/fixtures.ts.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Protocol } from '../../model/types.ts';
-import { BLOCKED_CLIENT, EXTERNAL_CLIENT, NODE_IP, OTHER_NODE_IP, POD_CLIENT } from './_fixtures.ts';
-import { SCENARIOS } from './_scenarios.ts';
 import { iptablesMode } from './index.ts';
+import { BLOCKED_CLIENT, EXTERNAL_CLIENT, NODE_IP, OTHER_NODE_IP, POD_CLIENT } from './testing/fixtures.ts';
+import { SCENARIOS } from './testing/scenarios.ts';
 
 interface Flow {
   readonly name: string;

@@ -13,6 +13,8 @@
  *
  * @module
  */
+
+import type { PlanOptions } from '../../contracts/plan_options.ts';
 import {
   cidrContains,
   formatIpv4Cidr,
@@ -29,7 +31,6 @@ import type {
   ServicePortState,
   StateChange,
 } from '../../model/types.ts';
-import type { PlanOptions } from '../mode.ts';
 import {
   forwardChain,
   IPTABLES_JUMPS,

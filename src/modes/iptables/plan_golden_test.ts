@@ -1,5 +1,5 @@
 /**
- * Golden files of `kproxy rules --proxy-mode iptables` for every scenario of _scenarios.ts. Regenerate
+ * Golden files of `kproxy rules --proxy-mode iptables` for every scenario of testing/scenarios.ts. Regenerate
  * with `KPROXY_UPDATE_GOLDEN=1 node --import tsx --test src/modes/iptables/plan_golden_test.ts` and
  * review the diff line by line before committing it.
  */
@@ -8,9 +8,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { tokenizeRestoreLine } from '../../kernel/iptables_restore.ts';
 import { applyRestore, type IptablesState } from '../../kernel/iptables_state.ts';
-import { SCENARIOS } from './_scenarios.ts';
 import { planIptables } from './plan.ts';
 import { renderIptablesPlan } from './render.ts';
+import { SCENARIOS } from './testing/scenarios.ts';
 
 const update = process.env['KPROXY_UPDATE_GOLDEN'] === '1';
 

@@ -17,11 +17,13 @@
  * @module
  */
 import type { Logger } from 'pino';
+import type { PlanOptions } from '../../contracts/plan_options.ts';
+import type { SyncOptions, SyncReport } from '../../contracts/sync.ts';
 import { type Conntrack, createConntrack } from '../../kernel/conntrack.ts';
 import { createIptables, type Iptables } from '../../kernel/iptables.ts';
 import { parseIptablesSave } from '../../kernel/iptables_state.ts';
 import type { ProxyState, StateChange } from '../../model/types.ts';
-import type { PlanOptions, Proxier, ProxierDeps, SyncOptions, SyncReport } from '../mode.ts';
+import type { Proxier, ProxierDeps } from '../mode.ts';
 import { KUBE_PROXY_CANARY } from './base_chains.ts';
 import { type IptablesPlan, planIptables, type ServicePortRules } from './plan.ts';
 import { fullSyncInput, fullSyncInputs, partialSyncInput, type TableInput } from './sync_input.ts';

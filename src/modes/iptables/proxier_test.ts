@@ -6,15 +6,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { pino } from 'pino';
-import { FakeConntrack } from '../../kernel/conntrack_fake.ts';
 import type { Exec } from '../../kernel/exec.ts';
-import { FakeIptables } from '../../kernel/iptables_fake.ts';
 import { applyRestore } from '../../kernel/iptables_state.ts';
+import { FakeConntrack } from '../../kernel/testing/conntrack_fake.ts';
+import { FakeIptables } from '../../kernel/testing/iptables_fake.ts';
 import type { ProxyState, ServicePortState } from '../../model/types.ts';
 import type { ProxierDeps } from '../mode.ts';
-import { change, planOptions, proxyState, servicePort } from './_fixtures.ts';
 import { cleanupIptables } from './cleanup.ts';
 import { IptablesProxier } from './proxier.ts';
+import { change, planOptions, proxyState, servicePort } from './testing/fixtures.ts';
 
 const noExec: Exec = async () => {
   throw new Error('No exec in fake tests');

@@ -4,9 +4,11 @@
  *
  * @module
  */
+
+import type { PlanOptions } from '../../contracts/plan_options.ts';
+import type { TracePacket, TraceResult } from '../../contracts/trace.ts';
 import type { ProxyState } from '../../model/types.ts';
 import { rulesetFromTables, traceIptables } from '../../trace/iptables_tracer.ts';
-import type { PlanOptions, TracePacket, TraceResult } from '../mode.ts';
 import { type IptablesPlan, planIptables } from './plan.ts';
 
 /**

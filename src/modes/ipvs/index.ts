@@ -7,13 +7,13 @@
  * @module
  */
 import type { ModeDefinition } from '../mode.ts';
-import { checkIpvsHost, cleanupIpvs } from './ipvs_host.ts';
-import { planIpvs } from './ipvs_plan.ts';
-import { createIpvsProxier } from './ipvs_proxier.ts';
-import { renderIpvsPlan } from './ipvs_render.ts';
-import { traceIpvs } from './ipvs_trace.ts';
+import { checkIpvsHost, cleanupIpvs } from './host.ts';
+import { planIpvs } from './plan.ts';
+import { createIpvsProxier } from './proxier.ts';
+import { renderIpvsPlan } from './render.ts';
+import { traceIpvs } from './trace.ts';
 
-export { IPVS_SCHEDULER_ANNOTATION } from './ipvs_scheduler.ts';
+export { IPVS_SCHEDULER_ANNOTATION } from './scheduler.ts';
 
 /** The ipvs mode, as the CLI loads it. */
 export const ipvsMode: ModeDefinition = {

@@ -1,6 +1,6 @@
 /**
  * The ipvs mode in a real IPVS kernel (the test guest, see src/lab/guest/): one boot runs
- * _ipvs_guest_scenario.ts, which drives the Proxier with real traffic between network namespaces; the
+ * testing/guest_scenario.ts, which drives the Proxier with real traffic between network namespaces; the
  * specifications below read its report. Needs scripts/guest-setup.sh (run automatically; root and apt on a
  * fresh machine).
  */
@@ -37,7 +37,7 @@ function drainLine(listing: string, pod: string): string | undefined {
 describe('ipvs mode in a real IPVS kernel', () => {
   let report: Report;
   before(async () => {
-    const result = await runInGuest(['node', '--import', 'tsx', 'src/modes/ipvs/_ipvs_guest_scenario.ts'], {
+    const result = await runInGuest(['node', '--import', 'tsx', 'src/modes/ipvs/testing/guest_scenario.ts'], {
       timeoutMs: 180_000,
     });
     const line = /^KPT-REPORT (.*)$/m.exec(result.stdout);

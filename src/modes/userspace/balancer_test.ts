@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { FakeClock } from '../../runner/clock.ts';
-import { endpoint } from './_fixtures.ts';
 import { Balancer, toBackends } from './balancer.ts';
+import { endpoint } from './testing/fixtures.ts';
 
 const three = toBackends(['10.1.0.1:80', '10.1.0.2:80', '10.1.0.3:80'].map((a) => endpoint(a)));
 const names = (lb: Balancer, client: string, n: number): string[] =>

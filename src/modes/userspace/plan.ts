@@ -17,6 +17,7 @@
  * @module
  */
 import { isIPv4, isIPv6 } from 'node:net';
+import type { PlanOptions } from '../../contracts/plan_options.ts';
 import type {
   Endpoint,
   IPFamily,
@@ -25,7 +26,6 @@ import type {
   ServicePortKey,
   ServicePortState,
 } from '../../model/types.ts';
-import type { PlanOptions } from '../mode.ts';
 
 /** Which address of a service a portal is. */
 export type PortalKind = 'clusterIP' | 'loadBalancerIP' | 'externalIP' | 'nodePort';

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { TracePacket } from '../mode.ts';
-import { planOptions, proxyState, servicePort } from './_fixtures.ts';
+import type { TracePacket } from '../../contracts/trace.ts';
 import { listenerId, planUserspace } from './plan.ts';
 import { renderPortalRestore, renderUserspaceRules } from './render.ts';
+import { planOptions, proxyState, servicePort } from './testing/fixtures.ts';
 import { traceUserspace } from './trace.ts';
 
 // Addresses: VIPs 10.96.0.0/16, external IP 203.0.113.7, endpoints 10.1.0.0/16, node 192.168.0.10.

@@ -9,8 +9,9 @@
  *
  * @module
  */
+
+import type { IptablesBackend } from '../../contracts/proxy_mode.ts';
 import { type Exec, KernelError } from '../../kernel/exec.ts';
-import type { IptablesBackend } from '../mode.ts';
 import { PORTAL_CHAINS, PORTAL_JUMPS, type UserspacePlan } from './plan.ts';
 import { jumpArgs, renderPortalRestore } from './render.ts';
 

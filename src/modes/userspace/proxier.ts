@@ -34,11 +34,12 @@
  */
 import { BlockList, isIPv4 } from 'node:net';
 import type { Logger } from 'pino';
+import type { SyncOptions, SyncReport } from '../../contracts/sync.ts';
 import { type Conntrack, createConntrack } from '../../kernel/conntrack.ts';
 import { NOOP_RELAY_METRICS, type RelayMetrics, type RelayPortMetrics } from '../../metrics/relay_metrics.ts';
 import type { ProxyState, ServicePortKey, StateChange } from '../../model/types.ts';
 import { type Clock, systemClock, type Timer } from '../../runner/clock.ts';
-import type { Proxier, ProxierDeps, SyncOptions, SyncReport } from '../mode.ts';
+import type { Proxier, ProxierDeps } from '../mode.ts';
 import { Balancer, toBackends } from './balancer.ts';
 import { hostAddresses, isLocalAddress } from './local_addresses.ts';
 import {

@@ -9,10 +9,10 @@ import { ProxyMetrics } from '../../metrics/proxy_metrics.ts';
 import type { ServicePortState, StateChange } from '../../model/types.ts';
 import { FakeClock } from '../../runner/clock.ts';
 import type { ProxierDeps } from '../mode.ts';
-import { planOptions, proxyState, servicePort } from './_fixtures.ts';
-import { readAll, refusingPort, tcpServer } from './_loopback.ts';
 import { userspaceMode } from './index.ts';
 import { createUserspaceProxier, type UserspaceProxier } from './proxier.ts';
+import { planOptions, proxyState, servicePort } from './testing/fixtures.ts';
+import { readAll, refusingPort, tcpServer } from './testing/loopback.ts';
 
 // VIPs in 127.0.0.0/8 (direct listen, no root needed): 127.0.10.0/24; backends on 127.0.0.1.
 const servers: Server[] = [];

@@ -5,9 +5,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createLab, type Lab } from '../../lab/lab.ts';
-import { planOptions, proxyState, servicePort } from './_fixtures.ts';
 import { planUserspace } from './plan.ts';
 import { renderPortalRestore } from './render.ts';
+import { planOptions, proxyState, servicePort } from './testing/fixtures.ts';
 
 const state = proxyState([
   servicePort({ endpoints: ['10.1.0.1:8080'] }),

@@ -4,9 +4,9 @@ import { once } from 'node:events';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { after, describe, it } from 'node:test';
 import type { RelayPortMetrics } from '../../metrics/relay_metrics.ts';
-import { blackHole, dial, loopbackBackend, readAll, refusingPort, tcpServer } from './_loopback.ts';
 import type { Backend } from './balancer.ts';
 import { autoTcpRelayEngine, resolveTcpRelayEngine, TcpRelay, type TcpRelayEngineName } from './tcp_relay.ts';
+import { blackHole, dial, loopbackBackend, readAll, refusingPort, tcpServer } from './testing/loopback.ts';
 
 /** A picker that hands out the given backends in order, recording every pick. */
 function scripted(backends: Backend[]): {

@@ -7,7 +7,8 @@
  * @module
  */
 import { BlockList, isIPv4 } from 'node:net';
-import type { PlanOptions, TracePacket, TraceResult } from '../mode.ts';
+import type { PlanOptions } from '../../contracts/plan_options.ts';
+import type { TracePacket, TraceResult } from '../../contracts/trace.ts';
 import { PORTAL_JUMPS, type PortalChain, type PortalRule, type UserspacePlan } from './plan.ts';
 import { jumpArgs, portalRuleArgs, runtimePortNames } from './render.ts';
 

@@ -3,8 +3,8 @@ import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
 import { after, describe, it } from 'node:test';
 import { FakeClock } from '../../runner/clock.ts';
-import { loopbackBackend } from './_loopback.ts';
 import { type Backend, Balancer } from './balancer.ts';
+import { loopbackBackend } from './testing/loopback.ts';
 import { UdpRelay } from './udp_relay.ts';
 
 const sockets: Socket[] = [];

@@ -4,8 +4,8 @@ import { after, before, describe, it } from 'node:test';
 import { createLab, type Lab } from '../../lab/lab.ts';
 import type { ProbeResult } from '../../lab/probe.ts';
 import type { ServicePortState } from '../../model/types.ts';
-import { planOptions, servicePort } from './_fixtures.ts';
-import { type LabProxier, startLabProxier } from './_lab_proxier.ts';
+import { planOptions, servicePort } from './testing/fixtures.ts';
+import { type LabProxier, startLabProxier } from './testing/lab_proxier.ts';
 
 // Lab addresses: node 198.18.0.1, client 198.18.1.2, pods 198.18.101.2-198.18.103.2 (banner and UDP on
 // 9000), VIPs 198.19.0.0/16. The Proxier runs in the node namespace as root: portal rules are installed

@@ -1,0 +1,90 @@
+/**
+ * A small, hand-made results file for the report tests: host data path (direct, HAProxy, iptables
+ * measured; userspace not), one host iptables scale series, one plan series, no guest.
+ *
+ * @module
+ */
+import type { BenchResults, DataPathMetrics } from '../results.ts';
+import { summarize } from '../stats.ts';
+
+function metrics(scale: number): DataPathMetrics {
+  return {
+    connectionsPerSecond: summarize([10_000 * scale, 9_000 * scale, 11_000 * scale]),
+    newConnectionLatencyP50Ms: summarize([1, 1, 1]),
+    newConnectionLatencyP99Ms: summarize([2, 2, 2]),
+    requestsPerSecond: summarize([50_000 * scale, 40_000 * scale, 60_000 * scale]),
+    latencyP50Ms: summarize([0.2 / scale, 0.2 / scale, 0.2 / scale]),
+    latencyP99Ms: summarize([1 / scale, 1 / scale, 1 / scale]),
+    throughputGbps: summarize([10 * scale, 10 * scale, 10 * scale]),
+    errors: 0,
+  };
+}
+
+/** The fixture. */
+export const REPORT_FIXTURE: BenchResults = {
+  version: 1,
+  date: '2026-11-25T08:00:00.000Z',
+  quick: true,
+  durationMs: 200_000,
+  machine: {
+    cpuModel: 'Test CPU',
+    cores: 2,
+    memoryGb: 4,
+    kernel: '6.1.0',
+    os: 'Debian GNU/Linux 12 (bookworm)',
+    node: 'v20.0.0',
+    tools: { wrk: 'wrk 4.1.0' },
+    loadAverage: 1.5,
+  },
+  kproxyBuild: 'compiled (tsc)',
+  git: 'abc1234',
+  iptablesBackend: 'legacy',
+  dataPathSettings: { repetitions: 3, wrkSeconds: 2, iperfSeconds: 2, connections: 16 },
+  dataPath: [
+    { target: 'direct', place: 'host', status: 'measured', metrics: metrics(1) },
+    { target: 'haproxy', place: 'host', status: 'measured', metrics: metrics(0.5) },
+    { target: 'userspace', place: 'host', status: 'not measured', reason: 'kproxy exited (1) | bad | thing' },
+    { target: 'iptables', place: 'host', status: 'measured', metrics: metrics(0.8) },
+  ],
+  scale: [
+    {
+      mode: 'iptables',
+      place: 'host',
+      iptablesBackend: 'legacy',
+      points: [100, 1000].map((services) => ({
+        services,
+        endpointsPerService: 10,
+        connectUs: summarize([100 + services / 10, 110 + services / 10, 120 + services / 10]),
+        baselineConnectUs: summarize([100, 100, 100]),
+        connectionsPerSecond: summarize([9000]),
+        baselineConnectionsPerSecond: summarize([10_000]),
+        firstSyncMs: services / 2,
+        changeSyncMs: 20,
+        changeSyncKind: 'partial' as const,
+        restoreLines: services * 12,
+        rssMb: 100,
+        peakRssMb: 120,
+      })),
+      failures: [{ services: 10_000, reason: 'kproxy did not report the expected sync' }],
+    },
+  ],
+  plan: [
+    {
+      mode: 'ipvs',
+      points: [
+        {
+          services: 1000,
+          endpointsPerService: 10,
+          planMs: summarize([30, 20, 40]),
+          bytes: 600 * 1024,
+          lines: 14_000,
+          loadMs: 1400,
+          stateHeapMb: 15,
+          planHeapMb: 1,
+        },
+      ],
+      failures: [],
+    },
+  ],
+  notMeasured: [{ what: 'ipvs and iptables in the guest', reason: 'section skipped', section: 'guest' }],
+};

@@ -1,0 +1,45 @@
+/**
+ * What a sync reports and who hears about it: the daemon runs syncs, proxiers report them, metrics and
+ * health observe them.
+ *
+ * @module
+ */
+import type { ProxyState, StateChange } from '../model/types.ts';
+
+/** What a sync did, for logs and metrics. */
+export interface SyncReport {
+  readonly kind: 'full' | 'partial';
+  /** Service ports whose rules were (re)written. */
+  readonly servicePortsWritten: number;
+  /** Bytes/lines sent to the kernel tool(s), when meaningful. */
+  readonly restoreBytes: number;
+  readonly restoreLines: number;
+}
+
+/** How the daemon asks for a sync. */
+export interface SyncOptions {
+  /**
+   * True for the periodic resync (`--iptables-sync-period`) and after a failed sync: rewrite everything
+   * the mode owns instead of only what `change` names. A Proxier may also decide on its own to sync fully
+   * (first sync, canary chain gone); it says so in {@link SyncReport.kind}.
+   */
+  readonly full: boolean;
+}
+
+/** What the daemon tells observers (metrics, health) about each sync. */
+export interface SyncObserver {
+  /** A change was queued (the first unsynced change since the last successful sync). */
+  changeQueued?(at: number): void;
+  /** Events not yet synced, after every event (for the `*_changes_pending` gauges). */
+  pendingChanged?(pending: { readonly services: number; readonly endpoints: number }): void;
+  /** A sync took its snapshot: changes queued after this stay pending after the sync. */
+  syncStarted?(at: number): void;
+  syncSucceeded?(info: {
+    readonly report: SyncReport;
+    readonly seconds: number;
+    readonly change: StateChange;
+    readonly state: ProxyState;
+    readonly at: number;
+  }): void;
+  syncFailed?(info: { readonly error: unknown; readonly seconds: number; readonly at: number }): void;
+}

@@ -1,0 +1,182 @@
+/**
+ * A strict in-memory {@link Iptables}: restore input is parsed and applied with iptables-restore's own
+ * rules ({@link applyRestore}), so a jump to a chain that does not exist, a table without COMMIT, a rule
+ * deleted twice, a referenced chain deleted or (when told which sets exist) a set match naming a missing
+ * ipset all fail here as they fail in the kernel. It records every call, can be told to fail, can be
+ * flushed behind the applier's back, and can answer the tools' command lines ({@link FakeIptables.answer})
+ * for a fake host that routes an {@link Exec} to it.
+ *
+ * @module
+ */
+import type { IPFamily } from '../../model/types.ts';
+import type { ExecResult } from '../exec.ts';
+import type { Iptables, ResolvedIptablesBackend, RestoreOptions } from '../iptables.ts';
+import { type IptablesTable, tokenizeRestoreLine } from '../iptables_restore.ts';
+import { applyRestore, type IptablesState, RestoreError, renderSave } from '../iptables_state.ts';
+
+/** One recorded restore call. */
+export interface RecordedRestore {
+  readonly table: IptablesTable;
+  readonly input: string;
+  readonly noflush: boolean;
+}
+
+/** Options of {@link FakeIptables}. */
+export interface FakeIptablesOptions {
+  /** IPv4 (iptables, the default) or IPv6 (ip6tables): the addresses rules may name. */
+  readonly family?: IPFamily | undefined;
+  /** Which ipsets exist: a rule matching any other set is refused. Unchecked when undefined. */
+  readonly setExists?: ((name: string) => boolean) | undefined;
+}
+
+/** Which program of the iptables tools a command line runs. */
+export type IptablesTool = 'restore' | 'save' | 'iptables';
+
+const ok = (stdout = ''): ExecResult => ({ code: 0, stdout, stderr: '' });
+
+/** The strict fake. */
+export class FakeIptables implements Iptables {
+  readonly state: IptablesState = new Map();
+  readonly restores: RecordedRestore[] = [];
+  readonly saves: (IptablesTable | undefined)[] = [];
+  readonly #options: FakeIptablesOptions;
+  #failures: Error[] = [];
+
+  constructor(
+    readonly backend: ResolvedIptablesBackend = 'legacy',
+    options: FakeIptablesOptions = {},
+  ) {
+    this.#options = options;
+  }
+
+  /** Makes the next restore fail with this error (queued; one per call). */
+  failNextRestore(error: Error = new RestoreError(1, 'injected failure')): void {
+    this.#failures.push(error);
+  }
+
+  /** What `iptables -t TABLE -F; -X` by someone else would do (built-in chains emptied, others gone). */
+  flushBehindOurBack(table: IptablesTable): void {
+    const t = this.state.get(table);
+    if (t === undefined) return;
+    for (const [name, c] of [...t]) {
+      if (c.policy === undefined) t.delete(name);
+      else c.rules = [];
+    }
+  }
+
+  async restore(table: IptablesTable, input: string, options: RestoreOptions): Promise<void> {
+    const firstTable = /^\*(\w+)$/m.exec(input)?.[1];
+    this.#restore(table, input, options.noflush);
+    if (firstTable !== table)
+      throw new RestoreError(1, `input is for table ${firstTable ?? '?'}, not ${table}`);
+    this.#apply(input, options.noflush);
+  }
+
+  async save(table: IptablesTable | undefined): Promise<string> {
+    return this.#save(table);
+  }
+
+  async chainExists(table: IptablesTable, chain: string): Promise<boolean> {
+    return this.state.get(table)?.has(chain) ?? false;
+  }
+
+  async version(): Promise<string> {
+    return '1.8.9';
+  }
+
+  /** The rules of one chain, or undefined when it does not exist. */
+  chain(table: IptablesTable, chain: string): readonly string[] | undefined {
+    return this.state.get(table)?.get(chain)?.rules;
+  }
+
+  /** The chain names of a table, sorted (none when the table does not exist). */
+  chains(table: IptablesTable): string[] {
+    return [...(this.state.get(table)?.keys() ?? [])].sort();
+  }
+
+  /** Whether a rule of any table matches this ipset (the kernel then refuses to destroy it). */
+  referencesSet(name: string): boolean {
+    for (const table of this.state.values()) {
+      for (const chain of table.values()) {
+        for (const rule of chain.rules) {
+          const tokens = tokenizeRestoreLine(rule);
+          if (tokens.some((t, i) => t === '--match-set' && tokens[i + 1] === name)) return true;
+        }
+      }
+    }
+    return false;
+  }
+
+  /**
+   * Answers one command line as the real tool would: `iptables-restore [-w N] [--noflush]` (input on
+   * stdin, exit 1 with `line N failed` on a refusal), `iptables-save [-t TABLE]`, `iptables -w N -t
+   * TABLE -S CHAIN` and `iptables --version`.
+   *
+   * @param tool which program (the fake host maps `ip6tables-nft-save` and the like to it)
+   * @param args its arguments
+   * @param input its standard input
+   * @returns exit code and output
+   * @example fake.answer('save', ['-t', 'nat'], '').stdout
+   */
+  answer(tool: IptablesTool, args: readonly string[], input: string): ExecResult {
+    const rest = args[0] === '-w' ? args.slice(2) : args;
+    switch (tool) {
+      case 'save':
+        if (rest.length === 0) return ok(this.#save(undefined));
+        if (rest.length === 2 && rest[0] === '-t') return ok(this.#save(rest[1] as IptablesTable));
+        break;
+      case 'restore': {
+        if (rest.length > 1 || (rest.length === 1 && rest[0] !== '--noflush')) break;
+        const noflush = rest.length === 1;
+        const table = (/^\*(\w+)$/m.exec(input)?.[1] ?? 'filter') as IptablesTable;
+        try {
+          this.#restore(table, input, noflush);
+          this.#apply(input, noflush);
+          return ok();
+        } catch (error) {
+          if (!(error instanceof RestoreError)) throw error;
+          return {
+            code: 1,
+            stdout: '',
+            stderr: `iptables-restore: line ${error.line} failed: ${error.reason}\n`,
+          };
+        }
+      }
+      case 'iptables':
+        if (rest.length === 1 && rest[0] === '--version') return ok(`iptables v1.8.9 (${this.backend})\n`);
+        if (rest.length === 4 && rest[0] === '-t' && rest[2] === '-S') {
+          const rules = this.chain(rest[1] as IptablesTable, rest[3]!);
+          if (rules === undefined)
+            return { code: 1, stdout: '', stderr: 'iptables: No chain/target/match by that name.\n' };
+          return ok([`-N ${rest[3]}`, ...rules.map((r) => `-A ${rest[3]} ${r}`)].join('\n') + '\n');
+        }
+        break;
+      default: {
+        const never: never = tool;
+        return never;
+      }
+    }
+    return { code: 2, stdout: '', stderr: `kproxy fake: unsupported ${tool} ${args.join(' ')}\n` };
+  }
+
+  /** Records a restore call and throws an injected failure. */
+  #restore(table: IptablesTable, input: string, noflush: boolean): void {
+    this.restores.push({ table, input, noflush });
+    const failure = this.#failures.shift();
+    if (failure !== undefined) throw failure;
+  }
+
+  #apply(input: string, noflush: boolean): void {
+    applyRestore(this.state, input, {
+      noflush,
+      family: this.#options.family,
+      setExists: this.#options.setExists,
+    });
+  }
+
+  #save(table: IptablesTable | undefined): string {
+    this.saves.push(table);
+    if (table !== undefined) return renderSave(this.state, table);
+    return [...this.state.keys()].map((t) => renderSave(this.state, t)).join('');
+  }
+}

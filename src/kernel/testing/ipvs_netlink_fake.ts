@@ -1,0 +1,116 @@
+/**
+ * A strict in-memory model of the links, addresses and sysctls the ipvs mode touches, answering the `ip`
+ * and `sysctl` commands {@link createIpvsNetlink} runs as the real tools do.
+ *
+ * @module
+ */
+import { isIP } from 'node:net';
+import type { ExecResult } from '../exec.ts';
+import { runBatchLines } from './batch_input.ts';
+
+class IpFailure extends Error {}
+
+/** The fake links; {@link FakeNetlink.ip} is its `ip`, {@link FakeNetlink.sysctl} its `sysctl`. */
+export class FakeNetlink {
+  /** Link name → addresses. Starts with `lo` and any node interfaces the test adds. */
+  readonly links = new Map<string, { type: string; addresses: Set<string> }>([
+    ['lo', { type: 'loopback', addresses: new Set(['127.0.0.1']) }],
+  ]);
+  readonly sysctls = new Map<string, number>();
+  /** False until IPVS is used once (the module loads on demand): only then do net.ipv4.vs.* exist. */
+  ipvsLoaded = false;
+
+  /**
+   * Adds a node interface with addresses (what the node had before kproxy started).
+   *
+   * @param name the interface
+   * @param addresses its addresses
+   */
+  addInterface(name: string, addresses: readonly string[]): void {
+    this.links.set(name, { type: 'veth', addresses: new Set(addresses) });
+  }
+
+  /** Runs `ip ARGS`. */
+  ip(args: readonly string[], input = ''): ExecResult {
+    try {
+      if (args[0] === '-batch' && args[1] === '-') {
+        runBatchLines(
+          input,
+          (words) => this.#run(words),
+          (error, n) =>
+            error instanceof IpFailure ? new IpFailure(`${error.message}\nCommand failed -:${n}`) : error,
+        );
+        return { code: 0, stdout: '', stderr: '' };
+      }
+      return { code: 0, stdout: this.#run(args), stderr: '' };
+    } catch (error) {
+      if (!(error instanceof IpFailure)) throw error;
+      return { code: error.message.startsWith('Device') ? 1 : 2, stdout: '', stderr: `${error.message}\n` };
+    }
+  }
+
+  /** Runs `sysctl -w NAME=VALUE`. */
+  sysctl(args: readonly string[]): ExecResult {
+    const m = args[0] === '-w' && args.length === 2 ? /^([a-z0-9_.]+)=(\d+)$/.exec(args[1]!) : null;
+    if (m === null) return { code: 255, stdout: '', stderr: `sysctl: unsupported: ${args.join(' ')}\n` };
+    if (m[1]!.startsWith('net.ipv4.vs.') && !this.ipvsLoaded) {
+      const path = `/proc/sys/${m[1]!.replaceAll('.', '/')}`;
+      return { code: 1, stdout: '', stderr: `sysctl: cannot stat ${path}: No such file or directory\n` };
+    }
+    this.sysctls.set(m[1]!, Number(m[2]));
+    return { code: 0, stdout: `${m[1]} = ${m[2]}\n`, stderr: '' };
+  }
+
+  #run(words: readonly string[]): string {
+    const json = words[0] === '-j';
+    const [object, verb, ...rest] = json ? words.slice(1) : words;
+    if (object === 'link' && verb === 'show') {
+      const name = rest[0];
+      if (name === undefined) throw new IpFailure('kproxy fake: ip link show needs a name');
+      if (!this.links.has(name)) throw new IpFailure(`Device "${name}" does not exist.`);
+      return JSON.stringify([{ ifname: name }]);
+    }
+    if (object === 'link' && verb === 'add') {
+      const [name, typeWord, type] = rest;
+      if (name === undefined || typeWord !== 'type' || type !== 'dummy')
+        throw new IpFailure('kproxy fake: only dummy links');
+      if (this.links.has(name)) throw new IpFailure('RTNETLINK answers: File exists');
+      this.links.set(name, { type, addresses: new Set() });
+      return '';
+    }
+    if (object === 'link' && (verb === 'del' || verb === 'delete')) {
+      const name = rest[0] ?? '';
+      if (!this.links.has(name)) throw new IpFailure(`Cannot find device "${name}"`);
+      this.links.delete(name);
+      return '';
+    }
+    if ((object === 'addr' || object === 'address') && verb === 'show' && json) {
+      const only = rest[0] === 'dev' ? rest[1] : undefined;
+      if (only !== undefined && !this.links.has(only))
+        throw new IpFailure(`Device "${only}" does not exist.`);
+      return JSON.stringify(
+        [...this.links.entries()]
+          .filter(([name]) => only === undefined || name === only)
+          .map(([ifname, link]) => ({ ifname, addr_info: [...link.addresses].map((local) => ({ local })) })),
+      );
+    }
+    if ((object === 'addr' || object === 'address') && (verb === 'add' || verb === 'del')) {
+      const [cidr, devWord, dev] = rest;
+      const link = this.links.get(dev ?? '');
+      if (devWord !== 'dev' || link === undefined) throw new IpFailure(`Cannot find device "${dev ?? ''}"`);
+      const [address, prefix] = (cidr ?? '').split('/');
+      if (address === undefined || isIP(address) === 0 || prefix === undefined)
+        throw new IpFailure(`Error: inet prefix is expected rather than "${cidr}".`);
+      if (verb === 'add') {
+        if (link.addresses.has(address)) throw new IpFailure('RTNETLINK answers: File exists');
+        link.addresses.add(address);
+      } else {
+        if (!link.addresses.has(address))
+          throw new IpFailure('RTNETLINK answers: Cannot assign requested address');
+        link.addresses.delete(address);
+      }
+      return '';
+    }
+    throw new IpFailure(`kproxy fake: unsupported ip command: ${words.join(' ')}`);
+  }
+}

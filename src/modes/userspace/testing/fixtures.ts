@@ -1,0 +1,61 @@
+/**
+ * Test fixtures: service port states and proxy states with defaults, so that a test states only what
+ * matters to it. Address ranges used by the userspace tests: VIPs 198.19.0.0/16 (lab) and 10.96.0.0/16
+ * (plans), endpoints 198.18.101.0/24+ (lab pods) and 10.1.0.0/16 (plans), node 198.18.0.1 / 192.168.0.10.
+ *
+ * @module
+ */
+
+import type { PlanOptions } from '../../../contracts/plan_options.ts';
+import { planOptions as modelPlanOptions, servicePortState } from '../../../model/testing/fixtures.ts';
+import type { Endpoint, ProxyState, ServicePortState } from '../../../model/types.ts';
+
+/** An endpoint `ip:port`, ready, on no particular node. */
+export function endpoint(address: string, overrides: Partial<Endpoint> = {}): Endpoint {
+  const colon = address.lastIndexOf(':');
+  return {
+    ip: address.slice(0, colon).replace(/^\[|\]$/g, ''),
+    port: Number(address.slice(colon + 1)),
+    ready: true,
+    serving: true,
+    terminating: false,
+    nodeName: undefined,
+    zone: undefined,
+    isLocal: false,
+    ...overrides,
+  };
+}
+
+/** What a test may set on a service port; endpoints are `ip:port` strings (used for every selection). */
+export interface ServicePortFixture extends Partial<Omit<ServicePortState, 'key'>> {
+  readonly namespace?: string;
+  readonly serviceName?: string;
+  readonly endpoints?: readonly string[];
+}
+
+/** A service port state (ClusterIP, TCP, no affinity) with the given fields. */
+export function servicePort(fixture: ServicePortFixture): ServicePortState {
+  const { endpoints = [], ...fields } = fixture;
+  const eps = endpoints.map((e) => endpoint(e));
+  return servicePortState({
+    serviceName: 'web',
+    portName: 'http',
+    clusterIPs: ['10.96.0.10'],
+    allEndpoints: eps,
+    clusterEndpoints: eps,
+    internalEndpoints: eps,
+    externalEndpoints: eps,
+    ...fields,
+  });
+}
+
+/** A proxy state holding these service ports (in key order). */
+export function proxyState(ports: readonly ServicePortState[], version = 1): ProxyState {
+  const sorted = [...ports].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  return { version, nodeName: 'node-a', servicePorts: new Map(sorted.map((p) => [p.key, p])) };
+}
+
+/** Plan options: the model's defaults (node-a, no port range, UDP idle 250 ms) at node IP 192.168.0.10. */
+export function planOptions(overrides: Partial<PlanOptions> = {}): PlanOptions {
+  return modelPlanOptions({ nodeIPs: ['192.168.0.10'], ...overrides });
+}

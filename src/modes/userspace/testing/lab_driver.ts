@@ -1,0 +1,90 @@
+/**
+ * Runs a userspace Proxier in this process for integration tests and benchmarks: started inside a lab's
+ * node namespace (Node cannot enter a namespace itself), it reads one JSON request per stdin line and
+ * answers one JSON line on stdout:
+ * `{"op":"sync","servicePorts":[ServicePortState...]}` → `{"ok":true,"report":...,"stats":...}`;
+ * `{"op":"stats"}`; `{"op":"cleanup"}` (removes the portal rules); `{"op":"stop"}` (then exits).
+ * argv[2] is the PlanOptions as JSON.
+ *
+ * @module
+ */
+import { createInterface } from 'node:readline';
+import type { PlanOptions } from '../../../contracts/plan_options.ts';
+import { createExec } from '../../../kernel/exec.ts';
+import { isMainModule } from '../../../lab/node_child.ts';
+import { createLogger } from '../../../log.ts';
+import { ProxyMetrics } from '../../../metrics/proxy_metrics.ts';
+import type { ServicePortState } from '../../../model/types.ts';
+import type { ProxierDeps } from '../../mode.ts';
+import { userspaceMode } from '../index.ts';
+import { createUserspaceProxier } from '../proxier.ts';
+
+/** One request to the driver. */
+export type DriverRequest =
+  | { readonly op: 'sync'; readonly servicePorts: readonly ServicePortState[] }
+  | { readonly op: 'stats' }
+  | { readonly op: 'cleanup' }
+  | { readonly op: 'stop' };
+
+async function main(): Promise<void> {
+  const options = JSON.parse(process.argv[2] ?? '{}') as PlanOptions;
+  const deps: ProxierDeps = {
+    options,
+    exec: createExec(),
+    logger: createLogger({ format: 'json', level: process.env['KPROXY_DRIVER_LOG'] ?? 'warn' }),
+    iptablesBackend: 'auto',
+    // As the daemon runs it: the relay's counters on the hot path (benchmarks measure them too).
+    metrics: new ProxyMetrics({ mode: 'userspace' }),
+  };
+  const proxier = createUserspaceProxier(deps);
+  let version = 0;
+  const reply = (value: unknown): void => {
+    process.stdout.write(`${JSON.stringify(value)}\n`);
+  };
+  for await (const line of createInterface({ input: process.stdin })) {
+    const request = JSON.parse(line) as DriverRequest;
+    try {
+      switch (request.op) {
+        case 'sync': {
+          version++;
+          const servicePorts = new Map(request.servicePorts.map((sp) => [sp.key, sp]));
+          const change = {
+            changed: new Set(servicePorts.keys()),
+            removed: new Set<string>(),
+            firstSeen: new Map<string, number>(),
+            serviceEvents: 0,
+            endpointEvents: 0,
+          };
+          const report = await proxier.sync({ version, nodeName: options.nodeName, servicePorts }, change);
+          reply({ ok: true, report, stats: proxier.stats() });
+          break;
+        }
+        case 'stats':
+          reply({ ok: true, stats: proxier.stats() });
+          break;
+        case 'cleanup':
+          await userspaceMode.cleanup(deps);
+          reply({ ok: true });
+          break;
+        case 'stop':
+          await proxier.stop();
+          reply({ ok: true });
+          process.exit(0);
+          break;
+        default: {
+          const never: never = request;
+          throw new Error(`Unknown driver request: ${JSON.stringify(never)}`);
+        }
+      }
+    } catch (error) {
+      reply({ ok: false, error: String(error) });
+    }
+  }
+}
+
+if (isMainModule(import.meta.url)) {
+  main().catch((error: unknown) => {
+    process.stderr.write(`${String(error)}\n`);
+    process.exit(1);
+  });
+}
