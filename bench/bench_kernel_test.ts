@@ -9,10 +9,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { type BenchLab, openBenchLab } from './bench_lab.ts';
-import { runDataPath } from './data_path.ts';
-import { prepareKproxy } from './kproxy_build.ts';
-import { runScale } from './scale.ts';
+import { type BenchLab, openBenchLab } from './scenarios/bench_lab.ts';
+import { runDataPath } from './scenarios/data_path.ts';
+import { runScale } from './scenarios/scale.ts';
+import { prepareKproxy } from './tools/kproxy_build.ts';
 
 describe('benchmark machinery in a lab', () => {
   let bench: BenchLab;

@@ -12,16 +12,16 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isMainModule } from '../src/lab/node_child.ts';
-import { openBenchLab } from './bench_lab.ts';
-import { runDataPath } from './data_path.ts';
 import type {
   DataPathResult,
   DataPathSettings,
   DataPathTarget,
   GuestResults,
   ScaleSeries,
-} from './results.ts';
-import { runScale } from './scale.ts';
+} from './report/results.ts';
+import { openBenchLab } from './scenarios/bench_lab.ts';
+import { runDataPath } from './scenarios/data_path.ts';
+import { runScale } from './scenarios/scale.ts';
 
 /** What the host asks the guest to run. */
 export interface GuestConfig {

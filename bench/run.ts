@@ -25,17 +25,9 @@ import { parseArgs } from 'node:util';
 import { isProxyMode } from '../src/contracts/proxy_mode.ts';
 import { isMainModule } from '../src/lab/node_child.ts';
 import { loadMode } from '../src/modes/registry.ts';
-import { openBenchLab } from './bench_lab.ts';
-import { benchSettings } from './bench_settings.ts';
-import { runDataPath } from './data_path.ts';
-import { runGuest } from './guest_bench.ts';
-import { runIptablesScale } from './iptables_scale_child.ts';
-import { prepareKproxy } from './kproxy_build.ts';
-import { machineInfo } from './machine_info.ts';
-import { mergeResults } from './merge_results.ts';
-import { runPlanSeries } from './plan_series.ts';
-import { renderBenchCharts } from './report_charts.ts';
-import { headlineRatios, renderBenchReadme } from './report_markdown.ts';
+import { renderBenchCharts } from './report/charts.ts';
+import { headlineRatios, renderBenchReadme } from './report/markdown.ts';
+import { mergeResults } from './report/merge_results.ts';
 import type {
   BenchResults,
   DataPathResult,
@@ -44,9 +36,17 @@ import type {
   PlanSeries,
   ScaleSeries,
   Section,
-} from './results.ts';
-import { runScale } from './scale.ts';
-import { DATA_PATH_TOOLS, ensureTools } from './tools.ts';
+} from './report/results.ts';
+import { openBenchLab } from './scenarios/bench_lab.ts';
+import { benchSettings } from './scenarios/bench_settings.ts';
+import { runDataPath } from './scenarios/data_path.ts';
+import { runGuest } from './scenarios/guest_bench.ts';
+import { runIptablesScale } from './scenarios/iptables_scale_child.ts';
+import { runPlanSeries } from './scenarios/plan_series.ts';
+import { runScale } from './scenarios/scale.ts';
+import { DATA_PATH_TOOLS, ensureTools } from './tools/ensure_tools.ts';
+import { prepareKproxy } from './tools/kproxy_build.ts';
+import { machineInfo } from './tools/machine_info.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const RESULTS_DIR = join(ROOT, 'bench', 'results');

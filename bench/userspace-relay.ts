@@ -34,7 +34,7 @@ import { createLab, type Lab } from '../src/lab/lab.ts';
 import type { TcpRelayEngineName } from '../src/modes/userspace/tcp_relay.ts';
 import { planOptions, servicePort } from '../src/modes/userspace/testing/fixtures.ts';
 import { startLabProxier } from '../src/modes/userspace/testing/lab_proxier.ts';
-import { applyHaproxyPortals } from './haproxy_portals.ts';
+import { applyHaproxyPortals } from './scenarios/haproxy_portals.ts';
 
 const { values } = parseArgs({
   options: {

@@ -4,8 +4,8 @@
  *
  * @module
  */
-import type { BenchResults, DataPathMetrics } from '../results.ts';
-import { summarize } from '../stats.ts';
+import type { BenchResults, DataPathMetrics } from '../report/results.ts';
+import { summarize } from '../report/stats.ts';
 
 function metrics(scale: number): DataPathMetrics {
   return {

@@ -1,0 +1,228 @@
+/**
+ * The plots of the benchmark report, from a results file alone: data-path ratios (bar chart), first-packet
+ * connect time against the number of services (line charts: the host's real CPU and the guest's emulated
+ * one differ by orders of magnitude, so each gets its own), and sync and plan times against the number of
+ * services (line charts, host and guest).
+ *
+ * @module
+ */
+import type { BenchResults, DataPathMetrics, DataPathResult, Place, ScaleSeries } from './results.ts';
+import { quantile, ratio } from './stats.ts';
+import { type BarSeries, renderBarChart } from './svg/bar_chart.ts';
+import { type LineSeries, renderLineChart } from './svg/line_chart.ts';
+
+/** One chart file. */
+export interface ChartFile {
+  /** File name inside docs/benchmarks/. */
+  readonly file: string;
+  readonly title: string;
+  readonly svg: string;
+  /** False when no series has a point (the report then leaves the chart out). */
+  readonly hasData: boolean;
+}
+
+/** The data-path figures that are summaries (all but the error count). */
+export type SummaryMetric = Exclude<keyof DataPathMetrics, 'errors'>;
+
+/** The data-path metrics the ratio chart shows (higher is better for all three). */
+const RATIO_METRICS: readonly { readonly key: SummaryMetric; readonly label: string }[] = [
+  { key: 'connectionsPerSecond', label: 'new connections/s' },
+  { key: 'requestsPerSecond', label: 'requests/s (keep-alive)' },
+  { key: 'throughputGbps', label: 'bulk throughput' },
+];
+
+/** A target's display name, with where it ran when that is the guest. */
+export function targetLabel(r: { readonly target: string; readonly place: Place }): string {
+  const name =
+    r.target === 'haproxy'
+      ? 'HAProxy'
+      : r.target === 'haproxy-portals'
+        ? "HAProxy behind kproxy's portal rules"
+        : r.target === 'direct'
+          ? 'direct'
+          : `kproxy ${r.target}`;
+  return r.place === 'guest' ? `${name} (guest)` : name;
+}
+
+/**
+ * The direct-connection baseline measured in the same place.
+ *
+ * @param results every data-path result
+ * @param place host or guest
+ * @returns its metrics, if measured
+ */
+export function baselineOf(results: readonly DataPathResult[], place: Place): DataPathMetrics | undefined {
+  const r = results.find((x) => x.target === 'direct' && x.place === place);
+  return r?.status === 'measured' ? r.metrics : undefined;
+}
+
+/**
+ * Renders every chart of a results file.
+ *
+ * @param results the results
+ * @returns the chart files (always the same set; a chart without data says so in its legend)
+ */
+export function renderBenchCharts(results: BenchResults): ChartFile[] {
+  const charts: ChartFile[] = [dataPathChart(results), connectionRateChart(results.scale)];
+  for (const place of ['host', 'guest'] as const) {
+    const suffix = place === 'host' ? '' : '-guest';
+    charts.push(firstPacketChart(results.scale, place, `first-packet${suffix}.svg`));
+    charts.push(controlPlaneChart(results, place, `control-plane${suffix}.svg`));
+  }
+  return charts;
+}
+
+function dataPathChart(results: BenchResults): ChartFile {
+  const series: BarSeries[] = [];
+  for (const r of results.dataPath) {
+    if (r.target === 'direct') continue;
+    const base = baselineOf(results.dataPath, r.place);
+    series.push({
+      name: targetLabel(r),
+      values: RATIO_METRICS.map(({ key }) => {
+        if (r.status !== 'measured' || base === undefined) return undefined;
+        const value = r.metrics[key];
+        const baseline = base[key];
+        const v = ratio(value, baseline);
+        if (v === undefined) return undefined;
+        return { value: v, low: value.min / baseline.median, high: value.max / baseline.median };
+      }),
+    });
+  }
+  const title = 'Data path, relative to a direct connection (same run, same place)';
+  return {
+    file: 'data-path.svg',
+    title,
+    hasData: series.some((s) => s.values.some((v) => v !== undefined)),
+    svg: renderBarChart({
+      title,
+      yLabel: 'median ÷ direct median (whisker: min–max)',
+      groups: RATIO_METRICS.map((m) => m.label),
+      series,
+      referenceLine: { value: 1, label: 'direct = 1' },
+      width: 820,
+    }),
+  };
+}
+
+/** The name of a scale series: mode, what programs the packet path, and where. */
+export function scaleLabel(s: ScaleSeries): string {
+  const engine = s.mode === 'ipvs' ? 'IPVS' : `iptables-${s.iptablesBackend}`;
+  return `kproxy ${s.mode} (${engine}, ${s.place})`;
+}
+
+function connectionRateChart(scale: readonly ScaleSeries[]): ChartFile {
+  const series: LineSeries[] = scale.map((s) => ({
+    name: scaleLabel(s),
+    points: s.points.flatMap((p) => {
+      const r = ratio(p.connectionsPerSecond, p.baselineConnectionsPerSecond);
+      const base = p.baselineConnectionsPerSecond?.median ?? 0;
+      if (r === undefined || p.connectionsPerSecond === undefined) return [];
+      return [
+        {
+          x: p.services,
+          y: r,
+          low: p.connectionsPerSecond.min / base,
+          high: p.connectionsPerSecond.max / base,
+        },
+      ];
+    }),
+  }));
+  const title = 'New connections/s to the last-added service, relative to a direct connection';
+  return {
+    file: 'first-packet-rate.svg',
+    title,
+    hasData: series.some((s) => s.points.length > 0),
+    svg: renderLineChart({
+      title,
+      xLabel: 'services (10 endpoints each)',
+      yLabel: 'conn/s ÷ direct conn/s before kproxy',
+      xScale: 'log',
+      series,
+      note: 'median of the wrk runs (Connection: close, 16 connections; whisker min–max), each place against its own direct run',
+      width: 860,
+    }),
+  };
+}
+
+function firstPacketChart(scale: readonly ScaleSeries[], place: Place, file: string): ChartFile {
+  const series: LineSeries[] = [];
+  for (const s of scale.filter((x) => x.place === place)) {
+    series.push({
+      name: scaleLabel(s),
+      points: s.points.map((p) => ({
+        x: p.services,
+        y: p.connectUs.median,
+        low: quantile(p.connectUs.samples, 0.25),
+        high: quantile(p.connectUs.samples, 0.75),
+      })),
+    });
+    series.push({
+      name: `direct, before kproxy (${s.mode} run)`,
+      points: s.points.map((p) => ({ x: p.services, y: p.baselineConnectUs.median })),
+    });
+  }
+  const title = `First-packet cost: TCP connect time to the last-added service (${place})`;
+  return {
+    file,
+    title,
+    hasData: series.some((s) => s.points.length > 0),
+    svg: renderLineChart({
+      title,
+      xLabel: 'services (× endpoints each, see table)',
+      yLabel: 'connect time, µs (median; whisker p25–p75)',
+      xScale: 'log',
+      series,
+      note:
+        place === 'guest'
+          ? 'qemu TCG guest: software-emulated CPU, compare within this chart only'
+          : undefined,
+      width: 860,
+    }),
+  };
+}
+
+function controlPlaneChart(results: BenchResults, place: Place, file: string): ChartFile {
+  const series: LineSeries[] = [];
+  for (const s of results.scale.filter((x) => x.place === place)) {
+    series.push({
+      name: `${s.mode}: first full sync`,
+      points: s.points.map((p) => ({ x: p.services, y: p.firstSyncMs })),
+    });
+    series.push({
+      name: `${s.mode}: one-endpoint change`,
+      points: s.points.map((p) => ({ x: p.services, y: p.changeSyncMs })),
+    });
+  }
+  if (place === 'host') {
+    for (const s of results.plan) {
+      series.push({
+        name: `${s.mode}: plan + render only`,
+        points: s.points.map((p) => ({
+          x: p.services,
+          y: p.planMs.median,
+          low: p.planMs.min,
+          high: p.planMs.max,
+        })),
+      });
+    }
+  }
+  const title = `Control plane: sync time against services (${place})`;
+  return {
+    file,
+    title,
+    hasData: series.some((s) => s.points.length > 0),
+    svg: renderLineChart({
+      title,
+      xLabel: 'services (10 endpoints each)',
+      yLabel: 'milliseconds (as the daemon logs them)',
+      xScale: 'log',
+      series,
+      note:
+        place === 'guest'
+          ? 'qemu TCG guest: software-emulated CPU, compare within this chart only'
+          : undefined,
+      width: 860,
+    }),
+  };
+}
