@@ -15,11 +15,11 @@ import { parseIptablesSave, type TableState } from '../../kernel/iptables_state.
 import { createLab, type Lab } from '../../lab/lab.ts';
 import type { ProbeResult } from '../../lab/probe.ts';
 import type { ServicePortState } from '../../model/types.ts';
+import { change, planOptions, proxyState, servicePort } from '../common/testing/fixtures.ts';
 import type { ProxierDeps } from '../mode.ts';
 import { IPTABLES_JUMPS } from './base_chains.ts';
 import { iptablesMode } from './index.ts';
 import { IptablesProxier } from './proxier.ts';
-import { change, planOptions, proxyState, servicePort } from './testing/fixtures.ts';
 
 const PROBE = new URL('../../lab/probe.ts', import.meta.url).href;
 const CLUSTER_CIDR = '198.18.96.0/19';

@@ -6,9 +6,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Protocol } from '../../model/types.ts';
+import {
+  BLOCKED_CLIENT,
+  EXTERNAL_CLIENT,
+  NODE_IP,
+  OTHER_NODE_IP,
+  POD_CLIENT,
+} from '../common/testing/fixtures.ts';
+import { SCENARIOS } from '../common/testing/scenarios.ts';
 import { iptablesMode } from './index.ts';
-import { BLOCKED_CLIENT, EXTERNAL_CLIENT, NODE_IP, OTHER_NODE_IP, POD_CLIENT } from './testing/fixtures.ts';
-import { SCENARIOS } from './testing/scenarios.ts';
 
 interface Flow {
   readonly name: string;

@@ -8,9 +8,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { tokenizeRestoreLine } from '../../kernel/iptables_restore.ts';
 import { applyRestore, type IptablesState } from '../../kernel/iptables_state.ts';
+import { SCENARIOS } from '../common/testing/scenarios.ts';
 import { planIptables } from './plan.ts';
 import { renderIptablesPlan } from './render.ts';
-import { SCENARIOS } from './testing/scenarios.ts';
 
 const update = process.env['KPROXY_UPDATE_GOLDEN'] === '1';
 

@@ -5,8 +5,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { ServicePortState, StateChange } from '../../model/types.ts';
+import { planOptions, proxyState, servicePort } from '../common/testing/fixtures.ts';
 import { type IptablesPlan, LARGE_CLUSTER_ENDPOINTS, planIptables } from './plan.ts';
-import { planOptions, proxyState, servicePort } from './testing/fixtures.ts';
 import { tracePlan } from './trace.ts';
 
 function chain(plan: IptablesPlan, table: 'nat' | 'filter', name: string): readonly string[] | undefined {

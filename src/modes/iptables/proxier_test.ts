@@ -11,10 +11,10 @@ import { applyRestore } from '../../kernel/iptables_state.ts';
 import { FakeConntrack } from '../../kernel/testing/conntrack_fake.ts';
 import { FakeIptables } from '../../kernel/testing/iptables_fake.ts';
 import type { ProxyState, ServicePortState } from '../../model/types.ts';
+import { change, planOptions, proxyState, servicePort } from '../common/testing/fixtures.ts';
 import type { ProxierDeps } from '../mode.ts';
 import { cleanupIptables } from './cleanup.ts';
 import { IptablesProxier } from './proxier.ts';
-import { change, planOptions, proxyState, servicePort } from './testing/fixtures.ts';
 
 const noExec: Exec = async () => {
   throw new Error('No exec in fake tests');
