@@ -7,6 +7,7 @@
 import { isIP } from 'node:net';
 import { hostname, networkInterfaces } from 'node:os';
 import { type Command, Option } from 'commander';
+import { KproxyError } from '../contracts/errors.ts';
 import type { PlanOptions } from '../contracts/plan_options.ts';
 import type { IptablesBackend } from '../contracts/proxy_mode.ts';
 
@@ -29,9 +30,9 @@ export interface PlanFlags {
 }
 
 /** A flag had a bad value. */
-export class FlagError extends Error {
+export class FlagError extends KproxyError {
   override readonly name = 'FlagError';
-  readonly code = 'KPROXY_FLAG';
+  override readonly code = 'KPROXY_FLAG_INVALID';
 }
 
 function collect(value: string, previous: string[] | undefined): string[] {

@@ -5,6 +5,7 @@
  * @module
  */
 import { spawn } from 'node:child_process';
+import { KproxyError } from '../contracts/errors.ts';
 
 /** The result of one command. */
 export interface ExecResult {
@@ -24,29 +25,45 @@ export interface ExecOptions {
 /** Runs a command; resolves with its result whatever the exit code (callers decide what is an error). */
 export type Exec = (command: string, args: readonly string[], options?: ExecOptions) => Promise<ExecResult>;
 
-/** A kernel tool failed: carries the command, its exit code and the first lines of its stderr. */
-export class KernelError extends Error {
+/** How many lines of a failed command's stderr its {@link KernelError} message quotes. */
+const STDERR_LINES = 5;
+
+/**
+ * A kernel tool failed, or could not be started: carries the command, its exit code (-1 when it never
+ * ran) and its stderr, whose first lines the message quotes; `cause` keeps a spawn failure.
+ */
+export class KernelError extends KproxyError {
   override readonly name = 'KernelError';
-  readonly code = 'KPROXY_KERNEL';
+  // Matched as it is by the restore-failure metric (metrics_observer.ts): never rename.
+  override readonly code = 'KPROXY_KERNEL';
+  /**
+   * @param command the full command line, e.g. `iptables-restore --noflush`
+   * @param exitCode its exit code, -1 when it could not be started
+   * @param stderr everything it wrote to stderr (or the spawn error)
+   * @param options `cause`: the spawn error, when there is one
+   */
   constructor(
     readonly command: string,
     readonly exitCode: number,
     readonly stderr: string,
     options?: ErrorOptions,
   ) {
-    const head = stderr.split('\n').filter(Boolean).slice(0, 5).join(' | ');
+    const head = stderr.split('\n').filter(Boolean).slice(0, STDERR_LINES).join(' | ');
     super(`Command failed: ${command} (exit ${exitCode}): ${head}`, options);
   }
 }
 
 /**
- * Runs a command and throws {@link KernelError} on a non-zero exit.
+ * Runs a command and throws {@link KernelError} on a non-zero exit: the project's one run-or-throw (a
+ * wrapper that must look at a failure first, e.g. to tell "already exists" apart, calls `exec` itself).
  *
  * @param exec the exec seam
  * @param command the program
  * @param args its arguments
  * @param options input and signal
  * @returns the result (exit code 0)
+ * @throws {KernelError} on a non-zero exit; a command that could not be started rejects as the exec
+ *   does (the real one: a {@link KernelError} with exit code -1 and the spawn error as `cause`)
  * @example await mustExec(exec, 'iptables-restore', ['--noflush'], { input: rules })
  */
 export async function mustExec(

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { KproxyError } from '../contracts/errors.ts';
 import type { Exec } from './exec.ts';
 import { mustExec } from './exec.ts';
 
@@ -39,9 +40,9 @@ export interface Ipset {
 }
 
 /** A set exists with another type or family than kproxy needs. */
-export class IpsetConflictError extends Error {
+export class IpsetConflictError extends KproxyError {
   override readonly name = 'IpsetConflictError';
-  readonly code = 'KPROXY_IPSET_CONFLICT';
+  override readonly code = 'KPROXY_IPSET_CONFLICT';
 }
 
 /**

@@ -9,6 +9,7 @@
  * @module
  */
 
+import { KproxyError } from '../contracts/errors.ts';
 import type { IptablesBackend } from '../contracts/proxy_mode.ts';
 import type { IPFamily } from '../model/types.ts';
 import { type Exec, KernelError } from './exec.ts';
@@ -44,9 +45,9 @@ export interface Iptables {
 }
 
 /** The host lacks what the iptables mode needs. */
-export class IptablesHostError extends Error {
+export class IptablesHostError extends KproxyError {
   override readonly name = 'IptablesHostError';
-  readonly code = 'KPROXY_IPTABLES_HOST';
+  override readonly code = 'KPROXY_IPTABLES_UNAVAILABLE';
 }
 
 const WAIT_SECONDS = '5';

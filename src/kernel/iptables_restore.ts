@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { KproxyError } from '../contracts/errors.ts';
 
 /** The tables kproxy reads or writes. */
 export type IptablesTable = 'filter' | 'nat' | 'mangle' | 'raw';
@@ -151,9 +152,9 @@ export function tokenizeRestoreLine(line: string): string[] {
 }
 
 /** A restore line cannot be tokenized. */
-export class RestoreSyntaxError extends Error {
+export class RestoreSyntaxError extends KproxyError {
   override readonly name = 'RestoreSyntaxError';
-  readonly code = 'KPROXY_RESTORE_SYNTAX';
+  override readonly code = 'KPROXY_IPTABLES_RESTORE_SYNTAX';
 }
 
 /**

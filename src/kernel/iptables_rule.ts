@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { KproxyError } from '../contracts/errors.ts';
 import type { IPFamily } from '../model/types.ts';
 import { type Ipv4Cidr, isIpv6Cidr, parseIpv4Cidr } from './iptables_address.ts';
 import { tokenizeRestoreLine } from './iptables_restore.ts';
@@ -90,9 +91,9 @@ export interface ParsedRule {
 }
 
 /** A rule that iptables itself would refuse. */
-export class RuleSyntaxError extends Error {
+export class RuleSyntaxError extends KproxyError {
   override readonly name = 'RuleSyntaxError';
-  readonly code = 'KPROXY_IPTABLES_RULE';
+  override readonly code = 'KPROXY_IPTABLES_RULE_SYNTAX';
 }
 
 /** Targets that are not chains; everything else after `-j` must be an existing chain. */

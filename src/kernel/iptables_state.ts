@@ -6,6 +6,7 @@
  * @module
  */
 
+import { KproxyError } from '../contracts/errors.ts';
 import type { IPFamily } from '../model/types.ts';
 import {
   BUILTIN_CHAINS,
@@ -33,9 +34,9 @@ export type IptablesState = Map<IptablesTable, TableState>;
 const TABLES: readonly IptablesTable[] = ['filter', 'nat', 'mangle', 'raw'];
 
 /** iptables-restore refused its input: which line and why (as the real tool reports a line number). */
-export class RestoreError extends Error {
+export class RestoreError extends KproxyError {
   override readonly name = 'RestoreError';
-  readonly code = 'KPROXY_IPTABLES_RESTORE';
+  override readonly code = 'KPROXY_IPTABLES_RESTORE_REFUSED';
   constructor(
     readonly line: number,
     readonly reason: string,

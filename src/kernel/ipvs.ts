@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { KproxyError } from '../contracts/errors.ts';
 import type { Exec } from './exec.ts';
 import { KernelError, mustExec } from './exec.ts';
 
@@ -172,9 +173,9 @@ export function renderIpvsRestore(commands: readonly IpvsCommand[]): string {
 }
 
 /** The output of `ipvsadm -Ln` could not be read. */
-export class IpvsParseError extends Error {
+export class IpvsParseError extends KproxyError {
   override readonly name = 'IpvsParseError';
-  readonly code = 'KPROXY_IPVS_PARSE';
+  override readonly code = 'KPROXY_IPVS_PARSE';
 }
 
 const serviceLine = /^(TCP|UDP|SCTP)\s+(\S+)\s+(\S+)(.*)$/;

@@ -3,9 +3,10 @@
  *
  * @module
  */
+import { KproxyError } from '../contracts/errors.ts';
 
 /** A lab could not be built, a lab command was misused, or a lab process failed to start. */
-export class LabError extends Error {
+export class LabError extends KproxyError {
   override readonly name = 'LabError';
-  readonly code = 'KPROXY_LAB';
+  override readonly code = 'KPROXY_LAB';
 }

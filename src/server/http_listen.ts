@@ -7,6 +7,7 @@
  */
 import type { Server } from 'node:http';
 import { isIP } from 'node:net';
+import { KproxyError } from '../contracts/errors.ts';
 
 /** A parsed `host:port`; `host` undefined means every address (Node then listens dual-stack when it can). */
 export interface BindAddress {
@@ -15,9 +16,9 @@ export interface BindAddress {
 }
 
 /** A bind address flag could not be parsed. */
-export class BindAddressError extends Error {
+export class BindAddressError extends KproxyError {
   override readonly name = 'BindAddressError';
-  readonly code = 'KPROXY_BIND_ADDRESS';
+  override readonly code = 'KPROXY_BIND_ADDRESS';
   constructor(
     readonly input: string,
     readonly reason: string,
@@ -27,9 +28,9 @@ export class BindAddressError extends Error {
 }
 
 /** A server could not listen (address in use, address not on this host, permission denied, ...). */
-export class ListenError extends Error {
+export class ListenError extends KproxyError {
   override readonly name = 'ListenError';
-  readonly code = 'KPROXY_LISTEN';
+  override readonly code = 'KPROXY_LISTEN';
   constructor(
     readonly address: BindAddress,
     options?: ErrorOptions,

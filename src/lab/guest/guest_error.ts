@@ -3,11 +3,12 @@
  *
  * @module
  */
+import { KproxyError } from '../../contracts/errors.ts';
 
 /** The guest could not be built, booted or did not report the command's result. */
-export class GuestError extends Error {
+export class GuestError extends KproxyError {
   override readonly name = 'GuestError';
-  readonly code = 'KPROXY_GUEST';
+  override readonly code = 'KPROXY_GUEST';
   /**
    * @param message what failed (capital letter, no final period, details after a colon)
    * @param console the last lines the guest printed on its console, when it booted

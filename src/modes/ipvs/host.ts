@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { KproxyError } from '../../contracts/errors.ts';
 import { KernelError, mustExec } from '../../kernel/exec.ts';
 import { iptablesFor } from '../../kernel/iptables.ts';
 import { cleanupEachBackend, cleanupIptables } from '../iptables/cleanup.ts';
@@ -18,9 +19,9 @@ import { realIpvsSeams } from './proxier.ts';
 import { defaultScheduler } from './scheduler.ts';
 
 /** This host cannot run the ipvs mode. */
-export class IpvsUnavailableError extends Error {
+export class IpvsUnavailableError extends KproxyError {
   override readonly name = 'IpvsUnavailableError';
-  readonly code = 'KPROXY_IPVS_UNAVAILABLE';
+  override readonly code = 'KPROXY_IPVS_UNAVAILABLE';
 }
 
 const PROBE = { protocol: 'TCP', address: '198.18.255.254', port: 20000 } as const;

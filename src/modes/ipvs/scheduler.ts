@@ -4,15 +4,16 @@
  *
  * @module
  */
+import { KproxyError } from '../../contracts/errors.ts';
 import { IPVS_SCHEDULERS, type IpvsScheduler, type IpvsSchedulerFlag } from '../../kernel/ipvs.ts';
 
 /** The annotation through which a Service picks its own IPVS scheduler (e.g. `sh`). */
 export const IPVS_SCHEDULER_ANNOTATION = 'kproxy.io/ipvs-scheduler';
 
 /** `--ipvs-scheduler` names no IPVS scheduler. */
-export class IpvsSchedulerError extends Error {
+export class IpvsSchedulerError extends KproxyError {
   override readonly name = 'IpvsSchedulerError';
-  readonly code = 'KPROXY_IPVS_SCHEDULER';
+  override readonly code = 'KPROXY_IPVS_SCHEDULER_UNKNOWN';
 }
 
 /**

@@ -6,11 +6,12 @@
  * @module
  */
 import { KubeConfig } from '@kubernetes/client-node';
+import { KproxyError } from '../../contracts/errors.ts';
 
 /** The API server cannot be configured from the given flags or environment. */
-export class KubeConfigError extends Error {
+export class KubeConfigError extends KproxyError {
   override readonly name = 'KubeConfigError';
-  readonly code = 'KPROXY_KUBECONFIG';
+  override readonly code = 'KPROXY_KUBECONFIG';
 }
 
 /** Options of {@link loadKubeConfig}. */

@@ -5,15 +5,16 @@
  * @module
  */
 import { CoreV1Api } from '@kubernetes/client-node';
+import { KproxyError } from '../../contracts/errors.ts';
 import { type KubeConfigOptions, loadKubeConfig } from './kube_config.ts';
 import { abortable } from './list_functions.ts';
 import { nodeAddresses } from './node_addresses.ts';
 import { describeError } from './reflector_errors.ts';
 
 /** The Node could not be read. */
-export class NodeLookupError extends Error {
+export class NodeLookupError extends KproxyError {
   override readonly name = 'NodeLookupError';
-  readonly code = 'KPROXY_NODE_LOOKUP';
+  override readonly code = 'KPROXY_NODE_LOOKUP';
 }
 
 /** Options of {@link readNodeAddresses}: where the API server is, which node, and a deadline. */

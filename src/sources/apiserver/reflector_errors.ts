@@ -3,17 +3,18 @@
  *
  * @module
  */
+import { KproxyError } from '../../contracts/errors.ts';
 
 /** A list or watch that outlived its client-side deadline (e.g. a half-open connection). */
-export class ApiDeadlineError extends Error {
+export class ApiDeadlineError extends KproxyError {
   override readonly name = 'ApiDeadlineError';
-  readonly code = 'KPROXY_API_DEADLINE';
+  override readonly code = 'KPROXY_API_DEADLINE';
 }
 
 /** The API server ended a watch with an ERROR event other than 410 Gone. */
-export class WatchStatusError extends Error {
+export class WatchStatusError extends KproxyError {
   override readonly name = 'WatchStatusError';
-  readonly code = 'KPROXY_WATCH_STATUS';
+  override readonly code = 'KPROXY_WATCH_STATUS';
   /** The Status code the server sent (e.g. 500), 0 when absent. */
   readonly status: number;
 

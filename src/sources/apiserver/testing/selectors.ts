@@ -5,11 +5,12 @@
  *
  * @module
  */
+import { KproxyError } from '../../../contracts/errors.ts';
 
 /** A selector the fake cannot parse. */
-export class SelectorSyntaxError extends Error {
+export class SelectorSyntaxError extends KproxyError {
   override readonly name = 'SelectorSyntaxError';
-  readonly code = 'KPROXY_FAKE_SELECTOR';
+  override readonly code = 'KPROXY_FAKE_SELECTOR';
 }
 
 type LabelRequirement =

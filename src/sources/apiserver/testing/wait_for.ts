@@ -5,11 +5,12 @@
  * @module
  */
 import { setTimeout as delay } from 'node:timers/promises';
+import { KproxyError } from '../../../contracts/errors.ts';
 
 /** A wait that ran past its deadline. */
-export class WaitTimeoutError extends Error {
+export class WaitTimeoutError extends KproxyError {
   override readonly name = 'WaitTimeoutError';
-  readonly code = 'KPROXY_WAIT_TIMEOUT';
+  override readonly code = 'KPROXY_WAIT_TIMEOUT';
 }
 
 /** Options of {@link waitFor}. */
