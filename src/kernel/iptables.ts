@@ -12,7 +12,7 @@
 import { KproxyError } from '../contracts/errors.ts';
 import type { IptablesBackend } from '../contracts/proxy_mode.ts';
 import type { IPFamily } from '../model/types.ts';
-import { type Exec, KernelError } from './exec.ts';
+import { type Exec, KernelError, mustExec } from './exec.ts';
 import type { IptablesTable } from './iptables_restore.ts';
 import { RestoreError } from './iptables_state.ts';
 
@@ -31,6 +31,14 @@ export interface IptablesOptions {
   readonly family?: IPFamily | undefined;
 }
 
+/** One rule of a chain, as `iptables -A CHAIN` takes it. */
+export interface IptablesRuleSpec {
+  readonly table: IptablesTable;
+  readonly chain: string;
+  /** The rule's matches and target, one element per argument (a comment with spaces is one element). */
+  readonly args: readonly string[];
+}
+
 /** iptables for one backend and family. */
 export interface Iptables {
   readonly backend: ResolvedIptablesBackend;
@@ -42,6 +50,17 @@ export interface Iptables {
   chainExists(table: IptablesTable, chain: string): Promise<boolean>;
   /** `X.Y.Z` of the iptables tools. */
   version(): Promise<string>;
+  /**
+   * Makes sure a rule is in its chain, as upstream's EnsureRule: `-C`, then `-I CHAIN 1` (`first`) or
+   * `-A` (`last`) when it is missing. For the few fixed jumps a mode keeps outside its restore input.
+   *
+   * @returns true when the rule was there already
+   */
+  ensureRule(rule: IptablesRuleSpec, position: 'first' | 'last'): Promise<boolean>;
+  /** Deletes one copy of a rule (`-D`); false when there is none (or no such chain or target). */
+  deleteRule(rule: IptablesRuleSpec): Promise<boolean>;
+  /** Flushes and deletes a chain (`-F`, `-X`); false when there is no such chain. */
+  deleteChain(table: IptablesTable, chain: string): Promise<boolean>;
 }
 
 /** The host lacks what the iptables mode needs. */
@@ -67,6 +86,18 @@ function restoreFailure(error: KernelError, input: string): RestoreError {
   const text = line > 0 ? input.split('\n')[line - 1] : undefined;
   const head = error.stderr.split('\n').filter(Boolean).slice(0, 3).join(' | ');
   return new RestoreError(line, text === undefined ? head : `${head}: ${text}`, { cause: error });
+}
+
+/** iptables' ways of saying that a rule or chain is not there (a jump's target chain missing included). */
+const NOT_THERE =
+  /does a matching rule exist|No chain\/target\/match by that name|Bad rule|does ?n[o']t exist|No such file or directory/i;
+
+/** Runs a removal (`-D`, `-F`, `-X`): true when it removed something, false when nothing was there. */
+async function remove(exec: Exec, command: string, args: readonly string[]): Promise<boolean> {
+  const r = await exec(command, args);
+  if (r.code === 0) return true;
+  if (NOT_THERE.test(r.stderr)) return false;
+  throw new KernelError([command, ...args].join(' '), r.code, r.stderr);
 }
 
 async function run(exec: Exec, command: string, args: readonly string[], input?: string): Promise<string> {
@@ -116,6 +147,22 @@ export function iptablesFor(
       const m = /v(\d+\.\d+\.\d+)/.exec(out);
       if (!m) throw new IptablesHostError(`Cannot read the iptables version: ${out.trim()}`);
       return m[1]!;
+    },
+    async ensureRule(rule, position) {
+      const table = ['-w', WAIT_SECONDS, '-t', rule.table];
+      const check = await exec(t.iptables, [...table, '-C', rule.chain, ...rule.args]);
+      if (check.code === 0) return true;
+      const add = position === 'first' ? ['-I', rule.chain, '1'] : ['-A', rule.chain];
+      await mustExec(exec, t.iptables, [...table, ...add, ...rule.args]);
+      return false;
+    },
+    deleteRule(rule) {
+      return remove(exec, t.iptables, ['-w', WAIT_SECONDS, '-t', rule.table, '-D', rule.chain, ...rule.args]);
+    },
+    async deleteChain(table, chain) {
+      const at = ['-w', WAIT_SECONDS, '-t', table];
+      if (!(await remove(exec, t.iptables, [...at, '-F', chain]))) return false;
+      return remove(exec, t.iptables, [...at, '-X', chain]);
     },
   };
 }

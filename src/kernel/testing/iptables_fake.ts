@@ -10,8 +10,8 @@
  */
 import type { IPFamily } from '../../model/types.ts';
 import type { ExecResult } from '../exec.ts';
-import type { Iptables, ResolvedIptablesBackend, RestoreOptions } from '../iptables.ts';
-import { type IptablesTable, tokenizeRestoreLine } from '../iptables_restore.ts';
+import type { Iptables, IptablesRuleSpec, ResolvedIptablesBackend, RestoreOptions } from '../iptables.ts';
+import { type IptablesTable, restoreToken, tokenizeRestoreLine } from '../iptables_restore.ts';
 import { applyRestore, type IptablesState, RestoreError, renderSave } from '../iptables_state.ts';
 
 /** One recorded restore call. */
@@ -33,6 +33,19 @@ export interface FakeIptablesOptions {
 export type IptablesTool = 'restore' | 'save' | 'iptables';
 
 const ok = (stdout = ''): ExecResult => ({ code: 0, stdout, stderr: '' });
+const NO_CHAIN: ExecResult = {
+  code: 1,
+  stdout: '',
+  stderr: 'iptables: No chain/target/match by that name.\n',
+};
+const NO_RULE: ExecResult = {
+  code: 1,
+  stdout: '',
+  stderr: 'iptables: Bad rule (does a matching rule exist in that chain?).\n',
+};
+
+/** The rule commands of `iptables -t TABLE` that the fake answers. */
+const RULE_COMMANDS: ReadonlySet<string> = new Set(['-C', '-I', '-A', '-D', '-F', '-X']);
 
 /** The strict fake. */
 export class FakeIptables implements Iptables {
@@ -84,6 +97,25 @@ export class FakeIptables implements Iptables {
     return '1.8.9';
   }
 
+  async ensureRule(rule: IptablesRuleSpec, position: 'first' | 'last'): Promise<boolean> {
+    if (this.#hasRule(rule)) return true;
+    const add = position === 'first' ? `-I ${rule.chain} 1` : `-A ${rule.chain}`;
+    this.#applyCommand(rule.table, `${add} ${ruleText(rule.args)}`);
+    return false;
+  }
+
+  async deleteRule(rule: IptablesRuleSpec): Promise<boolean> {
+    if (!this.#hasRule(rule)) return false;
+    this.#applyCommand(rule.table, `-D ${rule.chain} ${ruleText(rule.args)}`);
+    return true;
+  }
+
+  async deleteChain(table: IptablesTable, chain: string): Promise<boolean> {
+    if (this.chain(table, chain) === undefined) return false;
+    this.#applyCommand(table, `-F ${chain}\n-X ${chain}`);
+    return true;
+  }
+
   /** The rules of one chain, or undefined when it does not exist. */
   chain(table: IptablesTable, chain: string): readonly string[] | undefined {
     return this.state.get(table)?.get(chain)?.rules;
@@ -110,7 +142,8 @@ export class FakeIptables implements Iptables {
   /**
    * Answers one command line as the real tool would: `iptables-restore [-w N] [--noflush]` (input on
    * stdin, exit 1 with `line N failed` on a refusal), `iptables-save [-t TABLE]`, `iptables -w N -t
-   * TABLE -S CHAIN` and `iptables --version`.
+   * TABLE -S CHAIN`, the rule commands `-C`, `-I CHAIN 1`, `-A`, `-D`, `-F`, `-X` (exit 1 with the tool's
+   * "Bad rule" or "No chain" for what is not there) and `iptables --version`.
    *
    * @param tool which program (the fake host maps `ip6tables-nft-save` and the like to it)
    * @param args its arguments
@@ -150,6 +183,9 @@ export class FakeIptables implements Iptables {
             return { code: 1, stdout: '', stderr: 'iptables: No chain/target/match by that name.\n' };
           return ok([`-N ${rest[3]}`, ...rules.map((r) => `-A ${rest[3]} ${r}`)].join('\n') + '\n');
         }
+        if (rest.length >= 4 && rest[0] === '-t' && RULE_COMMANDS.has(rest[2]!)) {
+          return this.#answerRuleCommand(rest[1] as IptablesTable, rest[2]!, rest[3]!, rest.slice(4));
+        }
         break;
       default: {
         const never: never = tool;
@@ -157,6 +193,31 @@ export class FakeIptables implements Iptables {
       }
     }
     return { code: 2, stdout: '', stderr: `kproxy fake: unsupported ${tool} ${args.join(' ')}\n` };
+  }
+
+  /** One rule command, answered with the tools' exit codes and messages. */
+  #answerRuleCommand(table: IptablesTable, command: string, chain: string, args: string[]): ExecResult {
+    if (this.chain(table, chain) === undefined) return NO_CHAIN;
+    const rule = { table, chain, args: command === '-I' && args[0] === '1' ? args.slice(1) : args };
+    if ((command === '-C' || command === '-D') && !this.#hasRule(rule)) return NO_RULE;
+    if (command === '-C') return ok();
+    try {
+      const text = command === '-F' || command === '-X' ? '' : ` ${ruleText(rule.args)}`;
+      this.#applyCommand(table, `${command} ${chain}${command === '-I' ? ' 1' : ''}${text}`);
+      return ok();
+    } catch (error) {
+      if (!(error instanceof RestoreError)) throw error;
+      return { code: command === '-X' ? 1 : 2, stdout: '', stderr: `iptables: ${error.reason}\n` };
+    }
+  }
+
+  #hasRule(rule: IptablesRuleSpec): boolean {
+    return this.chain(rule.table, rule.chain)?.includes(ruleText(rule.args)) ?? false;
+  }
+
+  /** Applies rule commands to one table, as `iptables` would one by one (validated, not recorded). */
+  #applyCommand(table: IptablesTable, commands: string): void {
+    this.#apply(`*${table}\n${commands}\nCOMMIT\n`, true);
   }
 
   /** Records a restore call and throws an injected failure. */
@@ -179,4 +240,9 @@ export class FakeIptables implements Iptables {
     if (table !== undefined) return renderSave(this.state, table);
     return [...this.state.keys()].map((t) => renderSave(this.state, t)).join('');
   }
+}
+
+/** Rule arguments as the state keeps them (normalized restore text). */
+function ruleText(args: readonly string[]): string {
+  return args.map(restoreToken).join(' ');
 }

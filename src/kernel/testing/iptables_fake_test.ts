@@ -55,3 +55,58 @@ describe('FakeIptables.answer (behind the real seam)', () => {
     assert.equal(fake.answer('save', ['--counters'], '').code, 2);
   });
 });
+
+describe('rule commands: ensureRule, deleteRule, deleteChain (the real seam over the fake, and the fake itself)', () => {
+  const jump = {
+    table: 'nat',
+    chain: 'PREROUTING',
+    args: ['-m', 'comment', '--comment', 'handle ClusterIPs; NOTE: first', '-j', 'KUBE-A'],
+  } as const;
+  const setup = '*nat\n:KUBE-A - [0:0]\n-A KUBE-A -j RETURN\nCOMMIT\n';
+
+  for (const [name, make] of [
+    ['iptablesFor over FakeIptables.answer', (fake: FakeIptables) => iptablesFor(execOn(fake), 'nft')],
+    ['FakeIptables', (fake: FakeIptables) => fake],
+  ] as const) {
+    it(`${name}: inserts a missing rule once, first or last, and deletes it`, async () => {
+      const fake = new FakeIptables('nft');
+      const ipt = make(fake);
+      await ipt.restore('nat', setup, { noflush: true });
+      await ipt.ensureRule({ ...jump, args: ['-j', 'RETURN'] }, 'last');
+      assert.equal(await ipt.ensureRule(jump, 'first'), false);
+      assert.equal(await ipt.ensureRule(jump, 'first'), true);
+      assert.deepEqual(fake.chain('nat', 'PREROUTING'), [
+        '-m comment --comment "handle ClusterIPs; NOTE: first" -j KUBE-A',
+        '-j RETURN',
+      ]);
+      assert.equal(await ipt.deleteRule(jump), true);
+      assert.equal(await ipt.deleteRule(jump), false);
+      assert.equal(await ipt.deleteRule({ ...jump, chain: 'KUBE-NOPE' }), false);
+      assert.deepEqual(fake.chain('nat', 'PREROUTING'), ['-j RETURN']);
+    });
+
+    it(`${name}: deletes a chain with its rules, false when it is not there, and refuses one still referenced`, async () => {
+      const fake = new FakeIptables('nft');
+      const ipt = make(fake);
+      await ipt.restore('nat', setup, { noflush: true });
+      await ipt.ensureRule(jump, 'first');
+      await assert.rejects(ipt.deleteChain('nat', 'KUBE-A'));
+      await ipt.deleteRule(jump);
+      assert.equal(await ipt.deleteChain('nat', 'KUBE-A'), true);
+      assert.equal(fake.chain('nat', 'KUBE-A'), undefined);
+      assert.equal(await ipt.deleteChain('nat', 'KUBE-A'), false);
+    });
+  }
+
+  it('fails loudly on an error that is not "not there"', async () => {
+    const exec: Exec = async () => ({
+      code: 4,
+      stdout: '',
+      stderr: 'iptables: Permission denied (you must be root)\n',
+    });
+    const ipt = iptablesFor(exec, 'legacy');
+    await assert.rejects(ipt.deleteRule(jump), { code: 'KPROXY_KERNEL' });
+    await assert.rejects(ipt.deleteChain('nat', 'KUBE-A'), { code: 'KPROXY_KERNEL' });
+    await assert.rejects(ipt.ensureRule(jump, 'last'), /iptables-legacy -w 5 -t nat -A PREROUTING/);
+  });
+});
