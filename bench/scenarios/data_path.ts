@@ -13,13 +13,14 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ProxyMode } from '../../src/contracts/proxy_mode.ts';
+import type { KproxyProcess } from '../../src/lab/kproxy_daemon.ts';
 import type { Lab } from '../../src/lab/lab.ts';
 import type { DataPathResult, DataPathSettings, DataPathTarget, Place } from '../report/results.ts';
 import { summarize } from '../report/stats.ts';
 import { BenchError } from '../tools/bench_error.ts';
 import { type HaproxyProcess, haproxyTcpConfig, startHaproxy } from '../tools/haproxy.ts';
 import { iperf3ClientArgv, parseIperf3Json } from '../tools/iperf3.ts';
-import { type KproxyProcess, startKproxy } from '../tools/kproxy_process.ts';
+import { startKproxy } from '../tools/kproxy_run.ts';
 import { parseWrkOutput, wrkArgv } from '../tools/wrk.ts';
 import { BACKEND_BULK_PORT, BACKEND_HTTP_PORT, type Backend } from './bench_backend.ts';
 import { applyHaproxyPortals } from './haproxy_portals.ts';

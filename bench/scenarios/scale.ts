@@ -16,7 +16,7 @@ import { type Summary, summarize } from '../report/stats.ts';
 import { BenchError } from '../tools/bench_error.ts';
 import type { ConnectProbe } from '../tools/connect_probe.ts';
 import type { ConnectTimes } from '../tools/connect_timer.ts';
-import { startKproxy } from '../tools/kproxy_process.ts';
+import { startKproxy } from '../tools/kproxy_run.ts';
 import { parseWrkOutput, wrkArgv } from '../tools/wrk.ts';
 import type { Backend } from './bench_backend.ts';
 import { resetNodeKernelState } from './node_reset.ts';

@@ -9,7 +9,7 @@ import { execFile } from 'node:child_process';
 import { access } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { nodeModuleArgv } from '../../src/lab/node_child.ts';
+import { KPROXY_ARGV } from '../../src/lab/kproxy_daemon.ts';
 
 /** How to start kproxy, and what that is. */
 export interface KproxyCommand {
@@ -33,7 +33,7 @@ export async function prepareKproxy(options: {
   readonly log: (line: string) => void;
 }): Promise<KproxyCommand> {
   const source: KproxyCommand = {
-    argv: nodeModuleArgv(new URL('../../src/bin.ts', import.meta.url).href, []),
+    argv: KPROXY_ARGV,
     build: 'source (tsx)',
   };
   if (options.fromSource) return source;
