@@ -3,9 +3,10 @@
  *
  * @module
  */
+import { KproxyError } from '../../src/contracts/errors.ts';
 
 /** Something the benchmark needs went wrong; the message says what, `cause` keeps the original error. */
-export class BenchError extends Error {
+export class BenchError extends KproxyError {
   override readonly name = 'BenchError';
-  readonly code = 'KPROXY_BENCH';
+  override readonly code = 'KPROXY_BENCH';
 }
