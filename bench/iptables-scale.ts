@@ -13,8 +13,13 @@ import type { PlanOptions } from '../src/contracts/plan_options.ts';
 import { createExec, mustExec } from '../src/kernel/exec.ts';
 import { type Iptables, iptablesFor } from '../src/kernel/iptables.ts';
 import { renderRestore } from '../src/kernel/iptables_restore.ts';
-import { servicePortState } from '../src/model/testing/fixtures.ts';
-import type { Endpoint, ProxyState, ServicePortState, StateChange } from '../src/model/types.ts';
+import {
+  type Endpoint,
+  type ProxyState,
+  type ServicePortState,
+  type StateChange,
+  servicePortKey,
+} from '../src/model/types.ts';
 import { planIptables } from '../src/modes/iptables/plan.ts';
 import { IptablesProxier } from '../src/modes/iptables/proxier.ts';
 
@@ -68,16 +73,33 @@ function service(i: number, generation = 0): ServicePortState {
   const eps = Array.from({ length: perService }, (_, j) =>
     endpoint(i, j + (j === 0 ? generation * 7919 : 0), 8080),
   );
-  return servicePortState({
+  const serviceName = `svc-${i}`;
+  // A plain ClusterIP port whose endpoints are all remote and ready: every list but the local one is eps.
+  return {
+    key: servicePortKey('bench', serviceName, 'http', 'TCP'),
     namespace: 'bench',
-    serviceName: `svc-${i}`,
+    serviceName,
     portName: 'http',
+    protocol: 'TCP',
+    type: 'ClusterIP',
+    port: 80,
+    nodePort: 0,
     clusterIPs: [`172.${30 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`],
+    ipFamilies: ['IPv4'],
+    externalIPs: [],
+    loadBalancerIPs: [],
+    loadBalancerSourceRanges: [],
+    sessionAffinity: { type: 'None' },
+    externalTrafficPolicy: 'Cluster',
+    internalTrafficPolicy: 'Cluster',
+    healthCheckNodePort: 0,
+    annotations: {},
     allEndpoints: eps,
     clusterEndpoints: eps,
+    localEndpoints: [],
     internalEndpoints: eps,
     externalEndpoints: eps,
-  });
+  };
 }
 
 function stateOf(ports: readonly ServicePortState[], version: number): ProxyState {
@@ -159,6 +181,9 @@ for (const n of sizes) {
       save: (table) => timed(`save-${table ?? 'all'}`, real.save(table)),
       chainExists: (table, chain) => timed(`check-${table}`, real.chainExists(table, chain)),
       version: () => real.version(),
+      ensureRule: (rule, position) => timed(`ensure-${rule.table}`, real.ensureRule(rule, position)),
+      deleteRule: (rule) => timed(`delete-${rule.table}`, real.deleteRule(rule)),
+      deleteChain: (table, chain) => timed(`delete-chain-${table}`, real.deleteChain(table, chain)),
     };
     const proxier = new IptablesProxier(
       { options, exec, logger: pino({ level: 'silent' }), iptablesBackend: backend },
