@@ -100,12 +100,6 @@ async function remove(exec: Exec, command: string, args: readonly string[]): Pro
   throw new KernelError([command, ...args].join(' '), r.code, r.stderr);
 }
 
-async function run(exec: Exec, command: string, args: readonly string[], input?: string): Promise<string> {
-  const r = await exec(command, args, input === undefined ? undefined : { input });
-  if (r.code !== 0) throw new KernelError([command, ...args].join(' '), r.code, r.stderr);
-  return r.stdout;
-}
-
 /**
  * Creates the real seam for a concrete backend.
  *
@@ -126,14 +120,14 @@ export function iptablesFor(
     async restore(_table, input, options) {
       const args = ['-w', WAIT_SECONDS, ...(options.noflush ? ['--noflush'] : [])];
       try {
-        await run(exec, t.restore, args, input);
+        await mustExec(exec, t.restore, args, { input });
       } catch (e) {
         if (e instanceof KernelError && e.exitCode > 0) throw restoreFailure(e, input);
         throw e;
       }
     },
-    save(table) {
-      return run(exec, t.save, table === undefined ? [] : ['-t', table]);
+    async save(table) {
+      return (await mustExec(exec, t.save, table === undefined ? [] : ['-t', table])).stdout;
     },
     async chainExists(table, chain) {
       const r = await exec(t.iptables, ['-w', WAIT_SECONDS, '-t', table, '-S', chain]);
@@ -143,7 +137,7 @@ export function iptablesFor(
       throw new KernelError(`${t.iptables} -t ${table} -S ${chain}`, r.code, r.stderr);
     },
     async version() {
-      const out = await run(exec, t.iptables, ['--version']);
+      const { stdout: out } = await mustExec(exec, t.iptables, ['--version']);
       const m = /v(\d+\.\d+\.\d+)/.exec(out);
       if (!m) throw new IptablesHostError(`Cannot read the iptables version: ${out.trim()}`);
       return m[1]!;
@@ -165,6 +159,28 @@ export function iptablesFor(
       return remove(exec, t.iptables, [...at, '-X', chain]);
     },
   };
+}
+
+/**
+ * Checks that the iptables tools of one backend and family run (`iptables --version`, then
+ * `iptables-restore --version`), as the iptables mode does before it starts.
+ *
+ * @param exec where commands run
+ * @param backend legacy or nft
+ * @param options the family (IPv4 unless told)
+ * @returns the version of the iptables tools, `X.Y.Z`
+ * @throws {KernelError} when a tool does not run
+ * @throws {IptablesHostError} when the version cannot be read
+ * @example await probeIptablesTools(createExec({ netns: 'kpt-node-1' }), 'nft') // '1.8.9'
+ */
+export async function probeIptablesTools(
+  exec: Exec,
+  backend: ResolvedIptablesBackend,
+  options: IptablesOptions = {},
+): Promise<string> {
+  const version = await iptablesFor(exec, backend, options).version();
+  await mustExec(exec, tools(backend, options.family ?? 'IPv4').restore, ['--version']);
+  return version;
 }
 
 const MARKER_CHAINS = /^:(KUBE-IPTABLES-HINT|KUBE-KUBELET-CANARY|KUBE-PROXY-CANARY) /m;

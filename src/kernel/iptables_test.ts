@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Exec, ExecResult } from './exec.ts';
-import { compareVersions, detectIptablesBackend, iptablesFor } from './iptables.ts';
+import { type Exec, type ExecResult, KernelError } from './exec.ts';
+import { compareVersions, detectIptablesBackend, iptablesFor, probeIptablesTools } from './iptables.ts';
 import { RestoreError } from './iptables_state.ts';
 
 /** An exec that answers from a table of `command args` → result, recording calls. */
@@ -121,5 +121,24 @@ describe('iptablesFor', () => {
     assert.equal(await iptablesFor(exec, 'legacy').version(), '1.8.9');
     assert.ok(compareVersions('1.8.9', '1.6.2') > 0);
     assert.ok(compareVersions('1.6', '1.6.2') < 0);
+  });
+});
+
+describe('probeIptablesTools', () => {
+  it('runs iptables and iptables-restore of the backend and family, and returns the version', async () => {
+    const exec = fakeExec({ 'ip6tables-nft --version': { stdout: 'ip6tables v1.8.9 (nf_tables)\n' } });
+    assert.equal(await probeIptablesTools(exec, 'nft', { family: 'IPv6' }), '1.8.9');
+    assert.deepEqual(exec.calls, ['ip6tables-nft --version', 'ip6tables-nft-restore --version']);
+  });
+
+  it('fails with the command when iptables-restore does not run', async () => {
+    const exec = fakeExec({
+      'iptables-legacy --version': { stdout: 'iptables v1.8.9 (legacy)\n' },
+      'iptables-legacy-restore --version': { code: 127, stderr: 'not found\n' },
+    });
+    const error = await probeIptablesTools(exec, 'legacy').catch((e: unknown) => e);
+    assert.ok(error instanceof KernelError);
+    assert.equal(error.command, 'iptables-legacy-restore --version');
+    assert.equal(error.exitCode, 127);
   });
 });
