@@ -15,6 +15,13 @@ export interface Backend {
   readonly address: string;
 }
 
+/** Picks backends for the relays (the {@link Balancer} does). */
+export interface BackendPicker {
+  pick(clientIP: string, retry: boolean): Backend | undefined;
+  /** False when picks ignore the client address (no affinity): the relay then skips getpeername. */
+  readonly usesClientIP?: boolean | undefined;
+}
+
 /** Reads the time (ms). The relay passes the real clock; tests a fake one. */
 export interface NowSource {
   now(): number;
@@ -48,7 +55,7 @@ export function toBackends(endpoints: readonly Endpoint[]): Backend[] {
  * lb.update(toBackends(sp.internalEndpoints), sp.sessionAffinity);
  * const backend = lb.pick('10.1.0.5', false);
  */
-export class Balancer {
+export class Balancer implements BackendPicker {
   #backends: readonly Backend[] = [];
   #addresses = new Set<string>();
   #index = 0;

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { RelayHost } from './tcp_relay.ts';
+import type { RelayHost } from './relay_engine.ts';
 
 /** Granularity of connect timeouts. */
 export const SWEEP_MS = 20;

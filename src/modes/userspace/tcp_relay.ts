@@ -26,29 +26,11 @@
  * @module
  */
 import { NOOP_RELAY_METRICS, type RelayPortMetrics } from '../../metrics/relay_metrics.ts';
-import type { Backend } from './balancer.ts';
+import type { BackendPicker } from './balancer.ts';
+import type { RelayHost, TcpRelayCounters, TcpRelayEngine } from './relay_engine.ts';
 import { probeTcpHandles, type TcpHandles } from './tcp_handles.ts';
 import { HandleRelayEngine } from './tcp_relay_handles.ts';
 import { NetRelayEngine } from './tcp_relay_net.ts';
-
-/** Picks backends (see Balancer). */
-export interface BackendPicker {
-  pick(clientIP: string, retry: boolean): Backend | undefined;
-  /** False when picks ignore the client address (no affinity): the relay then skips getpeername. */
-  readonly usesClientIP?: boolean | undefined;
-}
-
-/** Counters of one relay listener (monotonic). */
-export interface TcpRelayCounters {
-  /** Client connections accepted. */
-  accepted: number;
-  /** Client connections relayed to a backend. */
-  relayed: number;
-  /** Client connections closed because every attempt failed (or there was no backend). */
-  failed: number;
-  /** Backend connect attempts that failed and were retried or given up. */
-  failedAttempts: number;
-}
 
 /** How connections are relayed: see the module comment. */
 export type TcpRelayEngineName = 'handles' | 'net';
@@ -68,26 +50,6 @@ export interface TcpRelayOptions {
 
 /** Upstream's userspace proxier used these (EndpointDialTimeouts). */
 export const DEFAULT_CONNECT_TIMEOUTS_MS: readonly number[] = [250, 500, 1000, 2000];
-
-/** @internal What an engine sees of its relay. */
-export interface RelayHost {
-  readonly picker: BackendPicker;
-  readonly timeouts: readonly number[];
-  readonly counters: TcpRelayCounters;
-  readonly metrics: RelayPortMetrics;
-  /** Called by the engine once per connection, after its last socket closed and it left the active count. */
-  connectionEnded(): void;
-}
-
-/** @internal One way of relaying connections. */
-export interface TcpRelayEngine {
-  listen(host: string, port: number): Promise<number>;
-  /** Stops accepting; the port is released at once. */
-  close(): void;
-  readonly activeConnections: number;
-  readonly bufferedBytes: number;
-  destroyConnections(): void;
-}
 
 let probed: { handles?: TcpHandles; why?: string } | undefined;
 

@@ -18,8 +18,8 @@
  */
 import { getSystemErrorName } from 'node:util';
 import { AttemptState, attemptFailed, ConnectDeadlines, noBackend } from './connect_attempts.ts';
+import type { RelayHost, TcpRelayEngine } from './relay_engine.ts';
 import type { ConnectReq, ShutdownReq, SockName, TcpHandle, TcpHandles, WriteReq } from './tcp_handles.ts';
-import type { RelayHost, TcpRelayEngine } from './tcp_relay.ts';
 
 const CONN: unique symbol = Symbol('kproxy.relay.connection');
 const PEER: unique symbol = Symbol('kproxy.relay.peer');

@@ -12,7 +12,7 @@
  */
 import { createServer, type Server, Socket } from 'node:net';
 import { AttemptState, attemptFailed, ConnectDeadlines, noBackend } from './connect_attempts.ts';
-import type { RelayHost, TcpRelayEngine } from './tcp_relay.ts';
+import type { RelayHost, TcpRelayEngine } from './relay_engine.ts';
 
 const BACKEND_SOCKET_OPTIONS = { allowHalfOpen: true } as const;
 

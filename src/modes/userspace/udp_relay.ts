@@ -16,7 +16,7 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { NOOP_RELAY_METRICS, type RelayPortMetrics } from '../../metrics/relay_metrics.ts';
 import type { Clock, Timer } from '../../runner/clock.ts';
-import type { BackendPicker } from './tcp_relay.ts';
+import type { BackendPicker } from './balancer.ts';
 
 /** Options of a {@link UdpRelay}. */
 export interface UdpRelayOptions {
