@@ -1,7 +1,8 @@
 /**
- * The fixed chains around the per-service rules: the masquerade mark and its use in POSTROUTING, the
- * forwarding rules, and the jumps from the built-in chains. Shared with the ipvs mode (same names and
- * the same mark semantics as upstream), so kept apart from the per-service planning.
+ * The fixed chains both iptables-based modes build on (the iptables and the ipvs mode, as upstream's
+ * two proxiers share them): kube-proxy's fixed chain names, the masquerade mark and its use in
+ * KUBE-MARK-MASQ and KUBE-POSTROUTING, the forwarding rules, and the shape of a jump from a built-in
+ * chain. Each mode lists its own jumps (`IPTABLES_JUMPS`, `IPVS_JUMPS`).
  *
  * @module
  */
@@ -124,24 +125,3 @@ export function jumpRule(
 ): JumpRule {
   return { table, from, to, rule: `${extra}${commentMatch(comment)} -j ${to}` };
 }
-
-const NEW = '-m conntrack --ctstate NEW ';
-
-/**
- * The iptables mode's jumps, in the order each built-in chain should end up with them (first = first
- * rule of that chain), as upstream installs them.
- */
-export const IPTABLES_JUMPS: readonly JumpRule[] = [
-  jumpRule('filter', 'INPUT', KUBE_PROXY_FIREWALL, 'kubernetes load balancer firewall', NEW),
-  jumpRule('filter', 'INPUT', KUBE_NODEPORTS, 'kubernetes health check service ports'),
-  jumpRule('filter', 'INPUT', KUBE_EXTERNAL_SERVICES, 'kubernetes externally-visible service portals', NEW),
-  jumpRule('filter', 'FORWARD', KUBE_PROXY_FIREWALL, 'kubernetes load balancer firewall', NEW),
-  jumpRule('filter', 'FORWARD', KUBE_FORWARD, 'kubernetes forwarding rules'),
-  jumpRule('filter', 'FORWARD', KUBE_SERVICES, 'kubernetes service portals', NEW),
-  jumpRule('filter', 'FORWARD', KUBE_EXTERNAL_SERVICES, 'kubernetes externally-visible service portals', NEW),
-  jumpRule('filter', 'OUTPUT', KUBE_PROXY_FIREWALL, 'kubernetes load balancer firewall', NEW),
-  jumpRule('filter', 'OUTPUT', KUBE_SERVICES, 'kubernetes service portals', NEW),
-  jumpRule('nat', 'PREROUTING', KUBE_SERVICES, 'kubernetes service portals'),
-  jumpRule('nat', 'OUTPUT', KUBE_SERVICES, 'kubernetes service portals'),
-  jumpRule('nat', 'POSTROUTING', KUBE_POSTROUTING, 'kubernetes postrouting rules'),
-];

@@ -1,10 +1,9 @@
 /**
- * `kproxy cleanup` for the iptables mode: every chain this mode creates (KUBE-SERVICES and the other
- * fixed chains, every KUBE-SVC/SVL/EXT/FW/SEP chain, the canary) and every rule that jumps to one of
- * them, in nat, filter and mangle; one restore per table that has something to remove, nothing at all
- * when nothing is there. A chain that a rule outside kproxy's chains still needs (another tool's rule
- * jumping to KUBE-MARK-MASQ, say) is left alone, so the restore cannot fail on it. The ipvs mode cleans
- * its own chains with the same function.
+ * Removing a mode's iptables chains, as `kproxy cleanup` does for the iptables and the ipvs mode: every
+ * chain the mode owns (the mode says which) and every rule that jumps to one of them, in nat, filter and
+ * mangle; one restore per table that has something to remove, nothing at all when nothing is there. A
+ * chain that a rule outside kproxy's chains still needs (another tool's rule jumping to KUBE-MARK-MASQ,
+ * say) is left alone, so the restore cannot fail on it.
  *
  * @module
  */
@@ -15,40 +14,8 @@ import type { Iptables, ResolvedIptablesBackend } from '../../kernel/iptables.ts
 import type { IptablesTable } from '../../kernel/iptables_restore.ts';
 import { parseRule } from '../../kernel/iptables_rule.ts';
 import { parseIptablesSave } from '../../kernel/iptables_state.ts';
-import {
-  KUBE_EXTERNAL_SERVICES,
-  KUBE_FORWARD,
-  KUBE_MARK_MASQ,
-  KUBE_NODEPORTS,
-  KUBE_POSTROUTING,
-  KUBE_PROXY_CANARY,
-  KUBE_PROXY_FIREWALL,
-  KUBE_SERVICES,
-} from './base_chains.ts';
-import { isServiceChain } from './chain_names.ts';
 
-const FIXED: ReadonlySet<string> = new Set([
-  KUBE_SERVICES,
-  KUBE_EXTERNAL_SERVICES,
-  KUBE_NODEPORTS,
-  KUBE_POSTROUTING,
-  KUBE_MARK_MASQ,
-  KUBE_FORWARD,
-  KUBE_PROXY_FIREWALL,
-  KUBE_PROXY_CANARY,
-]);
-
-/**
- * Tells whether the iptables mode creates a chain of this name.
- *
- * @param chain a chain name
- * @returns true for kproxy's fixed and per-service chains
- * @example isIptablesModeChain('KUBE-SEP-SXIVWICOYRO3J4NJ') // true
- */
-export function isIptablesModeChain(chain: string): boolean {
-  return FIXED.has(chain) || isServiceChain(chain);
-}
-
+/** The chain a rule jumps (or goes) to, if any. */
 function jumpTarget(rule: string): string | undefined {
   try {
     const t = parseRule(rule).target;
@@ -69,20 +36,20 @@ export interface CleanupReport {
 
 /** Options of {@link cleanupIptables}. */
 export interface CleanupOptions {
-  /** Which chains a mode creates (default: the iptables mode's, {@link isIptablesModeChain}). */
-  readonly owns?: ((table: IptablesTable, chain: string) => boolean) | undefined;
+  /** Which chains the mode creates. */
+  readonly owns: (table: IptablesTable, chain: string) => boolean;
 }
 
 /**
- * Removes a mode's chains and the jumps to them through one backend (the iptables mode's unless told).
+ * Removes a mode's chains and the jumps to them through one backend.
  *
  * @param ipt the iptables seam
  * @param options which chains are the mode's
  * @returns what was removed
- * @example await cleanupIptables(iptablesFor(exec, 'legacy'))
+ * @example await cleanupIptables(iptablesFor(exec, 'legacy'), { owns: isIpvsModeChain })
  */
-export async function cleanupIptables(ipt: Iptables, options: CleanupOptions = {}): Promise<CleanupReport> {
-  const owns = options.owns ?? ((_table: IptablesTable, chain: string) => isIptablesModeChain(chain));
+export async function cleanupIptables(ipt: Iptables, options: CleanupOptions): Promise<CleanupReport> {
+  const { owns } = options;
   const state = parseIptablesSave(await ipt.save(undefined));
   let chainsDeleted = 0;
   let rulesDeleted = 0;

@@ -4,10 +4,14 @@
  *
  * @module
  */
-import { KernelError } from '../../kernel/exec.ts';
-import { compareVersions, createIptables, IptablesHostError, iptablesFor } from '../../kernel/iptables.ts';
+import {
+  compareVersions,
+  IptablesHostError,
+  probeIptablesTools,
+  resolveIptablesBackend,
+} from '../../kernel/iptables.ts';
 import type { ModeDefinition, ProxierDeps } from '../mode.ts';
-import { cleanupEachBackend, cleanupIptables } from './cleanup.ts';
+import { cleanupIptablesMode } from './cleanup.ts';
 import { planIptables } from './plan.ts';
 import { IptablesProxier } from './proxier.ts';
 import { renderIptablesPlan } from './render.ts';
@@ -17,13 +21,11 @@ import { traceState } from './trace.ts';
 const MIN_VERSION = '1.6.2';
 
 async function checkHost(deps: ProxierDeps): Promise<void> {
-  const ipt = await createIptables(deps.exec, deps.iptablesBackend);
-  const restore = `iptables-${ipt.backend}-restore`;
+  const backend = await resolveIptablesBackend(deps.exec, deps.iptablesBackend);
+  const restore = `iptables-${backend}-restore`;
   let version: string;
   try {
-    version = await ipt.version();
-    const r = await deps.exec(restore, ['--version']);
-    if (r.code !== 0) throw new KernelError(`${restore} --version`, r.code, r.stderr);
+    version = await probeIptablesTools(deps.exec, backend);
   } catch (error) {
     throw new IptablesHostError(`The iptables mode needs ${restore}: ${(error as Error).message}`, {
       cause: error,
@@ -34,13 +36,6 @@ async function checkHost(deps: ProxierDeps): Promise<void> {
   }
 }
 
-async function cleanup(deps: ProxierDeps): Promise<void> {
-  await cleanupEachBackend(deps.iptablesBackend, async (backend) => {
-    const report = await cleanupIptables(iptablesFor(deps.exec, backend));
-    deps.logger.info({ backend, ...report }, 'Removed iptables mode rules');
-  });
-}
-
 /** The iptables mode. */
 export const iptablesMode: ModeDefinition = {
   name: 'iptables',
@@ -48,5 +43,5 @@ export const iptablesMode: ModeDefinition = {
   trace: traceState,
   checkHost,
   createProxier: (deps) => new IptablesProxier(deps),
-  cleanup,
+  cleanup: cleanupIptablesMode,
 };

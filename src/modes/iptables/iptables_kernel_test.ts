@@ -17,7 +17,7 @@ import type { ProbeResult } from '../../lab/probe.ts';
 import type { ServicePortState } from '../../model/types.ts';
 import { change, planOptions, proxyState, servicePort } from '../common/testing/fixtures.ts';
 import type { ProxierDeps } from '../mode.ts';
-import { IPTABLES_JUMPS } from './base_chains.ts';
+import { IPTABLES_JUMPS } from './jumps.ts';
 import { iptablesMode } from './index.ts';
 import { IptablesProxier } from './proxier.ts';
 

@@ -33,7 +33,6 @@ import type {
 } from '../../model/types.ts';
 import {
   forwardChain,
-  IPTABLES_JUMPS,
   type JumpRule,
   KUBE_EXTERNAL_SERVICES,
   KUBE_MARK_MASQ,
@@ -43,8 +42,9 @@ import {
   markMasqChain,
   masqueradeMark,
   postroutingChain,
-} from './base_chains.ts';
+} from '../common/iptables_base_chains.ts';
 import { endpointChainName, serviceChainNames } from './chain_names.ts';
+import { IPTABLES_JUMPS } from './jumps.ts';
 
 /** Above this many endpoints, rules drop per-endpoint comments (as upstream) and remote KUBE-SEP chains. */
 export const LARGE_CLUSTER_ENDPOINTS = 1000;

@@ -23,10 +23,11 @@ import { type Conntrack, createConntrack } from '../../kernel/conntrack.ts';
 import { createIptables, type Iptables } from '../../kernel/iptables.ts';
 import { parseIptablesSave } from '../../kernel/iptables_state.ts';
 import type { ProxyState, StateChange } from '../../model/types.ts';
+import { KUBE_PROXY_CANARY } from '../common/iptables_base_chains.ts';
+import type { TableInput } from '../common/iptables_restore_input.ts';
 import type { Proxier, ProxierDeps } from '../mode.ts';
-import { KUBE_PROXY_CANARY } from './base_chains.ts';
 import { type IptablesPlan, planIptables, type ServicePortRules } from './plan.ts';
-import { fullSyncInput, fullSyncInputs, partialSyncInput, type TableInput } from './sync_input.ts';
+import { fullSyncInput, fullSyncInputs, partialSyncInput } from './sync_input.ts';
 
 /** Seams a test (or the lab) may substitute. */
 export interface IptablesProxierSeams {

@@ -13,7 +13,7 @@ import { FakeIptables } from '../../kernel/testing/iptables_fake.ts';
 import type { ProxyState, ServicePortState } from '../../model/types.ts';
 import { change, planOptions, proxyState, servicePort } from '../common/testing/fixtures.ts';
 import type { ProxierDeps } from '../mode.ts';
-import { cleanupIptables } from './cleanup.ts';
+import { removeIptablesModeChains } from './cleanup.ts';
 import { IptablesProxier } from './proxier.ts';
 
 const noExec: Exec = async () => {
@@ -314,12 +314,12 @@ describe('UDP conntrack cleanup', () => {
   });
 });
 
-describe('cleanupIptables', () => {
+describe('removeIptablesModeChains', () => {
   it('removes every chain and jump of the mode, leaving other rules alone', async () => {
     const { ipt, proxier } = setup();
     applyRestore(ipt.state, '*nat\n:OTHER - [0:0]\n-A PREROUTING -j OTHER\nCOMMIT\n', { noflush: true });
     await proxier.sync(proxyState([web, api]), change([]));
-    const report = await cleanupIptables(ipt);
+    const report = await removeIptablesModeChains(ipt);
     assert.ok(report.chainsDeleted > 10);
     for (const table of ['nat', 'filter', 'mangle'] as const) {
       const chains = [...(ipt.state.get(table)?.keys() ?? [])];
@@ -337,7 +337,7 @@ describe('cleanupIptables', () => {
 
   it('succeeds and writes nothing when nothing is there', async () => {
     const ipt = new FakeIptables();
-    const report = await cleanupIptables(ipt);
+    const report = await removeIptablesModeChains(ipt);
     assert.deepEqual(report, { chainsDeleted: 0, rulesDeleted: 0, chainsKept: [] });
     assert.equal(ipt.restores.length, 0);
   });
@@ -346,7 +346,7 @@ describe('cleanupIptables', () => {
     const { ipt, proxier } = setup();
     await proxier.sync(proxyState([web]), change([]));
     applyRestore(ipt.state, '*nat\n:OTHER - [0:0]\n-A OTHER -j KUBE-MARK-MASQ\nCOMMIT\n', { noflush: true });
-    const report = await cleanupIptables(ipt);
+    const report = await removeIptablesModeChains(ipt);
     assert.deepEqual(report.chainsKept, ['nat/KUBE-MARK-MASQ']);
     assert.equal(ipt.chain('nat', 'KUBE-SERVICES'), undefined);
   });

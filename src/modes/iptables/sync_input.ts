@@ -9,59 +9,19 @@
  *   KUBE-NODEPORTS, ...) get `-D`/`-I` edits instead of a rewrite when that is smaller, so that the input
  *   for a one-endpoint change stays a few lines at 10 000 services.
  *
+ * The builder of the lines is shared with the ipvs mode (common/iptables_restore_input.ts).
+ *
  * @module
  */
 import type { ChainRules, IptablesTable, TableRules } from '../../kernel/iptables_restore.ts';
-import { normalizeRule, type TableState } from '../../kernel/iptables_state.ts';
-import { type JumpRule, KUBE_PROXY_CANARY } from './base_chains.ts';
+import type { TableState } from '../../kernel/iptables_state.ts';
+import { KUBE_PROXY_CANARY } from '../common/iptables_base_chains.ts';
+import { type TableInput, TableInputBuilder } from '../common/iptables_restore_input.ts';
 import { isServiceChain } from './chain_names.ts';
 import type { IptablesPlan } from './plan.ts';
 
-/** Restore input for one table, or undefined when nothing needs writing. */
-export interface TableInput {
-  readonly table: IptablesTable;
-  readonly text: string;
-  readonly lines: number;
-}
-
 function tableOf(plan: IptablesPlan, table: IptablesTable): TableRules | undefined {
   return plan.tables.find((t) => t.table === table);
-}
-
-class Lines {
-  readonly decl: string[] = [];
-  readonly del: string[] = [];
-  readonly ins: string[] = [];
-  readonly add: string[] = [];
-  readonly drop: string[] = [];
-
-  toInput(table: IptablesTable): TableInput | undefined {
-    const n = this.decl.length + this.del.length + this.ins.length + this.add.length + this.drop.length;
-    if (n === 0) return undefined;
-    const text = `*${table}\n${[...this.decl, ...this.del, ...this.ins, ...this.add, ...this.drop].join('\n')}\nCOMMIT\n`;
-    return { table, text, lines: n + 2 };
-  }
-
-  rewrite(c: ChainRules): void {
-    this.decl.push(`:${c.name} - [0:0]`);
-    const prefix = `-A ${c.name} `;
-    for (const r of c.rules) this.add.push(prefix + r);
-  }
-
-  /**
-   * Jumps from built-in chains: inserts the missing ones (in reverse, so they end up in the listed order
-   * at the top of the chain) and deletes duplicates.
-   */
-  ensureJumps(jumps: readonly JumpRule[], table: IptablesTable, existing: TableState | undefined): void {
-    const own = jumps.filter((j) => j.table === table);
-    for (let i = own.length - 1; i >= 0; i--) {
-      const j = own[i]!;
-      const want = normalizeRule(j.rule);
-      const have = (existing?.get(j.from)?.rules ?? []).filter((r) => normalizeRule(r) === want).length;
-      if (have === 0) this.ins.push(`-I ${j.from} 1 ${j.rule}`);
-      for (let k = 1; k < have; k++) this.del.push(`-D ${j.from} ${j.rule}`);
-    }
-  }
 }
 
 /**
@@ -90,7 +50,7 @@ function finalInput(
   chains: readonly ChainRules[],
   names: ReadonlySet<string>,
 ): TableInput {
-  const lines = new Lines();
+  const lines = new TableInputBuilder();
   for (const c of chains) lines.rewrite(c);
   lines.decl.push(`:${KUBE_PROXY_CANARY} - [0:0]`);
   if (existing !== undefined) {
@@ -103,30 +63,6 @@ function finalInput(
   }
   lines.ensureJumps(plan.jumps, table, existing);
   return lines.toInput(table)!;
-}
-
-/**
- * The input that rewrites a fixed set of chains of one table (each declared, which flushes it, then
- * filled) and, when jumps are given, gives the built-in chains those jumps exactly once: a whole sync of
- * a small fixed ruleset such as the ipvs mode's.
- *
- * @param table the table
- * @param chains the chains to write, in order
- * @param jumps jumps to ensure (the ones of other tables are ignored); none on a partial sync
- * @param existing that table as iptables-save shows it now (needed for the jumps)
- * @returns restore input, or undefined when there is nothing to write
- * @example rewriteChainsInput('nat', natChains, IPVS_JUMPS, parseIptablesSave(await ipt.save('nat')).get('nat'))
- */
-export function rewriteChainsInput(
-  table: IptablesTable,
-  chains: readonly ChainRules[],
-  jumps: readonly JumpRule[],
-  existing: TableState | undefined,
-): TableInput | undefined {
-  const lines = new Lines();
-  for (const c of chains) lines.rewrite(c);
-  lines.ensureJumps(jumps, table, existing);
-  return lines.toInput(table);
 }
 
 /** Chains shorter than this are rewritten rather than edited. */
@@ -163,12 +99,12 @@ export function fullSyncInputs(
   const first = fixed.filter((c) => !c.rules.some((r) => SERVICE_JUMP.test(r)));
   const last = fixed.filter((c) => !first.includes(c));
   const out: TableInput[] = [];
-  const head = new Lines();
+  const head = new TableInputBuilder();
   for (const c of first) head.rewrite(c);
   const headInput = head.toInput(table);
   if (headInput !== undefined) out.push(headInput);
   if (table === 'nat') {
-    let batch = new Lines();
+    let batch = new TableInputBuilder();
     let size = 0;
     for (const sp of plan.servicePorts.values()) {
       for (const c of sp.natChains) {
@@ -177,7 +113,7 @@ export function fullSyncInputs(
       }
       if (size >= batchRules) {
         out.push(batch.toInput(table)!);
-        batch = new Lines();
+        batch = new TableInputBuilder();
         size = 0;
       }
     }
@@ -200,7 +136,11 @@ function sameRules(a: readonly string[], b: readonly string[]): boolean {
  * cheap or the kept rules changed order. Kept rules stay in place; deleted rules go by content, new
  * ones are inserted at their final position in ascending order, so the chain ends up exactly `next`.
  */
-function chainEdits(name: string, old: readonly string[], next: readonly string[]): Lines | undefined {
+function chainEdits(
+  name: string,
+  old: readonly string[],
+  next: readonly string[],
+): TableInputBuilder | undefined {
   const remaining = new Map<string, number>();
   for (const r of next) remaining.set(r, (remaining.get(r) ?? 0) + 1);
   const kept: string[] = [];
@@ -228,7 +168,7 @@ function chainEdits(name: string, old: readonly string[], next: readonly string[
     }
   });
   if (deleted.length + inserted.length >= next.length || !sameRules(kept, keptInNext)) return undefined;
-  const lines = new Lines();
+  const lines = new TableInputBuilder();
   for (const r of deleted) lines.del.push(`-D ${name} ${r}`);
   for (const { index, rule } of inserted) lines.ins.push(`-I ${name} ${index + 1} ${rule}`);
   return lines;
@@ -248,7 +188,7 @@ export function partialSyncInput(
   next: IptablesPlan,
   table: 'filter' | 'nat',
 ): TableInput | undefined {
-  const lines = new Lines();
+  const lines = new TableInputBuilder();
   const before = new Map((tableOf(applied, table)?.chains ?? []).map((c) => [c.name, c]));
   const after = tableOf(next, table)?.chains ?? [];
   for (const c of after) {

@@ -11,7 +11,7 @@
 import { KproxyError } from '../../contracts/errors.ts';
 import { KernelError, mustExec } from '../../kernel/exec.ts';
 import { iptablesFor } from '../../kernel/iptables.ts';
-import { cleanupEachBackend, cleanupIptables } from '../iptables/cleanup.ts';
+import { cleanupEachBackend, cleanupIptables } from '../common/iptables_chain_cleanup.ts';
 import type { ProxierDeps } from '../mode.ts';
 import { allIpvsSetNames } from './ipsets.ts';
 import { isIpvsModeChain } from './iptables_rules.ts';
@@ -80,7 +80,7 @@ function nothingThere(error: unknown): boolean {
 /**
  * Removes everything the ipvs mode may have programmed: every virtual server, kube-ipvs0, kproxy's
  * iptables chains and the jumps to them (both families, on the backends `--iptables-backend` names, with
- * the iptables mode's cleanup), and kproxy's ipsets. Succeeds when nothing is there.
+ * the removal shared with the iptables mode), and kproxy's ipsets. Succeeds when nothing is there.
  *
  * @param deps the daemon's deps
  */

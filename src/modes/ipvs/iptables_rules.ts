@@ -4,7 +4,7 @@
  * source-range firewall, and the reject of new connections to a VIP port that no service serves.
  *
  * Chain names are upstream's. KUBE-MARK-MASQ, KUBE-POSTROUTING, the accepting rules of KUBE-FORWARD and
- * the jumps are the iptables mode's own pieces (src/modes/iptables/base_chains.ts), as upstream's ipvs
+ * the shape of the jumps are shared with the iptables mode (src/modes/common/iptables_base_chains.ts), as upstream's ipvs
  * proxier shares them with its iptables proxier; the Proxier applies the tables through the iptables seam.
  *
  * @module
@@ -23,7 +23,7 @@ import {
   markMasqChain,
   masqueradeMark,
   postroutingChain,
-} from '../iptables/base_chains.ts';
+} from '../common/iptables_base_chains.ts';
 import type { IpvsSetName } from './ipsets.ts';
 
 /** kproxy's chains in the nat table. */

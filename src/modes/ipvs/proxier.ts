@@ -31,7 +31,7 @@ import { createIpvs, type Ipvs, type IpvsServiceId, type ListedVirtualServer } f
 import { createIpvsNetlink, type IpvsNetlink } from '../../kernel/ipvs_netlink.ts';
 import type { IPFamily, ProxyState, StateChange } from '../../model/types.ts';
 import { type Clock, systemClock, type Timer } from '../../runner/clock.ts';
-import { rewriteChainsInput } from '../iptables/sync_input.ts';
+import { rewriteChainsInput } from '../common/iptables_restore_input.ts';
 import type { Proxier, ProxierDeps } from '../mode.ts';
 import { diffIpvs } from './diff.ts';
 import { GracefulTermination } from './graceful_termination.ts';
