@@ -9,12 +9,17 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { IPTABLES_TOOLS, kernelTestSkip, LAB_TOOLS } from '../src/kernel/testing/kernel_tools.ts';
 import { type BenchLab, openBenchLab } from './scenarios/bench_lab.ts';
 import { runDataPath } from './scenarios/data_path.ts';
 import { runScale } from './scenarios/scale.ts';
 import { prepareKproxy } from './tools/kproxy_build.ts';
 
-describe('benchmark machinery in a lab', () => {
+const skip = kernelTestSkip(import.meta.url, {
+  tools: [...LAB_TOOLS, ...IPTABLES_TOOLS, 'ss', 'curl', 'haproxy', 'wrk', 'iperf3'],
+});
+
+describe('benchmark machinery in a lab', { skip }, () => {
   let bench: BenchLab;
   let workDir = '';
   before(async () => {

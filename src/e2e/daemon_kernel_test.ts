@@ -10,9 +10,12 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { IPTABLES_TOOLS, kernelTestSkip, LAB_TOOLS } from '../kernel/testing/kernel_tools.ts';
 import { eventually } from '../lab/eventually.ts';
 import { KPROXY_ARGV, type KproxyProcess, spawnKproxy } from '../lab/kproxy_daemon.ts';
 import { createLab, LAB_VIP_PREFIX, type Lab } from '../lab/lab.ts';
+
+const skip = kernelTestSkip(import.meta.url, { tools: [...LAB_TOOLS, ...IPTABLES_TOOLS, 'curl'] });
 
 const VIP_A = `${LAB_VIP_PREFIX}0.30`;
 const VIP_B = `${LAB_VIP_PREFIX}0.31`;
@@ -36,7 +39,9 @@ ${podIps.map((ip) => `  - addresses: [${ip}]`).join('\n')}
 `;
 }
 
-describe('kproxy run: hot reload and bad manifests during the run (real daemon, userspace mode)', () => {
+describe('kproxy run: hot reload and bad manifests during the run (real daemon, userspace mode)', {
+  skip,
+}, () => {
   let lab: Lab;
   let dir = '';
   let daemon: KproxyProcess;

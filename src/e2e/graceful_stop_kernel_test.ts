@@ -11,10 +11,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
+import { IPTABLES_TOOLS, kernelTestSkip, LAB_TOOLS } from '../kernel/testing/kernel_tools.ts';
 import { type KproxyProcess, spawnKproxy } from '../lab/kproxy_daemon.ts';
 import { createLab, LAB_VIP_PREFIX, type Lab } from '../lab/lab.ts';
 import type { ProbeResult } from '../lab/probe.ts';
 import type { DrainClientDone, DrainClientEvent } from './testing/drain_client.ts';
+
+const skip = kernelTestSkip(import.meta.url, { tools: [...LAB_TOOLS, ...IPTABLES_TOOLS, 'iptables-save'] });
 
 const PROBE = new URL('../lab/probe.ts', import.meta.url).href;
 const CLIENT = new URL('./testing/drain_client.ts', import.meta.url).href;
@@ -41,7 +44,7 @@ ${lab.pods.map((p) => `  - addresses: [${p.ip}]`).join('\n')}
 `;
 }
 
-describe('userspace mode: SIGTERM during traffic (real daemon, lab)', () => {
+describe('userspace mode: SIGTERM during traffic (real daemon, lab)', { skip }, () => {
   let lab: Lab;
   let dir = '';
   let daemon: KproxyProcess;

@@ -8,9 +8,14 @@ import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { kernelTestSkip, LAB_TOOLS } from '../kernel/testing/kernel_tools.ts';
 import { eventually } from '../lab/eventually.ts';
 import { type KproxyProcess, spawnKproxy } from '../lab/kproxy_daemon.ts';
 import { createLab, LAB_VIP_PREFIX, type Lab } from '../lab/lab.ts';
+
+const skip = kernelTestSkip(import.meta.url, {
+  tools: [...LAB_TOOLS, 'iptables-legacy-restore', 'iptables-legacy-save', 'curl'],
+});
 
 const VIP = `${LAB_VIP_PREFIX}0.10`;
 const HC_PORT = 30555;
@@ -41,7 +46,9 @@ endpoints:
 `;
 }
 
-describe('operating kproxy: metrics, healthz, service health checks, SIGTERM (real daemon, iptables mode)', () => {
+describe('operating kproxy: metrics, healthz, service health checks, SIGTERM (real daemon, iptables mode)', {
+  skip,
+}, () => {
   let lab: Lab;
   let dir = '';
   let daemon: KproxyProcess;

@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createExec } from '../kernel/exec.ts';
+import { kernelTestSkip, LAB_TOOLS } from '../kernel/testing/kernel_tools.ts';
 import { createLab, type Lab } from './lab.ts';
 import type { ProbeResult } from './probe.ts';
+
+const skip = kernelTestSkip(import.meta.url, { tools: [...LAB_TOOLS, 'curl'] });
 
 const PROBE = new URL('./probe.ts', import.meta.url).href;
 
@@ -20,7 +23,7 @@ async function probe(lab: Lab, ns: string, args: string[]): Promise<ProbeResult>
   return JSON.parse(result.stdout) as ProbeResult;
 }
 
-describe('lab', () => {
+describe('lab', { skip }, () => {
   let lab: Lab;
   before(async () => {
     lab = await createLab({ tag: 'lab', clients: 1, pods: 2 });
@@ -100,7 +103,7 @@ describe('lab', () => {
   });
 });
 
-describe('lab teardown', () => {
+describe('lab teardown', { skip }, () => {
   it('destroy removes every namespace and process, and may be called twice', async () => {
     const lab = await createLab({ tag: 'labdn', clients: 1, pods: 1 });
     const sleeper = lab.spawn(lab.clients[0]!.ns, ['sleep', '600']);

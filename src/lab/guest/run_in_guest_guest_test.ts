@@ -7,11 +7,17 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { kernelTestSkip } from '../../kernel/testing/kernel_tools.ts';
 import { GuestError } from './guest_error.ts';
 import { repoRoot } from './guest_image.ts';
 import { runInGuest } from './run_in_guest.ts';
 
-describe('runInGuest', () => {
+const skip = kernelTestSkip(import.meta.url, {
+  tools: ['qemu-system-x86_64', 'busybox', 'modprobe', 'ip', 'ipvsadm'],
+  guestKernel: true,
+});
+
+describe('runInGuest', { skip }, () => {
   it('runs a command in a kernel with IPVS, dummy links and the host node, and reports code, stdout and stderr', async () => {
     const ns = `kpt-gh-${process.pid % 10000}`;
     const probe = join(repoRoot, '.cache', `guest-probe-${process.pid}`);

@@ -12,6 +12,7 @@ import { pino } from 'pino';
 import { createExec, type Exec } from '../../kernel/exec.ts';
 import { iptablesFor, type ResolvedIptablesBackend } from '../../kernel/iptables.ts';
 import { parseIptablesSave, type TableState } from '../../kernel/iptables_state.ts';
+import { IPTABLES_TOOLS, kernelTestSkip, LAB_TOOLS } from '../../kernel/testing/kernel_tools.ts';
 import { createLab, type Lab } from '../../lab/lab.ts';
 import type { ProbeResult } from '../../lab/probe.ts';
 import type { ServicePortState } from '../../model/types.ts';
@@ -20,6 +21,8 @@ import type { ProxierDeps } from '../mode.ts';
 import { IPTABLES_JUMPS } from './jumps.ts';
 import { iptablesMode } from './index.ts';
 import { IptablesProxier } from './proxier.ts';
+
+const skip = kernelTestSkip(import.meta.url, { tools: [...LAB_TOOLS, ...IPTABLES_TOOLS, 'conntrack'] });
 
 const PROBE = new URL('../../lab/probe.ts', import.meta.url).href;
 const CLUSTER_CIDR = '198.18.96.0/19';
@@ -47,7 +50,7 @@ async function saved(
 }
 
 for (const backend of ['legacy', 'nft'] as const) {
-  describe(`iptables mode on a real kernel (${backend})`, () => {
+  describe(`iptables mode on a real kernel (${backend})`, { skip }, () => {
     let lab: Lab;
     let exec: Exec;
     let proxier: IptablesProxier;

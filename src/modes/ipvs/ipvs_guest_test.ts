@@ -6,7 +6,21 @@
  */
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
+import { IPTABLES_TOOLS, kernelTestSkip, LAB_TOOLS } from '../../kernel/testing/kernel_tools.ts';
 import { runInGuest } from '../../lab/guest/run_in_guest.ts';
+
+const skip = kernelTestSkip(import.meta.url, {
+  tools: [
+    'qemu-system-x86_64',
+    'busybox',
+    ...LAB_TOOLS,
+    ...IPTABLES_TOOLS,
+    'iptables-save',
+    'ipvsadm',
+    'ipset',
+  ],
+  guestKernel: true,
+});
 
 interface Report {
   firstSyncMs: number;
@@ -34,7 +48,7 @@ function drainLine(listing: string, pod: string): string | undefined {
   return service?.split('\n').find((line) => line.includes(`-> ${ip}:8080`));
 }
 
-describe('ipvs mode in a real IPVS kernel', () => {
+describe('ipvs mode in a real IPVS kernel', { skip }, () => {
   let report: Report;
   before(async () => {
     const result = await runInGuest(['node', '--import', 'tsx', 'src/modes/ipvs/testing/guest_scenario.ts'], {

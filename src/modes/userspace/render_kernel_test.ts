@@ -4,10 +4,13 @@
 // be fed to the kernel by mistake. Needs root.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { kernelTestSkip, LAB_TOOLS } from '../../kernel/testing/kernel_tools.ts';
 import { createLab, type Lab } from '../../lab/lab.ts';
 import { planUserspace } from './plan.ts';
 import { renderPortalRestore } from './render.ts';
 import { planOptions, proxyState, servicePort } from './testing/fixtures.ts';
+
+const skip = kernelTestSkip(import.meta.url, { tools: [...LAB_TOOLS, 'iptables-restore'] });
 
 const state = proxyState([
   servicePort({ endpoints: ['10.1.0.1:8080'] }),
@@ -15,7 +18,7 @@ const state = proxyState([
   servicePort({ serviceName: 'dns', protocol: 'UDP', port: 53, clusterIPs: ['10.96.0.53'], endpoints: [] }),
 ]);
 
-describe('userspace rules as printed, fed to iptables-restore --test', () => {
+describe('userspace rules as printed, fed to iptables-restore --test', { skip }, () => {
   let lab: Lab;
   before(async () => {
     lab = await createLab({ tag: 'rnd', clients: 0, pods: 0, servers: false });

@@ -1,18 +1,23 @@
 import assert from 'node:assert/strict';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
+import { IPTABLES_TOOLS, kernelTestSkip, LAB_TOOLS } from '../../kernel/testing/kernel_tools.ts';
 import { createLab, type Lab } from '../../lab/lab.ts';
 import type { ProbeResult } from '../../lab/probe.ts';
 import type { ServicePortState } from '../../model/types.ts';
 import { planOptions, servicePort } from './testing/fixtures.ts';
 import { type LabProxier, startLabProxier } from './testing/lab_proxier.ts';
 
+const skip = kernelTestSkip(import.meta.url, {
+  tools: [...LAB_TOOLS, ...IPTABLES_TOOLS, 'iptables-save', 'conntrack'],
+});
+
 // Lab addresses: node 198.18.0.1, client 198.18.1.2, pods 198.18.101.2-198.18.103.2 (banner and UDP on
 // 9000), VIPs 198.19.0.0/16. The Proxier runs in the node namespace as root: portal rules are installed
 // there, and clients connect to the VIPs exactly as a pod would.
 const PROBE = new URL('../../lab/probe.ts', import.meta.url).href;
 
-describe('userspace mode in a lab (portal rules, real traffic)', () => {
+describe('userspace mode in a lab (portal rules, real traffic)', { skip }, () => {
   let lab: Lab;
   let proxier: LabProxier;
   let pods: string[];
