@@ -61,7 +61,7 @@ process.stdout.write(
     'Try, in another terminal:',
     '  curl http://127.0.0.100:8080/     # round-robin over the three backends: run it a few times',
     '  curl http://127.0.0.101:8080/     # ClientIP session affinity: always the same backend',
-    "  echo hi | nc -u -w1 127.0.0.102 5353   # UDP",
+    '  node examples/demo/udp-send.mjs 127.0.0.102 5353 hi   # UDP: one datagram, prints the reply',
     '  curl http://127.0.0.1:10249/metrics ; curl http://127.0.0.1:10256/healthz',
     `Edit ${here}/*.yaml while it runs; Ctrl-C stops.`,
     '',
