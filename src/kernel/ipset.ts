@@ -37,6 +37,8 @@ export interface Ipset {
   list(): Promise<ListedIpset[]>;
   /** Runs an `ipset restore` script (stops at the first failing line, as ipset does). */
   restore(script: string): Promise<void>;
+  /** `X.Y` of the ipset tool (`ipset --version`): whether ipset runs here at all. */
+  version(): Promise<string>;
 }
 
 /** A set exists with another type or family than kproxy needs. */
@@ -162,6 +164,11 @@ export function createIpset(exec: Exec): Ipset {
     async restore(script) {
       if (script === '') return;
       await mustExec(exec, 'ipset', ['restore'], { input: numericProtocols(script) });
+    },
+    async version() {
+      const { stdout } = await mustExec(exec, 'ipset', ['--version']);
+      // `ipset v7.17, protocol version: 7`; an unexpected wording still proves that ipset runs.
+      return /v(\d+(?:\.\d+)*)/.exec(stdout)?.[1] ?? stdout.trim();
     },
   };
 }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { KernelError } from './exec.ts';
 import { createIpset, numericProtocols } from './ipset.ts';
 import { FakeIpset } from './testing/ipset_fake.ts';
 
@@ -41,5 +42,15 @@ describe('ipset seam', () => {
     assert.match(inputs[0] ?? '', /198\.18\.0\.1,6:80/);
     const listed = await ipset.list();
     assert.deepEqual(listed.find((s) => s.name === 'KUBE-CLUSTER-IP')?.entries, ['198.18.0.1,tcp:80']);
+  });
+
+  it('reads the version of ipset, and fails with the command when ipset does not run', async () => {
+    const fake = new FakeIpset();
+    assert.equal(await createIpset(async (_command, args) => fake.ipset(args)).version(), '7.17');
+    const missing = createIpset(async () => ({ code: 127, stdout: '', stderr: 'ipset: not found\n' }));
+    await assert.rejects(
+      missing.version(),
+      (error: unknown) => error instanceof KernelError && error.command === 'ipset --version',
+    );
   });
 });

@@ -9,7 +9,7 @@
  * @module
  */
 import { KproxyError } from '../../contracts/errors.ts';
-import { KernelError, mustExec } from '../../kernel/exec.ts';
+import { KernelError } from '../../kernel/exec.ts';
 import { iptablesFor } from '../../kernel/iptables.ts';
 import { cleanupEachBackend, cleanupIptables } from '../common/iptables_chain_cleanup.ts';
 import type { ProxierDeps } from '../mode.ts';
@@ -40,7 +40,7 @@ export async function checkIpvsHost(deps: ProxierDeps): Promise<void> {
         '(load the ip_vs modules, install ipvsadm and ipset, or use --proxy-mode iptables)',
       { cause: error },
     );
-  const { ipvs } = realIpvsSeams(deps);
+  const { ipvs, ipset } = realIpvsSeams(deps);
   let listed: Awaited<ReturnType<typeof ipvs.list>>;
   try {
     listed = await ipvs.list();
@@ -48,7 +48,7 @@ export async function checkIpvsHost(deps: ProxierDeps): Promise<void> {
     throw unavailable('cannot list the IPVS table (ipvsadm -Ln)', error);
   }
   try {
-    await mustExec(deps.exec, 'ipset', ['--version']);
+    await ipset.version();
   } catch (error) {
     throw unavailable('ipset does not run', error);
   }
