@@ -32,9 +32,9 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createLab, type Lab } from '../src/lab/lab.ts';
 import type { TcpRelayEngineName } from '../src/modes/userspace/tcp_relay.ts';
-import { planOptions, servicePort } from '../src/modes/userspace/testing/fixtures.ts';
 import { startLabProxier } from '../src/modes/userspace/testing/lab_proxier.ts';
 import { applyHaproxyPortals } from './scenarios/haproxy_portals.ts';
+import { benchPlanOptions, clusterIpServicePort, remoteEndpoint } from './scenarios/service_ports.ts';
 
 const { values } = parseArgs({
   options: {
@@ -188,35 +188,35 @@ async function main(): Promise<void> {
     const haproxy = lab.spawn(lab.node.ns, ['haproxy', '-db', '-f', proxyCfg]);
     await new Promise((resolve) => setTimeout(resolve, 500)); // let haproxy and iperf3 bind
     const services = [
-      servicePort({
+      clusterIpServicePort({
         serviceName: 'http',
         clusterIPs: [VIP_HTTP],
         port: 80,
-        endpoints: [`${pod.ip}:${HTTP_PORT}`],
+        endpoints: [remoteEndpoint(`${pod.ip}:${HTTP_PORT}`)],
       }),
-      servicePort({
+      clusterIpServicePort({
         serviceName: 'bulk',
         clusterIPs: [VIP_BULK],
         port: IPERF_PORT,
-        endpoints: [`${pod.ip}:${IPERF_PORT}`],
+        endpoints: [remoteEndpoint(`${pod.ip}:${IPERF_PORT}`)],
       }),
     ];
     // Without portal rules (--userspace-portals off) a VIP that is a local address is served by listening on
     // it: with the node's own address as an external IP, kproxy is reached like HAProxy, with no NAT.
     const direct = [
-      servicePort({
+      clusterIpServicePort({
         serviceName: 'http-local',
         clusterIPs: [VIP_HTTP],
         externalIPs: [lab.node.ip],
         port: 28080,
-        endpoints: [`${pod.ip}:${HTTP_PORT}`],
+        endpoints: [remoteEndpoint(`${pod.ip}:${HTTP_PORT}`)],
       }),
-      servicePort({
+      clusterIpServicePort({
         serviceName: 'bulk-local',
         clusterIPs: [VIP_BULK],
         externalIPs: [lab.node.ip],
         port: 25201,
-        endpoints: [`${pod.ip}:${IPERF_PORT}`],
+        endpoints: [remoteEndpoint(`${pod.ip}:${IPERF_PORT}`)],
       }),
     ];
     const kproxy = (engine: TcpRelayEngineName, nat: boolean): Target => ({
@@ -226,11 +226,10 @@ async function main(): Promise<void> {
       async up() {
         const proxier = startLabProxier(
           lab,
-          planOptions({
-            nodeIPs: [lab.node.ip],
-            userspaceRelayEngine: engine,
-            userspacePortals: nat ? 'on' : 'off',
-          }),
+          benchPlanOptions(
+            { nodeName: 'node-a', nodeIPs: [lab.node.ip] },
+            { userspaceRelayEngine: engine, userspacePortals: nat ? 'on' : 'off' },
+          ),
         );
         await proxier.sync(nat ? services : direct);
         return {

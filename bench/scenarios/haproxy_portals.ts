@@ -13,7 +13,10 @@ import { createExec } from '../../src/kernel/exec.ts';
 import type { Lab } from '../../src/lab/lab.ts';
 import { listenerId, planUserspace, type UserspacePlan } from '../../src/modes/userspace/plan.ts';
 import { PortalRules } from '../../src/modes/userspace/portal_rules.ts';
-import { planOptions, proxyState, servicePort } from '../../src/modes/userspace/testing/fixtures.ts';
+import { benchPlanOptions, clusterIpServicePort, remoteEndpoint, sortedProxyState } from './service_ports.ts';
+
+/** The node the portal plan is made for (ClusterIP portals do not depend on it). */
+const PORTAL_NODE_NAME = 'node-a';
 
 /** A VIP:port redirected to a local port (HAProxy's, bound on every address). */
 export interface PortalForward {
@@ -35,19 +38,20 @@ export interface PortalForward {
  */
 export function haproxyPortalPlan(nodeIP: string, forwards: readonly PortalForward[]): UserspacePlan {
   const ports = forwards.map((f) =>
-    servicePort({
+    clusterIpServicePort({
       serviceName: `haproxy-${f.name}`,
       clusterIPs: [f.vip],
       port: f.port,
-      endpoints: [f.endpoint],
+      endpoints: [remoteEndpoint(f.endpoint)],
     }),
   );
   const proxyPorts = new Map(
     ports.map((sp, i) => [listenerId(sp.key, 'internal'), forwards[i]!.toPort] as const),
   );
+  const node = { nodeName: PORTAL_NODE_NAME, nodeIPs: [nodeIP] };
   return planUserspace(
-    proxyState(ports),
-    planOptions({ nodeIPs: [nodeIP], userspacePortals: 'on' }),
+    sortedProxyState(ports, node.nodeName),
+    benchPlanOptions(node, { userspacePortals: 'on' }),
     proxyPorts,
   );
 }
