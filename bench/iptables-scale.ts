@@ -13,15 +13,10 @@ import type { PlanOptions } from '../src/contracts/plan_options.ts';
 import { createExec, mustExec } from '../src/kernel/exec.ts';
 import { type Iptables, iptablesFor } from '../src/kernel/iptables.ts';
 import { renderRestore } from '../src/kernel/iptables_restore.ts';
-import {
-  type Endpoint,
-  type ProxyState,
-  type ServicePortState,
-  type StateChange,
-  servicePortKey,
-} from '../src/model/types.ts';
+import type { Endpoint, ProxyState, ServicePortState, StateChange } from '../src/model/types.ts';
 import { planIptables } from '../src/modes/iptables/plan.ts';
 import { IptablesProxier } from '../src/modes/iptables/proxier.ts';
+import { clusterIpServicePort } from './scenarios/service_ports.ts';
 
 const { values } = parseArgs({
   options: {
@@ -73,33 +68,13 @@ function service(i: number, generation = 0): ServicePortState {
   const eps = Array.from({ length: perService }, (_, j) =>
     endpoint(i, j + (j === 0 ? generation * 7919 : 0), 8080),
   );
-  const serviceName = `svc-${i}`;
-  // A plain ClusterIP port whose endpoints are all remote and ready: every list but the local one is eps.
-  return {
-    key: servicePortKey('bench', serviceName, 'http', 'TCP'),
+  return clusterIpServicePort({
     namespace: 'bench',
-    serviceName,
-    portName: 'http',
-    protocol: 'TCP',
-    type: 'ClusterIP',
-    port: 80,
-    nodePort: 0,
+    serviceName: `svc-${i}`,
     clusterIPs: [`172.${30 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`],
-    ipFamilies: ['IPv4'],
-    externalIPs: [],
-    loadBalancerIPs: [],
-    loadBalancerSourceRanges: [],
-    sessionAffinity: { type: 'None' },
-    externalTrafficPolicy: 'Cluster',
-    internalTrafficPolicy: 'Cluster',
-    healthCheckNodePort: 0,
-    annotations: {},
-    allEndpoints: eps,
-    clusterEndpoints: eps,
-    localEndpoints: [],
-    internalEndpoints: eps,
-    externalEndpoints: eps,
-  };
+    port: 80,
+    endpoints: eps,
+  });
 }
 
 function stateOf(ports: readonly ServicePortState[], version: number): ProxyState {
