@@ -1,6 +1,6 @@
 /**
  * Section 3's pure half: for each service count, plan + render time, rule size and memory of each mode's
- * `renderRules`, each in a process of its own (bench/plan_timer.ts). Pure CPU, no kernel: always run on the
+ * `renderRules`, each in a process of its own (bench/scenarios/plan_timer.ts). Pure CPU, no kernel: always run on the
  * host, for every mode, ipvs included.
  *
  * @module
