@@ -1,7 +1,7 @@
 /**
  * Section 3's pure half: for each service count, plan + render time, rule size and memory of each mode's
- * `renderRules`, each in a process of its own (bench/scenarios/plan_timer.ts). Pure CPU, no kernel: always run on the
- * host, for every mode, ipvs included.
+ * `renderRules`, each in a process of its own (plan_timer.ts beside this file). Pure CPU, no kernel: always
+ * run on the host, for every mode, ipvs included.
  *
  * @module
  */
