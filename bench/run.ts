@@ -13,7 +13,7 @@
  *          [--render bench/results/FILE.json] [--merge bench/results/FILE.json]
  *
  * `--merge FILE` runs the chosen sections and merges them into FILE (e.g. a section that could not run the
- * first time); `--render FILE` only rewrites the report and the plots from FILE.
+ * first time); `--render FILE` only rewrites the report and the plots from FILE; `--help` prints the options.
  * @module
  */
 import { execFileSync } from 'node:child_process';
@@ -308,6 +308,19 @@ export async function writeReport(
   return files;
 }
 
+const USAGE = `Usage: npm run bench [-- options]   (npm run bench:quick: the same with --quick; needs root)
+
+  --quick                   fewer repetitions, shorter loads, only the small sizes (under five minutes)
+  --sections LIST           which sections run, comma-separated (default ${SECTIONS.join(',')})
+  --skip-guest              the same as leaving guest out of --sections
+  --from-source             run kproxy's sources through tsx instead of a tsc build (.cache/bench-build/)
+  --iptables-backend B      legacy or nft (default legacy)
+  --merge FILE              run the chosen sections and merge them into the results FILE
+  --render FILE             only rewrite docs/benchmarks/ (report and plots) from the results FILE
+
+Writes bench/results/<date>.json, docs/benchmarks/README.md and the plots beside it. Everything runs in
+kpt- network namespaces of its own, torn down at the end.`;
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -318,9 +331,14 @@ async function main(): Promise<void> {
       'iptables-backend': { type: 'string', default: 'legacy' },
       render: { type: 'string' },
       merge: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
     },
   });
   const log = (line: string) => process.stdout.write(`${line}\n`);
+  if (values.help) {
+    log(USAGE);
+    return;
+  }
   if (values.render !== undefined) {
     const results = JSON.parse(await readFile(values.render, 'utf8')) as BenchResults;
     for (const f of await writeReport(results, resolve(values.render), false))
