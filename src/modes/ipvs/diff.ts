@@ -1,19 +1,22 @@
 /**
  * The difference between the planned IPVS table and the kernel's (listed, never assumed): the commands
  * that turn one into the other, with removed real servers handed to graceful termination instead of
- * being deleted under their connections.
+ * being deleted under their connections. Also the difference between two plans: which virtual servers a
+ * partial sync must look at, and which service ports a sync wrote.
  *
  * @module
  */
 import type {
   IpvsCommand,
   IpvsRealServer,
+  IpvsServiceId,
   IpvsVirtualServer,
   ListedVirtualServer,
 } from '../../kernel/ipvs.ts';
 import { hostPort } from '../../kernel/ipvs.ts';
+import type { ServicePortKey } from '../../model/types.ts';
 import { type DrainingServer, needsGracefulTermination, realServerKey } from './graceful_termination.ts';
-import type { PlannedVirtualServer } from './plan.ts';
+import type { IpvsPlan, PlannedVirtualServer } from './plan.ts';
 
 /** What a sync must do to the IPVS table. */
 export interface IpvsDiff {
@@ -128,4 +131,63 @@ export function diffIpvs(
     }
   }
   return { commands: [...adds, ...removals, ...deletes], drain, undrain, changedServers: changed };
+}
+
+/** Whether two planned virtual servers program the same thing (service options and real servers). */
+function samePlanned(a: PlannedVirtualServer, b: PlannedVirtualServer): boolean {
+  return (
+    sameService(a, b) &&
+    a.realServers.length === b.realServers.length &&
+    a.realServers.every((rs, i) => {
+      const other = b.realServers[i]!;
+      return rs.address === other.address && rs.port === other.port && rs.weight === other.weight;
+    })
+  );
+}
+
+/**
+ * The virtual servers whose plan changed between two plans: added, removed, or with other service
+ * options or real servers.
+ *
+ * @param before the plan applied last
+ * @param after the plan to apply
+ * @returns key → identity of each changed virtual server (those of `after` first, in its order)
+ * @example changedVirtualServers(applied, plan).size // 0 when nothing changed
+ */
+export function changedVirtualServers(before: IpvsPlan, after: IpvsPlan): Map<string, IpvsServiceId> {
+  const previous = new Map(before.virtualServers.map((vs) => [vs.key, vs]));
+  const changed = new Map<string, IpvsServiceId>();
+  for (const vs of after.virtualServers) {
+    const last = previous.get(vs.key);
+    if (last === undefined || !samePlanned(last, vs)) changed.set(vs.key, vs);
+    previous.delete(vs.key);
+  }
+  for (const [key, vs] of previous) changed.set(key, vs);
+  return changed;
+}
+
+/**
+ * The service ports behind some virtual servers, looked up in the new plan and else in the one before
+ * (for virtual servers that went away).
+ *
+ * @param keys virtual-server keys (e.g. {@link IpvsDiff.changedServers})
+ * @param before the plan applied last, if any
+ * @param after the plan applied now
+ * @returns the service ports those virtual servers belong to
+ * @example changedServicePorts(diff.changedServers, applied, plan).size
+ */
+export function changedServicePorts(
+  keys: Iterable<string>,
+  before: IpvsPlan | undefined,
+  after: IpvsPlan,
+): Set<ServicePortKey> {
+  const owner = new Map<string, ServicePortKey>();
+  for (const vs of before?.virtualServers ?? []) owner.set(vs.key, vs.servicePort);
+  for (const vs of after.virtualServers) owner.set(vs.key, vs.servicePort);
+  const servicePorts = new Set<ServicePortKey>();
+  for (const key of keys) {
+    const sp = owner.get(key);
+    if (sp !== undefined) servicePorts.add(sp);
+  }
+  return servicePorts;
 }

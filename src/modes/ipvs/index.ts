@@ -7,7 +7,8 @@
  * @module
  */
 import type { ModeDefinition } from '../mode.ts';
-import { checkIpvsHost, cleanupIpvs } from './host.ts';
+import { cleanupIpvs } from './cleanup.ts';
+import { checkIpvsHost } from './host.ts';
 import { planIpvs } from './plan.ts';
 import { createIpvsProxier } from './proxier.ts';
 import { renderIpvsPlan } from './render.ts';

@@ -57,13 +57,26 @@ export interface IpvsFamilyPlan {
   readonly tables: readonly TableRules[];
 }
 
+/** What a sync knows beyond the state: see {@link planIpvs}. */
+export interface IpvsPlanContext {
+  /**
+   * Families an earlier sync programmed. Each one stays in the plan even when no virtual server needs
+   * it any more, with every set empty and only the fixed rules, so that a sync empties what it
+   * programmed instead of leaving it behind. `kproxy rules` and `kproxy trace` pass none.
+   */
+  readonly servedFamilies?: readonly IPFamily[] | undefined;
+}
+
 /** Everything the ipvs mode programs. */
 export interface IpvsPlan {
   /** Sorted by key. */
   readonly virtualServers: readonly PlannedVirtualServer[];
   /** Addresses for kube-ipvs0, sorted. */
   readonly bindAddresses: readonly string[];
-  /** IPv4 always; IPv6 when some virtual server is IPv6. */
+  /**
+   * IPv4 always; IPv6 when some virtual server is IPv6; then, emptied, every served family
+   * ({@link IpvsPlanContext}) that is not already there.
+   */
   readonly families: readonly IpvsFamilyPlan[];
   /** Problems that did not stop planning (an invalid scheduler annotation, a VIP claimed twice). */
   readonly warnings: readonly string[];
@@ -80,11 +93,12 @@ export function familyOf(address: string): IPFamily {
  *
  * @param state the services and their endpoints
  * @param options the flags that shape the plan
+ * @param context what the Proxier programmed before (the families it must keep emptied)
  * @returns the plan
  * @throws {IpvsSchedulerError} when `options.ipvsScheduler` is not an IPVS scheduler
  * @example const plan = planIpvs(state, options); plan.virtualServers[0]?.key // 'TCP/198.18.0.10:80'
  */
-export function planIpvs(state: ProxyState, options: PlanOptions): IpvsPlan {
+export function planIpvs(state: ProxyState, options: PlanOptions, context: IpvsPlanContext = {}): IpvsPlan {
   const fallback = defaultScheduler(options.ipvsScheduler);
   const nodeIPs = nodePortAddresses(options);
   const warnings: string[] = [];
@@ -196,12 +210,16 @@ export function planIpvs(state: ProxyState, options: PlanOptions): IpvsPlan {
       warnings,
     ),
   );
+  for (const family of context.servedFamilies ?? []) {
+    // An emptied family serves nothing, so its warnings (a second cluster CIDR) would only be noise.
+    if (!families.some((f) => f.family === family))
+      families.push(planFamily(family, new Map(), options, [], []));
+  }
   return { virtualServers, bindAddresses, families, warnings };
 }
 
 /**
- * The ipsets and rules of one family, from the set contents. Exported so that the Proxier can reset a
- * family that the plan no longer has (every set empty, only the fixed rules).
+ * The ipsets and rules of one family, from the set contents.
  *
  * @param family the family
  * @param sets set name → entries (names already family-specific)
@@ -210,7 +228,7 @@ export function planIpvs(state: ProxyState, options: PlanOptions): IpvsPlan {
  * @param warnings collects warnings
  * @returns the family's plan
  */
-export function planFamily(
+function planFamily(
   family: IPFamily,
   sets: ReadonlyMap<string, ReadonlySet<string>>,
   options: PlanOptions,

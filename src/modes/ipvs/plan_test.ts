@@ -144,6 +144,29 @@ describe('planIpvs', () => {
     assert.match(renderRestore(plan.families[1]!.tables), /-A KUBE-SERVICES -s ::1\/128 -j RETURN/);
   });
 
+  it('keeps a family an earlier sync served, with every set empty, and plans nothing new for it', () => {
+    const state = stateOf([[web, endpoints(web, ['198.19.1.1'])]]);
+    const alone = planIpvs(state, planOptions());
+    const kept = planIpvs(state, planOptions(), { servedFamilies: ['IPv4', 'IPv6'] });
+    assert.deepEqual(
+      kept.families.map((f) => f.family),
+      ['IPv4', 'IPv6'],
+    );
+    assert.deepEqual(kept.families[0], alone.families[0]);
+    assert.deepEqual(
+      kept.families[1]!.ipsets.filter((s) => s.entries.length > 0),
+      [],
+    );
+    assert.ok(kept.families[1]!.ipsets.some((s) => s.name === 'KUBE-6-CLUSTER-IP'));
+    assert.match(renderRestore(kept.families[1]!.tables), /-A KUBE-SERVICES -s ::1\/128 -j RETURN/);
+    assert.deepEqual(kept.virtualServers, alone.virtualServers);
+    assert.equal(
+      ipvsMode.renderRules(state, planOptions()).includes('IPv6'),
+      false,
+      'rules show no emptied family',
+    );
+  });
+
   it("renders the table, the sets and the rules in their tools' restore formats", () => {
     const text = ipvsMode.renderRules(
       stateOf([[web, endpoints(web, ['198.19.1.1'])]]),

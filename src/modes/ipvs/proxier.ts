@@ -1,7 +1,8 @@
 /**
  * The ipvs mode's applier: brings the kernel in line with {@link planIpvs} through the seams (ipset,
  * iptables, kube-ipvs0 addresses, IPVS), diffing against what the kernel lists, and drains removed real
- * servers in the background.
+ * servers in the background. It decides nothing the plan decides: each step below diffs one part of the
+ * plan against the kernel (or against what it applied last) and applies the difference.
  *
  * Order of a sync (as upstream): the dummy device; the ipsets (iptables rules name them); the iptables
  * rules; the VIPs that are new on kube-ipvs0; the IPVS table; VIPs no longer served come off last.
@@ -9,49 +10,20 @@
  * @module
  */
 
-import type { IptablesBackend } from '../../contracts/proxy_mode.ts';
 import type { SyncOptions, SyncReport } from '../../contracts/sync.ts';
-import type { Exec } from '../../kernel/exec.ts';
-import {
-  createIpset,
-  type Ipset,
-  type IpsetSpec,
-  ipsetSyncLines,
-  type ListedIpset,
-} from '../../kernel/ipset.ts';
-import {
-  type Iptables,
-  iptablesFor,
-  type ResolvedIptablesBackend,
-  resolveIptablesBackend,
-} from '../../kernel/iptables.ts';
+import { ipsetSyncLines, type ListedIpset } from '../../kernel/ipset.ts';
 import { renderRestore } from '../../kernel/iptables_restore.ts';
 import { parseIptablesSave } from '../../kernel/iptables_state.ts';
-import { createIpvs, type Ipvs, type IpvsServiceId, type ListedVirtualServer } from '../../kernel/ipvs.ts';
-import { createIpvsNetlink, type IpvsNetlink } from '../../kernel/ipvs_netlink.ts';
+import type { ListedVirtualServer } from '../../kernel/ipvs.ts';
 import type { IPFamily, ProxyState, StateChange } from '../../model/types.ts';
 import { type Clock, systemClock, type Timer } from '../../runner/clock.ts';
 import { rewriteChainsInput } from '../common/iptables_restore_input.ts';
 import type { Proxier, ProxierDeps } from '../mode.ts';
-import { diffIpvs } from './diff.ts';
+import { changedServicePorts, changedVirtualServers, diffIpvs, type IpvsDiff } from './diff.ts';
 import { GracefulTermination } from './graceful_termination.ts';
 import { IPVS_JUMPS } from './iptables_rules.ts';
-import {
-  type IpvsFamilyPlan,
-  type IpvsPlan,
-  type PlannedVirtualServer,
-  planFamily,
-  planIpvs,
-} from './plan.ts';
-
-/** The kernel seams of the ipvs mode (all default to the real ones over `deps.exec`). */
-export interface IpvsSeams {
-  readonly ipvs: Ipvs;
-  readonly ipset: Ipset;
-  readonly netlink: IpvsNetlink;
-  /** The iptables seam of a family (iptables or ip6tables, on the `--iptables-backend` backend). */
-  readonly iptables: (family: IPFamily) => Promise<Iptables>;
-}
+import { type IpvsPlan, type PlannedVirtualServer, planIpvs } from './plan.ts';
+import { type IpvsSeams, realIpvsSeams } from './seams.ts';
 
 /** Options of {@link createIpvsProxier} beyond the daemon's deps. */
 export interface IpvsProxierOptions {
@@ -67,21 +39,6 @@ export interface IpvsProxierOptions {
  */
 export const PARTIAL_LIST_LIMIT = 64;
 
-/** Whether two planned virtual servers program the same thing (service options and real servers). */
-function samePlanned(a: PlannedVirtualServer, b: PlannedVirtualServer): boolean {
-  return (
-    a.scheduler === b.scheduler &&
-    a.persistentTimeout === b.persistentTimeout &&
-    a.flags.length === b.flags.length &&
-    a.flags.every((f, i) => b.flags[i] === f) &&
-    a.realServers.length === b.realServers.length &&
-    a.realServers.every((rs, i) => {
-      const other = b.realServers[i]!;
-      return rs.address === other.address && rs.port === other.port && rs.weight === other.weight;
-    })
-  );
-}
-
 /** The sysctls IPVS needs, as upstream sets them (conn_reuse_mode is left as is on kernels >= 5.9). */
 export const IPVS_SYSCTLS: readonly [string, number][] = [
   ['net.ipv4.vs.conntrack', 1],
@@ -90,31 +47,16 @@ export const IPVS_SYSCTLS: readonly [string, number][] = [
   ['net.ipv4.ip_forward', 1],
 ];
 
-/**
- * Builds the seams over an exec.
- *
- * @param deps the daemon's deps (exec, iptables backend)
- * @returns the real seams
- */
-export function realIpvsSeams(deps: Pick<ProxierDeps, 'exec' | 'iptablesBackend'>): IpvsSeams {
-  return {
-    ipvs: createIpvs(deps.exec),
-    ipset: createIpset(deps.exec),
-    netlink: createIpvsNetlink(deps.exec),
-    iptables: iptablesByFamily(deps.exec, deps.iptablesBackend),
-  };
+/** What a step of a sync wrote: restore input bytes and lines (or ipvsadm commands). */
+interface Written {
+  readonly bytes: number;
+  readonly lines: number;
 }
 
-/** The seam per family; `auto` is detected once, on first use, for both families. */
-function iptablesByFamily(exec: Exec, backend: IptablesBackend): (family: IPFamily) => Promise<Iptables> {
-  let resolved: Promise<ResolvedIptablesBackend> | undefined;
-  return async (family) => {
-    resolved ??= resolveIptablesBackend(exec, backend).catch((error: unknown) => {
-      resolved = undefined;
-      throw error;
-    });
-    return iptablesFor(exec, await resolved, { family });
-  };
+const NOTHING: Written = { bytes: 0, lines: 0 };
+
+function sum(parts: readonly Written[]): Written {
+  return parts.reduce((a, b) => ({ bytes: a.bytes + b.bytes, lines: a.lines + b.lines }), NOTHING);
 }
 
 /**
@@ -197,91 +139,20 @@ export class IpvsProxier implements Proxier {
   }
 
   async #syncOnce(state: ProxyState, change: StateChange, requestedFull: boolean): Promise<SyncReport> {
-    const { ipvs, ipset, netlink, iptables } = this.#seams;
     // A dummy device that had to be (re)created lost its addresses: nothing kproxy applied can be trusted.
-    const dummyCreated = await netlink.ensureDummy();
+    const dummyCreated = await this.#seams.netlink.ensureDummy();
     const full = requestedFull || !this.#trusted || dummyCreated;
-    const plan = planIpvs(state, this.#deps.options);
+    const plan = planIpvs(state, this.#deps.options, { servedFamilies: [...this.#families] });
     for (const warning of plan.warnings) this.#deps.logger.warn(warning);
-    let bytes = 0;
-    let lines = 0;
-
     // A full sync lists the whole table once (which also loads ip_vs, whose sysctls exist only then);
     // nothing below changes IPVS before the diff, so that listing is what the diff compares against.
-    let table: ListedVirtualServer[] | undefined;
-    if (full) {
-      table = await ipvs.list();
-      for (const [name, value] of IPVS_SYSCTLS) await netlink.setSysctl(name, value);
-    }
-
-    // A family served before but not now keeps its chains and sets, emptied.
-    const families: IpvsFamilyPlan[] = [...plan.families];
-    for (const family of this.#families) {
-      if (!families.some((f) => f.family === family))
-        families.push(planFamily(family, new Map(), this.#deps.options, [], []));
-    }
-    const specs: IpsetSpec[] = families.flatMap((f) => f.ipsets);
-    // Partial syncs diff the sets against what kproxy last restored (upstream keeps them in memory too).
-    const setsNow = full || this.#lastSets === undefined ? await ipset.list() : this.#lastSets;
-    this.#lastSets = undefined;
-    const setLines = ipsetSyncLines(specs, setsNow);
-    if (setLines.length > 0) {
-      const script = `${setLines.join('\n')}\n`;
-      await ipset.restore(script);
-      bytes += Buffer.byteLength(script);
-      lines += setLines.length;
-    }
-    this.#lastSets = specs;
-    for (const fp of families) {
-      const text = renderRestore(fp.tables);
-      if (!full && this.#lastIptables.get(fp.family) === text) continue;
-      this.#lastIptables.delete(fp.family);
-      const ipt = await iptables(fp.family);
-      for (const { table: name, chains } of fp.tables) {
-        // A full sync also (re)inserts the jumps from the built-in chains, so it reads what is there.
-        const existing = full ? parseIptablesSave(await ipt.save(name)).get(name) : undefined;
-        const input = rewriteChainsInput(name, chains, full ? IPVS_JUMPS : [], existing);
-        if (input === undefined) continue;
-        await ipt.restore(name, input.text, { noflush: true });
-        bytes += input.text.length;
-        lines += input.lines;
-      }
-      this.#lastIptables.set(fp.family, text);
-      this.#families.add(fp.family);
-    }
-
-    // Partial syncs trust the addresses kproxy last left on kube-ipvs0 (the device was not recreated).
-    const bound =
-      full || this.#lastBound === undefined ? new Set(await netlink.boundAddresses()) : this.#lastBound;
-    this.#lastBound = undefined;
-    const wantBound = new Set(plan.bindAddresses);
-    await netlink.changeAddresses(
-      plan.bindAddresses.filter((a) => !bound.has(a)),
-      [],
-    );
-
-    const { desired, listed } = await this.#ipvsScope(plan, table);
-    const diff = diffIpvs(desired, listed, (key) => this.#graceful.has(key));
-    const sent = await ipvs.apply(diff.commands);
-    bytes += sent.bytes;
-    lines += sent.lines;
-    for (const key of diff.undrain) this.#graceful.delete(key);
-    for (const entry of diff.drain) this.#graceful.add(entry);
-
-    await netlink.changeAddresses(
-      [],
-      [...bound].filter((a) => !wantBound.has(a)),
-    );
-    this.#lastBound = wantBound;
-
-    const servicePorts = new Set<string>();
-    const owner = new Map<string, string>();
-    for (const vs of this.#lastPlan?.virtualServers ?? []) owner.set(vs.key, vs.servicePort);
-    for (const vs of plan.virtualServers) owner.set(vs.key, vs.servicePort);
-    for (const key of diff.changedServers) {
-      const sp = owner.get(key);
-      if (sp !== undefined) servicePorts.add(sp);
-    }
+    const table = full ? await this.#listTableAndSetSysctls() : undefined;
+    const sets = await this.#syncIpsets(plan, full);
+    const rules = await this.#syncIptables(plan, full);
+    const bound = await this.#bindNewAddresses(plan, full);
+    const { diff, written } = await this.#syncVirtualServers(plan, table);
+    await this.#unbindOldAddresses(plan, bound);
+    const servicePorts = changedServicePorts(diff.changedServers, this.#lastPlan, plan);
     this.#lastPlan = plan;
     this.#trusted = true;
     this.#armTimer();
@@ -294,12 +165,100 @@ export class IpvsProxier implements Proxier {
       },
       'ipvs sync',
     );
+    const total = sum([sets, rules, written]);
     return {
       kind: full ? 'full' : 'partial',
       servicePortsWritten: servicePorts.size,
-      restoreBytes: bytes,
-      restoreLines: lines,
+      restoreBytes: total.bytes,
+      restoreLines: total.lines,
     };
+  }
+
+  /** The whole IPVS table, listed once for a full sync; the sysctls are set after (see #syncOnce). */
+  async #listTableAndSetSysctls(): Promise<ListedVirtualServer[]> {
+    const table = await this.#seams.ipvs.list();
+    for (const [name, value] of IPVS_SYSCTLS) await this.#seams.netlink.setSysctl(name, value);
+    return table;
+  }
+
+  /** Brings every planned set in line in one `ipset restore`. */
+  async #syncIpsets(plan: IpvsPlan, full: boolean): Promise<Written> {
+    const specs = plan.families.flatMap((f) => f.ipsets);
+    // Partial syncs diff the sets against what kproxy last restored (upstream keeps them in memory too).
+    const setsNow = full || this.#lastSets === undefined ? await this.#seams.ipset.list() : this.#lastSets;
+    this.#lastSets = undefined;
+    const setLines = ipsetSyncLines(specs, setsNow);
+    let written = NOTHING;
+    if (setLines.length > 0) {
+      const script = `${setLines.join('\n')}\n`;
+      await this.#seams.ipset.restore(script);
+      written = { bytes: Buffer.byteLength(script), lines: setLines.length };
+    }
+    this.#lastSets = specs;
+    return written;
+  }
+
+  /** Rewrites the chains of each family whose rules changed since the last sync (all of them when full). */
+  async #syncIptables(plan: IpvsPlan, full: boolean): Promise<Written> {
+    const parts: Written[] = [];
+    for (const fp of plan.families) {
+      const text = renderRestore(fp.tables);
+      if (!full && this.#lastIptables.get(fp.family) === text) continue;
+      this.#lastIptables.delete(fp.family);
+      const ipt = await this.#seams.iptables(fp.family);
+      for (const { table: name, chains } of fp.tables) {
+        // A full sync also (re)inserts the jumps from the built-in chains, so it reads what is there.
+        const existing = full ? parseIptablesSave(await ipt.save(name)).get(name) : undefined;
+        const input = rewriteChainsInput(name, chains, full ? IPVS_JUMPS : [], existing);
+        if (input === undefined) continue;
+        await ipt.restore(name, input.text, { noflush: true });
+        parts.push({ bytes: input.text.length, lines: input.lines });
+      }
+      this.#lastIptables.set(fp.family, text);
+      this.#families.add(fp.family);
+    }
+    return sum(parts);
+  }
+
+  /**
+   * Binds the planned VIPs that kube-ipvs0 lacks, before IPVS serves them.
+   *
+   * @returns the addresses bound before this sync
+   */
+  async #bindNewAddresses(plan: IpvsPlan, full: boolean): Promise<ReadonlySet<string>> {
+    const { netlink } = this.#seams;
+    // Partial syncs trust the addresses kproxy last left on kube-ipvs0 (the device was not recreated).
+    const bound =
+      full || this.#lastBound === undefined ? new Set(await netlink.boundAddresses()) : this.#lastBound;
+    this.#lastBound = undefined;
+    await netlink.changeAddresses(
+      plan.bindAddresses.filter((a) => !bound.has(a)),
+      [],
+    );
+    return bound;
+  }
+
+  /** Unbinds the VIPs no virtual server serves any more, once IPVS no longer serves them. */
+  async #unbindOldAddresses(plan: IpvsPlan, bound: ReadonlySet<string>): Promise<void> {
+    const wantBound = new Set(plan.bindAddresses);
+    await this.#seams.netlink.changeAddresses(
+      [],
+      [...bound].filter((a) => !wantBound.has(a)),
+    );
+    this.#lastBound = wantBound;
+  }
+
+  /** Diffs the IPVS table against the plan, applies the commands and hands drained real servers over. */
+  async #syncVirtualServers(
+    plan: IpvsPlan,
+    table: ListedVirtualServer[] | undefined,
+  ): Promise<{ diff: IpvsDiff; written: Written }> {
+    const { desired, listed } = await this.#ipvsScope(plan, table);
+    const diff = diffIpvs(desired, listed, (key) => this.#graceful.has(key));
+    const written = await this.#seams.ipvs.apply(diff.commands);
+    for (const key of diff.undrain) this.#graceful.delete(key);
+    for (const entry of diff.drain) this.#graceful.add(entry);
+    return { diff, written };
   }
 
   /**
@@ -316,14 +275,7 @@ export class IpvsProxier implements Proxier {
   ): Promise<{ desired: readonly PlannedVirtualServer[]; listed: readonly ListedVirtualServer[] }> {
     if (table !== undefined || this.#lastPlan === undefined)
       return { desired: plan.virtualServers, listed: table ?? (await this.#seams.ipvs.list()) };
-    const before = new Map(this.#lastPlan.virtualServers.map((vs) => [vs.key, vs]));
-    const changed = new Map<string, IpvsServiceId>();
-    for (const vs of plan.virtualServers) {
-      const last = before.get(vs.key);
-      if (last === undefined || !samePlanned(last, vs)) changed.set(vs.key, vs);
-      before.delete(vs.key);
-    }
-    for (const [key, vs] of before) changed.set(key, vs);
+    const changed = changedVirtualServers(this.#lastPlan, plan);
     if (changed.size > PARTIAL_LIST_LIMIT)
       return { desired: plan.virtualServers, listed: await this.#seams.ipvs.list() };
     const listed: ListedVirtualServer[] = [];

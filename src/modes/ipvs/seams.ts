@@ -1,0 +1,56 @@
+/**
+ * The kernel seams of the ipvs mode (IPVS, ipset, the dummy interface and sysctls, iptables per family),
+ * built over the daemon's exec, for the Proxier, the host check and the cleanup alike.
+ *
+ * @module
+ */
+import type { IptablesBackend } from '../../contracts/proxy_mode.ts';
+import type { Exec } from '../../kernel/exec.ts';
+import { createIpset, type Ipset } from '../../kernel/ipset.ts';
+import {
+  type Iptables,
+  iptablesFor,
+  type ResolvedIptablesBackend,
+  resolveIptablesBackend,
+} from '../../kernel/iptables.ts';
+import { createIpvs, type Ipvs } from '../../kernel/ipvs.ts';
+import { createIpvsNetlink, type IpvsNetlink } from '../../kernel/ipvs_netlink.ts';
+import type { IPFamily } from '../../model/types.ts';
+import type { ProxierDeps } from '../mode.ts';
+
+/** The kernel seams of the ipvs mode (all default to the real ones over `deps.exec`). */
+export interface IpvsSeams {
+  readonly ipvs: Ipvs;
+  readonly ipset: Ipset;
+  readonly netlink: IpvsNetlink;
+  /** The iptables seam of a family (iptables or ip6tables, on the `--iptables-backend` backend). */
+  readonly iptables: (family: IPFamily) => Promise<Iptables>;
+}
+
+/**
+ * Builds the seams over an exec.
+ *
+ * @param deps the daemon's deps (exec, iptables backend)
+ * @returns the real seams
+ * @example const { ipvs } = realIpvsSeams(deps); await ipvs.list()
+ */
+export function realIpvsSeams(deps: Pick<ProxierDeps, 'exec' | 'iptablesBackend'>): IpvsSeams {
+  return {
+    ipvs: createIpvs(deps.exec),
+    ipset: createIpset(deps.exec),
+    netlink: createIpvsNetlink(deps.exec),
+    iptables: iptablesByFamily(deps.exec, deps.iptablesBackend),
+  };
+}
+
+/** The seam per family; `auto` is detected once, on first use, for both families. */
+function iptablesByFamily(exec: Exec, backend: IptablesBackend): (family: IPFamily) => Promise<Iptables> {
+  let resolved: Promise<ResolvedIptablesBackend> | undefined;
+  return async (family) => {
+    resolved ??= resolveIptablesBackend(exec, backend).catch((error: unknown) => {
+      resolved = undefined;
+      throw error;
+    });
+    return iptablesFor(exec, await resolved, { family });
+  };
+}
