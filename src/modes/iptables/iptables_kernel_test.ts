@@ -18,8 +18,8 @@ import type { ProbeResult } from '../../lab/probe.ts';
 import type { ServicePortState } from '../../model/types.ts';
 import { change, planOptions, proxyState, servicePort } from '../common/testing/fixtures.ts';
 import type { ProxierDeps } from '../mode.ts';
-import { IPTABLES_JUMPS } from './jumps.ts';
 import { iptablesMode } from './index.ts';
+import { IPTABLES_JUMPS } from './jumps.ts';
 import { IptablesProxier } from './proxier.ts';
 
 const skip = kernelTestSkip(import.meta.url, { tools: [...LAB_TOOLS, ...IPTABLES_TOOLS, 'conntrack'] });
