@@ -11,8 +11,8 @@
  *   retried at once as a full sync.
  * - **Canary**: before a partial sync the mangle canary is checked (mangle is tiny, so the check is
  *   cheap even on legacy at 10 000 services); if someone flushed iptables, the sync is full.
- * - **UDP conntrack**: after a successful sync, entries to removed endpoints (and to service IPs that
- *   were REJECTed before and now have endpoints, or that went away) are deleted.
+ * - **UDP conntrack**: after a successful sync, the entries the plan change left stale are deleted
+ *   (which ones is a pure function of the two plans: conntrack.ts).
  *
  * @module
  */
@@ -26,7 +26,8 @@ import type { ProxyState, StateChange } from '../../model/types.ts';
 import { KUBE_PROXY_CANARY } from '../common/iptables_base_chains.ts';
 import type { TableInput } from '../common/iptables_restore_input.ts';
 import type { Proxier, ProxierDeps } from '../mode.ts';
-import { type IptablesPlan, planIptables, type ServicePortRules } from './plan.ts';
+import { describeUdpConntrackDeletion, staleUdpConntrack, type UdpConntrackDeletion } from './conntrack.ts';
+import { type IptablesPlan, planIptables } from './plan.ts';
 import { fullSyncInput, fullSyncInputs, partialSyncInput } from './sync_input.ts';
 
 /** Seams a test (or the lab) may substitute. */
@@ -109,7 +110,7 @@ export class IptablesProxier implements Proxier {
       throw error;
     }
     if (report.kind === 'full') for (const w of plan.warnings) this.#log.warn(w);
-    if (previous !== undefined) await this.#cleanConntrack(previous, plan);
+    await this.#deleteStaleConntrack(staleUdpConntrack(previous, plan));
     this.#applied = plan;
     this.#needFull = false;
     return report;
@@ -156,39 +157,33 @@ export class IptablesProxier implements Proxier {
   }
 
   /** Deletes UDP conntrack entries the new rules would not create any more (failures are logged). */
-  async #cleanConntrack(before: IptablesPlan, after: IptablesPlan): Promise<void> {
-    const jobs: [string, () => Promise<void>][] = [];
-    const ct = this.#conntrack;
-    const visit = (old: ServicePortRules | undefined, next: ServicePortRules | undefined): void => {
-      if (old === next) return;
-      const was = old?.udp;
-      const now = next?.udp;
-      if (was !== undefined) {
-        const kept = new Set(now?.endpointIPs ?? []);
-        for (const ep of was.endpointIPs) {
-          if (kept.has(ep)) continue;
-          for (const ip of was.serviceIPs)
-            jobs.push([`${ip} -> ${ep}`, () => ct.deleteUdpServiceNat(ip, ep)]);
-          if (was.nodePort !== 0) {
-            jobs.push([`:${was.nodePort} -> ${ep}`, () => ct.deleteUdpNodePortNat(was.nodePort, ep)]);
-          }
-        }
-        if (now === undefined)
-          for (const ip of was.serviceIPs) jobs.push([ip, () => ct.deleteUdpToServiceIP(ip)]);
-      }
-      if (now !== undefined && now.endpointIPs.length > 0 && (was?.endpointIPs.length ?? 0) === 0) {
-        // Packets sent while the service had no endpoints left entries that bypass the new DNAT rules.
-        for (const ip of now.serviceIPs) jobs.push([ip, () => ct.deleteUdpToServiceIP(ip)]);
-        if (now.nodePort !== 0) jobs.push([`:${now.nodePort}`, () => ct.deleteUdpToNodePort(now.nodePort)]);
-      }
-    };
-    for (const [key, next] of after.servicePorts) visit(before.servicePorts.get(key), next);
-    for (const [key, old] of before.servicePorts) if (!after.servicePorts.has(key)) visit(old, undefined);
-    for (const [what, job] of jobs) {
+  async #deleteStaleConntrack(deletions: readonly UdpConntrackDeletion[]): Promise<void> {
+    for (const deletion of deletions) {
       try {
-        await job();
+        await this.#deleteConntrack(deletion);
       } catch (error) {
-        this.#log.warn({ err: error, entries: what }, 'Failed to delete stale UDP conntrack entries');
+        this.#log.warn(
+          { err: error, entries: describeUdpConntrackDeletion(deletion) },
+          'Failed to delete stale UDP conntrack entries',
+        );
+      }
+    }
+  }
+
+  #deleteConntrack(deletion: UdpConntrackDeletion): Promise<void> {
+    const ct = this.#conntrack;
+    switch (deletion.kind) {
+      case 'serviceIP':
+        return ct.deleteUdpToServiceIP(deletion.ip);
+      case 'nodePort':
+        return ct.deleteUdpToNodePort(deletion.port);
+      case 'serviceIPEndpoint':
+        return ct.deleteUdpServiceNat(deletion.ip, deletion.endpointIP);
+      case 'nodePortEndpoint':
+        return ct.deleteUdpNodePortNat(deletion.port, deletion.endpointIP);
+      default: {
+        const never: never = deletion;
+        throw new TypeError(`Unknown conntrack deletion: ${JSON.stringify(never)}`);
       }
     }
   }
