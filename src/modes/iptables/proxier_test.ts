@@ -1,7 +1,6 @@
 /**
  * The iptables Proxier against the strict fake: what a full and a partial sync write, that a partial
- * sync leaves exactly the rules a full sync would, failure and canary handling, UDP conntrack cleanup
- * and `cleanup`.
+ * sync leaves exactly the rules a full sync would, failure and canary handling, UDP conntrack cleanup.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -13,7 +12,6 @@ import { FakeIptables } from '../../kernel/testing/iptables_fake.ts';
 import type { ProxyState, ServicePortState } from '../../model/types.ts';
 import { change, planOptions, proxyState, servicePort } from '../common/testing/fixtures.ts';
 import type { ProxierDeps } from '../mode.ts';
-import { removeIptablesModeChains } from './cleanup.ts';
 import { IptablesProxier } from './proxier.ts';
 
 const noExec: Exec = async () => {
@@ -311,43 +309,5 @@ describe('UDP conntrack cleanup', () => {
     const report = await proxier.sync(proxyState([dns(['10.180.0.5:53'])], 2), change([dns([]).key]));
     assert.equal(report.kind, 'partial');
     assert.equal(ct.calls.length, 2);
-  });
-});
-
-describe('removeIptablesModeChains', () => {
-  it('removes every chain and jump of the mode, leaving other rules alone', async () => {
-    const { ipt, proxier } = setup();
-    applyRestore(ipt.state, '*nat\n:OTHER - [0:0]\n-A PREROUTING -j OTHER\nCOMMIT\n', { noflush: true });
-    await proxier.sync(proxyState([web, api]), change([]));
-    const report = await removeIptablesModeChains(ipt);
-    assert.ok(report.chainsDeleted > 10);
-    for (const table of ['nat', 'filter', 'mangle'] as const) {
-      const chains = [...(ipt.state.get(table)?.keys() ?? [])];
-      assert.deepEqual(
-        chains.filter((c) => c.startsWith('KUBE-')),
-        [],
-        table,
-      );
-      for (const c of chains) {
-        for (const r of ipt.chain(table, c) ?? []) assert.doesNotMatch(r, /-j KUBE-/, `${table}/${c}: ${r}`);
-      }
-    }
-    assert.deepEqual(ipt.chain('nat', 'PREROUTING'), ['-j OTHER']);
-  });
-
-  it('succeeds and writes nothing when nothing is there', async () => {
-    const ipt = new FakeIptables();
-    const report = await removeIptablesModeChains(ipt);
-    assert.deepEqual(report, { chainsDeleted: 0, rulesDeleted: 0, chainsKept: [] });
-    assert.equal(ipt.restores.length, 0);
-  });
-
-  it('keeps a chain another tool still jumps to', async () => {
-    const { ipt, proxier } = setup();
-    await proxier.sync(proxyState([web]), change([]));
-    applyRestore(ipt.state, '*nat\n:OTHER - [0:0]\n-A OTHER -j KUBE-MARK-MASQ\nCOMMIT\n', { noflush: true });
-    const report = await removeIptablesModeChains(ipt);
-    assert.deepEqual(report.chainsKept, ['nat/KUBE-MARK-MASQ']);
-    assert.equal(ipt.chain('nat', 'KUBE-SERVICES'), undefined);
   });
 });

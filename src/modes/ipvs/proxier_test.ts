@@ -8,8 +8,6 @@ import type { IptablesTable } from '../../kernel/iptables_restore.ts';
 import type { FakeIptables } from '../../kernel/testing/iptables_fake.ts';
 import { createFakeIpvsHost } from '../../kernel/testing/ipvs_fake_host.ts';
 import { FakeClock } from '../../runner/clock.ts';
-import { IpvsUnavailableError } from './host.ts';
-import { ipvsMode } from './index.ts';
 import { createIpvsProxier } from './proxier.ts';
 import { changeOf, endpoints, proxierDeps, service, stateOf } from './testing/fixtures.ts';
 
@@ -259,58 +257,5 @@ describe('ipvs Proxier', () => {
     );
     await sync(state);
     assert.deepEqual(table(), ['TCP/198.18.0.10:80 rr 198.19.1.1:8080w1']);
-  });
-
-  it('cleanup leaves no virtual server, interface, chain, jump or set, and succeeds on a clean host', async () => {
-    const { host, sync } = setup();
-    await sync(stateOf([[web, endpoints(web, ['198.19.1.1'])]]));
-    const deps = proxierDeps(host.exec);
-    await ipvsMode.cleanup(deps);
-    assert.deepEqual(host.ipvs.table(), []);
-    assert.equal(host.netlink.links.has('kube-ipvs0'), false);
-    assert.deepEqual(host.iptables.chains('nat'), ['INPUT', 'OUTPUT', 'POSTROUTING', 'PREROUTING']);
-    assert.deepEqual(host.iptables.chains('filter'), ['FORWARD', 'INPUT', 'OUTPUT']);
-    assert.deepEqual(rules(host.iptables, 'nat', 'PREROUTING'), []);
-    assert.deepEqual(host.ipset.names(), []);
-    await ipvsMode.cleanup(deps);
-  });
-
-  it("cleanup keeps a set that other rules still use (another backend's), and removes it once they are gone", async () => {
-    const { host, sync } = setup();
-    await sync(stateOf([[web, endpoints(web, ['198.19.1.1'])]]));
-    const foreign =
-      '*filter\n:OTHER - [0:0]\n-A OTHER -m set --match-set KUBE-CLUSTER-IP dst,dst -j ACCEPT\nCOMMIT\n';
-    assert.equal(host.ip6tables.answer('restore', ['--noflush'], foreign).code, 0);
-    await ipvsMode.cleanup(proxierDeps(host.exec));
-    assert.deepEqual(host.ipset.names(), ['KUBE-CLUSTER-IP']);
-    host.ip6tables.answer('restore', ['--noflush'], '*filter\n:OTHER - [0:0]\n-X OTHER\nCOMMIT\n');
-    await ipvsMode.cleanup(proxierDeps(host.exec));
-    assert.deepEqual(host.ipset.names(), []);
-  });
-
-  it('checks the host: passes with IPVS, and says clearly when IPVS is missing', async () => {
-    const { host } = setup();
-    await ipvsMode.checkHost(proxierDeps(host.exec));
-    assert.deepEqual(host.ipvs.table(), [], 'the probe virtual server is gone');
-    const noIpvs = proxierDeps(async (command, args, options) =>
-      command === 'ipvsadm'
-        ? {
-            code: 1,
-            stdout: '',
-            stderr:
-              "Can't initialize ipvs: Protocol not available\nAre you sure that IP Virtual Server is built in the kernel or as module?\n",
-          }
-        : host.exec(command, args, options),
-    );
-    await assert.rejects(ipvsMode.checkHost(noIpvs), (error: unknown) => {
-      assert.ok(error instanceof IpvsUnavailableError);
-      assert.equal(error.code, 'KPROXY_IPVS_UNAVAILABLE');
-      assert.match(
-        error.message,
-        /^IPVS is not available on this host: cannot list the IPVS table .*Protocol not available/,
-      );
-      return true;
-    });
-    await ipvsMode.cleanup(noIpvs);
   });
 });
