@@ -1,8 +1,8 @@
 /**
  * Real-kernel test of the benchmark's machinery (needs root; builds kpt- namespaces and removes them):
  * one short data-path repetition through a direct connection, HAProxy, and HAProxy behind kproxy's portal
- * rules, and one small iptables scale
- * point through a real kproxy, so that `npm run bench` is known to work end to end.
+ * rules, one small iptables scale point through a real kproxy, so that `npm run bench` is known to work
+ * end to end; and the relay bench's own driver of kproxy's userspace relay (bench/userspace-relay.ts).
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -10,10 +10,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { IPTABLES_TOOLS, kernelTestSkip, LAB_TOOLS } from '../src/kernel/testing/kernel_tools.ts';
+import { BACKEND_HTTP_PORT } from './scenarios/bench_backend.ts';
 import { type BenchLab, openBenchLab } from './scenarios/bench_lab.ts';
 import { runDataPath } from './scenarios/data_path.ts';
+import { resetNodeKernelState } from './scenarios/node_reset.ts';
 import { runScale } from './scenarios/scale.ts';
+import { benchPlanOptions, clusterIpServicePort, remoteEndpoint } from './scenarios/service_ports.ts';
 import { prepareKproxy } from './tools/kproxy_build.ts';
+import { startUserspaceRelay } from './tools/userspace_relay.ts';
 
 const skip = kernelTestSkip(import.meta.url, {
   tools: [...LAB_TOOLS, ...IPTABLES_TOOLS, 'ss', 'curl', 'haproxy', 'wrk', 'iperf3'],
@@ -98,5 +102,35 @@ describe('benchmark machinery in a lab', { skip }, () => {
     assert.ok(point.peakRssMb >= point.rssMb && point.rssMb > 10);
     const left = await bench.lab.exec(bench.lab.node.ns, ['iptables-legacy-save', '-t', 'nat']);
     assert.doesNotMatch(left.stdout, /KUBE-/, 'the node is reset after the run');
+  });
+  it("runs kproxy's userspace relay in a process of its own, reached through its portal rules", async () => {
+    const { lab, backend } = bench;
+    const vip = '198.19.0.30';
+    const relay = startUserspaceRelay(
+      lab,
+      benchPlanOptions(
+        { nodeName: 'node-a', nodeIPs: [lab.node.ip] },
+        { userspaceRelayEngine: 'net', userspacePortals: 'on' },
+      ),
+    );
+    try {
+      await relay.sync([
+        clusterIpServicePort({
+          serviceName: 'web',
+          clusterIPs: [vip],
+          port: 80,
+          endpoints: [remoteEndpoint(`${backend.pod.ip}:${BACKEND_HTTP_PORT}`)],
+        }),
+      ]);
+      assert.ok(relay.pid !== undefined);
+      const r = await lab.exec(lab.clients[0]!.ns, ['curl', '-s', '-m', '5', `http://${vip}/`]);
+      assert.equal(r.stdout.trim(), 'pod0');
+      const stats = await relay.stats();
+      assert.equal(stats.relayEngine, 'net');
+      assert.equal(stats.tcp.accepted, 1);
+    } finally {
+      await relay.stop();
+      await resetNodeKernelState(lab, lab.node.ns);
+    }
   });
 });
