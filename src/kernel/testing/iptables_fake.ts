@@ -143,7 +143,7 @@ export class FakeIptables implements Iptables {
    * Answers one command line as the real tool would: `iptables-restore [-w N] [--noflush]` (input on
    * stdin, exit 1 with `line N failed` on a refusal), `iptables-save [-t TABLE]`, `iptables -w N -t
    * TABLE -S CHAIN`, the rule commands `-C`, `-I CHAIN 1`, `-A`, `-D`, `-F`, `-X` (exit 1 with the tool's
-   * "Bad rule" or "No chain" for what is not there) and `iptables --version`.
+   * "Bad rule" or "No chain" for what is not there), `iptables --version` and `iptables-restore --version`.
    *
    * @param tool which program (the fake host maps `ip6tables-nft-save` and the like to it)
    * @param args its arguments
@@ -159,6 +159,8 @@ export class FakeIptables implements Iptables {
         if (rest.length === 2 && rest[0] === '-t') return ok(this.#save(rest[1] as IptablesTable));
         break;
       case 'restore': {
+        if (rest.length === 1 && rest[0] === '--version')
+          return ok(`iptables-restore v1.8.9 (${this.backend})\n`);
         if (rest.length > 1 || (rest.length === 1 && rest[0] !== '--noflush')) break;
         const noflush = rest.length === 1;
         const table = (/^\*(\w+)$/m.exec(input)?.[1] ?? 'filter') as IptablesTable;

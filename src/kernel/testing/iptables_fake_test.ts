@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Exec } from '../exec.ts';
-import { iptablesFor } from '../iptables.ts';
+import { iptablesFor, probeIptablesTools } from '../iptables.ts';
 import { RestoreError } from '../iptables_state.ts';
 import { FakeIptables, type IptablesTool } from './iptables_fake.ts';
 
@@ -28,6 +28,7 @@ describe('FakeIptables.answer (behind the real seam)', () => {
     assert.equal(await ipt.chainExists('nat', 'KUBE-A'), true);
     assert.equal(await ipt.chainExists('nat', 'KUBE-B'), false);
     assert.equal(await ipt.version(), '1.8.9');
+    assert.equal(await probeIptablesTools(execOn(fake), 'nft'), '1.8.9');
     assert.deepEqual(fake.restores, [
       { table: 'nat', input: '*nat\n:KUBE-A - [0:0]\n-A KUBE-A -j RETURN\nCOMMIT\n', noflush: true },
     ]);
