@@ -3,16 +3,33 @@
  * iptables it installs nat portal rules that send each VIP to a relay listener; without, it serves the VIPs
  * that are local addresses by listening on them directly (the embedded default that `npm start` runs).
  *
+ * Besides the mode itself, this is the mode's public seam for the benchmarks: the plan, the portal rules'
+ * applier, the Proxier (the relay, for a benchmark's own driver process) and the relay engines' names.
+ *
  * @module
  */
 import type { ModeDefinition } from '../mode.ts';
+import { cleanupUserspace } from './cleanup.ts';
 import { planUserspace } from './plan.ts';
-import { PortalRules } from './portal_rules.ts';
 import { createUserspaceProxier } from './proxier.ts';
 import { renderUserspaceRules } from './render.ts';
 import { traceUserspace } from './trace.ts';
 
-export { createUserspaceProxier, type UserspaceProxierOptions, type UserspaceStats } from './proxier.ts';
+export {
+  listenerId,
+  type ProxyPortAllocation,
+  planUserspace,
+  type UserspaceHost,
+  type UserspacePlan,
+} from './plan.ts';
+export { PortalRules } from './portal_rules.ts';
+export {
+  createUserspaceProxier,
+  type UserspaceProxier,
+  type UserspaceProxierOptions,
+  type UserspaceStats,
+} from './proxier.ts';
+export type { TcpRelayEngineChoice, TcpRelayEngineName } from './tcp_relay.ts';
 
 /** The userspace mode, as the CLI loads it. */
 export const userspaceMode: ModeDefinition = {
@@ -29,7 +46,5 @@ export const userspaceMode: ModeDefinition = {
   createProxier(deps) {
     return createUserspaceProxier(deps);
   },
-  async cleanup(deps) {
-    await new PortalRules(deps.exec, deps.iptablesBackend).cleanup();
-  },
+  cleanup: cleanupUserspace,
 };

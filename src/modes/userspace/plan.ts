@@ -1,8 +1,10 @@
 /**
- * The userspace mode's plan: for every service port, the proxy listeners kproxy opens and the nat "portal"
- * rules that send each VIP:port to them, as kube-proxy 1.x's userspace proxier did (chains
- * KUBE-PORTALS-CONTAINER from PREROUTING, KUBE-PORTALS-HOST from OUTPUT, KUBE-NODEPORT-CONTAINER /
- * KUBE-NODEPORT-HOST for node ports, and filter KUBE-NODEPORT-NON-LOCAL to let node-port traffic in).
+ * The userspace mode's plan: for every service port, the relay listeners and the sockets kproxy opens for
+ * them, and the nat "portal" rules that send each VIP:port to them, as kube-proxy 1.x's userspace proxier
+ * did (the chains and jumps of portal_chains.ts). The plan decides everything the Proxier does: which
+ * sockets to open (a proxy port behind portal rules, or each local portal address listened on directly),
+ * which portals are not reachable in this setup, and the rules; the Proxier only binds, diffs and applies.
+ * What it needs to know of the host comes in as plain data ({@link UserspaceHost}).
  *
  * Kept from upstream: from-container traffic is REDIRECTed to the proxy port (so replies leave from the
  * address the packet came in on, which UDP needs); from-host traffic is DNATed to the node IP (REDIRECT of
@@ -16,7 +18,7 @@
  *
  * @module
  */
-import { isIPv4, isIPv6 } from 'node:net';
+import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import type { PlanOptions } from '../../contracts/plan_options.ts';
 import type {
   Endpoint,
@@ -26,6 +28,8 @@ import type {
   ServicePortKey,
   ServicePortState,
 } from '../../model/types.ts';
+import { isLocalAddress } from './local_addresses.ts';
+import type { PortalChain, PortalTable } from './portal_chains.ts';
 
 /** Which address of a service a portal is. */
 export type PortalKind = 'clusterIP' | 'loadBalancerIP' | 'externalIP' | 'nodePort';
@@ -57,21 +61,38 @@ export interface PlannedListener {
   readonly endpoints: readonly string[];
 }
 
+/** One socket the relay opens for a listener. */
+export interface PlannedSocket {
+  /** Unique, stable across syncs: `proxy|<listener id>` or `direct|<listener id>|<host>:<port>`. */
+  readonly id: string;
+  readonly listenerId: string;
+  readonly role: ListenerRole;
+  /** The address to bind: `0.0.0.0` for a proxy port, else the portal's address (or a node address). */
+  readonly host: string;
+  /** The port to bind: the listener's proxy port for a proxy socket (0: chosen when it binds). */
+  readonly port: number;
+  /** A proxy port that portal rules lead to (true), or a portal address listened on directly (false). */
+  readonly proxy: boolean;
+  /** The portals whose rules lead to a proxy socket (IPv4 only); none for a direct one. */
+  readonly portals: readonly Portal[];
+}
+
+/** A portal that nothing serves in this setup, and why (the Proxier reports it once). */
+export interface UnreachablePortal {
+  readonly key: ServicePortKey;
+  readonly portal: Portal;
+  readonly reason: string;
+}
+
 /** A service port, as the userspace mode serves it. */
 export interface PlannedServicePort {
   readonly key: ServicePortKey;
   readonly protocol: Protocol;
   readonly state: ServicePortState;
   readonly listeners: readonly PlannedListener[];
+  /** The sockets of its listeners, in listener order. */
+  readonly sockets: readonly PlannedSocket[];
 }
-
-/** The chains the userspace mode owns. */
-export type PortalChain =
-  | 'KUBE-PORTALS-CONTAINER'
-  | 'KUBE-PORTALS-HOST'
-  | 'KUBE-NODEPORT-CONTAINER'
-  | 'KUBE-NODEPORT-HOST'
-  | 'KUBE-NODEPORT-NON-LOCAL';
 
 /** Where a portal rule sends a packet. */
 export type PortalTarget =
@@ -81,7 +102,7 @@ export type PortalTarget =
 
 /** One rule in one of the userspace chains, as data: rendered for iptables-restore, walked by trace. */
 export interface PortalRule {
-  readonly table: 'nat' | 'filter';
+  readonly table: PortalTable;
   readonly chain: PortalChain;
   /** `namespace/name:portName`, validated for use in a quoted comment. */
   readonly comment: string;
@@ -98,17 +119,6 @@ export interface PortalRule {
   readonly listenerId: string;
 }
 
-/** A fixed rule that sends a built-in chain to one of ours; ensured (checked, then inserted) by the applier. */
-export interface PortalJump {
-  readonly table: 'nat' | 'filter';
-  readonly from: 'PREROUTING' | 'OUTPUT' | 'INPUT';
-  readonly to: PortalChain;
-  /** Insert first (portals) or append last (node ports, which match broadly). */
-  readonly position: 'first' | 'last';
-  /** The rule's match arguments, without `-j`. */
-  readonly args: readonly string[];
-}
-
 /** The whole userspace plan. */
 export interface UserspacePlan {
   /**
@@ -116,76 +126,44 @@ export interface UserspacePlan {
    * when it is a local address); `on` and `auto` plan the rules (`auto` installs them when it can).
    */
   readonly portals: 'auto' | 'on' | 'off';
+  /**
+   * Whether the portal rules are installed ({@link UserspaceHost.portals}): the Proxier then applies the
+   * rules (all of the mode's chains, even when there is no rule) and opens proxy sockets.
+   */
+  readonly rulesInstalled: boolean;
   readonly servicePorts: readonly PlannedServicePort[];
   readonly rules: readonly PortalRule[];
+  /** Portals that no socket serves: not local addresses, and no rule leads to the relay. */
+  readonly unreachable: readonly UnreachablePortal[];
   /** Service ports the mode cannot serve, with the reason (e.g. SCTP). */
   readonly skipped: readonly { readonly key: ServicePortKey; readonly reason: string }[];
   /** Where from-host portal rules DNAT to; undefined = REDIRECT (no IPv4 node IP known). */
   readonly hostIP: string | undefined;
 }
 
-/** Every chain the mode owns, per table, in a fixed order. */
-export const PORTAL_CHAINS: {
-  readonly nat: readonly PortalChain[];
-  readonly filter: readonly PortalChain[];
-} = {
-  nat: ['KUBE-PORTALS-CONTAINER', 'KUBE-PORTALS-HOST', 'KUBE-NODEPORT-CONTAINER', 'KUBE-NODEPORT-HOST'],
-  filter: ['KUBE-NODEPORT-NON-LOCAL'],
-};
-
-/** Node ports are matched last, on local destinations only (kube-proxy 1.x's text). */
-const NODEPORT_JUMP_ARGS = [
-  '-m',
-  'addrtype',
-  '--dst-type',
-  'LOCAL',
-  '-m',
-  'comment',
-  '--comment',
-  'handle service NodePorts; NOTE: this must be the last rule in the chain',
-] as const;
-
-/** The jumps from built-in chains, in the order upstream installs them. */
-export const PORTAL_JUMPS: readonly PortalJump[] = [
-  {
-    table: 'nat',
-    from: 'PREROUTING',
-    to: 'KUBE-PORTALS-CONTAINER',
-    position: 'first',
-    args: ['-m', 'comment', '--comment', 'handle ClusterIPs; NOTE: this must be before the NodePort rules'],
-  },
-  {
-    table: 'nat',
-    from: 'OUTPUT',
-    to: 'KUBE-PORTALS-HOST',
-    position: 'first',
-    args: ['-m', 'comment', '--comment', 'handle ClusterIPs; NOTE: this must be before the NodePort rules'],
-  },
-  {
-    table: 'nat',
-    from: 'PREROUTING',
-    to: 'KUBE-NODEPORT-CONTAINER',
-    position: 'last',
-    args: NODEPORT_JUMP_ARGS,
-  },
-  {
-    table: 'nat',
-    from: 'OUTPUT',
-    to: 'KUBE-NODEPORT-HOST',
-    position: 'last',
-    args: NODEPORT_JUMP_ARGS,
-  },
-  {
-    table: 'filter',
-    from: 'INPUT',
-    to: 'KUBE-NODEPORT-NON-LOCAL',
-    position: 'first',
-    args: ['-m', 'comment', '--comment', 'Ensure that non-local NodePort traffic can flow'],
-  },
-];
-
 /** The allocation of proxy ports, by {@link PlannedListener.id}. */
 export type ProxyPortAllocation = ReadonlyMap<string, number>;
+
+/** What the plan needs to know of the host it runs on, as plain data. */
+export interface UserspaceHost {
+  /**
+   * Whether the portal rules are installed. Default: unless `--userspace-portals off` (what `kproxy rules`
+   * shows); the Proxier decides `auto` when it starts (root and a usable iptables).
+   */
+  readonly portals?: boolean | undefined;
+  /**
+   * This host's addresses: a portal among them (or in 127.0.0.0/8, or ::1) is served by listening on it
+   * when no rule leads to the relay. Default: the node IPs.
+   */
+  readonly localAddresses?: readonly string[] | undefined;
+  /**
+   * The proxy port of each listener. Default {@link notionalProxyPorts}. A listener missing from a given
+   * map has no port yet: it is planned, but gets no rules. `runtime` (the Proxier): every proxy port is
+   * chosen when its socket binds; the rules name it by listener id (port 0) until {@link bindProxyPorts}
+   * fills in the bound ports.
+   */
+  readonly proxyPorts?: ProxyPortAllocation | 'runtime' | undefined;
+}
 
 /**
  * The listener id of a service port's role.
@@ -288,23 +266,32 @@ export function notionalProxyPorts(state: ProxyState, options: PlanOptions): Map
  * Plans the userspace mode. Pure: same input, same output.
  *
  * @param state the proxy state
- * @param options the plan options (node IPs, node-port addresses, proxy-port range)
- * @param proxyPorts the proxy port of each listener; default {@link notionalProxyPorts}. A listener
- *   missing from the map has no port yet: it is planned, but gets no rules.
- * @returns listeners and rules, in service-port-key order
+ * @param options the plan options (node IPs, node-port addresses, proxy-port range, portal policy)
+ * @param host what the plan needs to know of the host ({@link UserspaceHost}; the defaults are what
+ *   `kproxy rules` shows)
+ * @returns listeners, sockets and rules, in service-port-key order
  * @example const plan = planUserspace(state, options); console.log(plan.rules.length)
  */
 export function planUserspace(
   state: ProxyState,
   options: PlanOptions,
-  proxyPorts?: ProxyPortAllocation,
+  host: UserspaceHost = {},
 ): UserspacePlan {
-  const ports = proxyPorts ?? notionalProxyPorts(state, options);
+  const allocation = host.proxyPorts ?? notionalProxyPorts(state, options);
+  const portOf = (id: string): number | undefined => (allocation === 'runtime' ? 0 : allocation.get(id));
   const policy = options.userspacePortals ?? 'auto';
+  const rulesInstalled = host.portals ?? policy !== 'off';
   const hostIP = options.nodeIPs.find((ip) => isIPv4(ip));
   const nodePortCIDRs = options.nodePortAddresses.filter((cidr) => isIPv4(cidr.split('/')[0] ?? ''));
+  const localAddresses = host.localAddresses ?? options.nodeIPs;
+  const layout: SocketLayout = {
+    rulesInstalled,
+    local: new Set(localAddresses),
+    nodePortHosts: nodePortHosts(nodePortCIDRs, localAddresses),
+  };
   const servicePorts: PlannedServicePort[] = [];
   const rules: PortalRule[] = [];
+  const unreachable: UnreachablePortal[] = [];
   const skipped: { key: ServicePortKey; reason: string }[] = [];
   const keys = [...state.servicePorts.keys()].sort();
   for (const key of keys) {
@@ -317,21 +304,24 @@ export function planUserspace(
     const comment = portalComment(sp);
     const { internal, external } = portalsOf(sp);
     const listeners: PlannedListener[] = [];
+    const sockets: PlannedSocket[] = [];
     for (const [role, portals, endpoints] of [
       ['internal', internal, sp.internalEndpoints],
       ['external', external, sp.externalEndpoints],
     ] as const) {
       if (portals.length === 0) continue;
       const id = listenerId(key, role);
-      const proxyPort = ports.get(id);
-      listeners.push({
+      const proxyPort = portOf(id);
+      const listener: PlannedListener = {
         id,
         role,
         proxyPort: proxyPort ?? 0,
         portals,
         endpoints: endpoints.map(endpointAddress),
-      });
-      if (proxyPort === undefined || policy === 'off') continue;
+      };
+      listeners.push(listener);
+      sockets.push(...planSockets(key, listener, layout, unreachable));
+      if (proxyPort === undefined || !rulesInstalled) continue;
       const base = { comment, protocol, newOnly: false, listenerId: id } as const;
       const redirect: PortalTarget = { kind: 'REDIRECT', toPort: proxyPort };
       const toHost: PortalTarget =
@@ -371,7 +361,114 @@ export function planUserspace(
         rules.push({ ...match, chain: 'KUBE-PORTALS-HOST', dstLocal: external, target: toHost });
       }
     }
-    servicePorts.push({ key, protocol: sp.protocol, state: sp, listeners });
+    servicePorts.push({ key, protocol: sp.protocol, state: sp, listeners, sockets });
   }
-  return { portals: policy, servicePorts, rules, skipped, hostIP };
+  return { portals: policy, rulesInstalled, servicePorts, rules, unreachable, skipped, hostIP };
+}
+
+/** What decides a listener's sockets, the same for every service port of a plan. */
+interface SocketLayout {
+  readonly rulesInstalled: boolean;
+  readonly local: ReadonlySet<string>;
+  /** Where a node port is listened on without portal rules. */
+  readonly nodePortHosts: readonly string[];
+}
+
+/**
+ * Where a node port is listened on without portal rules: every address (`0.0.0.0`), or with
+ * `--nodeport-addresses` the host's IPv4 addresses in those ranges.
+ */
+function nodePortHosts(cidrs: readonly string[], localAddresses: readonly string[]): string[] {
+  if (cidrs.length === 0) return ['0.0.0.0'];
+  const ranges = new BlockList();
+  for (const cidr of cidrs) {
+    const [network, bits] = cidr.split('/');
+    ranges.addSubnet(network ?? '', Number(bits ?? 32), 'ipv4');
+  }
+  return [...new Set(localAddresses)].filter((a) => isIPv4(a) && ranges.check(a, 'ipv4')).sort();
+}
+
+/**
+ * The sockets of one listener: with portal rules, one proxy socket on `0.0.0.0` that the rules of its
+ * IPv4 portals lead to; every other portal (all of them without rules, IPv6 ones with) is listened on
+ * directly when its address is local, and otherwise recorded as unreachable.
+ */
+function planSockets(
+  key: ServicePortKey,
+  listener: PlannedListener,
+  layout: SocketLayout,
+  unreachable: UnreachablePortal[],
+): PlannedSocket[] {
+  const base = { listenerId: listener.id, role: listener.role } as const;
+  const sockets: PlannedSocket[] = [];
+  const viaRules = layout.rulesInstalled ? listener.portals.filter((p) => p.family === 'IPv4') : [];
+  if (viaRules.length > 0) {
+    sockets.push({
+      ...base,
+      id: `proxy|${listener.id}`,
+      host: '0.0.0.0',
+      port: listener.proxyPort,
+      proxy: true,
+      portals: viaRules,
+    });
+  }
+  const direct = (host: string, port: number): PlannedSocket => ({
+    ...base,
+    id: `direct|${listener.id}|${host}:${port}`,
+    host,
+    port,
+    proxy: false,
+    portals: [],
+  });
+  for (const portal of listener.portals) {
+    if (viaRules.includes(portal)) continue;
+    if (portal.ip === undefined) {
+      for (const host of layout.nodePortHosts) sockets.push(direct(host, portal.port));
+    } else if (isLocalAddress(portal.ip, layout.local)) {
+      sockets.push(direct(portal.ip, portal.port));
+    } else {
+      const why = layout.rulesInstalled ? 'IPv6 VIPs have none' : 'needs root and iptables';
+      unreachable.push({
+        key,
+        portal,
+        reason: `it is not a local address and no portal rules are installed (${why})`,
+      });
+    }
+  }
+  return sockets;
+}
+
+/**
+ * The plan with the proxy ports its sockets were bound to filled in (what the rules must say, for a plan
+ * made with `proxyPorts: 'runtime'`): a rule of a listener with no bound port is left out, so that no rule
+ * ever points at a port nobody listens on.
+ *
+ * @param plan the plan
+ * @param bound the bound proxy port of each listener id
+ * @returns the plan whose rules name only bound ports
+ * @example renderPortalRestore(bindProxyPorts(plan, new Map([['default/web:http/TCP|internal', 40123]])))
+ */
+export function bindProxyPorts(plan: UserspacePlan, bound: ProxyPortAllocation): UserspacePlan {
+  const rules: PortalRule[] = [];
+  for (const rule of plan.rules) {
+    // A service port is never 0: a port 0 in a rule always stands for its listener's proxy port.
+    const target = rule.target;
+    const unbound = rule.dport === 0 || (target.kind !== 'ACCEPT' && target.toPort === 0);
+    if (!unbound) {
+      rules.push(rule);
+      continue;
+    }
+    const port = bound.get(rule.listenerId);
+    if (port === undefined) continue;
+    const dport = rule.dport === 0 ? port : rule.dport;
+    rules.push({ ...rule, dport, target: target.kind === 'ACCEPT' ? target : { ...target, toPort: port } });
+  }
+  const servicePorts = plan.servicePorts.map((sp) => ({
+    ...sp,
+    listeners: sp.listeners.map((l) => {
+      const port = l.proxyPort === 0 ? bound.get(l.id) : undefined;
+      return port === undefined ? l : { ...l, proxyPort: port };
+    }),
+  }));
+  return { ...plan, servicePorts, rules };
 }

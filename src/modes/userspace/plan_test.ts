@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { TracePacket } from '../../contracts/trace.ts';
-import { listenerId, planUserspace } from './plan.ts';
+import { bindProxyPorts, listenerId, type PlannedSocket, planUserspace } from './plan.ts';
 import { renderPortalRestore, renderUserspaceRules } from './render.ts';
 import { planOptions, proxyState, servicePort } from './testing/fixtures.ts';
 import { traceUserspace } from './trace.ts';
@@ -92,7 +92,9 @@ COMMIT
   it('gives rules only to listeners that have a port, and uses the given allocation', () => {
     const web = state.servicePorts.get('default/web:http/TCP')!;
     const only = proxyState([web]);
-    const plan = planUserspace(only, options, new Map([[listenerId(web.key, 'internal'), 41234]]));
+    const plan = planUserspace(only, options, {
+      proxyPorts: new Map([[listenerId(web.key, 'internal'), 41234]]),
+    });
     assert.deepEqual(
       plan.rules.map((r) => r.target),
       [
@@ -100,7 +102,7 @@ COMMIT
         { kind: 'DNAT', toIP: '192.168.0.10', toPort: 41234 },
       ],
     );
-    assert.equal(planUserspace(only, options, new Map()).rules.length, 0);
+    assert.equal(planUserspace(only, options, { proxyPorts: new Map() }).rules.length, 0);
   });
 
   it('restricts node ports to --nodeport-addresses and REDIRECTs host traffic without a node IP', () => {
@@ -139,6 +141,110 @@ COMMIT
     const odd = servicePort({ serviceName: 'x" -j ACCEPT #', endpoints: [] });
     const text = renderPortalRestore(planUserspace(proxyState([odd]), options));
     assert.match(text, /--comment default\/x__-j_ACCEPT__:http /);
+  });
+});
+
+describe('userspace plan: the sockets the Proxier opens (host facts as data)', () => {
+  const v6 = servicePort({
+    serviceName: 'six',
+    clusterIPs: ['fd00::10', '::1'],
+    ipFamilies: ['IPv6'],
+    endpoints: ['[fd00::1]:80'],
+  });
+  const both = proxyState([...state.servicePorts.values(), v6]);
+  const sockets = (plan: ReturnType<typeof planUserspace>): [string, number, boolean][] =>
+    plan.servicePorts.flatMap((sp) =>
+      sp.sockets.map((s: PlannedSocket): [string, number, boolean] => [s.id, s.port, s.proxy]),
+    );
+
+  it('with portal rules: one proxy socket per listener; IPv6 VIPs listened on when local, else unreachable', () => {
+    const plan = planUserspace(both, options, { portals: true, localAddresses: [], proxyPorts: 'runtime' });
+    assert.equal(plan.rulesInstalled, true);
+    assert.deepEqual(sockets(plan), [
+      ['proxy|default/dns:dns/UDP|internal', 0, true],
+      ['proxy|default/shop:http/TCP|internal', 0, true],
+      ['proxy|default/shop:http/TCP|external', 0, true],
+      ['direct|default/six:http/TCP|internal|::1:80', 80, false],
+      ['proxy|default/web:http/TCP|internal', 0, true],
+    ]);
+    const shop = plan.servicePorts.find((sp) => sp.key === 'default/shop:http/TCP')!;
+    assert.deepEqual(
+      shop.sockets[1]?.portals.map((p) => `${p.kind} ${p.ip}:${p.port}`),
+      ['externalIP 203.0.113.7:80', 'nodePort undefined:30080'],
+    );
+    assert.deepEqual(
+      plan.unreachable.map((u) => [u.key, u.portal.ip, u.reason]),
+      [
+        [
+          'default/six:http/TCP',
+          'fd00::10',
+          'it is not a local address and no portal rules are installed (IPv6 VIPs have none)',
+        ],
+      ],
+    );
+  });
+
+  it('without portal rules: local portals listened on, node ports on every address, the rest unreachable', () => {
+    const plan = planUserspace(both, options, { portals: false, localAddresses: ['203.0.113.7', '::1'] });
+    assert.equal(plan.rulesInstalled, false);
+    assert.deepEqual(plan.rules, []);
+    assert.deepEqual(sockets(plan), [
+      ['direct|default/shop:http/TCP|external|203.0.113.7:80', 80, false],
+      ['direct|default/shop:http/TCP|external|0.0.0.0:30080', 30080, false],
+      ['direct|default/six:http/TCP|internal|::1:80', 80, false],
+    ]);
+    assert.deepEqual(
+      plan.unreachable.map((u) => `${u.key} ${u.portal.kind} ${u.portal.ip}`),
+      [
+        'default/dns:dns/UDP clusterIP 10.96.0.53',
+        'default/shop:http/TCP clusterIP 10.96.0.20',
+        'default/six:http/TCP clusterIP fd00::10',
+        'default/web:http/TCP clusterIP 10.96.0.10',
+      ],
+    );
+    assert.match(plan.unreachable[0]!.reason, /no portal rules are installed \(needs root and iptables\)$/);
+  });
+
+  it('without portal rules, listens on a node port only at the local IPv4 addresses in --nodeport-addresses', () => {
+    const shop = state.servicePorts.get('default/shop:http/TCP')!;
+    const plan = planUserspace(
+      proxyState([shop]),
+      planOptions({ nodePortAddresses: ['192.168.0.0/24', 'fd00::/64'] }),
+      { portals: false, localAddresses: ['192.168.0.11', '10.0.0.1', '192.168.0.10', 'fd00::5'] },
+    );
+    assert.deepEqual(
+      plan.servicePorts[0]?.sockets.filter((s) => s.port === 30080).map((s) => s.host),
+      ['192.168.0.10', '192.168.0.11'],
+    );
+  });
+
+  it('plans the rules when the host has them installed, whatever --userspace-portals says', () => {
+    const plan = planUserspace(state, planOptions({ userspacePortals: 'off' }), { portals: true });
+    assert.equal(plan.rulesInstalled, true);
+    assert.ok(plan.rules.length > 0);
+  });
+
+  it('with run-time proxy ports, binding them gives the rules of a plan with those ports', () => {
+    const runtime = planUserspace(state, options, { proxyPorts: 'runtime' });
+    assert.ok(runtime.rules.some((r) => r.target.kind === 'REDIRECT' && r.target.toPort === 0));
+    const all = new Map([
+      ['default/dns:dns/UDP|internal', 41000],
+      ['default/shop:http/TCP|internal', 41001],
+      ['default/shop:http/TCP|external', 41002],
+      ['default/web:http/TCP|internal', 41003],
+    ]);
+    const some = new Map([...all].filter(([id]) => id !== 'default/shop:http/TCP|external'));
+    for (const ports of [all, some, new Map<string, number>()]) {
+      assert.equal(
+        renderPortalRestore(bindProxyPorts(runtime, ports)),
+        renderPortalRestore(planUserspace(state, options, { proxyPorts: ports })),
+      );
+    }
+    const bound = bindProxyPorts(runtime, some);
+    assert.deepEqual(
+      bound.servicePorts.flatMap((sp) => sp.listeners.map((l) => l.proxyPort)),
+      [41000, 41001, 0, 41003],
+    );
   });
 });
 

@@ -1,144 +1,101 @@
 /**
- * Programs the userspace mode's portal chains through the Exec seam: the chains' contents with one
- * `iptables-restore --noflush -w` (atomic, touches only our chains), the jumps from the built-in chains
- * with `iptables -C` then `-I`/`-A` (so a re-apply never duplicates them), and a cleanup that removes
- * jumps and chains and succeeds when nothing is there.
+ * Programs the userspace mode's portal chains through the iptables seam (src/kernel/iptables.ts): the
+ * chains' contents with one `iptables-restore --noflush` per table (atomic per table, and it touches only
+ * our chains), then the jumps from the built-in chains with `ensureRule` (checked, then inserted or
+ * appended, so that a re-apply never duplicates them). Removing them is cleanup.ts's job.
  *
- * Note for consolidation: this is a small, userspace-only wrapper; once src/kernel/iptables.ts (restore
- * seam with backend detection) exists, this should move onto it.
+ * The backend is `--iptables-backend` as the iptables mode reads it: `auto` is detected on the host (the
+ * backend holding kubelet's marker chains, else the one with more rules, else nft), once.
  *
  * @module
  */
 
 import type { IptablesBackend } from '../../contracts/proxy_mode.ts';
-import { type Exec, KernelError } from '../../kernel/exec.ts';
-import { PORTAL_CHAINS, PORTAL_JUMPS, type UserspacePlan } from './plan.ts';
-import { jumpArgs, renderPortalRestore } from './render.ts';
+import type { Exec } from '../../kernel/exec.ts';
+import { createIptables, type Iptables } from '../../kernel/iptables.ts';
+import { removePortalRules } from './cleanup.ts';
+import type { UserspacePlan } from './plan.ts';
+import { jumpArgs, PORTAL_JUMPS, PORTAL_TABLES } from './portal_chains.ts';
+import { renderPortalTable } from './render.ts';
 
-/** The iptables programs for a backend choice (`auto` follows the host's `iptables` alternative). */
-export function iptablesCommands(backend: IptablesBackend): {
-  readonly iptables: string;
-  readonly restore: string;
-} {
-  switch (backend) {
-    case 'auto':
-      return { iptables: 'iptables', restore: 'iptables-restore' };
-    case 'legacy':
-      return { iptables: 'iptables-legacy', restore: 'iptables-legacy-restore' };
-    case 'nft':
-      return { iptables: 'iptables-nft', restore: 'iptables-nft-restore' };
-    default: {
-      const never: never = backend;
-      throw new Error(`Unknown iptables backend: ${String(never)}`);
-    }
-  }
-}
-
-/** iptables' ways of saying "that rule or chain is not there" (exit code 1 with one of these). */
-const NOT_THERE =
-  /does a matching rule exist|No chain\/target\/match by that name|Bad rule|does ?n[o']t exist|No such file or directory/i;
-
-/** Applies and removes the portal rules. */
+/**
+ * Applies and removes the portal rules through one backend.
+ *
+ * @example
+ * const rules = new PortalRules(createExec(), 'auto');
+ * if (await rules.usable()) await rules.apply(planUserspace(state, options));
+ */
 export class PortalRules {
   readonly #exec: Exec;
-  readonly #commands: { readonly iptables: string; readonly restore: string };
+  readonly #backend: IptablesBackend;
+  #iptables: Promise<Iptables> | undefined;
 
+  /**
+   * @param exec where the iptables tools run
+   * @param backend `--iptables-backend` (`auto`: detected on the host when first needed)
+   */
   constructor(exec: Exec, backend: IptablesBackend) {
     this.#exec = exec;
-    this.#commands = iptablesCommands(backend);
+    this.#backend = backend;
   }
 
   /**
-   * Tells whether iptables can be used here (installed, and we may read the nat table).
+   * Tells whether iptables can be used here (a backend is installed, and we may read the nat table).
    *
-   * @returns true when `iptables -w -t nat -S OUTPUT` succeeds
+   * @returns true when the nat table's OUTPUT chain can be listed
    */
   async usable(): Promise<boolean> {
     try {
-      const result = await this.#exec(this.#commands.iptables, ['-w', '-t', 'nat', '-S', 'OUTPUT']);
-      return result.code === 0;
+      return await (await this.#seam()).chainExists('nat', 'OUTPUT');
     } catch {
       return false;
     }
   }
 
   /**
-   * Writes the plan's rules (all our chains, atomically), then makes sure every jump exists.
+   * Writes the plan's rules (all our chains, one restore per table), then makes sure every jump exists.
    *
-   * @param plan the plan
+   * @param plan the plan (with real proxy ports: see `bindProxyPorts`)
    * @returns the restore input's size
-   * @throws {KernelError} when iptables fails
+   * @throws {KernelError} or {RestoreError} when iptables fails
    */
   async apply(plan: UserspacePlan): Promise<{ readonly bytes: number; readonly lines: number }> {
-    const input = renderPortalRestore(plan);
-    await this.#must(this.#commands.restore, ['--noflush', '-w'], input);
+    const ipt = await this.#seam();
+    let bytes = 0;
+    let lines = 0;
+    for (const table of PORTAL_TABLES) {
+      const input = renderPortalTable(plan, table);
+      await ipt.restore(table, input, { noflush: true });
+      bytes += Buffer.byteLength(input);
+      lines += input.split('\n').length - 1;
+    }
     await this.ensureJumps();
-    return { bytes: Buffer.byteLength(input), lines: input.split('\n').length - 1 };
+    return { bytes, lines };
   }
 
   /** Inserts (portals, first) or appends (node ports, last) each jump that is missing. */
   async ensureJumps(): Promise<void> {
+    const ipt = await this.#seam();
     for (const jump of PORTAL_JUMPS) {
-      const args = jumpArgs(jump);
-      const check = await this.#exec(this.#commands.iptables, [
-        '-w',
-        '-t',
-        jump.table,
-        '-C',
-        jump.from,
-        ...args,
-      ]);
-      if (check.code === 0) continue;
-      const add = jump.position === 'first' ? ['-I', jump.from, '1'] : ['-A', jump.from];
-      await this.#must(this.#commands.iptables, ['-w', '-t', jump.table, ...add, ...args]);
+      await ipt.ensureRule({ table: jump.table, chain: jump.from, args: jumpArgs(jump) }, jump.position);
     }
   }
 
   /**
-   * Removes every jump and chain of the mode. Succeeds when nothing is there (or iptables is not installed:
-   * then nothing can be there).
+   * Removes every jump and chain of the mode from the backend the rules were applied with.
    *
-   * @throws {KernelError} when iptables fails for another reason
+   * @throws {KernelError} when iptables fails for another reason than "not there"
    */
   async cleanup(): Promise<void> {
-    if (!(await this.#installed())) return;
-    for (const jump of PORTAL_JUMPS) {
-      // Delete every copy (an older run may have left duplicates); bounded.
-      for (let i = 0; i < 16; i++) {
-        const args = ['-w', '-t', jump.table, '-D', jump.from, ...jumpArgs(jump)];
-        const result = await this.#exec(this.#commands.iptables, args);
-        if (result.code === 0) continue;
-        if (!NOT_THERE.test(result.stderr)) {
-          throw new KernelError([this.#commands.iptables, ...args].join(' '), result.code, result.stderr);
-        }
-        break;
-      }
-    }
-    for (const table of ['nat', 'filter'] as const) {
-      for (const chain of PORTAL_CHAINS[table]) {
-        for (const op of ['-F', '-X']) {
-          const args = ['-w', '-t', table, op, chain];
-          const result = await this.#exec(this.#commands.iptables, args);
-          if (result.code !== 0 && !NOT_THERE.test(result.stderr)) {
-            throw new KernelError([this.#commands.iptables, ...args].join(' '), result.code, result.stderr);
-          }
-        }
-      }
-    }
+    await removePortalRules(await this.#seam());
   }
 
-  async #installed(): Promise<boolean> {
-    try {
-      await this.#exec(this.#commands.iptables, ['--version']);
-      return true;
-    } catch (error) {
-      if (error instanceof KernelError && error.exitCode === -1) return false;
+  /** The seam, its backend resolved once (a failed resolution is tried again next time). */
+  #seam(): Promise<Iptables> {
+    this.#iptables ??= createIptables(this.#exec, this.#backend).catch((error: unknown) => {
+      this.#iptables = undefined;
       throw error;
-    }
-  }
-
-  async #must(command: string, args: readonly string[], input?: string): Promise<void> {
-    const result = await this.#exec(command, args, { input });
-    if (result.code !== 0) throw new KernelError([command, ...args].join(' '), result.code, result.stderr);
+    });
+    return this.#iptables;
   }
 }

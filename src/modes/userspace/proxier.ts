@@ -1,6 +1,8 @@
 /**
  * The userspace Proxier: keeps relay listeners (and, with root and iptables, the portal rules that send
- * VIPs to them) in line with the proxy state.
+ * VIPs to them) in line with the proxy state. It plans once per sync (plan.ts decides the sockets, the
+ * portals not reachable, the rules and, with conntrack.ts, the stale UDP flows), then only diffs the
+ * planned sockets against those it runs, binds, applies and deletes.
  *
  * Two ways to reach a listener:
  * - **portals** (root and iptables usable): one listener per service port and role on `0.0.0.0:<proxy
@@ -32,7 +34,6 @@
  *
  * @module
  */
-import { BlockList, isIPv4 } from 'node:net';
 import type { Logger } from 'pino';
 import type { SyncOptions, SyncReport } from '../../contracts/sync.ts';
 import { type Conntrack, createConntrack } from '../../kernel/conntrack.ts';
@@ -41,11 +42,13 @@ import type { ProxyState, ServicePortKey, StateChange } from '../../model/types.
 import { type Clock, systemClock, type Timer } from '../../runner/clock.ts';
 import type { Proxier, ProxierDeps } from '../mode.ts';
 import { Balancer, toBackends } from './balancer.ts';
-import { hostAddresses, isLocalAddress } from './local_addresses.ts';
+import { staleUdpConntrack, type UdpConntrackDeletion } from './conntrack.ts';
+import { hostAddresses } from './local_addresses.ts';
 import {
+  bindProxyPorts,
   type ListenerRole,
   type PlannedServicePort,
-  type Portal,
+  type PlannedSocket,
   planUserspace,
   type UserspacePlan,
 } from './plan.ts';
@@ -106,22 +109,9 @@ export interface UserspaceStats {
   readonly udp: { readonly flows: number; readonly flowsOpened: number; readonly flowsIdledOut: number };
 }
 
-interface ListenerSpec {
-  /** Unique per socket: `proxy|<listener id>` or `direct|<listener id>|<host>:<port>`. */
-  readonly id: string;
-  readonly listenerId: string;
-  readonly role: ListenerRole;
-  readonly host: string;
-  /** 0 = allocate (a proxy port). */
-  readonly port: number;
-  readonly proxy: boolean;
-  /** A proxy listener's portals (the VIPs and node ports its nat rules send to it); none when direct. */
-  readonly portals: readonly Portal[];
-}
-
 interface OpenListener {
   readonly key: ServicePortKey;
-  readonly spec: ListenerSpec;
+  readonly socket: PlannedSocket;
   readonly relay: TcpRelay | UdpRelay;
   readonly port: number;
 }
@@ -168,6 +158,8 @@ export class UserspaceProxier implements Proxier {
   readonly #conntrack: Conntrack;
   #portals: boolean | undefined;
   #appliedRules: string | undefined;
+  /** The plan of the last sync that completed (what the stale UDP flows are computed against). */
+  #lastPlan: UserspacePlan | undefined;
   #stopped = false;
   #stopping: Promise<void> | undefined;
   #syncing: Promise<void> | undefined;
@@ -210,21 +202,28 @@ export class UserspaceProxier implements Proxier {
 
   async #sync(state: ProxyState, change: StateChange, syncOptions?: SyncOptions): Promise<SyncReport> {
     const first = this.#portals === undefined;
-    if (this.#portals === undefined) this.#portals = await this.#decidePortals();
-    const portals = this.#portals;
-    const local = new Set((this.#options.localAddresses ?? hostAddresses)());
-    const shape = planUserspace(state, this.#deps.options, new Map());
-    for (const s of shape.skipped) this.#reportOnce('warn', `${s.key}: not served: ${s.reason}`);
+    this.#portals ??= await this.#decidePortals();
+    const plan = planUserspace(state, this.#deps.options, {
+      portals: this.#portals,
+      localAddresses: (this.#options.localAddresses ?? hostAddresses)(),
+      proxyPorts: 'runtime',
+    });
+    for (const s of plan.skipped) this.#reportOnce('warn', `${s.key}: not served: ${s.reason}`);
+    for (const { key, portal, reason } of plan.unreachable) {
+      this.#reportOnce(
+        'warn',
+        `${key}: ${portal.kind} ${portal.ip}:${portal.port} is not reachable in this setup: ${reason}`,
+      );
+    }
 
     let written = 0;
     const stale: OpenListener[] = [];
-    for (const sp of shape.servicePorts) {
+    for (const sp of plan.servicePorts) {
       const runtime = this.#runtime(sp.key);
       const affinity = sp.state.sessionAffinity;
       runtime.balancers.internal.update(toBackends(sp.state.internalEndpoints), affinity);
       runtime.balancers.external.update(toBackends(sp.state.externalEndpoints), affinity);
-      const specs = this.#specs(sp, portals, local);
-      const wanted = new Set(specs.map((s) => s.id));
+      const wanted = new Set(sp.sockets.map((s) => s.id));
       let changed = false;
       for (const [id, open] of runtime.listeners) {
         if (wanted.has(id)) continue;
@@ -232,18 +231,19 @@ export class UserspaceProxier implements Proxier {
         stale.push(open);
         changed = true;
       }
-      for (const spec of specs) {
-        if (runtime.listeners.has(spec.id)) continue;
-        const open = await this.#open(sp, spec, runtime);
+      for (const socket of sp.sockets) {
+        if (runtime.listeners.has(socket.id)) continue;
+        const open = await this.#open(sp, socket, runtime);
         if (open !== undefined) {
-          runtime.listeners.set(spec.id, open);
+          runtime.listeners.set(socket.id, open);
           changed = true;
         }
       }
       if (changed || change.changed.has(sp.key)) written++;
     }
+    const planned = new Set(plan.servicePorts.map((sp) => sp.key));
     for (const [key, runtime] of this.#runtimes) {
-      if (state.servicePorts.has(key) && !shape.skipped.some((s) => s.key === key)) continue;
+      if (planned.has(key)) continue;
       stale.push(...runtime.listeners.values());
       this.#runtimes.delete(key);
       if (runtime.metrics !== undefined) this.#forgetting.add(key);
@@ -252,11 +252,11 @@ export class UserspaceProxier implements Proxier {
 
     let restoreBytes = 0;
     let restoreLines = 0;
-    if (portals) {
-      const plan = this.#plan(state);
-      const text = renderPortalRestore(plan);
+    if (plan.rulesInstalled) {
+      const bound = bindProxyPorts(plan, this.#boundProxyPorts());
+      const text = renderPortalRestore(bound);
       if (text !== this.#appliedRules || syncOptions?.full === true) {
-        const applied = await this.#rules.apply(plan);
+        const applied = await this.#rules.apply(bound);
         this.#appliedRules = text;
         restoreBytes = applied.bytes;
         restoreLines = applied.lines;
@@ -264,7 +264,8 @@ export class UserspaceProxier implements Proxier {
     }
     // Only now that no rule points at them: stop accepting on listeners no longer wanted.
     for (const open of stale) await this.#close(open);
-    await this.#forgetUdpFlows(stale);
+    await this.#deleteConntrack(staleUdpConntrack(this.#lastPlan, plan));
+    this.#lastPlan = plan;
     for (const runtime of this.#runtimes.values()) {
       runtime.balancers.internal.sweep();
       runtime.balancers.external.sweep();
@@ -349,7 +350,7 @@ export class UserspaceProxier implements Proxier {
     const all: OpenListener[] = [...this.#retired];
     for (const runtime of this.#runtimes.values()) {
       for (const open of runtime.listeners.values()) {
-        listeners.push({ id: open.spec.id, host: open.spec.host, port: open.port });
+        listeners.push({ id: open.socket.id, host: open.socket.host, port: open.port });
         all.push(open);
       }
     }
@@ -370,15 +371,14 @@ export class UserspaceProxier implements Proxier {
     return { portals: this.#portals, relayEngine: this.#engine, listeners, tcp, udp };
   }
 
-  /** The plan with the proxy ports actually bound (what the rules must say). */
-  #plan(state: ProxyState): UserspacePlan {
+  /** The proxy port each listener's proxy socket is bound to (what the rules must say). */
+  #boundProxyPorts(): Map<string, number> {
     const ports = new Map<string, number>();
     for (const runtime of this.#runtimes.values()) {
       for (const open of runtime.listeners.values())
-        if (open.spec.proxy) ports.set(open.spec.listenerId, open.port);
+        if (open.socket.proxy) ports.set(open.socket.listenerId, open.port);
     }
-    // Portals were decided on (possibly overriding the plan options' policy): plan their rules.
-    return planUserspace(state, { ...this.#deps.options, userspacePortals: 'on' }, ports);
+    return ports;
   }
 
   async #decidePortals(): Promise<boolean> {
@@ -410,68 +410,13 @@ export class UserspaceProxier implements Proxier {
     return runtime;
   }
 
-  #specs(sp: PlannedServicePort, portals: boolean, local: ReadonlySet<string>): ListenerSpec[] {
-    const specs: ListenerSpec[] = [];
-    const nodePortCIDRs = new BlockList();
-    const restricted = this.#deps.options.nodePortAddresses.filter((c) => isIPv4(c.split('/')[0] ?? ''));
-    for (const cidr of restricted) {
-      const [net, bits] = cidr.split('/');
-      nodePortCIDRs.addSubnet(net ?? '', Number(bits ?? 32), 'ipv4');
-    }
-    for (const l of sp.listeners) {
-      const base = { listenerId: l.id, role: l.role };
-      const ipv4 = portals ? l.portals.filter((p) => p.family === 'IPv4') : [];
-      if (ipv4.length > 0) {
-        specs.push({ ...base, id: `proxy|${l.id}`, host: '0.0.0.0', port: 0, proxy: true, portals: ipv4 });
-      }
-      for (const p of l.portals) {
-        if (portals && p.family === 'IPv4') continue;
-        if (p.ip === undefined) {
-          // A node port without portal rules: listen on the node's addresses.
-          const hosts =
-            restricted.length === 0
-              ? ['0.0.0.0']
-              : [...local].filter((a) => isIPv4(a) && nodePortCIDRs.check(a, 'ipv4')).sort();
-          for (const host of hosts) {
-            specs.push({
-              ...base,
-              id: `direct|${l.id}|${host}:${p.port}`,
-              host,
-              port: p.port,
-              proxy: false,
-              portals: [],
-            });
-          }
-          continue;
-        }
-        if (isLocalAddress(p.ip, local)) {
-          specs.push({
-            ...base,
-            id: `direct|${l.id}|${p.ip}:${p.port}`,
-            host: p.ip,
-            port: p.port,
-            proxy: false,
-            portals: [],
-          });
-        } else {
-          this.#reportOnce(
-            'warn',
-            `${sp.key}: ${p.kind} ${p.ip}:${p.port} is not reachable in this setup: it is not a local address and ` +
-              `no portal rules are installed (${portals ? 'IPv6 VIPs have none' : 'needs root and iptables'})`,
-          );
-        }
-      }
-    }
-    return specs;
-  }
-
   async #open(
     sp: PlannedServicePort,
-    spec: ListenerSpec,
+    socket: PlannedSocket,
     runtime: ServicePortRuntime,
   ): Promise<OpenListener | undefined> {
-    const balancer = runtime.balancers[spec.role];
-    const family = spec.host.includes(':') ? 6 : 4;
+    const balancer = runtime.balancers[socket.role];
+    const family = socket.host.includes(':') ? 6 : 4;
     runtime.metrics ??= this.#relayMetrics.servicePort(sp.key);
     const metrics = runtime.metrics;
     const make = (): TcpRelay | UdpRelay =>
@@ -486,29 +431,29 @@ export class UserspaceProxier implements Proxier {
             clock: this.#clock,
             metrics,
           });
-    const candidates = spec.proxy ? this.#proxyPortCandidates(sp) : [spec.port];
+    const candidates = socket.proxy && socket.port === 0 ? this.#proxyPortCandidates(sp) : [socket.port];
     let lastError: unknown;
     for (const port of candidates) {
       const relay = make();
       try {
-        const bound = await relay.listen(spec.host, port);
+        const bound = await relay.listen(socket.host, port);
         this.#log.info(
-          { servicePort: sp.key, role: spec.role, address: `${spec.host}:${bound}`, proxy: spec.proxy },
-          `Serving ${sp.key} on ${spec.host.includes(':') ? `[${spec.host}]` : spec.host}:${bound}`,
+          { servicePort: sp.key, role: socket.role, address: `${socket.host}:${bound}`, proxy: socket.proxy },
+          `Serving ${sp.key} on ${socket.host.includes(':') ? `[${socket.host}]` : socket.host}:${bound}`,
         );
-        this.#reported.delete(`listen ${spec.id}`);
-        return { key: sp.key, spec, relay, port: bound };
+        this.#reported.delete(`listen ${socket.id}`);
+        return { key: sp.key, socket, relay, port: bound };
       } catch (error) {
         lastError = error;
         await relay.close();
-        if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE' || !spec.proxy) break;
+        if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE' || !socket.proxy) break;
       }
     }
     const code = (lastError as NodeJS.ErrnoException | undefined)?.code ?? String(lastError);
     this.#reportOnce(
       'error',
-      `${sp.key}: cannot listen on ${spec.host}:${spec.port === 0 ? 'a proxy port' : spec.port}: ${code} (retried at the next sync)`,
-      `listen ${spec.id}`,
+      `${sp.key}: cannot listen on ${socket.host}:${socket.port === 0 ? 'a proxy port' : socket.port}: ${code} (retried at the next sync)`,
+      `listen ${socket.id}`,
     );
     return undefined;
   }
@@ -520,7 +465,7 @@ export class UserspaceProxier implements Proxier {
     const used = new Set<number>();
     for (const runtime of this.#runtimes.values()) {
       if (!runtime.key.endsWith(`/${sp.protocol}`)) continue;
-      for (const open of runtime.listeners.values()) if (open.spec.proxy) used.add(open.port);
+      for (const open of runtime.listeners.values()) if (open.socket.proxy) used.add(open.port);
     }
     const out: number[] = [];
     for (let port = range.from; port <= range.to; port++) if (!used.has(port)) out.push(port);
@@ -530,41 +475,35 @@ export class UserspaceProxier implements Proxier {
   async #close(open: OpenListener): Promise<void> {
     await open.relay.close();
     this.#log.info(
-      { address: `${open.spec.host}:${open.port}` },
-      `Stopped listening on ${open.spec.host}:${open.port}`,
+      { address: `${open.socket.host}:${open.port}` },
+      `Stopped listening on ${open.socket.host}:${open.port}`,
     );
     // TCP connections already relayed keep going; remember the relay until they end, for stats and stop().
     if (open.relay instanceof TcpRelay && open.relay.activeConnections > 0) this.#retired.push(open);
   }
 
   /**
-   * UDP has no connections to fail: the kernel's conntrack entries of a flow that a portal rule
-   * REDIRECTed keep sending that client's packets to the old proxy port after the rule is gone, where
-   * nothing listens, or where a listener opened since for another service would get them. Upstream's
-   * userspace proxier deleted the UDP entries to the service IP when a UDP service went away; so does
-   * this, and to the node port. A failure is logged, never fatal (the entries then age out).
+   * Deletes the UDP conntrack entries a sync left stale (see conntrack.ts). A failure is logged, never
+   * fatal (the entries then age out).
    */
-  async #forgetUdpFlows(closed: readonly OpenListener[]): Promise<void> {
-    const ips = new Set<string>();
-    const nodePorts = new Set<number>();
-    for (const open of closed) {
-      if (!open.spec.proxy || !(open.relay instanceof UdpRelay)) continue;
-      for (const portal of open.spec.portals) {
-        if (portal.ip === undefined) nodePorts.add(portal.port);
-        else ips.add(portal.ip);
+  async #deleteConntrack(deletions: readonly UdpConntrackDeletion[]): Promise<void> {
+    for (const deletion of deletions) {
+      let what: string;
+      let run: () => Promise<void>;
+      switch (deletion.kind) {
+        case 'serviceIP':
+          what = `UDP conntrack entries to ${deletion.ip}`;
+          run = () => this.#conntrack.deleteUdpToServiceIP(deletion.ip);
+          break;
+        case 'nodePort':
+          what = `UDP conntrack entries to node port ${deletion.port}`;
+          run = () => this.#conntrack.deleteUdpToNodePort(deletion.port);
+          break;
+        default: {
+          const never: never = deletion;
+          throw new Error(`Unknown conntrack deletion: ${JSON.stringify(never)}`);
+        }
       }
-    }
-    const deletions: [string, () => Promise<void>][] = [];
-    for (const ip of [...ips].sort()) {
-      deletions.push([`UDP conntrack entries to ${ip}`, () => this.#conntrack.deleteUdpToServiceIP(ip)]);
-    }
-    for (const port of [...nodePorts].sort((a, b) => a - b)) {
-      deletions.push([
-        `UDP conntrack entries to node port ${port}`,
-        () => this.#conntrack.deleteUdpToNodePort(port),
-      ]);
-    }
-    for (const [what, run] of deletions) {
       try {
         await run();
       } catch (error) {

@@ -3,7 +3,8 @@ import { once } from 'node:events';
 import type { Server } from 'node:net';
 import { Writable } from 'node:stream';
 import { after, describe, it } from 'node:test';
-import type { Exec, ExecResult } from '../../kernel/exec.ts';
+import { type Exec, type ExecResult, KernelError } from '../../kernel/exec.ts';
+import { FakeIptables, type IptablesTool } from '../../kernel/testing/iptables_fake.ts';
 import { createLogger } from '../../log.ts';
 import { ProxyMetrics } from '../../metrics/proxy_metrics.ts';
 import type { ServicePortState, StateChange } from '../../model/types.ts';
@@ -64,20 +65,34 @@ function deps(exec: Exec = fakeExec().exec, overrides: Partial<ProxierDeps> = {}
   return { options: planOptions(), exec, logger: capture().logger, iptablesBackend: 'auto', ...overrides };
 }
 
-/** An exec that records calls; `-C` (check) answers "missing" once per rule, everything else succeeds. */
-function fakeExec(): { exec: Exec; calls: { command: string; args: readonly string[]; input: string }[] } {
+/** `iptables-nft-save` → 'save'; the legacy tools are not installed on the fake host. */
+const NFT_TOOL = /^iptables-nft(?:-(save|restore))?$/;
+
+/**
+ * A fake host that records every call: the iptables-nft tools answer from the strict fake (so `auto`
+ * detects nft, as on a host with only that backend), the legacy ones fail to start, conntrack succeeds.
+ */
+function fakeExec(): {
+  exec: Exec;
+  iptables: FakeIptables;
+  calls: { command: string; args: readonly string[]; input: string }[];
+} {
   const calls: { command: string; args: readonly string[]; input: string }[] = [];
-  const present = new Set<string>();
+  const iptables = new FakeIptables('nft');
   const exec: Exec = async (command, args, options) => {
-    calls.push({ command, args, input: options?.input ?? '' });
-    const rule = args.filter((a) => !['-C', '-I', '-A', '1'].includes(a)).join(' ');
-    let result: ExecResult = { code: 0, stdout: '', stderr: '' };
-    if (args.includes('-C'))
-      result = present.has(rule) ? result : { code: 1, stdout: '', stderr: 'Bad rule' };
-    if (args.includes('-I') || args.includes('-A')) present.add(rule);
-    return result;
+    const input = options?.input ?? '';
+    calls.push({ command, args, input });
+    const nft = NFT_TOOL.exec(command);
+    if (nft !== null) return iptables.answer((nft[1] ?? 'iptables') as IptablesTool, args, input);
+    if (command.startsWith('iptables')) throw new KernelError(command, -1, `spawn ${command} ENOENT`);
+    return { code: 0, stdout: '', stderr: '' } satisfies ExecResult;
   };
-  return { exec, calls };
+  return { exec, iptables, calls };
+}
+
+/** The jumps to the mode's chains in a built-in chain of the fake. */
+function jumpsIn(iptables: FakeIptables, table: 'nat' | 'filter', chain: string): string[] {
+  return (iptables.chain(table, chain) ?? []).filter((rule) => / -j KUBE-(PORTALS|NODEPORT)-/.test(rule));
 }
 
 function direct(d: ProxierDeps = deps()): UserspaceProxier {
@@ -225,9 +240,15 @@ describe('UserspaceProxier (portal rules, fake iptables)', () => {
     proxiers.push(proxier);
     const state = proxyState([servicePort({ endpoints: ['127.0.0.1:1'] })]);
     const report = await proxier.sync(state, CHANGE);
-    const restore = fake.calls.filter((c) => c.command === 'iptables-restore');
-    assert.equal(restore.length, 1);
-    assert.deepEqual(restore[0]?.args, ['--noflush', '-w']);
+    // auto: the backend the host has (the fake host has only nft); one restore per table.
+    const restore = fake.calls.filter((c) => c.command === 'iptables-nft-restore');
+    assert.deepEqual(
+      restore.map((c) => [c.args, c.input.split('\n')[0]]),
+      [
+        [['-w', '5', '--noflush'], '*nat'],
+        [['-w', '5', '--noflush'], '*filter'],
+      ],
+    );
     const [listener] = proxier.stats().listeners;
     assert.equal(listener?.id, 'proxy|default/web:http/TCP|internal');
     assert.equal(listener?.host, '0.0.0.0');
@@ -239,37 +260,59 @@ describe('UserspaceProxier (portal rules, fake iptables)', () => {
     assert.ok(report.restoreBytes > 0);
     const inserts = fake.calls.filter((c) => c.args.includes('-I') || c.args.includes('-A'));
     assert.equal(inserts.length, 5);
+    assert.deepEqual(fake.iptables.chain('nat', 'KUBE-PORTALS-CONTAINER'), [
+      `-m comment --comment default/web:http -p tcp -m tcp --dport 80 -d 10.96.0.10/32 -j REDIRECT --to-ports ${listener.port}`,
+    ]);
     // Unchanged state: nothing rewritten, no jump re-inserted.
     const again = await proxier.sync(state, CHANGE);
     assert.equal(again.restoreBytes, 0);
-    assert.equal(fake.calls.filter((c) => c.command === 'iptables-restore').length, 1);
+    assert.equal(fake.calls.filter((c) => c.command === 'iptables-nft-restore').length, 2);
+    // A full resync rewrites the chains and finds every jump in place.
+    await proxier.sync(state, CHANGE, { full: true });
+    assert.equal(fake.calls.filter((c) => c.command === 'iptables-nft-restore').length, 4);
+    assert.equal(fake.calls.filter((c) => c.args.includes('-I') || c.args.includes('-A')).length, 5);
+    assert.equal(jumpsIn(fake.iptables, 'nat', 'PREROUTING').length, 2);
+    assert.equal(jumpsIn(fake.iptables, 'nat', 'OUTPUT').length, 2);
+    assert.equal(jumpsIn(fake.iptables, 'filter', 'INPUT').length, 1);
   });
 
-  it('cleanup deletes jumps and chains, and succeeds when nothing is there', async () => {
-    const calls: string[] = [];
-    const exec: Exec = async (command, args) => {
-      calls.push([command, ...args].join(' '));
-      if (args.includes('-D'))
-        return {
-          code: 1,
-          stdout: '',
-          stderr: 'iptables: Bad rule (does a matching rule exist in that chain?).',
-        };
-      if (args.includes('-F') || args.includes('-X'))
-        return { code: 1, stdout: '', stderr: 'iptables: No chain/target/match by that name.' };
-      return { code: 0, stdout: '', stderr: '' };
-    };
-    await userspaceMode.cleanup(deps(exec));
-    assert.ok(calls.includes('iptables -w -t nat -X KUBE-PORTALS-CONTAINER'));
-    assert.ok(calls.includes('iptables -w -t filter -X KUBE-NODEPORT-NON-LOCAL'));
+  it('gives a listener that cannot bind no rule, and never points a rule at a closed port', async () => {
+    const fake = fakeExec();
+    const options = planOptions({ proxyPortRange: { from: 39191, to: 39191 } });
+    const proxier = createUserspaceProxier(deps(fake.exec, { options }), {
+      portals: 'on',
+      localAddresses: () => [],
+    });
+    proxiers.push(proxier);
+    const one = servicePort({ serviceName: 'one', clusterIPs: ['10.96.0.11'], endpoints: ['127.0.0.1:1'] });
+    const two = servicePort({ serviceName: 'two', clusterIPs: ['10.96.0.12'], endpoints: ['127.0.0.1:1'] });
+    await proxier.sync(proxyState([one, two]), CHANGE);
+    // One port in the range: the first listener (in key order) has it, the second none.
+    const rules = fake.iptables.chain('nat', 'KUBE-PORTALS-CONTAINER') ?? [];
+    assert.equal(rules.length, 1);
+    assert.match(rules[0]!, /-d 10\.96\.0\.11\/32 -j REDIRECT --to-ports 39191$/);
+    const portals = (): (string | undefined)[] =>
+      (fake.iptables.chain('nat', 'KUBE-PORTALS-CONTAINER') ?? []).map((r) => /-d (\S+)/.exec(r)?.[1]);
+    // The first goes: its rule goes with it, and its port is free only once it has closed, after the
+    // second tried to bind; the second gets the port, and its rule, at the sync after.
+    await proxier.sync(proxyState([two], 2), CHANGE);
+    assert.deepEqual(portals(), []);
+    await proxier.sync(proxyState([two], 2), CHANGE);
+    assert.deepEqual(portals(), ['10.96.0.12/32']);
   });
 
-  it('cleanup fails loudly on a real iptables error', async () => {
-    const exec: Exec = async (_command, args) =>
-      args.includes('-D')
-        ? { code: 4, stdout: '', stderr: 'iptables: Permission denied' }
-        : { code: 0, stdout: '', stderr: '' };
-    await assert.rejects(userspaceMode.cleanup(deps(exec)), { code: 'KPROXY_KERNEL' });
+  it('cleanup removes the jumps and chains that a proxier installed, on the detected backend', async () => {
+    const fake = fakeExec();
+    const proxier = createUserspaceProxier(deps(fake.exec), { portals: 'on', localAddresses: () => [] });
+    proxiers.push(proxier);
+    await proxier.sync(proxyState([servicePort({ endpoints: ['127.0.0.1:1'] })]), CHANGE);
+    assert.ok(fake.iptables.chains('nat').includes('KUBE-PORTALS-CONTAINER'));
+    await userspaceMode.cleanup(deps(fake.exec));
+    assert.deepEqual(fake.iptables.chains('nat'), ['INPUT', 'OUTPUT', 'POSTROUTING', 'PREROUTING']);
+    assert.deepEqual(fake.iptables.chains('filter'), ['FORWARD', 'INPUT', 'OUTPUT']);
+    assert.deepEqual(jumpsIn(fake.iptables, 'nat', 'PREROUTING'), []);
+    // Once more: nothing there, still a success.
+    await userspaceMode.cleanup(deps(fake.exec));
   });
 });
 
@@ -633,10 +676,14 @@ describe('UserspaceProxier.stop (graceful)', () => {
       const before = fake.calls.length;
       await proxier.stop();
       const removals = fake.calls.slice(before).filter((c) => c.args.includes('-D') || c.args.includes('-X'));
-      if (keep) assert.deepEqual(removals, []);
-      else {
-        assert.ok(removals.some((c) => c.args.join(' ') === '-w -t nat -X KUBE-PORTALS-CONTAINER'));
+      if (keep) {
+        assert.deepEqual(removals, []);
+        assert.equal(jumpsIn(fake.iptables, 'nat', 'OUTPUT').length, 2);
+      } else {
+        assert.ok(removals.some((c) => c.args.join(' ') === '-w 5 -t nat -X KUBE-PORTALS-CONTAINER'));
         assert.ok(removals.some((c) => c.args.includes('-D') && c.args.includes('KUBE-PORTALS-HOST')));
+        assert.deepEqual(jumpsIn(fake.iptables, 'nat', 'OUTPUT'), []);
+        assert.equal(fake.iptables.chain('nat', 'KUBE-PORTALS-HOST'), undefined);
       }
     }
   });

@@ -11,7 +11,8 @@
  *
  * @module
  */
-import { PORTAL_CHAINS, PORTAL_JUMPS, type PortalJump, type PortalRule, type UserspacePlan } from './plan.ts';
+import type { PortalRule, UserspacePlan } from './plan.ts';
+import { jumpArgs, PORTAL_CHAINS, PORTAL_JUMPS, PORTAL_TABLES, type PortalTable } from './portal_chains.ts';
 
 /** Placeholders of run-time proxy ports, by listener id. */
 export type RuntimePortNames = ReadonlyMap<string, string>;
@@ -69,41 +70,39 @@ export function portalRuleArgs(rule: PortalRule, names: RuntimePortNames = NO_NA
   return args;
 }
 
-/**
- * The arguments of a jump rule (match and `-j CHAIN`).
- *
- * @param jump the jump
- * @returns arguments after `-I/-A/-C/-D FROM`
- * @example jumpArgs(PORTAL_JUMPS[0]!)
- */
-export function jumpArgs(jump: PortalJump): string[] {
-  return [...jump.args, '-j', jump.to];
-}
-
 /** Joins arguments into a restore line, quoting those with spaces (comments are already character-safe). */
 function line(args: readonly string[]): string {
   return args.map((a) => (/^[A-Za-z0-9._/:,=+-]+$/.test(a) ? a : `"${a.replace(/["\\]/g, '_')}"`)).join(' ');
 }
 
 /**
- * The `iptables-restore --noflush` input for a plan: declares (and so flushes) every chain the mode owns,
- * then appends every rule. Only those chains are touched.
+ * The `iptables-restore --noflush` input of one table: declares (and so flushes) every chain the mode owns
+ * there, then appends the plan's rules of that table. Only those chains are touched.
+ *
+ * @param plan the plan
+ * @param table nat or filter
+ * @returns the restore input of that table
+ * @example await ipt.restore('nat', renderPortalTable(plan, 'nat'), { noflush: true })
+ */
+export function renderPortalTable(plan: UserspacePlan, table: PortalTable): string {
+  const names = runtimePortNames(plan);
+  const out = [`*${table}`];
+  for (const chain of PORTAL_CHAINS[table]) out.push(`:${chain} - [0:0]`);
+  for (const rule of plan.rules)
+    if (rule.table === table) out.push(`-A ${rule.chain} ${line(portalRuleArgs(rule, names))}`);
+  out.push('COMMIT');
+  return `${out.join('\n')}\n`;
+}
+
+/**
+ * The `iptables-restore --noflush` input for a plan: {@link renderPortalTable} of every table, in order.
  *
  * @param plan the plan
  * @returns the restore input
- * @example await mustExec(exec, 'iptables-restore', ['--noflush', '-w'], { input: renderPortalRestore(plan) })
+ * @example process.stdout.write(renderPortalRestore(plan))
  */
 export function renderPortalRestore(plan: UserspacePlan): string {
-  const out: string[] = [];
-  const names = runtimePortNames(plan);
-  for (const table of ['nat', 'filter'] as const) {
-    out.push(`*${table}`);
-    for (const chain of PORTAL_CHAINS[table]) out.push(`:${chain} - [0:0]`);
-    for (const rule of plan.rules)
-      if (rule.table === table) out.push(`-A ${rule.chain} ${line(portalRuleArgs(rule, names))}`);
-    out.push('COMMIT');
-  }
-  return `${out.join('\n')}\n`;
+  return PORTAL_TABLES.map((table) => renderPortalTable(plan, table)).join('');
 }
 
 /**

@@ -9,8 +9,9 @@
 import { BlockList, isIPv4 } from 'node:net';
 import type { PlanOptions } from '../../contracts/plan_options.ts';
 import type { TracePacket, TraceResult } from '../../contracts/trace.ts';
-import { PORTAL_JUMPS, type PortalChain, type PortalRule, type UserspacePlan } from './plan.ts';
-import { jumpArgs, portalRuleArgs, runtimePortNames } from './render.ts';
+import type { PortalRule, UserspacePlan } from './plan.ts';
+import { jumpArgs, PORTAL_JUMPS, type PortalChain } from './portal_chains.ts';
+import { portalRuleArgs, runtimePortNames } from './render.ts';
 
 function isLoopback(ip: string): boolean {
   return ip === '::1' || (isIPv4(ip) && ip.startsWith('127.'));
