@@ -82,7 +82,9 @@ export class IpvsProxier implements Proxier {
   #trusted = false;
   #lastSets: readonly ListedIpset[] | undefined;
   #lastBound: ReadonlySet<string> | undefined;
-  #families = new Set<IPFamily>();
+  /** Families a sync programmed: planned again, emptied, once no virtual server needs them. */
+  #servedFamilies = new Set<IPFamily>();
+  /** Per family, the rules (as restore input) it last wrote: a partial sync skips a family unchanged. */
   #lastIptables = new Map<IPFamily, string>();
   #lastPlan: IpvsPlan | undefined;
   #timer: Timer | undefined;
@@ -142,7 +144,7 @@ export class IpvsProxier implements Proxier {
     // A dummy device that had to be (re)created lost its addresses: nothing kproxy applied can be trusted.
     const dummyCreated = await this.#seams.netlink.ensureDummy();
     const full = requestedFull || !this.#trusted || dummyCreated;
-    const plan = planIpvs(state, this.#deps.options, { servedFamilies: [...this.#families] });
+    const plan = planIpvs(state, this.#deps.options, { servedFamilies: [...this.#servedFamilies] });
     for (const warning of plan.warnings) this.#deps.logger.warn(warning);
     // A full sync lists the whole table once (which also loads ip_vs, whose sysctls exist only then);
     // nothing below changes IPVS before the diff, so that listing is what the diff compares against.
@@ -215,7 +217,7 @@ export class IpvsProxier implements Proxier {
         parts.push({ bytes: input.text.length, lines: input.lines });
       }
       this.#lastIptables.set(fp.family, text);
-      this.#families.add(fp.family);
+      this.#servedFamilies.add(fp.family);
     }
     return sum(parts);
   }
