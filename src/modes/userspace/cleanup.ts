@@ -1,13 +1,13 @@
 /**
  * `kproxy cleanup` for the userspace mode: every jump to the mode's chains and the chains themselves
- * (portal_chains.ts), on each backend `--iptables-backend` names (legacy and nft for `auto`, as the
- * iptables mode cleans up). Succeeds when nothing is there, and on a backend whose tools are not
- * installed (nothing can be there). The Proxier removes its rules the same way when it stops.
+ * (portal_chains.ts), on each backend `--iptables-backend` names, as every mode cleans up (legacy and nft
+ * for `auto`, skipping one whose tools are not installed). Succeeds when nothing is there. The Proxier
+ * removes its rules the same way when it stops.
  *
  * @module
  */
-import { KernelError } from '../../kernel/exec.ts';
 import { type Iptables, iptablesFor } from '../../kernel/iptables.ts';
+import { cleanupEachBackend } from '../common/iptables_chain_cleanup.ts';
 import type { ProxierDeps } from '../mode.ts';
 import { jumpArgs, PORTAL_CHAINS, PORTAL_JUMPS, PORTAL_TABLES } from './portal_chains.ts';
 
@@ -37,18 +37,12 @@ export async function removePortalRules(ipt: Iptables): Promise<void> {
  * Removes the userspace mode's rules on every backend `--iptables-backend` names.
  *
  * @param deps the exec seam and `--iptables-backend`
- * @throws {KernelError} when iptables fails for another reason than "not there" or "not installed"
+ * @throws {KernelError} when iptables fails for another reason than "not there" (or, with `auto`, "not
+ *   installed")
  * @example await cleanupUserspace({ exec: createExec(), iptablesBackend: 'auto' })
  */
 export async function cleanupUserspace(deps: Pick<ProxierDeps, 'exec' | 'iptablesBackend'>): Promise<void> {
-  const backends = deps.iptablesBackend === 'auto' ? (['legacy', 'nft'] as const) : [deps.iptablesBackend];
-  for (const backend of backends) {
-    try {
-      await removePortalRules(iptablesFor(deps.exec, backend));
-    } catch (error) {
-      // Exit code -1: the tool could not be started, so this backend holds nothing of ours.
-      if (error instanceof KernelError && error.exitCode === -1) continue;
-      throw error;
-    }
-  }
+  await cleanupEachBackend(deps.iptablesBackend, (backend) =>
+    removePortalRules(iptablesFor(deps.exec, backend)),
+  );
 }
