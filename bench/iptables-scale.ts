@@ -14,8 +14,7 @@ import { createExec, mustExec } from '../src/kernel/exec.ts';
 import { type Iptables, iptablesFor } from '../src/kernel/iptables.ts';
 import { renderRestore } from '../src/kernel/iptables_restore.ts';
 import type { Endpoint, ProxyState, ServicePortState, StateChange } from '../src/model/types.ts';
-import { planIptables } from '../src/modes/iptables/plan.ts';
-import { IptablesProxier } from '../src/modes/iptables/proxier.ts';
+import { IptablesProxier, planIptables } from '../src/modes/iptables/index.ts';
 import { clusterIpServicePort } from './scenarios/service_ports.ts';
 
 const { values } = parseArgs({

@@ -31,7 +31,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createLab, type Lab } from '../src/lab/lab.ts';
-import type { TcpRelayEngineName } from '../src/modes/userspace/tcp_relay.ts';
+import type { TcpRelayEngineName } from '../src/modes/userspace/index.ts';
 import { applyHaproxyPortals } from './scenarios/haproxy_portals.ts';
 import { benchPlanOptions, clusterIpServicePort, remoteEndpoint } from './scenarios/service_ports.ts';
 import { startUserspaceRelay } from './tools/userspace_relay.ts';

@@ -11,8 +11,12 @@
 import type { IptablesBackend } from '../../src/contracts/proxy_mode.ts';
 import { createExec } from '../../src/kernel/exec.ts';
 import type { Lab } from '../../src/lab/lab.ts';
-import { listenerId, planUserspace, type UserspacePlan } from '../../src/modes/userspace/plan.ts';
-import { PortalRules } from '../../src/modes/userspace/portal_rules.ts';
+import {
+  listenerId,
+  PortalRules,
+  planUserspace,
+  type UserspacePlan,
+} from '../../src/modes/userspace/index.ts';
 import { benchPlanOptions, clusterIpServicePort, remoteEndpoint, sortedProxyState } from './service_ports.ts';
 
 /** The node the portal plan is made for (ClusterIP portals do not depend on it). */
@@ -52,7 +56,7 @@ export function haproxyPortalPlan(nodeIP: string, forwards: readonly PortalForwa
   return planUserspace(
     sortedProxyState(ports, node.nodeName),
     benchPlanOptions(node, { userspacePortals: 'on' }),
-    proxyPorts,
+    { proxyPorts },
   );
 }
 
