@@ -1,0 +1,217 @@
+/**
+ * Names and comments of the nftables mode, and the rules that keep object names out of the script's
+ * syntax.
+ *
+ * Names follow upstream (pkg/proxy/nftables): everything lives in table `ip kube-proxy`, so names need no
+ * `kube-` prefix; per-service objects are `PREFIX-HASH-namespace/name/protocol/port` and per-endpoint
+ * ones `PREFIX-HASH-namespace/name/protocol/port__ip/port`, HASH being the first 8 base32 characters of
+ * sha256 of the rest (so a kube-proxy user finds the same names for the same service).
+ *
+ * Why the checks: an nft identifier may hold only `[A-Za-z0-9_./-]` and starts with a letter here (the
+ * prefix), names are at most {@link NFT_NAME_MAX} bytes (the kernel's NFT_NAME_MAXLEN 256 with its NUL),
+ * and a comment is a `"..."` string without escapes, at most {@link NFT_COMMENT_MAX} bytes. Kubernetes
+ * validation already keeps namespaces, names and port names to `[a-z0-9-]`, which upstream relies on;
+ * kproxy does not: any other character is replaced (`_` in names, `?` in comments) and long names are
+ * cut, so that no object can end a name or a string early, start a new command or exceed a limit. The
+ * hash is taken over the original text, so replaced names stay distinct.
+ *
+ * @module
+ */
+import { sha256Base32 } from '../common/base32.ts';
+
+/** kproxy's table, as upstream's (`ip kube-proxy`; `ip6 kube-proxy` for IPv6 later). */
+export const NFT_TABLE = 'kube-proxy';
+
+/** The longest chain, set or map name the kernel accepts (NFT_NAME_MAXLEN minus the NUL). */
+export const NFT_NAME_MAX = 255;
+
+/** The longest comment nft accepts (NFTNL_UDATA_COMMENT_MAXLEN). */
+export const NFT_COMMENT_MAX = 128;
+
+/**
+ * The longest name part after a prefix, as upstream (knftables.NameLengthMax 256 minus the longest
+ * prefix allowance of 16); with kproxy's 9-character prefixes every name stays within {@link NFT_NAME_MAX}.
+ */
+const NAME_BASE_MAX = 240;
+
+/** The fixed chains, sets and maps (upstream's names). */
+export const NFT_NAMES = {
+  // base chains: TYPE-HOOK[-pre-dnat]
+  filterPreroutingPreDnat: 'filter-prerouting-pre-dnat',
+  filterOutputPreDnat: 'filter-output-pre-dnat',
+  filterInput: 'filter-input',
+  filterForward: 'filter-forward',
+  filterOutput: 'filter-output',
+  natPrerouting: 'nat-prerouting',
+  natOutput: 'nat-output',
+  natPostrouting: 'nat-postrouting',
+  // service dispatch
+  services: 'services',
+  serviceIPs: 'service-ips',
+  serviceNodePorts: 'service-nodeports',
+  nodePortIPs: 'nodeport-ips',
+  clusterIPs: 'cluster-ips',
+  // no endpoints
+  serviceEndpointsCheck: 'service-endpoints-check',
+  nodePortEndpointsCheck: 'nodeport-endpoints-check',
+  noEndpointServices: 'no-endpoint-services',
+  noEndpointNodePorts: 'no-endpoint-nodeports',
+  rejectChain: 'reject-chain',
+  // unknown ports of cluster IPs
+  clusterIPsCheck: 'cluster-ips-check',
+  // loadBalancerSourceRanges
+  firewallIPs: 'firewall-ips',
+  firewallCheck: 'firewall-check',
+  // masquerading
+  markForMasquerade: 'mark-for-masquerade',
+  masquerading: 'masquerading',
+} as const;
+
+/** The shared sets and maps that service ports add elements to. */
+export type SharedContainerName =
+  | typeof NFT_NAMES.clusterIPs
+  | typeof NFT_NAMES.nodePortIPs
+  | typeof NFT_NAMES.firewallIPs
+  | typeof NFT_NAMES.noEndpointNodePorts
+  | typeof NFT_NAMES.noEndpointServices
+  | typeof NFT_NAMES.serviceIPs
+  | typeof NFT_NAMES.serviceNodePorts;
+
+/** Prefixes of per-service and per-endpoint objects. None of the fixed names contains a `/`. */
+export const SERVICE_OBJECT_PREFIXES = {
+  cluster: 'service-',
+  local: 'local-',
+  external: 'external-',
+  firewall: 'firewall-',
+  endpoint: 'endpoint-',
+  affinity: 'affinity-',
+} as const;
+
+/**
+ * Makes one part of a name safe for an nft identifier: characters outside `[A-Za-z0-9_.-]` become `_`
+ * (`/` too: it separates the parts).
+ *
+ * @param part a namespace, name, protocol or port name
+ * @returns the part, safe inside an identifier
+ * @example safeNamePart('a" -j ACCEPT') // 'a__-j_ACCEPT'
+ */
+export function safeNamePart(part: string): string {
+  return part.replace(/[^A-Za-z0-9_.-]/g, '_');
+}
+
+/**
+ * Upstream's hashAndTruncate: `HASH-name`, cut to the base length with `...` when longer.
+ *
+ * @param original the name as upstream builds it (hashed as is)
+ * @param shown the same name made safe (what the identifier shows)
+ * @returns the name base
+ */
+function hashAndTruncate(original: string, shown: string): string {
+  const name = `${sha256Base32(original, 8)}-${shown}`;
+  return name.length > NAME_BASE_MAX ? `${name.slice(0, NAME_BASE_MAX - 3)}...` : name;
+}
+
+/** What identifies a service port in names and comments. */
+export interface ServicePortIdentity {
+  readonly namespace: string;
+  readonly serviceName: string;
+  readonly portName: string;
+  /** Upper case, as the model spells it. */
+  readonly protocol: string;
+}
+
+/** The names of one service port's objects. */
+export interface ServiceObjectNames {
+  /** `namespace/name:port` as upstream prints it, made safe for a comment. */
+  readonly comment: string;
+  /** `HASH-namespace/name/protocol/port`, shared by the chain names below. */
+  readonly base: string;
+  /** Cluster traffic policy chain (`service-`). */
+  readonly cluster: string;
+  /** Local traffic policy chain (`local-`). */
+  readonly local: string;
+  /** External destinations chain (`external-`). */
+  readonly external: string;
+  /** loadBalancerSourceRanges chain (`firewall-`). */
+  readonly firewall: string;
+}
+
+function parts(sp: ServicePortIdentity): readonly string[] {
+  return [sp.namespace, sp.serviceName, sp.protocol.toLowerCase(), sp.portName];
+}
+
+/**
+ * Names a service port's chains as upstream does.
+ *
+ * @param sp the service port
+ * @returns its names
+ * @example serviceObjectNames({ namespace: 'ns1', serviceName: 'svc1', portName: 'p80', protocol: 'TCP' }).cluster // 'service-ULMVA6XW-ns1/svc1/tcp/p80'
+ */
+export function serviceObjectNames(sp: ServicePortIdentity): ServiceObjectNames {
+  const p = parts(sp);
+  const base = hashAndTruncate(p.join('/'), p.map(safeNamePart).join('/'));
+  const portName = sp.portName === '' ? '' : `:${sp.portName}`;
+  return {
+    comment: safeComment(`${sp.namespace}/${sp.serviceName}${portName}`),
+    base,
+    cluster: SERVICE_OBJECT_PREFIXES.cluster + base,
+    local: SERVICE_OBJECT_PREFIXES.local + base,
+    external: SERVICE_OBJECT_PREFIXES.external + base,
+    firewall: SERVICE_OBJECT_PREFIXES.firewall + base,
+  };
+}
+
+/** The names of one endpoint's objects. */
+export interface EndpointObjectNames {
+  /** `endpoint-HASH-namespace/name/protocol/port__ip/port`. */
+  readonly chain: string;
+  /** `affinity-HASH-...`: the session-affinity set (same base). */
+  readonly affinitySet: string;
+}
+
+/**
+ * Names an endpoint's chain and affinity set as upstream does.
+ *
+ * @param sp the service port
+ * @param ip the endpoint's address (canonical IPv4; an IPv6 one would have its colons made dots)
+ * @param port the endpoint's port
+ * @returns its names
+ * @example endpointObjectNames(sp, '10.180.0.1', 80).chain // 'endpoint-5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80'
+ */
+export function endpointObjectNames(sp: ServicePortIdentity, ip: string, port: number): EndpointObjectNames {
+  const p = parts(sp);
+  const endpoint = `${ip.replaceAll(':', '.')}/${port}`;
+  const base = hashAndTruncate(
+    `${p.join('/')}__${endpoint}`,
+    `${p.map(safeNamePart).join('/')}__${safeNamePart(ip.replaceAll(':', '.'))}/${port}`,
+  );
+  return {
+    chain: SERVICE_OBJECT_PREFIXES.endpoint + base,
+    affinitySet: SERVICE_OBJECT_PREFIXES.affinity + base,
+  };
+}
+
+/**
+ * Tells whether a chain is a per-service or per-endpoint chain (upstream's test: a `/` in the name,
+ * which no fixed name has).
+ *
+ * @param name a chain name
+ * @returns true for `service-`, `local-`, `external-`, `firewall-` and `endpoint-` chains
+ * @example isServiceObjectName('service-ULMVA6XW-ns1/svc1/tcp/p80') // true
+ */
+export function isServiceObjectName(name: string): boolean {
+  return name.includes('/');
+}
+
+/**
+ * Makes text safe for an nft comment (`comment "..."` or a `#` line): printable ASCII only, without `"`
+ * and `\`, others replaced by `?`; cut to {@link NFT_COMMENT_MAX} characters.
+ *
+ * @param text any text (object names included)
+ * @returns the text, safe between double quotes and on one line
+ * @example safeComment('a"b\nc') // 'a?b?c'
+ */
+export function safeComment(text: string): string {
+  const safe = text.replace(/[^\x20-\x7e]|["\\]/g, '?');
+  return safe.length > NFT_COMMENT_MAX ? `${safe.slice(0, NFT_COMMENT_MAX - 3)}...` : safe;
+}

@@ -1,0 +1,212 @@
+/**
+ * The nftables mode's plan: upstream kube-proxy's nftables ruleset (pkg/proxy/nftables, 1.33) for a
+ * {@link ProxyState}, as a pure value. One table (`ip kube-proxy`) holding
+ *
+ * - base chains on the netfilter hooks that jump to a few fixed chains (fixed_objects.ts);
+ * - verdict maps that dispatch in one lookup, whatever the number of services: `service-ips`
+ *   (`ip . protocol . port : goto CHAIN`) and `service-nodeports` (`protocol . port : goto CHAIN`), the
+ *   no-endpoint maps (`drop` or `goto reject-chain`), `firewall-ips` (loadBalancerSourceRanges), and the
+ *   `cluster-ips` and `nodeport-ips` sets;
+ * - per service port ({@link NftServicePort}): policy chains choosing an endpoint with
+ *   `numgen random mod N vmap`, an `external-` chain, a `firewall-` chain, one `endpoint-` chain per
+ *   endpoint (hairpin mark, affinity update, DNAT) and the affinity sets.
+ *
+ * The plan is shaped for partial syncs: per-service objects are keyed by service port and replaced as a
+ * whole; the shared maps are sorted element lists, so an applier diffs two plans element by element and
+ * chain by chain (service ports that `reuse` kept are the same objects, so a reference check suffices).
+ *
+ * IPv4 only for now (IPv6 addresses are skipped, as in the iptables mode); `family` is a field so that a
+ * dual-stack node can run an `ip6` plan beside this one. Where kproxy departs from upstream, and why:
+ * docs/nftables-mode.md.
+ *
+ * @module
+ */
+import type { PlanOptions } from '../../contracts/plan_options.ts';
+import {
+  cidrContains,
+  formatIpv4,
+  formatIpv4Cidr,
+  type Ipv4Cidr,
+  LOOPBACK_CIDR,
+  parseIpv4,
+  parseIpv4Cidr,
+} from '../../kernel/iptables_address.ts';
+import type { ProxyState, ServicePortKey, StateChange } from '../../model/types.ts';
+import { masqueradeMark } from '../common/iptables_base_chains.ts';
+import { baseChains, fixedChains, sharedContainers } from './fixed_objects.ts';
+import { NFT_NAMES, NFT_TABLE } from './names.ts';
+import { verdictText } from './rule_text.ts';
+import {
+  compareElementKeys,
+  type NftBaseChain,
+  type NftChain,
+  type NftContainer,
+  type NftElement,
+  type NftFamily,
+} from './ruleset.ts';
+import { type NftServicePort, planServicePort, type ServicePortContext } from './service_port.ts';
+
+/** The nftables mode's plan. */
+export interface NftablesPlan {
+  readonly family: NftFamily;
+  /** `kube-proxy`. */
+  readonly table: string;
+  readonly tableComment: string;
+  /** The hooked chains, in the order a packet meets them. */
+  readonly baseChains: readonly NftBaseChain[];
+  /** The fixed regular chains (dispatch, checks, reject, masquerade). */
+  readonly chains: readonly NftChain[];
+  /** The shared sets and maps, each with every element of every service port, sorted by key. */
+  readonly containers: readonly NftContainer[];
+  /** Optional shared containers this plan does without (nodeport-ips without `--nodeport-addresses`). */
+  readonly unusedContainers: readonly NftContainer[];
+  /** Per service port, in key order. */
+  readonly servicePorts: ReadonlyMap<ServicePortKey, NftServicePort>;
+  /** The masquerade mark, e.g. `0x4000`. */
+  readonly mark: string;
+  /** The flags service ports were planned with; a plan with another one cannot lend its service ports. */
+  readonly context: string;
+  /** Inputs that were skipped (a second cluster CIDR, loopback node-port addresses, clashing elements). */
+  readonly warnings: readonly string[];
+}
+
+/** Re-plan only what changed: service ports not in `change` keep their objects from `previous`. */
+export interface NftablesPlanReuse {
+  readonly previous: NftablesPlan;
+  readonly change: StateChange;
+}
+
+function contextFor(options: PlanOptions, warnings: string[]): ServicePortContext {
+  const cidrs = options.clusterCIDRs.map((c) => ({ text: c, cidr: parseIpv4Cidr(c) })).filter((c) => c.cidr);
+  if (cidrs.length > 1) {
+    warnings.push(
+      `Only the first IPv4 --cluster-cidr is used to detect local traffic: ${cidrs.map((c) => c.text).join(', ')}`,
+    );
+  }
+  const first = cidrs[0]?.cidr;
+  return {
+    family: 'ip',
+    mark: masqueradeMark(options.masqueradeBit),
+    masqueradeAll: options.masqueradeAll,
+    clusterCIDR: first === undefined ? undefined : formatIpv4Cidr(first),
+    nodeIPs: options.nodeIPs.map(parseIpv4).filter((n): n is number => n !== undefined),
+  };
+}
+
+function contextKey(ctx: ServicePortContext): string {
+  return [ctx.family, ctx.mark, ctx.masqueradeAll, ctx.clusterCIDR ?? '-', ctx.nodeIPs.join(',')].join(' ');
+}
+
+/**
+ * The node IPs NodePorts answer on when `--nodeport-addresses` is given (the nodeport-ips set); undefined
+ * when it is not (every local address but loopback). Loopback addresses are skipped: kproxy has no
+ * localhost NodePorts, as upstream's nftables mode.
+ */
+function nodePortIPs(options: PlanOptions, warnings: string[]): string[] | undefined {
+  const cidrs = options.nodePortAddresses
+    .map((c) => parseIpv4Cidr(c))
+    .filter((c): c is Ipv4Cidr => c !== undefined);
+  if (cidrs.length === 0) return undefined;
+  const out = new Set<string>();
+  for (const text of options.nodeIPs) {
+    const ip = parseIpv4(text);
+    if (ip === undefined || !cidrs.some((c) => cidrContains(c, ip))) continue;
+    if (cidrContains(LOOPBACK_CIDR, ip)) {
+      warnings.push(`--nodeport-addresses includes ${text}: localhost NodePorts are not supported`);
+      continue;
+    }
+    out.add(formatIpv4(ip));
+  }
+  return [...out];
+}
+
+/**
+ * Plans the nftables ruleset for a state.
+ *
+ * @param state the proxy state
+ * @param options the plan flags
+ * @param reuse an earlier plan and what changed since, to re-plan only the changed service ports
+ * @returns the plan
+ * @example const plan = planNftables(state, options); process.stdout.write(renderNftablesPlan(plan))
+ */
+export function planNftables(
+  state: ProxyState,
+  options: PlanOptions,
+  reuse?: NftablesPlanReuse,
+): NftablesPlan {
+  const warnings: string[] = [];
+  const ctx = contextFor(options, warnings);
+  const context = contextKey(ctx);
+  const previous = reuse?.previous.context === context ? reuse : undefined;
+  const servicePorts = new Map<ServicePortKey, NftServicePort>();
+  for (const key of [...state.servicePorts.keys()].sort()) {
+    const kept =
+      previous?.change.changed.has(key) === false ? previous.previous.servicePorts.get(key) : undefined;
+    const planned = kept ?? planServicePort(state.servicePorts.get(key)!, ctx);
+    if (planned !== undefined) servicePorts.set(key, planned);
+  }
+
+  const nodePorts = nodePortIPs(options, warnings);
+  const containers = sharedContainers(ctx.family, nodePorts !== undefined);
+  const elements = collectElements(servicePorts, warnings);
+  if (nodePorts !== undefined) {
+    elements.set(
+      NFT_NAMES.nodePortIPs,
+      nodePorts.map((ip) => ({ key: [ip], verdict: undefined, comment: undefined })),
+    );
+  }
+  return {
+    family: ctx.family,
+    table: NFT_TABLE,
+    tableComment: 'rules for kube-proxy',
+    baseChains: baseChains(),
+    chains: fixedChains({ family: ctx.family, mark: ctx.mark, nodePortIPsSet: nodePorts !== undefined }),
+    containers: containers.map((c) => ({
+      ...c,
+      elements: [...(elements.get(c.name) ?? [])].sort((a, b) => compareElementKeys(a.key, b.key)),
+    })),
+    unusedContainers:
+      nodePorts === undefined
+        ? sharedContainers(ctx.family, true).filter((c) => c.name === NFT_NAMES.nodePortIPs)
+        : [],
+    servicePorts,
+    mark: ctx.mark,
+    context,
+    warnings,
+  };
+}
+
+/**
+ * Gathers the service ports' elements per shared container. A key two service ports both claim with
+ * different verdicts (two services on the same external IP and port) goes to the first in key order,
+ * as the first matching rule would in the iptables mode; the other is reported.
+ */
+function collectElements(
+  servicePorts: ReadonlyMap<ServicePortKey, NftServicePort>,
+  warnings: string[],
+): Map<string, NftElement[]> {
+  const byContainer = new Map<string, Map<string, { owner: ServicePortKey; element: NftElement }>>();
+  for (const sp of servicePorts.values()) {
+    for (const { container, element } of sp.elements) {
+      let elements = byContainer.get(container);
+      if (elements === undefined) {
+        elements = new Map();
+        byContainer.set(container, elements);
+      }
+      const key = element.key.join(' . ');
+      const held = elements.get(key);
+      if (held === undefined) {
+        elements.set(key, { owner: sp.key, element });
+      } else if (verdictOf(held.element) !== verdictOf(element)) {
+        warnings.push(
+          `Service ports ${held.owner} and ${sp.key} both claim ${container} element ${key}: ${held.owner} has it`,
+        );
+      }
+    }
+  }
+  return new Map([...byContainer].map(([name, m]) => [name, [...m.values()].map((v) => v.element)]));
+}
+
+function verdictOf(e: NftElement): string {
+  return e.verdict === undefined ? '' : verdictText(e.verdict);
+}

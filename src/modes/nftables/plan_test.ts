@@ -1,0 +1,182 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { change, planOptions, proxyState, servicePort } from '../common/testing/fixtures.ts';
+import { NFT_NAMES } from './names.ts';
+import { type NftablesPlan, planNftables } from './plan.ts';
+import { renderNftablesPlan } from './render.ts';
+
+function elements(plan: NftablesPlan, container: string): string[] {
+  const c = plan.containers.find((x) => x.name === container);
+  assert.ok(c, container);
+  return c.elements.map((e) => e.key.join(' . '));
+}
+
+const two = ['10.180.0.1:80', '10.180.0.2:80'];
+
+describe('planNftables', () => {
+  it('is deterministic: the same state gives the same plan and the same script', () => {
+    const state = proxyState([
+      servicePort({ serviceName: 'b', clusterIPs: ['172.30.0.42'], endpoints: two }),
+      servicePort({ serviceName: 'a', type: 'NodePort', nodePort: 30080, endpoints: two }),
+    ]);
+    const one = planNftables(state, planOptions());
+    assert.deepEqual(planNftables(state, planOptions()), one);
+    assert.equal(renderNftablesPlan(planNftables(state, planOptions())), renderNftablesPlan(one));
+    assert.deepEqual([...one.servicePorts.keys()], ['ns1/a:p80/TCP', 'ns1/b:p80/TCP']);
+  });
+
+  it('keeps map elements sorted by key, addresses and ports as numbers', () => {
+    const state = proxyState([
+      servicePort({
+        serviceName: 'a',
+        clusterIPs: ['172.30.0.10'],
+        type: 'NodePort',
+        nodePort: 30100,
+        endpoints: two,
+      }),
+      servicePort({
+        serviceName: 'b',
+        clusterIPs: ['172.30.0.9'],
+        type: 'NodePort',
+        nodePort: 30099,
+        endpoints: two,
+      }),
+    ]);
+    const plan = planNftables(state, planOptions());
+    assert.deepEqual(elements(plan, NFT_NAMES.serviceIPs), [
+      '172.30.0.9 . tcp . 80',
+      '172.30.0.10 . tcp . 80',
+    ]);
+    assert.deepEqual(elements(plan, NFT_NAMES.serviceNodePorts), ['tcp . 30099', 'tcp . 30100']);
+    assert.deepEqual(elements(plan, NFT_NAMES.clusterIPs), ['172.30.0.9', '172.30.0.10']);
+  });
+
+  it('records each service port’s own chains, sets and elements under its key', () => {
+    const plan = planNftables(
+      proxyState([
+        servicePort({ sessionAffinity: { type: 'ClientIP', timeoutSeconds: 60 }, endpoints: two }),
+      ]),
+      planOptions(),
+    );
+    const sp = plan.servicePorts.get('ns1/svc1:p80/TCP');
+    assert.ok(sp);
+    assert.deepEqual(
+      sp.chains.map((c) => c.name.replace(/-[A-Z2-7]{8}-/, '-HASH-')),
+      [
+        'service-HASH-ns1/svc1/tcp/p80',
+        'endpoint-HASH-ns1/svc1/tcp/p80__10.180.0.1/80',
+        'endpoint-HASH-ns1/svc1/tcp/p80__10.180.0.2/80',
+      ],
+    );
+    assert.deepEqual(
+      sp.affinitySets.map((s) => s.timeoutSeconds),
+      [60, 60],
+    );
+    assert.deepEqual(
+      sp.elements.map((e) => `${e.container} ${e.element.key.join(' . ')}`),
+      ['cluster-ips 172.30.0.41', 'service-ips 172.30.0.41 . tcp . 80'],
+    );
+  });
+
+  it('re-plans only the changed service ports when given the previous plan', () => {
+    const a = servicePort({ serviceName: 'a', endpoints: two });
+    const b = servicePort({ serviceName: 'b', clusterIPs: ['172.30.0.42'], endpoints: two });
+    const before = planNftables(proxyState([a, b]), planOptions());
+    const b2 = servicePort({ serviceName: 'b', clusterIPs: ['172.30.0.42'], endpoints: ['10.180.0.3:80'] });
+    const state = proxyState([a, b2], 2);
+    const after = planNftables(state, planOptions(), { previous: before, change: change([b2.key]) });
+    assert.equal(after.servicePorts.get(a.key), before.servicePorts.get(a.key));
+    assert.notEqual(after.servicePorts.get(b2.key), before.servicePorts.get(b2.key));
+    assert.deepEqual(after, planNftables(state, planOptions()));
+    // Other flags: nothing can be kept.
+    const other = planNftables(state, planOptions({ masqueradeAll: true }), {
+      previous: before,
+      change: change([]),
+    });
+    assert.notEqual(other.servicePorts.get(a.key), before.servicePorts.get(a.key));
+  });
+
+  it('gives a key two service ports claim to the first, and says so', () => {
+    const plan = planNftables(
+      proxyState([
+        servicePort({ serviceName: 'a', externalIPs: ['192.168.99.11'], endpoints: two }),
+        servicePort({
+          serviceName: 'b',
+          clusterIPs: ['172.30.0.42'],
+          externalIPs: ['192.168.99.11'],
+          endpoints: two,
+        }),
+      ]),
+      planOptions(),
+    );
+    const ext = plan.containers
+      .find((c) => c.name === NFT_NAMES.serviceIPs)!
+      .elements.filter((e) => e.key[0] === '192.168.99.11');
+    assert.equal(ext.length, 1);
+    assert.match(JSON.stringify(ext[0]!.verdict), /external-[A-Z2-7]{8}-ns1\/a\//);
+    assert.deepEqual(plan.warnings, [
+      'Service ports ns1/a:p80/TCP and ns1/b:p80/TCP both claim service-ips element 192.168.99.11 . tcp . 80: ns1/a:p80/TCP has it',
+    ]);
+  });
+
+  it('plans IPv4 only: an IPv6-only service port gets nothing, IPv6 addresses are skipped', () => {
+    const plan = planNftables(
+      proxyState([
+        servicePort({ serviceName: 'v6', clusterIPs: ['fd00::1'], endpoints: ['10.180.0.1:80'] }),
+        servicePort({
+          externalIPs: ['2001:db8::1', '192.168.99.11'],
+          endpoints: ['10.180.0.1:80', 'fd00::5:80'],
+        }),
+      ]),
+      planOptions(),
+    );
+    assert.deepEqual([...plan.servicePorts.keys()], ['ns1/svc1:p80/TCP']);
+    assert.deepEqual(elements(plan, NFT_NAMES.serviceIPs), [
+      '172.30.0.41 . tcp . 80',
+      '192.168.99.11 . tcp . 80',
+    ]);
+    assert.equal(plan.family, 'ip');
+  });
+
+  it('with --nodeport-addresses: a nodeport-ips set of the matching node IPs, loopback refused', () => {
+    const options = planOptions({
+      nodeIPs: ['192.168.0.2', '192.168.0.3', '127.0.0.1'],
+      nodePortAddresses: ['192.168.0.2/32', '127.0.0.0/8'],
+    });
+    const plan = planNftables(
+      proxyState([servicePort({ type: 'NodePort', nodePort: 30080, endpoints: two })]),
+      options,
+    );
+    assert.deepEqual(elements(plan, NFT_NAMES.nodePortIPs), ['192.168.0.2']);
+    assert.deepEqual(plan.unusedContainers, []);
+    assert.deepEqual(plan.warnings, [
+      '--nodeport-addresses includes 127.0.0.1: localhost NodePorts are not supported',
+    ]);
+    // Without the flag the set is not used, and a full sync removes it.
+    const all = planNftables(proxyState([]), planOptions());
+    assert.deepEqual(
+      all.unusedContainers.map((c) => c.name),
+      [NFT_NAMES.nodePortIPs],
+    );
+  });
+
+  it('lists what UDP conntrack cleanup needs', () => {
+    const plan = planNftables(
+      proxyState([
+        servicePort({
+          protocol: 'UDP',
+          type: 'NodePort',
+          nodePort: 30053,
+          externalIPs: ['192.168.99.11'],
+          endpoints: two,
+        }),
+      ]),
+      planOptions(),
+    );
+    assert.deepEqual(plan.servicePorts.get('ns1/svc1:p80/UDP')?.udp, {
+      serviceIPs: ['172.30.0.41', '192.168.99.11'],
+      nodePort: 30053,
+      endpointIPs: ['10.180.0.1', '10.180.0.2'],
+    });
+  });
+});

@@ -1,0 +1,168 @@
+/**
+ * Prints an {@link NftablesPlan} as `nft -f` input: what `kproxy rules --proxy-mode nftables` shows and
+ * what a full sync sends, as one transaction (nft applies a file atomically: all of it or nothing).
+ *
+ * The form, chosen so that the same commands serve partial syncs (the applier composes them from the
+ * exported pieces below):
+ * - `add` for the table, chains, sets and maps: it creates what is missing and leaves what exists, so
+ *   the script works on an empty host and on one that already has kproxy's table, without `delete
+ *   table` (which would lose the affinity sets' entries and open a window with no rules);
+ * - `flush chain` right after each `add chain`, then its `add rule`s: a chain's content is replaced as a
+ *   whole (a changed service port's chains in a partial sync);
+ * - `flush set` / `flush map` then one `add element` per container (every element on its own line, one
+ *   command for all of them: nft parses one big command much faster than thousands of small ones); a
+ *   partial sync sends `add element` / `delete element` for the difference instead. Affinity sets are
+ *   never flushed: their entries are the clients' affinity;
+ * - objects are declared before they are referenced (sets and maps, fixed chains, then each service
+ *   port's block, then the elements whose verdicts name the service chains).
+ * Not here, because they depend on what the kernel holds rather than on the plan: deleting per-service
+ * chains and affinity sets of service ports that are gone, and re-creating base chains whose hook or
+ * priority changed; the applier appends those to the same transaction.
+ *
+ * @module
+ */
+import type { NftablesPlan } from './plan.ts';
+import { elementText, ruleText } from './rule_text.ts';
+import type { NftBaseChain, NftChain, NftContainer, NftElement } from './ruleset.ts';
+import type { NftServicePort } from './service_port.ts';
+
+/** The table an object belongs to, as every command names it (`ip kube-proxy`). */
+function tableOf(plan: NftablesPlan): string {
+  return `${plan.family} ${plan.table}`;
+}
+
+/**
+ * The table's declaration.
+ *
+ * @param plan the plan
+ * @returns `add table ip kube-proxy { comment "..." ; }`
+ * @example tableCommand(plan)
+ */
+export function tableCommand(plan: NftablesPlan): string {
+  return `add table ${tableOf(plan)} { comment "${plan.tableComment}" ; }`;
+}
+
+/**
+ * A set's or map's declaration.
+ *
+ * @param plan the plan (for the table)
+ * @param c the set or map
+ * @returns `add set|map ip kube-proxy NAME { type ... ; [flags ... ; timeout Ns ;] [comment "..." ;] }`
+ * @example containerCommand(plan, plan.containers[0]!)
+ */
+export function containerCommand(plan: NftablesPlan, c: NftContainer): string {
+  const type = c.keyType.join(' . ') + (c.kind === 'map' ? ' : verdict' : '');
+  const parts = [`type ${type} ;`];
+  if (c.kind === 'set' && c.timeoutSeconds !== undefined) {
+    // `dynamic` too: the kernel adds it to a set the packet path updates, and a later `add set` without
+    // it would then be refused as a change of flags (upstream's note).
+    parts.push('flags dynamic,timeout ;', `timeout ${c.timeoutSeconds}s ;`);
+  }
+  if (c.comment !== undefined) parts.push(`comment "${c.comment}" ;`);
+  return `add ${c.kind} ${tableOf(plan)} ${c.name} { ${parts.join(' ')} }`;
+}
+
+function isBaseChain(c: NftChain): c is NftBaseChain {
+  return 'hook' in c;
+}
+
+/**
+ * A chain's declaration and flush: afterwards it exists and is empty, whatever it held.
+ *
+ * @param plan the plan (for the table)
+ * @param c the chain
+ * @returns `add chain ...` and `flush chain ...`
+ * @example chainCommands(plan, plan.chains[0]!)
+ */
+export function chainCommands(plan: NftablesPlan, c: NftChain): string[] {
+  const props: string[] = [];
+  if (isBaseChain(c)) props.push(`type ${c.type} hook ${c.hook} priority ${c.priority} ;`);
+  if (c.comment !== undefined) props.push(`comment "${c.comment}" ;`);
+  const body = props.length === 0 ? '' : ` { ${props.join(' ')} }`;
+  return [`add chain ${tableOf(plan)} ${c.name}${body}`, `flush chain ${tableOf(plan)} ${c.name}`];
+}
+
+/**
+ * A chain's rules.
+ *
+ * @param plan the plan (for the table and family)
+ * @param c the chain
+ * @returns one `add rule` per rule, in order
+ * @example ruleCommands(plan, plan.chains[0]!)
+ */
+export function ruleCommands(plan: NftablesPlan, c: NftChain): string[] {
+  return c.rules.map((r) => `add rule ${tableOf(plan)} ${c.name} ${ruleText(r, plan.family)}`);
+}
+
+/**
+ * One command adding (or deleting) elements of a set or map; nothing for no elements.
+ *
+ * @param plan the plan (for the table)
+ * @param verb `add`, or `delete` (keys only)
+ * @param container the set's or map's name
+ * @param elements the elements
+ * @returns the command's lines (none when there are no elements)
+ * @example elementCommand(plan, 'delete', 'service-ips', removed)
+ */
+export function elementCommand(
+  plan: NftablesPlan,
+  verb: 'add' | 'delete',
+  container: string,
+  elements: readonly NftElement[],
+): string[] {
+  if (elements.length === 0) return [];
+  const text = (e: NftElement): string => (verb === 'add' ? elementText(e) : e.key.join(' . '));
+  return [
+    `${verb} element ${tableOf(plan)} ${container} {`,
+    ...elements.map((e, i) => `\t${text(e)}${i < elements.length - 1 ? ',' : ''}`),
+    '}',
+  ];
+}
+
+/**
+ * Everything one service port declares, as in a full sync or when a partial sync replaces it: its
+ * affinity sets, its chains (added and flushed), their rules. Its elements are the shared containers'.
+ *
+ * @param plan the plan
+ * @param sp the service port
+ * @returns the commands, headed by a `#` line naming the service port
+ * @example servicePortCommands(plan, plan.servicePorts.get(key)!)
+ */
+export function servicePortCommands(plan: NftablesPlan, sp: NftServicePort): string[] {
+  if (sp.chains.length === 0 && sp.affinitySets.length === 0) return [];
+  return [
+    `# ${sp.comment} (${sp.protocol})`,
+    ...sp.affinitySets.map((s) => containerCommand(plan, s)),
+    ...sp.chains.flatMap((c) => chainCommands(plan, c)),
+    ...sp.chains.flatMap((c) => ruleCommands(plan, c)),
+  ];
+}
+
+/**
+ * Renders a plan as the `nft -f` input of a full sync.
+ *
+ * @param plan the plan
+ * @returns the script (one transaction)
+ * @example process.stdout.write(renderNftablesPlan(planNftables(state, options)))
+ */
+export function renderNftablesPlan(plan: NftablesPlan): string {
+  const t = tableOf(plan);
+  const fixedChains = [...plan.baseChains, ...plan.chains];
+  const sections: string[][] = [
+    [tableCommand(plan)],
+    plan.containers.map((c) => containerCommand(plan, c)),
+    fixedChains.flatMap((c) => chainCommands(plan, c)),
+    [
+      ...plan.containers.map((c) => `flush ${c.kind} ${t} ${c.name}`),
+      // Declared first, so that deleting a set that is not there is not an error (upstream's add+delete).
+      ...plan.unusedContainers.flatMap((c) => [containerCommand(plan, c), `delete ${c.kind} ${t} ${c.name}`]),
+    ],
+    fixedChains.flatMap((c) => ruleCommands(plan, c)),
+    ...[...plan.servicePorts.values()].map((sp) => servicePortCommands(plan, sp)),
+    plan.containers.flatMap((c) => elementCommand(plan, 'add', c.name, c.elements)),
+  ];
+  return `${sections
+    .filter((s) => s.length > 0)
+    .map((s) => s.join('\n'))
+    .join('\n\n')}\n`;
+}

@@ -1,0 +1,312 @@
+/**
+ * What one service port contributes to the nftables plan (upstream's per-service part of
+ * syncProxyRules): its chains (`service-`, `local-`, `external-`, `firewall-`, `endpoint-`), its
+ * session-affinity sets, and its elements of the shared sets and verdict maps. Pure; a plan is these,
+ * keyed by service port, plus the fixed objects.
+ *
+ * @module
+ */
+import { cidrContains, formatIpv4Cidr } from '../../kernel/iptables_address.ts';
+import type { Endpoint, ServicePortKey, ServicePortState } from '../../model/types.ts';
+import { type ServicePortPolicy, servicePortPolicy } from '../common/service_port_policy.ts';
+import {
+  endpointObjectNames,
+  NFT_NAMES,
+  type ServiceObjectNames,
+  type SharedContainerName,
+  serviceObjectNames,
+} from './names.ts';
+import {
+  type NftChain,
+  type NftElement,
+  type NftFamily,
+  type NftMatch,
+  type NftProtocol,
+  type NftRule,
+  type NftSet,
+  type NftVerdict,
+  rule,
+} from './ruleset.ts';
+
+/** The flags every service port is planned with. */
+export interface ServicePortContext {
+  readonly family: NftFamily;
+  /** The masquerade mark (e.g. `0x4000`); the mark-for-masquerade chain sets it. */
+  readonly mark: string;
+  readonly masqueradeAll: boolean;
+  /** The IPv4 cluster CIDR that detects pod traffic; undefined when unknown. */
+  readonly clusterCIDR: string | undefined;
+  /** The node's IPv4 addresses, parsed (for loadBalancerSourceRanges that contain the node). */
+  readonly nodeIPs: readonly number[];
+}
+
+/** What a UDP service port needs for conntrack cleanup (stale entries to removed endpoints). */
+export interface UdpConntrackTargets {
+  /** Cluster IP, external IPs and load-balancer IPs. */
+  readonly serviceIPs: readonly string[];
+  /** 0 when none. */
+  readonly nodePort: number;
+  /** IPs of every endpoint the rules can DNAT to. */
+  readonly endpointIPs: readonly string[];
+}
+
+/** One element of a shared set or map, and which one. */
+export interface NftContribution {
+  readonly container: SharedContainerName;
+  readonly element: NftElement;
+}
+
+/** Everything one service port puts into the table; replaced as a whole when the service port changes. */
+export interface NftServicePort {
+  readonly key: ServicePortKey;
+  /** `namespace/name:port`, safe for a comment. */
+  readonly comment: string;
+  readonly protocol: NftProtocol;
+  /** Its chains, in declaration order: policy chains, external, firewall, then one per endpoint. */
+  readonly chains: readonly NftChain[];
+  /** Session-affinity sets (ClientIP), one per reachable endpoint. */
+  readonly affinitySets: readonly NftSet[];
+  /** Its elements of the shared sets and maps. */
+  readonly elements: readonly NftContribution[];
+  /** Set for UDP service ports. */
+  readonly udp: UdpConntrackTargets | undefined;
+}
+
+const MARK_FOR_MASQUERADE: NftVerdict = { kind: 'jump', chain: NFT_NAMES.markForMasquerade };
+
+function goto(chain: string): NftVerdict {
+  return { kind: 'goto', chain };
+}
+
+function address(field: 'saddr' | 'daddr', prefixes: readonly string[], negated = false): NftMatch {
+  return { kind: 'address', field, negated, operand: { kind: 'prefixes', prefixes } };
+}
+
+/** Builds the parts in upstream's order; one instance per service port. */
+class ServicePortPlanner {
+  readonly #elements: NftContribution[] = [];
+  readonly #proto: NftProtocol;
+
+  constructor(
+    readonly sp: ServicePortState,
+    readonly p: ServicePortPolicy,
+    readonly names: ServiceObjectNames,
+    readonly ctx: ServicePortContext,
+  ) {
+    this.#proto = sp.protocol.toLowerCase() as NftProtocol;
+  }
+
+  plan(): NftServicePort {
+    this.#addElements();
+    const chains = [...this.#policyChains(), ...this.#externalChain(), ...this.#firewallChain()];
+    chains.push(...this.p.reachableEndpoints.map((e) => this.#endpointChain(e)));
+    const sp = this.sp;
+    const p = this.p;
+    return {
+      key: sp.key,
+      comment: this.names.comment,
+      protocol: this.#proto,
+      chains,
+      affinitySets: this.#affinitySets(),
+      elements: this.#elements,
+      udp:
+        sp.protocol === 'UDP'
+          ? {
+              serviceIPs: [p.clusterIP, ...p.externalIPs, ...p.loadBalancerIPs],
+              nodePort: p.nodePort,
+              endpointIPs: [...new Set(p.reachableEndpoints.map((e) => e.ip))],
+            }
+          : undefined,
+    };
+  }
+
+  get #affinityTimeout(): number | undefined {
+    const a = this.sp.sessionAffinity;
+    return a.type === 'ClientIP' ? a.timeoutSeconds : undefined;
+  }
+
+  #add(container: SharedContainerName, key: readonly string[], verdict?: NftVerdict, comment?: string): void {
+    this.#elements.push({ container, element: { key, verdict, comment } });
+  }
+
+  /** The verdict map entries (upstream: "Capture the clusterIP", "... externalIPs", "... load-balancer ingress", "... nodeports"). */
+  #addElements(): void {
+    const { p, names } = this;
+    const n = NFT_NAMES;
+    const port = String(this.sp.port);
+    const dest = (ip: string): string[] => [ip, this.#proto, port];
+    const noEndpoints: NftVerdict = p.hasEndpoints ? { kind: 'drop' } : goto(n.rejectChain);
+    const internalChain = p.internalPolicyLocal ? names.local : names.cluster;
+    const usesFirewall = p.loadBalancerIPs.length > 0 && p.sourceRanges.length > 0;
+
+    this.#add(n.clusterIPs, [p.clusterIP]);
+    if (p.hasInternalEndpoints) this.#add(n.serviceIPs, dest(p.clusterIP), goto(internalChain));
+    else this.#add(n.noEndpointServices, dest(p.clusterIP), noEndpoints, names.comment);
+
+    for (const ip of p.externalIPs) {
+      if (p.hasEndpoints) this.#add(n.serviceIPs, dest(ip), goto(names.external));
+      if (!p.hasExternalEndpoints) this.#add(n.noEndpointServices, dest(ip), noEndpoints, names.comment);
+    }
+    for (const ip of p.loadBalancerIPs) {
+      if (p.hasEndpoints) this.#add(n.serviceIPs, dest(ip), goto(names.external));
+      if (usesFirewall) this.#add(n.firewallIPs, dest(ip), goto(names.firewall));
+      if (!p.hasExternalEndpoints) this.#add(n.noEndpointServices, dest(ip), noEndpoints, names.comment);
+    }
+    // Node ports are not subject to loadBalancerSourceRanges, as upstream.
+    if (p.nodePort !== 0) {
+      const key = [this.#proto, String(p.nodePort)];
+      if (p.hasEndpoints) this.#add(n.serviceNodePorts, key, goto(names.external));
+      if (!p.hasExternalEndpoints) this.#add(n.noEndpointNodePorts, key, noEndpoints, names.comment);
+    }
+  }
+
+  /** `service-` (Cluster policy) and `local-` (Local policy) chains: affinity, then the endpoint choice. */
+  #policyChains(): NftChain[] {
+    const { p, names, ctx } = this;
+    const out: NftChain[] = [];
+    const chain = (name: string, endpoints: readonly Endpoint[], internal: boolean): NftChain => {
+      const rules: NftRule[] = [];
+      if (internal && p.hasInternalEndpoints) {
+        const toClusterIP = address('daddr', [p.clusterIP]);
+        if (ctx.masqueradeAll) {
+          rules.push(rule({ matches: [toClusterIP], action: MARK_FOR_MASQUERADE }));
+        } else if (ctx.clusterCIDR !== undefined) {
+          // Off-cluster traffic to a cluster IP (a static route to the service range) may bounce off-node.
+          rules.push(
+            rule({
+              matches: [toClusterIP, address('saddr', [ctx.clusterCIDR], true)],
+              action: MARK_FOR_MASQUERADE,
+            }),
+          );
+        }
+      }
+      const targets = endpoints.map((e) => endpointObjectNames(this.sp, e.ip, e.port));
+      if (this.#affinityTimeout !== undefined) {
+        for (const t of targets) {
+          rules.push(
+            rule({
+              matches: [
+                {
+                  kind: 'address',
+                  field: 'saddr',
+                  negated: false,
+                  operand: { kind: 'set', set: t.affinitySet },
+                },
+              ],
+              action: goto(t.chain),
+            }),
+          );
+        }
+      }
+      rules.push(rule({ action: { kind: 'numgen', chains: targets.map((t) => t.chain) } }));
+      return { name, comment: undefined, rules };
+    };
+    if (p.usesClusterChain) out.push(chain(names.cluster, p.clusterEndpoints, !p.internalPolicyLocal));
+    if (p.usesLocalChain) out.push(chain(names.local, p.localEndpoints, p.internalPolicyLocal));
+    return out;
+  }
+
+  /** `external-`: masquerade (Cluster policy) or the Local-policy short-circuits, then the external policy chain. */
+  #externalChain(): NftChain[] {
+    const { p, names, ctx } = this;
+    if (!p.usesExternalChain) return [];
+    const rules: NftRule[] = [];
+    if (!p.externalPolicyLocal) {
+      // Cluster policy: the endpoint may be on another node, whose reply must come back through this one.
+      rules.push(rule({ action: MARK_FOR_MASQUERADE }));
+    } else {
+      if (ctx.clusterCIDR !== undefined && p.usesClusterChain) {
+        // Pods reaching an external destination behave as if they went out to a load balancer and back.
+        rules.push(
+          rule({
+            matches: [address('saddr', [ctx.clusterCIDR])],
+            action: goto(names.cluster),
+            comment: 'short-circuit pod traffic',
+          }),
+        );
+      }
+      // The node itself: its source would be the external IP (a local address), so masquerade it.
+      const fromNode: NftMatch = { kind: 'fib-local', field: 'saddr' };
+      rules.push(
+        rule({ matches: [fromNode], action: MARK_FOR_MASQUERADE, comment: 'masquerade local traffic' }),
+      );
+      if (p.usesClusterChain) {
+        rules.push(
+          rule({ matches: [fromNode], action: goto(names.cluster), comment: 'short-circuit local traffic' }),
+        );
+      }
+    }
+    if (p.hasExternalEndpoints) {
+      rules.push(rule({ action: goto(p.externalPolicyLocal ? names.local : names.cluster) }));
+    }
+    return [{ name: names.external, comment: undefined, rules }];
+  }
+
+  /** `firewall-`: drop sources outside loadBalancerSourceRanges (reached from firewall-check, before DNAT). */
+  #firewallChain(): NftChain[] {
+    const { p, names, ctx } = this;
+    if (p.loadBalancerIPs.length === 0 || p.sourceRanges.length === 0) return [];
+    const allowed = p.sourceRanges.map(formatIpv4Cidr);
+    // A VIP-like LB IP is often local to the node: the node's own requests then come from the LB IP.
+    const allowFromNode = p.sourceRanges.some((c) => ctx.nodeIPs.some((ip) => cidrContains(c, ip)));
+    if (allowFromNode) allowed.push(...p.loadBalancerIPs);
+    return [
+      {
+        name: names.firewall,
+        comment: undefined,
+        rules: [
+          rule({
+            matches: [
+              {
+                kind: 'address',
+                field: 'saddr',
+                negated: true,
+                operand: { kind: 'prefixes', prefixes: allowed },
+              },
+            ],
+            action: { kind: 'drop' },
+          }),
+        ],
+      },
+    ];
+  }
+
+  /** `endpoint-`: hairpin masquerade, affinity update, DNAT. */
+  #endpointChain(e: Endpoint): NftChain {
+    const names = endpointObjectNames(this.sp, e.ip, e.port);
+    const rules: NftRule[] = [rule({ matches: [address('saddr', [e.ip])], action: MARK_FOR_MASQUERADE })];
+    if (this.#affinityTimeout !== undefined) {
+      rules.push(rule({ statements: [{ kind: 'update-source', set: names.affinitySet }] }));
+    }
+    rules.push(rule({ action: { kind: 'dnat', protocol: this.#proto, address: e.ip, port: e.port } }));
+    return { name: names.chain, comment: undefined, rules };
+  }
+
+  /** One set per reachable endpoint: the clients sent there, each remembered for the affinity timeout. */
+  #affinitySets(): NftSet[] {
+    const timeout = this.#affinityTimeout;
+    if (timeout === undefined) return [];
+    return this.p.reachableEndpoints.map((e) => ({
+      kind: 'set',
+      name: endpointObjectNames(this.sp, e.ip, e.port).affinitySet,
+      keyType: [this.ctx.family === 'ip' ? 'ipv4_addr' : 'ipv6_addr'],
+      comment: undefined,
+      timeoutSeconds: timeout,
+      elements: [],
+    }));
+  }
+}
+
+/**
+ * Plans one service port.
+ *
+ * @param sp the service port (endpoints selected by the tracker)
+ * @param ctx the flags shared by every service port
+ * @returns what it puts into the table, or undefined when it has no IPv4 cluster IP (IPv6 is not planned yet)
+ * @example planServicePort(state.servicePorts.get('ns1/svc1:p80/TCP')!, ctx)?.chains.map((c) => c.name)
+ */
+export function planServicePort(sp: ServicePortState, ctx: ServicePortContext): NftServicePort | undefined {
+  const policy = servicePortPolicy(sp);
+  if (policy === undefined) return undefined;
+  return new ServicePortPlanner(sp, policy, serviceObjectNames(sp), ctx).plan();
+}
