@@ -1,8 +1,8 @@
 /**
- * Test fixtures for the iptables mode: service ports built the way the tracker builds them (endpoint
- * selection by the tracker's own {@link selectEndpoints}), so that a test states only what matters. Built
- * on the shared builders of src/model/testing/fixtures.ts, with this mode's own address plan (its golden files
- * pin it).
+ * Test fixtures for the kernel modes' plans (iptables, nftables): service ports built the way the tracker
+ * builds them (endpoint selection by the tracker's own {@link selectEndpoints}), so that a test states only
+ * what matters. Built on the shared builders of src/model/testing/fixtures.ts, with upstream's address plan
+ * (both modes' golden files pin it).
  *
  * Test address ranges (one place, as upstream's proxier_test.go does):
  * - cluster IPs 172.30.0.0/16, endpoints (pods) 10.180.0.0/16, cluster CIDR 10.0.0.0/8;

@@ -1,6 +1,7 @@
 /**
- * The scenarios behind the golden files (testdata/NAME.golden) and the packet-flow tables: one
- * service (or a few) per kube-proxy feature. Addresses are the fixture ranges of fixtures.ts.
+ * The scenarios behind the kernel modes' golden files (src/modes/<mode>/testdata/NAME.golden) and the
+ * packet-flow tables (packet_flows.ts): one service (or a few) per kube-proxy feature. Addresses are the
+ * fixture ranges of fixtures.ts.
  *
  * @module
  */
