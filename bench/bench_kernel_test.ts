@@ -9,7 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { IPTABLES_TOOLS, kernelTestSkip, LAB_TOOLS } from '../src/kernel/testing/kernel_tools.ts';
+import { IPTABLES_TOOLS, kernelTestSkip, LAB_TOOLS } from '../src/lab/kernel_tools.ts';
 import { BACKEND_HTTP_PORT } from './scenarios/bench_backend.ts';
 import { type BenchLab, openBenchLab } from './scenarios/bench_lab.ts';
 import { runDataPath } from './scenarios/data_path.ts';

@@ -3,7 +3,7 @@
 // Usage: node scripts/run-tests.mjs [--unit] [path-substring ...]
 //   --unit  skips the real-kernel tests (`*_kernel_test.ts`, `*_guest_test.ts`): for a quick loop without root.
 // Real-kernel tests need root and the kernel tools (`npm run setup`); where something is missing each one
-// skips itself with one line on stderr (src/kernel/testing/kernel_tools.ts) and this script ends with one
+// skips itself with one line on stderr (src/lab/kernel_tools.ts) and this script ends with one
 // summary line. KPROXY_TEST_REQUIRE_KERNEL=1 (CI) makes such a skip a failure. The exit code is the test
 // run's.
 import { spawnSync } from 'node:child_process';

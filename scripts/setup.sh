@@ -5,7 +5,7 @@
 #
 # Kernel tools for the userspace/iptables/ipvs modes and the lab; qemu + busybox for the ipvs guest
 # kernel; curl and netcat for the tests' probes; haproxy, wrk, iperf3 for the benchmarks. Each program the
-# tests check for is mapped to one of these packages in src/kernel/testing/kernel_tools.ts.
+# tests check for is mapped to one of these packages in src/lab/kernel_tools.ts.
 #
 # Usage: npm run setup   (or: sh scripts/setup.sh)
 set -eu

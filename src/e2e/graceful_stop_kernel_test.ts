@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
-import { IPTABLES_TOOLS, kernelTestSkip, LAB_TOOLS } from '../kernel/testing/kernel_tools.ts';
+import { IPTABLES_TOOLS, kernelTestSkip, LAB_TOOLS } from '../lab/kernel_tools.ts';
 import { type KproxyProcess, spawnKproxy } from '../lab/kproxy_daemon.ts';
 import { createLab, LAB_VIP_PREFIX, type Lab } from '../lab/lab.ts';
 import type { ProbeResult } from '../lab/probe.ts';

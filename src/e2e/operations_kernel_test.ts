@@ -8,8 +8,8 @@ import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { kernelTestSkip, LAB_TOOLS } from '../kernel/testing/kernel_tools.ts';
 import { eventually } from '../lab/eventually.ts';
+import { kernelTestSkip, LAB_TOOLS } from '../lab/kernel_tools.ts';
 import { type KproxyProcess, spawnKproxy } from '../lab/kproxy_daemon.ts';
 import { createLab, LAB_VIP_PREFIX, type Lab } from '../lab/lab.ts';
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createExec } from '../kernel/exec.ts';
-import { kernelTestSkip, LAB_TOOLS } from '../kernel/testing/kernel_tools.ts';
+import { kernelTestSkip, LAB_TOOLS } from './kernel_tools.ts';
 import { createLab, type Lab } from './lab.ts';
 import type { ProbeResult } from './probe.ts';
 

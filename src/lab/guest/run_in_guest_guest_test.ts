@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { kernelTestSkip } from '../../kernel/testing/kernel_tools.ts';
+import { kernelTestSkip } from '../kernel_tools.ts';
 import { GuestError } from './guest_error.ts';
 import { repoRoot } from './guest_image.ts';
 import { runInGuest } from './run_in_guest.ts';

@@ -12,7 +12,7 @@ import { pino } from 'pino';
 import { createExec, type Exec } from '../../kernel/exec.ts';
 import { iptablesFor, type ResolvedIptablesBackend } from '../../kernel/iptables.ts';
 import { parseIptablesSave, type TableState } from '../../kernel/iptables_state.ts';
-import { IPTABLES_TOOLS, kernelTestSkip, LAB_TOOLS } from '../../kernel/testing/kernel_tools.ts';
+import { IPTABLES_TOOLS, kernelTestSkip, LAB_TOOLS } from '../../lab/kernel_tools.ts';
 import { createLab, type Lab } from '../../lab/lab.ts';
 import type { ProbeResult } from '../../lab/probe.ts';
 import type { ServicePortState } from '../../model/types.ts';

@@ -6,8 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import { IPTABLES_TOOLS, kernelTestSkip, LAB_TOOLS } from '../../kernel/testing/kernel_tools.ts';
 import { runInGuest } from '../../lab/guest/run_in_guest.ts';
+import { IPTABLES_TOOLS, kernelTestSkip, LAB_TOOLS } from '../../lab/kernel_tools.ts';
 
 const skip = kernelTestSkip(import.meta.url, {
   tools: [

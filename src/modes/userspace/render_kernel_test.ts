@@ -4,7 +4,7 @@
 // be fed to the kernel by mistake. Needs root.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { kernelTestSkip, LAB_TOOLS } from '../../kernel/testing/kernel_tools.ts';
+import { kernelTestSkip, LAB_TOOLS } from '../../lab/kernel_tools.ts';
 import { createLab, type Lab } from '../../lab/lab.ts';
 import { planUserspace } from './plan.ts';
 import { renderPortalRestore } from './render.ts';

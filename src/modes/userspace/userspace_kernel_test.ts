@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
-import { IPTABLES_TOOLS, kernelTestSkip, LAB_TOOLS } from '../../kernel/testing/kernel_tools.ts';
+import { IPTABLES_TOOLS, kernelTestSkip, LAB_TOOLS } from '../../lab/kernel_tools.ts';
 import { createLab, type Lab } from '../../lab/lab.ts';
 import type { ProbeResult } from '../../lab/probe.ts';
 import type { ServicePortState } from '../../model/types.ts';

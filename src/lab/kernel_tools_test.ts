@@ -177,7 +177,7 @@ describe('kernelTestSkip', () => {
   });
 
   it('knows a Debian package for every tool, and scripts/setup.sh installs each of them', () => {
-    const setup = readFileSync(new URL('../../../scripts/setup.sh', import.meta.url), 'utf8');
+    const setup = readFileSync(new URL('../../scripts/setup.sh', import.meta.url), 'utf8');
     const list = /^packages="([^"]*)"/m.exec(setup);
     assert.ok(list !== null, 'setup.sh names its packages in packages="..."');
     const installed = new Set(list[1]!.split(/\s+/));
