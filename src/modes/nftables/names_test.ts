@@ -18,7 +18,7 @@ const svc = (namespace: string, serviceName: string, portName = 'p80', protocol 
 });
 
 describe('nftables object names', () => {
-  it('are upstream’s for ordinary objects (pkg/proxy/nftables proxier_test.go)', () => {
+  it("are upstream's for ordinary objects (pkg/proxy/nftables proxier_test.go)", () => {
     assert.equal(serviceObjectNames(svc('ns1', 'svc1')).cluster, 'service-ULMVA6XW-ns1/svc1/tcp/p80');
     assert.equal(serviceObjectNames(svc('ns2', 'svc2')).external, 'external-42NFTM6N-ns2/svc2/tcp/p80');
     assert.equal(serviceObjectNames(svc('ns5', 'svc5')).firewall, 'firewall-HVFWP5L3-ns5/svc5/tcp/p80');
@@ -67,7 +67,7 @@ describe('nftables comments', () => {
     assert.equal(safeComment('a"b\\c\nd\u00e9'), 'a?b?c?d?');
   });
 
-  it('are cut to nft’s limit', () => {
+  it("are cut to nft's limit", () => {
     const c = safeComment('c'.repeat(500));
     assert.equal(c.length, NFT_COMMENT_MAX);
     assert.ok(c.endsWith('...'));

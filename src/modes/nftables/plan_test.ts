@@ -51,7 +51,7 @@ describe('planNftables', () => {
     assert.deepEqual(elements(plan, NFT_NAMES.clusterIPs), ['172.30.0.9', '172.30.0.10']);
   });
 
-  it('records each service port’s own chains, sets and elements under its key', () => {
+  it("records each service port's own chains, sets and elements under its key", () => {
     const plan = planNftables(
       proxyState([
         servicePort({ sessionAffinity: { type: 'ClientIP', timeoutSeconds: 60 }, endpoints: two }),

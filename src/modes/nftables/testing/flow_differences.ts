@@ -31,8 +31,8 @@ export const NFTABLES_FLOW_DIFFERENCES: readonly FlowDifference[] = [
     flow: 'health check node port is accepted',
     output: '',
     why:
-      'an nftables accept only ends kproxy’s own base chain (another table may still drop the packet), so ' +
-      'upstream’s nftables mode has no health-check ACCEPT rule; the health check server answers as before',
+      "an nftables accept only ends kproxy's own base chain (another table may still drop the packet), so " +
+      "upstream's nftables mode has no health-check ACCEPT rule; the health check server answers as before",
   },
 ];
 
