@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { createExec, type Exec } from '../../kernel/exec.ts';
-import { kernelTestSkip } from '../../kernel/testing/kernel_tools.ts';
+import { kernelTestSkip } from '../../lab/kernel_tools.ts';
 import { SCENARIOS } from '../common/testing/scenarios.ts';
 
 const skip = kernelTestSkip(import.meta.url, { tools: ['ip', 'nft'] });
