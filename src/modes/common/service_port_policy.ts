@@ -80,7 +80,7 @@ export function servicePortPolicy(sp: ServicePortState): ServicePortPolicy | und
   const externalIPs = canonicalIpv4(sp.externalIPs);
   const loadBalancerIPs = canonicalIpv4(sp.loadBalancerIPs);
   const sourceRanges = sp.loadBalancerSourceRanges
-    .map((r) => parseIpv4Cidr(r.trim()))
+    .map((r) => parseIpv4Cidr(r))
     .filter((c): c is Ipv4Cidr => c !== undefined);
   const nodePort = validPort(sp.nodePort) ? sp.nodePort : 0;
   const allEndpoints = usable(sp.allEndpoints);

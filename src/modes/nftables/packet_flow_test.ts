@@ -68,7 +68,7 @@ runFlows(
       type: 'LoadBalancer',
       nodePort: 30080,
       loadBalancerIPs: ['1.2.3.4', '5.6.7.8'],
-      loadBalancerSourceRanges: ['192.168.0.0/24', ' 203.0.113.0/25'],
+      loadBalancerSourceRanges: ['192.168.0.0/24', '203.0.113.0/25'],
       endpoints: ['10.180.0.1:80'],
     }),
   ]),
@@ -98,7 +98,7 @@ runFlows(
       masq: true,
     },
     {
-      name: 'a source range with surrounding blanks still applies',
+      name: 'an allowed client to the second LB IP',
       source: EXTERNAL_CLIENT,
       destination: '5.6.7.8',
       port: 80,
