@@ -2,7 +2,8 @@
  * Real-kernel test of the benchmark's machinery (needs root; builds kpt- namespaces and removes them):
  * one short data-path repetition through a direct connection, HAProxy, and HAProxy behind kproxy's portal
  * rules, one small iptables scale point through a real kproxy, so that `npm run bench` is known to work
- * end to end; and the relay bench's own driver of kproxy's userspace relay (bench/userspace-relay.ts).
+ * end to end; and kproxy's userspace relay as the relay bench (bench/userspace-relay.ts) runs it, through the
+ * userspace mode's lab driver.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -10,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { IPTABLES_TOOLS, kernelTestSkip, LAB_TOOLS } from '../src/lab/kernel_tools.ts';
+import { startLabProxier } from '../src/modes/userspace/testing/lab_proxier.ts';
 import { BACKEND_HTTP_PORT } from './scenarios/bench_backend.ts';
 import { type BenchLab, openBenchLab } from './scenarios/bench_lab.ts';
 import { runDataPath } from './scenarios/data_path.ts';
@@ -17,7 +19,6 @@ import { resetNodeKernelState } from './scenarios/node_reset.ts';
 import { runScale } from './scenarios/scale.ts';
 import { benchPlanOptions, clusterIpServicePort, remoteEndpoint } from './scenarios/service_ports.ts';
 import { prepareKproxy } from './tools/kproxy_build.ts';
-import { startUserspaceRelay } from './tools/userspace_relay.ts';
 
 const skip = kernelTestSkip(import.meta.url, {
   tools: [...LAB_TOOLS, ...IPTABLES_TOOLS, 'ss', 'curl', 'haproxy', 'wrk', 'iperf3'],
@@ -106,7 +107,7 @@ describe('benchmark machinery in a lab', { skip }, () => {
   it("runs kproxy's userspace relay in a process of its own, reached through its portal rules", async () => {
     const { lab, backend } = bench;
     const vip = '198.19.0.30';
-    const relay = startUserspaceRelay(
+    const relay = startLabProxier(
       lab,
       benchPlanOptions(
         { nodeName: 'node-a', nodeIPs: [lab.node.ip] },

@@ -32,9 +32,9 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createLab, type Lab } from '../src/lab/lab.ts';
 import type { TcpRelayEngineName } from '../src/modes/userspace/index.ts';
+import { startLabProxier } from '../src/modes/userspace/testing/lab_proxier.ts';
 import { applyHaproxyPortals } from './scenarios/haproxy_portals.ts';
 import { benchPlanOptions, clusterIpServicePort, remoteEndpoint } from './scenarios/service_ports.ts';
-import { startUserspaceRelay } from './tools/userspace_relay.ts';
 
 const { values } = parseArgs({
   options: {
@@ -224,7 +224,7 @@ async function main(): Promise<void> {
       http: nat ? `http://${VIP_HTTP}:80/` : `http://${lab.node.ip}:28080/`,
       bulk: nat ? { host: VIP_BULK, port: IPERF_PORT } : { host: lab.node.ip, port: 25201 },
       async up() {
-        const relay = startUserspaceRelay(
+        const relay = startLabProxier(
           lab,
           benchPlanOptions(
             { nodeName: 'node-a', nodeIPs: [lab.node.ip] },

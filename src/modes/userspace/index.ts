@@ -4,7 +4,8 @@
  * that are local addresses by listening on them directly (the embedded default that `npm start` runs).
  *
  * Besides the mode itself, this is the mode's public seam for the benchmarks: the plan, the portal rules'
- * applier, the Proxier (the relay, for a benchmark's own driver process) and the relay engines' names.
+ * applier, the Proxier (the relay, which the mode's lab driver runs for its kernel tests and the relay
+ * bench) and the relay engines' names.
  *
  * @module
  */

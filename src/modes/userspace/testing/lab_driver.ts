@@ -1,11 +1,15 @@
 /**
- * Runs a userspace Proxier in this process for integration tests and benchmarks: started inside a lab's
- * node namespace (Node cannot enter a namespace itself), it reads one JSON request per stdin line and
- * answers one JSON line on stdout:
+ * Runs the userspace mode's Proxier in a process of its own, for the mode's kernel tests and the relay
+ * bench (bench/userspace-relay.ts): started inside a lab's node namespace (Node cannot enter a namespace
+ * itself), it reads one JSON request per stdin line and answers one JSON line on stdout:
  * `{"op":"sync","servicePorts":[ServicePortState...]}` → `{"ok":true,"report":...,"stats":...}`;
  * `{"op":"stats"}`; `{"op":"cleanup"}` (removes the portal rules); `{"op":"stop"}` (then exits).
  * argv[2] is the PlanOptions as JSON.
  *
+ * It reaches the mode only through its public seam (index.ts), as the daemon does, so that the benchmarks
+ * may run it too, and the relay runs as the daemon runs it, with its counters on the hot path.
+ *
+ * @example node lab_driver.ts '{"nodeName":"node-a","nodeIPs":["198.18.0.1"],...}'
  * @module
  */
 import { createInterface } from 'node:readline';
@@ -14,10 +18,9 @@ import { createExec } from '../../../kernel/exec.ts';
 import { isMainModule } from '../../../lab/node_child.ts';
 import { createLogger } from '../../../log.ts';
 import { ProxyMetrics } from '../../../metrics/proxy_metrics.ts';
-import type { ServicePortState } from '../../../model/types.ts';
+import type { ServicePortState, StateChange } from '../../../model/types.ts';
 import type { ProxierDeps } from '../../mode.ts';
-import { userspaceMode } from '../index.ts';
-import { createUserspaceProxier } from '../proxier.ts';
+import { createUserspaceProxier, type UserspaceStats, userspaceMode } from '../index.ts';
 
 /** One request to the driver. */
 export type DriverRequest =
@@ -25,6 +28,14 @@ export type DriverRequest =
   | { readonly op: 'stats' }
   | { readonly op: 'cleanup' }
   | { readonly op: 'stop' };
+
+/** One answer of the driver. */
+export interface DriverReply {
+  readonly ok: boolean;
+  readonly error?: string;
+  readonly stats?: UserspaceStats;
+  readonly report?: unknown;
+}
 
 async function main(): Promise<void> {
   const options = JSON.parse(process.argv[2] ?? '{}') as PlanOptions;
@@ -38,7 +49,7 @@ async function main(): Promise<void> {
   };
   const proxier = createUserspaceProxier(deps);
   let version = 0;
-  const reply = (value: unknown): void => {
+  const reply = (value: DriverReply): void => {
     process.stdout.write(`${JSON.stringify(value)}\n`);
   };
   for await (const line of createInterface({ input: process.stdin })) {
@@ -48,10 +59,11 @@ async function main(): Promise<void> {
         case 'sync': {
           version++;
           const servicePorts = new Map(request.servicePorts.map((sp) => [sp.key, sp]));
-          const change = {
+          // Every request carries the whole state: every port counts as changed.
+          const change: StateChange = {
             changed: new Set(servicePorts.keys()),
-            removed: new Set<string>(),
-            firstSeen: new Map<string, number>(),
+            removed: new Set(),
+            firstSeen: new Map(),
             serviceEvents: 0,
             endpointEvents: 0,
           };

@@ -1,31 +1,32 @@
 /**
- * The test side of lab_driver.ts: starts a userspace Proxier inside a lab's node namespace and talks to
- * it (sync, stats, cleanup, stop).
+ * The host side of lab_driver.ts: starts the userspace mode's Proxier (and with it the relay) in a process
+ * of its own inside a lab's node namespace, and talks to it (sync, stats, cleanup, stop). The mode's kernel
+ * tests and the relay bench (bench/userspace-relay.ts) both drive the mode through it.
  *
  * @module
  */
 import { createInterface } from 'node:readline';
 import type { PlanOptions } from '../../../contracts/plan_options.ts';
 import type { Lab, LabProcess } from '../../../lab/lab.ts';
+import { LabError } from '../../../lab/lab_error.ts';
 import type { ServicePortState } from '../../../model/types.ts';
-import type { UserspaceStats } from '../proxier.ts';
-import type { DriverRequest } from './lab_driver.ts';
+import type { UserspaceStats } from '../index.ts';
+import type { DriverReply, DriverRequest } from './lab_driver.ts';
 
-/** A reply of the driver. */
-export interface DriverReply {
-  readonly ok: boolean;
-  readonly error?: string;
-  readonly stats?: UserspaceStats;
-  readonly report?: unknown;
-}
+const DRIVER = new URL('./lab_driver.ts', import.meta.url).href;
+/** How long one request may take (a sync opens every listener and applies the portal rules). */
+const REQUEST_TIMEOUT_MS = 15_000;
 
 /** A Proxier running in a lab's node namespace. */
 export interface LabProxier {
-  /** The driver's process id (the relay runs in it). */
+  /** The driver's process id (the relay runs in it: its CPU time is the relay's). */
   readonly pid: number | undefined;
+  /** Serves exactly these service ports. */
   sync(servicePorts: readonly ServicePortState[]): Promise<DriverReply>;
   stats(): Promise<UserspaceStats>;
+  /** Removes the portal rules (the mode's cleanup, as `kproxy cleanup` runs it). */
   cleanup(): Promise<void>;
+  /** Stops the Proxier (its portal rules go with it) and ends the process. */
   stop(): Promise<void>;
 }
 
@@ -33,13 +34,13 @@ export interface LabProxier {
  * Starts the driver in the lab's node namespace.
  *
  * @param lab the lab
- * @param options plan options (node IPs default to the lab node's)
+ * @param options plan options (node IPs, relay engine, portals on or off)
  * @returns the handle
- * @example const proxier = await startLabProxier(lab, planOptions({ nodeIPs: [lab.node.ip] }))
+ * @throws {LabError} from a request, when the driver fails it or does not answer in time
+ * @example const proxier = startLabProxier(lab, planOptions({ nodeIPs: [lab.node.ip] }))
  */
 export function startLabProxier(lab: Lab, options: PlanOptions): LabProxier {
-  const args = [JSON.stringify(options)];
-  const proc: LabProcess = lab.spawnNode(lab.node.ns, new URL('./lab_driver.ts', import.meta.url).href, args);
+  const proc: LabProcess = lab.spawnNode(lab.node.ns, DRIVER, [JSON.stringify(options)]);
   const lines = createInterface({ input: proc.child.stdout! });
   const waiting: ((line: string) => void)[] = [];
   lines.on('line', (line) => waiting.shift()?.(line));
@@ -49,12 +50,15 @@ export function startLabProxier(lab: Lab, options: PlanOptions): LabProxier {
   });
   const request = (req: DriverRequest): Promise<DriverReply> =>
     new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`Driver did not answer ${req.op}: ${stderr}`)), 15_000);
+      const timer = setTimeout(
+        () => reject(new LabError(`The lab driver did not answer ${req.op}: ${stderr}`)),
+        REQUEST_TIMEOUT_MS,
+      );
       waiting.push((line) => {
         clearTimeout(timer);
         const reply = JSON.parse(line) as DriverReply;
         if (reply.ok) resolve(reply);
-        else reject(new Error(`Driver ${req.op} failed: ${reply.error}`));
+        else reject(new LabError(`The lab driver failed ${req.op}: ${reply.error}`));
       });
       proc.child.stdin!.write(`${JSON.stringify(req)}\n`);
     });
