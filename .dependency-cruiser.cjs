@@ -6,7 +6,8 @@
  * Mode folders never import each other (shared pieces live in modes/common/ or below); production code never
  * imports test support (`testing/` folders, `*_test.ts`, the network-namespace lab, the end-to-end tests);
  * the benchmarks use only public seams (a mode's index.ts, never its internals) and, of the test support,
- * only a mode's lab driver (so that a mode is driven in a lab by one driver, the one its kernel tests use).
+ * only a mode's lab driver (so that a mode is driven in a lab by one driver, the one its kernel tests use)
+ * and the ground floor's fixtures (generic model builders, no mode internals).
  */
 const TEST = '(_test\\.ts$|/testing/)';
 // Test code of a layer (its *_test.ts and testing/ files) may also use the ground floor, the kernel seam
@@ -82,13 +83,14 @@ module.exports = {
     {
       name: 'bench-uses-public-seams',
       comment:
-        "bench/ imports a mode only through its index.ts, and no layer's test support but a mode's lab driver " +
-        "(testing/lab_*): bench drives a mode in a lab through the mode's own lab driver, the one its kernel tests use",
+        "bench/ imports a mode only through its index.ts, and of the layers' test support only a mode's lab driver " +
+        "(testing/lab_*: bench drives a mode in a lab through the mode's own lab driver, the one its kernel tests " +
+        "use) and the ground floor's fixtures (src/model/testing/: generic ServicePortState builders, no mode internals)",
       severity: 'error',
       from: { path: '^bench/' },
       to: {
         path: ['^src/modes/[^/]+/(?!index\\.ts$)', '^src/[^/]+/.*testing/', '_test\\.ts$'],
-        pathNot: ['^bench/', '^src/modes/[^/]+/testing/lab_'],
+        pathNot: ['^bench/', '^src/modes/[^/]+/testing/lab_', '^src/model/testing/(?!.*_test\\.ts$)'],
       },
     },
   ],

@@ -11,13 +11,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { IPTABLES_TOOLS, kernelTestSkip, LAB_TOOLS } from '../src/lab/kernel_tools.ts';
+import { endpointAt, planOptions } from '../src/model/testing/fixtures.ts';
 import { startLabProxier } from '../src/modes/userspace/testing/lab_proxier.ts';
 import { BACKEND_HTTP_PORT } from './scenarios/bench_backend.ts';
 import { type BenchLab, openBenchLab } from './scenarios/bench_lab.ts';
 import { runDataPath } from './scenarios/data_path.ts';
 import { resetNodeKernelState } from './scenarios/node_reset.ts';
 import { runScale } from './scenarios/scale.ts';
-import { benchPlanOptions, clusterIpServicePort, remoteEndpoint } from './scenarios/service_ports.ts';
+import { clusterIpServicePort } from './scenarios/service_ports.ts';
 import { prepareKproxy } from './tools/kproxy_build.ts';
 
 const skip = kernelTestSkip(import.meta.url, {
@@ -109,10 +110,12 @@ describe('benchmark machinery in a lab', { skip }, () => {
     const vip = '198.19.0.30';
     const relay = startLabProxier(
       lab,
-      benchPlanOptions(
-        { nodeName: 'node-a', nodeIPs: [lab.node.ip] },
-        { userspaceRelayEngine: 'net', userspacePortals: 'on' },
-      ),
+      planOptions({
+        nodeName: 'node-a',
+        nodeIPs: [lab.node.ip],
+        userspaceRelayEngine: 'net',
+        userspacePortals: 'on',
+      }),
     );
     try {
       await relay.sync([
@@ -120,7 +123,7 @@ describe('benchmark machinery in a lab', { skip }, () => {
           serviceName: 'web',
           clusterIPs: [vip],
           port: 80,
-          endpoints: [remoteEndpoint(`${backend.pod.ip}:${BACKEND_HTTP_PORT}`)],
+          endpoints: [endpointAt(`${backend.pod.ip}:${BACKEND_HTTP_PORT}`)],
         }),
       ]);
       assert.ok(relay.pid !== undefined);

@@ -13,6 +13,7 @@ import type { PlanOptions } from '../src/contracts/plan_options.ts';
 import { createExec, mustExec } from '../src/kernel/exec.ts';
 import { type Iptables, iptablesFor } from '../src/kernel/iptables.ts';
 import { renderRestore } from '../src/kernel/iptables_restore.ts';
+import { endpoint, planOptions } from '../src/model/testing/fixtures.ts';
 import type { Endpoint, ProxyState, ServicePortState, StateChange } from '../src/model/types.ts';
 import { IptablesProxier, planIptables } from '../src/modes/iptables/index.ts';
 import { clusterIpServicePort } from './scenarios/service_ports.ts';
@@ -49,23 +50,18 @@ const partials = Number(values.partials);
 const timeoutMs = Number(values.timeout) * 1000;
 
 /** 10.x addresses for VIPs (172.30.0.0/15) and pods (10.128.0.0/9) are only ever rule text here. */
-function endpoint(i: number, j: number, port: number): Endpoint {
+function remoteEndpoint(i: number, j: number, port: number): Endpoint {
   const n = i * perService + j;
-  return {
+  return endpoint({
     ip: `10.${128 + ((n >> 16) & 127)}.${(n >> 8) & 255}.${n & 255}`,
     port,
-    ready: true,
-    serving: true,
-    terminating: false,
     nodeName: 'other',
-    zone: undefined,
-    isLocal: false,
-  };
+  });
 }
 
 function service(i: number, generation = 0): ServicePortState {
   const eps = Array.from({ length: perService }, (_, j) =>
-    endpoint(i, j + (j === 0 ? generation * 7919 : 0), 8080),
+    remoteEndpoint(i, j + (j === 0 ? generation * 7919 : 0), 8080),
   );
   return clusterIpServicePort({
     namespace: 'bench',
@@ -90,17 +86,11 @@ function change(keys: readonly string[]): StateChange {
   };
 }
 
-const options: PlanOptions = {
+const options: PlanOptions = planOptions({
   nodeName: 'bench',
   nodeIPs: ['198.18.0.1'],
   clusterCIDRs: ['10.128.0.0/9'],
-  masqueradeAll: false,
-  masqueradeBit: 14,
-  ipvsScheduler: 'rr',
-  nodePortAddresses: [],
-  proxyPortRange: undefined,
-  udpIdleTimeoutMs: 250,
-};
+});
 
 function mb(bytes: number): number {
   return Math.round((bytes / 1024 / 1024) * 10) / 10;

@@ -31,10 +31,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createLab, type Lab } from '../src/lab/lab.ts';
+import { endpointAt, planOptions } from '../src/model/testing/fixtures.ts';
 import type { TcpRelayEngineName } from '../src/modes/userspace/index.ts';
 import { startLabProxier } from '../src/modes/userspace/testing/lab_proxier.ts';
 import { applyHaproxyPortals } from './scenarios/haproxy_portals.ts';
-import { benchPlanOptions, clusterIpServicePort, remoteEndpoint } from './scenarios/service_ports.ts';
+import { clusterIpServicePort } from './scenarios/service_ports.ts';
 
 const { values } = parseArgs({
   options: {
@@ -192,13 +193,13 @@ async function main(): Promise<void> {
         serviceName: 'http',
         clusterIPs: [VIP_HTTP],
         port: 80,
-        endpoints: [remoteEndpoint(`${pod.ip}:${HTTP_PORT}`)],
+        endpoints: [endpointAt(`${pod.ip}:${HTTP_PORT}`)],
       }),
       clusterIpServicePort({
         serviceName: 'bulk',
         clusterIPs: [VIP_BULK],
         port: IPERF_PORT,
-        endpoints: [remoteEndpoint(`${pod.ip}:${IPERF_PORT}`)],
+        endpoints: [endpointAt(`${pod.ip}:${IPERF_PORT}`)],
       }),
     ];
     // Without portal rules (--userspace-portals off) a VIP that is a local address is served by listening on
@@ -209,14 +210,14 @@ async function main(): Promise<void> {
         clusterIPs: [VIP_HTTP],
         externalIPs: [lab.node.ip],
         port: 28080,
-        endpoints: [remoteEndpoint(`${pod.ip}:${HTTP_PORT}`)],
+        endpoints: [endpointAt(`${pod.ip}:${HTTP_PORT}`)],
       }),
       clusterIpServicePort({
         serviceName: 'bulk-local',
         clusterIPs: [VIP_BULK],
         externalIPs: [lab.node.ip],
         port: 25201,
-        endpoints: [remoteEndpoint(`${pod.ip}:${IPERF_PORT}`)],
+        endpoints: [endpointAt(`${pod.ip}:${IPERF_PORT}`)],
       }),
     ];
     const kproxy = (engine: TcpRelayEngineName, nat: boolean): Target => ({
@@ -226,10 +227,12 @@ async function main(): Promise<void> {
       async up() {
         const relay = startLabProxier(
           lab,
-          benchPlanOptions(
-            { nodeName: 'node-a', nodeIPs: [lab.node.ip] },
-            { userspaceRelayEngine: engine, userspacePortals: nat ? 'on' : 'off' },
-          ),
+          planOptions({
+            nodeName: 'node-a',
+            nodeIPs: [lab.node.ip],
+            userspaceRelayEngine: engine,
+            userspacePortals: nat ? 'on' : 'off',
+          }),
         );
         await relay.sync(nat ? services : direct);
         return {

@@ -11,13 +11,14 @@
 import type { IptablesBackend } from '../../src/contracts/proxy_mode.ts';
 import { createExec } from '../../src/kernel/exec.ts';
 import type { Lab } from '../../src/lab/lab.ts';
+import { endpointAt, planOptions, proxyState } from '../../src/model/testing/fixtures.ts';
 import {
   listenerId,
   PortalRules,
   planUserspace,
   type UserspacePlan,
 } from '../../src/modes/userspace/index.ts';
-import { benchPlanOptions, clusterIpServicePort, remoteEndpoint, sortedProxyState } from './service_ports.ts';
+import { clusterIpServicePort } from './service_ports.ts';
 
 /** The node the portal plan is made for (ClusterIP portals do not depend on it). */
 const PORTAL_NODE_NAME = 'node-a';
@@ -46,16 +47,15 @@ export function haproxyPortalPlan(nodeIP: string, forwards: readonly PortalForwa
       serviceName: `haproxy-${f.name}`,
       clusterIPs: [f.vip],
       port: f.port,
-      endpoints: [remoteEndpoint(f.endpoint)],
+      endpoints: [endpointAt(f.endpoint)],
     }),
   );
   const proxyPorts = new Map(
     ports.map((sp, i) => [listenerId(sp.key, 'internal'), forwards[i]!.toPort] as const),
   );
-  const node = { nodeName: PORTAL_NODE_NAME, nodeIPs: [nodeIP] };
   return planUserspace(
-    sortedProxyState(ports, node.nodeName),
-    benchPlanOptions(node, { userspacePortals: 'on' }),
+    proxyState(ports, { nodeName: PORTAL_NODE_NAME }),
+    planOptions({ nodeName: PORTAL_NODE_NAME, nodeIPs: [nodeIP], userspacePortals: 'on' }),
     { proxyPorts },
   );
 }

@@ -132,6 +132,25 @@ export function endpoint(overrides: Partial<Endpoint> = {}): Endpoint {
 }
 
 /**
+ * One endpoint of a service port at an `ip:port` address, for tests and benchmarks that name their
+ * backends by address.
+ *
+ * @param address `ip:port` (an IPv6 address in brackets)
+ * @param overrides its conditions and location
+ * @returns a ready endpoint at that address on no particular node (not local), with the overrides
+ * @example endpointAt('[fd00::2]:80', { ready: false })
+ */
+export function endpointAt(address: string, overrides: Partial<Endpoint> = {}): Endpoint {
+  const colon = address.lastIndexOf(':');
+  return endpoint({
+    ip: address.slice(0, colon).replace(/^\[|\]$/g, ''),
+    port: Number(address.slice(colon + 1)),
+    nodeName: undefined,
+    ...overrides,
+  });
+}
+
+/**
  * One service port of a proxy state. Endpoint lists are taken as given (no selection: a test that wants
  * the tracker's selection runs it); the key follows namespace, name, port name and protocol unless given.
  *

@@ -7,24 +7,16 @@
  */
 
 import type { PlanOptions } from '../../../contracts/plan_options.ts';
-import { planOptions as modelPlanOptions, servicePortState } from '../../../model/testing/fixtures.ts';
-import type { Endpoint, ProxyState, ServicePortState } from '../../../model/types.ts';
+import {
+  endpointAt,
+  planOptions as modelPlanOptions,
+  proxyState as modelProxyState,
+  servicePortState,
+} from '../../../model/testing/fixtures.ts';
+import type { ProxyState, ServicePortState } from '../../../model/types.ts';
 
-/** An endpoint `ip:port`, ready, on no particular node. */
-export function endpoint(address: string, overrides: Partial<Endpoint> = {}): Endpoint {
-  const colon = address.lastIndexOf(':');
-  return {
-    ip: address.slice(0, colon).replace(/^\[|\]$/g, ''),
-    port: Number(address.slice(colon + 1)),
-    ready: true,
-    serving: true,
-    terminating: false,
-    nodeName: undefined,
-    zone: undefined,
-    isLocal: false,
-    ...overrides,
-  };
-}
+/** An endpoint `ip:port`, ready, on no particular node (the model's builder, by the name these tests use). */
+export { endpointAt as endpoint };
 
 /** What a test may set on a service port; endpoints are `ip:port` strings (used for every selection). */
 export interface ServicePortFixture extends Partial<Omit<ServicePortState, 'key'>> {
@@ -36,7 +28,7 @@ export interface ServicePortFixture extends Partial<Omit<ServicePortState, 'key'
 /** A service port state (ClusterIP, TCP, no affinity) with the given fields. */
 export function servicePort(fixture: ServicePortFixture): ServicePortState {
   const { endpoints = [], ...fields } = fixture;
-  const eps = endpoints.map((e) => endpoint(e));
+  const eps = endpoints.map((e) => endpointAt(e));
   return servicePortState({
     serviceName: 'web',
     portName: 'http',
@@ -51,8 +43,7 @@ export function servicePort(fixture: ServicePortFixture): ServicePortState {
 
 /** A proxy state holding these service ports (in key order). */
 export function proxyState(ports: readonly ServicePortState[], version = 1): ProxyState {
-  const sorted = [...ports].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-  return { version, nodeName: 'node-a', servicePorts: new Map(sorted.map((p) => [p.key, p])) };
+  return modelProxyState(ports, { version });
 }
 
 /** Plan options: the model's defaults (node-a, no port range, UDP idle 250 ms) at node IP 192.168.0.10. */
