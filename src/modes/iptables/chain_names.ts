@@ -8,28 +8,8 @@
  *
  * @module
  */
-import { createHash } from 'node:crypto';
 import type { ServicePortState } from '../../model/types.ts';
-
-const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-
-/** RFC 4648 base32 (no padding needed: callers keep a prefix). */
-function base32(bytes: Uint8Array): string {
-  let out = '';
-  let buffer = 0;
-  let bits = 0;
-  for (const b of bytes) {
-    buffer = (buffer << 8) | b;
-    bits += 8;
-    while (bits >= 5) {
-      out += BASE32[(buffer >>> (bits - 5)) & 31];
-      bits -= 5;
-    }
-    buffer &= (1 << bits) - 1;
-  }
-  if (bits > 0) out += BASE32[(buffer << (5 - bits)) & 31];
-  return out;
-}
+import { sha256Base32 } from '../common/base32.ts';
 
 /**
  * The upstream hash of a service port (or endpoint) name.
@@ -39,7 +19,7 @@ function base32(bytes: Uint8Array): string {
  * @example hash16('ns1/svc1:p80tcp') // 'XPGD46QRK7WJZT7O'
  */
 export function hash16(text: string): string {
-  return base32(createHash('sha256').update(text).digest()).slice(0, 16);
+  return sha256Base32(text, 16);
 }
 
 /**
