@@ -7,19 +7,8 @@ import type { ServicePortState } from '../../model/types.ts';
 import { change, planOptions, proxyState, servicePort } from '../common/testing/fixtures.ts';
 import { describeUdpConntrackDeletion, staleUdpConntrack } from './conntrack.ts';
 import { type IptablesPlan, planIptables } from './plan.ts';
+import { udpDnsPort as dns } from './testing/udp_service_ports.ts';
 
-const dns = (eps: readonly string[]): ServicePortState =>
-  servicePort({
-    namespace: 'kube-system',
-    serviceName: 'dns',
-    portName: 'dns',
-    protocol: 'UDP',
-    port: 53,
-    nodePort: 30053,
-    type: 'NodePort',
-    clusterIPs: ['172.30.0.10'],
-    endpoints: eps,
-  });
 const web = servicePort({ serviceName: 'web', clusterIPs: ['172.30.0.41'], endpoints: ['10.180.0.1:80'] });
 
 const plan = (...ports: ServicePortState[]): IptablesPlan => planIptables(proxyState(ports), planOptions());

@@ -12,7 +12,10 @@ import { FakeIptables } from '../../kernel/testing/iptables_fake.ts';
 import type { ProxyState, ServicePortState } from '../../model/types.ts';
 import { change, planOptions, proxyState, servicePort } from '../common/testing/fixtures.ts';
 import type { ProxierDeps } from '../mode.ts';
+import { staleUdpConntrack, type UdpConntrackDeletion } from './conntrack.ts';
+import { type IptablesPlan, planIptables } from './plan.ts';
 import { IptablesProxier } from './proxier.ts';
+import { udpDnsPort as dns } from './testing/udp_service_ports.ts';
 
 const noExec: Exec = async () => {
   throw new Error('No exec in fake tests');
@@ -264,43 +267,43 @@ describe('IptablesProxier', () => {
 });
 
 describe('UDP conntrack cleanup', () => {
-  const dns = (eps: readonly string[]): ServicePortState =>
-    servicePort({
-      namespace: 'kube-system',
-      serviceName: 'dns',
-      portName: 'dns',
-      protocol: 'UDP',
-      port: 53,
-      nodePort: 30053,
-      type: 'NodePort',
-      clusterIPs: ['172.30.0.10'],
-      endpoints: eps,
+  // Which deletions a sync calls for is staleUdpConntrack's, a pure function of the two plans (its cases
+  // in conntrack_test.ts); the Proxier's part is to run the ones it is given, each through its call.
+  const plan = (ports: readonly ServicePortState[]): IptablesPlan =>
+    planIptables(proxyState(ports), planOptions());
+  const conntrackCall = (deletion: UdpConntrackDeletion): string => {
+    switch (deletion.kind) {
+      case 'serviceIP':
+        return `service-ip ${deletion.ip}`;
+      case 'nodePort':
+        return `node-port ${deletion.port}`;
+      case 'serviceIPEndpoint':
+        return `service-nat ${deletion.ip} ${deletion.endpointIP}`;
+      case 'nodePortEndpoint':
+        return `node-port-nat ${deletion.port} ${deletion.endpointIP}`;
+      default: {
+        const never: never = deletion;
+        throw new TypeError(`Unknown conntrack deletion: ${JSON.stringify(never)}`);
+      }
+    }
+  };
+  const syncs: [what: string, before: ServicePortState[], after: ServicePortState[]][] = [
+    ['an endpoint removed', [dns(['10.180.0.5:53', '10.180.0.6:53'])], [dns(['10.180.0.5:53'])]],
+    ['a first endpoint', [dns([])], [dns(['10.180.0.5:53'])]],
+    ['a UDP and a TCP service removed', [dns(['10.180.0.5:53']), web], []],
+  ];
+  for (const [what, before, after] of syncs) {
+    it(`runs the deletions staleUdpConntrack gives for ${what}, each through its conntrack call, in order`, async () => {
+      const { ct, proxier } = setup();
+      await proxier.sync(proxyState(before), change([]));
+      const kept = new Set(after.map((sp) => sp.key));
+      const removed = before.map((sp) => sp.key).filter((key) => !kept.has(key));
+      await proxier.sync(proxyState(after, 2), change([...kept], removed));
+      const given = staleUdpConntrack(plan(before), plan(after));
+      assert.notDeepEqual(given, []);
+      assert.deepEqual(ct.calls, given.map(conntrackCall));
     });
-
-  it('deletes entries DNATed to a removed endpoint, for the service IP and the node port', async () => {
-    const { ct, proxier } = setup();
-    await proxier.sync(proxyState([dns(['10.180.0.5:53', '10.180.0.6:53'])]), change([]));
-    await proxier.sync(proxyState([dns(['10.180.0.5:53'])], 2), change([dns([]).key]));
-    assert.deepEqual(ct.calls, ['service-nat 172.30.0.10 10.180.0.6', 'node-port-nat 30053 10.180.0.6']);
-  });
-
-  it('deletes entries to the service IP when it gets its first endpoint', async () => {
-    const { ct, proxier } = setup();
-    await proxier.sync(proxyState([dns([])]), change([]));
-    await proxier.sync(proxyState([dns(['10.180.0.5:53'])], 2), change([dns([]).key]));
-    assert.deepEqual(ct.calls, ['service-ip 172.30.0.10', 'node-port 30053']);
-  });
-
-  it('deletes entries to a removed service, and never touches TCP services', async () => {
-    const { ct, proxier } = setup();
-    await proxier.sync(proxyState([dns(['10.180.0.5:53']), web]), change([]));
-    await proxier.sync(proxyState([], 2), change([], [dns([]).key, web.key]));
-    assert.deepEqual(ct.calls, [
-      'service-nat 172.30.0.10 10.180.0.5',
-      'node-port-nat 30053 10.180.0.5',
-      'service-ip 172.30.0.10',
-    ]);
-  });
+  }
 
   it('logs a conntrack failure without failing the sync', async () => {
     const { ct, proxier } = setup();
