@@ -2,20 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { staleUdpConntrack } from './conntrack.ts';
 import { planUserspace, type UserspaceHost } from './plan.ts';
-import { planOptions, proxyState, servicePort } from './testing/fixtures.ts';
+import { udpDnsPort as dns, planOptions, proxyState, servicePort } from './testing/fixtures.ts';
 
 // Addresses: VIPs 10.96.0.0/16, external IPs 198.18.50.0/24, endpoints 10.1.0.0/16.
-const dns = servicePort({
-  serviceName: 'dns',
-  portName: 'dns',
-  protocol: 'UDP',
-  type: 'NodePort',
-  clusterIPs: ['10.96.0.53'],
-  externalIPs: ['198.18.50.53'],
-  port: 53,
-  nodePort: 30053,
-  endpoints: ['10.1.0.3:53'],
-});
 const web = servicePort({ serviceName: 'web', clusterIPs: ['10.96.0.80'], endpoints: ['10.1.0.1:80'] });
 const options = planOptions();
 const portals: UserspaceHost = { portals: true, localAddresses: [], proxyPorts: 'runtime' };

@@ -10,9 +10,11 @@ import { ProxyMetrics } from '../../metrics/proxy_metrics.ts';
 import type { ServicePortState, StateChange } from '../../model/types.ts';
 import { FakeClock } from '../../runner/clock.ts';
 import type { ProxierDeps } from '../mode.ts';
+import { staleUdpConntrack, type UdpConntrackDeletion } from './conntrack.ts';
 import { userspaceMode } from './index.ts';
+import { planUserspace } from './plan.ts';
 import { createUserspaceProxier, type UserspaceProxier } from './proxier.ts';
-import { planOptions, proxyState, servicePort } from './testing/fixtures.ts';
+import { udpDnsPort as dns, planOptions, proxyState, servicePort } from './testing/fixtures.ts';
 import { readAll, refusingPort, tcpServer } from './testing/loopback.ts';
 
 // VIPs in 127.0.0.0/8 (direct listen, no root needed): 127.0.10.0/24; backends on 127.0.0.1.
@@ -596,42 +598,48 @@ describe('UserspaceProxier.stop (graceful)', () => {
     });
   }
 
-  it('deletes the UDP conntrack entries of a removed UDP service (its VIPs and node port), not of TCP ones', async () => {
+  it('runs the UDP conntrack deletions staleUdpConntrack gives, each as its conntrack command, after the rules', async () => {
+    // Which deletions a sync calls for (a removed UDP service's VIPs and node port, nothing for TCP) is the
+    // pure function's, tested in conntrack_test.ts; the Proxier's part is to run the ones it is given.
+    const options = planOptions({ proxyPortRange: { from: 39160, to: 39180 } });
     const fake = fakeExec();
-    const proxier = createUserspaceProxier(
-      deps(fake.exec, { options: planOptions({ proxyPortRange: { from: 39160, to: 39180 } }) }),
-      { portals: 'on', localAddresses: () => [] },
-    );
-    proxiers.push(proxier);
-    const dns = servicePort({
-      serviceName: 'dns',
-      portName: 'dns',
-      protocol: 'UDP',
-      type: 'NodePort',
-      clusterIPs: ['10.96.0.53'],
-      externalIPs: ['198.18.50.53'],
-      port: 53,
-      nodePort: 30053,
-      endpoints: ['127.0.0.1:1'],
+    const proxier = createUserspaceProxier(deps(fake.exec, { options }), {
+      portals: 'on',
+      localAddresses: () => [],
     });
+    proxiers.push(proxier);
+    const plan = (ports: readonly ServicePortState[]) =>
+      planUserspace(proxyState(ports), options, { portals: true, localAddresses: [], proxyPorts: 'runtime' });
+    const command = (deletion: UdpConntrackDeletion): string => {
+      switch (deletion.kind) {
+        case 'serviceIP':
+          return `-D -p udp --orig-dst ${deletion.ip}`;
+        case 'nodePort':
+          return `-D -p udp --orig-port-dst ${deletion.port}`;
+        default: {
+          const never: never = deletion;
+          throw new TypeError(`Unknown conntrack deletion: ${JSON.stringify(never)}`);
+        }
+      }
+    };
     const web = servicePort({ serviceName: 'web', clusterIPs: ['10.96.0.80'], endpoints: ['127.0.0.1:1'] });
-    await proxier.sync(proxyState([dns, web]), CHANGE);
-    const conntrackCalls = (from: number): string[] =>
-      fake.calls
-        .slice(from)
+    // The TCP service goes first, then the UDP one.
+    const syncs = [[dns, web], [dns], []];
+    const ranPerSync: number[] = [];
+    let before = 0;
+    let applied: readonly ServicePortState[] | undefined;
+    for (const [i, ports] of syncs.entries()) {
+      before = fake.calls.length;
+      await proxier.sync(proxyState(ports, i + 1), CHANGE);
+      const ran = fake.calls
+        .slice(before)
         .filter((c) => c.command === 'conntrack')
         .map((c) => c.args.join(' '));
-    assert.deepEqual(conntrackCalls(0), []);
-    let before = fake.calls.length;
-    await proxier.sync(proxyState([dns], 2), CHANGE); // the TCP service goes: nothing to delete
-    assert.deepEqual(conntrackCalls(before), []);
-    before = fake.calls.length;
-    await proxier.sync(proxyState([], 3), CHANGE);
-    assert.deepEqual(conntrackCalls(before), [
-      '-D -p udp --orig-dst 10.96.0.53',
-      '-D -p udp --orig-dst 198.18.50.53',
-      '-D -p udp --orig-port-dst 30053',
-    ]);
+      assert.deepEqual(ran, staleUdpConntrack(applied && plan(applied), plan(ports)).map(command));
+      ranPerSync.push(ran.length);
+      applied = ports;
+    }
+    assert.deepEqual(ranPerSync, [0, 0, 3]);
     // Deleted only once the rules no longer send anything to the closed proxy port.
     const restore = fake.calls.findIndex((c, i) => i >= before && c.command.includes('restore'));
     const firstDelete = fake.calls.findIndex((c, i) => i >= before && c.command === 'conntrack');

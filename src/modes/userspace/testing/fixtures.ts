@@ -50,3 +50,20 @@ export function proxyState(ports: readonly ServicePortState[], version = 1): Pro
 export function planOptions(overrides: Partial<PlanOptions> = {}): PlanOptions {
   return modelPlanOptions({ nodeIPs: ['192.168.0.10'], ...overrides });
 }
+
+/**
+ * The UDP service whose stale conntrack entries the tests follow (conntrack_test.ts: which deletions a sync
+ * calls for; proxier_test.ts: that the Proxier runs them): DNS on 10.96.0.53 and external IP 198.18.50.53
+ * (198.18.50.0/24: external IPs), node port 30053, one endpoint.
+ */
+export const udpDnsPort: ServicePortState = servicePort({
+  serviceName: 'dns',
+  portName: 'dns',
+  protocol: 'UDP',
+  type: 'NodePort',
+  clusterIPs: ['10.96.0.53'],
+  externalIPs: ['198.18.50.53'],
+  port: 53,
+  nodePort: 30053,
+  endpoints: ['10.1.0.3:53'],
+});
