@@ -1,0 +1,351 @@
+/**
+ * A rule body of kproxy's dialect (`ip daddr . meta l4proto . th dport vmap @service-ips`,
+ * `numgen random mod 2 vmap { 0 : goto a , 1 : goto b }`, `meta l4proto tcp dnat to 10.0.0.1:80`, ...),
+ * read by the strict fake: every expression is checked as nft checks it (selectors, values of their type,
+ * a named set's or map's key type, a verdict map where one is needed, the transport match a `dnat` port
+ * needs, a comment's length), and what the rule refers to is returned (chains it jumps to, sets and maps
+ * it reads or updates, NAT statements), so that the ruleset can refuse a missing target and count
+ * references as the kernel does. An expression the fake does not model is refused as unsupported.
+ *
+ * @module
+ */
+import type { NftFamily } from '../nft_listing.ts';
+import { NftRefusal, type NftToken, TokenCursor, unexpected, unsupported } from './nft_script.ts';
+import { addressType, type NftKeyType, parseKey, parseValue, parseVerdict } from './nft_values.ts';
+
+/** A statement that only some hooks of `nat` chains allow. */
+export type NatStatement = 'dnat' | 'snat' | 'masquerade';
+
+/** A named set or map as a rule sees it. */
+export interface RuleContainerShape {
+  readonly kind: 'set' | 'map';
+  readonly keyType: readonly NftKeyType[];
+  readonly valueType: string | undefined;
+}
+
+/** What a rule may look up in its table; each throws {@link NftRefusal} when nft would refuse. */
+export interface RuleLookups {
+  readonly family: NftFamily;
+  /** A `jump`/`goto` target: it must exist and be no base chain. */
+  chain(at: NftToken): void;
+  /** A named set or map (`@name`, without the `@`). */
+  container(at: NftToken, name: string): RuleContainerShape;
+}
+
+/** A rule as the fake keeps it. */
+export interface ParsedRule {
+  /** The rule as written (tokens joined by one space, strings quoted). */
+  readonly text: string;
+  /** Chains it jumps or goes to (an anonymous vmap's included), each once. */
+  readonly chains: readonly string[];
+  /** Named sets and maps it reads, each once. */
+  readonly containers: readonly string[];
+  /** Named sets it updates from the packet path (`update @set { ... }`); the kernel marks them dynamic. */
+  readonly updates: readonly string[];
+  readonly nat: readonly NatStatement[];
+  readonly comment: string | undefined;
+}
+
+/** Payload and meta selectors, with the type of what they select. */
+const SELECTORS: Readonly<Record<string, Readonly<Record<string, NftKeyType>>>> = {
+  ip: { saddr: 'ipv4_addr', daddr: 'ipv4_addr' },
+  ip6: { saddr: 'ipv6_addr', daddr: 'ipv6_addr' },
+  meta: { l4proto: 'inet_proto', mark: 'mark' },
+  th: { sport: 'inet_service', dport: 'inet_service' },
+  tcp: { sport: 'inet_service', dport: 'inet_service' },
+  udp: { sport: 'inet_service', dport: 'inet_service' },
+  sctp: { sport: 'inet_service', dport: 'inet_service' },
+};
+const CT_STATES = new Set(['new', 'established', 'related', 'invalid', 'untracked']);
+const FIB_TYPES = new Set([
+  'local',
+  'unicast',
+  'broadcast',
+  'multicast',
+  'blackhole',
+  'unreachable',
+  'prohibit',
+]);
+
+/** One selector: its type, and whether it is a transport-protocol match (`meta l4proto`, `tcp ...`). */
+interface Selector {
+  readonly type: NftKeyType;
+  readonly transport: boolean;
+}
+
+function selector(c: TokenCursor, family: NftFamily): Selector {
+  const head = c.next();
+  if (head.text === 'mark') return { type: 'mark', transport: false };
+  const fields = SELECTORS[head.text];
+  if (fields === undefined || head.kind !== 'word') throw unexpected(head, head);
+  if ((head.text === 'ip' || head.text === 'ip6') && head.text !== family) {
+    throw unsupported(head, `${head.text} selector in a table of family ${family}`);
+  }
+  const field = c.next();
+  const type = fields[field.text];
+  if (type === undefined) throw unexpected(field, field);
+  return { type, transport: ['tcp', 'udp', 'sctp'].includes(head.text) || field.text === 'l4proto' };
+}
+
+function sameTypes(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((t, i) => t === b[i]);
+}
+
+function typeMismatch(at: NftToken, expected: readonly string[], actual: readonly string[]): NftRefusal {
+  const text = (types: readonly string[]) =>
+    types.length === 1 ? types[0]! : `concatenation of (${types.join(', ')})`;
+  return new NftRefusal(
+    at,
+    `datatype mismatch, expected ${text(expected)}, expression has type ${text(actual)}`,
+  );
+}
+
+/** `@name` → name. */
+function containerName(t: NftToken): string {
+  if (t.kind !== 'word' || !t.text.startsWith('@') || t.text.length === 1) throw unexpected(t, t);
+  return t.text.slice(1);
+}
+
+/** Reads a rule; see the module. */
+class RuleReader {
+  readonly #c: TokenCursor;
+  readonly #lookups: RuleLookups;
+  readonly #chains = new Set<string>();
+  readonly #containers = new Set<string>();
+  readonly #updates = new Set<string>();
+  readonly #nat: NatStatement[] = [];
+  #transport = false;
+
+  constructor(body: readonly NftToken[], lookups: RuleLookups) {
+    this.#c = new TokenCursor(body);
+    this.#lookups = lookups;
+  }
+
+  read(): ParsedRule {
+    const c = this.#c;
+    let comment: string | undefined;
+    let terminal = false;
+    while (!c.done) {
+      if (c.accept('comment') !== undefined) {
+        comment = c.comment();
+        c.end();
+        break;
+      }
+      if (terminal) throw unexpected(c.peek(), c.last);
+      terminal = this.#item();
+    }
+    return {
+      text: c.tokens.map((t) => (t.kind === 'string' ? `"${t.text}"` : t.text)).join(' '),
+      chains: [...this.#chains],
+      containers: [...this.#containers],
+      updates: [...this.#updates],
+      nat: this.#nat,
+      comment,
+    };
+  }
+
+  /** One expression or statement; true when it ends the rule (a verdict, NAT, reject, a vmap). */
+  #item(): boolean {
+    const c = this.#c;
+    const t = c.peek()!;
+    switch (t.text) {
+      case 'counter':
+        c.next();
+        return false;
+      case 'accept':
+      case 'drop':
+      case 'continue':
+      case 'return':
+      case 'jump':
+      case 'goto':
+        this.#verdict();
+        return true;
+      case 'reject':
+        c.next();
+        if (c.peek()?.text === 'with') throw unsupported(c.peek()!, 'reject with');
+        return true;
+      case 'masquerade':
+        c.next();
+        c.accept('fully-random', 'random', 'persistent');
+        this.#nat.push('masquerade');
+        return true;
+      case 'dnat':
+      case 'snat':
+        this.#nat.push(this.#natTo());
+        return true;
+      case 'numgen':
+        this.#numgen();
+        return true;
+      case 'update':
+        this.#update();
+        return false;
+      case 'fib':
+        this.#fib();
+        return false;
+      case 'ct':
+        this.#ctState();
+        return false;
+      default:
+        return this.#selectorExpression();
+    }
+  }
+
+  #verdict(): void {
+    const v = parseVerdict(this.#c);
+    if (v.target === undefined) return;
+    this.#lookups.chain(v.target);
+    this.#chains.add(v.target.text);
+  }
+
+  #natTo(): NatStatement {
+    const c = this.#c;
+    const kind = c.next().text as 'dnat' | 'snat';
+    c.accept(this.#lookups.family);
+    c.expect('to');
+    const to = c.next();
+    const m = /^(?:\[(.+)\]|([^:[\]]+))(?::(\d+))?$/.exec(to.text);
+    const address = m?.[1] ?? m?.[2];
+    if (m === null || address === undefined || (this.#lookups.family === 'ip') !== (m[1] === undefined)) {
+      throw unexpected(to, to);
+    }
+    parseValue(addressType(this.#lookups.family), { ...to, text: address }, false);
+    if (m[3] !== undefined) {
+      if (!this.#transport) {
+        throw new NftRefusal(to, 'transport protocol mapping is only valid after transport protocol match');
+      }
+      if (Number(m[3]) > 65535) throw new NftRefusal(to, 'Service out of range');
+    }
+    return kind;
+  }
+
+  #numgen(): void {
+    const c = this.#c;
+    c.expect('numgen');
+    c.expect('random', 'inc');
+    c.expect('mod');
+    const mod = c.next();
+    if (!/^[1-9]\d*$/.test(mod.text)) throw unexpected(mod, mod);
+    if (c.accept('offset') !== undefined && !/^\d+$/.test(c.next().text)) throw unexpected(c.last, c.last);
+    if (c.peek()?.text !== 'vmap') throw unsupported(c.peek() ?? mod, 'numgen without vmap');
+    c.expect('vmap');
+    this.#anonymousVmap((key) => {
+      if (key.length !== 1 || !/^\d+$/.test(key[0]!.text)) throw unexpected(key[0], key[0]!);
+    });
+  }
+
+  /** `{ KEY : VERDICT , ... }`, each key checked by `checkKey`. */
+  #anonymousVmap(checkKey: (key: NftToken[]) => void): void {
+    const c = this.#c;
+    c.expect('{');
+    for (;;) {
+      const key: NftToken[] = [];
+      while (c.peek() !== undefined && c.peek()!.text !== ':') key.push(c.next());
+      if (key.length === 0) throw unexpected(c.peek(), c.last);
+      checkKey(key);
+      c.expect(':');
+      this.#verdict();
+      if (c.accept('}') !== undefined) return;
+      c.expect(',');
+    }
+  }
+
+  #update(): void {
+    const c = this.#c;
+    c.expect('update');
+    const at = c.next();
+    const name = containerName(at);
+    c.expect('{');
+    const types = [selector(c, this.#lookups.family).type];
+    while (c.accept('.') !== undefined) types.push(selector(c, this.#lookups.family).type);
+    c.expect('}');
+    const shape = this.#lookups.container(at, name);
+    if (shape.kind !== 'set') throw unsupported(at, 'update of a map');
+    if (!sameTypes(shape.keyType, types)) throw typeMismatch(at, shape.keyType, types);
+    this.#containers.add(name);
+    this.#updates.add(name);
+  }
+
+  #fib(): void {
+    const c = this.#c;
+    c.expect('fib');
+    c.expect('saddr', 'daddr');
+    if (c.peek()?.text === '.') throw unsupported(c.peek()!, 'fib with iif or oif');
+    c.expect('type');
+    c.accept('==', '!=');
+    const type = c.next();
+    if (!FIB_TYPES.has(type.text)) throw unexpected(type, type);
+  }
+
+  #ctState(): void {
+    const c = this.#c;
+    c.expect('ct');
+    c.expect('state');
+    c.accept('==', '!=');
+    do {
+      const state = c.next();
+      if (!CT_STATES.has(state.text)) throw unexpected(state, state);
+    } while (c.accept(',') !== undefined);
+  }
+
+  /** A selector (or a concatenation) compared, looked up or mapped; `mark set ...`. True for a vmap. */
+  #selectorExpression(): boolean {
+    const c = this.#c;
+    const first = selector(c, this.#lookups.family);
+    if (first.type === 'mark' && c.accept('set') !== undefined) {
+      if (c.accept('mark') !== undefined) c.expect('or', 'xor', 'and');
+      parseValue('mark', c.next(), false);
+      return false;
+    }
+    const types = [first.type];
+    while (c.accept('.') !== undefined) types.push(selector(c, this.#lookups.family).type);
+    if (types.length === 1 && first.type === 'mark' && c.accept('and') !== undefined) {
+      parseValue('mark', c.next(), false);
+    }
+    if (c.accept('vmap') !== undefined) {
+      if (c.peek()?.text === '{') {
+        this.#anonymousVmap((key) => parseKey(types, key, true));
+        return true;
+      }
+      const at = c.next();
+      const name = containerName(at);
+      const shape = this.#lookups.container(at, name);
+      if (shape.kind !== 'map' || shape.valueType !== 'verdict')
+        throw new NftRefusal(at, 'Expression is not a map');
+      if (!sameTypes(shape.keyType, types)) throw typeMismatch(at, shape.keyType, types);
+      this.#containers.add(name);
+      return true;
+    }
+    c.accept('==', '!=');
+    const value = c.next();
+    if (value.text.startsWith('@')) {
+      const name = containerName(value);
+      const shape = this.#lookups.container(value, name);
+      if (shape.kind !== 'set') throw unsupported(value, 'lookup in a map');
+      if (!sameTypes(shape.keyType, types)) throw typeMismatch(value, shape.keyType, types);
+      this.#containers.add(name);
+      return false;
+    }
+    if (types.length > 1) throw unsupported(value, 'comparison with a concatenation');
+    if (value.kind === 'punct' && value.text === '{') {
+      do parseValue(first.type, c.next(), true);
+      while (c.accept(',') !== undefined);
+      c.expect('}');
+    } else {
+      parseValue(first.type, value, true);
+    }
+    if (first.transport) this.#transport = true;
+    return false;
+  }
+}
+
+/**
+ * Reads a rule body.
+ *
+ * @param body the tokens after `add rule FAMILY TABLE CHAIN`
+ * @param lookups the table's chains and sets, as they are at this point of the transaction
+ * @returns the rule and what it refers to
+ * @throws {NftRefusal} where nft would refuse it
+ */
+export function parseRule(body: readonly NftToken[], lookups: RuleLookups): ParsedRule {
+  return new RuleReader(body, lookups).read();
+}
