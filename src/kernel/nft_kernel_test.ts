@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { kernelTestSkip } from '../lab/kernel_tools.ts';
 import { createExec, type Exec, type ExecResult } from './exec.ts';
-import { createNft, type Nft, parseNftErrors } from './nft.ts';
+import { checkNftHost, createNft, type Nft, parseNftErrors } from './nft.ts';
 import { FakeNft } from './testing/nft_fake.ts';
 import { goldenSteps, type NftStep, PARTIAL_STEPS, REFUSED_STEPS } from './testing/nft_steps.ts';
 
@@ -59,6 +59,18 @@ describe('the nft fake agrees with the real nft', { skip }, () => {
       );
     }
   }
+
+  it('find this host able to run the nftables mode: the probe script of checkNftHost passes nft -c', async () => {
+    for (const family of ['ip', 'ip6'] as const) {
+      const found = await checkNftHost(real, { family });
+      assert.match(found.nft, /^\d+\.\d+\.\d+$/);
+    }
+    assert.deepEqual(
+      await listed(createNft(real)),
+      { tables: [], states: [] },
+      'the probe committed nothing',
+    );
+  });
 
   it('accept every golden script in turn, listing the same table after each', async () => {
     await agree(goldenSteps());
