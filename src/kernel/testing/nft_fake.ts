@@ -22,6 +22,7 @@
  */
 import type { Exec, ExecResult } from '../exec.ts';
 import type { NftFamily } from '../nft_listing.ts';
+import { Journal } from './nft_journal.ts';
 import { type FakeContainer, type FakeTable, NftRuleset, type RulesetData } from './nft_ruleset.ts';
 import { NftRefusal, parseCommand, splitCommands, tokenize } from './nft_script.ts';
 
@@ -59,7 +60,7 @@ export class FakeNft {
   /** Every `-f` transaction, in order. */
   readonly transactions: RecordedNftTransaction[] = [];
   readonly #version: string;
-  #data: RulesetData = { tables: new Map(), nextTableHandle: 1 };
+  readonly #data: RulesetData = { tables: new Map(), nextTableHandle: 1 };
   readonly #failures: string[] = [];
 
   constructor(options: FakeNftOptions = {}) {
@@ -156,16 +157,18 @@ export class FakeNft {
     return refusal === undefined ? ok() : { code: 1, stdout: '', stderr };
   }
 
-  /** Parses and applies a script on a copy; keeps the copy unless it is a check. */
+  /** Parses and applies a script; rolls it back when refused, or when it is a check. */
   #run(script: string, check: boolean): NftRefusal | undefined {
+    const journal = new Journal();
     try {
       const commands = splitCommands(tokenize(script)).map(parseCommand);
-      const data = structuredClone(this.#data);
-      const ruleset = new NftRuleset(data);
+      const ruleset = new NftRuleset(this.#data, journal);
       for (const command of commands) ruleset.apply(command);
-      if (!check) this.#data = data;
+      if (check) journal.rollback();
+      else journal.commit();
       return undefined;
     } catch (error) {
+      journal.rollback();
       if (error instanceof NftRefusal) return error;
       throw error;
     }
@@ -173,7 +176,7 @@ export class FakeNft {
 
   #list(what: readonly string[]): ExecResult {
     const [kind, family, table, name] = what;
-    const tables = [...this.#data.tables.values()];
+    const tables = byHandle(this.#data.tables.values());
     const objects: unknown[] = [];
     const missing = (at: number): ExecResult => {
       const line = ['list', ...what].join(' ');

@@ -45,6 +45,40 @@ describe('FakeNft: transactions', () => {
     );
   });
 
+  it('rolls back every kind of change of a refused transaction, and of a check', () => {
+    const fake = new FakeNft();
+    const golden = goldenSteps().find((s) => s.name.includes('session-affinity')) ?? goldenSteps()[0]!;
+    assert.equal(fake.answer(['-f', '-'], golden.script).code, 0);
+    const listing = () =>
+      ['tables', 'table ip kube-proxy', 'chains'].map(
+        (what) => fake.answer(['-j', 'list', ...what.split(' ')], '').stdout,
+      );
+    const before = listing();
+    const changes = [
+      'add table ip other',
+      'add chain ip other c { type filter hook input priority 0 ; }',
+      'add chain ip kube-proxy extra',
+      'add rule ip kube-proxy extra jump mark-for-masquerade',
+      'add rule ip kube-proxy services jump extra',
+      'add set ip kube-proxy aff-new { type ipv4_addr ; flags timeout ; timeout 60s ; }',
+      'add rule ip kube-proxy extra update @aff-new { ip saddr }',
+      'add element ip kube-proxy cluster-ips { 172.30.9.9 }',
+      'flush map ip kube-proxy service-ips',
+      'flush chain ip kube-proxy masquerading',
+      'delete element ip kube-proxy cluster-ips { 172.30.0.41 }',
+      'flush chain ip kube-proxy firewall-check',
+      'delete map ip kube-proxy firewall-ips',
+      'add chain ip kube-proxy nat-output { type nat hook output priority -100 ; policy drop ; }',
+      'delete table ip other',
+    ];
+    const checked = fake.answer(['-c', '-f', '-'], `${changes.join('\n')}\n`);
+    assert.equal(checked.code, 0, checked.stderr);
+    assert.deepEqual(listing(), before, 'a check');
+    const refused = fake.answer(['-f', '-'], `${changes.join('\n')}\ndelete chain ip kube-proxy nope\n`);
+    assert.match(refused.stderr, /^\/dev\/stdin:16:/);
+    assert.deepEqual(listing(), before, 'a refused transaction');
+  });
+
   it('reports like nft: place, reason, the line as written (tabs kept), carets under what it points at', () => {
     const fake = new FakeNft();
     fake.answer(

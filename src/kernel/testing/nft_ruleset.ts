@@ -20,6 +20,7 @@
  * @module
  */
 import type { NftBaseChainHook, NftFamily } from '../nft_listing.ts';
+import type { Journal } from './nft_journal.ts';
 import { type NatStatement, type ParsedRule, parseRule, type RuleContainerShape } from './nft_rule.ts';
 import {
   type NftCommand,
@@ -82,7 +83,7 @@ export interface FakeTable {
   readonly containerRefs: Map<string, Map<string, number>>;
 }
 
-/** Every table, by `FAMILY NAME`. Plain data, so that a transaction works on a structuredClone of it. */
+/** Every table, by `FAMILY NAME`. */
 export interface RulesetData {
   readonly tables: Map<string, FakeTable>;
   nextTableHandle: number;
@@ -107,15 +108,6 @@ const NAT_HOOKS: Readonly<Record<NatStatement, readonly string[]>> = {
   masquerade: ['postrouting'],
 };
 
-function count(refs: Map<string, Map<string, number>>, to: string, from: string, delta: number): void {
-  const inner = refs.get(to) ?? new Map<string, number>();
-  const n = (inner.get(from) ?? 0) + delta;
-  if (n > 0) inner.set(from, n);
-  else inner.delete(from);
-  if (inner.size > 0) refs.set(to, inner);
-  else refs.delete(to);
-}
-
 function references(refs: Map<string, Map<string, number>>, to: string): number {
   let n = 0;
   for (const c of refs.get(to)?.values() ?? []) n += c;
@@ -132,26 +124,34 @@ function whole(command: NftCommand): [NftToken, NftToken] {
 }
 
 /**
- * Applies commands to ruleset data, in place (the fake runs a transaction on a copy and keeps it only
- * when every command passed).
+ * Applies commands to the ruleset in place, each change through a journal, so that the fake can roll a
+ * refused transaction (or a check) back.
  */
 export class NftRuleset {
-  constructor(readonly data: RulesetData) {}
+  /**
+   * @param data the ruleset
+   * @param journal where every change is recorded
+   */
+  constructor(
+    readonly data: RulesetData,
+    readonly journal: Journal,
+  ) {}
 
   /**
    * Applies one command.
    *
    * @param command the command
-   * @throws {NftRefusal} where nft would refuse it
+   * @throws {NftRefusal} where nft would refuse it (what it changed before stays in the journal)
    */
   apply(command: NftCommand): void {
+    const j = this.journal;
     const key = `${command.family} ${command.table.text}`;
     if (command.kind === 'add-table') {
       if (this.data.tables.has(key)) return;
-      this.data.tables.set(key, {
+      j.set(this.data.tables, key, {
         family: command.family,
         name: command.table.text,
-        handle: this.data.nextTableHandle++,
+        handle: this.data.nextTableHandle,
         comment: command.comment,
         chains: new Map(),
         containers: new Map(),
@@ -159,41 +159,43 @@ export class NftRuleset {
         chainRefs: new Map(),
         containerRefs: new Map(),
       });
+      j.assign(this.data, 'nextTableHandle', this.data.nextTableHandle + 1);
       return;
     }
     const table = this.data.tables.get(key);
     if (table === undefined) throw new NftRefusal(command.table, ENOENT);
+    const edit = new TableEdit(table, j);
     switch (command.kind) {
       case 'delete-table':
-        this.data.tables.delete(key);
+        j.delete(this.data.tables, key);
         return;
       case 'add-chain':
-        addChain(table, command);
+        edit.addChain(command);
         return;
       case 'flush-chain':
-        flushChain(table, existingChain(table, command.chain));
+        edit.flushChain(edit.existingChain(command.chain));
         return;
       case 'delete-chain': {
-        const chain = existingChain(table, command.chain);
+        const chain = edit.existingChain(command.chain);
         if (references(table.chainRefs, chain.name) > 0) throw new NftRefusal(command.chain, EBUSY);
-        flushChain(table, chain);
-        table.chains.delete(chain.name);
+        edit.flushChain(chain);
+        j.delete(table.chains, chain.name);
         return;
       }
       case 'add-rule':
-        addRule(table, command.chain, command.body, whole(command));
+        edit.addRule(command.chain, command.body, whole(command));
         return;
       case 'add-container':
-        addContainer(table, command);
+        edit.addContainer(command);
         return;
       case 'flush-container':
-        flushContainer(table, existingContainer(table, command.container, command.name));
+        edit.flushContainer(edit.existingContainer(command.container, command.name));
         return;
       case 'delete-container': {
-        const container = existingContainer(table, command.container, command.name);
+        const container = edit.existingContainer(command.container, command.name);
         if (references(table.containerRefs, container.name) > 0) throw new NftRefusal(command.name, EBUSY);
-        flushContainer(table, container);
-        table.containers.delete(container.name);
+        edit.flushContainer(container);
+        j.delete(table.containers, container.name);
         return;
       }
       case 'add-elements':
@@ -201,8 +203,8 @@ export class NftRuleset {
         const container = table.containers.get(command.name.text);
         if (container === undefined) throw new NftRefusal(command.name, ENOENT);
         for (const tokens of command.elements) {
-          if (command.kind === 'add-elements') addElement(table, container, tokens);
-          else deleteElement(table, container, tokens);
+          if (command.kind === 'add-elements') edit.addElement(container, tokens);
+          else edit.deleteElement(container, tokens);
         }
         return;
       }
@@ -214,123 +216,194 @@ export class NftRuleset {
   }
 }
 
-function existingChain(table: FakeTable, at: NftToken): FakeChain {
-  const chain = table.chains.get(at.text);
-  if (chain === undefined) throw new NftRefusal(at, ENOENT);
-  return chain;
-}
+/** The changes of one command to one table, each recorded in the journal. */
+class TableEdit {
+  constructor(
+    readonly table: FakeTable,
+    readonly j: Journal,
+  ) {}
 
-function existingContainer(table: FakeTable, kind: 'set' | 'map', at: NftToken): FakeContainer {
-  const container = table.containers.get(at.text);
-  if (container === undefined || container.kind !== kind) throw new NftRefusal(at, ENOENT);
-  return container;
-}
-
-function addChain(table: FakeTable, command: Extract<NftCommand, { kind: 'add-chain' }>): void {
-  const existing = table.chains.get(command.chain.text);
-  const spec = command.base;
-  if (spec !== undefined && !CHAIN_TYPE_HOOKS[spec.type]?.includes(spec.hook)) {
-    throw new NftRefusal(whole(command), EOPNOTSUPP);
+  existingChain(at: NftToken): FakeChain {
+    const chain = this.table.chains.get(at.text);
+    if (chain === undefined) throw new NftRefusal(at, ENOENT);
+    return chain;
   }
-  const policy = spec?.policy ?? existing?.base?.policy ?? 'accept';
-  const base =
-    spec === undefined ? undefined : { type: spec.type, hook: spec.hook, priority: spec.priority, policy };
-  if (existing === undefined) {
-    table.chains.set(command.chain.text, {
-      name: command.chain.text,
-      handle: table.nextHandle++,
-      base,
-      comment: command.comment,
-      rules: [],
+
+  existingContainer(kind: 'set' | 'map', at: NftToken): FakeContainer {
+    const container = this.table.containers.get(at.text);
+    if (container === undefined || container.kind !== kind) throw new NftRefusal(at, ENOENT);
+    return container;
+  }
+
+  /** The next object handle of the table (the kernel numbers chains, rules and sets alike). */
+  #handle(): number {
+    const handle = this.table.nextHandle;
+    this.j.assign(this.table, 'nextHandle', handle + 1);
+    return handle;
+  }
+
+  /** Counts a reference `from` → `to` up or down. */
+  #count(refs: Map<string, Map<string, number>>, to: string, from: string, delta: number): void {
+    const inner = refs.get(to) ?? new Map<string, number>();
+    if (!refs.has(to)) this.j.set(refs, to, inner);
+    const n = (inner.get(from) ?? 0) + delta;
+    if (n > 0) this.j.set(inner, from, n);
+    else this.j.delete(inner, from);
+    if (inner.size === 0) this.j.delete(refs, to);
+  }
+
+  addChain(command: Extract<NftCommand, { kind: 'add-chain' }>): void {
+    const existing = this.table.chains.get(command.chain.text);
+    const spec = command.base;
+    if (spec !== undefined && !CHAIN_TYPE_HOOKS[spec.type]?.includes(spec.hook)) {
+      throw new NftRefusal(whole(command), EOPNOTSUPP);
+    }
+    const policy = spec?.policy ?? existing?.base?.policy ?? 'accept';
+    const base =
+      spec === undefined ? undefined : { type: spec.type, hook: spec.hook, priority: spec.priority, policy };
+    if (existing === undefined) {
+      const chain = {
+        name: command.chain.text,
+        handle: this.#handle(),
+        base,
+        comment: command.comment,
+        rules: [],
+      };
+      this.j.set(this.table.chains, command.chain.text, chain);
+      return;
+    }
+    if (base === undefined) return;
+    if (existing.base === undefined || existing.base.type !== base.type) {
+      throw new NftRefusal(command.chain, EEXIST);
+    }
+    if (existing.base.hook !== base.hook || existing.base.priority !== base.priority) {
+      throw new NftRefusal(whole(command), EOPNOTSUPP);
+    }
+    this.j.assign(existing, 'base', base);
+  }
+
+  flushChain(chain: FakeChain): void {
+    for (const { rule } of chain.rules) this.#countRule(chain.name, rule, -1);
+    this.j.assign(chain, 'rules', []);
+  }
+
+  #countRule(chain: string, rule: ParsedRule, delta: number): void {
+    for (const target of rule.chains) this.#count(this.table.chainRefs, target, `chain:${chain}`, delta);
+    for (const container of rule.containers) this.#count(this.table.containerRefs, container, chain, delta);
+  }
+
+  addRule(at: NftToken, body: readonly NftToken[], command: [NftToken, NftToken]): void {
+    const table = this.table;
+    const chain = this.existingChain(at);
+    const rule = parseRule(body, {
+      family: table.family,
+      chain(target) {
+        const c = table.chains.get(target.text);
+        if (c === undefined) throw new NftRefusal(target, 'No such file or directory');
+        if (c.base !== undefined) throw new NftRefusal(target, EOPNOTSUPP);
+      },
+      container(ref, name) {
+        const c = table.containers.get(name);
+        if (c === undefined) throw new NftRefusal(ref, 'No such file or directory');
+        return c;
+      },
     });
-    return;
+    const targets = [...rule.chains, ...rule.containers.flatMap((name) => elementTargets(table, name))];
+    if (!natAllowed(contexts(table, [chain.name]), [...rule.nat, ...natBehind(table, targets)])) {
+      throw new NftRefusal(command, EOPNOTSUPP);
+    }
+    this.j.push(chain.rules, { handle: this.#handle(), rule });
+    this.#countRule(chain.name, rule, 1);
+    for (const name of rule.updates) {
+      const set = table.containers.get(name)!;
+      if (!set.flags.includes('dynamic')) this.j.assign(set, 'flags', [...set.flags, 'dynamic']);
+    }
   }
-  if (base === undefined) return;
-  if (existing.base === undefined || existing.base.type !== base.type)
-    throw new NftRefusal(command.chain, EEXIST);
-  if (existing.base.hook !== base.hook || existing.base.priority !== base.priority) {
-    throw new NftRefusal(whole(command), EOPNOTSUPP);
-  }
-  existing.base = base;
-}
 
-function flushChain(table: FakeTable, chain: FakeChain): void {
-  for (const { rule } of chain.rules) countRule(table, chain.name, rule, -1);
-  chain.rules = [];
-}
+  addContainer(command: Extract<NftCommand, { kind: 'add-container' }>): void {
+    const { spec, name } = command;
+    const types = spec.keyType.map((t) => keyType(t, name));
+    if (command.container === 'map' && spec.valueType !== 'verdict') {
+      throw unsupported(name, `map of ${spec.valueType ?? '?'} (kproxy writes verdict maps)`);
+    }
+    const existing = this.table.containers.get(name.text);
+    if (existing === undefined) {
+      this.j.set(this.table.containers, name.text, {
+        kind: command.container,
+        name: name.text,
+        handle: this.#handle(),
+        keyType: types,
+        valueType: spec.valueType,
+        flags: [...spec.flags],
+        timeoutSeconds: spec.timeoutSeconds,
+        comment: spec.comment,
+        elements: new Map(),
+      });
+      return;
+    }
+    const same =
+      existing.kind === command.container &&
+      existing.keyType.join() === types.join() &&
+      existing.valueType === spec.valueType &&
+      sameList(existing.flags, spec.flags);
+    if (!same) throw new NftRefusal(name, EEXIST);
+    if (spec.timeoutSeconds !== undefined) this.j.assign(existing, 'timeoutSeconds', spec.timeoutSeconds);
+  }
 
-function countRule(table: FakeTable, chain: string, rule: ParsedRule, delta: number): void {
-  for (const target of rule.chains) count(table.chainRefs, target, `chain:${chain}`, delta);
-  for (const container of rule.containers) count(table.containerRefs, container, chain, delta);
-}
+  flushContainer(container: FakeContainer): void {
+    for (const [key, e] of [...container.elements]) {
+      if (e.target !== undefined) this.#count(this.table.chainRefs, e.target, `map:${container.name}`, -1);
+      this.j.delete(container.elements, key);
+    }
+  }
 
-function addRule(
-  table: FakeTable,
-  at: NftToken,
-  body: readonly NftToken[],
-  command: [NftToken, NftToken],
-): void {
-  const chain = existingChain(table, at);
-  const rule = parseRule(body, {
-    family: table.family,
-    chain(target) {
-      const c = table.chains.get(target.text);
-      if (c === undefined) throw new NftRefusal(target, 'No such file or directory');
-      if (c.base !== undefined) throw new NftRefusal(target, EOPNOTSUPP);
-    },
-    container(ref, name) {
-      const c = table.containers.get(name);
-      if (c === undefined) throw new NftRefusal(ref, 'No such file or directory');
-      return c;
-    },
-  });
-  const targets = [...rule.chains, ...rule.containers.flatMap((name) => elementTargets(table, name))];
-  if (!natAllowed(contexts(table, [chain.name]), [...rule.nat, ...natBehind(table, targets)])) {
-    throw new NftRefusal(command, EOPNOTSUPP);
+  addElement(container: FakeContainer, tokens: readonly NftToken[]): void {
+    const { key, keyText, comment, verdict, at } = splitElement(container, tokens);
+    if (container.kind === 'set' && verdict !== undefined) {
+      throw unexpected(
+        tokens.find((t) => t.text === ':'),
+        at[1],
+      );
+    }
+    if (container.kind === 'map' && verdict === undefined) {
+      throw new NftRefusal(at, 'Could not process rule: Invalid argument');
+    }
+    const target = verdict?.target?.text;
+    if (target !== undefined) {
+      const chain = this.table.chains.get(target);
+      if (chain === undefined) throw new NftRefusal(at, ENOENT);
+      if (chain.base !== undefined) throw new NftRefusal(at, EOPNOTSUPP);
+    }
+    const existing = container.elements.get(keyText);
+    if (existing !== undefined) {
+      if (existing.value !== verdict?.text) throw new NftRefusal(at, EEXIST);
+      return;
+    }
+    if (target !== undefined) {
+      const users = [...(this.table.containerRefs.get(container.name)?.keys() ?? [])];
+      if (!natAllowed(contexts(this.table, users), natBehind(this.table, [target]))) {
+        throw new NftRefusal(at, EOPNOTSUPP);
+      }
+      this.#count(this.table.chainRefs, target, `map:${container.name}`, 1);
+    }
+    this.j.set(container.elements, keyText, { key, value: verdict?.text, target, comment });
   }
-  chain.rules.push({ handle: table.nextHandle++, rule });
-  countRule(table, chain.name, rule, 1);
-  for (const name of rule.updates) {
-    const set = table.containers.get(name)!;
-    if (!set.flags.includes('dynamic')) set.flags = [...set.flags, 'dynamic'];
-  }
-}
 
-function addContainer(table: FakeTable, command: Extract<NftCommand, { kind: 'add-container' }>): void {
-  const { spec, name } = command;
-  const types = spec.keyType.map((t) => keyType(t, name));
-  if (command.container === 'map' && spec.valueType !== 'verdict') {
-    throw unsupported(name, `map of ${spec.valueType ?? '?'} (kproxy writes verdict maps)`);
+  deleteElement(container: FakeContainer, tokens: readonly NftToken[]): void {
+    const { keyText, verdict, at } = splitElement(container, tokens);
+    if (verdict !== undefined) {
+      throw unexpected(
+        tokens.find((t) => t.text === ':'),
+        at[1],
+      );
+    }
+    const existing = container.elements.get(keyText);
+    if (existing === undefined) throw new NftRefusal(at, ENOENT);
+    if (existing.target !== undefined) {
+      this.#count(this.table.chainRefs, existing.target, `map:${container.name}`, -1);
+    }
+    this.j.delete(container.elements, keyText);
   }
-  const existing = table.containers.get(name.text);
-  if (existing === undefined) {
-    table.containers.set(name.text, {
-      kind: command.container,
-      name: name.text,
-      handle: table.nextHandle++,
-      keyType: types,
-      valueType: spec.valueType,
-      flags: [...spec.flags],
-      timeoutSeconds: spec.timeoutSeconds,
-      comment: spec.comment,
-      elements: new Map(),
-    });
-    return;
-  }
-  const same =
-    existing.kind === command.container &&
-    existing.keyType.join() === types.join() &&
-    existing.valueType === spec.valueType &&
-    sameList(existing.flags, spec.flags);
-  if (!same) throw new NftRefusal(name, EEXIST);
-  if (spec.timeoutSeconds !== undefined) existing.timeoutSeconds = spec.timeoutSeconds;
-}
-
-function flushContainer(table: FakeTable, container: FakeContainer): void {
-  for (const e of container.elements.values()) {
-    if (e.target !== undefined) count(table.chainRefs, e.target, `map:${container.name}`, -1);
-  }
-  container.elements.clear();
 }
 
 /** An element's key tokens, and the comment and verdict after them. */
@@ -346,48 +419,6 @@ function splitElement(container: FakeContainer, tokens: readonly NftToken[]) {
   if (keyTokens.length === 0) throw unexpected(tokens[0], tokens[0]!);
   const key = parseKey(container.keyType, keyTokens, container.flags.includes('interval'));
   return { key, keyText: key.join(' . '), comment, verdict, at: [keyTokens[0]!, keyTokens.at(-1)!] as const };
-}
-
-function addElement(table: FakeTable, container: FakeContainer, tokens: readonly NftToken[]): void {
-  const { key, keyText, comment, verdict, at } = splitElement(container, tokens);
-  if (container.kind === 'set' && verdict !== undefined)
-    throw unexpected(
-      tokens.find((t) => t.text === ':'),
-      at[1],
-    );
-  if (container.kind === 'map' && verdict === undefined) {
-    throw new NftRefusal(at, 'Could not process rule: Invalid argument');
-  }
-  const target = verdict?.target?.text;
-  if (target !== undefined) {
-    const chain = table.chains.get(target);
-    if (chain === undefined) throw new NftRefusal(at, ENOENT);
-    if (chain.base !== undefined) throw new NftRefusal(at, EOPNOTSUPP);
-  }
-  const existing = container.elements.get(keyText);
-  if (existing !== undefined) {
-    if (existing.value !== verdict?.text) throw new NftRefusal(at, EEXIST);
-    return;
-  }
-  if (target !== undefined) {
-    const users = [...(table.containerRefs.get(container.name)?.keys() ?? [])];
-    if (!natAllowed(contexts(table, users), natBehind(table, [target]))) throw new NftRefusal(at, EOPNOTSUPP);
-    count(table.chainRefs, target, `map:${container.name}`, 1);
-  }
-  container.elements.set(keyText, { key, value: verdict?.text, target, comment });
-}
-
-function deleteElement(table: FakeTable, container: FakeContainer, tokens: readonly NftToken[]): void {
-  const { keyText, verdict, at } = splitElement(container, tokens);
-  if (verdict !== undefined)
-    throw unexpected(
-      tokens.find((t) => t.text === ':'),
-      at[1],
-    );
-  const existing = container.elements.get(keyText);
-  if (existing === undefined) throw new NftRefusal(at, ENOENT);
-  if (existing.target !== undefined) count(table.chainRefs, existing.target, `map:${container.name}`, -1);
-  container.elements.delete(keyText);
 }
 
 /** The chains a set's or map's elements jump or go to. */

@@ -94,9 +94,6 @@ export type NftCommand =
       readonly elements: readonly (readonly NftToken[])[];
     });
 
-const PUNCT = new Set(['{', '}', ',', ';']);
-const WORD_END = /[\s{},;"#]/;
-
 /**
  * Splits a script into tokens: words, `"strings"`, `{ } , ;`, line ends (`\n`) and the end of the
  * script (an empty punctuation token); `#` starts a comment.
@@ -109,32 +106,24 @@ const WORD_END = /[\s{},;"#]/;
 export function tokenize(script: string): NftToken[] {
   const tokens: NftToken[] = [];
   const lines = script.split('\n');
+  // One sticky pattern per token kind: blanks, a comment, punctuation, a string (maybe unterminated), a word.
+  const pattern = /(\s+)|(#.*)|([{},;])|("[^"]*"?)|([^\s{},;"#]+)/y;
   lines.forEach((text, index) => {
     const line = index + 1;
-    let i = 0;
-    while (i < text.length) {
-      const c = text[i]!;
-      if (/\s/.test(c)) i++;
-      else if (c === '#') break;
-      else if (PUNCT.has(c)) {
-        tokens.push({ text: c, kind: 'punct', line, col: i + 1, end: i + 1 });
-        i++;
-      } else if (c === '"') {
-        const close = text.indexOf('"', i + 1);
-        const at = { text: c, kind: 'punct', line, col: i + 1, end: text.length } as const;
-        if (close < 0) throw new NftRefusal(at, 'syntax error, unexpected junk');
-        tokens.push({ text: text.slice(i + 1, close), kind: 'string', line, col: i + 1, end: close + 1 });
-        i = close + 1;
-      } else {
-        let j = i;
-        while (j < text.length && !WORD_END.test(text[j]!)) j++;
-        tokens.push({ text: text.slice(i, j), kind: 'word', line, col: i + 1, end: j });
-        i = j;
-      }
+    pattern.lastIndex = 0;
+    for (let m = pattern.exec(text); m !== null; m = pattern.exec(text)) {
+      const col = m.index + 1;
+      const end = m.index + m[0].length;
+      if (m[3] !== undefined) tokens.push({ text: m[3], kind: 'punct', line, col, end: col });
+      else if (m[4] !== undefined) {
+        const at = { text: '"', kind: 'punct', line, col, end: text.length } as const;
+        if (m[4].length < 2 || !m[4].endsWith('"')) throw new NftRefusal(at, 'syntax error, unexpected junk');
+        tokens.push({ text: m[4].slice(1, -1), kind: 'string', line, col, end });
+      } else if (m[5] !== undefined) tokens.push({ text: m[5], kind: 'word', line, col, end });
     }
     // The last line's end is the end of the script, where nft points at an unfinished command.
-    const end = index < lines.length - 1 ? '\n' : '';
-    tokens.push({ text: end, kind: 'punct', line, col: text.length + 1, end: text.length + 1 });
+    const last = index < lines.length - 1 ? '\n' : '';
+    tokens.push({ text: last, kind: 'punct', line, col: text.length + 1, end: text.length + 1 });
   });
   return tokens;
 }
