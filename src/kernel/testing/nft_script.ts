@@ -161,8 +161,8 @@ export function splitCommands(tokens: readonly NftToken[]): NftToken[][] {
   return commands;
 }
 
-/** nft's identifiers (chain, set and table names), unquoted. */
-const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_/\\.-]*$/;
+/** nft's identifiers (chain, set and table names), unquoted, as its scanner reads them. */
+const IDENTIFIER = /^[A-Za-z_.][A-Za-z0-9_/.-]*$/;
 /** The kernel's limit on a name (NFT_NAME_MAXLEN less its NUL). */
 const NAME_MAX = 255;
 /** nft's limit on a comment. */
@@ -265,7 +265,7 @@ const PRIORITY_NAMES: Readonly<Record<string, number>> = {
 };
 
 /**
- * A duration as nft writes it (`10800s`, `3h`, `1h30m`, `100ms`), in whole seconds.
+ * A duration as nft writes it (`10800s`, `3h`, `1h30m`, `100ms`; a unit is required), in whole seconds.
  *
  * @param t the token
  * @returns seconds
@@ -275,7 +275,8 @@ export function durationSeconds(t: NftToken): number {
   const units: Readonly<Record<string, number>> = { d: 86400, h: 3600, m: 60, s: 1, ms: 0.001 };
   let rest = t.text;
   let total = 0;
-  if (/^\d+$/.test(rest)) return Number(rest);
+  // A bare number is no duration to nft's parser (`timeout 10` is a syntax error).
+  if (rest === '' || /^\d+$/.test(rest)) throw unexpected(t, t);
   while (rest !== '') {
     const m = /^(\d+)(ms|d|h|m|s)/.exec(rest);
     if (m === null) throw new NftRefusal(t, `Wrong time format, expecting d, h, m, s or ms: ${t.text}`);

@@ -30,7 +30,7 @@ const KEY_TYPES: ReadonlySet<string> = new Set<NftKeyType>([
  */
 export function keyType(type: string, at: NftToken): NftKeyType {
   if (KEY_TYPES.has(type)) return type as NftKeyType;
-  if (/^(ether_addr|ifname|ipsec|mark|iface_index|ct_state|time|ipv[46]_addr|inet_service)$/.test(type)) {
+  if (/^(ether_addr|ifname|iface_index|ipsec_addr|ct_state|ct_status|time|day|hour|dscp|ecn)$/.test(type)) {
     throw unsupported(at, `type ${type}`);
   }
   throw new NftRefusal(at, `unknown datatype ${type}`);
