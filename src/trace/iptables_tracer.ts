@@ -19,6 +19,7 @@ import { cidrContains, LOOPBACK_CIDR, parseIpv4 } from '../kernel/iptables_addre
 import type { IptablesTable, TableRules } from '../kernel/iptables_restore.ts';
 import { type AddressMatch, type MatchSpec, type ParsedRule, parseRule } from '../kernel/iptables_rule.ts';
 import type { IptablesState } from '../kernel/iptables_state.ts';
+import { combineTracedPaths } from './combine_paths.ts';
 
 /** Rules to trace through: table → chain → rules (restore text after `-A CHAIN `). */
 export type TraceRuleset = ReadonlyMap<IptablesTable, ReadonlyMap<string, readonly string[]>>;
@@ -429,57 +430,19 @@ export function traceIptables(
       }
     }
   }
-  return summarize(finals);
+  return combineTracedPaths(
+    finals.map((b) => ({
+      probability: b.p,
+      verdict: verdictOf(b),
+      backend: b.dnat,
+      masquerade: b.masquerade,
+      steps: b.path,
+    })),
+  );
 }
 
 function verdictOf(b: Branch): TraceVerdict {
   if (b.filterVerdict === 'DROP' || b.filterVerdict === 'REJECT') return b.filterVerdict;
   if (b.dnat !== undefined) return 'DNAT';
   return b.filterVerdict === 'ACCEPT' ? 'ACCEPT' : 'NONE';
-}
-
-function round(p: number): number {
-  return Math.round(p * 1e10) / 1e10;
-}
-
-function summarize(finals: readonly Branch[]): TraceResult {
-  const byVerdict = new Map<TraceVerdict, number>();
-  const backends = new Map<string, number>();
-  let dnatTotal = 0;
-  let masquerade = false;
-  const path: string[] = [];
-  const seen = new Set<string>();
-  for (const b of finals) {
-    const v = verdictOf(b);
-    byVerdict.set(v, (byVerdict.get(v) ?? 0) + b.p);
-    if (v === 'DNAT' && b.dnat !== undefined) {
-      backends.set(b.dnat, (backends.get(b.dnat) ?? 0) + b.p);
-      dnatTotal += b.p;
-    }
-    if (v !== 'DROP' && v !== 'REJECT' && b.masquerade) masquerade = true;
-    for (const line of b.path) {
-      if (!seen.has(line)) {
-        seen.add(line);
-        path.push(line);
-      }
-    }
-  }
-  let verdict: TraceVerdict = 'NONE';
-  let best = -1;
-  for (const [v, p] of byVerdict) {
-    if (p > best + 1e-12) {
-      best = p;
-      verdict = v;
-    }
-  }
-  const mixed = [...byVerdict].filter(([, p]) => p > 1e-12);
-  if (mixed.length > 1) {
-    path.push(`Verdicts differ by path: ${mixed.map(([v, p]) => `${v} ${round(p)}`).join(', ')}`);
-  }
-  return {
-    verdict,
-    masquerade,
-    backends: [...backends].map(([address, p]) => ({ address, probability: round(p / dnatTotal) })),
-    path,
-  };
 }

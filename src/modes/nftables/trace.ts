@@ -16,6 +16,7 @@ import type { PlanOptions } from '../../contracts/plan_options.ts';
 import type { TracePacket, TraceResult, TraceVerdict } from '../../contracts/trace.ts';
 import { cidrContains, LOOPBACK_CIDR, parseIpv4, parseIpv4Cidr } from '../../kernel/iptables_address.ts';
 import type { ProxyState } from '../../model/types.ts';
+import { combineTracedPaths } from '../../trace/combine_paths.ts';
 import { type NftablesPlan, planNftables } from './plan.ts';
 import { elementText, ruleText } from './rule_text.ts';
 import type {
@@ -325,7 +326,15 @@ export function traceNftablesPlan(
       else finals.push(...runHook(w, hook('postrouting'), runHook(w, hook('forward'), [b], finals), finals));
     }
   }
-  return summarize(finals);
+  return combineTracedPaths(
+    finals.map((b) => ({
+      probability: b.p,
+      verdict: verdictOf(b),
+      backend: b.dnat === undefined ? undefined : `${b.dnat.address}:${b.dnat.port}`,
+      masquerade: b.masquerade,
+      steps: b.path,
+    })),
+  );
 }
 
 /**
@@ -348,51 +357,4 @@ export function traceNftablesState(
 function verdictOf(b: Branch): TraceVerdict {
   if (b.final !== undefined) return b.final;
   return b.dnat === undefined ? 'NONE' : 'DNAT';
-}
-
-function round(p: number): number {
-  return Math.round(p * 1e10) / 1e10;
-}
-
-function summarize(finals: readonly Branch[]): TraceResult {
-  const byVerdict = new Map<TraceVerdict, number>();
-  const backends = new Map<string, number>();
-  let dnatTotal = 0;
-  let masquerade = false;
-  const path: string[] = [];
-  const seen = new Set<string>();
-  for (const b of finals) {
-    const v = verdictOf(b);
-    byVerdict.set(v, (byVerdict.get(v) ?? 0) + b.p);
-    if (v === 'DNAT' && b.dnat !== undefined) {
-      const address = `${b.dnat.address}:${b.dnat.port}`;
-      backends.set(address, (backends.get(address) ?? 0) + b.p);
-      dnatTotal += b.p;
-    }
-    if (v !== 'DROP' && v !== 'REJECT' && b.masquerade) masquerade = true;
-    for (const line of b.path) {
-      if (!seen.has(line)) {
-        seen.add(line);
-        path.push(line);
-      }
-    }
-  }
-  let verdict: TraceVerdict = 'NONE';
-  let best = -1;
-  for (const [v, p] of byVerdict) {
-    if (p > best + 1e-12) {
-      best = p;
-      verdict = v;
-    }
-  }
-  const mixed = [...byVerdict].filter(([, p]) => p > 1e-12);
-  if (mixed.length > 1) {
-    path.push(`Verdicts differ by path: ${mixed.map(([v, p]) => `${v} ${round(p)}`).join(', ')}`);
-  }
-  return {
-    verdict,
-    masquerade,
-    backends: [...backends].map(([address, p]) => ({ address, probability: round(p / dnatTotal) })),
-    path,
-  };
 }
