@@ -2,8 +2,9 @@
  * How one service port routes traffic, decided once for every kernel mode: its IPv4 addresses (IPv6 ones
  * are skipped until the modes plan per family), its usable endpoints, and which of upstream's policy
  * chains it needs. The flags follow upstream's `CategorizeEndpoints`, `UsesClusterEndpoints` and
- * `UsesLocalEndpoints` (pkg/proxy, 1.28+) and the iptables mode's plan, which the nftables mode must
- * agree with packet for packet.
+ * `UsesLocalEndpoints` (pkg/proxy, 1.28+). The iptables and nftables plans both read them here, so that
+ * the two modes agree packet for packet. (The ipvs mode decides differently, as upstream's ipvs proxier
+ * does: one virtual server per address with the policy's endpoints, no policy chains.)
  *
  * @module
  */
@@ -67,6 +68,52 @@ function usable(eps: readonly Endpoint[]): Endpoint[] {
   return eps.filter((e) => parseIpv4(e.ip) !== undefined && validPort(e.port));
 }
 
+/** An endpoint's place in address-then-port order as one number (a 32-bit address and a port fit exactly). */
+function orderKey(e: Endpoint): number {
+  return parseIpv4(e.ip)! * 65536 + e.port;
+}
+
+/** The endpoints by address then port, without repeats (the later of two at one address wins). */
+function inOrder(endpoints: readonly Endpoint[]): readonly Endpoint[] {
+  // The tracker hands endpoint lists sorted and without repeats: one pass checks that instead of a sort
+  // for every service port of every plan.
+  let previous = -1;
+  for (const e of endpoints) {
+    const key = orderKey(e);
+    if (key <= previous) {
+      const byKey = new Map<number, Endpoint>();
+      for (const x of endpoints) byKey.set(orderKey(x), x);
+      return [...byKey].sort(([x], [y]) => x - y).map(([, x]) => x);
+    }
+    previous = key;
+  }
+  return endpoints;
+}
+
+/** Both lists merged by address then port, without repeats (a local endpoint wins over a cluster one). */
+function reachable(cluster: readonly Endpoint[], local: readonly Endpoint[]): readonly Endpoint[] {
+  const a = inOrder(cluster);
+  const b = inOrder(local);
+  if (b.length === 0) return a;
+  if (a.length === 0) return b;
+  const out: Endpoint[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length && j < b.length) {
+    const ka = orderKey(a[i]!);
+    const kb = orderKey(b[j]!);
+    if (ka < kb) {
+      out.push(a[i++]!);
+    } else {
+      if (ka === kb) i++;
+      out.push(b[j++]!);
+    }
+  }
+  while (i < a.length) out.push(a[i++]!);
+  while (j < b.length) out.push(b[j++]!);
+  return out;
+}
+
 /**
  * Decides how a service port routes traffic.
  *
@@ -97,11 +144,9 @@ export function servicePortPolicy(sp: ServicePortState): ServicePortPolicy | und
   const usesClusterChain = clusterEndpoints.length > 0 && usesClusterEndpoints;
   const usesLocalChain = localEndpoints.length > 0 && usesLocalEndpoints;
 
-  const reachable = new Map<string, Endpoint>();
-  if (usesClusterChain) for (const e of clusterEndpoints) reachable.set(`${e.ip}:${e.port}`, e);
-  if (usesLocalChain) for (const e of localEndpoints) reachable.set(`${e.ip}:${e.port}`, e);
-  const reachableEndpoints = [...reachable.values()].sort(
-    (a, b) => parseIpv4(a.ip)! - parseIpv4(b.ip)! || a.port - b.port,
+  const reachableEndpoints = reachable(
+    usesClusterChain ? clusterEndpoints : [],
+    usesLocalChain ? localEndpoints : [],
   );
 
   return {

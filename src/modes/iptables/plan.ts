@@ -43,6 +43,7 @@ import {
   masqueradeMark,
   postroutingChain,
 } from '../common/iptables_base_chains.ts';
+import { servicePortPolicy } from '../common/service_port_policy.ts';
 import { endpointChainName, serviceChainNames } from './chain_names.ts';
 import { IPTABLES_JUMPS } from './jumps.ts';
 
@@ -124,20 +125,6 @@ function probability(n: number): string {
   return p;
 }
 
-function ipv4Only(ips: readonly string[]): string[] {
-  return ips.filter((ip) => parseIpv4(ip) !== undefined);
-}
-
-function usableEndpoints(eps: readonly Endpoint[]): Endpoint[] {
-  return eps.filter(
-    (e) => parseIpv4(e.ip) !== undefined && Number.isInteger(e.port) && e.port > 0 && e.port < 65536,
-  );
-}
-
-function validPort(p: number): boolean {
-  return Number.isInteger(p) && p > 0 && p < 65536;
-}
-
 /**
  * Plans the rules of one service port. Pure; exported for the applier's incremental planning and tests.
  *
@@ -146,36 +133,31 @@ function validPort(p: number): boolean {
  * @returns its rules, or undefined when it has no IPv4 cluster IP (IPv6 is not planned yet)
  */
 function planServicePort(sp: ServicePortState, ctx: PlanContext): ServicePortRules | undefined {
-  const clusterIP = ipv4Only(sp.clusterIPs)[0];
-  if (clusterIP === undefined || !validPort(sp.port)) return undefined;
+  const policy = servicePortPolicy(sp);
+  if (policy === undefined) return undefined;
+  const {
+    clusterIP,
+    externalIPs,
+    loadBalancerIPs,
+    sourceRanges,
+    nodePort,
+    clusterEndpoints,
+    localEndpoints,
+    internalPolicyLocal,
+    externalPolicyLocal,
+    hasEndpoints,
+    hasInternalEndpoints,
+    hasExternalEndpoints,
+    usesClusterChain,
+    usesLocalChain,
+    usesExternalChain,
+  } = policy;
   const names = serviceChainNames(sp);
   const svcName = names.portName;
   const proto = sp.protocol.toLowerCase();
-  const externalIPs = ipv4Only(sp.externalIPs);
-  const lbIPs = ipv4Only(sp.loadBalancerIPs);
-  const sourceRanges = sp.loadBalancerSourceRanges
-    .map((r) => parseIpv4Cidr(r))
-    .filter((c): c is Ipv4Cidr => c !== undefined);
-  const nodePort = validPort(sp.nodePort) ? sp.nodePort : 0;
-  const all = usableEndpoints(sp.allEndpoints);
-  const clusterEps = usableEndpoints(sp.clusterEndpoints);
-  const localEps = usableEndpoints(sp.localEndpoints);
-
-  const itpLocal = sp.internalTrafficPolicy === 'Local';
-  const etpLocal = sp.externalTrafficPolicy === 'Local';
-  const externallyAccessible = nodePort !== 0 || externalIPs.length > 0 || lbIPs.length > 0;
-  const usesClusterEndpoints = !itpLocal || externallyAccessible;
-  const usesLocalEndpoints = itpLocal || (etpLocal && externallyAccessible);
-  const hasEndpoints = clusterEps.length > 0 || all.some((e) => e.ready || (e.serving && e.terminating));
-
-  const usesClusterChain = clusterEps.length > 0 && usesClusterEndpoints;
-  const usesLocalChain = localEps.length > 0 && usesLocalEndpoints;
-  const internalChain = itpLocal ? names.local : names.cluster;
-  const hasInternal = hasEndpoints && (itpLocal ? usesLocalChain : usesClusterChain);
-  const externalPolicyChain = etpLocal ? names.local : names.cluster;
-  const hasExternal = hasEndpoints && (etpLocal ? usesLocalChain : usesClusterChain);
-  const usesExtChain = hasEndpoints && externallyAccessible;
-  const usesFwChain = hasEndpoints && lbIPs.length > 0 && sourceRanges.length > 0;
+  const internalChain = internalPolicyLocal ? names.local : names.cluster;
+  const externalPolicyChain = externalPolicyLocal ? names.local : names.cluster;
+  const usesFwChain = hasEndpoints && loadBalancerIPs.length > 0 && sourceRanges.length > 0;
   const lbChain = usesFwChain ? names.firewall : names.external;
 
   let internalReject = '';
@@ -186,11 +168,11 @@ function planServicePort(sp: ServicePortState, ctx: PlanContext): ServicePortRul
     internalReject = externalReject = 'REJECT --reject-with icmp-port-unreachable';
     internalRejectComment = externalRejectComment = `${svcName} has no endpoints`;
   } else {
-    if (!hasInternal) {
+    if (!hasInternalEndpoints) {
       internalReject = 'DROP';
       internalRejectComment = `${svcName} has no local endpoints`;
     }
-    if (!hasExternal) {
+    if (!hasExternalEndpoints) {
       externalReject = 'DROP';
       externalRejectComment = `${svcName} has no local endpoints`;
     }
@@ -209,24 +191,29 @@ function planServicePort(sp: ServicePortState, ctx: PlanContext): ServicePortRul
   const natChains: ChainRules[] = [];
 
   // Cluster IP.
-  if (hasInternal) natServices.push(`${toVIP(clusterIP, `${svcName} cluster IP`)} -j ${internalChain}`);
-  else filterServices.push(`${toVIP(clusterIP, internalRejectComment)} -j ${internalReject}`);
+  if (hasInternalEndpoints) {
+    natServices.push(`${toVIP(clusterIP, `${svcName} cluster IP`)} -j ${internalChain}`);
+  } else {
+    filterServices.push(`${toVIP(clusterIP, internalRejectComment)} -j ${internalReject}`);
+  }
 
   // External IPs.
   for (const ip of externalIPs) {
     if (hasEndpoints) natServices.push(`${toVIP(ip, `${svcName} external IP`)} -j ${names.external}`);
-    if (!hasExternal) filterExternalServices.push(`${toVIP(ip, externalRejectComment)} -j ${externalReject}`);
+    if (!hasExternalEndpoints) {
+      filterExternalServices.push(`${toVIP(ip, externalRejectComment)} -j ${externalReject}`);
+    }
   }
 
   // Load-balancer IPs.
-  for (const ip of lbIPs) {
+  for (const ip of loadBalancerIPs) {
     if (hasEndpoints) natServices.push(`${toVIP(ip, `${svcName} loadbalancer IP`)} -j ${lbChain}`);
     if (usesFwChain) {
       filterFirewall.push(`${toVIP(ip, `${svcName} traffic not accepted by ${names.firewall}`)} -j DROP`);
     }
   }
-  if (!hasExternal) {
-    for (const ip of lbIPs)
+  if (!hasExternalEndpoints) {
+    for (const ip of loadBalancerIPs)
       filterExternalServices.push(`${toVIP(ip, externalRejectComment)} -j ${externalReject}`);
   }
 
@@ -237,7 +224,7 @@ function planServicePort(sp: ServicePortState, ctx: PlanContext): ServicePortRul
         `-p ${proto} ${commentMatch(svcName)} -m ${proto} --dport ${nodePort} -j ${names.external}`,
       );
     }
-    if (!hasExternal) {
+    if (!hasExternalEndpoints) {
       filterExternalServices.push(
         `-p ${proto} ${commentMatch(externalRejectComment)} -m addrtype --dst-type LOCAL -m ${proto} --dport ${nodePort} -j ${externalReject}`,
       );
@@ -245,16 +232,16 @@ function planServicePort(sp: ServicePortState, ctx: PlanContext): ServicePortRul
   }
 
   // Health check node port: always accepted, whether or not this node has local endpoints.
-  if (validPort(sp.healthCheckNodePort)) {
+  if (policy.healthCheckNodePort !== 0) {
     filterNodePorts.push(
-      `-p tcp ${commentMatch(`${svcName} health check node port`)} -m tcp --dport ${sp.healthCheckNodePort} -j ACCEPT`,
+      `-p tcp ${commentMatch(`${svcName} health check node port`)} -m tcp --dport ${policy.healthCheckNodePort} -j ACCEPT`,
     );
   }
 
   // KUBE-EXT: masquerade or short-circuit, then the external policy chain.
-  if (usesExtChain) {
+  if (usesExternalChain) {
     const rules: string[] = [];
-    if (!etpLocal) {
+    if (!externalPolicyLocal) {
       rules.push(
         `${commentMatch(`masquerade traffic for ${svcName} external destinations`)} -j ${KUBE_MARK_MASQ}`,
       );
@@ -275,7 +262,7 @@ function planServicePort(sp: ServicePortState, ctx: PlanContext): ServicePortRul
         );
       }
     }
-    if (hasExternal) rules.push(`-j ${externalPolicyChain}`);
+    if (hasExternalEndpoints) rules.push(`-j ${externalPolicyChain}`);
     natChains.push({ name: names.external, rules });
   }
 
@@ -289,7 +276,9 @@ function planServicePort(sp: ServicePortState, ctx: PlanContext): ServicePortRul
       if (ctx.nodeIPs.some((ip) => cidrContains(cidr, ip))) allowFromNode = true;
     }
     // A VIP-like LB IP is often local to the node: its own requests then come from the LB IP.
-    if (allowFromNode) for (const ip of lbIPs) rules.push(`-s ${ip}/32 ${lbComment} -j ${names.external}`);
+    if (allowFromNode) {
+      for (const ip of loadBalancerIPs) rules.push(`-s ${ip}/32 ${lbComment} -j ${names.external}`);
+    }
     rules.push(commentMatch(`other traffic to ${svcName} will be dropped by ${KUBE_PROXY_FIREWALL}`));
     natChains.push({ name: names.firewall, rules });
   }
@@ -317,7 +306,7 @@ function planServicePort(sp: ServicePortState, ctx: PlanContext): ServicePortRul
   };
   const policyChain = (name: string, eps: readonly Endpoint[], internalMasq: boolean): ChainRules => {
     const rules: string[] = [];
-    if (internalMasq && hasInternal) {
+    if (internalMasq && hasInternalEndpoints) {
       if (ctx.masqueradeAll) {
         rules.push(`${toVIP(clusterIP, `${svcName} cluster IP`)} -j ${KUBE_MARK_MASQ}`);
       } else if (ctx.clusterCIDR !== undefined) {
@@ -349,13 +338,11 @@ function planServicePort(sp: ServicePortState, ctx: PlanContext): ServicePortRul
     return { name, rules };
   };
   const policyChains: ChainRules[] = [];
-  if (usesClusterChain) policyChains.push(policyChain(names.cluster, clusterEps, !itpLocal));
-  if (usesLocalChain) policyChains.push(policyChain(names.local, localEps, itpLocal));
+  if (usesClusterChain) policyChains.push(policyChain(names.cluster, clusterEndpoints, !internalPolicyLocal));
+  if (usesLocalChain) policyChains.push(policyChain(names.local, localEndpoints, internalPolicyLocal));
   natChains.push(...policyChains, ...sepChains.values());
 
-  const reachable = new Set<string>();
-  if (usesClusterChain) for (const e of clusterEps) reachable.add(e.ip);
-  if (usesLocalChain) for (const e of localEps) reachable.add(e.ip);
+  const reachableIPs = new Set(policy.reachableEndpoints.map((e) => e.ip));
   return {
     key: sp.key,
     natServices,
@@ -367,9 +354,13 @@ function planServicePort(sp: ServicePortState, ctx: PlanContext): ServicePortRul
     natChains,
     udp:
       sp.protocol === 'UDP'
-        ? { serviceIPs: [clusterIP, ...externalIPs, ...lbIPs], nodePort, endpointIPs: [...reachable].sort() }
+        ? {
+            serviceIPs: [clusterIP, ...externalIPs, ...loadBalancerIPs],
+            nodePort,
+            endpointIPs: [...reachableIPs].sort(),
+          }
         : undefined,
-    endpointCount: all.length,
+    endpointCount: policy.allEndpoints.length,
   };
 }
 
