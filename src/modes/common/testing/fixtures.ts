@@ -15,7 +15,7 @@
 
 import type { PlanOptions } from '../../../contracts/plan_options.ts';
 import {
-  endpoint as modelEndpoint,
+  endpointAt,
   planOptions as modelPlanOptions,
   proxyState as modelProxyState,
   NODE_NAME,
@@ -50,11 +50,8 @@ export interface EndpointFixture {
 /** An endpoint from `ip:port` (ready, remote) or a fixture. */
 export function endpoint(e: string | EndpointFixture): Endpoint {
   const f = typeof e === 'string' ? { address: e } : e;
-  const colon = f.address.lastIndexOf(':');
   const ready = f.ready ?? true;
-  return modelEndpoint({
-    ip: f.address.slice(0, colon),
-    port: Number(f.address.slice(colon + 1)),
+  return endpointAt(f.address, {
     ready,
     serving: f.serving ?? ready,
     terminating: f.terminating ?? false,
