@@ -13,6 +13,8 @@ import {
   legend,
   legendWidth,
   niceTicks,
+  type ReferenceLine,
+  referenceLine,
   seriesColor,
   yAxisLabel,
 } from './primitives.ts';
@@ -38,7 +40,7 @@ export interface BarChartSpec {
   readonly groups: readonly string[];
   readonly series: readonly BarSeries[];
   /** A dashed horizontal line, e.g. `{ value: 1, label: 'direct = 1' }`. */
-  readonly referenceLine?: { readonly value: number; readonly label: string } | undefined;
+  readonly referenceLine?: ReferenceLine | undefined;
   readonly width?: number | undefined;
   readonly height?: number | undefined;
 }
@@ -118,12 +120,7 @@ export function renderBarChart(spec: BarChartSpec): string {
     });
   });
   if (spec.referenceLine !== undefined) {
-    const ry = f(y(spec.referenceLine.value));
-    out.push(
-      `<line x1="${MARGIN.left}" x2="${MARGIN.left + plotW}" y1="${ry}" y2="${ry}" stroke="#333" stroke-dasharray="6 4"/>`,
-      // Inside the plot, above the line at its left end: the legend owns the right margin.
-      `<text x="${MARGIN.left + 4}" y="${f(Number(ry) - 4)}" font-size="11">${escapeXml(spec.referenceLine.label)}</text>`,
-    );
+    out.push(referenceLine(spec.referenceLine, MARGIN.left, plotW, y(spec.referenceLine.value)));
   }
   out.push(
     `<line x1="${MARGIN.left}" x2="${MARGIN.left + plotW}" y1="${f(y(0))}" y2="${f(y(0))}" stroke="#333"/>`,

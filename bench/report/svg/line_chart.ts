@@ -12,6 +12,8 @@ import {
   legend,
   legendWidth,
   niceTicks,
+  type ReferenceLine,
+  referenceLine,
   seriesColor,
   yAxisLabel,
 } from './primitives.ts';
@@ -40,6 +42,8 @@ export interface LineChartSpec {
   readonly series: readonly LineSeries[];
   /** A line of small text under the x axis label (e.g. where the numbers were taken). */
   readonly note?: string | undefined;
+  /** A dashed horizontal line, e.g. `{ value: 0.9, label: 'target 0.9×' }`. */
+  readonly referenceLine?: ReferenceLine | undefined;
   readonly width?: number | undefined;
   readonly height?: number | undefined;
 }
@@ -80,7 +84,9 @@ export function renderLineChart(spec: LineChartSpec): string {
   const span = xMax - xMin;
   // A single x value sits in the middle rather than on the axis.
   const x = (v: number) => MARGIN.left + (span === 0 ? plotW / 2 : ((tx(v) - xMin) / span) * plotW);
-  const yTicks = niceTicks(0, Math.max(0, ...points.map((p) => Math.max(p.y, p.high ?? 0))), 5);
+  const tops = points.map((p) => Math.max(p.y, p.high ?? 0));
+  if (spec.referenceLine !== undefined) tops.push(spec.referenceLine.value);
+  const yTicks = niceTicks(0, Math.max(0, ...tops), 5);
   const yMax = yTicks.at(-1)!;
   const y = (v: number) => MARGIN.top + plotH - (v / yMax) * plotH;
   const out: string[] = [header(width, height, spec.title)];
@@ -106,6 +112,9 @@ export function renderLineChart(spec: LineChartSpec): string {
       // Centred on the whole chart: a note may be wider than the plot.
       `<text x="${f(width / 2)}" y="${MARGIN.top + plotH + 60}" text-anchor="middle" font-size="10" fill="#555">${escapeXml(spec.note)}</text>`,
     );
+  }
+  if (spec.referenceLine !== undefined) {
+    out.push(referenceLine(spec.referenceLine, MARGIN.left, plotW, y(spec.referenceLine.value)));
   }
   spec.series.forEach((s, i) => {
     const color = seriesColor(i);

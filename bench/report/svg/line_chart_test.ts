@@ -64,6 +64,17 @@ describe('renderLineChart', () => {
     assert.match(svg, />taken on &lt;host&gt;</);
   });
 
+  it('draws a reference line at its value, and makes room for it above the data', () => {
+    const svg = renderLineChart({ ...spec, referenceLine: { value: 600, label: 'target <600>' } });
+    const line =
+      /<line x1="[\d.]+" x2="[\d.]+" y1="([\d.]+)" y2="\1" stroke="#333" stroke-dasharray="6 4"\/>/.exec(svg);
+    assert.ok(line !== null, 'a dashed line');
+    const [first, second] = circles(svg); // 100 at y(100), 1k at y(200)
+    const perHundred = first!.y - second!.y;
+    assert.ok(Math.abs(first!.y - 5 * perHundred - Number(line[1])) < 0.3, 'at 600');
+    assert.match(svg, />target &lt;600&gt;</);
+  });
+
   it('refuses non-positive x on a log axis', () => {
     assert.throws(
       () => renderLineChart({ ...spec, series: [{ name: 's', points: [{ x: 0, y: 1 }] }] }),

@@ -170,3 +170,26 @@ export function legend(names: readonly string[], x: number, y: number, swatch: '
 export function legendWidth(names: readonly string[]): number {
   return Math.ceil(40 + 7 * Math.max(0, ...names.map((n) => n.length)));
 }
+
+/** A dashed horizontal line across the plot at a value, e.g. the baseline or a target. */
+export interface ReferenceLine {
+  readonly value: number;
+  readonly label: string;
+}
+
+/**
+ * Draws a {@link ReferenceLine}, labelled inside the plot above its left end (the legend owns the right
+ * margin).
+ *
+ * @param line the value and its label (escaped here)
+ * @param left the plot's left edge
+ * @param width the plot's width
+ * @param y the line's vertical position
+ * @returns SVG elements
+ */
+export function referenceLine(line: ReferenceLine, left: number, width: number, y: number): string {
+  return [
+    `<line x1="${left}" x2="${left + width}" y1="${f(y)}" y2="${f(y)}" stroke="#333" stroke-dasharray="6 4"/>`,
+    `<text x="${left + 4}" y="${f(y - 4)}" font-size="11">${escapeXml(line.label)}</text>`,
+  ].join('\n');
+}
