@@ -17,6 +17,7 @@ import type {
   DataPathSettings,
   DataPathTarget,
   GuestResults,
+  KernelMode,
   ScaleSeries,
 } from './report/results.ts';
 import { openBenchLab } from './scenarios/bench_lab.ts';
@@ -28,7 +29,7 @@ export interface GuestConfig {
   readonly dataPath?: (DataPathSettings & { readonly targets: readonly DataPathTarget[] }) | undefined;
   readonly scale?:
     | {
-        readonly modes: readonly ('iptables' | 'ipvs')[];
+        readonly modes: readonly KernelMode[];
         readonly sizes: readonly number[];
         readonly endpointsPerService: number;
         readonly connects: number;

@@ -2,24 +2,19 @@
  * The plots of the benchmark report, from a results file alone: data-path ratios (bar chart), first-packet
  * connect time against the number of services (line charts: the host's real CPU and the guest's emulated
  * one differ by orders of magnitude, so each gets its own), and sync and plan times against the number of
- * services (line charts, host and guest).
+ * services (line charts, host and guest); the plots of issue 14's targets come from scaling_charts.ts.
  *
  * @module
  */
+import { barChartFile, type ChartFile, lineChartFile } from './chart_file.ts';
 import type { BenchResults, DataPathMetrics, DataPathResult, Place, ScaleSeries } from './results.ts';
+import { scaleModeLabel, syncFigure } from './scale_figures.ts';
+import { firstPacketScalingChart, syncCharts } from './scaling_charts.ts';
 import { quantile, ratio } from './stats.ts';
-import { type BarSeries, renderBarChart } from './svg/bar_chart.ts';
-import { type LineSeries, renderLineChart } from './svg/line_chart.ts';
+import type { BarSeries } from './svg/bar_chart.ts';
+import type { LineSeries } from './svg/line_chart.ts';
 
-/** One chart file. */
-export interface ChartFile {
-  /** File name inside docs/benchmarks/. */
-  readonly file: string;
-  readonly title: string;
-  readonly svg: string;
-  /** False when no series has a point (the report then leaves the chart out). */
-  readonly hasData: boolean;
-}
+export type { ChartFile } from './chart_file.ts';
 
 /** The data-path figures that are summaries (all but the error count). */
 export type SummaryMetric = Exclude<keyof DataPathMetrics, 'errors'>;
@@ -63,7 +58,12 @@ export function baselineOf(results: readonly DataPathResult[], place: Place): Da
  * @returns the chart files (always the same set; a chart without data says so in its legend)
  */
 export function renderBenchCharts(results: BenchResults): ChartFile[] {
-  const charts: ChartFile[] = [dataPathChart(results), connectionRateChart(results.scale)];
+  const charts: ChartFile[] = [
+    dataPathChart(results),
+    connectionRateChart(results.scale),
+    firstPacketScalingChart(results.scale),
+    ...syncCharts(results.scale),
+  ];
   for (const place of ['host', 'guest'] as const) {
     const suffix = place === 'host' ? '' : '-guest';
     charts.push(firstPacketChart(results.scale, place, `first-packet${suffix}.svg`));
@@ -89,26 +89,19 @@ function dataPathChart(results: BenchResults): ChartFile {
       }),
     });
   }
-  const title = 'Data path, relative to a direct connection (same run, same place)';
-  return {
-    file: 'data-path.svg',
-    title,
-    hasData: series.some((s) => s.values.some((v) => v !== undefined)),
-    svg: renderBarChart({
-      title,
-      yLabel: 'median ÷ direct median (whisker: min–max)',
-      groups: RATIO_METRICS.map((m) => m.label),
-      series,
-      referenceLine: { value: 1, label: 'direct = 1' },
-      width: 820,
-    }),
-  };
+  return barChartFile('data-path.svg', {
+    title: 'Data path, relative to a direct connection (same run, same place)',
+    yLabel: 'median ÷ direct median (whisker: min–max)',
+    groups: RATIO_METRICS.map((m) => m.label),
+    series,
+    referenceLine: { value: 1, label: 'direct = 1' },
+    width: 820,
+  });
 }
 
 /** The name of a scale series: mode, what programs the packet path, and where. */
 export function scaleLabel(s: ScaleSeries): string {
-  const engine = s.mode === 'ipvs' ? 'IPVS' : `iptables-${s.iptablesBackend}`;
-  return `kproxy ${s.mode} (${engine}, ${s.place})`;
+  return `kproxy ${scaleModeLabel(s)}, ${s.place}`;
 }
 
 function connectionRateChart(scale: readonly ScaleSeries[]): ChartFile {
@@ -128,21 +121,15 @@ function connectionRateChart(scale: readonly ScaleSeries[]): ChartFile {
       ];
     }),
   }));
-  const title = 'New connections/s to the last-added service, relative to a direct connection';
-  return {
-    file: 'first-packet-rate.svg',
-    title,
-    hasData: series.some((s) => s.points.length > 0),
-    svg: renderLineChart({
-      title,
-      xLabel: 'services (10 endpoints each)',
-      yLabel: 'conn/s ÷ direct conn/s before kproxy',
-      xScale: 'log',
-      series,
-      note: 'median of the wrk runs (Connection: close, 16 connections; whisker min–max), each place against its own direct run',
-      width: 860,
-    }),
-  };
+  return lineChartFile('first-packet-rate.svg', {
+    title: 'New connections/s to the last-added service, relative to a direct connection',
+    xLabel: 'services (10 endpoints each)',
+    yLabel: 'conn/s ÷ direct conn/s before kproxy',
+    xScale: 'log',
+    series,
+    note: 'median of the wrk runs (Connection: close, 16 connections; whisker min–max), each place against its own direct run',
+    width: 860,
+  });
 }
 
 function firstPacketChart(scale: readonly ScaleSeries[], place: Place, file: string): ChartFile {
@@ -162,24 +149,16 @@ function firstPacketChart(scale: readonly ScaleSeries[], place: Place, file: str
       points: s.points.map((p) => ({ x: p.services, y: p.baselineConnectUs.median })),
     });
   }
-  const title = `First-packet cost: TCP connect time to the last-added service (${place})`;
-  return {
-    file,
-    title,
-    hasData: series.some((s) => s.points.length > 0),
-    svg: renderLineChart({
-      title,
-      xLabel: 'services (× endpoints each, see table)',
-      yLabel: 'connect time, µs (median; whisker p25–p75)',
-      xScale: 'log',
-      series,
-      note:
-        place === 'guest'
-          ? 'qemu TCG guest: software-emulated CPU, compare within this chart only'
-          : undefined,
-      width: 860,
-    }),
-  };
+  return lineChartFile(file, {
+    title: `First-packet cost: TCP connect time to the last-added service (${place})`,
+    xLabel: 'services (× endpoints each, see table)',
+    yLabel: 'connect time, µs (median; whisker p25–p75)',
+    xScale: 'log',
+    series,
+    note:
+      place === 'guest' ? 'qemu TCG guest: software-emulated CPU, compare within this chart only' : undefined,
+    width: 860,
+  });
 }
 
 function controlPlaneChart(results: BenchResults, place: Place, file: string): ChartFile {
@@ -187,11 +166,11 @@ function controlPlaneChart(results: BenchResults, place: Place, file: string): C
   for (const s of results.scale.filter((x) => x.place === place)) {
     series.push({
       name: `${s.mode}: first full sync`,
-      points: s.points.map((p) => ({ x: p.services, y: p.firstSyncMs })),
+      points: s.points.map((p) => ({ x: p.services, y: syncFigure(p, 'first').ms })),
     });
     series.push({
       name: `${s.mode}: one-endpoint change`,
-      points: s.points.map((p) => ({ x: p.services, y: p.changeSyncMs })),
+      points: s.points.map((p) => ({ x: p.services, y: syncFigure(p, 'change').ms })),
     });
   }
   if (place === 'host') {
@@ -207,22 +186,14 @@ function controlPlaneChart(results: BenchResults, place: Place, file: string): C
       });
     }
   }
-  const title = `Control plane: sync time against services (${place})`;
-  return {
-    file,
-    title,
-    hasData: series.some((s) => s.points.length > 0),
-    svg: renderLineChart({
-      title,
-      xLabel: 'services (10 endpoints each)',
-      yLabel: 'milliseconds (as the daemon logs them)',
-      xScale: 'log',
-      series,
-      note:
-        place === 'guest'
-          ? 'qemu TCG guest: software-emulated CPU, compare within this chart only'
-          : undefined,
-      width: 860,
-    }),
-  };
+  return lineChartFile(file, {
+    title: `Control plane: sync time against services (${place})`,
+    xLabel: 'services (10 endpoints each)',
+    yLabel: "milliseconds (the daemon's sync-duration metrics)",
+    xScale: 'log',
+    series,
+    note:
+      place === 'guest' ? 'qemu TCG guest: software-emulated CPU, compare within this chart only' : undefined,
+    width: 860,
+  });
 }

@@ -8,7 +8,9 @@
 import { baselineOf, type ChartFile, type SummaryMetric, targetLabel } from './charts.ts';
 import { cell, formatNumber, formatRatio, formatSummary } from './format.ts';
 import type { BenchResults, DataPathResult, Place } from './results.ts';
+import { scaleModeLabel, syncFigure } from './scale_figures.ts';
 import { quantile, ratio } from './stats.ts';
+import { targetRows, targetsTable } from './targets.ts';
 
 /**
  * The headline ratios: each kproxy mode and HAProxy against the direct connection, host first, then the
@@ -104,6 +106,13 @@ export function renderBenchReadme(
     '## Headline',
     '',
     ...headlineRatios(results).map((l) => `- ${l}`),
+    '',
+    '## Targets of the nftables mode (issue 14)',
+    '',
+    'Host figures of this run, nftables beside the iptables mode it is meant to improve on; ratios from one',
+    'run, not timed tests. A figure taken at another size than the target states is shown but not judged.',
+    '',
+    ...targetsTable(targetRows(results)),
   );
 
   out.push(
@@ -115,7 +124,7 @@ export function renderBenchReadme(
       `Targets: a direct connection to the pod (the baseline), HAProxy in TCP mode with one thread in the node, ` +
       `reached at the node's address and (where measured) through a VIP that kproxy's own userspace portal rules ` +
       `redirect to it (what the portal design costs a relay as fast as HAProxy), ` +
-      `and kproxy's modes through a ClusterIP. The node has connection tracking on for every target (empty ` +
+      `and kproxy's modes through a ClusterIP${dataPathServices(results)}. The node has connection tracking on for every target (empty ` +
       `nat/filter tables, as on any Kubernetes node); kproxy runs only while its target is measured. ` +
       `wrk: 1 thread, ${results.dataPathSettings.connections} connections, ${results.dataPathSettings.wrkSeconds} s per run, ` +
       `with \`Connection: close\` for new connections/s; iperf3: one TCP stream, ${results.dataPathSettings.iperfSeconds} s. ` +
@@ -151,7 +160,7 @@ export function renderBenchReadme(
     for (const p of s.points) {
       const spread = `${formatNumber(p.connectUs.median)} (${formatNumber(quantile(p.connectUs.samples, 0.1))}–${formatNumber(quantile(p.connectUs.samples, 0.9))})`;
       out.push(
-        `| ${s.mode} (${s.mode === 'iptables' ? s.iptablesBackend : 'IPVS'}) | ${s.place} | ${formatNumber(p.services)} | ${spread} | ` +
+        `| ${scaleModeLabel(s)} | ${s.place} | ${formatNumber(p.services)} | ${spread} | ` +
           `${formatNumber(p.baselineConnectUs.median)} | ${formatNumber(p.connectUs.median - p.baselineConnectUs.median)} µs (${formatRatio(ratio(p.connectUs, p.baselineConnectUs))}) | ` +
           `${p.connectionsPerSecond === undefined ? '–' : formatSummary(p.connectionsPerSecond)} | ` +
           `${formatRatio(ratio(p.connectionsPerSecond, p.baselineConnectionsPerSecond))} |`,
@@ -161,27 +170,38 @@ export function renderBenchReadme(
   chart('first-packet.svg');
   chart('first-packet-guest.svg');
   chart('first-packet-rate.svg');
+  chart('first-packet-scaling.svg');
 
   out.push(
     '',
     '## 3. Control plane',
     '',
-    'Syncs as the daemon itself logs them ("Synced proxy rules": plan + apply through the kernel tools), in the',
-    "same runs as section 2, and the daemon's resident memory (it includes the manifest source, which parses",
-    'every object).',
+    "Syncs (plan + apply through the kernel tools) as the daemon's own sync-duration metrics recorded them",
+    '(`kubeproxy_sync_full_proxy_rules_duration_seconds` for the first sync, the histogram of its kind, usually',
+    '`kubeproxy_sync_partial_proxy_rules_duration_seconds`, for the one-endpoint change; a figure marked "log" is',
+    'the daemon\'s "Synced proxy rules" line instead, the same clock rounded to the millisecond), in the same runs',
+    "as section 2, and the daemon's resident memory (it includes the manifest source, which parses every object).",
     '',
-    '| mode | place | services × endpoints | first full sync ms | one-endpoint change ms | restore lines | RSS MB (peak) |',
+    '| mode | place | services × endpoints | first full sync ms | one-endpoint change ms | lines to the kernel tool | RSS MB (peak) |',
     '|---|---|---:|---:|---:|---:|---:|',
   );
   for (const s of results.scale) {
     for (const p of s.points) {
+      // What to say in brackets after a sync's figure: its kind (the change), and "log" when it is the log's.
+      const sync = (which: 'first' | 'change', ...notes: string[]) => {
+        const figure = syncFigure(p, which);
+        const all = [...notes, ...(figure.source === 'log' ? ['log'] : [])];
+        return `${formatNumber(figure.ms)}${all.length > 0 ? ` (${all.join(', ')})` : ''}`;
+      };
       out.push(
-        `| ${s.mode} (${s.mode === 'iptables' ? s.iptablesBackend : 'IPVS'}) | ${s.place} | ${formatNumber(p.services)} × ${p.endpointsPerService} | ` +
-          `${formatNumber(p.firstSyncMs)} | ${formatNumber(p.changeSyncMs)} (${p.changeSyncKind}) | ${formatNumber(p.restoreLines)} | ` +
+        `| ${scaleModeLabel(s)} | ${s.place} | ${formatNumber(p.services)} × ${p.endpointsPerService} | ` +
+          `${sync('first')} | ${sync('change', p.changeSyncKind)} | ${formatNumber(p.restoreLines)} | ` +
           `${formatNumber(p.rssMb)} (${formatNumber(p.peakRssMb)}) |`,
       );
     }
   }
+  chart('syncs-full.svg');
+  chart('syncs-change.svg');
   if (results.plan.length > 0) {
     out.push(
       '',
@@ -228,7 +248,9 @@ export function renderBenchReadme(
     '- The load generator, the proxy and the backend share the same cores: a proxy that uses more CPU also takes',
     '  it from the load generator. The ratios compare setups on this machine, not the limits of each proxy.',
     '- With iptables, every new connection forwarded by the node walks KUBE-SERVICES (one rule per service port)',
-    '  before it finds its service or falls through; IPVS looks the virtual server up in a hash table.',
+    '  before it finds its service or falls through; IPVS looks the virtual server up in a hash table, and',
+    "  nftables looks the destination up in one verdict map (kproxy's service-ips map), whatever the number of",
+    '  services.',
   );
 
   const missing = [
@@ -250,6 +272,14 @@ export function renderBenchReadme(
       : missing.map((l) => `- ${cell(l)}`)),
   );
   return `${out.join('\n')}\n`;
+}
+
+/** How many services kproxy had in the data path, as a phrase (older results: the measured one alone). */
+function dataPathServices(results: BenchResults): string {
+  const n = results.dataPathSettings.services;
+  return n === undefined || n <= 1
+    ? ''
+    : ` (one of ${formatNumber(n)} services kproxy programs, the others with unreachable endpoints)`;
 }
 
 /** The columns of bench/iptables-scale.ts worth a table (the rest stays in the results file). */

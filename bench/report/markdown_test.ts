@@ -9,6 +9,7 @@ describe('headlineRatios', () => {
     assert.deepEqual(headlineRatios(REPORT_FIXTURE), [
       'HAProxy: 0.50× new connections/s, 0.50× requests/s, 0.50× bulk throughput, p99 latency 2.00× of direct',
       'kproxy iptables: 0.80× new connections/s, 0.80× requests/s, 0.80× bulk throughput, p99 latency 1.25× of direct',
+      'kproxy nftables: 0.96× new connections/s, 0.96× requests/s, 0.96× bulk throughput, p99 latency 1.04× of direct',
     ]);
   });
 });
@@ -91,7 +92,13 @@ describe('renderBenchReadme', () => {
   it('reports syncs, memory and plan times', () => {
     assert.match(
       readme,
-      /^\| iptables \(legacy\) \| host \| 1,000 × 10 \| 500 \| 20\.0 \(partial\) \| 12,000 \| 100 \(120\) \|$/m,
+      /^\| iptables \(legacy\) \| host \| 1,000 × 10 \| 500 \(log\) \| 20\.0 \(partial, log\) \| 12,000 \| 100 \(120\) \|$/m,
+      "the daemon's log line where the metrics did not isolate the sync",
+    );
+    assert.match(
+      readme,
+      /^\| nftables \| host \| 10,000 × 10 \| 800 \| 12\.5 \(partial\) \| 50,000 \| 90\.0 \(110\) \|$/m,
+      "the daemon's sync-duration metrics",
     );
     assert.match(
       readme,
@@ -99,9 +106,35 @@ describe('renderBenchReadme', () => {
     );
   });
 
+  it('reports the first-packet cost of nftables beside iptables', () => {
+    assert.match(
+      readme,
+      /^\| nftables \| host \| 10,000 \| 100 \(96\.0–104\) \| 90\.0 \| 10\.0 µs \(1\.11×\) \| 8,500 \| 0\.77× \|$/m,
+    );
+  });
+
+  it("checks issue 14's targets, nftables beside iptables", () => {
+    assert.match(readme, /^## Targets of the nftables mode \(issue 14\)$/m);
+    assert.match(readme, /^\| target \| goal \| iptables \| nftables \|$/m);
+    assert.match(
+      readme,
+      /^\| Full sync of 10,000 services × 10 endpoints \(full-sync duration metric\) \| < 1,000 ms \| 500 ms \(not judged; at 1,000 services, not 10,000; from the daemon's log\) \| 800 ms \(met\) \|$/m,
+    );
+  });
+
+  it('says how many services kproxy programs in the data path', () => {
+    assert.match(
+      readme,
+      /through a ClusterIP \(one of 100 services kproxy programs, the others with unreachable endpoints\)/,
+    );
+  });
+
   it('links only the charts that have data', () => {
     assert.match(readme, /!\[[^\]]+\]\(data-path\.svg\)/);
     assert.match(readme, /!\[[^\]]+\]\(first-packet\.svg\)/);
+    for (const file of ['first-packet-scaling.svg', 'syncs-full.svg', 'syncs-change.svg']) {
+      assert.match(readme, new RegExp(`!\\[[^\\]]+\\]\\(${file.replace('.', '\\.')}\\)`), file);
+    }
     assert.doesNotMatch(readme, /first-packet-guest\.svg/);
     assert.doesNotMatch(readme, /control-plane-guest\.svg/);
   });

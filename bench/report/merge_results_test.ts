@@ -33,13 +33,14 @@ describe('mergeResults', () => {
         'host haproxy measured',
         'host userspace not measured',
         'host iptables measured',
+        'host nftables measured',
         'guest direct measured',
         'guest ipvs not measured',
       ],
     );
     assert.deepEqual(
       merged.scale.map((s) => `${s.place} ${s.mode}`),
-      ['host iptables', 'guest ipvs'],
+      ['host iptables', 'host nftables', 'guest ipvs'],
     );
     assert.equal(merged.plan, REPORT_FIXTURE.plan, 'plan did not run later: kept');
     assert.deepEqual(merged.guest, guestRun.guest);

@@ -11,11 +11,14 @@ import type { Summary } from './stats.ts';
 /** Where a measurement ran: on this machine, or inside the qemu guest (which has IPVS; software CPU). */
 export type Place = 'host' | 'guest';
 
+/** The kproxy modes that program the kernel's packet path (the first-packet and sync runs measure these). */
+export type KernelMode = 'iptables' | 'ipvs' | 'nftables';
+
 /**
  * A data-path target: the baseline, the userspace peer (HAProxy reached directly, and HAProxy behind kproxy's
  * userspace portal rules: haproxy_portals.ts), or a kproxy mode.
  */
-export type DataPathTarget = 'direct' | 'haproxy' | 'haproxy-portals' | 'userspace' | 'iptables' | 'ipvs';
+export type DataPathTarget = 'direct' | 'haproxy' | 'haproxy-portals' | 'userspace' | KernelMode;
 
 /** The data-path figures of one target. */
 export interface DataPathMetrics {
@@ -55,6 +58,11 @@ export interface DataPathSettings {
   readonly wrkSeconds: number;
   readonly iperfSeconds: number;
   readonly connections: number;
+  /**
+   * Services kproxy is given: the measured one among generated others, so that the rules a new connection
+   * walks are those of a small cluster (absent in older results: the measured service alone).
+   */
+  readonly services?: number | undefined;
 }
 
 /** One service count of the scale runs (first packet and control plane share them). */
@@ -73,6 +81,14 @@ export interface ScalePoint {
   /** The daemon's sync after one endpoint of the last service changed, ms, and its kind. */
   readonly changeSyncMs: number;
   readonly changeSyncKind: 'full' | 'partial';
+  /**
+   * The same two syncs as the daemon's sync-duration histograms recorded them
+   * (`kubeproxy_sync_full_proxy_rules_duration_seconds` for the first, the histogram of the change's kind,
+   * usually `kubeproxy_sync_partial_proxy_rules_duration_seconds`, for the change), ms, unrounded; absent
+   * when /metrics could not be read or did not isolate that one sync (older results too).
+   */
+  readonly metricFirstSyncMs?: number | undefined;
+  readonly metricChangeSyncMs?: number | undefined;
   /** Lines fed to the kernel tool in the first sync (the daemon's count). */
   readonly restoreLines: number;
   /** The daemon's resident memory after the syncs, and its peak, MB (includes the manifest source). */
@@ -97,16 +113,16 @@ export interface PlanPoint {
 
 /** One mode's plan series (always measured on the host: no kernel involved). */
 export interface PlanSeries {
-  readonly mode: 'userspace' | 'iptables' | 'ipvs';
+  readonly mode: 'userspace' | KernelMode;
   readonly points: readonly PlanPoint[];
   readonly failures: readonly { readonly services: number; readonly reason: string }[];
 }
 
 /** One mode's scale series. */
 export interface ScaleSeries {
-  readonly mode: 'iptables' | 'ipvs';
+  readonly mode: KernelMode;
   readonly place: Place;
-  /** The iptables backend used (for ipvs: its few iptables rules). */
+  /** The iptables backend used (for ipvs: its few iptables rules; unused by nftables). */
   readonly iptablesBackend: 'legacy' | 'nft';
   readonly points: readonly ScalePoint[];
   /** Sizes that could not be measured, with the reason. */

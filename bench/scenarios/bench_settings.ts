@@ -5,13 +5,19 @@
  * @module
  */
 import type { GuestConfig } from '../guest_main.ts';
-import type { DataPathSettings, DataPathTarget } from '../report/results.ts';
+import type { DataPathSettings, DataPathTarget, KernelMode } from '../report/results.ts';
+
+/** One mode's first-packet and sync runs on the host: the service counts, ascending. */
+export interface ScaleRun {
+  readonly mode: KernelMode;
+  readonly sizes: readonly number[];
+}
 
 /** Everything a run needs to know about its size. */
 export interface BenchSettings {
   readonly dataPath: DataPathSettings & { readonly targets: readonly DataPathTarget[] };
-  /** Service counts of the host's scale runs (first packet and syncs) and the connects per count. */
-  readonly scaleSizes: readonly number[];
+  /** The host's scale runs (first packet and syncs), one per mode, and the connects per count. */
+  readonly scale: readonly ScaleRun[];
   readonly connects: number;
   /** Seconds and number of the connections/s runs per scale point (0 = none). */
   readonly scaleWrkSeconds: number;
@@ -47,13 +53,17 @@ export function benchSettings(quick: boolean): BenchSettings {
   if (quick) {
     return {
       dataPath: {
-        targets: ['direct', 'haproxy', 'haproxy-portals', 'userspace', 'iptables'],
+        targets: ['direct', 'haproxy', 'haproxy-portals', 'userspace', 'iptables', 'nftables'],
         repetitions: 3,
         wrkSeconds: 2,
         iperfSeconds: 2,
         connections: 16,
+        services: 100,
       },
-      scaleSizes: [100, 1000],
+      scale: [
+        { mode: 'iptables', sizes: [100, 1000] },
+        { mode: 'nftables', sizes: [100, 1000] },
+      ],
       connects: 300,
       scaleWrkSeconds: 2,
       scaleWrkRuns: 1,
@@ -73,6 +83,7 @@ export function benchSettings(quick: boolean): BenchSettings {
               wrkSeconds: 2,
               iperfSeconds: 2,
               connections: 16,
+              services: 100,
             },
             scale: {
               modes: ['ipvs'],
@@ -91,13 +102,17 @@ export function benchSettings(quick: boolean): BenchSettings {
   }
   return {
     dataPath: {
-      targets: ['direct', 'haproxy', 'haproxy-portals', 'userspace', 'iptables'],
+      targets: ['direct', 'haproxy', 'haproxy-portals', 'userspace', 'iptables', 'nftables'],
       repetitions: 5,
       wrkSeconds: 5,
       iperfSeconds: 5,
       connections: 16,
+      services: 100,
     },
-    scaleSizes: [100, 1000, 5000, 10_000],
+    scale: (['iptables', 'nftables'] as const).map((mode) => ({
+      mode,
+      sizes: [100, 1000, 5000, 10_000],
+    })),
     connects: 1000,
     scaleWrkSeconds: 3,
     scaleWrkRuns: 3,
@@ -115,6 +130,7 @@ export function benchSettings(quick: boolean): BenchSettings {
             wrkSeconds: 3,
             iperfSeconds: 3,
             connections: 16,
+            services: 100,
           },
           slowdown: 20,
         },

@@ -6,16 +6,26 @@ describe('benchSettings', () => {
   it('quick: repeats 3 times, only the small sizes, short bounded runs', () => {
     const s = benchSettings(true);
     assert.equal(s.dataPath.repetitions, 3);
-    assert.deepEqual(s.scaleSizes, [100, 1000]);
+    assert.deepEqual(
+      s.scale.map((r) => [r.mode, r.sizes]),
+      [
+        ['iptables', [100, 1000]],
+        ['nftables', [100, 1000]],
+      ],
+    );
     assert.ok(s.dataPath.wrkSeconds <= 2 && s.dataPath.iperfSeconds <= 2);
     assert.equal(s.guest.length, 1, 'one guest boot');
     assert.ok(s.guest[0]!.timeoutMs <= 6 * 60_000);
   });
 
-  it('full: repeats 5 times, 100 to 10k services, plan and sync at 1k/5k/10k × 10 endpoints', () => {
+  it('full: repeats 5 times, 100 to 10k services for iptables and nftables, plan at 1k/5k/10k × 10 endpoints', () => {
     const s = benchSettings(false);
     assert.equal(s.dataPath.repetitions, 5);
-    assert.deepEqual(s.scaleSizes, [100, 1000, 5000, 10_000]);
+    for (const run of s.scale) assert.deepEqual(run.sizes, [100, 1000, 5000, 10_000], run.mode);
+    assert.deepEqual(
+      s.scale.map((r) => r.mode),
+      ['iptables', 'nftables'],
+    );
     assert.deepEqual(s.planSizes, [1000, 5000, 10_000]);
     assert.equal(s.endpointsPerService, 10);
     assert.deepEqual(
@@ -31,6 +41,15 @@ describe('benchSettings', () => {
       const s = benchSettings(quick);
       assert.equal(s.dataPath.targets[0], 'direct');
       assert.equal(s.guest[0]!.config.dataPath?.targets[0], 'direct');
+    }
+  });
+
+  it('measures the nftables mode beside the iptables mode on the host, with 100 services in the data path', () => {
+    for (const quick of [true, false]) {
+      const s = benchSettings(quick);
+      assert.ok(s.dataPath.targets.includes('iptables') && s.dataPath.targets.includes('nftables'));
+      assert.equal(s.dataPath.services, 100);
+      assert.equal(s.guest[0]!.config.dataPath?.services, 100);
     }
   });
 });

@@ -2,7 +2,9 @@
  * Section 1 of the benchmark, the data path: from the lab's client namespace, through the node namespace,
  * to the backend pod, for each target (a direct connection, HAProxy in TCP mode in the node, and kproxy's
  * modes through a service VIP): new connections/s and request latency with `Connection: close` (wrk),
- * requests/s and latency over kept-alive connections (wrk), bulk throughput (iperf3).
+ * requests/s and latency over kept-alive connections (wrk), bulk throughput (iperf3). kproxy is given the
+ * measured service among generated others (`services` in all), so that a new connection walks the rules of
+ * a small cluster rather than of one service.
  *
  * Every repetition visits every target (rotating the order), so slow drifts of a shared machine spread
  * over all targets instead of favouring one; kproxy runs only while its target is measured, and the node's
@@ -12,7 +14,6 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ProxyMode } from '../../src/contracts/proxy_mode.ts';
 import type { KproxyProcess } from '../../src/lab/kproxy_daemon.ts';
 import type { Lab } from '../../src/lab/lab.ts';
 import type { DataPathResult, DataPathSettings, DataPathTarget, Place } from '../report/results.ts';
@@ -20,11 +21,12 @@ import { summarize } from '../report/stats.ts';
 import { BenchError } from '../tools/bench_error.ts';
 import { type HaproxyProcess, haproxyTcpConfig, startHaproxy } from '../tools/haproxy.ts';
 import { iperf3ClientArgv, parseIperf3Json } from '../tools/iperf3.ts';
-import { startKproxy } from '../tools/kproxy_run.ts';
+import { kproxyMode, startKproxy } from '../tools/kproxy_run.ts';
 import { parseWrkOutput, wrkArgv } from '../tools/wrk.ts';
 import { BACKEND_BULK_PORT, BACKEND_HTTP_PORT, type Backend } from './bench_backend.ts';
 import { applyHaproxyPortals } from './haproxy_portals.ts';
 import { resetNodeKernelState } from './node_reset.ts';
+import { writeServiceSet } from './service_manifests.ts';
 
 /** The data-path service's VIP (apart from the scale benchmark's 198.19.0-63.x). */
 export const DATA_PATH_VIP = '198.19.200.10';
@@ -136,6 +138,10 @@ export async function runDataPath(
   const manifests = join(options.workDir, 'data-path');
   await mkdir(manifests, { recursive: true });
   await writeFile(join(manifests, 'web.json'), dataPathManifest(backend.pod.ip));
+  // The generated services (VIPs 198.19.0-63.x, unreachable endpoints) are named svc-*, so the measured
+  // service (web) comes after them in every name-sorted ruleset.
+  const others = (options.services ?? 1) - 1;
+  if (others > 0) await writeServiceSet(manifests, { services: others, endpointsPerService: 10 });
   const failed = new Map<DataPathTarget, string>(options.unavailable ?? []);
   const runners = options.targets
     .filter((t) => !failed.has(t))
@@ -260,6 +266,7 @@ function targetRunner(
     case 'userspace':
     case 'iptables':
     case 'ipvs':
+    case 'nftables':
       return kproxyRunner(lab, target, manifests, options);
     default: {
       const never: never = target;
@@ -322,22 +329,29 @@ function haproxyPortalsRunner(lab: Lab, pod: string, options: DataPathOptions): 
   };
 }
 
-function kproxyRunner(lab: Lab, mode: ProxyMode, manifests: string, options: DataPathOptions): TargetRunner {
+function kproxyRunner(
+  lab: Lab,
+  target: DataPathTarget,
+  manifests: string,
+  options: DataPathOptions,
+): TargetRunner {
   let kproxy: KproxyProcess | undefined;
+  // The data-path service's two ports, and one port of each generated service.
+  const servicePorts = 2 + (options.services ?? 1) - 1;
   return {
-    target: mode,
+    target,
     http: { host: DATA_PATH_VIP, port: 80 },
     bulk: { host: DATA_PATH_VIP, port: BACKEND_BULK_PORT },
     perVisit: true,
     up: async () => {
       kproxy = startKproxy(lab, lab.node.ns, {
         command: options.kproxy,
-        mode,
+        mode: kproxyMode(target),
         manifests,
         nodeIp: lab.node.ip,
         iptablesBackend: options.iptablesBackend,
       });
-      await kproxy.waitForSync((s) => s.servicePorts >= 2, { timeoutMs: 120_000, from: 0 });
+      await kproxy.waitForSync((s) => s.servicePorts >= servicePorts, { timeoutMs: 120_000, from: 0 });
     },
     down: async () => {
       await kproxy?.stop();

@@ -1,6 +1,7 @@
 /**
- * Puts the lab's node namespace back to a clean kernel state between two measured targets: empty
- * iptables tables on both backends, no IPVS virtual server, no ipset, no kube-ipvs0, no conntrack entry.
+ * Puts the lab's node namespace back to a clean kernel state between two measured targets: no nftables
+ * table but the empty iptables tables on both backends, no IPVS virtual server, no ipset, no kube-ipvs0, no
+ * conntrack entry.
  * It does not rely on the mode's own cleanup (which is under test elsewhere): a leftover rule from one
  * target must never shape the next one's numbers. Only ever run inside a kpt- namespace of the lab.
  *
@@ -21,6 +22,9 @@ const EMPTY_TABLES = ['nat', 'filter', 'mangle'].map((table) => `*${table}\nCOMM
  */
 export async function resetNodeKernelState(lab: Lab, ns: string): Promise<void> {
   if (!ns.startsWith('kpt-')) throw new Error(`Refusing to reset a namespace that is not a kpt- one: ${ns}`);
+  // Every nftables table of the namespace goes (the nftables mode's, and iptables-nft's, rebuilt empty
+  // just below), so that no hook of an earlier target stays in the path.
+  if (await findCommand('nft')) await lab.exec(ns, ['nft', 'flush', 'ruleset']);
   for (const backend of ['legacy', 'nft'] as const) {
     // A restore without --noflush replaces each named table with what it says: nothing.
     await lab.exec(ns, [`iptables-${backend}-restore`, '-w', '5'], { input: EMPTY_TABLES });

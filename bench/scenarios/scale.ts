@@ -4,19 +4,21 @@
  * - the first-packet cost: connect time from the client to the last-added service's VIP (its endpoints are
  *   the backend pod's extra addresses), beside a direct connect measured before kproxy started;
  * - the control plane as the kernel sees it: the daemon's first (full) sync and a one-endpoint change, as
- *   its own log reports them, and its memory. (Plan time alone is pure CPU: see plan_series.ts.)
+ *   its own log and its sync-duration metrics report them, and its memory. (Plan time alone is pure CPU:
+ *   see plan_series.ts.)
  *
  * @module
  */
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Lab } from '../../src/lab/lab.ts';
-import type { Place, ScalePoint, ScaleSeries } from '../report/results.ts';
+import type { KernelMode, Place, ScalePoint, ScaleSeries } from '../report/results.ts';
 import { type Summary, summarize } from '../report/stats.ts';
 import { BenchError } from '../tools/bench_error.ts';
 import type { ConnectProbe } from '../tools/connect_probe.ts';
 import type { ConnectTimes } from '../tools/connect_timer.ts';
-import { startKproxy } from '../tools/kproxy_run.ts';
+import { readSyncDurations, type SyncDurations, syncBetween } from '../tools/kproxy_metrics.ts';
+import { KPROXY_METRICS_ADDRESS, kproxyMode, startKproxy } from '../tools/kproxy_run.ts';
 import { parseWrkOutput, wrkArgv } from '../tools/wrk.ts';
 import type { Backend } from './bench_backend.ts';
 import { resetNodeKernelState } from './node_reset.ts';
@@ -30,7 +32,7 @@ import {
 
 /** Options of {@link runScale}. */
 export interface ScaleOptions {
-  readonly mode: 'iptables' | 'ipvs';
+  readonly mode: KernelMode;
   readonly place: Place;
   readonly iptablesBackend: 'legacy' | 'nft';
   /** The command prefix that starts kproxy (kproxy_build.ts). */
@@ -111,7 +113,7 @@ async function runPoint(
     const proc = kproxy.start(() =>
       startKproxy(lab, lab.node.ns, {
         command: options.kproxy,
-        mode: options.mode,
+        mode: kproxyMode(options.mode),
         manifests: dir,
         nodeIp: lab.node.ip,
         iptablesBackend: options.iptablesBackend,
@@ -128,6 +130,7 @@ async function runPoint(
       );
     }
     const rate = await connectionRate(lab, `http://${serviceVip(last)}:${SERVICE_PORT}/`, options);
+    const metricsBefore = await syncMetrics(lab, options);
     // One endpoint of the measured service is replaced by the pod's spare address.
     const before = proc.syncs.length;
     await writeEndpointSlice(files.lastSliceFile, last, [
@@ -135,6 +138,7 @@ async function runPoint(
       backend.extraAddresses[e]!,
     ]);
     const change = await proc.waitForSync(() => true, { from: before, timeoutMs: 60_000 * options.slowdown });
+    const metricsAfter = await syncMetrics(lab, options);
     const memory = await proc.memory();
     const point: ScalePoint = {
       services,
@@ -146,6 +150,10 @@ async function runPoint(
       firstSyncMs: first.durationMs,
       changeSyncMs: change.durationMs,
       changeSyncKind: change.kind,
+      // The first sync is the only full one before the change; the change is the only sync after it.
+      metricFirstSyncMs: metricsBefore && syncBetween(undefined, metricsBefore.full),
+      metricChangeSyncMs:
+        metricsBefore && metricsAfter && syncBetween(metricsBefore[change.kind], metricsAfter[change.kind]),
       restoreLines: first.restoreLines,
       rssMb: Math.round(memory.rssKb / 102.4) / 10,
       peakRssMb: Math.round(memory.peakRssKb / 102.4) / 10,
@@ -154,7 +162,8 @@ async function runPoint(
       `  ${options.place} ${options.mode} ${services} services: connect ${point.connectUs.median.toFixed(1)} µs ` +
         `(direct ${point.baselineConnectUs.median.toFixed(1)} µs), ${Math.round(rate?.median ?? 0)} conn/s ` +
         `(direct ${Math.round(baselineRate?.median ?? 0)}), first sync ${point.firstSyncMs} ms, ` +
-        `change ${point.changeSyncMs} ms (${point.changeSyncKind}), ${point.restoreLines} restore lines, ` +
+        `change ${point.changeSyncMs} ms (${point.changeSyncKind}; metrics: first ${point.metricFirstSyncMs ?? '?'} ms, ` +
+        `change ${point.metricChangeSyncMs ?? '?'} ms), ${point.restoreLines} restore lines, ` +
         `peak RSS ${point.peakRssMb} MB`,
     );
     return point;
@@ -162,6 +171,16 @@ async function runPoint(
     await kproxy.stop();
     await resetNodeKernelState(lab, lab.node.ns);
     await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** The daemon's sync-duration histograms, or undefined (logged) when /metrics cannot be read: the log's figures remain. */
+async function syncMetrics(lab: Lab, options: ScaleOptions): Promise<SyncDurations | undefined> {
+  try {
+    return await readSyncDurations(lab, lab.node.ns, KPROXY_METRICS_ADDRESS);
+  } catch (error) {
+    options.log(`  metrics not read: ${error instanceof Error ? error.message : String(error)}`);
+    return undefined;
   }
 }
 

@@ -5,9 +5,28 @@
  *
  * @module
  */
-import type { IptablesBackend, ProxyMode } from '../../src/contracts/proxy_mode.ts';
+import { type IptablesBackend, isProxyMode, type ProxyMode } from '../../src/contracts/proxy_mode.ts';
 import { type KproxyProcess, spawnKproxy } from '../../src/lab/kproxy_daemon.ts';
 import type { Lab } from '../../src/lab/lab.ts';
+import { BenchError } from './bench_error.ts';
+
+/** Where the daemon serves /metrics, inside its namespace (kproxy_metrics.ts reads its syncs there). */
+export const KPROXY_METRICS_ADDRESS = '127.0.0.1:10249';
+
+/**
+ * Narrows a mode the benchmark measures to one `kproxy run --proxy-mode` accepts.
+ *
+ * @param mode a results file's mode name
+ * @returns the same name, as a {@link ProxyMode}
+ * @throws {BenchError} when this kproxy has no such mode
+ * @example kproxyMode('nftables') // 'nftables', once src/contracts/proxy_mode.ts has it
+ */
+export function kproxyMode(mode: string): ProxyMode {
+  if (!isProxyMode(mode)) {
+    throw new BenchError(`kproxy has no --proxy-mode ${mode} (src/contracts/proxy_mode.ts)`);
+  }
+  return mode;
+}
 
 /** How to run kproxy. */
 export interface KproxyRunOptions {
@@ -55,7 +74,7 @@ export function kproxyRunArgs(options: Omit<KproxyRunOptions, 'command'>): strin
     '--healthz-bind-address',
     '127.0.0.1:10256',
     '--metrics-bind-address',
-    '127.0.0.1:10249',
+    KPROXY_METRICS_ADDRESS,
   ];
 }
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { kproxyArgv } from '../../src/lab/kproxy_daemon.ts';
-import { kproxyRunArgs } from './kproxy_run.ts';
+import { kproxyMode, kproxyRunArgs } from './kproxy_run.ts';
 
 describe('kproxyRunArgs', () => {
   it('runs kproxy on the manifests with JSON logs, quick reaction and no periodic resync', () => {
@@ -27,5 +27,12 @@ describe('kproxyRunArgs', () => {
     ]) {
       assert.ok(flags.includes(expected), expected);
     }
+  });
+});
+
+describe('kproxyMode', () => {
+  it('passes a mode kproxy has, and names one it lacks', () => {
+    assert.equal(kproxyMode('iptables'), 'iptables');
+    assert.throws(() => kproxyMode('ebpf'), /kproxy has no --proxy-mode ebpf/);
   });
 });

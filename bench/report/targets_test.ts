@@ -1,0 +1,83 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { REPORT_FIXTURE } from '../testing/report_fixture.ts';
+import type { BenchResults } from './results.ts';
+import { formatTargetCell, targetRows, targetsTable } from './targets.ts';
+
+/** Every row as `what: iptables cell | nftables cell`, the cells as the report writes them. */
+function summary(results: BenchResults): string[] {
+  return targetRows(results).map(
+    (r) =>
+      `${r.what}: ${formatTargetCell(r.cells.get('iptables')!)} | ${formatTargetCell(r.cells.get('nftables')!)}`,
+  );
+}
+
+describe('targetRows', () => {
+  it("judges each mode's figures at the sizes the issue states, and only there", () => {
+    assert.deepEqual(summary(REPORT_FIXTURE), [
+      'First packet, sequential connects: conn/s to the last-added of 10,000 services ÷ the same at 100: 0.57× (not judged; at 1,000 services, not 10,000) | 1.00× (met)',
+      'First packet under load (wrk, Connection: close): the same ratio: 1.00× (not judged; at 1,000 services, not 10,000) | 0.85× (missed)',
+      "Full sync of 10,000 services × 10 endpoints (full-sync duration metric): 500 ms (not judged; at 1,000 services, not 10,000; from the daemon's log) | 800 ms (met)",
+      "One-endpoint change at 10,000 services × 10 (partial-sync duration metric): 20.0 ms (not judged; at 1,000 services, not 10,000; from the daemon's log) | 12.5 ms (met)",
+      'Data path at 100 services: requests/s (keep-alive) ÷ direct: 0.80× (missed) | 0.96× (met)',
+      'Data path at 100 services: bulk throughput ÷ direct: 0.80× (missed) | 0.96× (met)',
+    ]);
+  });
+
+  it('misses a one-endpoint change that took a full sync or too long, and says which it was', () => {
+    const nftables = REPORT_FIXTURE.scale[1]!;
+    const slow = {
+      ...REPORT_FIXTURE,
+      scale: [
+        {
+          ...nftables,
+          points: nftables.points.map((p) => ({
+            ...p,
+            changeSyncKind: 'full' as const,
+            metricChangeSyncMs: 700,
+          })),
+        },
+      ],
+    };
+    const change = targetRows(slow)[3]!;
+    assert.equal(formatTargetCell(change.cells.get('nftables')!), '700 ms (missed; a full sync)');
+    assert.equal(formatTargetCell(change.cells.get('iptables')!), 'not measured');
+  });
+
+  it('does not judge a data path that ran with another number of services (older results)', () => {
+    const older = {
+      ...REPORT_FIXTURE,
+      dataPathSettings: { ...REPORT_FIXTURE.dataPathSettings, services: undefined },
+    };
+    const cell = targetRows(older)[4]!.cells.get('nftables')!;
+    assert.equal(formatTargetCell(cell), '0.96× (not judged; with 1 service)');
+  });
+
+  it('does not judge a first-packet ratio against another base size than 100', () => {
+    const nftables = REPORT_FIXTURE.scale[1]!;
+    const from1k = { ...REPORT_FIXTURE, scale: [{ ...nftables, points: nftables.points.slice(1) }] };
+    assert.equal(
+      formatTargetCell(targetRows(from1k)[1]!.cells.get('nftables')!),
+      '0.85× (not judged; against 1,000 services)',
+    );
+  });
+
+  it('leaves out nothing: a mode without figures is "not measured" in every row', () => {
+    const none = { ...REPORT_FIXTURE, scale: [], dataPath: [] };
+    for (const r of targetRows(none)) {
+      assert.deepEqual([...r.cells.values()].map(formatTargetCell), ['not measured', 'not measured']);
+    }
+  });
+});
+
+describe('targetsTable', () => {
+  it('writes one row per target, one column per mode, escaped for Markdown', () => {
+    const lines = targetsTable(targetRows(REPORT_FIXTURE));
+    assert.equal(lines[0], '| target | goal | iptables | nftables |');
+    assert.equal(lines.length, 2 + 6);
+    assert.match(
+      lines[5]!,
+      /^\| One-endpoint change at 10,000 services × 10 .* \| < 50 ms \| .* \| 12\.5 ms \(met\) \|$/,
+    );
+  });
+});
