@@ -1,18 +1,20 @@
 /**
  * Real-kernel test of the benchmark's machinery (needs root; builds kpt- namespaces and removes them):
  * one short data-path repetition through a direct connection, HAProxy, and HAProxy behind kproxy's portal
- * rules, one small iptables scale point through a real kproxy, so that `npm run bench` is known to work
- * end to end; and kproxy's userspace relay as the relay bench (bench/userspace-relay.ts) runs it, through the
- * userspace mode's lab driver.
+ * rules, one small scale point through a real kproxy in the iptables and (once kproxy has it) the nftables
+ * mode, so that `npm run bench` is known to work end to end; and kproxy's userspace relay as the relay bench
+ * (bench/userspace-relay.ts) runs it, through the userspace mode's lab driver.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { isProxyMode } from '../src/contracts/proxy_mode.ts';
 import { IPTABLES_TOOLS, kernelTestSkip, LAB_TOOLS } from '../src/lab/kernel_tools.ts';
 import { endpointAt, planOptions } from '../src/model/testing/fixtures.ts';
 import { startLabProxier } from '../src/modes/userspace/testing/lab_proxier.ts';
+import type { KernelMode } from './report/results.ts';
 import { BACKEND_HTTP_PORT } from './scenarios/bench_backend.ts';
 import { type BenchLab, openBenchLab } from './scenarios/bench_lab.ts';
 import { runDataPath } from './scenarios/data_path.ts';
@@ -75,36 +77,50 @@ describe('benchmark machinery in a lab', { skip }, () => {
     }
   });
 
-  it('runs kproxy on generated services, times connects to the last one, and reads its syncs', async () => {
-    const kproxy = await prepareKproxy({ fromSource: true, log: () => {} });
-    const series = await runScale(bench.lab, bench.backend, {
-      mode: 'iptables',
-      place: 'host',
-      iptablesBackend: 'legacy',
-      kproxy: kproxy.argv,
-      sizes: [20],
-      endpointsPerService: 2,
-      connects: 30,
-      wrkSeconds: 1,
-      wrkRuns: 1,
-      probe: bench.probe,
-      slowdown: 1,
-      workDir,
-      log: () => {},
+  /** What is left of a mode's rules in the node after the run: none, since the node is reset. */
+  const leftovers: Readonly<Record<'iptables' | 'nftables', readonly string[]>> = {
+    iptables: ['iptables-legacy-save', '-t', 'nat'],
+    nftables: ['nft', 'list', 'tables'],
+  };
+  for (const mode of ['iptables', 'nftables'] as const satisfies readonly KernelMode[]) {
+    const missing = isProxyMode(mode) ? false : `kproxy has no --proxy-mode ${mode} yet`;
+    it(`runs kproxy (${mode}) on generated services, times connects to the last one, and reads its syncs`, {
+      skip: missing,
+    }, async () => {
+      const kproxy = await prepareKproxy({ fromSource: true, log: () => {} });
+      const series = await runScale(bench.lab, bench.backend, {
+        mode,
+        place: 'host',
+        iptablesBackend: 'legacy',
+        kproxy: kproxy.argv,
+        sizes: [20],
+        endpointsPerService: 2,
+        connects: 30,
+        wrkSeconds: 1,
+        wrkRuns: 1,
+        probe: bench.probe,
+        slowdown: 1,
+        workDir,
+        log: () => {},
+      });
+      assert.deepEqual(series.failures, []);
+      const [point] = series.points;
+      assert.ok(point !== undefined);
+      assert.equal(point.services, 20);
+      assert.equal(point.connectUs.samples.length, 30, 'every connect to the VIP succeeded');
+      assert.equal(point.baselineConnectUs.samples.length, 30);
+      assert.ok(point.connectionsPerSecond!.median > 0 && point.baselineConnectionsPerSecond!.median > 0);
+      assert.ok(point.firstSyncMs > 0);
+      assert.ok(point.restoreLines > 20);
+      assert.ok(point.peakRssMb >= point.rssMb && point.rssMb > 10);
+      // The daemon's histograms saw the same two syncs as its log (which rounds to the millisecond).
+      assert.ok(point.metricFirstSyncMs !== undefined && point.metricChangeSyncMs !== undefined);
+      assert.ok(Math.abs(point.metricFirstSyncMs - point.firstSyncMs) <= 1);
+      assert.ok(Math.abs(point.metricChangeSyncMs - point.changeSyncMs) <= 1);
+      const left = await bench.lab.exec(bench.lab.node.ns, [...leftovers[mode]]);
+      assert.doesNotMatch(left.stdout, /KUBE-|kube-proxy/, 'the node is reset after the run');
     });
-    assert.deepEqual(series.failures, []);
-    const [point] = series.points;
-    assert.ok(point !== undefined);
-    assert.equal(point.services, 20);
-    assert.equal(point.connectUs.samples.length, 30, 'every connect to the VIP succeeded');
-    assert.equal(point.baselineConnectUs.samples.length, 30);
-    assert.ok(point.connectionsPerSecond!.median > 0 && point.baselineConnectionsPerSecond!.median > 0);
-    assert.ok(point.firstSyncMs > 0);
-    assert.ok(point.restoreLines > 20);
-    assert.ok(point.peakRssMb >= point.rssMb && point.rssMb > 10);
-    const left = await bench.lab.exec(bench.lab.node.ns, ['iptables-legacy-save', '-t', 'nat']);
-    assert.doesNotMatch(left.stdout, /KUBE-/, 'the node is reset after the run');
-  });
+  }
   it("runs kproxy's userspace relay in a process of its own, reached through its portal rules", async () => {
     const { lab, backend } = bench;
     const vip = '198.19.0.30';

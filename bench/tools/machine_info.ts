@@ -29,6 +29,7 @@ const VERSION_COMMANDS: Readonly<Record<string, readonly string[]>> = {
   haproxy: ['haproxy', '-v'],
   iptables: ['iptables', '--version'],
   'iptables-legacy': ['iptables-legacy', '--version'],
+  nft: ['nft', '--version'],
   qemu: ['qemu-system-x86_64', '--version'],
 };
 

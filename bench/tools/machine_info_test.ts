@@ -24,6 +24,7 @@ describe('machineInfo', () => {
       'iperf3',
       'iptables',
       'iptables-legacy',
+      'nft',
       'qemu',
       'wrk',
     ]);
