@@ -245,6 +245,7 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
       wrkSeconds: settings.dataPath.wrkSeconds,
       iperfSeconds: settings.dataPath.iperfSeconds,
       connections: settings.dataPath.connections,
+      services: settings.dataPath.services,
     },
     dataPath,
     scale,
