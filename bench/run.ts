@@ -38,6 +38,7 @@ import type {
   ScaleSeries,
   Section,
 } from './report/results.ts';
+import { formatTargetCell, TARGET_MODES, targetRows } from './report/targets.ts';
 import { openBenchLab } from './scenarios/bench_lab.ts';
 import { benchSettings } from './scenarios/bench_settings.ts';
 import { runDataPath } from './scenarios/data_path.ts';
@@ -389,6 +390,12 @@ async function main(): Promise<void> {
   for (const f of await writeReport(results, file, true)) log(`wrote ${relative(ROOT, f)}`);
   log('headline (ratios to a direct connection, same run):');
   for (const line of headlineRatios(results)) log(`  ${line}`);
+  log(`targets of the nftables mode (issue 14; host; ${TARGET_MODES.join(' | ')}):`);
+  for (const row of targetRows(results)) {
+    log(
+      `  ${row.what} (${row.goal}): ${TARGET_MODES.map((m) => formatTargetCell(row.cells.get(m)!)).join(' | ')}`,
+    );
+  }
   log(`done in ${Math.round(later.durationMs / 1000)} s`);
 }
 

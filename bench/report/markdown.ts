@@ -111,6 +111,9 @@ export function renderBenchReadme(
     '',
     'Host figures of this run, nftables beside the iptables mode it is meant to improve on; ratios from one',
     'run, not timed tests. A figure taken at another size than the target states is shown but not judged.',
+    "First-packet ratios compare each size's rate as a ratio to a direct connection measured just before that",
+    "size's run (section 2's ×direct), so that the drift of this shared machine between runs minutes apart does",
+    'not count as the cost of the rules; "raw" is the same without the direct connections.',
     '',
     ...targetsTable(targetRows(results)),
   );

@@ -6,6 +6,7 @@
  * @module
  */
 import type { ScalePoint, ScaleSeries } from './results.ts';
+import { ratio } from './stats.ts';
 
 /**
  * A scale series' mode with what programs its packet path, as the tables name it.
@@ -54,13 +55,20 @@ export function syncFigure(p: ScalePoint, which: SyncWhich): SyncFigure {
   return { ms: which === 'first' ? p.firstSyncMs : p.changeSyncMs, source: 'log' };
 }
 
-/** A mode's first-packet rate at one size, relative to the same mode at its smallest size. */
+/**
+ * A mode's first-packet rate at one size, relative to the same mode at its smallest size. Each size's rate
+ * is first taken against the direct connection measured just before that size's run, so that the drift of
+ * a shared machine between runs minutes apart does not count as the rules' cost; the raw ratios are kept.
+ */
 export interface RateScalingPoint {
   readonly services: number;
-  /** Sequential connects: connect time at the smallest size ÷ connect time here (medians). */
+  /** Sequential connects: (direct ÷ VIP connect time) here ÷ the same at the smallest size (medians). */
   readonly sequential: number;
-  /** New connections/s under load (wrk) here ÷ at the smallest size; undefined without wrk runs. */
+  /** New connections/s under load (wrk): (VIP ÷ direct) here ÷ the same at the smallest size; undefined without wrk runs. */
   readonly underLoad: number | undefined;
+  /** The same without the direct connections: VIP figures here ÷ VIP figures at the smallest size. */
+  readonly rawSequential: number;
+  readonly rawUnderLoad: number | undefined;
 }
 
 /** How a series' first-packet rate holds up as services are added. */
@@ -73,7 +81,8 @@ export interface RateScaling {
 /**
  * The first-packet rate of a series at every size against its rate at the smallest size (the issue's
  * "new connections/s to the last-added of 10k services ≥ 0.9× of the same at 100"): for sequential
- * connects the rate is the inverse of the connect time; under load it is wrk's new connections/s.
+ * connects the rate is the inverse of the connect time; under load it is wrk's new connections/s; each
+ * against its direct connection (see {@link RateScalingPoint}).
  *
  * @param s the series
  * @returns the ratios, or undefined when the series has no point
@@ -83,16 +92,21 @@ export function rateScaling(s: ScaleSeries): RateScaling | undefined {
   const sorted = [...s.points].sort((a, b) => a.services - b.services);
   const base = sorted[0];
   if (base === undefined) return undefined;
-  const baseRate = base.connectionsPerSecond?.median;
+  // Sequential rates are inverse connect times: the rate ratio of b to a is a's time over b's.
+  const sequentialRate = (p: ScalePoint) => p.baselineConnectUs.median / p.connectUs.median;
+  const loadRate = (p: ScalePoint) => ratio(p.connectionsPerSecond, p.baselineConnectionsPerSecond);
+  const baseLoad = loadRate(base);
   return {
     baseServices: base.services,
-    points: sorted.map((p) => ({
-      services: p.services,
-      sequential: base.connectUs.median / p.connectUs.median,
-      underLoad:
-        baseRate === undefined || baseRate === 0 || p.connectionsPerSecond === undefined
-          ? undefined
-          : p.connectionsPerSecond.median / baseRate,
-    })),
+    points: sorted.map((p) => {
+      const load = loadRate(p);
+      return {
+        services: p.services,
+        sequential: sequentialRate(p) / sequentialRate(base),
+        underLoad: load === undefined || !baseLoad ? undefined : load / baseLoad,
+        rawSequential: base.connectUs.median / p.connectUs.median,
+        rawUnderLoad: ratio(p.connectionsPerSecond, base.connectionsPerSecond),
+      };
+    }),
   };
 }

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { REPORT_FIXTURE } from '../testing/report_fixture.ts';
 import type { ScaleSeries } from './results.ts';
 import { rateScaling, scaleModeLabel, syncFigure } from './scale_figures.ts';
+import { summarize } from './stats.ts';
 
 const [iptables, nftables] = REPORT_FIXTURE.scale as [ScaleSeries, ScaleSeries];
 
@@ -35,13 +36,31 @@ describe('rateScaling', () => {
     assert.deepEqual(rateScaling(nftables), {
       baseServices: 100,
       points: [
-        { services: 100, sequential: 1, underLoad: 1 },
-        { services: 1000, sequential: 1, underLoad: 1 },
-        { services: 10_000, sequential: 1, underLoad: 0.85 },
+        { services: 100, sequential: 1, underLoad: 1, rawSequential: 1, rawUnderLoad: 1 },
+        { services: 1000, sequential: 1, underLoad: 1, rawSequential: 1, rawUnderLoad: 1 },
+        { services: 10_000, sequential: 1, underLoad: 0.85, rawSequential: 1, rawUnderLoad: 0.85 },
       ],
     });
     const scaling = rateScaling(iptables)!;
     assert.equal(scaling.points[1]!.sequential, 120 / 210, '120 µs at 100, 210 µs at 1k');
+  });
+
+  it('takes each size against the direct connection measured before it, so that drift does not count', () => {
+    const [small, , large] = nftables.points;
+    // The whole machine got twice as fast for the 10k run: direct and VIP alike.
+    const faster = {
+      ...large!,
+      connectUs: summarize([50]),
+      baselineConnectUs: summarize([45]),
+      connectionsPerSecond: summarize([17_000]),
+      baselineConnectionsPerSecond: summarize([22_000]),
+    };
+    const scaling = rateScaling({ ...nftables, points: [small!, faster] })!;
+    const at10k = scaling.points[1]!;
+    assert.ok(Math.abs(at10k.sequential - 1) < 1e-9, 'as fast as at 100, against direct');
+    assert.ok(Math.abs(at10k.rawSequential - 2) < 1e-9, 'twice as fast, raw');
+    assert.ok(Math.abs(at10k.underLoad! - 0.85) < 1e-9);
+    assert.ok(Math.abs(at10k.rawUnderLoad! - 1.7) < 1e-9);
   });
 
   it('finds the smallest size whatever the order, and has no under-load ratio without wrk runs', () => {
@@ -54,11 +73,11 @@ describe('rateScaling', () => {
     const scaling = rateScaling(noWrk)!;
     assert.equal(scaling.baseServices, 100);
     assert.deepEqual(
-      scaling.points.map((p) => [p.services, p.underLoad]),
+      scaling.points.map((p) => [p.services, p.underLoad, p.rawUnderLoad]),
       [
-        [100, undefined],
-        [1000, undefined],
-        [10_000, undefined],
+        [100, undefined, undefined],
+        [1000, undefined, undefined],
+        [10_000, undefined, undefined],
       ],
     );
   });

@@ -46,7 +46,7 @@ export function firstPacketScalingChart(scale: readonly ScaleSeries[]): ChartFil
       value: GOALS.firstPacketRatio,
       label: `goal at ${formatNumber(TARGET_SERVICES)} services: ${formatRatio(GOALS.firstPacketRatio)}`,
     },
-    note: 'sequential: inverse of the median connect time (connect probe); under load: median wrk conn/s (Connection: close, 16 connections)',
+    note: 'each size ÷ direct before its run, then ÷ the same at 100; sequential: median connect time (inverted); under load: median wrk conn/s',
     width: 900,
   });
 }

@@ -108,9 +108,12 @@ function rateCell(s: ScaleSeries | undefined, kind: 'sequential' | 'underLoad'):
   const scaling = s === undefined ? undefined : rateScaling(s);
   const target = targetPoint(s);
   if (scaling === undefined || target === undefined) return NOT_MEASURED;
-  const value = scaling.points.find((p) => p.services === target.point.services)?.[kind];
+  const point = scaling.points.find((p) => p.services === target.point.services);
+  const value = point?.[kind];
+  const raw = kind === 'sequential' ? point?.rawSequential : point?.rawUnderLoad;
   if (value === undefined) return NOT_MEASURED;
   const notes = [
+    `raw ${formatRatio(raw)}`,
     ...(target.exact ? [] : [otherSize(target.point.services)]),
     ...(scaling.baseServices === TARGET_BASE_SERVICES
       ? []

@@ -15,8 +15,8 @@ function summary(results: BenchResults): string[] {
 describe('targetRows', () => {
   it("judges each mode's figures at the sizes the issue states, and only there", () => {
     assert.deepEqual(summary(REPORT_FIXTURE), [
-      'First packet, sequential connects: conn/s to the last-added of 10,000 services ÷ the same at 100: 0.57× (not judged; at 1,000 services, not 10,000) | 1.00× (met)',
-      'First packet under load (wrk, Connection: close): the same ratio: 1.00× (not judged; at 1,000 services, not 10,000) | 0.85× (missed)',
+      'First packet, sequential connects: conn/s to the last-added of 10,000 services ÷ the same at 100: 0.57× (not judged; raw 0.57×; at 1,000 services, not 10,000) | 1.00× (met; raw 1.00×)',
+      'First packet under load (wrk, Connection: close): the same ratio: 1.00× (not judged; raw 1.00×; at 1,000 services, not 10,000) | 0.85× (missed; raw 0.85×)',
       "Full sync of 10,000 services × 10 endpoints (full-sync duration metric): 500 ms (not judged; at 1,000 services, not 10,000; from the daemon's log) | 800 ms (met)",
       "One-endpoint change at 10,000 services × 10 (partial-sync duration metric): 20.0 ms (not judged; at 1,000 services, not 10,000; from the daemon's log) | 12.5 ms (met)",
       'Data path at 100 services: requests/s (keep-alive) ÷ direct: 0.80× (missed) | 0.96× (met)',
@@ -58,7 +58,7 @@ describe('targetRows', () => {
     const from1k = { ...REPORT_FIXTURE, scale: [{ ...nftables, points: nftables.points.slice(1) }] };
     assert.equal(
       formatTargetCell(targetRows(from1k)[1]!.cells.get('nftables')!),
-      '0.85× (not judged; against 1,000 services)',
+      '0.85× (not judged; raw 0.85×; against 1,000 services)',
     );
   });
 
