@@ -52,7 +52,10 @@ export interface NftListedChain extends NftChainInfo {
 export interface NftListedElement {
   /** The key's parts as the script writes them: `['172.30.0.41', 'tcp', '80']`, `['10.0.0.0/8']`. */
   readonly key: readonly string[];
-  /** A verdict map's verdict (`goto service-...`, `drop`); undefined for a set element. */
+  /**
+   * A verdict map's verdict (`goto service-...`, `drop`), a data map's value (`10.180.0.1 . 80`);
+   * undefined for a set element.
+   */
   readonly value: string | undefined;
   readonly comment: string | undefined;
 }
@@ -153,8 +156,12 @@ function keyPart(v: Json): string {
   throw bad('an element key part kproxy does not read', v);
 }
 
-/** A verdict as the script writes it: `{"goto": {"target": "x"}}` → `goto x`, `{"drop": null}` → `drop`. */
+/**
+ * A map value as the script writes it: a verdict (`{"goto": {"target": "x"}}` → `goto x`, `{"drop": null}`
+ * → `drop`) or data (`{"concat": ["10.180.0.1", 80]}` → `10.180.0.1 . 80`).
+ */
 function verdictText(v: Json): string {
+  if (isObject(v) && Array.isArray(v['concat'])) return v['concat'].map(keyPart).join(' . ');
   if (isObject(v)) {
     const keys = Object.keys(v);
     const kind = keys[0];

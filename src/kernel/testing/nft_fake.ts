@@ -254,9 +254,9 @@ function tableObjects(t: FakeTable): object[] {
   return [...byHandle(t.containers.values()).map((c) => containerJson(t, c)), ...chainObjects(t), ...rules];
 }
 
-/** A key part as nft's JSON has it: ports as numbers, prefixes as objects, the rest as strings. */
+/** A key part as nft's JSON has it: ports and integers as numbers, prefixes as objects, the rest as strings. */
 function keyPartJson(part: string, type: string | undefined): unknown {
-  if (type === 'inet_service') return Number(part);
+  if (type === 'inet_service' || type === 'integer') return Number(part);
   const [addr, len] = part.split('/');
   return len === undefined ? part : { prefix: { addr, len: Number(len) } };
 }
@@ -277,7 +277,11 @@ function containerJson(t: FakeTable, c: FakeContainer): object {
       ...(e.comment === undefined ? {} : { comment: e.comment }),
     };
     const key = Object.keys(extra).length === 0 ? val : { elem: { val, ...extra } };
-    return c.kind === 'map' ? [key, verdictJson(e.value ?? '')] : key;
+    if (c.kind === 'set') return key;
+    if (c.valueType === 'verdict' || c.valueType === undefined) return [key, verdictJson(e.value ?? '')];
+    // An endpoint map's value: `ADDR . PORT` as a concatenation.
+    const types = c.valueType.split(' . ');
+    return [key, { concat: (e.value ?? '').split(' . ').map((p, i) => keyPartJson(p, types[i])) }];
   });
   return {
     [c.kind]: {

@@ -1,6 +1,7 @@
 /**
  * A rule body of kproxy's dialect (`ip daddr . meta l4proto . th dport vmap @service-ips`,
- * `numgen random mod 2 vmap { 0 : goto a , 1 : goto b }`, `meta l4proto tcp dnat to 10.0.0.1:80`, ...),
+ * `numgen random mod 2 vmap { 0 : goto a , 1 : goto b }`, `meta l4proto tcp dnat to 10.0.0.1:80`,
+ * `meta l4proto tcp dnat ip to numgen random mod 2 offset 0 map @endpoints-tcp-0`, ...),
  * read by the strict fake: every expression is checked as nft checks it (selectors, values of their type,
  * a named set's or map's key type, a verdict map where one is needed, the transport match a `dnat` port
  * needs, a comment's length), and what the rule refers to is returned (chains it jumps to, sets and maps
@@ -21,6 +22,8 @@ export interface RuleContainerShape {
   readonly kind: 'set' | 'map';
   readonly keyType: readonly NftKeyType[];
   readonly valueType: string | undefined;
+  /** The transport protocol a `typeof ... : ip daddr . PROTO dport` map's value was declared with. */
+  readonly dataProtocol: string | undefined;
 }
 
 /** What a rule may look up in its table; each throws {@link NftRefusal} when nft would refuse. */
@@ -57,6 +60,7 @@ const SELECTORS: Readonly<Record<string, Readonly<Record<string, NftKeyType>>>> 
   sctp: { sport: 'inet_service', dport: 'inet_service' },
 };
 const CT_STATES = new Set(['new', 'established', 'related', 'invalid', 'untracked']);
+const CT_STATUSES = new Set(['expected', 'seen-reply', 'assured', 'confirmed', 'snat', 'dnat', 'dying']);
 const FIB_TYPES = new Set([
   'local',
   'unicast',
@@ -115,6 +119,8 @@ class RuleReader {
   readonly #updates = new Set<string>();
   readonly #nat: NatStatement[] = [];
   #transport = false;
+  /** The protocol of a `meta l4proto PROTO` match, for a map value's `PROTO dport`. */
+  #protocol: string | undefined;
 
   constructor(body: readonly NftToken[], lookups: RuleLookups) {
     this.#c = new TokenCursor(body);
@@ -202,6 +208,10 @@ class RuleReader {
     const kind = c.next().text as 'dnat' | 'snat';
     c.accept(this.#lookups.family);
     c.expect('to');
+    if (c.peek()?.text === 'numgen') {
+      this.#natToMap();
+      return kind;
+    }
     const to = c.next();
     const m = /^(?:\[(.+)\]|([^:[\]]+))(?::(\d+))?$/.exec(to.text);
     const address = m?.[1] ?? m?.[2];
@@ -216,6 +226,48 @@ class RuleReader {
       if (Number(m[3]) > 65535) throw new NftRefusal(to, 'Service out of range');
     }
     return kind;
+  }
+
+  /** `numgen random mod N [offset K] map @MAP` after `dnat ip to`: an address and a port from an endpoint map. */
+  #natToMap(): void {
+    const c = this.#c;
+    const head = c.expect('numgen');
+    c.expect('random', 'inc');
+    c.expect('mod');
+    const mod = c.next();
+    if (!/^[1-9]\d*$/.test(mod.text)) throw unexpected(mod, mod);
+    if (c.accept('offset') !== undefined) parseValue('integer', c.next(), false);
+    c.expect('map');
+    const at = c.next();
+    const name = containerName(at);
+    const shape = this.#lookups.container(at, name);
+    const value = `${addressType(this.#lookups.family)} . inet_service`;
+    if (shape.kind !== 'map' || shape.valueType === 'verdict')
+      throw new NftRefusal(at, 'Expression is not a map');
+    if (!sameTypes(shape.keyType, ['integer']) || shape.valueType !== value) {
+      throw new NftRefusal(
+        at,
+        `datatype mismatch, map expects ${shape.keyType.join(' . ')}, mapping expression has type integer`,
+      );
+    }
+    if (!this.#transport) {
+      throw new NftRefusal(
+        [head, at],
+        'transport protocol mapping is only valid after transport protocol match',
+      );
+    }
+    if (
+      this.#protocol !== undefined &&
+      shape.dataProtocol !== undefined &&
+      this.#protocol !== shape.dataProtocol
+    ) {
+      // nft names the map's declaration; the fake, which may not have it in this script, the rule's reference.
+      throw new NftRefusal(
+        at,
+        `conflicting protocols specified: ${this.#protocol} vs. ${shape.dataProtocol}`,
+      );
+    }
+    this.#containers.add(name);
   }
 
   #numgen(): void {
@@ -276,14 +328,15 @@ class RuleReader {
     if (!FIB_TYPES.has(type.text)) throw unexpected(type, type);
   }
 
+  /** `ct state S[,S...]` or `ct status S[,S...]`. */
   #ctState(): void {
     const c = this.#c;
     c.expect('ct');
-    c.expect('state');
+    const values = c.expect('state', 'status').text === 'state' ? CT_STATES : CT_STATUSES;
     c.accept('==', '!=');
     do {
-      const state = c.next();
-      if (!CT_STATES.has(state.text)) throw unexpected(state, state);
+      const value = c.next();
+      if (!values.has(value.text)) throw unexpected(value, value);
     } while (c.accept(',') !== undefined);
   }
 
@@ -331,7 +384,8 @@ class RuleReader {
       while (c.accept(',') !== undefined);
       c.expect('}');
     } else {
-      parseValue(first.type, value, true);
+      const parsed = parseValue(first.type, value, true);
+      if (first.type === 'inet_proto') this.#protocol = parsed;
     }
     if (first.transport) this.#transport = true;
     return false;

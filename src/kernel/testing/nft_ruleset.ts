@@ -30,7 +30,7 @@ import {
   unexpected,
   unsupported,
 } from './nft_script.ts';
-import { keyType, parseKey, parseVerdict } from './nft_values.ts';
+import { keyType, type NftKeyType, type ParsedVerdict, parseKey, parseVerdict } from './nft_values.ts';
 
 /** A rule in a chain. */
 export interface FakeRule {
@@ -50,14 +50,14 @@ export interface FakeChain {
 /** An element of a set or map, as nft lists it. */
 export interface FakeElement {
   readonly key: readonly string[];
-  /** A map element's verdict (`goto x`, `drop`). */
+  /** A verdict map element's verdict (`goto x`, `drop`), an endpoint map element's `ADDR . PORT`. */
   readonly value: string | undefined;
   /** The chain a map element's verdict jumps or goes to. */
   readonly target: string | undefined;
   readonly comment: string | undefined;
 }
 
-/** A named set or verdict map. */
+/** A named set, verdict map or endpoint map. */
 export interface FakeContainer extends RuleContainerShape {
   readonly name: string;
   readonly handle: number;
@@ -322,9 +322,13 @@ class TableEdit {
 
   addContainer(command: Extract<NftCommand, { kind: 'add-container' }>): void {
     const { spec, name } = command;
-    const types = spec.keyType.map((t) => keyType(t, name));
-    if (command.container === 'map' && spec.valueType !== 'verdict') {
-      throw unsupported(name, `map of ${spec.valueType ?? '?'} (kproxy writes verdict maps)`);
+    // A typeof declaration's types were derived (and checked) by the parser.
+    const types =
+      spec.declaredBy === 'typeof'
+        ? (spec.keyType as NftKeyType[])
+        : spec.keyType.map((t) => keyType(t, name));
+    if (command.container === 'map' && spec.valueType !== 'verdict' && spec.declaredBy !== 'typeof') {
+      throw unsupported(name, `map of ${spec.valueType ?? '?'} (kproxy writes verdict and endpoint maps)`);
     }
     const existing = this.table.containers.get(name.text);
     if (existing === undefined) {
@@ -334,6 +338,7 @@ class TableEdit {
         handle: this.#handle(),
         keyType: types,
         valueType: spec.valueType,
+        dataProtocol: spec.dataProtocol,
         flags: [...spec.flags],
         timeoutSeconds: spec.timeoutSeconds,
         comment: spec.comment,
@@ -345,6 +350,7 @@ class TableEdit {
       existing.kind === command.container &&
       existing.keyType.join() === types.join() &&
       existing.valueType === spec.valueType &&
+      existing.dataProtocol === spec.dataProtocol &&
       sameList(existing.flags, spec.flags);
     if (!same) throw new NftRefusal(name, EEXIST);
     if (spec.timeoutSeconds !== undefined) this.j.assign(existing, 'timeoutSeconds', spec.timeoutSeconds);
@@ -414,11 +420,20 @@ function splitElement(container: FakeContainer, tokens: readonly NftToken[]) {
   const comment = c.accept('comment') === undefined ? undefined : c.comment();
   if (c.peek()?.text === 'timeout' || c.peek()?.text === 'expires')
     throw unsupported(c.peek()!, 'element timeout');
-  const verdict = c.accept(':') === undefined ? undefined : parseVerdict(c);
+  const verdict = c.accept(':') === undefined ? undefined : elementValue(container, c);
   c.end();
   if (keyTokens.length === 0) throw unexpected(tokens[0], tokens[0]!);
   const key = parseKey(container.keyType, keyTokens, container.flags.includes('interval'));
   return { key, keyText: key.join(' . '), comment, verdict, at: [keyTokens[0]!, keyTokens.at(-1)!] as const };
+}
+
+/** A map element's value: a verdict, or for an endpoint map an address and a port. */
+function elementValue(container: FakeContainer, c: TokenCursor): ParsedVerdict {
+  if (container.kind !== 'map' || container.valueType === 'verdict' || container.valueType === undefined) {
+    return parseVerdict(c);
+  }
+  const types = container.valueType.split(' . ') as NftKeyType[];
+  return { text: parseKey(types, c.rest(), false).join(' . '), target: undefined };
 }
 
 /** The chains a set's or map's elements jump or go to. */

@@ -46,8 +46,12 @@ export interface NftBaseChainSpec extends Omit<NftBaseChainHook, 'policy'> {
 /** A set's or map's declaration. */
 export interface NftContainerSpec {
   readonly keyType: readonly string[];
-  /** `verdict` for a map; undefined for a set. */
+  /** `type` names the key types; `typeof` derives them from expressions (then checked by the parser). */
+  readonly declaredBy: 'type' | 'typeof';
+  /** `verdict` for a verdict map, `ipv4_addr . inet_service` for an endpoint map; undefined for a set. */
   readonly valueType: string | undefined;
+  /** The transport protocol of a `typeof ... : ip daddr . PROTO dport` map's value. */
+  readonly dataProtocol: string | undefined;
   readonly flags: readonly string[];
   readonly timeoutSeconds: number | undefined;
   readonly comment: string | undefined;
@@ -342,8 +346,37 @@ function chainDeclaration(block: NftToken[][]): {
 
 const SET_FLAGS = new Set(['constant', 'interval', 'timeout', 'dynamic']);
 
+/**
+ * The `typeof` kproxy declares its endpoint maps with: `numgen random mod N : ip daddr . PROTO dport`
+ * (the key is numgen's 32-bit integer, the value an address and a port).
+ */
+function typeofDeclaration(
+  kind: 'set' | 'map',
+  c: TokenCursor,
+): { keyType: string[]; valueType: string | undefined; dataProtocol: string | undefined } {
+  const head = c.expect('numgen');
+  c.expect('random', 'inc');
+  c.expect('mod');
+  if (!/^[1-9]\d*$/.test(c.next().text)) throw unexpected(c.last, c.last);
+  if (kind === 'set') throw unsupported(head, 'typeof set');
+  c.expect(':');
+  const address = c.expect('ip', 'ip6');
+  c.expect('daddr');
+  c.expect('.');
+  const protocol = c.expect('tcp', 'udp', 'sctp', 'th');
+  if (protocol.text === 'th') {
+    // nft 1.0.6 declares it, but then fails to read the map back once a rule maps through it.
+    throw unsupported(protocol, 'typeof th dport (nft 1.0.6 cannot list it back)');
+  }
+  c.expect('dport');
+  const addressType = address.text === 'ip' ? 'ipv4_addr' : 'ipv6_addr';
+  return { keyType: ['integer'], valueType: `${addressType} . inet_service`, dataProtocol: protocol.text };
+}
+
 function containerDeclaration(kind: 'set' | 'map', block: NftToken[][], at: NftToken): NftContainerSpec {
   let keyType: string[] | undefined;
+  let declaredBy: NftContainerSpec['declaredBy'] = 'type';
+  let dataProtocol: string | undefined;
   let valueType: string | undefined;
   let flags: string[] = [];
   let timeoutSeconds: number | undefined;
@@ -361,6 +394,10 @@ function containerDeclaration(kind: 'set' | 'map', block: NftToken[][], at: NftT
         }
         break;
       }
+      case 'typeof':
+        ({ keyType, valueType, dataProtocol } = typeofDeclaration(kind, c));
+        declaredBy = 'typeof';
+        break;
       case 'flags':
         flags = [c.next().text];
         while (c.accept(',') !== undefined) flags.push(c.next().text);
@@ -382,7 +419,7 @@ function containerDeclaration(kind: 'set' | 'map', block: NftToken[][], at: NftT
   }
   if (keyType === undefined) throw new NftRefusal(at, `${kind} definition does not specify key`);
   if (timeoutSeconds !== undefined && !flags.includes('timeout')) flags = [...flags, 'timeout'];
-  return { keyType, valueType, flags, timeoutSeconds, comment };
+  return { keyType, declaredBy, valueType, dataProtocol, flags, timeoutSeconds, comment };
 }
 
 /** The elements of `{ a, b, ... }`, each as its tokens. */

@@ -9,8 +9,11 @@ import { isIPv4, isIPv6 } from 'node:net';
 import type { NftFamily } from '../nft_listing.ts';
 import { NftRefusal, type NftToken, type TokenCursor, unexpected, unsupported } from './nft_script.ts';
 
-/** The key types the fake models. */
-export type NftKeyType = 'ipv4_addr' | 'ipv6_addr' | 'inet_proto' | 'inet_service' | 'mark';
+/**
+ * The key types the fake models. `integer` (32 bits) only comes from a `typeof numgen ...` declaration:
+ * nft refuses it in a `type` one.
+ */
+export type NftKeyType = 'ipv4_addr' | 'ipv6_addr' | 'inet_proto' | 'inet_service' | 'mark' | 'integer';
 
 const KEY_TYPES: ReadonlySet<string> = new Set<NftKeyType>([
   'ipv4_addr',
@@ -118,6 +121,11 @@ export function parseValue(type: NftKeyType, t: NftToken, prefixes: boolean): st
       if (!/^(0x[0-9a-fA-F]+|\d+)$/.test(t.text) || Number(t.text) > 0xffffffff)
         throw new NftRefusal(t, 'Could not parse mark');
       return `0x${Number(t.text).toString(16).padStart(8, '0')}`;
+    }
+    case 'integer': {
+      if (!/^(0x[0-9a-fA-F]+|\d+)$/.test(t.text)) throw new NftRefusal(t, 'Could not parse integer');
+      if (Number(t.text) > 0xffffffff) throw new NftRefusal(t, 'Value exceeds valid range 0-4294967295');
+      return String(Number(t.text));
     }
     default: {
       const never: never = type;

@@ -143,6 +143,11 @@ export function fixedChains(options: FixedChainOptions): NftChain[] {
     ),
     chain(n.markForMasquerade, [rule({ statements: [{ kind: 'mark-or', mark: options.mark }] })]),
     chain(n.masquerading, [
+      // Hairpin: an endpoint that reached itself through a service (only the DNATed destination says so).
+      rule({
+        matches: [{ kind: 'ct-status-dnat' }, { kind: 'address-pair', set: n.hairpinEndpoints }],
+        action: { kind: 'jump', chain: n.markForMasquerade },
+      }),
       rule({ matches: [{ kind: 'mark-unset', mark: options.mark }], action: { kind: 'return' } }),
       // Clear the bit, so that a packet that passes through the stack again is not masqueraded twice.
       rule({ statements: [{ kind: 'mark-xor', mark: options.mark }] }),
@@ -167,7 +172,7 @@ export function addressType(family: NftFamily): NftKeyType {
  *
  * @param family the table's family
  * @param nodePortIPsSet whether `--nodeport-addresses` restricts NodePorts (the nodeport-ips set exists)
- * @returns cluster-ips, [nodeport-ips], firewall-ips, no-endpoint-nodeports, no-endpoint-services, service-ips, service-nodeports
+ * @returns cluster-ips, [nodeport-ips], firewall-ips, hairpin-endpoints, no-endpoint-nodeports, no-endpoint-services, service-ips, service-nodeports
  * @example sharedContainers('ip', false).map((c) => c.name)
  */
 export function sharedContainers(family: NftFamily, nodePortIPsSet: boolean): NftContainer[] {
@@ -175,10 +180,10 @@ export function sharedContainers(family: NftFamily, nodePortIPsSet: boolean): Nf
   const addr = addressType(family);
   const destination: NftKeyType[] = [addr, 'inet_proto', 'inet_service'];
   const port: NftKeyType[] = ['inet_proto', 'inet_service'];
-  const set = (name: string, comment: string): NftContainer => ({
+  const set = (name: string, comment: string, keyType: NftKeyType[] = [addr]): NftContainer => ({
     kind: 'set',
     name,
-    keyType: [addr],
+    keyType,
     comment,
     timeoutSeconds: undefined,
     elements: [],
@@ -194,6 +199,7 @@ export function sharedContainers(family: NftFamily, nodePortIPsSet: boolean): Nf
     set(n.clusterIPs, 'Active ClusterIPs'),
     ...(nodePortIPsSet ? [set(n.nodePortIPs, 'IPs that accept NodePort traffic')] : []),
     map(n.firewallIPs, destination, 'destinations that are subject to LoadBalancerSourceRanges'),
+    set(n.hairpinEndpoints, 'endpoints that may reach themselves through a service', [addr, addr]),
     map(n.noEndpointNodePorts, port, 'vmap to drop or reject packets to service nodeports with no endpoints'),
     map(n.noEndpointServices, destination, 'vmap to drop or reject packets to services with no endpoints'),
     map(n.serviceIPs, destination, 'ClusterIP, ExternalIP and LoadBalancer IP traffic'),

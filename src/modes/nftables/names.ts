@@ -65,6 +65,7 @@ export const NFT_NAMES = {
   // masquerading
   markForMasquerade: 'mark-for-masquerade',
   masquerading: 'masquerading',
+  hairpinEndpoints: 'hairpin-endpoints',
 } as const;
 
 /** The shared sets and maps that service ports add elements to. */
@@ -75,7 +76,34 @@ export type SharedContainerName =
   | typeof NFT_NAMES.noEndpointNodePorts
   | typeof NFT_NAMES.noEndpointServices
   | typeof NFT_NAMES.serviceIPs
-  | typeof NFT_NAMES.serviceNodePorts;
+  | typeof NFT_NAMES.serviceNodePorts
+  | typeof NFT_NAMES.hairpinEndpoints;
+
+/** The prefix of the endpoint maps' names (`endpoints-tcp-0`); no fixed name starts with it. */
+export const ENDPOINT_MAP_PREFIX = 'endpoints-';
+
+/**
+ * Names an endpoint map: one per protocol and group of service ports (see plan.ts).
+ *
+ * @param protocol `tcp`, `udp` or `sctp`
+ * @param group the group's number
+ * @returns e.g. `endpoints-tcp-0`
+ * @example endpointMapName('udp', 3) // 'endpoints-udp-3'
+ */
+export function endpointMapName(protocol: string, group: number): string {
+  return `${ENDPOINT_MAP_PREFIX}${protocol}-${group}`;
+}
+
+/**
+ * Tells whether a set or map name is an endpoint map's.
+ *
+ * @param name a set or map name
+ * @returns true for `endpoints-PROTOCOL-N`
+ * @example isEndpointMapName('endpoints-tcp-0') // true
+ */
+export function isEndpointMapName(name: string): boolean {
+  return /^endpoints-(tcp|udp|sctp)-\d+$/.test(name);
+}
 
 /** Prefixes of per-service and per-endpoint objects. None of the fixed names contains a `/`. */
 export const SERVICE_OBJECT_PREFIXES = {

@@ -206,3 +206,70 @@ runFlows(
     },
   ],
 );
+
+// Hairpin through hairpin-endpoints (postrouting, after DNAT): a local endpoint reaching itself is
+// masqueraded, one reaching another endpoint is not; a remote endpoint only when this node's Local-policy
+// external chain short-circuits its pod traffic into the Cluster-policy chain.
+runFlows(
+  'hairpin',
+  proxyState([
+    servicePort({ endpoints: [{ address: '10.180.0.1:80', local: true }] }),
+    servicePort({
+      serviceName: 'svc2',
+      clusterIPs: ['172.30.0.42'],
+      endpoints: [{ address: '10.180.0.1:80', local: true }, '10.180.0.2:80'],
+    }),
+    servicePort({
+      serviceName: 'svc3',
+      clusterIPs: ['172.30.0.43'],
+      type: 'NodePort',
+      nodePort: 30080,
+      externalTrafficPolicy: 'Local',
+      endpoints: ['10.180.0.3:80', { address: '10.180.0.4:80', local: true }],
+    }),
+  ]),
+  [
+    {
+      name: 'a local endpoint reaching itself is masqueraded',
+      source: '10.180.0.1',
+      destination: '172.30.0.41',
+      port: 80,
+      output: '10.180.0.1:80',
+      masq: true,
+    },
+    {
+      name: 'a pod that is no endpoint is not',
+      source: POD_CLIENT,
+      destination: '172.30.0.41',
+      port: 80,
+      output: '10.180.0.1:80',
+      masq: false,
+    },
+    {
+      name: 'a remote pod reaching the NodePort, short-circuited to itself, is masqueraded',
+      source: '10.180.0.3',
+      destination: NODE_IP,
+      port: 30080,
+      output: '10.180.0.3:80, 10.180.0.4:80',
+      masq: true,
+    },
+  ],
+);
+
+describe('nftables hairpin: only the pair of an endpoint with itself', () => {
+  const state = proxyState([
+    servicePort({ endpoints: [{ address: '10.180.0.1:80', local: true }, '10.180.0.2:80'] }),
+  ]);
+  it('a local endpoint sent to the other endpoint keeps its source', () => {
+    const r = traceNftablesState(state, planOptions(), {
+      source: '10.180.0.1',
+      destination: '172.30.0.41',
+      port: 80,
+      protocol: 'TCP',
+    });
+    // Masqueraded on the path back to itself only: the path to 10.180.0.2 passes the return.
+    assert.equal(r.masquerade, true);
+    assert.ok(r.path.some((s) => s.includes('@hairpin-endpoints')));
+    assert.ok(r.path.some((s) => s === 'masquerading: mark and 0x4000 == 0 return'));
+  });
+});

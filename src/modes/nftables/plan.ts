@@ -7,9 +7,15 @@
  *   (`ip . protocol . port : goto CHAIN`) and `service-nodeports` (`protocol . port : goto CHAIN`), the
  *   no-endpoint maps (`drop` or `goto reject-chain`), `firewall-ips` (loadBalancerSourceRanges), and the
  *   `cluster-ips` and `nodeport-ips` sets;
- * - per service port ({@link NftServicePort}): policy chains choosing an endpoint with
- *   `numgen random mod N vmap`, an `external-` chain, a `firewall-` chain, one `endpoint-` chain per
- *   endpoint (hairpin mark, affinity update, DNAT) and the affinity sets.
+ * - per service port ({@link NftServicePort}): policy chains choosing an endpoint, an `external-` chain,
+ *   a `firewall-` chain;
+ * - endpoint maps (`endpoints-tcp-0`, ...): the policy chains pick and DNAT in one rule, `dnat ip to
+ *   numgen random mod N offset K map @endpoints-tcp-G`, each chain under its own keys (endpoint_slots.ts).
+ *   Upstream goes through one `endpoint-` chain per endpoint instead; kproxy keeps those only for session
+ *   affinity (the chain records the client in the endpoint's affinity set). Measured, the endpoint chains
+ *   made a full sync at 10 000 services × 10 endpoints take 100 s (docs/nftables-mode.md);
+ * - the `hairpin-endpoints` set: endpoints that may reach themselves through a service, masqueraded in
+ *   postrouting (upstream marks them in each endpoint chain).
  *
  * The plan is shaped for partial syncs: per-service objects are keyed by service port and replaced as a
  * whole; the shared maps are sorted element lists, so an applier diffs two plans element by element and
@@ -33,8 +39,9 @@ import {
 } from '../../kernel/iptables_address.ts';
 import type { ProxyState, ServicePortKey, StateChange } from '../../model/types.ts';
 import { masqueradeMark } from '../common/iptables_base_chains.ts';
+import { type EndpointSlot, EndpointSlots } from './endpoint_slots.ts';
 import { baseChains, fixedChains, sharedContainers } from './fixed_objects.ts';
-import { NFT_NAMES, NFT_TABLE } from './names.ts';
+import { isEndpointMapName, NFT_NAMES, NFT_TABLE } from './names.ts';
 import { verdictText } from './rule_text.ts';
 import {
   compareElementKeys,
@@ -42,7 +49,9 @@ import {
   type NftChain,
   type NftContainer,
   type NftElement,
+  type NftEndpointMap,
   type NftFamily,
+  type NftProtocol,
 } from './ruleset.ts';
 import { type NftServicePort, planServicePort, type ServicePortContext } from './service_port.ts';
 
@@ -56,7 +65,10 @@ export interface NftablesPlan {
   readonly baseChains: readonly NftBaseChain[];
   /** The fixed regular chains (dispatch, checks, reject, masquerade). */
   readonly chains: readonly NftChain[];
-  /** The shared sets and maps, each with every element of every service port, sorted by key. */
+  /**
+   * The shared sets and maps, then the endpoint maps in use (by protocol, then group), each with every
+   * element of every service port, sorted by key.
+   */
   readonly containers: readonly NftContainer[];
   /** Optional shared containers this plan does without (nodeport-ips without `--nodeport-addresses`). */
   readonly unusedContainers: readonly NftContainer[];
@@ -138,11 +150,20 @@ export function planNftables(
   const ctx = contextFor(options, warnings);
   const context = contextKey(ctx);
   const previous = reuse?.previous.context === context ? reuse : undefined;
+  const keys = [...state.servicePorts.keys()].sort();
+  const kept = new Map<ServicePortKey, NftServicePort>();
+  const earlierSlots = new Map<string, EndpointSlot>();
+  for (const key of previous === undefined ? [] : keys) {
+    const earlier = previous!.previous.servicePorts.get(key);
+    if (earlier === undefined) continue;
+    if (!previous!.change.changed.has(key)) kept.set(key, earlier);
+    else for (const s of earlier.slots) earlierSlots.set(s.chain, s);
+  }
+  const slots = new EndpointSlots(earlierSlots);
+  for (const sp of kept.values()) for (const s of sp.slots) slots.reserve(s);
   const servicePorts = new Map<ServicePortKey, NftServicePort>();
-  for (const key of [...state.servicePorts.keys()].sort()) {
-    const kept =
-      previous?.change.changed.has(key) === false ? previous.previous.servicePorts.get(key) : undefined;
-    const planned = kept ?? planServicePort(state.servicePorts.get(key)!, ctx);
+  for (const key of keys) {
+    const planned = kept.get(key) ?? planServicePort(state.servicePorts.get(key)!, ctx, slots);
     if (planned !== undefined) servicePorts.set(key, planned);
   }
 
@@ -152,19 +173,21 @@ export function planNftables(
   if (nodePorts !== undefined) {
     elements.set(
       NFT_NAMES.nodePortIPs,
-      nodePorts.map((ip) => ({ key: [ip], verdict: undefined, comment: undefined })),
+      nodePorts.map((ip) => ({ key: [ip], verdict: undefined, endpoint: undefined, comment: undefined })),
     );
   }
+  const sorted = (name: string): NftElement[] =>
+    [...(elements.get(name) ?? [])].sort((a, b) => compareElementKeys(a.key, b.key));
   return {
     family: ctx.family,
     table: NFT_TABLE,
     tableComment: 'rules for kube-proxy',
     baseChains: baseChains(),
     chains: fixedChains({ family: ctx.family, mark: ctx.mark, nodePortIPsSet: nodePorts !== undefined }),
-    containers: containers.map((c) => ({
-      ...c,
-      elements: [...(elements.get(c.name) ?? [])].sort((a, b) => compareElementKeys(a.key, b.key)),
-    })),
+    containers: [
+      ...containers.map((c) => ({ ...c, elements: sorted(c.name) })),
+      ...endpointMaps(elements.keys()).map((m) => ({ ...m, elements: sorted(m.name) })),
+    ],
     unusedContainers:
       nodePorts === undefined
         ? sharedContainers(ctx.family, true).filter((c) => c.name === NFT_NAMES.nodePortIPs)
@@ -174,6 +197,22 @@ export function planNftables(
     context,
     warnings,
   };
+}
+
+/** The endpoint maps that hold elements, by protocol then group. */
+function endpointMaps(names: Iterable<string>): NftEndpointMap[] {
+  const maps = [...names].filter(isEndpointMapName).map((name) => {
+    const [, protocol = '', group = ''] = name.split('-');
+    return { name, protocol: protocol as NftProtocol, group: Number(group) };
+  });
+  maps.sort((a, b) => (a.protocol < b.protocol ? -1 : a.protocol > b.protocol ? 1 : a.group - b.group));
+  return maps.map((m) => ({
+    kind: 'endpoint-map',
+    name: m.name,
+    protocol: m.protocol,
+    comment: undefined,
+    elements: [],
+  }));
 }
 
 /**
@@ -208,5 +247,6 @@ function collectElements(
 }
 
 function verdictOf(e: NftElement): string {
+  if (e.endpoint !== undefined) return `${e.endpoint.address} . ${e.endpoint.port}`;
   return e.verdict === undefined ? '' : verdictText(e.verdict);
 }

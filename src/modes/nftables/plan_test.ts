@@ -179,4 +179,98 @@ describe('planNftables', () => {
       endpointIPs: ['10.180.0.1', '10.180.0.2'],
     });
   });
+
+  it('picks endpoints through an endpoint map, one slot of keys per policy chain, in key order', () => {
+    const plan = planNftables(
+      proxyState([
+        servicePort({ serviceName: 'a', endpoints: two }),
+        servicePort({ serviceName: 'b', clusterIPs: ['172.30.0.42'], endpoints: ['10.180.0.3:80'] }),
+        servicePort({ serviceName: 'c', protocol: 'UDP', clusterIPs: ['172.30.0.43'], endpoints: two }),
+      ]),
+      planOptions(),
+    );
+    assert.deepEqual(
+      [...plan.servicePorts.values()].map((sp) => sp.slots.map((s) => `${s.protocol} ${s.slot}`)),
+      [['tcp 0'], ['tcp 1'], ['udp 0']],
+    );
+    assert.deepEqual(elements(plan, 'endpoints-tcp-0'), ['0', '1', '65536']);
+    assert.deepEqual(elements(plan, 'endpoints-udp-0'), ['0', '1']);
+    const a = plan.servicePorts.get('ns1/a:p80/TCP')!;
+    assert.deepEqual(a.chains.at(-1)!.rules.at(-1)!.action, {
+      kind: 'dnat-map',
+      protocol: 'tcp',
+      count: 2,
+      offset: 0,
+      map: 'endpoints-tcp-0',
+    });
+  });
+
+  it('groups 64 slots per endpoint map', () => {
+    const ports = Array.from({ length: 65 }, (_, i) =>
+      servicePort({
+        serviceName: `s${String(i).padStart(2, '0')}`,
+        clusterIPs: [`172.30.1.${i}`],
+        endpoints: ['10.180.0.1:80'],
+      }),
+    );
+    const plan = planNftables(proxyState(ports), planOptions());
+    assert.deepEqual(elements(plan, 'endpoints-tcp-1'), [String(64 * 65536)]);
+    assert.equal(elements(plan, 'endpoints-tcp-0').length, 64);
+  });
+
+  it('keeps every slot when re-planning; a changed chain keeps its own, a new one takes the lowest free', () => {
+    const a = servicePort({ serviceName: 'a', endpoints: two });
+    const b = servicePort({ serviceName: 'b', clusterIPs: ['172.30.0.42'], endpoints: two });
+    const c = servicePort({ serviceName: 'c', clusterIPs: ['172.30.0.43'], endpoints: two });
+    const before = planNftables(proxyState([a, b, c]), planOptions());
+    // a goes away (slot 0 frees up), c loses an endpoint, n is new (and sorts first).
+    const c2 = servicePort({ serviceName: 'c', clusterIPs: ['172.30.0.43'], endpoints: ['10.180.0.2:80'] });
+    const n = servicePort({ serviceName: '0new', clusterIPs: ['172.30.0.44'], endpoints: two });
+    const after = planNftables(proxyState([b, c2, n], 2), planOptions(), {
+      previous: before,
+      change: change([c2.key, n.key], [a.key]),
+    });
+    const slot = (key: string) => after.servicePorts.get(key)!.slots.map((s) => s.slot);
+    assert.deepEqual(slot(b.key), [1]);
+    assert.deepEqual(slot(c2.key), [2]);
+    assert.deepEqual(slot(n.key), [0]);
+    assert.deepEqual(elements(after, 'endpoints-tcp-0'), ['0', '1', '65536', '65537', '131072']);
+    // A fresh plan numbers them in key order again.
+    assert.deepEqual(
+      planNftables(proxyState([b, c2, n], 2), planOptions()).servicePorts.get(n.key)!.slots[0]!.slot,
+      0,
+    );
+  });
+
+  it('keeps endpoint chains for session affinity, whose chains record the client', () => {
+    const plan = planNftables(
+      proxyState([
+        servicePort({ sessionAffinity: { type: 'ClientIP', timeoutSeconds: 60 }, endpoints: two }),
+      ]),
+      planOptions(),
+    );
+    const sp = plan.servicePorts.get('ns1/svc1:p80/TCP')!;
+    assert.deepEqual(sp.slots, []);
+    assert.equal(plan.containers.filter((c) => c.kind === 'endpoint-map').length, 0);
+    assert.equal(sp.chains.filter((c) => c.name.startsWith('endpoint-')).length, 2);
+  });
+
+  it('puts local endpoints (and short-circuited pods) in hairpin-endpoints, each once', () => {
+    const plan = planNftables(
+      proxyState([
+        servicePort({
+          serviceName: 'a',
+          endpoints: [{ address: '10.180.0.1:80', local: true }, '10.180.0.2:80'],
+        }),
+        servicePort({
+          serviceName: 'b',
+          clusterIPs: ['172.30.0.42'],
+          endpoints: [{ address: '10.180.0.1:80', local: true }],
+        }),
+      ]),
+      planOptions(),
+    );
+    assert.deepEqual(elements(plan, NFT_NAMES.hairpinEndpoints), ['10.180.0.1 . 10.180.0.1']);
+    assert.deepEqual(plan.warnings, []);
+  });
 });

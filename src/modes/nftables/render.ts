@@ -23,7 +23,13 @@
  */
 import type { NftablesPlan } from './plan.ts';
 import { elementText, ruleText } from './rule_text.ts';
-import type { NftBaseChain, NftChain, NftContainer, NftElement } from './ruleset.ts';
+import {
+  containerObject,
+  type NftBaseChain,
+  type NftChain,
+  type NftContainer,
+  type NftElement,
+} from './ruleset.ts';
 import type { NftServicePort } from './service_port.ts';
 
 /** The table an object belongs to, as every command names it (`ip kube-proxy`). */
@@ -51,15 +57,32 @@ export function tableCommand(plan: NftablesPlan): string {
  * @example containerCommand(plan, plan.containers[0]!)
  */
 export function containerCommand(plan: NftablesPlan, c: NftContainer): string {
-  const type = c.keyType.join(' . ') + (c.kind === 'map' ? ' : verdict' : '');
-  const parts = [`type ${type} ;`];
+  const parts: string[] = [];
+  switch (c.kind) {
+    case 'set':
+      parts.push(`type ${c.keyType.join(' . ')} ;`);
+      break;
+    case 'map':
+      parts.push(`type ${c.keyType.join(' . ')} : verdict ;`);
+      break;
+    case 'endpoint-map':
+      // typeof: numgen's value has no type name to write (`integer` is refused in a declaration), and
+      // `PROTO dport` rather than `th dport`, which nft 1.0.6 cannot read back from the kernel once a
+      // rule maps through the map ("conflicting protocols"): hence one map per protocol.
+      parts.push(`typeof numgen random mod 1 : ${plan.family} daddr . ${c.protocol} dport ;`);
+      break;
+    default: {
+      const never: never = c;
+      throw new TypeError(`Unknown container ${JSON.stringify(never)}`);
+    }
+  }
   if (c.kind === 'set' && c.timeoutSeconds !== undefined) {
     // `dynamic` too: the kernel adds it to a set the packet path updates, and a later `add set` without
     // it would then be refused as a change of flags (upstream's note).
     parts.push('flags dynamic,timeout ;', `timeout ${c.timeoutSeconds}s ;`);
   }
   if (c.comment !== undefined) parts.push(`comment "${c.comment}" ;`);
-  return `add ${c.kind} ${tableOf(plan)} ${c.name} { ${parts.join(' ')} }`;
+  return `add ${containerObject(c)} ${tableOf(plan)} ${c.name} { ${parts.join(' ')} }`;
 }
 
 function isBaseChain(c: NftChain): c is NftBaseChain {
@@ -153,9 +176,12 @@ export function renderNftablesPlan(plan: NftablesPlan): string {
     plan.containers.map((c) => containerCommand(plan, c)),
     fixedChains.flatMap((c) => chainCommands(plan, c)),
     [
-      ...plan.containers.map((c) => `flush ${c.kind} ${t} ${c.name}`),
+      ...plan.containers.map((c) => `flush ${containerObject(c)} ${t} ${c.name}`),
       // Declared first, so that deleting a set that is not there is not an error (upstream's add+delete).
-      ...plan.unusedContainers.flatMap((c) => [containerCommand(plan, c), `delete ${c.kind} ${t} ${c.name}`]),
+      ...plan.unusedContainers.flatMap((c) => [
+        containerCommand(plan, c),
+        `delete ${containerObject(c)} ${t} ${c.name}`,
+      ]),
     ],
     fixedChains.flatMap((c) => ruleCommands(plan, c)),
     ...[...plan.servicePorts.values()].map((sp) => servicePortCommands(plan, sp)),

@@ -65,6 +65,10 @@ function matchText(m: NftMatch, family: NftFamily): string {
       return `fib ${m.field} type local`;
     case 'mark-unset':
       return `mark and ${m.mark} == 0`;
+    case 'ct-status-dnat':
+      return 'ct status dnat';
+    case 'address-pair':
+      return `${family} saddr . ${family} daddr @${m.set}`;
     default: {
       const never: never = m;
       return never;
@@ -103,6 +107,9 @@ function actionText(a: NftAction, family: NftFamily): string {
       return `numgen random mod ${a.chains.length} vmap { ${a.chains.map((c, i) => `${i} : goto ${c}`).join(' , ')} }`;
     case 'dnat':
       return `meta l4proto ${a.protocol} dnat to ${a.address}:${a.port}`;
+    case 'dnat-map':
+      // As nft lists it back (`dnat ip to`), so that a listing and the script read alike.
+      return `meta l4proto ${a.protocol} dnat ${family} to numgen random mod ${a.count} offset ${a.offset} map @${a.map}`;
     case 'masquerade':
       return 'masquerade fully-random';
     default: {
@@ -131,14 +138,20 @@ export function ruleText(r: NftRule, family: NftFamily): string {
 }
 
 /**
- * An element as nft writes it inside `{ }`: the key parts joined by ` . `, the comment, the verdict.
+ * An element as nft writes it inside `{ }`: the key parts joined by ` . `, the comment, the verdict or
+ * the endpoint.
  *
  * @param e the element
- * @returns e.g. `172.30.0.46 . tcp . 80 comment "ns6/svc6:p80" : goto reject-chain`
- * @example elementText({ key: ['172.30.0.41'], verdict: undefined, comment: undefined }) // '172.30.0.41'
+ * @returns e.g. `172.30.0.46 . tcp . 80 comment "ns6/svc6:p80" : goto reject-chain`, `65536 : 10.180.0.1 . 80`
+ * @example elementText({ key: ['172.30.0.41'], verdict: undefined, endpoint: undefined, comment: undefined }) // '172.30.0.41'
  */
 export function elementText(e: NftElement): string {
   const comment = e.comment === undefined ? '' : ` comment "${e.comment}"`;
-  const verdict = e.verdict === undefined ? '' : ` : ${verdictText(e.verdict)}`;
-  return `${e.key.join(' . ')}${comment}${verdict}`;
+  const value =
+    e.verdict !== undefined
+      ? ` : ${verdictText(e.verdict)}`
+      : e.endpoint !== undefined
+        ? ` : ${e.endpoint.address} . ${e.endpoint.port}`
+        : '';
+  return `${e.key.join(' . ')}${comment}${value}`;
 }

@@ -42,7 +42,11 @@ export type NftMatch =
   /** `fib saddr|daddr type local`: the address is one of this host's. */
   | { readonly kind: 'fib-local'; readonly field: NftAddressField }
   /** `mark and MARK == 0`: the masquerade bit is not set. */
-  | { readonly kind: 'mark-unset'; readonly mark: string };
+  | { readonly kind: 'mark-unset'; readonly mark: string }
+  /** `ct status dnat`: a service's DNAT translated the connection's destination. */
+  | { readonly kind: 'ct-status-dnat' }
+  /** `ip saddr . ip daddr @SET`: the source and the (translated) destination, as a pair, are in a set. */
+  | { readonly kind: 'address-pair'; readonly set: string };
 
 /** A non-terminal statement: it acts and evaluation goes on. */
 export type NftStatement =
@@ -77,6 +81,17 @@ export type NftAction =
   | { readonly kind: 'numgen'; readonly chains: readonly string[] }
   /** `meta l4proto PROTO dnat to ADDRESS:PORT`. */
   | { readonly kind: 'dnat'; readonly protocol: NftProtocol; readonly address: string; readonly port: number }
+  /**
+   * `meta l4proto PROTO dnat ip to numgen random mod COUNT offset OFFSET map @MAP`: one of the endpoints
+   * the map holds under keys OFFSET .. OFFSET+COUNT-1, each equally likely (no match: the next rule).
+   */
+  | {
+      readonly kind: 'dnat-map';
+      readonly protocol: NftProtocol;
+      readonly count: number;
+      readonly offset: number;
+      readonly map: string;
+    }
   /** `masquerade fully-random`. */
   | { readonly kind: 'masquerade' };
 
@@ -107,19 +122,25 @@ export interface NftBaseChain extends NftChain {
 /** The data types kproxy's sets and maps are keyed by. */
 export type NftKeyType = 'ipv4_addr' | 'ipv6_addr' | 'inet_proto' | 'inet_service';
 
+/** An endpoint, as the value of an endpoint-map element (`10.180.0.1 . 80`). */
+export interface NftEndpoint {
+  readonly address: string;
+  readonly port: number;
+}
+
 /** A set or map element; `key` has one value per key type (`['172.30.0.41', 'tcp', '80']`). */
 export interface NftElement {
   readonly key: readonly string[];
-  /** Set for map elements, undefined for set elements. */
+  /** Set for verdict-map elements, undefined for the others. */
   readonly verdict: NftVerdict | undefined;
+  /** Set for endpoint-map elements, undefined for the others. */
+  readonly endpoint: NftEndpoint | undefined;
   readonly comment: string | undefined;
 }
 
-/** What a named set or verdict map is declared with. */
+/** What a named set or map is declared with. */
 interface NftContainerBase {
   readonly name: string;
-  /** Concatenated key types (`ipv4_addr . inet_proto . inet_service`). */
-  readonly keyType: readonly NftKeyType[];
   readonly comment: string | undefined;
   /** Sorted by key (see compareElementKeys), so two plans diff element by element. */
   readonly elements: readonly NftElement[];
@@ -128,6 +149,8 @@ interface NftContainerBase {
 /** A named set. */
 export interface NftSet extends NftContainerBase {
   readonly kind: 'set';
+  /** Concatenated key types (`ipv4_addr . ipv4_addr`). */
+  readonly keyType: readonly NftKeyType[];
   /** Session-affinity sets: entries added by the packet path, each expiring after `timeoutSeconds`. */
   readonly timeoutSeconds: number | undefined;
 }
@@ -135,10 +158,33 @@ export interface NftSet extends NftContainerBase {
 /** A named verdict map (`KEY : verdict`). */
 export interface NftMap extends NftContainerBase {
   readonly kind: 'map';
+  /** Concatenated key types (`ipv4_addr . inet_proto . inet_service`). */
+  readonly keyType: readonly NftKeyType[];
 }
 
-/** A named set or verdict map. */
-export type NftContainer = NftSet | NftMap;
+/**
+ * A named map from a number to an endpoint of one protocol (`typeof numgen random mod 1 : ip daddr .
+ * tcp dport`): where the `dnat-map` action of many service ports' chains picks their endpoints, each
+ * service port under its own range of keys (see plan.ts).
+ */
+export interface NftEndpointMap extends NftContainerBase {
+  readonly kind: 'endpoint-map';
+  readonly protocol: NftProtocol;
+}
+
+/** A named set, verdict map or endpoint map. */
+export type NftContainer = NftSet | NftMap | NftEndpointMap;
+
+/**
+ * The nft object kind of a container, as `add`, `flush` and `delete` name it.
+ *
+ * @param c the container
+ * @returns `set` or `map`
+ * @example containerObject({ kind: 'endpoint-map', ... }) // 'map'
+ */
+export function containerObject(c: Pick<NftContainer, 'kind'>): 'set' | 'map' {
+  return c.kind === 'set' ? 'set' : 'map';
+}
 
 /**
  * Builds a rule; the parts a rule does not have are left out.

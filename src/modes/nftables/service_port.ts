@@ -1,24 +1,26 @@
 /**
  * What one service port contributes to the nftables plan (upstream's per-service part of
- * syncProxyRules): its chains (`service-`, `local-`, `external-`, `firewall-`, `endpoint-`), its
- * session-affinity sets, and its elements of the shared sets and verdict maps. Pure; a plan is these,
- * keyed by service port, plus the fixed objects.
+ * syncProxyRules): its chains (`service-`, `local-`, `external-`, `firewall-`, and `endpoint-` with
+ * session affinity), its session-affinity sets, its elements of the shared sets and verdict maps, and its
+ * endpoints in the endpoint maps. Pure; a plan is these, keyed by service port, plus the fixed objects.
  *
  * @module
  */
 import { cidrContains, formatIpv4Cidr } from '../../kernel/iptables_address.ts';
 import type { Endpoint, ServicePortKey, ServicePortState } from '../../model/types.ts';
 import { type ServicePortPolicy, servicePortPolicy } from '../common/service_port_policy.ts';
+import { type EndpointSlot, type EndpointSlots, SLOT_KEYS, slotGroup, slotOffset } from './endpoint_slots.ts';
 import {
+  endpointMapName,
   endpointObjectNames,
   NFT_NAMES,
   type ServiceObjectNames,
-  type SharedContainerName,
   serviceObjectNames,
 } from './names.ts';
 import {
   type NftChain,
   type NftElement,
+  type NftEndpoint,
   type NftFamily,
   type NftMatch,
   type NftProtocol,
@@ -50,10 +52,15 @@ export interface UdpConntrackTargets {
   readonly endpointIPs: readonly string[];
 }
 
-/** One element of a shared set or map, and which one. */
+/** One element of a shared set or map (or of an endpoint map), and which one. */
 export interface NftContribution {
-  readonly container: SharedContainerName;
+  readonly container: string;
   readonly element: NftElement;
+}
+
+/** A policy chain that picks its endpoints through an endpoint map, and its slot there. */
+export interface ChainSlot extends EndpointSlot {
+  readonly chain: string;
 }
 
 /** Everything one service port puts into the table; replaced as a whole when the service port changes. */
@@ -62,12 +69,17 @@ export interface NftServicePort {
   /** `namespace/name:port`, safe for a comment. */
   readonly comment: string;
   readonly protocol: NftProtocol;
-  /** Its chains, in declaration order: policy chains, external, firewall, then one per endpoint. */
+  /**
+   * Its chains, in declaration order: policy chains, external, firewall, then one per endpoint when the
+   * policy chains pick through endpoint chains (session affinity) rather than an endpoint map.
+   */
   readonly chains: readonly NftChain[];
   /** Session-affinity sets (ClientIP), one per reachable endpoint. */
   readonly affinitySets: readonly NftSet[];
-  /** Its elements of the shared sets and maps. */
+  /** Its elements of the shared sets and maps and of the endpoint maps. */
   readonly elements: readonly NftContribution[];
+  /** The slots of its policy chains that pick through an endpoint map. */
+  readonly slots: readonly ChainSlot[];
   /** Set for UDP service ports. */
   readonly udp: UdpConntrackTargets | undefined;
 }
@@ -85,6 +97,9 @@ function address(field: 'saddr' | 'daddr', prefixes: readonly string[], negated 
 /** Builds the parts in upstream's order; one instance per service port. */
 class ServicePortPlanner {
   readonly #elements: NftContribution[] = [];
+  readonly #slots: ChainSlot[] = [];
+  /** Endpoints that policy chains reach through endpoint chains (by `ip:port`). */
+  readonly #throughChains = new Set<string>();
   readonly #proto: NftProtocol;
 
   constructor(
@@ -92,6 +107,7 @@ class ServicePortPlanner {
     readonly p: ServicePortPolicy,
     readonly names: ServiceObjectNames,
     readonly ctx: ServicePortContext,
+    readonly slots: EndpointSlots,
   ) {
     this.#proto = sp.protocol.toLowerCase() as NftProtocol;
   }
@@ -99,7 +115,9 @@ class ServicePortPlanner {
   plan(): NftServicePort {
     this.#addElements();
     const chains = [...this.#policyChains(), ...this.#externalChain(), ...this.#firewallChain()];
-    chains.push(...this.p.reachableEndpoints.map((e) => this.#endpointChain(e)));
+    const viaChains = this.p.reachableEndpoints.filter((e) => this.#throughChains.has(`${e.ip}:${e.port}`));
+    chains.push(...viaChains.map((e) => this.#endpointChain(e)));
+    this.#addHairpins();
     const sp = this.sp;
     const p = this.p;
     return {
@@ -107,8 +125,9 @@ class ServicePortPlanner {
       comment: this.names.comment,
       protocol: this.#proto,
       chains,
-      affinitySets: this.#affinitySets(),
+      affinitySets: this.#affinitySets(viaChains),
       elements: this.#elements,
+      slots: this.#slots,
       udp:
         sp.protocol === 'UDP'
           ? {
@@ -125,8 +144,32 @@ class ServicePortPlanner {
     return a.type === 'ClientIP' ? a.timeoutSeconds : undefined;
   }
 
-  #add(container: SharedContainerName, key: readonly string[], verdict?: NftVerdict, comment?: string): void {
-    this.#elements.push({ container, element: { key, verdict, comment } });
+  #add(container: string, key: readonly string[], verdict?: NftVerdict, comment?: string): void {
+    this.#elements.push({ container, element: { key, verdict, endpoint: undefined, comment } });
+  }
+
+  #addEndpoint(map: string, key: number, endpoint: NftEndpoint): void {
+    this.#elements.push({
+      container: map,
+      element: { key: [String(key)], verdict: undefined, endpoint, comment: undefined },
+    });
+  }
+
+  /**
+   * The pairs `ENDPOINT . ENDPOINT` of hairpin-endpoints: an endpoint that reaches itself through the
+   * service is masqueraded after DNAT, so that its reply comes back through the node. Only endpoints
+   * whose own packets this node DNATs can do that: local ones, and every Cluster-policy endpoint when
+   * the external chain sends pod traffic there (a pod on another node reaching this node's NodePort or
+   * external IP). Elsewhere a pod's service traffic is DNATed on its own node.
+   */
+  #addHairpins(): void {
+    const { p, ctx } = this;
+    const podsShortCircuit =
+      p.usesExternalChain && p.externalPolicyLocal && p.usesClusterChain && ctx.clusterCIDR !== undefined;
+    const ips = new Set<string>();
+    for (const e of podsShortCircuit ? p.clusterEndpoints : []) ips.add(e.ip);
+    for (const e of p.reachableEndpoints) if (e.isLocal) ips.add(e.ip);
+    for (const ip of ips) this.#add(NFT_NAMES.hairpinEndpoints, [ip, ip]);
   }
 
   /** The verdict map entries (upstream: "Capture the clusterIP", "... externalIPs", "... load-balancer ingress", "... nodeports"). */
@@ -180,6 +223,12 @@ class ServicePortPlanner {
           );
         }
       }
+      const picked = this.#pickThroughMap(name, endpoints);
+      if (picked !== undefined) {
+        rules.push(picked);
+        return { name, comment: undefined, rules };
+      }
+      for (const e of endpoints) this.#throughChains.add(`${e.ip}:${e.port}`);
       const targets = endpoints.map((e) => endpointObjectNames(this.sp, e.ip, e.port));
       if (this.#affinityTimeout !== undefined) {
         for (const t of targets) {
@@ -204,6 +253,26 @@ class ServicePortPlanner {
     if (p.usesClusterChain) out.push(chain(names.cluster, p.clusterEndpoints, !p.internalPolicyLocal));
     if (p.usesLocalChain) out.push(chain(names.local, p.localEndpoints, p.internalPolicyLocal));
     return out;
+  }
+
+  /**
+   * The rule that picks one of `endpoints` through an endpoint map, or undefined when the chain picks
+   * through endpoint chains instead: with session affinity (each endpoint chain records the client), or
+   * when no slot is left or the endpoints do not fit one.
+   */
+  #pickThroughMap(chain: string, endpoints: readonly Endpoint[]): NftRule | undefined {
+    if (this.#affinityTimeout !== undefined || endpoints.length > SLOT_KEYS) return undefined;
+    const slot = this.slots.take(this.#proto, chain);
+    if (slot === undefined) return undefined;
+    this.#slots.push({ chain, protocol: this.#proto, slot });
+    const map = endpointMapName(this.#proto, slotGroup(slot));
+    const offset = slotOffset(slot);
+    endpoints.forEach((e, i) => {
+      this.#addEndpoint(map, offset + i, { address: e.ip, port: e.port });
+    });
+    return rule({
+      action: { kind: 'dnat-map', protocol: this.#proto, count: endpoints.length, offset, map },
+    });
   }
 
   /** `external-`: masquerade (Cluster policy) or the Local-policy short-circuits, then the external policy chain. */
@@ -271,10 +340,10 @@ class ServicePortPlanner {
     ];
   }
 
-  /** `endpoint-`: hairpin masquerade, affinity update, DNAT. */
+  /** `endpoint-`: affinity update, DNAT (hairpin masquerading is hairpin-endpoints', in postrouting). */
   #endpointChain(e: Endpoint): NftChain {
     const names = endpointObjectNames(this.sp, e.ip, e.port);
-    const rules: NftRule[] = [rule({ matches: [address('saddr', [e.ip])], action: MARK_FOR_MASQUERADE })];
+    const rules: NftRule[] = [];
     if (this.#affinityTimeout !== undefined) {
       rules.push(rule({ statements: [{ kind: 'update-source', set: names.affinitySet }] }));
     }
@@ -282,11 +351,11 @@ class ServicePortPlanner {
     return { name: names.chain, comment: undefined, rules };
   }
 
-  /** One set per reachable endpoint: the clients sent there, each remembered for the affinity timeout. */
-  #affinitySets(): NftSet[] {
+  /** One set per endpoint chain: the clients sent there, each remembered for the affinity timeout. */
+  #affinitySets(endpoints: readonly Endpoint[]): NftSet[] {
     const timeout = this.#affinityTimeout;
     if (timeout === undefined) return [];
-    return this.p.reachableEndpoints.map((e) => ({
+    return endpoints.map((e) => ({
       kind: 'set',
       name: endpointObjectNames(this.sp, e.ip, e.port).affinitySet,
       keyType: [this.ctx.family === 'ip' ? 'ipv4_addr' : 'ipv6_addr'],
@@ -302,11 +371,16 @@ class ServicePortPlanner {
  *
  * @param sp the service port (endpoints selected by the tracker)
  * @param ctx the flags shared by every service port
+ * @param slots where its policy chains get their endpoint-map slots
  * @returns what it puts into the table, or undefined when it has no IPv4 cluster IP (IPv6 is not planned yet)
- * @example planServicePort(state.servicePorts.get('ns1/svc1:p80/TCP')!, ctx)?.chains.map((c) => c.name)
+ * @example planServicePort(state.servicePorts.get('ns1/svc1:p80/TCP')!, ctx, new EndpointSlots())?.chains.map((c) => c.name)
  */
-export function planServicePort(sp: ServicePortState, ctx: ServicePortContext): NftServicePort | undefined {
+export function planServicePort(
+  sp: ServicePortState,
+  ctx: ServicePortContext,
+  slots: EndpointSlots,
+): NftServicePort | undefined {
   const policy = servicePortPolicy(sp);
   if (policy === undefined) return undefined;
-  return new ServicePortPlanner(sp, policy, serviceObjectNames(sp), ctx).plan();
+  return new ServicePortPlanner(sp, policy, serviceObjectNames(sp), ctx, slots).plan();
 }

@@ -5,8 +5,8 @@
  * The walk: the base chains of each hook on the packet's path, by priority (from outside: prerouting,
  * then input when the destination after DNAT is local, else forward and postrouting; from the node
  * itself: output, postrouting, then prerouting's filter chains and input when it talks to itself). Verdict
- * maps are looked up in the plan's elements; `numgen random mod N` forks the walk, each chain with
- * probability 1/N; affinity sets are empty (no client has been seen yet); marks are tracked, so
+ * maps are looked up in the plan's elements; `numgen random mod N` forks the walk, each chain (or each
+ * endpoint of an endpoint map) with probability 1/N; affinity sets are empty (no client has been seen yet); marks are tracked, so
  * masquerading is decided by the masquerading chain's own rules. `jump` comes back, `goto` does not,
  * `return` leaves the chain; a nat statement ends the base chain; `drop` and `reject` end the packet.
  *
@@ -109,6 +109,10 @@ function matches(w: Walk, m: NftMatch, b: Branch): boolean {
     }
     case 'mark-unset':
       return (b.mark & Number(m.mark)) >>> 0 === 0;
+    case 'ct-status-dnat':
+      return b.dnat !== undefined;
+    case 'address-pair':
+      return w.elements.get(m.set)?.has(`${w.source} . ${view(w, b).destination}`) ?? false;
     default: {
       const never: never = m;
       return never;
@@ -206,6 +210,26 @@ function runRule(w: Walk, chain: string, r: NftRule, b: Branch, depth: number): 
     case 'dnat':
       b.dnat = { address: a.address, port: a.port };
       return { next: [], left: [{ branch: b, outcome: 'nat' }] };
+    case 'dnat-map': {
+      // The kernel rolls numgen once; a key the map lacks makes the rule not match (the next rule runs).
+      const out: Step = { next: [], left: [] };
+      const p = 1 / a.count;
+      for (let i = 0; i < a.count; i++) {
+        const taken = fork(b, p);
+        const element = w.elements.get(a.map)?.get(String(a.offset + i));
+        if (element?.endpoint === undefined) {
+          taken.path.push(`${chain}: no ${a.offset + i} in @${a.map}`);
+          out.next.push(taken);
+          continue;
+        }
+        taken.path.push(
+          `${chain}: numgen chose ${i} (probability ${p.toFixed(4)}): @${a.map} has ${elementText(element)}`,
+        );
+        taken.dnat = { address: element.endpoint.address, port: element.endpoint.port };
+        out.left.push({ branch: taken, outcome: 'nat' });
+      }
+      return out;
+    }
     case 'masquerade':
       b.masquerade = true;
       return { next: [], left: [{ branch: b, outcome: 'nat' }] };

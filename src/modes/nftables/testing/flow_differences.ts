@@ -15,6 +15,8 @@ export interface FlowDifference {
   readonly flow: string;
   /** The nftables mode's output (same notation as {@link PacketFlow.output}). */
   readonly output: string;
+  /** The nftables mode's masquerade flag, when it differs from the shared flow's. */
+  readonly masq?: boolean;
   readonly why: string;
 }
 
@@ -33,6 +35,16 @@ export const NFTABLES_FLOW_DIFFERENCES: readonly FlowDifference[] = [
     why:
       "an nftables accept only ends kproxy's own base chain (another table may still drop the packet), so " +
       "upstream's nftables mode has no health-check ACCEPT rule; the health check server answers as before",
+  },
+  {
+    scenario: 'cluster-ip',
+    flow: 'hairpin: an endpoint reaching itself through the service is masqueraded',
+    output: '10.180.0.1:80, 10.180.0.2:80, 10.180.0.3:80',
+    masq: false,
+    why:
+      'hairpin-endpoints holds the endpoints whose own packets this node DNATs (local ones, and those a ' +
+      "Local-policy external chain's pod short-circuit reaches); 10.180.0.2 is on another node, whose own " +
+      'rules DNAT its cluster-IP traffic (iptables marks every endpoint in its KUBE-SEP chain)',
   },
 ];
 
@@ -58,5 +70,5 @@ export function nftablesDifference(scenario: string, flow: PacketFlow): FlowDiff
  */
 export function nftablesFlow(scenario: string, flow: PacketFlow): PacketFlow {
   const d = nftablesDifference(scenario, flow);
-  return d === undefined ? flow : { ...flow, output: d.output };
+  return d === undefined ? flow : { ...flow, output: d.output, masq: d.masq ?? flow.masq };
 }
