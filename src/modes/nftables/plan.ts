@@ -41,18 +41,9 @@ import type { ProxyState, ServicePortKey, StateChange } from '../../model/types.
 import { masqueradeMark } from '../common/iptables_base_chains.ts';
 import { type EndpointSlot, EndpointSlots } from './endpoint_slots.ts';
 import { baseChains, fixedChains, sharedContainers } from './fixed_objects.ts';
-import { isEndpointMapName, NFT_NAMES, NFT_TABLE } from './names.ts';
-import { verdictText } from './rule_text.ts';
-import {
-  compareElementKeys,
-  type NftBaseChain,
-  type NftChain,
-  type NftContainer,
-  type NftElement,
-  type NftEndpointMap,
-  type NftFamily,
-  type NftProtocol,
-} from './ruleset.ts';
+import { NFT_NAMES, NFT_TABLE } from './names.ts';
+import { planContainers } from './plan_containers.ts';
+import type { NftBaseChain, NftChain, NftContainer, NftElement, NftFamily } from './ruleset.ts';
 import { type NftServicePort, planServicePort, type ServicePortContext } from './service_port.ts';
 
 /** The nftables mode's plan. */
@@ -74,6 +65,10 @@ export interface NftablesPlan {
   readonly unusedContainers: readonly NftContainer[];
   /** Per service port, in key order. */
   readonly servicePorts: ReadonlyMap<ServicePortKey, NftServicePort>;
+  /** Container name → the service ports with elements in it, in key order (for re-plans: plan_containers.ts). */
+  readonly containerSources: ReadonlyMap<string, readonly ServicePortKey[]>;
+  /** Container name → keys two service ports claim, as warnings (also in {@link warnings}). */
+  readonly containerClashes: ReadonlyMap<string, readonly string[]>;
   /** The masquerade mark, e.g. `0x4000`. */
   readonly mark: string;
   /** The flags service ports were planned with; a plan with another one cannot lend its service ports. */
@@ -150,7 +145,7 @@ export function planNftables(
   const ctx = contextFor(options, warnings);
   const context = contextKey(ctx);
   const previous = reuse?.previous.context === context ? reuse : undefined;
-  const keys = [...state.servicePorts.keys()].sort();
+  const keys = sortedKeys(state.servicePorts);
   const kept = new Map<ServicePortKey, NftServicePort>();
   const earlierSlots = new Map<string, EndpointSlot>();
   for (const key of previous === undefined ? [] : keys) {
@@ -168,85 +163,70 @@ export function planNftables(
   }
 
   const nodePorts = nodePortIPs(options, warnings);
-  const containers = sharedContainers(ctx.family, nodePorts !== undefined);
-  const elements = collectElements(servicePorts, warnings);
+  const given = new Map<string, NftElement[]>();
   if (nodePorts !== undefined) {
-    elements.set(
+    given.set(
       NFT_NAMES.nodePortIPs,
       nodePorts.map((ip) => ({ key: [ip], verdict: undefined, endpoint: undefined, comment: undefined })),
     );
   }
-  const sorted = (name: string): NftElement[] =>
-    [...(elements.get(name) ?? [])].sort((a, b) => compareElementKeys(a.key, b.key));
+  const planned = planContainers(
+    sharedContainers(ctx.family, nodePorts !== undefined),
+    servicePorts,
+    given,
+    previous === undefined
+      ? undefined
+      : {
+          previous: {
+            containers: previous.previous.containers,
+            sources: previous.previous.containerSources,
+            clashes: previous.previous.containerClashes,
+          },
+          previousPorts: previous.previous.servicePorts,
+          touched: touchedKeys(previous.previous.servicePorts, servicePorts),
+        },
+  );
+  for (const c of planned.containers) warnings.push(...(planned.clashes.get(c.name) ?? []));
   return {
     family: ctx.family,
     table: NFT_TABLE,
     tableComment: 'rules for kube-proxy',
     baseChains: baseChains(),
-    chains: fixedChains({ family: ctx.family, mark: ctx.mark, nodePortIPsSet: nodePorts !== undefined }),
-    containers: [
-      ...containers.map((c) => ({ ...c, elements: sorted(c.name) })),
-      ...endpointMaps(elements.keys()).map((m) => ({ ...m, elements: sorted(m.name) })),
-    ],
+    chains: fixedChains({
+      family: ctx.family,
+      mark: ctx.mark,
+      nodePortIPsSet: nodePorts !== undefined,
+      masqueradeAll: ctx.masqueradeAll,
+      clusterCIDR: ctx.clusterCIDR,
+    }),
+    containers: planned.containers,
     unusedContainers:
       nodePorts === undefined
         ? sharedContainers(ctx.family, true).filter((c) => c.name === NFT_NAMES.nodePortIPs)
         : [],
     servicePorts,
+    containerSources: planned.sources,
+    containerClashes: planned.clashes,
     mark: ctx.mark,
     context,
     warnings,
   };
 }
 
-/** The endpoint maps that hold elements, by protocol then group. */
-function endpointMaps(names: Iterable<string>): NftEndpointMap[] {
-  const maps = [...names].filter(isEndpointMapName).map((name) => {
-    const [, protocol = '', group = ''] = name.split('-');
-    return { name, protocol: protocol as NftProtocol, group: Number(group) };
-  });
-  maps.sort((a, b) => (a.protocol < b.protocol ? -1 : a.protocol > b.protocol ? 1 : a.group - b.group));
-  return maps.map((m) => ({
-    kind: 'endpoint-map',
-    name: m.name,
-    protocol: m.protocol,
-    comment: undefined,
-    elements: [],
-  }));
+/** The state's keys in order: the tracker hands them sorted, which one pass checks (cheaper than a sort). */
+function sortedKeys(ports: ReadonlyMap<ServicePortKey, unknown>): ServicePortKey[] {
+  const keys = [...ports.keys()];
+  for (let i = 1; i < keys.length; i++) if (keys[i - 1]! > keys[i]!) return keys.sort();
+  return keys;
 }
 
-/**
- * Gathers the service ports' elements per shared container. A key two service ports both claim with
- * different verdicts (two services on the same external IP and port) goes to the first in key order,
- * as the first matching rule would in the iptables mode; the other is reported.
- */
-function collectElements(
-  servicePorts: ReadonlyMap<ServicePortKey, NftServicePort>,
-  warnings: string[],
-): Map<string, NftElement[]> {
-  const byContainer = new Map<string, Map<string, { owner: ServicePortKey; element: NftElement }>>();
-  for (const sp of servicePorts.values()) {
-    for (const { container, element } of sp.elements) {
-      let elements = byContainer.get(container);
-      if (elements === undefined) {
-        elements = new Map();
-        byContainer.set(container, elements);
-      }
-      const key = element.key.join(' . ');
-      const held = elements.get(key);
-      if (held === undefined) {
-        elements.set(key, { owner: sp.key, element });
-      } else if (verdictOf(held.element) !== verdictOf(element)) {
-        warnings.push(
-          `Service ports ${held.owner} and ${sp.key} both claim ${container} element ${key}: ${held.owner} has it`,
-        );
-      }
-    }
-  }
-  return new Map([...byContainer].map(([name, m]) => [name, [...m.values()].map((v) => v.element)]));
-}
-
-function verdictOf(e: NftElement): string {
-  if (e.endpoint !== undefined) return `${e.endpoint.address} . ${e.endpoint.port}`;
-  return e.verdict === undefined ? '' : verdictText(e.verdict);
+/** The service ports that are not the same object in both plans (re-planned, added or removed). */
+function touchedKeys(
+  before: ReadonlyMap<ServicePortKey, NftServicePort>,
+  after: ReadonlyMap<ServicePortKey, NftServicePort>,
+): Set<ServicePortKey> {
+  const out = new Set<ServicePortKey>();
+  for (const [key, sp] of after) if (before.get(key) !== sp) out.add(key);
+  for (const key of before.keys()) if (!after.has(key)) out.add(key);
+  return out;
 }

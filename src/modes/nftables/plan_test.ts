@@ -273,4 +273,52 @@ describe('planNftables', () => {
     assert.deepEqual(elements(plan, NFT_NAMES.hairpinEndpoints), ['10.180.0.1 . 10.180.0.1']);
     assert.deepEqual(plan.warnings, []);
   });
+
+  it('re-plans only the containers a changed service port has elements in (the others are kept as they were)', () => {
+    const ports = Array.from({ length: 70 }, (_, i) =>
+      servicePort({
+        serviceName: `s${String(i).padStart(2, '0')}`,
+        clusterIPs: [`172.30.1.${i}`],
+        endpoints: two,
+      }),
+    );
+    const before = planNftables(proxyState(ports), planOptions());
+    const changed = servicePort({
+      serviceName: 's66',
+      clusterIPs: ['172.30.1.66'],
+      endpoints: ['10.180.0.9:80', ...two],
+    });
+    const state = proxyState(
+      ports.map((p) => (p.key === changed.key ? changed : p)),
+      2,
+    );
+    const after = planNftables(state, planOptions(), { previous: before, change: change([changed.key]) });
+    const byName = (plan: NftablesPlan) => new Map(plan.containers.map((c) => [c.name, c]));
+    const [b, a] = [byName(before), byName(after)];
+    for (const [name, c] of a) {
+      // s66 is in the second group of 64 slots; its elements (and its hairpins: none, no local endpoint) are there.
+      if (name === 'endpoints-tcp-1') assert.notEqual(c, b.get(name), name);
+      else assert.equal(c, b.get(name), name);
+    }
+    assert.deepEqual(after, planNftables(state, planOptions()));
+  });
+
+  it('keeps the clash warnings of containers it does not rebuild', () => {
+    const a = servicePort({ serviceName: 'a', externalIPs: ['192.168.99.11'], endpoints: two });
+    const b = servicePort({
+      serviceName: 'b',
+      clusterIPs: ['172.30.0.42'],
+      externalIPs: ['192.168.99.11'],
+      endpoints: two,
+    });
+    const c = servicePort({ serviceName: 'c', clusterIPs: ['172.30.0.43'], endpoints: two });
+    const before = planNftables(proxyState([a, b, c]), planOptions());
+    const c2 = servicePort({ serviceName: 'c', clusterIPs: ['172.30.0.43'], endpoints: ['10.180.0.1:80'] });
+    const after = planNftables(proxyState([a, b, c2], 2), planOptions(), {
+      previous: before,
+      change: change([c2.key]),
+    });
+    assert.equal(after.warnings.length, 1);
+    assert.deepEqual(after.warnings, before.warnings);
+  });
 });

@@ -205,24 +205,11 @@ class ServicePortPlanner {
 
   /** `service-` (Cluster policy) and `local-` (Local policy) chains: affinity, then the endpoint choice. */
   #policyChains(): NftChain[] {
-    const { p, names, ctx } = this;
+    const { p, names } = this;
     const out: NftChain[] = [];
-    const chain = (name: string, endpoints: readonly Endpoint[], internal: boolean): NftChain => {
+    // Masquerading of cluster-IP traffic is one rule in the services chain (fixed_objects.ts).
+    const chain = (name: string, endpoints: readonly Endpoint[]): NftChain => {
       const rules: NftRule[] = [];
-      if (internal && p.hasInternalEndpoints) {
-        const toClusterIP = address('daddr', [p.clusterIP]);
-        if (ctx.masqueradeAll) {
-          rules.push(rule({ matches: [toClusterIP], action: MARK_FOR_MASQUERADE }));
-        } else if (ctx.clusterCIDR !== undefined) {
-          // Off-cluster traffic to a cluster IP (a static route to the service range) may bounce off-node.
-          rules.push(
-            rule({
-              matches: [toClusterIP, address('saddr', [ctx.clusterCIDR], true)],
-              action: MARK_FOR_MASQUERADE,
-            }),
-          );
-        }
-      }
       const picked = this.#pickThroughMap(name, endpoints);
       if (picked !== undefined) {
         rules.push(picked);
@@ -250,8 +237,8 @@ class ServicePortPlanner {
       rules.push(rule({ action: { kind: 'numgen', chains: targets.map((t) => t.chain) } }));
       return { name, comment: undefined, rules };
     };
-    if (p.usesClusterChain) out.push(chain(names.cluster, p.clusterEndpoints, !p.internalPolicyLocal));
-    if (p.usesLocalChain) out.push(chain(names.local, p.localEndpoints, p.internalPolicyLocal));
+    if (p.usesClusterChain) out.push(chain(names.cluster, p.clusterEndpoints));
+    if (p.usesLocalChain) out.push(chain(names.local, p.localEndpoints));
     return out;
   }
 
