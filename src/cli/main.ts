@@ -85,7 +85,7 @@ export function formatTrace(packet: TracePacket, result: TraceResult): string {
 export function buildProgram(io: { out: (s: string) => void; err: (s: string) => void }): Command {
   const program = new Command('kproxy')
     .description(
-      'kube-proxy rebuilt in TypeScript: makes Service VIPs reach their backends (userspace, iptables, ipvs)',
+      'kube-proxy rebuilt in TypeScript: makes Service VIPs reach their backends (userspace, iptables, ipvs, nftables)',
     )
     .showHelpAfterError()
     .configureOutput({ writeOut: io.out, writeErr: io.err });
@@ -95,8 +95,16 @@ export function buildProgram(io: { out: (s: string) => void; err: (s: string) =>
   addPlanFlags(run);
   logFlags(run)
     .addOption(modeOption())
-    .option('--iptables-min-sync-period <duration>', 'minimum time between syncs (iptables, userspace)', '1s')
-    .option('--iptables-sync-period <duration>', 'the periodic full resync (iptables, userspace)', '30s')
+    .option(
+      '--iptables-min-sync-period <duration>',
+      'minimum time between syncs (iptables, nftables, userspace)',
+      '1s',
+    )
+    .option(
+      '--iptables-sync-period <duration>',
+      'the periodic full resync (iptables, nftables, userspace)',
+      '30s',
+    )
     .option('--ipvs-min-sync-period <duration>', 'minimum time between syncs (ipvs)', '1s')
     .option('--ipvs-sync-period <duration>', 'the periodic full resync (ipvs)', '30s')
     .option(

@@ -5,13 +5,13 @@
  */
 
 /** The proxy modes, as `--proxy-mode` spells them. */
-export type ProxyMode = 'userspace' | 'iptables' | 'ipvs';
+export type ProxyMode = 'userspace' | 'iptables' | 'ipvs' | 'nftables';
 
 /** The iptables backend: follow the host's choice, or force one. */
 export type IptablesBackend = 'auto' | 'legacy' | 'nft';
 
 /** Every mode, as `--proxy-mode` accepts it. */
-export const PROXY_MODES: readonly ProxyMode[] = ['userspace', 'iptables', 'ipvs'];
+export const PROXY_MODES: readonly ProxyMode[] = ['userspace', 'iptables', 'ipvs', 'nftables'];
 
 /**
  * Narrows a flag value to a {@link ProxyMode}.

@@ -89,6 +89,8 @@ export class ProxyMetrics implements HealthProbeCounter {
   readonly #partialRestoreFailures: Counter;
   readonly #iptablesRules: Gauge<'table'>;
   readonly #iptablesRulesLast: Gauge<'table'>;
+  readonly #nftablesSyncFailures: Counter;
+  readonly #nftablesCleanupFailures: Counter;
   readonly #healthzTotal: Counter<'code'>;
   readonly #livezTotal: Counter<'code'>;
   readonly #syncFailures: Counter;
@@ -105,6 +107,7 @@ export class ProxyMetrics implements HealthProbeCounter {
     const all = [this.registry];
     const none: Registry[] = [];
     const iptablesOnly = mode === undefined || mode === 'iptables' ? all : none;
+    const nftablesOnly = mode === undefined || mode === 'nftables' ? all : none;
     this.#relayExported = mode === undefined || mode === 'userspace';
 
     this.#syncDuration = new Histogram({
@@ -170,11 +173,21 @@ export class ProxyMetrics implements HealthProbeCounter {
       registers: all,
     });
     // Upstream registers restore failures for iptables and ipvs; kproxy's userspace mode also programs its
-    // REDIRECT rules with iptables-restore, so every mode has them.
+    // REDIRECT rules with iptables-restore, so every mode but nftables (which runs no iptables) has them.
     this.#restoreFailures = new Counter({
       name: 'kubeproxy_sync_proxy_rules_iptables_restore_failures_total',
       help: 'Cumulative proxy iptables restore failures',
-      registers: all,
+      registers: mode === 'nftables' ? none : all,
+    });
+    this.#nftablesSyncFailures = new Counter({
+      name: 'kubeproxy_sync_proxy_rules_nftables_sync_failures_total',
+      help: 'Cumulative proxy nftables sync failures',
+      registers: nftablesOnly,
+    });
+    this.#nftablesCleanupFailures = new Counter({
+      name: 'kubeproxy_sync_proxy_rules_nftables_cleanup_failures_total',
+      help: 'Cumulative proxy nftables cleanup failures',
+      registers: nftablesOnly,
     });
     this.#partialRestoreFailures = new Counter({
       name: 'kubeproxy_sync_proxy_rules_iptables_partial_restore_failures_total',
@@ -268,6 +281,16 @@ export class ProxyMetrics implements HealthProbeCounter {
   restoreFailure(kind: SyncKind): void {
     this.#restoreFailures.inc();
     if (kind === 'partial') this.#partialRestoreFailures.inc();
+  }
+
+  /** Counts an `nft -f` transaction of a sync that failed (the nftables mode; the next sync is full). */
+  nftablesSyncFailure(): void {
+    this.#nftablesSyncFailures.inc();
+  }
+
+  /** Counts a failed deletion of stale nftables chains (the nftables mode retries it at the next sync). */
+  nftablesCleanupFailure(): void {
+    this.#nftablesCleanupFailures.inc();
   }
 
   /**

@@ -181,6 +181,25 @@ describe('ProxyMetrics', () => {
     const iptables = metricTypes(await new ProxyMetrics({ mode: 'iptables' }).metricsText());
     assert.ok(iptables.has('kubeproxy_sync_proxy_rules_iptables_partial_restore_failures_total'));
     assert.ok(!iptables.has('kproxy_userspace_active_connections'));
+    assert.ok(!iptables.has('kubeproxy_sync_proxy_rules_nftables_sync_failures_total'));
+    const nftables = metricTypes(await new ProxyMetrics({ mode: 'nftables' }).metricsText());
+    assert.equal(nftables.get('kubeproxy_sync_proxy_rules_nftables_sync_failures_total'), 'counter');
+    assert.equal(nftables.get('kubeproxy_sync_proxy_rules_nftables_cleanup_failures_total'), 'counter');
+    assert.ok(nftables.has('kubeproxy_sync_full_proxy_rules_duration_seconds'));
+    assert.ok(nftables.has('kubeproxy_sync_partial_proxy_rules_duration_seconds'));
+    assert.ok(!nftables.has('kubeproxy_sync_proxy_rules_iptables_restore_failures_total'));
+    assert.ok(!nftables.has('kubeproxy_sync_proxy_rules_iptables_total'));
+    assert.ok(!nftables.has('kproxy_userspace_connections_total'));
+  });
+
+  it('counts nftables sync and cleanup failures', async () => {
+    const metrics = new ProxyMetrics({ mode: 'nftables' });
+    metrics.nftablesSyncFailure();
+    metrics.nftablesCleanupFailure();
+    metrics.nftablesCleanupFailure();
+    const s = await scrape(metrics);
+    assert.equal(value(s, 'kubeproxy_sync_proxy_rules_nftables_sync_failures_total'), 1);
+    assert.equal(value(s, 'kubeproxy_sync_proxy_rules_nftables_cleanup_failures_total'), 2);
   });
 
   it('keeps each instance in its own registry', async () => {

@@ -22,6 +22,8 @@ export async function loadMode(mode: ProxyMode): Promise<ModeDefinition> {
       return (await import('./iptables/index.ts')).iptablesMode;
     case 'ipvs':
       return (await import('./ipvs/index.ts')).ipvsMode;
+    case 'nftables':
+      return (await import('./nftables/index.ts')).nftablesMode;
     default: {
       const never: never = mode;
       throw new Error(`Unknown proxy mode: ${String(never)}`);

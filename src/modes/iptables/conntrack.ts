@@ -1,98 +1,12 @@
 /**
- * Which UDP conntrack entries a sync leaves stale, as a pure function of the plans before and after it
- * (upstream's conntrack cleanup after syncProxyRules). UDP has no connections to fail: an entry keeps
- * sending a client's packets where the old rules led, so after a sync the Proxier deletes
- *
- * - the entries DNATed to an endpoint the service port no longer has (through its service IPs and its
- *   node port): the classic stale-DNS bug;
- * - the entries to the service IPs (and node port) of a service port that gets its first endpoint:
- *   packets sent while it had none were REJECTed, and their entries would bypass the new DNAT rules;
- * - the entries to the service IPs of a service port that went away.
- *
- * TCP needs none of this: its connections fail and reconnect through the new rules.
+ * Which UDP conntrack entries a sync leaves stale: the iptables mode uses the kernel modes' shared pure
+ * function (src/modes/common/udp_conntrack.ts), which reads a plan's `servicePorts` and their `udp`
+ * targets exactly as this mode plans them.
  *
  * @module
  */
-import type { IptablesPlan, ServicePortRules } from './plan.ts';
-
-/** One deletion of UDP conntrack entries, as the conntrack seam offers them. */
-export type UdpConntrackDeletion =
-  /** Entries whose original destination is this service IP. */
-  | { readonly kind: 'serviceIP'; readonly ip: string }
-  /** Entries whose original destination port is this node port. */
-  | { readonly kind: 'nodePort'; readonly port: number }
-  /** Entries to this service IP DNATed to this endpoint IP. */
-  | { readonly kind: 'serviceIPEndpoint'; readonly ip: string; readonly endpointIP: string }
-  /** Entries to this node port DNATed to this endpoint IP. */
-  | { readonly kind: 'nodePortEndpoint'; readonly port: number; readonly endpointIP: string };
-
-/** The deletions one service port calls for (`old` or `next` undefined: it is new, or it went away). */
-function servicePortDeletions(
-  old: ServicePortRules | undefined,
-  next: ServicePortRules | undefined,
-  out: UdpConntrackDeletion[],
-): void {
-  // Partial planning reuses the rules of an unchanged service port: nothing to compare.
-  if (old === next) return;
-  const was = old?.udp;
-  const now = next?.udp;
-  if (was !== undefined) {
-    const kept = new Set(now?.endpointIPs ?? []);
-    for (const endpointIP of was.endpointIPs) {
-      if (kept.has(endpointIP)) continue;
-      for (const ip of was.serviceIPs) out.push({ kind: 'serviceIPEndpoint', ip, endpointIP });
-      if (was.nodePort !== 0) out.push({ kind: 'nodePortEndpoint', port: was.nodePort, endpointIP });
-    }
-    if (now === undefined) for (const ip of was.serviceIPs) out.push({ kind: 'serviceIP', ip });
-  }
-  if (now !== undefined && now.endpointIPs.length > 0 && (was?.endpointIPs.length ?? 0) === 0) {
-    for (const ip of now.serviceIPs) out.push({ kind: 'serviceIP', ip });
-    if (now.nodePort !== 0) out.push({ kind: 'nodePort', port: now.nodePort });
-  }
-}
-
-/**
- * The UDP conntrack deletions a sync from `before` to `after` calls for: service ports of `after` in
- * its order, then those that went away.
- *
- * @param before the plan the kernel held (undefined before the first sync: nothing is stale yet)
- * @param after the plan just applied
- * @returns the deletions, in the order to run them
- * @example staleUdpConntrack(applied, plan) // [{ kind: 'serviceIPEndpoint', ip: '172.30.0.10', endpointIP: '10.180.0.6' }]
- */
-export function staleUdpConntrack(
-  before: IptablesPlan | undefined,
-  after: IptablesPlan,
-): UdpConntrackDeletion[] {
-  if (before === undefined) return [];
-  const out: UdpConntrackDeletion[] = [];
-  for (const [key, next] of after.servicePorts) servicePortDeletions(before.servicePorts.get(key), next, out);
-  for (const [key, old] of before.servicePorts) {
-    if (!after.servicePorts.has(key)) servicePortDeletions(old, undefined, out);
-  }
-  return out;
-}
-
-/**
- * The entries a deletion names, for logs.
- *
- * @param deletion the deletion
- * @returns e.g. `172.30.0.10 -> 10.180.0.6`, `:30053`
- * @example describeUdpConntrackDeletion({ kind: 'nodePort', port: 30053 }) // ':30053'
- */
-export function describeUdpConntrackDeletion(deletion: UdpConntrackDeletion): string {
-  switch (deletion.kind) {
-    case 'serviceIP':
-      return deletion.ip;
-    case 'nodePort':
-      return `:${deletion.port}`;
-    case 'serviceIPEndpoint':
-      return `${deletion.ip} -> ${deletion.endpointIP}`;
-    case 'nodePortEndpoint':
-      return `:${deletion.port} -> ${deletion.endpointIP}`;
-    default: {
-      const never: never = deletion;
-      throw new TypeError(`Unknown conntrack deletion: ${JSON.stringify(never)}`);
-    }
-  }
-}
+export {
+  describeUdpConntrackDeletion,
+  staleUdpConntrack,
+  type UdpConntrackDeletion,
+} from '../common/udp_conntrack.ts';

@@ -205,7 +205,7 @@ export function addressType(family: NftFamily): NftKeyType {
  *
  * @param family the table's family
  * @param nodePortIPsSet whether `--nodeport-addresses` restricts NodePorts (the nodeport-ips set exists)
- * @returns cluster-ips, [nodeport-ips], firewall-ips, hairpin-endpoints, no-endpoint-nodeports, no-endpoint-services, service-ips, service-nodeports
+ * @returns canary, cluster-ips, [nodeport-ips], firewall-ips, hairpin-endpoints, no-endpoint-nodeports, no-endpoint-services, service-ips, service-nodeports
  * @example sharedContainers('ip', false).map((c) => c.name)
  */
 export function sharedContainers(family: NftFamily, nodePortIPsSet: boolean): NftContainer[] {
@@ -229,6 +229,8 @@ export function sharedContainers(family: NftFamily, nodePortIPsSet: boolean): Nf
     elements: [],
   });
   return [
+    // Always empty: the applier lists it (a few milliseconds) to learn that nobody deleted the table.
+    set(n.canary, 'absent when the table was deleted or replaced behind kproxy'),
     set(n.clusterIPs, 'Active ClusterIPs'),
     ...(nodePortIPsSet ? [set(n.nodePortIPs, 'IPs that accept NodePort traffic')] : []),
     map(n.firewallIPs, destination, 'destinations that are subject to LoadBalancerSourceRanges'),

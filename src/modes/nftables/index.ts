@@ -1,10 +1,33 @@
 /**
- * The nftables proxy mode's pure half: upstream kube-proxy's nftables ruleset planned as a value,
- * printed as one `nft -f` transaction, and traced packet by packet. Not registered as a `--proxy-mode`
- * yet: the applier (and the `nft` kernel seam) come next.
+ * The nftables proxy mode (`--proxy-mode nftables`): upstream kube-proxy's nftables ruleset planned as a
+ * value, applied as one `nft -f` transaction per sync (full, then partial syncs), printed by `kproxy
+ * rules` exactly as a full sync writes it on a fresh host, and traced packet by packet.
+ *
+ * Besides the mode itself, this is the mode's public seam for the benchmarks: planning, rendering and
+ * applying measured apart ({@link planNftables}, {@link renderNftablesPlan}, {@link NftablesProxier}).
  *
  * @module
  */
+import type { ModeDefinition } from '../mode.ts';
+import { cleanupNftablesMode } from './cleanup.ts';
+import { checkNftablesHost } from './host.ts';
+import { planNftables } from './plan.ts';
+import { NftablesProxier } from './proxier.ts';
+import { fullSyncScript } from './sync_input.ts';
+import { traceNftablesState } from './trace.ts';
+
+/** The nftables mode. */
+export const nftablesMode: ModeDefinition = {
+  name: 'nftables',
+  // The full-sync script over no table: what `run` sends on a fresh host.
+  renderRules: (state, options) => fullSyncScript(planNftables(state, options), undefined).text,
+  trace: traceNftablesState,
+  checkHost: checkNftablesHost,
+  createProxier: (deps) => new NftablesProxier(deps),
+  cleanup: cleanupNftablesMode,
+};
+
 export { type NftablesPlan, type NftablesPlanReuse, planNftables } from './plan.ts';
+export { NftablesProxier, type NftablesProxierSeams } from './proxier.ts';
 export { renderNftablesPlan } from './render.ts';
 export { traceNftablesPlan, traceNftablesState } from './trace.ts';

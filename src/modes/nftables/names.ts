@@ -66,6 +66,8 @@ export const NFT_NAMES = {
   markForMasquerade: 'mark-for-masquerade',
   masquerading: 'masquerading',
   hairpinEndpoints: 'hairpin-endpoints',
+  // a deleted or recreated table (the applier's canary)
+  canary: 'canary',
 } as const;
 
 /** The shared sets and maps that service ports add elements to. */

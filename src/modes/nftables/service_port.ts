@@ -9,6 +9,7 @@
 import { cidrContains, formatIpv4Cidr } from '../../kernel/iptables_address.ts';
 import type { Endpoint, ServicePortKey, ServicePortState } from '../../model/types.ts';
 import { type ServicePortPolicy, servicePortPolicy } from '../common/service_port_policy.ts';
+import type { UdpConntrackTargets } from '../common/udp_conntrack.ts';
 import { type EndpointSlot, type EndpointSlots, SLOT_KEYS, slotGroup, slotOffset } from './endpoint_slots.ts';
 import {
   endpointMapName,
@@ -40,16 +41,6 @@ export interface ServicePortContext {
   readonly clusterCIDR: string | undefined;
   /** The node's IPv4 addresses, parsed (for loadBalancerSourceRanges that contain the node). */
   readonly nodeIPs: readonly number[];
-}
-
-/** What a UDP service port needs for conntrack cleanup (stale entries to removed endpoints). */
-export interface UdpConntrackTargets {
-  /** Cluster IP, external IPs and load-balancer IPs. */
-  readonly serviceIPs: readonly string[];
-  /** 0 when none. */
-  readonly nodePort: number;
-  /** IPs of every endpoint the rules can DNAT to. */
-  readonly endpointIPs: readonly string[];
 }
 
 /** One element of a shared set or map (or of an endpoint map), and which one. */

@@ -1,0 +1,228 @@
+/**
+ * The nftables mode's applier. Every sync is one `nft -f` transaction: nft commits all of it or nothing,
+ * so a refused sync leaves the previous ruleset in place.
+ *
+ * - **Full sync** (first sync, `options.full` from the daemon's `--iptables-sync-period`, after any
+ *   failure, when the canary is gone): the whole plan, and the stale objects removed (sync_input.ts).
+ *   What the table holds is known from the plan applied last; after a start, a failure or a lost
+ *   canary, kproxy lists the table once instead (as upstream does), to find what an earlier run left.
+ * - **Partial sync** (otherwise): only service ports named in the change are re-planned, and only the
+ *   difference from the applied plan is written: a one-endpoint change is a few element lines.
+ * - **Failure**: logged with the line nft refused, counted (`..._nftables_sync_failures_total`), and the
+ *   next sync is full; the error goes to the daemon, whose runner retries.
+ * - **Canary**: before a partial sync the empty `canary` set is listed (a few milliseconds whatever the
+ *   size of the table); if it is gone, someone deleted or replaced the table, and the sync is full.
+ * - **Stale chains** are flushed in the sync that drops them and deleted in a later, separate
+ *   transaction once a second has passed, as upstream (kernels before 6.2 release a chain that a removed
+ *   map element pointed at only after a while); a failed cleanup is counted
+ *   (`..._nftables_cleanup_failures_total`) and retried.
+ * - **UDP conntrack**: after a successful sync, the entries the plan change left stale are deleted (a pure
+ *   function of the two plans: modes/common/udp_conntrack.ts).
+ *
+ * @module
+ */
+import type { Logger } from 'pino';
+import type { PlanOptions } from '../../contracts/plan_options.ts';
+import type { SyncOptions, SyncReport } from '../../contracts/sync.ts';
+import { type Conntrack, createConntrack } from '../../kernel/conntrack.ts';
+import { createNft, type Nft, NftTransactionError } from '../../kernel/nft.ts';
+import type { ProxyMetrics } from '../../metrics/proxy_metrics.ts';
+import type { ProxyState, StateChange } from '../../model/types.ts';
+import {
+  deleteUdpConntrack,
+  describeUdpConntrackDeletion,
+  staleUdpConntrack,
+  type UdpConntrackDeletion,
+} from '../common/udp_conntrack.ts';
+import type { Proxier, ProxierDeps } from '../mode.ts';
+import { NFT_NAMES, NFT_TABLE } from './names.ts';
+import { type NftablesPlan, planNftables } from './plan.ts';
+import {
+  cleanupScript,
+  fullSyncScript,
+  partialSyncScript,
+  type StaleChain,
+  type SyncScript,
+  type TableObjects,
+  tableObjectsOfListing,
+  tableObjectsOfPlan,
+} from './sync_input.ts';
+
+/** Seams a test (or the lab) may substitute. */
+export interface NftablesProxierSeams {
+  readonly nft?: Nft | undefined;
+  readonly conntrack?: Conntrack | undefined;
+  /** Milliseconds, for the age of stale chains (default `Date.now`). */
+  readonly now?: (() => number) | undefined;
+}
+
+/** What a stale base chain's hook is taken to be (it does not matter: see #tableObjects). */
+const STALE_BASE_CHAIN = { type: 'filter', hook: 'input', priority: 0 } as const;
+
+/** How long a flushed stale chain waits before it is deleted (upstream's second). */
+export const STALE_CHAIN_DELAY_MS = 1000;
+
+/** The nftables Proxier (IPv4: table `ip kube-proxy`). */
+export class NftablesProxier implements Proxier {
+  readonly #options: PlanOptions;
+  readonly #log: Logger;
+  readonly #nft: Nft;
+  readonly #conntrack: Conntrack;
+  readonly #metrics: ProxyMetrics | undefined;
+  readonly #now: () => number;
+  #applied: NftablesPlan | undefined;
+  #needFull = true;
+  /** Whether {@link #applied} is what the table holds (else the next full sync lists the table first). */
+  #tableKnown = false;
+  /** Chains flushed by a sync and not yet deleted, with when they were flushed. */
+  readonly #staleChains = new Map<string, { readonly base: boolean; readonly since: number }>();
+
+  /**
+   * @param deps plan options, exec, logger and metrics from the daemon
+   * @param seams substitutes for the nft and conntrack seams and the clock
+   */
+  constructor(deps: ProxierDeps, seams: NftablesProxierSeams = {}) {
+    this.#options = deps.options;
+    this.#log = deps.logger;
+    this.#metrics = deps.metrics;
+    this.#nft = seams.nft ?? createNft(deps.exec);
+    this.#conntrack = seams.conntrack ?? createConntrack(deps.exec);
+    this.#now = seams.now ?? Date.now;
+  }
+
+  /** The plan the kernel holds after the last successful sync. */
+  get applied(): NftablesPlan | undefined {
+    return this.#applied;
+  }
+
+  /** Chains flushed and waiting to be deleted. */
+  get staleChains(): readonly string[] {
+    return [...this.#staleChains.keys()];
+  }
+
+  async sync(state: ProxyState, change: StateChange, options?: SyncOptions): Promise<SyncReport> {
+    await this.#deleteStaleChains();
+    const previous = this.#applied;
+    let full = (options?.full ?? false) || this.#needFull || previous === undefined;
+    if (!full && !(await this.#canaryPresent())) {
+      this.#log.warn(
+        'The nftables canary set is gone (table deleted or replaced behind our back?): syncing fully',
+      );
+      this.#tableKnown = false;
+      full = true;
+    }
+    let plan =
+      !full && previous !== undefined
+        ? planNftables(state, this.#options, { previous, change })
+        : planNftables(state, this.#options);
+    // Other flags (the daemon never changes them; a test may) leave nothing to reuse: write everything.
+    if (!full && plan.context !== previous?.context) {
+      full = true;
+      plan = planNftables(state, this.#options);
+    }
+    const input =
+      full || previous === undefined
+        ? fullSyncScript(plan, await this.#tableObjects())
+        : partialSyncScript(previous, plan);
+    await this.#apply(input, full ? 'full' : 'partial');
+    for (const c of input.staleChains) this.#staleChains.set(c.name, { base: c.base, since: this.#now() });
+    for (const sp of plan.servicePorts.values()) for (const c of sp.chains) this.#staleChains.delete(c.name);
+    if (full) for (const w of plan.warnings) this.#log.warn(w);
+    await this.#deleteStaleConntrack(staleUdpConntrack(previous, plan));
+    this.#applied = plan;
+    this.#tableKnown = true;
+    this.#needFull = false;
+    return {
+      kind: full ? 'full' : 'partial',
+      servicePortsWritten: input.servicePortsWritten,
+      restoreBytes: input.text.length,
+      restoreLines: input.lines,
+    };
+  }
+
+  async stop(): Promise<void> {
+    // Nothing runs between syncs; the table stays until cleanup.
+  }
+
+  /** What the table holds: the applied plan and the chains waiting for deletion, or a listing. */
+  async #tableObjects(): Promise<TableObjects | undefined> {
+    if (this.#tableKnown && this.#applied !== undefined) {
+      const known = tableObjectsOfPlan(this.#applied);
+      const chains = new Map(known.chains);
+      for (const [name, c] of this.#staleChains) {
+        // Only whether a stale chain is a base chain matters (it is flushed, never declared again).
+        if (!chains.has(name)) chains.set(name, c.base ? STALE_BASE_CHAIN : undefined);
+      }
+      return { chains, containers: known.containers };
+    }
+    const listed = await this.#nft.listTable('ip', NFT_TABLE);
+    if (listed !== undefined) {
+      this.#log.info(
+        { chains: listed.chains.size, setsAndMaps: listed.containers.size },
+        'Found an nftables table from an earlier run: syncing over it',
+      );
+    }
+    // A listing shows every chain; none is waiting for deletion apart from what it shows.
+    this.#staleChains.clear();
+    return tableObjectsOfListing(listed);
+  }
+
+  async #canaryPresent(): Promise<boolean> {
+    return (await this.#nft.listContainer('ip', NFT_TABLE, 'set', NFT_NAMES.canary)) !== undefined;
+  }
+
+  async #apply(input: SyncScript, kind: SyncReport['kind']): Promise<void> {
+    if (input.lines === 0) return;
+    try {
+      await this.#nft.apply(input.text);
+    } catch (error) {
+      this.#needFull = true;
+      // nft commits nothing of a refused script; but an nft that failed otherwise may leave us unsure.
+      if (!(error instanceof NftTransactionError)) this.#tableKnown = false;
+      this.#metrics?.nftablesSyncFailure();
+      this.#log.error(
+        error instanceof NftTransactionError
+          ? { err: error, kind, line: error.line, lineText: error.lineText, reason: error.reason }
+          : { err: error, kind },
+        'nftables sync failed: the previous ruleset stays in place, the next sync is full',
+      );
+      throw error;
+    }
+  }
+
+  /** Deletes the chains flushed at least a second ago, in their own transaction (failures are counted). */
+  async #deleteStaleChains(): Promise<void> {
+    const due: StaleChain[] = [];
+    const now = this.#now();
+    for (const [name, c] of this.#staleChains) {
+      if (now - c.since >= STALE_CHAIN_DELAY_MS) due.push({ name, base: c.base });
+    }
+    if (due.length === 0) return;
+    try {
+      await this.#nft.apply(cleanupScript('ip', NFT_TABLE, due).text);
+      for (const c of due) this.#staleChains.delete(c.name);
+      this.#log.info({ chains: due.length }, 'Deleted stale nftables chains');
+    } catch (error) {
+      // They stay listed and are tried again at the next sync.
+      this.#metrics?.nftablesCleanupFailure();
+      this.#log.warn(
+        { err: error, chains: due.length },
+        'Failed to delete stale nftables chains: will retry',
+      );
+    }
+  }
+
+  /** Deletes UDP conntrack entries the new rules would not create any more (failures are logged). */
+  async #deleteStaleConntrack(deletions: readonly UdpConntrackDeletion[]): Promise<void> {
+    for (const deletion of deletions) {
+      try {
+        await deleteUdpConntrack(this.#conntrack, deletion);
+      } catch (error) {
+        this.#log.warn(
+          { err: error, entries: describeUdpConntrackDeletion(deletion) },
+          'Failed to delete stale UDP conntrack entries',
+        );
+      }
+    }
+  }
+}
