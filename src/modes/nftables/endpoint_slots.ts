@@ -54,20 +54,38 @@ export function slotGroup(slot: number): number {
   return Math.floor(slot / SLOTS_PER_MAP);
 }
 
+/** Slots in use, per protocol. */
+export type SlotsTaken = ReadonlyMap<NftProtocol, ReadonlySet<number>>;
+
+/**
+ * Copies slots in use, so that a new plan can change them without touching the old plan's.
+ *
+ * @param taken the slots
+ * @returns a mutable copy
+ */
+export function copySlots(taken: SlotsTaken): Map<NftProtocol, Set<number>> {
+  return new Map([...taken].map(([protocol, slots]) => [protocol, new Set(slots)]));
+}
+
 /**
  * Hands out slots per protocol: a chain gets its earlier slot back when it asks for it, any other chain
- * the lowest slot that is neither reserved nor some chain's earlier one.
+ * the lowest slot that is neither taken nor some chain's earlier one.
  */
 export class EndpointSlots {
-  readonly #taken = new Map<NftProtocol, Set<number>>();
+  readonly #taken: Map<NftProtocol, Set<number>>;
   readonly #lowestFree = new Map<NftProtocol, number>();
   readonly #earlier: ReadonlyMap<string, EndpointSlot>;
 
   /**
-   * @param earlier the slots of the earlier plan's chains that this plan re-plans (empty for a fresh
-   *   plan); each stays free for its own chain
+   * @param taken slots of chains kept as they were from the earlier plan (this allocator adds to it)
+   * @param earlier the slots of the earlier plan's chains that this plan re-plans; each stays free for
+   *   its own chain
    */
-  constructor(earlier: ReadonlyMap<string, EndpointSlot> = new Map()) {
+  constructor(
+    taken: Map<NftProtocol, Set<number>> = new Map(),
+    earlier: ReadonlyMap<string, EndpointSlot> = new Map(),
+  ) {
+    this.#taken = taken;
     this.#earlier = earlier;
     for (const s of earlier.values()) this.#takenOf(s.protocol).add(s.slot);
   }
@@ -79,15 +97,6 @@ export class EndpointSlots {
       this.#taken.set(protocol, taken);
     }
     return taken;
-  }
-
-  /**
-   * Marks a slot taken (by a chain kept as it was from the earlier plan).
-   *
-   * @param s the slot
-   */
-  reserve(s: EndpointSlot): void {
-    this.#takenOf(s.protocol).add(s.slot);
   }
 
   /**

@@ -39,12 +39,13 @@ import {
 } from '../../kernel/iptables_address.ts';
 import type { ProxyState, ServicePortKey, StateChange } from '../../model/types.ts';
 import { masqueradeMark } from '../common/iptables_base_chains.ts';
-import { type EndpointSlot, EndpointSlots } from './endpoint_slots.ts';
+import type { SlotsTaken } from './endpoint_slots.ts';
 import { baseChains, fixedChains, sharedContainers } from './fixed_objects.ts';
 import { NFT_NAMES, NFT_TABLE } from './names.ts';
 import { planContainers } from './plan_containers.ts';
+import { planServicePorts } from './plan_service_ports.ts';
 import type { NftBaseChain, NftChain, NftContainer, NftElement, NftFamily } from './ruleset.ts';
-import { type NftServicePort, planServicePort, type ServicePortContext } from './service_port.ts';
+import type { NftServicePort, ServicePortContext } from './service_port.ts';
 
 /** The nftables mode's plan. */
 export interface NftablesPlan {
@@ -69,6 +70,8 @@ export interface NftablesPlan {
   readonly containerSources: ReadonlyMap<string, readonly ServicePortKey[]>;
   /** Container name → keys two service ports claim, as warnings (also in {@link warnings}). */
   readonly containerClashes: ReadonlyMap<string, readonly string[]>;
+  /** The endpoint-map slots in use, per protocol (for re-plans: endpoint_slots.ts). */
+  readonly slotsTaken: SlotsTaken;
   /** The masquerade mark, e.g. `0x4000`. */
   readonly mark: string;
   /** The flags service ports were planned with; a plan with another one cannot lend its service ports. */
@@ -145,22 +148,18 @@ export function planNftables(
   const ctx = contextFor(options, warnings);
   const context = contextKey(ctx);
   const previous = reuse?.previous.context === context ? reuse : undefined;
-  const keys = sortedKeys(state.servicePorts);
-  const kept = new Map<ServicePortKey, NftServicePort>();
-  const earlierSlots = new Map<string, EndpointSlot>();
-  for (const key of previous === undefined ? [] : keys) {
-    const earlier = previous!.previous.servicePorts.get(key);
-    if (earlier === undefined) continue;
-    if (!previous!.change.changed.has(key)) kept.set(key, earlier);
-    else for (const s of earlier.slots) earlierSlots.set(s.chain, s);
-  }
-  const slots = new EndpointSlots(earlierSlots);
-  for (const sp of kept.values()) for (const s of sp.slots) slots.reserve(s);
-  const servicePorts = new Map<ServicePortKey, NftServicePort>();
-  for (const key of keys) {
-    const planned = kept.get(key) ?? planServicePort(state.servicePorts.get(key)!, ctx, slots);
-    if (planned !== undefined) servicePorts.set(key, planned);
-  }
+  const planned = planServicePorts(
+    state,
+    ctx,
+    previous === undefined
+      ? undefined
+      : {
+          servicePorts: previous.previous.servicePorts,
+          slotsTaken: previous.previous.slotsTaken,
+          change: previous.change,
+        },
+  );
+  const servicePorts = planned.servicePorts;
 
   const nodePorts = nodePortIPs(options, warnings);
   const given = new Map<string, NftElement[]>();
@@ -170,7 +169,7 @@ export function planNftables(
       nodePorts.map((ip) => ({ key: [ip], verdict: undefined, endpoint: undefined, comment: undefined })),
     );
   }
-  const planned = planContainers(
+  const containers = planContainers(
     sharedContainers(ctx.family, nodePorts !== undefined),
     servicePorts,
     given,
@@ -183,10 +182,10 @@ export function planNftables(
             clashes: previous.previous.containerClashes,
           },
           previousPorts: previous.previous.servicePorts,
-          touched: touchedKeys(previous.previous.servicePorts, servicePorts),
+          touched: planned.touched ?? new Set(),
         },
   );
-  for (const c of planned.containers) warnings.push(...(planned.clashes.get(c.name) ?? []));
+  for (const c of containers.containers) warnings.push(...(containers.clashes.get(c.name) ?? []));
   return {
     family: ctx.family,
     table: NFT_TABLE,
@@ -199,34 +198,17 @@ export function planNftables(
       masqueradeAll: ctx.masqueradeAll,
       clusterCIDR: ctx.clusterCIDR,
     }),
-    containers: planned.containers,
+    containers: containers.containers,
     unusedContainers:
       nodePorts === undefined
         ? sharedContainers(ctx.family, true).filter((c) => c.name === NFT_NAMES.nodePortIPs)
         : [],
     servicePorts,
-    containerSources: planned.sources,
-    containerClashes: planned.clashes,
+    containerSources: containers.sources,
+    containerClashes: containers.clashes,
+    slotsTaken: planned.slotsTaken,
     mark: ctx.mark,
     context,
     warnings,
   };
-}
-
-/** The state's keys in order: the tracker hands them sorted, which one pass checks (cheaper than a sort). */
-function sortedKeys(ports: ReadonlyMap<ServicePortKey, unknown>): ServicePortKey[] {
-  const keys = [...ports.keys()];
-  for (let i = 1; i < keys.length; i++) if (keys[i - 1]! > keys[i]!) return keys.sort();
-  return keys;
-}
-
-/** The service ports that are not the same object in both plans (re-planned, added or removed). */
-function touchedKeys(
-  before: ReadonlyMap<ServicePortKey, NftServicePort>,
-  after: ReadonlyMap<ServicePortKey, NftServicePort>,
-): Set<ServicePortKey> {
-  const out = new Set<ServicePortKey>();
-  for (const [key, sp] of after) if (before.get(key) !== sp) out.add(key);
-  for (const key of before.keys()) if (!after.has(key)) out.add(key);
-  return out;
 }

@@ -235,6 +235,9 @@ describe('planNftables', () => {
     assert.deepEqual(slot(c2.key), [2]);
     assert.deepEqual(slot(n.key), [0]);
     assert.deepEqual(elements(after, 'endpoints-tcp-0'), ['0', '1', '65536', '65537', '131072']);
+    // The slots in use are exactly the service ports' (a's slot 0 was freed, then taken by n).
+    assert.deepEqual([...after.slotsTaken.get('tcp')!].sort(), [0, 1, 2]);
+    assert.equal(before.slotsTaken.get('tcp')!.size, 3, 'the earlier plan is left as it was');
     // A fresh plan numbers them in key order again.
     assert.deepEqual(
       planNftables(proxyState([b, c2, n], 2), planOptions()).servicePorts.get(n.key)!.slots[0]!.slot,

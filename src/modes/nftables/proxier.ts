@@ -8,10 +8,12 @@
  *   canary, kproxy lists the table once instead (as upstream does), to find what an earlier run left.
  * - **Partial sync** (otherwise): only service ports named in the change are re-planned, and only the
  *   difference from the applied plan is written: a one-endpoint change is a few element lines.
- * - **Failure**: logged with the line nft refused, counted (`..._nftables_sync_failures_total`), and the
- *   next sync is full; the error goes to the daemon, whose runner retries.
- * - **Canary**: before a partial sync the empty `canary` set is listed (a few milliseconds whatever the
- *   size of the table); if it is gone, someone deleted or replaced the table, and the sync is full.
+ * - **Failure**: logged with the line nft refused and counted (`..._nftables_sync_failures_total`). A
+ *   refused partial sync is retried at once as a full one (as the iptables mode does); a refused full
+ *   sync fails the sync, the next one is full, and the daemon's runner retries.
+ * - **Canary**: the empty `canary` set. A partial script starts by flushing it, so that nft refuses the
+ *   transaction when someone deleted or replaced the table; the sync is then full. When there is nothing
+ *   to write, the set is listed instead (a few milliseconds whatever the size of the table).
  * - **Stale chains** are flushed in the sync that drops them and deleted in a later, separate
  *   transaction once a second has passed, as upstream (kernels before 6.2 release a chain that a removed
  *   map element pointed at only after a while); a failed cleanup is counted
@@ -103,41 +105,97 @@ export class NftablesProxier implements Proxier {
   async sync(state: ProxyState, change: StateChange, options?: SyncOptions): Promise<SyncReport> {
     await this.#deleteStaleChains();
     const previous = this.#applied;
-    let full = (options?.full ?? false) || this.#needFull || previous === undefined;
-    if (!full && !(await this.#canaryPresent())) {
-      this.#log.warn(
-        'The nftables canary set is gone (table deleted or replaced behind our back?): syncing fully',
-      );
-      this.#tableKnown = false;
-      full = true;
-    }
-    let plan =
-      !full && previous !== undefined
-        ? planNftables(state, this.#options, { previous, change })
-        : planNftables(state, this.#options);
-    // Other flags (the daemon never changes them; a test may) leave nothing to reuse: write everything.
-    if (!full && plan.context !== previous?.context) {
-      full = true;
-      plan = planNftables(state, this.#options);
-    }
-    const input =
-      full || previous === undefined
-        ? fullSyncScript(plan, await this.#tableObjects())
-        : partialSyncScript(previous, plan);
-    await this.#apply(input, full ? 'full' : 'partial');
+    const full = (options?.full ?? false) || this.#needFull || previous === undefined;
+    const partial =
+      full || previous === undefined ? undefined : await this.#partialSync(previous, state, change);
+    const { plan, input } = partial ?? (await this.#fullSync(state));
     for (const c of input.staleChains) this.#staleChains.set(c.name, { base: c.base, since: this.#now() });
-    for (const sp of plan.servicePorts.values()) for (const c of sp.chains) this.#staleChains.delete(c.name);
-    if (full) for (const w of plan.warnings) this.#log.warn(w);
+    // A chain flushed as stale and planned again since must stay (rare: only while some wait for deletion).
+    if (this.#staleChains.size > 0) {
+      for (const sp of plan.servicePorts.values())
+        for (const c of sp.chains) this.#staleChains.delete(c.name);
+    }
+    if (partial === undefined) for (const w of plan.warnings) this.#log.warn(w);
     await this.#deleteStaleConntrack(staleUdpConntrack(previous, plan));
     this.#applied = plan;
     this.#tableKnown = true;
     this.#needFull = false;
     return {
-      kind: full ? 'full' : 'partial',
+      kind: partial === undefined ? 'full' : 'partial',
       servicePortsWritten: input.servicePortsWritten,
       restoreBytes: input.text.length,
       restoreLines: input.lines,
     };
+  }
+
+  /**
+   * Re-plans what changed and applies the difference; undefined when the sync must be full instead: the
+   * canary is gone, the flags changed, or nft refused the transaction (then logged and counted).
+   */
+  async #partialSync(
+    previous: NftablesPlan,
+    state: ProxyState,
+    change: StateChange,
+  ): Promise<{ plan: NftablesPlan; input: SyncScript } | undefined> {
+    const plan = planNftables(state, this.#options, { previous, change });
+    // Other flags (the daemon never changes them; a test may) leave nothing to reuse: write everything.
+    if (plan.context !== previous.context) return undefined;
+    const input = partialSyncScript(previous, plan);
+    if (input.lines === 0) {
+      // No transaction to carry the canary check (sync_input.ts): look at the canary itself.
+      if (await this.#canaryPresent()) return { plan, input };
+      this.#canaryGone();
+      return undefined;
+    }
+    try {
+      await this.#nft.apply(input.text);
+      return { plan, input };
+    } catch (error) {
+      if (error instanceof NftTransactionError && error.line === 1) {
+        this.#canaryGone();
+        return undefined;
+      }
+      this.#failed(error, 'partial');
+      // Whatever made nft refuse (an object changed behind our back?), the listing of a full sync sees it.
+      this.#tableKnown = false;
+      this.#log.warn('Retrying as a full sync');
+      return undefined;
+    }
+  }
+
+  async #fullSync(state: ProxyState): Promise<{ plan: NftablesPlan; input: SyncScript }> {
+    const plan = planNftables(state, this.#options);
+    const input = fullSyncScript(plan, await this.#tableObjects());
+    try {
+      await this.#nft.apply(input.text);
+    } catch (error) {
+      this.#failed(error, 'full');
+      this.#needFull = true;
+      // nft commits nothing of a refused script; an nft that failed otherwise may leave us unsure.
+      if (!(error instanceof NftTransactionError)) this.#tableKnown = false;
+      throw error;
+    }
+    return { plan, input };
+  }
+
+  #canaryGone(): void {
+    this.#log.warn(
+      'The nftables canary set is gone (table deleted or replaced behind our back?): syncing fully',
+    );
+    this.#tableKnown = false;
+  }
+
+  /** Logs a refused (or failed) transaction with the line nft named, and counts it. */
+  #failed(error: unknown, kind: SyncReport['kind']): void {
+    this.#metrics?.nftablesSyncFailure();
+    this.#log.error(
+      error instanceof NftTransactionError
+        ? { err: error, kind, line: error.line, lineText: error.lineText, reason: error.reason }
+        : { err: error, kind },
+      kind === 'full'
+        ? 'nftables sync failed: the previous ruleset stays in place, the next sync is full'
+        : 'nftables partial sync failed: the previous ruleset stays in place',
+    );
   }
 
   async stop(): Promise<void> {
@@ -169,25 +227,6 @@ export class NftablesProxier implements Proxier {
 
   async #canaryPresent(): Promise<boolean> {
     return (await this.#nft.listContainer('ip', NFT_TABLE, 'set', NFT_NAMES.canary)) !== undefined;
-  }
-
-  async #apply(input: SyncScript, kind: SyncReport['kind']): Promise<void> {
-    if (input.lines === 0) return;
-    try {
-      await this.#nft.apply(input.text);
-    } catch (error) {
-      this.#needFull = true;
-      // nft commits nothing of a refused script; but an nft that failed otherwise may leave us unsure.
-      if (!(error instanceof NftTransactionError)) this.#tableKnown = false;
-      this.#metrics?.nftablesSyncFailure();
-      this.#log.error(
-        error instanceof NftTransactionError
-          ? { err: error, kind, line: error.line, lineText: error.lineText, reason: error.reason }
-          : { err: error, kind },
-        'nftables sync failed: the previous ruleset stays in place, the next sync is full',
-      );
-      throw error;
-    }
   }
 
   /** Deletes the chains flushed at least a second ago, in their own transaction (failures are counted). */

@@ -112,6 +112,7 @@ describe('NftablesProxier', () => {
     assert.equal(
       fake.transactions.at(-1)!.script,
       [
+        'flush set ip kube-proxy canary',
         'delete element ip kube-proxy endpoints-tcp-0 {',
         '\t1',
         '}',
@@ -181,33 +182,42 @@ describe('NftablesProxier', () => {
     assert.deepEqual(s.proxier.staleChains, []);
   });
 
-  it('keeps the previous ruleset when nft refuses a sync, logs the line, and syncs fully next', async () => {
+  it('retries a refused partial sync at once as a full one, and logs the line nft refused', async () => {
+    const s = setup();
+    await s.proxier.sync(proxyState([web]), change([]));
+    // Someone else empties the endpoint map the next partial sync edits: nft refuses the deletion.
+    assert.equal(s.fake.answer(['-f', '-'], 'flush map ip kube-proxy endpoints-tcp-0\n').code, 0);
+    const web2 = svc(1, ['10.180.0.1:80', '10.180.0.9:80']);
+    const state = proxyState([web2], 2);
+    const report = await s.proxier.sync(state, change([web2.key]));
+    assert.equal(report.kind, 'full');
+    const error = s.log.find(
+      (l) => l.msg === 'nftables partial sync failed: the previous ruleset stays in place',
+    );
+    assert.ok(error);
+    assert.equal(error['line'], 3);
+    assert.equal(error['lineText'], '\t1');
+    assert.match(await s.metrics.metricsText(), /kubeproxy_sync_proxy_rules_nftables_sync_failures_total 1/);
+    assert.deepEqual(await tableDump(s.fake), await freshTable(state));
+  });
+
+  it('keeps the previous ruleset when nft refuses a full sync, fails the sync, and syncs fully next', async () => {
     const s = setup();
     await s.proxier.sync(proxyState([web]), change([]));
     const before = await tableDump(s.fake);
     s.fake.failNextTransaction('Could not process rule: No buffer space available');
-    await assert.rejects(s.proxier.sync(proxyState([web, api], 2), change([api.key])), NftTransactionError);
+    const error = await s.proxier
+      .sync(proxyState([web, api], 2), change([api.key]), { full: true })
+      .catch((e: unknown) => e);
+    assert.ok(error instanceof NftTransactionError);
+    assert.equal(error.reason, 'Could not process rule: No buffer space available');
     assert.deepEqual(await tableDump(s.fake), before);
-    const error = s.log.find((l) => l.msg.startsWith('nftables sync failed'));
-    assert.ok(error);
-    assert.equal(error['line'], 1);
-    assert.equal(error['reason'], 'Could not process rule: No buffer space available');
+    const logged = s.log.find((l) => l.msg.startsWith('nftables sync failed'));
+    assert.equal(logged?.['line'], 1);
     assert.match(await s.metrics.metricsText(), /kubeproxy_sync_proxy_rules_nftables_sync_failures_total 1/);
     const report = await s.proxier.sync(proxyState([web, api], 3), change([]));
     assert.equal(report.kind, 'full');
     assert.deepEqual(await tableDump(s.fake), await freshTable(proxyState([web, api])));
-  });
-
-  it('a refused line: the error names it and quotes it', async () => {
-    const s = setup();
-    await s.proxier.sync(proxyState([web]), change([]));
-    // Someone else deletes the endpoint map the next partial sync edits.
-    assert.equal(s.fake.answer(['-f', '-'], 'flush map ip kube-proxy endpoints-tcp-0\n').code, 0);
-    const web2 = svc(1, ['10.180.0.1:80', '10.180.0.9:80']);
-    const error = await s.proxier.sync(proxyState([web2], 2), change([web2.key])).catch((e: unknown) => e);
-    assert.ok(error instanceof NftTransactionError);
-    assert.equal(error.line, 2);
-    assert.equal(error.lineText, '\t1');
   });
 
   it('syncs fully when the canary is gone (the table was deleted behind its back)', async () => {
@@ -217,7 +227,19 @@ describe('NftablesProxier', () => {
     const report = await s.proxier.sync(proxyState([web, api], 2), change([api.key]));
     assert.equal(report.kind, 'full');
     assert.ok(s.log.some((l) => String(l.msg).startsWith('The nftables canary set is gone')));
+    // The partial transaction was its own canary check: refused at its first line, nothing counted.
+    assert.match(s.fake.transactions.at(-2)!.script, /^flush set ip kube-proxy canary\n/);
+    assert.match(await s.metrics.metricsText(), /kubeproxy_sync_proxy_rules_nftables_sync_failures_total 0/);
     assert.deepEqual(await tableDump(s.fake), await freshTable(proxyState([web, api])));
+  });
+
+  it('lists the canary when a partial sync has nothing to write', async () => {
+    const s = setup();
+    await s.proxier.sync(proxyState([web]), change([]));
+    await createNft(s.fake.exec).deleteTable('ip', 'kube-proxy');
+    const report = await s.proxier.sync(proxyState([web], 2), change([]));
+    assert.equal(report.kind, 'full');
+    assert.deepEqual(await tableDump(s.fake), await freshTable(proxyState([web])));
   });
 
   it('syncs fully when the daemon asks (the sync period)', async () => {

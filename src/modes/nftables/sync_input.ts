@@ -13,11 +13,15 @@
  * - **Partial**: only the difference between the applied plan and the next one, in an order nft accepts:
  *   new sets and maps, new chains, flushes of changed and stale chains, their rules, element deletions,
  *   element additions, then the stale sets and maps. Service ports that the next plan kept as they were
- *   (the same objects) cost nothing; a one-endpoint change is one or two element lines.
+ *   (the same objects) cost nothing; a one-endpoint change is one or two element lines. The script
+ *   starts by flushing the (always empty) canary set, which nft refuses when the set or the table is
+ *   gone: the transaction is its own canary check, and a table deleted behind kproxy's back costs no
+ *   listing before every partial sync.
  *
  * @module
  */
 import type { NftBaseChainHook, NftTableState } from '../../kernel/nft_listing.ts';
+import { NFT_NAMES } from './names.ts';
 import type { NftablesPlan } from './plan.ts';
 import {
   chainCommands,
@@ -34,6 +38,7 @@ import {
   type NftContainer,
   type NftElement,
 } from './ruleset.ts';
+import type { NftServicePort } from './service_port.ts';
 
 /** One transaction's script. */
 export interface SyncScript {
@@ -283,18 +288,22 @@ export function partialSyncScript(applied: NftablesPlan, next: NftablesPlan): Sy
   changes.containers(applied.containers, next.containers);
   changes.chains([...applied.baseChains, ...applied.chains], [...next.baseChains, ...next.chains]);
   let written = 0;
-  const keys = new Set([...applied.servicePorts.keys(), ...next.servicePorts.keys()]);
-  for (const key of keys) {
-    const before = applied.servicePorts.get(key);
-    const after = next.servicePorts.get(key);
-    if (before === after) continue;
+  const servicePort = (before: NftServicePort | undefined, after: NftServicePort | undefined): void => {
     written++;
     // Affinity sets are declared again with the service port (a new timeout takes effect).
     changes.containers(before?.affinitySets ?? [], after?.affinitySets ?? [], true);
     changes.chains(before?.chains ?? [], after?.chains ?? []);
+  };
+  for (const [key, after] of next.servicePorts) {
+    const before = applied.servicePorts.get(key);
+    if (before !== after) servicePort(before, after);
+  }
+  for (const [key, before] of applied.servicePorts) {
+    if (!next.servicePorts.has(key)) servicePort(before, undefined);
   }
   const deletedElements: string[] = [];
   const addedElements: string[] = [];
+  const t = `${next.family} ${next.table}`;
   const old = new Map(applied.containers.map((c) => [c.name, c]));
   for (const c of next.containers) {
     const was = old.get(c.name);
@@ -303,17 +312,27 @@ export function partialSyncScript(applied: NftablesPlan, next: NftablesPlan): Sy
     deletedElements.push(...deleted);
     addedElements.push(...added);
   }
-  return script(
-    [
-      changes.declare,
-      changes.addChains,
-      changes.flush,
-      changes.rules,
-      deletedElements,
-      addedElements,
-      changes.deleteContainers,
-    ],
-    written,
-    changes.staleChains,
-  );
+  const body = [
+    changes.declare,
+    changes.addChains,
+    changes.flush,
+    changes.rules,
+    deletedElements,
+    addedElements,
+    changes.deleteContainers,
+  ];
+  if (body.every((section) => section.length === 0)) return script([], 0, []);
+  return script([[canaryCheck(t)], ...body], written, changes.staleChains);
+}
+
+/**
+ * The first line of a partial script: flushes the empty canary set, and fails the transaction when the
+ * set (or the table) is gone.
+ *
+ * @param table `FAMILY NAME` of the table
+ * @returns the command
+ * @example canaryCheck('ip kube-proxy') // 'flush set ip kube-proxy canary'
+ */
+export function canaryCheck(table: string): string {
+  return `flush set ${table} ${NFT_NAMES.canary}`;
 }

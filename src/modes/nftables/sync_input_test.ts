@@ -71,6 +71,7 @@ describe('partialSyncScript', () => {
     const after = planNftables(state, options, { previous: before, change: change([changed.key]) });
     const lines = await partial(before, after);
     assert.deepEqual(lines, [
+      'flush set ip kube-proxy canary',
       'delete element ip kube-proxy endpoints-tcp-0 {',
       '\t196609',
       '}',
@@ -92,6 +93,7 @@ describe('partialSyncScript', () => {
     const lines = await partial(before, after);
     const chain = [...after.servicePorts.get(changed.key)!.chains][0]!.name;
     assert.deepEqual(lines, [
+      'flush set ip kube-proxy canary',
       `flush chain ip kube-proxy ${chain}`,
       `add rule ip kube-proxy ${chain} meta l4proto tcp dnat ip to numgen random mod 3 offset 65536 map @endpoints-tcp-0`,
       'add element ip kube-proxy endpoints-tcp-0 {',
