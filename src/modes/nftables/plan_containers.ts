@@ -105,6 +105,7 @@ function build(
   sources: readonly ServicePortKey[],
   ports: ReadonlyMap<ServicePortKey, NftServicePort>,
 ): { elements: NftElement[]; clashes: string[] } {
+  if (isEndpointMapName(name)) return { elements: buildEndpointMap(name, sources, ports), clashes: [] };
   const held = new Map<string, { owner: ServicePortKey; element: NftElement }>();
   const clashes: string[] = [];
   for (const key of sources) {
@@ -123,6 +124,24 @@ function build(
     }
   }
   return { elements: sortElements([...held.values()].map((h) => h.element)), clashes };
+}
+
+/**
+ * An endpoint map's elements: every key is its slot's, so no two service ports claim one (and the map
+ * holds most of a plan's elements: no need to index them by text), sorted as numbers.
+ */
+function buildEndpointMap(
+  name: string,
+  sources: readonly ServicePortKey[],
+  ports: ReadonlyMap<ServicePortKey, NftServicePort>,
+): NftElement[] {
+  const out: NftElement[] = [];
+  for (const key of sources) {
+    for (const { container, element } of ports.get(key)!.elements) if (container === name) out.push(element);
+  }
+  let sorted = true;
+  for (let i = 1; i < out.length && sorted; i++) sorted = Number(out[i - 1]!.key[0]) < Number(out[i]!.key[0]);
+  return sorted ? out : out.sort((a, b) => Number(a.key[0]) - Number(b.key[0]));
 }
 
 function endpointMap(name: string): NftEndpointMap {
@@ -164,10 +183,11 @@ export function planContainers(
   if (reuse === undefined) {
     const building = new Map<string, ServicePortKey[]>();
     for (const sp of ports.values()) {
-      for (const name of byContainer(sp).keys()) {
-        const list = building.get(name);
-        if (list === undefined) building.set(name, [sp.key]);
-        else list.push(sp.key);
+      for (const { container } of sp.elements) {
+        const list = building.get(container);
+        // A service port's elements come container by container mostly; a repeat is skipped by this check.
+        if (list === undefined) building.set(container, [sp.key]);
+        else if (list.at(-1) !== sp.key) list.push(sp.key);
       }
     }
     sources = building;
