@@ -53,7 +53,13 @@ function stateOf(ports: readonly ServicePortState[], version: number): ProxyStat
 }
 
 function change(keys: readonly string[]): StateChange {
-  return { changed: new Set(keys), removed: new Set(), firstSeen: new Map(), serviceEvents: 0, endpointEvents: 1 };
+  return {
+    changed: new Set(keys),
+    removed: new Set(),
+    firstSeen: new Map(),
+    serviceEvents: 0,
+    endpointEvents: 1,
+  };
 }
 
 function median(xs: readonly number[]): number {
