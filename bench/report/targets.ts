@@ -100,6 +100,11 @@ function targetPoint(s: ScaleSeries | undefined): { point: ScalePoint; exact: bo
   return largest === undefined ? undefined : { point: largest, exact: false };
 }
 
+/** A ratio that misses its goal but rounds to it needs its digits, or "0.95× (missed)" reads as a contradiction. */
+function justUnder(value: number, goal: number): string[] {
+  return value < goal && formatRatio(value) === formatRatio(goal) ? [`${value.toFixed(4)}, just under`] : [];
+}
+
 function otherSize(services: number): string {
   return `at ${formatNumber(services)} services, not ${formatNumber(TARGET_SERVICES)}`;
 }
@@ -113,6 +118,7 @@ function rateCell(s: ScaleSeries | undefined, kind: 'sequential' | 'underLoad'):
   const raw = kind === 'sequential' ? point?.rawSequential : point?.rawUnderLoad;
   if (value === undefined) return NOT_MEASURED;
   const notes = [
+    ...justUnder(value, GOALS.firstPacketRatio),
     `raw ${formatRatio(raw)}`,
     ...(target.exact ? [] : [otherSize(target.point.services)]),
     ...(scaling.baseServices === TARGET_BASE_SERVICES
@@ -154,13 +160,16 @@ function dataPathCell(results: BenchResults, mode: KernelMode, key: DataPathRati
   const value = ratio(r.metrics[key], base.metrics[key]);
   if (value === undefined) return NOT_MEASURED;
   const services = results.dataPathSettings.services ?? 1;
+  const notes = [
+    ...justUnder(value, GOALS.dataPathRatio),
+    ...(services === TARGET_BASE_SERVICES
+      ? []
+      : [`with ${services.toLocaleString('en-US')} service${services === 1 ? '' : 's'}`]),
+  ];
   return {
     figure: formatRatio(value),
     met: services === TARGET_BASE_SERVICES ? value >= GOALS.dataPathRatio : undefined,
-    note:
-      services === TARGET_BASE_SERVICES
-        ? undefined
-        : `with ${services.toLocaleString('en-US')} service${services === 1 ? '' : 's'}`,
+    note: notes.length > 0 ? notes.join('; ') : undefined,
   };
 }
 

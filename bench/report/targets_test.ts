@@ -44,6 +44,18 @@ describe('targetRows', () => {
     assert.equal(formatTargetCell(change.cells.get('iptables')!), 'not measured');
   });
 
+  it('gives the digits of a ratio that misses its goal but rounds to it', () => {
+    const [direct, , , , nftables] = REPORT_FIXTURE.dataPath;
+    assert.ok(direct?.status === 'measured' && nftables?.status === 'measured');
+    const requests = { ...direct.metrics.requestsPerSecond, median: 50_000 * 0.9497 };
+    const close = {
+      ...REPORT_FIXTURE,
+      dataPath: [direct, { ...nftables, metrics: { ...nftables.metrics, requestsPerSecond: requests } }],
+    };
+    const cell = targetRows(close)[4]!.cells.get('nftables')!;
+    assert.equal(formatTargetCell(cell), '0.95× (missed; 0.9497, just under)');
+  });
+
   it('does not judge a data path that ran with another number of services (older results)', () => {
     const older = {
       ...REPORT_FIXTURE,
