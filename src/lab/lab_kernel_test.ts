@@ -3,11 +3,9 @@ import { after, before, describe, it } from 'node:test';
 import { createExec } from '../kernel/exec.ts';
 import { kernelTestSkip, LAB_TOOLS } from './kernel_tools.ts';
 import { createLab, type Lab } from './lab.ts';
-import type { ProbeResult } from './probe.ts';
+import { runProbe } from './run_probe.ts';
 
 const skip = kernelTestSkip(import.meta.url, { tools: [...LAB_TOOLS, 'curl'] });
-
-const PROBE = new URL('./probe.ts', import.meta.url).href;
 
 async function namespaces(): Promise<string[]> {
   const { stdout } = await createExec()('ip', ['netns', 'list']);
@@ -15,12 +13,6 @@ async function namespaces(): Promise<string[]> {
     .split('\n')
     .map((line) => line.split(' ')[0] ?? '')
     .filter(Boolean);
-}
-
-async function probe(lab: Lab, ns: string, args: string[]): Promise<ProbeResult> {
-  const result = await lab.runNode(ns, PROBE, args, { signal: AbortSignal.timeout(20_000) });
-  assert.equal(result.code, 0, result.stderr);
-  return JSON.parse(result.stdout) as ProbeResult;
 }
 
 describe('lab', { skip }, () => {
@@ -47,9 +39,9 @@ describe('lab', { skip }, () => {
   it('lets a client reach each backend through the node, over TCP (banner and HTTP) and UDP', async () => {
     const client = lab.clients[0]!;
     for (const pod of lab.pods) {
-      const banner = await probe(lab, client.ns, ['banner', pod.ip, '9000', '--count', '2']);
+      const banner = await runProbe(lab, client.ns, ['banner', pod.ip, '9000', '--count', '2']);
       assert.deepEqual(banner.names, [pod.name, pod.name]);
-      const udp = await probe(lab, client.ns, ['udp', pod.ip, '9000', '--count', '2']);
+      const udp = await runProbe(lab, client.ns, ['udp', pod.ip, '9000', '--count', '2']);
       assert.deepEqual(udp.names, [pod.name, pod.name]);
       const http = await lab.exec(client.ns, ['curl', '-s', '--max-time', '5', `http://${pod.ip}:8080/`]);
       assert.equal(http.stdout, `${pod.name}\n`);
@@ -68,7 +60,7 @@ describe('lab', { skip }, () => {
     try {
       await new Promise<void>((resolve) => server.child.stdout?.once('data', () => resolve()));
       for (const host of [lab.clients[0]!, lab.pods[0]!]) {
-        const result = await probe(lab, host.ns, ['banner', lab.node.ip, '7000']);
+        const result = await runProbe(lab, host.ns, ['banner', lab.node.ip, '7000']);
         assert.deepEqual(result.names, ['node'], host.name);
       }
     } finally {
@@ -82,7 +74,7 @@ describe('lab', { skip }, () => {
     const client = lab.clients[0]!;
     const pod = lab.pods[1]!;
     await lab.stopServer(pod);
-    const down = await probe(lab, client.ns, [
+    const down = await runProbe(lab, client.ns, [
       'banner',
       pod.ip,
       '9000',
@@ -94,7 +86,7 @@ describe('lab', { skip }, () => {
     assert.equal(down.names.length, 0);
     assert.match(down.failures[0] ?? '', /ECONNREFUSED/);
     await lab.startServer(pod);
-    const up = await probe(lab, client.ns, ['banner', pod.ip, '9000']);
+    const up = await runProbe(lab, client.ns, ['banner', pod.ip, '9000']);
     assert.deepEqual(up.names, [pod.name]);
   });
 

@@ -14,7 +14,7 @@ import { iptablesFor, type ResolvedIptablesBackend } from '../../kernel/iptables
 import { parseIptablesSave, type TableState } from '../../kernel/iptables_state.ts';
 import { IPTABLES_TOOLS, kernelTestSkip, LAB_TOOLS } from '../../lab/kernel_tools.ts';
 import { createLab, type Lab } from '../../lab/lab.ts';
-import type { ProbeResult } from '../../lab/probe.ts';
+import { countNames, runProbe } from '../../lab/run_probe.ts';
 import type { ServicePortState } from '../../model/types.ts';
 import { change, planOptions, proxyState, servicePort } from '../common/testing/fixtures.ts';
 import type { ProxierDeps } from '../mode.ts';
@@ -24,20 +24,7 @@ import { IptablesProxier } from './proxier.ts';
 
 const skip = kernelTestSkip(import.meta.url, { tools: [...LAB_TOOLS, ...IPTABLES_TOOLS, 'conntrack'] });
 
-const PROBE = new URL('../../lab/probe.ts', import.meta.url).href;
 const CLUSTER_CIDR = '198.18.96.0/19';
-
-async function probe(lab: Lab, ns: string, args: readonly string[]): Promise<ProbeResult> {
-  const r = await lab.runNode(ns, PROBE, args, { signal: AbortSignal.timeout(30_000) });
-  assert.equal(r.code, 0, r.stderr);
-  return JSON.parse(r.stdout) as ProbeResult;
-}
-
-function counts(names: readonly string[]): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const n of names) out[n] = (out[n] ?? 0) + 1;
-  return out;
-}
 
 async function saved(
   exec: Exec,
@@ -127,48 +114,55 @@ for (const backend of ['legacy', 'nft'] as const) {
     });
 
     it('spreads connections from a client over every backend', async () => {
-      const r = await probe(lab, lab.clients[0]!.ns, ['banner', '198.19.0.10', '80', '--count', '60']);
+      const r = await runProbe(lab, lab.clients[0]!.ns, ['banner', '198.19.0.10', '80', '--count', '60']);
       assert.deepEqual(r.failures, []);
-      const c = counts(r.names);
+      const c = countNames(r.names);
       assert.deepEqual(Object.keys(c).sort(), ['pod0', 'pod1', 'pod2']);
       for (const n of Object.values(c)) assert.ok(n >= 6, `plausibly uniform: ${JSON.stringify(c)}`);
     });
 
     it('serves the node itself too', async () => {
-      const r = await probe(lab, lab.node.ns, ['banner', '198.19.0.10', '80', '--count', '30']);
+      const r = await runProbe(lab, lab.node.ns, ['banner', '198.19.0.10', '80', '--count', '30']);
       assert.deepEqual(r.failures, []);
-      assert.ok(Object.keys(counts(r.names)).length >= 2, JSON.stringify(counts(r.names)));
+      assert.ok(Object.keys(countNames(r.names)).length >= 2, JSON.stringify(countNames(r.names)));
     });
 
     it('serves the NodePort from another namespace', async () => {
-      const r = await probe(lab, lab.clients[0]!.ns, ['banner', lab.node.ip, '30080', '--count', '30']);
+      const r = await runProbe(lab, lab.clients[0]!.ns, ['banner', lab.node.ip, '30080', '--count', '30']);
       assert.deepEqual(r.failures, []);
-      assert.ok(Object.keys(counts(r.names)).length >= 2, JSON.stringify(counts(r.names)));
+      assert.ok(Object.keys(countNames(r.names)).length >= 2, JSON.stringify(countNames(r.names)));
     });
 
     it('keeps a client on one backend with ClientIP affinity', async () => {
-      const r = await probe(lab, lab.clients[0]!.ns, ['banner', '198.19.0.11', '80', '--count', '20']);
+      const r = await runProbe(lab, lab.clients[0]!.ns, ['banner', '198.19.0.11', '80', '--count', '20']);
       assert.deepEqual(r.failures, []);
-      assert.equal(new Set(r.names).size, 1, JSON.stringify(counts(r.names)));
+      assert.equal(new Set(r.names).size, 1, JSON.stringify(countNames(r.names)));
     });
 
     it('refuses at once a service without endpoints', async () => {
-      const r = await probe(lab, lab.clients[0]!.ns, ['banner', '198.19.0.12', '80', '--count', '3']);
+      const r = await runProbe(lab, lab.clients[0]!.ns, ['banner', '198.19.0.12', '80', '--count', '3']);
       assert.equal(r.names.length, 0);
       for (const f of r.failures) assert.match(f, /ECONNREFUSED/);
       for (const ms of r.durationsMs) assert.ok(ms < 1000, `refused in ${ms} ms`);
     });
 
     it('answers UDP through the cluster IP', async () => {
-      const r = await probe(lab, lab.clients[0]!.ns, ['udp', '198.19.0.53', '53', '--count', '9', '--fresh']);
+      const r = await runProbe(lab, lab.clients[0]!.ns, [
+        'udp',
+        '198.19.0.53',
+        '53',
+        '--count',
+        '9',
+        '--fresh',
+      ]);
       assert.deepEqual(r.failures, []);
-      assert.ok(new Set(r.names).size >= 2, JSON.stringify(counts(r.names)));
+      assert.ok(new Set(r.names).size >= 2, JSON.stringify(countNames(r.names)));
     });
 
     it('changes only the changed service on a partial sync, and deletes its stale UDP conntrack entries', async () => {
       // Each fresh flow picks one of 3 endpoints at random: with 40, none reaching pod2 has a chance of
       // (2/3)^40 ≈ 1e-7 (with 12 it was 0.8%, and it happened).
-      const udp = await probe(lab, lab.clients[0]!.ns, [
+      const udp = await runProbe(lab, lab.clients[0]!.ns, [
         'udp',
         '198.19.0.53',
         '53',
@@ -205,7 +199,7 @@ for (const backend of ['legacy', 'nft'] as const) {
       assert.ok(gone.startsWith('KUBE-SEP-') && !natAfter.has(gone), `${gone} deleted`);
       const ct = await exec('conntrack', ['-L', '-p', 'udp', '--orig-dst', '198.19.0.53']);
       assert.doesNotMatch(ct.stdout, new RegExp(`src=${lab.pods[2]!.ip.replaceAll('.', '\\.')} `), ct.stdout);
-      const after = await probe(lab, lab.clients[0]!.ns, [
+      const after = await runProbe(lab, lab.clients[0]!.ns, [
         'udp',
         '198.19.0.53',
         '53',
@@ -214,18 +208,18 @@ for (const backend of ['legacy', 'nft'] as const) {
         '--fresh',
       ]);
       assert.deepEqual(after.failures, []);
-      assert.ok(!after.names.includes('pod2'), JSON.stringify(counts(after.names)));
+      assert.ok(!after.names.includes('pod2'), JSON.stringify(countNames(after.names)));
     });
 
     it('restores its rules at the next sync after someone flushed iptables', async () => {
       for (const table of ['nat', 'filter', 'mangle']) {
         await iptablesFor(exec, backend).restore(table as 'nat', `*${table}\nCOMMIT\n`, { noflush: false });
       }
-      const broken = await probe(lab, lab.clients[0]!.ns, ['banner', '198.19.0.10', '80', '--count', '1']);
+      const broken = await runProbe(lab, lab.clients[0]!.ns, ['banner', '198.19.0.10', '80', '--count', '1']);
       assert.equal(broken.names.length, 0, 'the flush took the service away');
       const report = await proxier.sync(state(web, sticky, empty, dns), change([]));
       assert.equal(report.kind, 'full');
-      const r = await probe(lab, lab.clients[0]!.ns, ['banner', '198.19.0.10', '80', '--count', '5']);
+      const r = await runProbe(lab, lab.clients[0]!.ns, ['banner', '198.19.0.10', '80', '--count', '5']);
       assert.deepEqual(r.failures, []);
     });
 

@@ -19,6 +19,7 @@ import { createNft, type Nft, NftTransactionError } from '../../kernel/nft.ts';
 import { kernelTestSkip, LAB_TOOLS } from '../../lab/kernel_tools.ts';
 import { createLab, type Lab } from '../../lab/lab.ts';
 import type { ProbeResult } from '../../lab/probe.ts';
+import { countNames, runProbe } from '../../lab/run_probe.ts';
 import type { ServicePortState } from '../../model/types.ts';
 import {
   change,
@@ -33,24 +34,14 @@ import { NftablesProxier, STALE_CHAIN_DELAY_MS } from './proxier.ts';
 
 const skip = kernelTestSkip(import.meta.url, { tools: [...LAB_TOOLS, 'nft', 'conntrack', 'iptables-nft'] });
 
-const PROBE = new URL('../../lab/probe.ts', import.meta.url).href;
 const CLUSTER_CIDR = '198.18.96.0/19';
 /** Another program's ruleset in the node namespace: kproxy must never touch it. */
 const OTHER_TABLE =
   'add table inet kpt-other\nadd chain inet kpt-other input { type filter hook input priority 10 ; }\nadd rule inet kpt-other input tcp dport 12345 counter accept\n';
 const OTHER_IPTABLES_RULE = ['-t', 'filter', '-A', 'INPUT', '-p', 'tcp', '--dport', '12346', '-j', 'ACCEPT'];
 
-async function probe(lab: Lab, ns: string, args: readonly string[]): Promise<ProbeResult> {
-  const r = await lab.runNode(ns, PROBE, args, { signal: AbortSignal.timeout(60_000) });
-  assert.equal(r.code, 0, r.stderr);
-  return JSON.parse(r.stdout) as ProbeResult;
-}
-
-function counts(names: readonly string[]): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const n of names) out[n] = (out[n] ?? 0) + 1;
-  return out;
-}
+const probe = (lab: Lab, ns: string, args: readonly string[]): Promise<ProbeResult> =>
+  runProbe(lab, ns, args, 60_000);
 
 describe('nftables mode on a real kernel', { skip }, () => {
   let lab: Lab;
@@ -191,7 +182,7 @@ describe('nftables mode on a real kernel', { skip }, () => {
   it('spreads connections from a client over every backend of a cluster IP', async () => {
     const r = await banner(lab.clients[0]!.ns, '198.19.0.10', 80, 60);
     assert.deepEqual(r.failures, []);
-    const c = counts(r.names);
+    const c = countNames(r.names);
     assert.deepEqual(Object.keys(c).sort(), ['pod0', 'pod1', 'pod2']);
     for (const n of Object.values(c)) assert.ok(n >= 6, `plausibly uniform: ${JSON.stringify(c)}`);
   });
@@ -218,7 +209,7 @@ describe('nftables mode on a real kernel', { skip }, () => {
   it('serves the node itself', async () => {
     const r = await banner(lab.node.ns, '198.19.0.10', 80, 30);
     assert.deepEqual(r.failures, []);
-    assert.ok(Object.keys(counts(r.names)).length >= 2, JSON.stringify(counts(r.names)));
+    assert.ok(Object.keys(countNames(r.names)).length >= 2, JSON.stringify(countNames(r.names)));
   });
 
   it('serves the NodePort and the external IP from another namespace', async () => {
@@ -228,7 +219,7 @@ describe('nftables mode on a real kernel', { skip }, () => {
     ] as const) {
       const r = await banner(lab.clients[0]!.ns, host, port, 30);
       assert.deepEqual(r.failures, [], `${host}:${port}`);
-      assert.ok(Object.keys(counts(r.names)).length >= 2, JSON.stringify(counts(r.names)));
+      assert.ok(Object.keys(countNames(r.names)).length >= 2, JSON.stringify(countNames(r.names)));
     }
   });
 
@@ -243,7 +234,7 @@ describe('nftables mode on a real kernel', { skip }, () => {
   it('keeps a client on one backend with ClientIP affinity', async () => {
     const r = await banner(lab.clients[0]!.ns, '198.19.0.11', 80, 20);
     assert.deepEqual(r.failures, []);
-    assert.equal(new Set(r.names).size, 1, JSON.stringify(counts(r.names)));
+    assert.equal(new Set(r.names).size, 1, JSON.stringify(countNames(r.names)));
   });
 
   it('refuses at once a service without endpoints', async () => {
@@ -270,7 +261,7 @@ describe('nftables mode on a real kernel', { skip }, () => {
   it('answers UDP through the cluster IP', async () => {
     const r = await probe(lab, lab.clients[0]!.ns, ['udp', '198.19.0.53', '53', '--count', '9', '--fresh']);
     assert.deepEqual(r.failures, []);
-    assert.ok(new Set(r.names).size >= 2, JSON.stringify(counts(r.names)));
+    assert.ok(new Set(r.names).size >= 2, JSON.stringify(countNames(r.names)));
   });
 
   it('holds the SCTP service in its maps', async () => {
@@ -300,7 +291,7 @@ describe('nftables mode on a real kernel', { skip }, () => {
     const during = await traffic;
     assert.deepEqual(during.failures, [], 'no connection failed while the rules changed');
     const afterwards = await banner(lab.clients[0]!.ns, '198.19.0.10', 80, 30);
-    assert.ok(!afterwards.names.includes('pod2'), JSON.stringify(counts(afterwards.names)));
+    assert.ok(!afterwards.names.includes('pod2'), JSON.stringify(countNames(afterwards.names)));
     const ct = await exec('conntrack', ['-L', '-p', 'udp', '--orig-dst', '198.19.0.53']);
     assert.doesNotMatch(ct.stdout, new RegExp(`src=${lab.pods[2]!.ip.replaceAll('.', '\\.')} `), ct.stdout);
   });

@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { IPTABLES_TOOLS, kernelTestSkip, LAB_TOOLS } from '../../lab/kernel_tools.ts';
 import { createLab, type Lab } from '../../lab/lab.ts';
 import type { ProbeResult } from '../../lab/probe.ts';
+import { runProbe } from '../../lab/run_probe.ts';
 import type { ServicePortState } from '../../model/types.ts';
 import { planOptions, servicePort } from './testing/fixtures.ts';
 import { type LabProxier, startLabProxier } from './testing/lab_proxier.ts';
@@ -41,11 +42,7 @@ describe('userspace mode in a lab (portal rules, real traffic)', { skip }, () =>
       endpoints: pods,
     });
 
-  async function probe(ns: string, args: string[]): Promise<ProbeResult> {
-    const result = await lab.runNode(ns, PROBE, args, { signal: AbortSignal.timeout(30_000) });
-    assert.equal(result.code, 0, result.stderr);
-    return JSON.parse(result.stdout) as ProbeResult;
-  }
+  const probe = (ns: string, args: readonly string[]): Promise<ProbeResult> => runProbe(lab, ns, args);
   const client = (): string => lab.clients[0]!.ns;
 
   before(async () => {
