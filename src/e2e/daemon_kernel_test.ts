@@ -14,6 +14,7 @@ import { eventually } from '../lab/eventually.ts';
 import { IPTABLES_TOOLS, kernelTestSkip, LAB_TOOLS } from '../lab/kernel_tools.ts';
 import { KPROXY_ARGV, type KproxyProcess, spawnKproxy } from '../lab/kproxy_daemon.ts';
 import { createLab, LAB_VIP_PREFIX, type Lab } from '../lab/lab.ts';
+import { serviceYaml } from './testing/service_yaml.ts';
 
 const skip = kernelTestSkip(import.meta.url, { tools: [...LAB_TOOLS, ...IPTABLES_TOOLS, 'curl'] });
 
@@ -21,22 +22,15 @@ const VIP_A = `${LAB_VIP_PREFIX}0.30`;
 const VIP_B = `${LAB_VIP_PREFIX}0.31`;
 
 function service(name: string, vip: string, port: number | string, podIps: readonly string[]): string {
-  return `
-apiVersion: v1
-kind: Service
-metadata: { name: ${name}, namespace: hr }
-spec:
-  clusterIP: ${vip}
-  ports: [{ name: http, port: ${port}, targetPort: 8080 }]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: { name: ${name}-1, namespace: hr, labels: { kubernetes.io/service-name: ${name} } }
-addressType: IPv4
-ports: [{ name: http, port: 8080, protocol: TCP }]
-endpoints:
-${podIps.map((ip) => `  - addresses: [${ip}]`).join('\n')}
-`;
+  return serviceYaml({
+    name,
+    namespace: 'hr',
+    clusterIP: vip,
+    portName: 'http',
+    port,
+    targetPort: 8080,
+    podIps,
+  });
 }
 
 describe('kproxy run: hot reload and bad manifests during the run (real daemon, userspace mode)', {

@@ -16,6 +16,7 @@ import { type KproxyProcess, spawnKproxy } from '../lab/kproxy_daemon.ts';
 import { createLab, LAB_VIP_PREFIX, type Lab } from '../lab/lab.ts';
 import type { ProbeResult } from '../lab/probe.ts';
 import type { DrainClientDone, DrainClientEvent } from './testing/drain_client.ts';
+import { serviceYaml } from './testing/service_yaml.ts';
 
 const skip = kernelTestSkip(import.meta.url, { tools: [...LAB_TOOLS, ...IPTABLES_TOOLS, 'iptables-save'] });
 
@@ -26,22 +27,16 @@ const VIP = `${LAB_VIP_PREFIX}0.20`;
 const DRAIN_BOUND_MS = 10_000;
 
 function manifests(lab: Lab): string {
-  return `
-apiVersion: v1
-kind: Service
-metadata: { name: echo, namespace: drain }
-spec:
-  clusterIP: ${VIP}
-  ports: [{ name: tcp, port: 80, targetPort: 9000 }]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: { name: echo-1, namespace: drain, labels: { kubernetes.io/service-name: echo } }
-addressType: IPv4
-ports: [{ name: tcp, port: 9000, protocol: TCP }]
-endpoints:
-${lab.pods.map((p) => `  - addresses: [${p.ip}]`).join('\n')}
-`;
+  const podIps = lab.pods.map((p) => p.ip);
+  return serviceYaml({
+    name: 'echo',
+    namespace: 'drain',
+    clusterIP: VIP,
+    portName: 'tcp',
+    port: 80,
+    targetPort: 9000,
+    podIps,
+  });
 }
 
 describe('userspace mode: SIGTERM during traffic (real daemon, lab)', { skip }, () => {

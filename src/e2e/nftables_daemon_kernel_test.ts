@@ -14,28 +14,22 @@ import { eventually } from '../lab/eventually.ts';
 import { kernelTestSkip, LAB_TOOLS } from '../lab/kernel_tools.ts';
 import { KPROXY_ARGV, type KproxyProcess, kproxyArgv, spawnKproxy } from '../lab/kproxy_daemon.ts';
 import { createLab, LAB_VIP_PREFIX, type Lab } from '../lab/lab.ts';
+import { serviceYaml } from './testing/service_yaml.ts';
 
 const skip = kernelTestSkip(import.meta.url, { tools: [...LAB_TOOLS, 'nft', 'curl'] });
 
 const VIP = `${LAB_VIP_PREFIX}0.40`;
 
 function manifests(podIps: readonly string[]): string {
-  return `
-apiVersion: v1
-kind: Service
-metadata: { name: web, namespace: nft }
-spec:
-  clusterIP: ${VIP}
-  ports: [{ name: http, port: 80, targetPort: 8080 }]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: { name: web-1, namespace: nft, labels: { kubernetes.io/service-name: web } }
-addressType: IPv4
-ports: [{ name: http, port: 8080, protocol: TCP }]
-endpoints:
-${podIps.map((ip) => `  - addresses: [${ip}]`).join('\n')}
-`;
+  return serviceYaml({
+    name: 'web',
+    namespace: 'nft',
+    clusterIP: VIP,
+    portName: 'http',
+    port: 80,
+    targetPort: 8080,
+    podIps,
+  });
 }
 
 describe('kproxy run --proxy-mode nftables (real daemon)', { skip }, () => {
