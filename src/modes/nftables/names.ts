@@ -245,3 +245,19 @@ export function safeComment(text: string): string {
   const safe = text.replace(/[^\x20-\x7e]|["\\]/g, '?');
   return safe.length > NFT_COMMENT_MAX ? `${safe.slice(0, NFT_COMMENT_MAX - 3)}...` : safe;
 }
+
+/** The prefix of the shared ClusterIP chains' names (`clusterip-tcp-0`); no fixed name starts with it. */
+export const CLUSTER_IP_CHAIN_PREFIX = 'clusterip-';
+
+/**
+ * Names a shared ClusterIP chain: the endpoint choice of the ClusterIP-only service ports whose slots are
+ * in one endpoint map (pick_chains.ts), so named after that map's protocol and group.
+ *
+ * @param protocol `tcp`, `udp` or `sctp`
+ * @param group the endpoint map's group
+ * @returns e.g. `clusterip-tcp-0`
+ * @example clusterIpChainName('tcp', 3) // 'clusterip-tcp-3'
+ */
+export function clusterIpChainName(protocol: string, group: number): string {
+  return `${CLUSTER_IP_CHAIN_PREFIX}${protocol}-${group}`;
+}

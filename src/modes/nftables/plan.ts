@@ -41,7 +41,8 @@ import type { ProxyState, ServicePortKey, StateChange } from '../../model/types.
 import { masqueradeMark } from '../common/iptables_base_chains.ts';
 import type { SlotsTaken } from './endpoint_slots.ts';
 import { baseChains, fixedChains, sharedContainers } from './fixed_objects.ts';
-import { NFT_NAMES, NFT_TABLE } from './names.ts';
+import { CLUSTER_IP_CHAIN_PREFIX, NFT_NAMES, NFT_TABLE } from './names.ts';
+import { planPickChains } from './pick_chains.ts';
 import { planContainers } from './plan_containers.ts';
 import { planServicePorts } from './plan_service_ports.ts';
 import type { NftBaseChain, NftChain, NftContainer, NftElement, NftFamily } from './ruleset.ts';
@@ -55,7 +56,10 @@ export interface NftablesPlan {
   readonly tableComment: string;
   /** The hooked chains, in the order a packet meets them. */
   readonly baseChains: readonly NftBaseChain[];
-  /** The fixed regular chains (dispatch, checks, reject, masquerade). */
+  /**
+   * The fixed regular chains (dispatch, checks, reject, masquerade), then the shared ClusterIP chains
+   * (pick_chains.ts), by protocol and group.
+   */
   readonly chains: readonly NftChain[];
   /**
    * The shared sets and maps, then the endpoint maps in use (by protocol, then group), each with every
@@ -186,18 +190,32 @@ export function planNftables(
         },
   );
   for (const c of containers.containers) warnings.push(...(containers.clashes.get(c.name) ?? []));
+  const pickChains = planPickChains(
+    servicePorts,
+    containers.sources,
+    previous === undefined
+      ? undefined
+      : {
+          chains: previous.previous.chains.filter((c) => c.name.startsWith(CLUSTER_IP_CHAIN_PREFIX)),
+          previousPorts: previous.previous.servicePorts,
+          touched: planned.touched ?? new Set(),
+        },
+  );
   return {
     family: ctx.family,
     table: NFT_TABLE,
     tableComment: 'rules for kube-proxy',
     baseChains: baseChains(),
-    chains: fixedChains({
-      family: ctx.family,
-      mark: ctx.mark,
-      nodePortIPsSet: nodePorts !== undefined,
-      masqueradeAll: ctx.masqueradeAll,
-      clusterCIDR: ctx.clusterCIDR,
-    }),
+    chains: [
+      ...fixedChains({
+        family: ctx.family,
+        mark: ctx.mark,
+        nodePortIPsSet: nodePorts !== undefined,
+        masqueradeAll: ctx.masqueradeAll,
+        clusterCIDR: ctx.clusterCIDR,
+      }),
+      ...pickChains,
+    ],
     containers: containers.containers,
     unusedContainers:
       nodePorts === undefined

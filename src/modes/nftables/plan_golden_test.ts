@@ -65,9 +65,20 @@ describe('hostile object names', () => {
   });
 
   it('appear made safe in names and comments', () => {
-    assert.match(text, /^# ns1\/a\? -j ACCEPT\?-A INPUT -j DROP #:p\?80 \(tcp\)$/m);
+    assert.match(text, / comment "ns1\/a\? -j ACCEPT\?-A INPUT -j DROP #:p\?80"$/m);
+    const named = renderNftablesPlan(
+      planNftables(
+        {
+          ...s.state,
+          servicePorts: new Map([...s.state.servicePorts].map(([k, sp]) => [k, { ...sp, nodePort: 30080 }])),
+        },
+        s.options,
+      ),
+    );
+    // With a node port, the service port has chains of its own (a ClusterIP-only one has none).
+    assert.match(named, /^# ns1\/a\? -j ACCEPT\?-A INPUT -j DROP #:p\?80 \(tcp\)$/m);
     assert.match(
-      text,
+      named,
       /^add chain ip kube-proxy service-[A-Z2-7]{8}-ns1\/a__-j_ACCEPT_-A_INPUT_-j_DROP__\/tcp\/p_80$/m,
     );
   });

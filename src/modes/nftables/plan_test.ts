@@ -4,6 +4,7 @@ import { change, planOptions, proxyState, servicePort } from '../common/testing/
 import { NFT_NAMES } from './names.ts';
 import { type NftablesPlan, planNftables } from './plan.ts';
 import { renderNftablesPlan } from './render.ts';
+import { ruleText } from './rule_text.ts';
 
 function elements(plan: NftablesPlan, container: string): string[] {
   const c = plan.containers.find((x) => x.name === container);
@@ -196,13 +197,79 @@ describe('planNftables', () => {
     assert.deepEqual(elements(plan, 'endpoints-tcp-0'), ['0', '1', '65536']);
     assert.deepEqual(elements(plan, 'endpoints-udp-0'), ['0', '1']);
     const a = plan.servicePorts.get('ns1/a:p80/TCP')!;
-    assert.deepEqual(a.chains.at(-1)!.rules.at(-1)!.action, {
+    assert.deepEqual(a.picks.at(-1)!.rule.action, {
       kind: 'dnat-map',
       protocol: 'tcp',
       count: 2,
       offset: 0,
       map: 'endpoints-tcp-0',
     });
+  });
+
+  it('puts the endpoint choice of ClusterIP-only service ports into one shared chain per endpoint map', () => {
+    const plan = planNftables(
+      proxyState([
+        servicePort({ serviceName: 'a', endpoints: two }),
+        servicePort({ serviceName: 'b', clusterIPs: ['172.30.0.42'], endpoints: ['10.180.0.3:80'] }),
+        servicePort({ serviceName: 'c', clusterIPs: ['172.30.0.43'], nodePort: 30080, endpoints: two }),
+      ]),
+      planOptions(),
+    );
+    const shared = plan.chains.find((c) => c.name === 'clusterip-tcp-0')!;
+    assert.deepEqual(
+      shared.rules.map((r) => ruleText(r, 'ip')),
+      [
+        'ip daddr 172.30.0.41 tcp dport 80 meta l4proto tcp dnat ip to numgen random mod 2 offset 0 map @endpoints-tcp-0 comment "ns1/a:p80"',
+        'ip daddr 172.30.0.42 tcp dport 80 meta l4proto tcp dnat ip to numgen random mod 1 offset 65536 map @endpoints-tcp-0 comment "ns1/b:p80"',
+      ],
+    );
+    assert.deepEqual(plan.servicePorts.get('ns1/a:p80/TCP')!.chains, []);
+    // A node port reaches the service chain with the node's address as destination: it keeps its chain.
+    const c = plan.servicePorts.get('ns1/c:p80/TCP')!;
+    assert.deepEqual(c.picks, []);
+    assert.ok(c.chains.some((ch) => ch.name.startsWith('service-')));
+    assert.deepEqual(
+      plan.containers
+        .find((x) => x.name === 'service-ips')!
+        .elements.map(
+          (e) =>
+            `${e.key.join(' . ')} : ${e.verdict?.kind} ${e.verdict?.kind === 'goto' ? e.verdict.chain : ''}`,
+        )
+        .slice(0, 2),
+      ['172.30.0.41 . tcp . 80 : goto clusterip-tcp-0', '172.30.0.42 . tcp . 80 : goto clusterip-tcp-0'],
+    );
+  });
+
+  it('re-plans only the shared ClusterIP chain of the group that changed, and drops an emptied one', () => {
+    const ports = Array.from({ length: 65 }, (_, i) =>
+      servicePort({
+        serviceName: `s${String(i).padStart(2, '0')}`,
+        clusterIPs: [`172.30.1.${i}`],
+        endpoints: two,
+      }),
+    );
+    const before = planNftables(proxyState(ports), planOptions());
+    const names = (p: typeof before) => p.chains.map((c) => c.name).filter((n) => n.startsWith('clusterip-'));
+    assert.deepEqual(names(before), ['clusterip-tcp-0', 'clusterip-tcp-1']);
+    const changedPort = servicePort({
+      serviceName: 's00',
+      clusterIPs: ['172.30.1.0'],
+      endpoints: ['10.180.0.1:80'],
+    });
+    const after = planNftables(proxyState([changedPort, ...ports.slice(1)]), planOptions(), {
+      previous: before,
+      change: change([changedPort.key]),
+    });
+    const chain = (p: typeof before, n: string) => p.chains.find((c) => c.name === n);
+    assert.notEqual(chain(after, 'clusterip-tcp-0'), chain(before, 'clusterip-tcp-0'));
+    assert.equal(chain(after, 'clusterip-tcp-1'), chain(before, 'clusterip-tcp-1'));
+    assert.match(ruleText(chain(after, 'clusterip-tcp-0')!.rules[0]!, 'ip'), /mod 1 offset 0 /);
+    const last = ports.at(-1)!;
+    const removed = planNftables(proxyState(ports.slice(0, -1)), planOptions(), {
+      previous: before,
+      change: change([], [last.key]),
+    });
+    assert.deepEqual(names(removed), ['clusterip-tcp-0']);
   });
 
   it('groups 64 slots per endpoint map', () => {

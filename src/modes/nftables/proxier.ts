@@ -112,6 +112,7 @@ export class NftablesProxier implements Proxier {
     for (const c of input.staleChains) this.#staleChains.set(c.name, { base: c.base, since: this.#now() });
     // A chain flushed as stale and planned again since must stay (rare: only while some wait for deletion).
     if (this.#staleChains.size > 0) {
+      for (const c of plan.chains) this.#staleChains.delete(c.name);
       for (const sp of plan.servicePorts.values())
         for (const c of sp.chains) this.#staleChains.delete(c.name);
     }

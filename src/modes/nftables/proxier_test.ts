@@ -274,6 +274,8 @@ describe('NftablesProxier', () => {
       serviceName: 'a" -j ACCEPT\n-A INPUT -j DROP #',
       portName: 'p 80; flush ruleset',
       endpoints: ['10.180.0.1:80'],
+      // A node port, so that the service port has chains of its own (named after it).
+      nodePort: 30080,
     });
     await s.proxier.sync(proxyState([hostile]), change([]));
     const chains = s.fake.chains('ip', 'kube-proxy') ?? [];

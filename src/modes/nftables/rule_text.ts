@@ -69,6 +69,8 @@ function matchText(m: NftMatch, family: NftFamily): string {
       return 'ct status dnat';
     case 'address-pair':
       return `${family} saddr . ${family} daddr @${m.set}`;
+    case 'destination-port':
+      return `${m.protocol} dport ${m.port}`;
     default: {
       const never: never = m;
       return never;

@@ -46,7 +46,9 @@ export type NftMatch =
   /** `ct status dnat`: a service's DNAT translated the connection's destination. */
   | { readonly kind: 'ct-status-dnat' }
   /** `ip saddr . ip daddr @SET`: the source and the (translated) destination, as a pair, are in a set. */
-  | { readonly kind: 'address-pair'; readonly set: string };
+  | { readonly kind: 'address-pair'; readonly set: string }
+  /** `PROTO dport PORT`: the packet's transport protocol and (untranslated) destination port. */
+  | { readonly kind: 'destination-port'; readonly protocol: NftProtocol; readonly port: number };
 
 /** A non-terminal statement: it acts and evaluation goes on. */
 export type NftStatement =

@@ -12,6 +12,7 @@ import { type ServicePortPolicy, servicePortPolicy } from '../common/service_por
 import type { UdpConntrackTargets } from '../common/udp_conntrack.ts';
 import { type EndpointSlot, type EndpointSlots, SLOT_KEYS, slotGroup, slotOffset } from './endpoint_slots.ts';
 import {
+  clusterIpChainName,
   endpointMapName,
   endpointObjectNames,
   NFT_NAMES,
@@ -19,6 +20,7 @@ import {
   serviceObjectNames,
 } from './names.ts';
 import {
+  type NftAction,
   type NftChain,
   type NftElement,
   type NftEndpoint,
@@ -54,6 +56,15 @@ export interface ChainSlot extends EndpointSlot {
   readonly chain: string;
 }
 
+/**
+ * A rule a service port puts into a shared ClusterIP chain (pick_chains.ts) instead of a chain of its
+ * own: `ip daddr VIP PROTO dport PORT ... dnat ... map @endpoints-PROTO-GROUP`, in the chain of its slot's
+ * group.
+ */
+export interface PickRule extends EndpointSlot {
+  readonly rule: NftRule;
+}
+
 /** Everything one service port puts into the table; replaced as a whole when the service port changes. */
 export interface NftServicePort {
   readonly key: ServicePortKey;
@@ -71,6 +82,11 @@ export interface NftServicePort {
   readonly elements: readonly NftContribution[];
   /** The slots of its policy chains that pick through an endpoint map. */
   readonly slots: readonly ChainSlot[];
+  /**
+   * Its rule in a shared ClusterIP chain, when its cluster IP is all that reaches its endpoints (no
+   * external chain) and they are picked through an endpoint map: then that policy chain is not declared.
+   */
+  readonly picks: readonly PickRule[];
   /** Set for UDP service ports. */
   readonly udp: UdpConntrackTargets | undefined;
 }
@@ -89,6 +105,9 @@ function address(field: 'saddr' | 'daddr', prefixes: readonly string[], negated 
 class ServicePortPlanner {
   readonly #elements: NftContribution[] = [];
   readonly #slots: ChainSlot[] = [];
+  readonly #picks: PickRule[] = [];
+  /** The chain the cluster IP's service-ips element goes to: its policy chain, or a shared ClusterIP chain. */
+  #internalTarget: string | undefined;
   /** Endpoints that policy chains reach through endpoint chains (by `ip:port`). */
   readonly #throughChains = new Set<string>();
   readonly #proto: NftProtocol;
@@ -104,8 +123,8 @@ class ServicePortPlanner {
   }
 
   plan(): NftServicePort {
-    this.#addElements();
     const chains = [...this.#policyChains(), ...this.#externalChain(), ...this.#firewallChain()];
+    this.#addElements();
     const viaChains = this.p.reachableEndpoints.filter((e) => this.#throughChains.has(`${e.ip}:${e.port}`));
     chains.push(...viaChains.map((e) => this.#endpointChain(e)));
     this.#addHairpins();
@@ -119,6 +138,7 @@ class ServicePortPlanner {
       affinitySets: this.#affinitySets(viaChains),
       elements: this.#elements,
       slots: this.#slots,
+      picks: this.#picks,
       udp:
         sp.protocol === 'UDP'
           ? {
@@ -170,7 +190,7 @@ class ServicePortPlanner {
     const port = String(this.sp.port);
     const dest = (ip: string): string[] => [ip, this.#proto, port];
     const noEndpoints: NftVerdict = p.hasEndpoints ? { kind: 'drop' } : goto(n.rejectChain);
-    const internalChain = p.internalPolicyLocal ? names.local : names.cluster;
+    const internalChain = this.#internalTarget ?? (p.internalPolicyLocal ? names.local : names.cluster);
     const usesFirewall = p.loadBalancerIPs.length > 0 && p.sourceRanges.length > 0;
 
     this.#add(n.clusterIPs, [p.clusterIP]);
@@ -197,13 +217,37 @@ class ServicePortPlanner {
   /** `service-` (Cluster policy) and `local-` (Local policy) chains: affinity, then the endpoint choice. */
   #policyChains(): NftChain[] {
     const { p, names } = this;
-    const out: NftChain[] = [];
     // Masquerading of cluster-IP traffic is one rule in the services chain (fixed_objects.ts).
-    const chain = (name: string, endpoints: readonly Endpoint[]): NftChain => {
+    // Only the cluster IP reaches the internal policy chain when there is no external chain.
+    const internalOnly = p.usesExternalChain
+      ? undefined
+      : p.internalPolicyLocal
+        ? names.local
+        : names.cluster;
+    const chain = (name: string, endpoints: readonly Endpoint[]): NftChain | undefined => {
       const rules: NftRule[] = [];
       const picked = this.#pickThroughMap(name, endpoints);
+      if (picked !== undefined && name === internalOnly) {
+        // One rule in the shared chain of its slot's group instead of a chain of its own: nft 1.0.6 lists
+        // every chain of the table before it changes an element, so fewer chains make every sync faster.
+        const slot = this.#slots.at(-1)!;
+        this.#picks.push({
+          protocol: slot.protocol,
+          slot: slot.slot,
+          rule: rule({
+            matches: [
+              address('daddr', [p.clusterIP]),
+              { kind: 'destination-port', protocol: this.#proto, port: this.sp.port },
+            ],
+            action: picked,
+            comment: this.names.comment,
+          }),
+        });
+        this.#internalTarget = clusterIpChainName(slot.protocol, slotGroup(slot.slot));
+        return undefined;
+      }
       if (picked !== undefined) {
-        rules.push(picked);
+        rules.push(rule({ action: picked }));
         return { name, comment: undefined, rules };
       }
       for (const e of endpoints) this.#throughChains.add(`${e.ip}:${e.port}`);
@@ -228,17 +272,17 @@ class ServicePortPlanner {
       rules.push(rule({ action: { kind: 'numgen', chains: targets.map((t) => t.chain) } }));
       return { name, comment: undefined, rules };
     };
-    if (p.usesClusterChain) out.push(chain(names.cluster, p.clusterEndpoints));
-    if (p.usesLocalChain) out.push(chain(names.local, p.localEndpoints));
-    return out;
+    const cluster = p.usesClusterChain ? chain(names.cluster, p.clusterEndpoints) : undefined;
+    const local = p.usesLocalChain ? chain(names.local, p.localEndpoints) : undefined;
+    return [cluster, local].filter((c): c is NftChain => c !== undefined);
   }
 
   /**
-   * The rule that picks one of `endpoints` through an endpoint map, or undefined when the chain picks
+   * The action that picks one of `endpoints` through an endpoint map, or undefined when the chain picks
    * through endpoint chains instead: with session affinity (each endpoint chain records the client), or
    * when no slot is left or the endpoints do not fit one.
    */
-  #pickThroughMap(chain: string, endpoints: readonly Endpoint[]): NftRule | undefined {
+  #pickThroughMap(chain: string, endpoints: readonly Endpoint[]): NftAction | undefined {
     if (this.#affinityTimeout !== undefined || endpoints.length > SLOT_KEYS) return undefined;
     const slot = this.slots.take(this.#proto, chain);
     if (slot === undefined) return undefined;
@@ -248,9 +292,7 @@ class ServicePortPlanner {
     endpoints.forEach((e, i) => {
       this.#addEndpoint(map, offset + i, { address: e.ip, port: e.port });
     });
-    return rule({
-      action: { kind: 'dnat-map', protocol: this.#proto, count: endpoints.length, offset, map },
-    });
+    return { kind: 'dnat-map', protocol: this.#proto, count: endpoints.length, offset, map };
   }
 
   /** `external-`: masquerade (Cluster policy) or the Local-policy short-circuits, then the external policy chain. */

@@ -10,6 +10,7 @@ import { FakeNft } from '../../kernel/testing/nft_fake.ts';
 import type { ServicePortState } from '../../model/types.ts';
 import { change, planOptions, proxyState, servicePort } from '../common/testing/fixtures.ts';
 import { type NftablesPlan, planNftables } from './plan.ts';
+import { ruleText } from './rule_text.ts';
 import {
   cleanupScript,
   fullSyncScript,
@@ -91,15 +92,18 @@ describe('partialSyncScript', () => {
     );
     const after = planNftables(state, options, { previous: before, change: change([changed.key]) });
     const lines = await partial(before, after);
-    const chain = [...after.servicePorts.get(changed.key)!.chains][0]!.name;
+    // A ClusterIP-only service port's rule is in its group's shared chain: that chain is written again.
+    const shared = after.chains.find((c) => c.name === 'clusterip-tcp-0')!;
     assert.deepEqual(lines, [
       'flush set ip kube-proxy canary',
-      `flush chain ip kube-proxy ${chain}`,
-      `add rule ip kube-proxy ${chain} meta l4proto tcp dnat ip to numgen random mod 3 offset 65536 map @endpoints-tcp-0`,
+      'flush chain ip kube-proxy clusterip-tcp-0',
+      ...shared.rules.map((r) => `add rule ip kube-proxy clusterip-tcp-0 ${ruleText(r, 'ip')}`),
       'add element ip kube-proxy endpoints-tcp-0 {',
       '\t65538 : 10.180.1.3 . 80',
       '}',
     ]);
+    assert.equal(shared.rules.length, many.length);
+    assert.match(ruleText(shared.rules[1]!, 'ip'), /mod 3 offset 65536 /);
   });
 
   it('a service port added and another removed: their chains and elements only; the removed chain flushed, to delete later', async () => {
@@ -192,7 +196,12 @@ describe('fullSyncScript', () => {
     applied(fake, s.text);
     assert.ok(s.text.includes('delete map ip kube-proxy endpoints-udp-0'));
     assert.ok(/delete set ip kube-proxy affinity-/.test(s.text));
-    assert.equal(s.staleChains.length, 3 + 1 + 2 + 1);
+    // Service 7's service and endpoint chains, and the UDP ClusterIP chain service 8 had its rule in.
+    assert.deepEqual(
+      s.staleChains.map((c) => c.name).filter((n) => !n.includes('svc7')),
+      ['clusterip-udp-0'],
+    );
+    assert.equal(s.staleChains.length, 1 + 2 + 1);
     applied(fake, cleanupScript('ip', 'kube-proxy', s.staleChains).text);
     assert.deepEqual(await tableDump(fake), await fresh(plan));
   });

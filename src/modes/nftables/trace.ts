@@ -113,6 +113,8 @@ function matches(w: Walk, m: NftMatch, b: Branch): boolean {
       return b.dnat !== undefined;
     case 'address-pair':
       return w.elements.get(m.set)?.has(`${w.source} . ${view(w, b).destination}`) ?? false;
+    case 'destination-port':
+      return w.protocol === m.protocol && view(w, b).port === m.port;
     default: {
       const never: never = m;
       return never;
