@@ -73,21 +73,44 @@ function servicePortDeletions(
   }
 }
 
+/** `keys` in the order of `map` (one pass over the map only when there are several). */
+function inOrderOf<K>(map: ReadonlyMap<K, unknown>, keys: readonly K[]): readonly K[] {
+  if (keys.length < 2) return keys;
+  const wanted = new Set(keys);
+  return [...map.keys()].filter((k) => wanted.has(k));
+}
+
 /**
  * The UDP conntrack deletions a sync from `before` to `after` calls for: service ports of `after` in
  * its order, then those that went away.
  *
  * @param before the plan the kernel held (undefined before the first sync: nothing is stale yet)
  * @param after the plan just applied
+ * @param keys when `after` was re-planned from `before`: the keys that may differ (a partial sync's
+ *   changed and removed service ports), so that a one-endpoint change does not walk every service port
  * @returns the deletions, in the order to run them
  * @example staleUdpConntrack(applied, plan) // [{ kind: 'serviceIPEndpoint', ip: '172.30.0.10', endpointIP: '10.180.0.6' }]
  */
 export function staleUdpConntrack<K>(
   before: UdpPlan<K> | undefined,
   after: UdpPlan<K>,
+  keys?: Iterable<K>,
 ): UdpConntrackDeletion[] {
   if (before === undefined) return [];
   const out: UdpConntrackDeletion[] = [];
+  if (keys !== undefined) {
+    // In `after`'s order, then the removed ones, as below.
+    const gone: K[] = [];
+    const present: K[] = [];
+    for (const key of new Set(keys)) (after.servicePorts.has(key) ? present : gone).push(key);
+    for (const key of inOrderOf(after.servicePorts, present)) {
+      servicePortDeletions(before.servicePorts.get(key), after.servicePorts.get(key), out);
+    }
+    for (const key of inOrderOf(before.servicePorts, gone)) {
+      servicePortDeletions(before.servicePorts.get(key), undefined, out);
+    }
+    return out;
+  }
   for (const [key, next] of after.servicePorts) servicePortDeletions(before.servicePorts.get(key), next, out);
   for (const [key, old] of before.servicePorts) {
     if (!after.servicePorts.has(key)) servicePortDeletions(old, undefined, out);

@@ -54,4 +54,30 @@ describe('staleUdpConntrack', () => {
     assert.equal(after.servicePorts.get(dns([]).key), before.servicePorts.get(dns([]).key));
     assert.deepEqual(staleUdpConntrack(before, after), []);
   });
+
+  it('given the keys a partial plan changed, looks only at those and finds the same deletions', () => {
+    const a = dns(['10.180.0.5:53', '10.180.0.6:53']);
+    const b = servicePort({
+      serviceName: 'b',
+      protocol: 'UDP',
+      clusterIPs: ['172.30.0.11'],
+      endpoints: ['10.180.0.7:53'],
+    });
+    const before = plan(a, b, web);
+    const a2 = dns(['10.180.0.5:53']);
+    const after = planIptables(proxyState([a2, web], 2), planOptions(), {
+      previous: before,
+      change: change([a2.key], [b.key]),
+    });
+    const all = staleUdpConntrack(before, after);
+    assert.deepEqual(all.map(describeUdpConntrackDeletion), [
+      '172.30.0.10 -> 10.180.0.6',
+      ':30053 -> 10.180.0.6',
+      '172.30.0.11 -> 10.180.0.7',
+      '172.30.0.11',
+    ]);
+    assert.deepEqual(staleUdpConntrack(before, after, [b.key, a2.key]), all);
+    // A key outside the change is not looked at, even if (wrongly) its plan differed.
+    assert.deepEqual(staleUdpConntrack(before, after, [web.key]), []);
+  });
 });

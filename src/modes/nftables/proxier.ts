@@ -117,7 +117,9 @@ export class NftablesProxier implements Proxier {
         for (const c of sp.chains) this.#staleChains.delete(c.name);
     }
     if (partial === undefined) for (const w of plan.warnings) this.#log.warn(w);
-    await this.#deleteStaleConntrack(staleUdpConntrack(previous, plan));
+    // A partial sync re-planned only the changed service ports: only they can call for deletions.
+    const keys = partial === undefined ? undefined : change.changed;
+    await this.#deleteStaleConntrack(staleUdpConntrack(previous, plan, keys));
     this.#applied = plan;
     this.#tableKnown = true;
     this.#needFull = false;
