@@ -120,6 +120,9 @@ function rateCell(s: ScaleSeries | undefined, kind: 'sequential' | 'underLoad'):
   const notes = [
     ...justUnder(value, GOALS.firstPacketRatio),
     `raw ${formatRatio(raw)}`,
+    ...(point!.sameWindow
+      ? directSlowdownNote(point!.directSlowdown, scaling.baseServices)
+      : ['direct before kproxy']),
     ...(target.exact ? [] : [otherSize(target.point.services)]),
     ...(scaling.baseServices === TARGET_BASE_SERVICES
       ? []
@@ -132,6 +135,20 @@ function rateCell(s: ScaleSeries | undefined, kind: 'sequential' | 'underLoad'):
     note: notes.length > 0 ? notes.join('; ') : undefined,
   };
 }
+
+/**
+ * The same-window direct connects got slower too: the ratio, taken against them, does not count what the
+ * rules cost every connection through the node (e.g. a chain walked before a packet is known not to be a
+ * service's), nor drift within the point; the reader must know.
+ */
+function directSlowdownNote(slowdown: number, baseServices: number): string[] {
+  return slowdown >= DIRECT_SLOWDOWN_NOTE
+    ? [`direct connects ${formatRatio(slowdown)} of their time at ${formatNumber(baseServices)} services too`]
+    : [];
+}
+
+/** From which slowdown of the direct connects a first-packet cell says so. */
+const DIRECT_SLOWDOWN_NOTE = 1.1;
 
 function syncCell(s: ScaleSeries | undefined, which: 'first' | 'change', limitMs: number): TargetCell {
   const target = targetPoint(s);
