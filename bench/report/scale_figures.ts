@@ -123,6 +123,8 @@ export interface RateScalingPoint {
    * before it is known not to be a service's, which the ratios above then do not count.
    */
   readonly directSlowdown: number;
+  /** The same for the direct wrk runs: their conn/s at the smallest size ÷ here (undefined without wrk runs). */
+  readonly directRateSlowdown: number | undefined;
   /** Whether both this size's and the smallest size's direct figures come from their own VIP window. */
   readonly sameWindow: boolean;
 }
@@ -164,6 +166,7 @@ export function rateScaling(s: ScaleSeries): RateScaling | undefined {
         rawSequential: base.connectUs.median / p.connectUs.median,
         rawUnderLoad: ratio(p.connectionsPerSecond, base.connectionsPerSecond),
         directSlowdown: directFigures(p).connectUs.median / baseDirect.connectUs.median,
+        directRateSlowdown: ratio(baseDirect.connectionsPerSecond, directFigures(p).connectionsPerSecond),
         sameWindow: directFigures(p).when === 'same window' && baseDirect.when === 'same window',
       };
     }),

@@ -43,6 +43,7 @@ describe('rateScaling', () => {
           rawSequential: 1,
           rawUnderLoad: 1,
           directSlowdown: 1,
+          directRateSlowdown: 1,
           sameWindow: true,
         })),
         {
@@ -52,6 +53,7 @@ describe('rateScaling', () => {
           rawSequential: 1,
           rawUnderLoad: 0.85,
           directSlowdown: 1,
+          directRateSlowdown: 1,
           sameWindow: true,
         },
       ],
@@ -80,6 +82,7 @@ describe('rateScaling', () => {
     assert.ok(Math.abs(at10k.underLoad! - 0.85) < 1e-9);
     assert.ok(Math.abs(at10k.rawUnderLoad! - 1.7) < 1e-9);
     assert.ok(Math.abs(at10k.directSlowdown - 0.5) < 1e-9);
+    assert.ok(Math.abs(at10k.directRateSlowdown! - 0.5) < 1e-9, '11,000 conn/s direct at 100, 22,000 here');
     assert.equal(at10k.sameWindow, true);
   });
 

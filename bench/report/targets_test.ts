@@ -75,7 +75,7 @@ describe('targetRows', () => {
     );
   });
 
-  it('says when the same-window direct connects got slower with more services too (not counted in the ratio)', () => {
+  it('does not judge a ratio whose same-window direct connects got slower with more services too, and says why', () => {
     const nftables = REPORT_FIXTURE.scale[1]!;
     // A chain every connection walks: direct and VIP both 60 µs slower at 10k, so the ratio hides it.
     const walked = nftables.points.map((p) =>
@@ -93,7 +93,23 @@ describe('targetRows', () => {
     )!;
     assert.equal(
       formatTargetCell(cell),
-      '1.04× (met; raw 0.63×; direct connects 1.67× of their time at 100 services too)',
+      '1.04× (not judged; raw 0.63×; direct connects too took 1.67× their time at 100 services: rules every connection walks are not in this ratio)',
+    );
+  });
+
+  it('does the same under load when the direct conn/s dropped with more services', () => {
+    const nftables = REPORT_FIXTURE.scale[1]!;
+    const walked = nftables.points.map((p) =>
+      p.services < 10_000
+        ? p
+        : { ...p, connectionsPerSecond: summarize([6000]), directConnectionsPerSecond: summarize([7000]) },
+    );
+    const cell = targetRows({ ...REPORT_FIXTURE, scale: [{ ...nftables, points: walked }] })[1]!.cells.get(
+      'nftables',
+    )!;
+    assert.equal(
+      formatTargetCell(cell),
+      '0.94× (not judged; raw 0.60×; direct conn/s too 0.64× of at 100 services: rules every connection walks are not in this ratio)',
     );
   });
 
