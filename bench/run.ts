@@ -139,6 +139,14 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
           log,
         });
       }
+      for (const run of settings.scale) {
+        if (options.modes !== undefined && !options.modes.has(run.mode))
+          notMeasured.push({
+            what: scaleNotMeasuredWhat(run.mode, 'host'),
+            reason: 'not selected (--modes)',
+            section: 'scale',
+          });
+      }
       for (const run of selectScaleRuns(settings.scale, options.modes, options.sizes)) {
         const what = scaleNotMeasuredWhat(run.mode, 'host');
         const reason =
@@ -191,7 +199,7 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
     }
 
     if (on.has('iptables-scale')) {
-      log("3. the iptables mode's own scale benchmark (bench/iptables-scale.ts)");
+      log('3. the control-plane probe of the iptables mode (bench/control-plane-probe.ts --mode iptables)');
       try {
         iptablesScale = await runIptablesScale({
           sizes: settings.iptablesScaleSizes,
@@ -202,7 +210,7 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
         for (const row of iptablesScale) log(`  ${JSON.stringify(row)}`);
       } catch (error) {
         notMeasured.push({
-          what: 'bench/iptables-scale.ts',
+          what: 'bench/control-plane-probe.ts --mode iptables',
           reason: message(error),
           section: 'iptables-scale',
         });

@@ -131,9 +131,10 @@ export function renderBenchReadme(
     "in the same time window as the VIP's (batches interleaved after kproxy's sync; section 2's ×direct), so",
     'that the drift of this shared machine between runs minutes apart does not count as the cost of the rules;',
     '"raw" is the same without the direct connections. The direct packets pass the node\'s rules without',
-    'matching a service: a cell notes when they too got slower with more services (rules every connection',
-    'walks, which the ratio then does not count; compare "direct, before kproxy" in section 2), and "direct',
-    'before kproxy" marks figures of older runs, whose only direct connects were measured before kproxy started.',
+    'matching a service, which costs the iptables mode a walk of KUBE-SERVICES: when the direct figures too got',
+    '10 % or more slower with more services, the ratio does not count that walk and is not judged (read the raw',
+    'figure and "direct, before kproxy" in section 2). "direct before kproxy" marks figures of older runs,',
+    'whose only direct connects were measured before kproxy started.',
     '',
     ...targetsTable(targetRows(results)),
   );
@@ -247,7 +248,8 @@ export function renderBenchReadme(
   if (results.iptablesScale !== undefined && results.iptablesScale.length > 0) {
     out.push(
       '',
-      "The iptables mode's own scale benchmark (`bench/iptables-scale.ts`: its Proxier straight into an empty",
+      // Rows with a mode come from bench/control-plane-probe.ts, older ones from bench/iptables-scale.ts.
+      `The iptables mode's control-plane probe (\`${results.iptablesScale.some((r) => r.mode !== undefined) ? 'bench/control-plane-probe.ts --mode iptables' : 'bench/iptables-scale.ts'}\`: its Proxier straight into an empty`,
       'namespace, no daemon, no manifest parsing; one-endpoint changes as partial syncs), run in the same session:',
       '',
       ...genericTable(results.iptablesScale, IPTABLES_SCALE_COLUMNS),
@@ -304,7 +306,7 @@ function dataPathServices(results: BenchResults): string {
     : ` (one of ${formatNumber(n)} services kproxy programs, the others with unreachable endpoints)`;
 }
 
-/** The columns of bench/iptables-scale.ts worth a table (the rest stays in the results file). */
+/** The columns of the control-plane probe worth a table (the rest stays in the results file). */
 const IPTABLES_SCALE_COLUMNS = [
   'services',
   'endpoints',
@@ -316,6 +318,7 @@ const IPTABLES_SCALE_COLUMNS = [
   'fullSyncMs',
   'partialSyncMsMedian',
   'partialSyncMsMax',
+  'periodicFullSyncMs',
   'natRulesInKernel',
   'netnsExecMs',
   'heapUsedMB',

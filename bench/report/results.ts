@@ -201,7 +201,10 @@ export interface BenchResults {
   readonly guest?:
     | { readonly kernel: string; readonly cpus: number; readonly durationMs: number }
     | undefined;
-  /** The iptables mode's own scale benchmark (bench/iptables-scale.ts): one row per size, as it printed it. */
+  /**
+   * The control-plane probe of the iptables mode (bench/control-plane-probe.ts --mode iptables; before, the
+   * same rows from bench/iptables-scale.ts): one row per size, as it printed it.
+   */
   readonly iptablesScale?: readonly Readonly<Record<string, unknown>>[] | undefined;
   readonly notMeasured: readonly NotMeasured[];
   /** Sections run later and merged into this run (`bench/run.ts --merge`), when and why. */

@@ -28,7 +28,7 @@ export interface BenchSettings {
   /** Service counts and repeats of plan + render timing (host). */
   readonly planSizes: readonly number[];
   readonly planRepeats: number;
-  /** Sizes for bench/iptables-scale.ts. */
+  /** Sizes for bench/control-plane-probe.ts --mode iptables (section iptables-scale). */
   readonly iptablesScaleSizes: readonly number[];
   /**
    * The guest's share, as one or more boots (each with its time limit): a boot that fails or times out
