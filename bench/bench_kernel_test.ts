@@ -96,6 +96,7 @@ describe('benchmark machinery in a lab', { skip }, () => {
         sizes: [20],
         endpointsPerService: 2,
         connects: 30,
+        rounds: 3,
         wrkSeconds: 1,
         wrkRuns: 1,
         probe: bench.probe,
@@ -107,9 +108,15 @@ describe('benchmark machinery in a lab', { skip }, () => {
       const [point] = series.points;
       assert.ok(point !== undefined);
       assert.equal(point.services, 20);
-      assert.equal(point.connectUs.samples.length, 30, 'every connect to the VIP succeeded');
+      assert.equal(
+        point.connectUs.samples.length,
+        30,
+        'every connect to the VIP succeeded (3 batches of 10)',
+      );
+      assert.equal(point.directConnectUs?.samples.length, 30, 'and every direct one interleaved with them');
       assert.equal(point.baselineConnectUs.samples.length, 30);
-      assert.ok(point.connectionsPerSecond!.median > 0 && point.baselineConnectionsPerSecond!.median > 0);
+      assert.deepEqual(point.interleaving, { rounds: 3, connectsPerBatch: 10, wrkRounds: 1 });
+      assert.ok(point.connectionsPerSecond!.median > 0 && point.directConnectionsPerSecond!.median > 0);
       assert.ok(point.firstSyncMs > 0);
       assert.ok(point.restoreLines > 20);
       assert.ok(point.peakRssMb >= point.rssMb && point.rssMb > 10);

@@ -33,6 +33,8 @@ export interface GuestConfig {
         readonly sizes: readonly number[];
         readonly endpointsPerService: number;
         readonly connects: number;
+        /** Rounds of interleaved direct and VIP batches (scale.ts). */
+        readonly rounds: number;
         readonly wrkSeconds: number;
         readonly wrkRuns: number;
       }
@@ -85,6 +87,7 @@ export async function runGuestBench(config: GuestConfig, log: (line: string) => 
           sizes: config.scale!.sizes,
           endpointsPerService: config.scale!.endpointsPerService,
           connects: config.scale!.connects,
+          rounds: config.scale!.rounds,
           wrkSeconds: config.scale!.wrkSeconds,
           wrkRuns: config.scale!.wrkRuns,
           probe: bench.probe,

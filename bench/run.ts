@@ -11,16 +11,18 @@
  *
  * Usage: node --import tsx bench/run.ts [--quick] [--skip-guest] [--from-source]
  *          [--sections data,scale,plan,iptables-scale,guest] [--iptables-backend legacy|nft]
- *          [--render bench/results/FILE.json] [--merge bench/results/FILE.json]
+ *          [--modes iptables,nftables] [--sizes 100,10000]
+ *          [--render bench/results/FILE.json] [--merge bench/results/FILE.json] [--out DIR]
  *
  * `--merge FILE` runs the chosen sections and merges them into FILE (e.g. a section that could not run the
- * first time); `--render FILE` only rewrites the report and the plots from FILE; `--help` prints the options.
+ * first time; with `--modes`/`--sizes`, only those scale rows are replaced); `--render FILE` only rewrites
+ * the report and the plots from FILE; `--help` prints the options.
  * @module
  */
 import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, relative, resolve } from 'node:path';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { isProxyMode } from '../src/contracts/proxy_mode.ts';
@@ -28,7 +30,12 @@ import { isMainModule } from '../src/lab/node_child.ts';
 import { loadMode } from '../src/modes/registry.ts';
 import { renderBenchCharts } from './report/charts.ts';
 import { headlineRatios, renderBenchReadme } from './report/markdown.ts';
-import { mergeResults } from './report/merge_results.ts';
+import {
+  type MergeScope,
+  mergeResults,
+  planNotMeasuredWhat,
+  scaleNotMeasuredWhat,
+} from './report/merge_results.ts';
 import type {
   BenchResults,
   DataPathResult,
@@ -40,7 +47,7 @@ import type {
 } from './report/results.ts';
 import { formatTargetCell, TARGET_MODES, targetRows } from './report/targets.ts';
 import { openBenchLab } from './scenarios/bench_lab.ts';
-import { benchSettings } from './scenarios/bench_settings.ts';
+import { benchSettings, parseListOption, selectScaleRuns } from './scenarios/bench_settings.ts';
 import { runDataPath } from './scenarios/data_path.ts';
 import { runGuest } from './scenarios/guest_bench.ts';
 import { runIptablesScale } from './scenarios/iptables_scale_child.ts';
@@ -64,6 +71,13 @@ export interface RunBenchOptions {
   readonly sections: ReadonlySet<Section>;
   readonly fromSource: boolean;
   readonly iptablesBackend: 'legacy' | 'nft';
+  /**
+   * `--modes`: the modes whose scale series (and plan series) run; absent: all. The data path always runs
+   * every target, for its ratios to the direct connection of the same run.
+   */
+  readonly modes?: ReadonlySet<string> | undefined;
+  /** `--sizes`: the service counts of the scale series, instead of the settings' (absent: those). */
+  readonly sizes?: readonly number[] | undefined;
   readonly log: (line: string) => void;
 }
 
@@ -126,7 +140,15 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
         });
       }
       for (const run of settings.scale) {
-        const what = `first packet and syncs, ${run.mode} (host)`;
+        if (options.modes !== undefined && !options.modes.has(run.mode))
+          notMeasured.push({
+            what: scaleNotMeasuredWhat(run.mode, 'host'),
+            reason: 'not selected (--modes)',
+            section: 'scale',
+          });
+      }
+      for (const run of selectScaleRuns(settings.scale, options.modes, options.sizes)) {
+        const what = scaleNotMeasuredWhat(run.mode, 'host');
         const reason =
           bench !== undefined && on.has('scale') ? await modeUnavailable(run.mode) : 'section skipped';
         if (bench === undefined || reason !== undefined) {
@@ -143,6 +165,7 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
             sizes: run.sizes,
             endpointsPerService: settings.endpointsPerService,
             connects: settings.connects,
+            rounds: settings.scaleRounds,
             wrkSeconds: settings.scaleWrkSeconds,
             wrkRuns: settings.scaleWrkRuns,
             probe: bench.probe,
@@ -160,9 +183,10 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
       log('3. plan + render (host, pure CPU)');
       const planModes: PlanSeries['mode'][] = [];
       for (const mode of ['iptables', 'nftables', 'ipvs', 'userspace'] as const) {
+        if (options.modes !== undefined && !options.modes.has(mode)) continue;
         const reason = await modeUnavailable(mode);
         if (reason === undefined) planModes.push(mode);
-        else notMeasured.push({ what: `plan + render, ${mode}`, reason, section: 'plan' });
+        else notMeasured.push({ what: planNotMeasuredWhat(mode), reason, section: 'plan' });
       }
       plan = await runPlanSeries({
         modes: planModes,
@@ -175,7 +199,7 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
     }
 
     if (on.has('iptables-scale')) {
-      log("3. the iptables mode's own scale benchmark (bench/iptables-scale.ts)");
+      log('3. the control-plane probe of the iptables mode (bench/control-plane-probe.ts --mode iptables)');
       try {
         iptablesScale = await runIptablesScale({
           sizes: settings.iptablesScaleSizes,
@@ -186,7 +210,7 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
         for (const row of iptablesScale) log(`  ${JSON.stringify(row)}`);
       } catch (error) {
         notMeasured.push({
-          what: 'bench/iptables-scale.ts',
+          what: 'bench/control-plane-probe.ts --mode iptables',
           reason: message(error),
           section: 'iptables-scale',
         });
@@ -299,20 +323,21 @@ export async function writeReport(
   results: BenchResults,
   resultsFile: string,
   write: boolean,
+  docsDir: string = DOCS_DIR,
 ): Promise<string[]> {
   const files: string[] = [];
   if (write) {
-    await mkdir(RESULTS_DIR, { recursive: true });
+    await mkdir(dirname(resultsFile), { recursive: true });
     await writeFile(resultsFile, `${JSON.stringify(results, null, 1)}\n`);
     files.push(resultsFile);
   }
-  await mkdir(DOCS_DIR, { recursive: true });
+  await mkdir(docsDir, { recursive: true });
   const charts = renderBenchCharts(results);
   for (const chart of charts) {
-    await writeFile(join(DOCS_DIR, chart.file), chart.svg);
-    files.push(join(DOCS_DIR, chart.file));
+    await writeFile(join(docsDir, chart.file), chart.svg);
+    files.push(join(docsDir, chart.file));
   }
-  const readme = join(DOCS_DIR, 'README.md');
+  const readme = join(docsDir, 'README.md');
   await writeFile(readme, renderBenchReadme(results, relative(ROOT, resultsFile), charts));
   files.push(readme);
   return files;
@@ -325,8 +350,15 @@ const USAGE = `Usage: npm run bench [-- options]   (npm run bench:quick: the sam
   --skip-guest              the same as leaving guest out of --sections
   --from-source             run kproxy's sources through tsx instead of a tsc build (.cache/bench-build/)
   --iptables-backend B      legacy or nft (default legacy)
-  --merge FILE              run the chosen sections and merge them into the results FILE
+  --modes LIST              only these modes' scale and plan series, e.g. nftables or iptables,nftables
+                            (default all; the data path always runs every target)
+  --sizes LIST              the service counts of the scale series, e.g. 100,1000 (default: the run's)
+  --merge FILE              run the chosen sections and merge them into the results FILE; with --modes or
+                            --sizes only the scale rows of the same mode and size (and the plan series of
+                            the same mode) are replaced, the others kept
   --render FILE             only rewrite docs/benchmarks/ (report and plots) from the results FILE
+  --out DIR                 write the results file, the report and the plots into DIR instead of
+                            bench/results/ and docs/benchmarks/ (e.g. a smoke run)
 
 Writes bench/results/<date>.json, docs/benchmarks/README.md and the plots beside it. Everything runs in
 kpt- network namespaces of its own, torn down at the end.`;
@@ -341,6 +373,9 @@ async function main(): Promise<void> {
       'iptables-backend': { type: 'string', default: 'legacy' },
       render: { type: 'string' },
       merge: { type: 'string' },
+      modes: { type: 'string' },
+      sizes: { type: 'string' },
+      out: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -349,12 +384,17 @@ async function main(): Promise<void> {
     log(USAGE);
     return;
   }
+  const out = values.out === undefined ? undefined : resolve(values.out);
   if (values.render !== undefined) {
     const results = JSON.parse(await readFile(values.render, 'utf8')) as BenchResults;
-    for (const f of await writeReport(results, resolve(values.render), false))
+    for (const f of await writeReport(results, resolve(values.render), false, out ?? DOCS_DIR))
       log(`wrote ${relative(ROOT, f)}`);
     return;
   }
+  const scope: MergeScope = {
+    modes: values.modes === undefined ? undefined : parseListOption('--modes', values.modes),
+    sizes: values.sizes === undefined ? undefined : parseListOption('--sizes', values.sizes),
+  };
   const backend = values['iptables-backend'];
   if (backend !== 'legacy' && backend !== 'nft')
     throw new Error(`Invalid --iptables-backend: ${backend} (legacy or nft)`);
@@ -380,14 +420,19 @@ async function main(): Promise<void> {
     sections,
     fromSource: values['from-source'],
     iptablesBackend: backend,
+    modes: scope.modes === undefined ? undefined : new Set(scope.modes),
+    sizes: scope.sizes,
     log,
   });
-  const results = base === undefined ? later : mergeResults(base, later, sections);
+  const results = base === undefined ? later : mergeResults(base, later, sections, scope);
+  const name = `${results.date.replaceAll(':', '-').replace(/\.\d+Z$/, 'Z')}.json`;
   const file =
-    values.merge === undefined
-      ? join(RESULTS_DIR, `${results.date.replaceAll(':', '-').replace(/\.\d+Z$/, 'Z')}.json`)
-      : resolve(values.merge);
-  for (const f of await writeReport(results, file, true)) log(`wrote ${relative(ROOT, f)}`);
+    values.merge !== undefined
+      ? out === undefined
+        ? resolve(values.merge)
+        : join(out, basename(values.merge))
+      : join(out ?? RESULTS_DIR, name);
+  for (const f of await writeReport(results, file, true, out ?? DOCS_DIR)) log(`wrote ${relative(ROOT, f)}`);
   log('headline (ratios to a direct connection, same run):');
   for (const line of headlineRatios(results)) log(`  ${line}`);
   log(`targets of the nftables mode (issue 14; host; ${TARGET_MODES.join(' | ')}):`);

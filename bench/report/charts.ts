@@ -8,7 +8,7 @@
  */
 import { barChartFile, type ChartFile, lineChartFile } from './chart_file.ts';
 import type { BenchResults, DataPathMetrics, DataPathResult, Place, ScaleSeries } from './results.ts';
-import { scaleModeLabel, syncFigure } from './scale_figures.ts';
+import { directFigures, scaleModeLabel, syncFigure } from './scale_figures.ts';
 import { firstPacketScalingChart, syncCharts } from './scaling_charts.ts';
 import { quantile, ratio } from './stats.ts';
 import type { BarSeries } from './svg/bar_chart.ts';
@@ -108,8 +108,9 @@ function connectionRateChart(scale: readonly ScaleSeries[]): ChartFile {
   const series: LineSeries[] = scale.map((s) => ({
     name: scaleLabel(s),
     points: s.points.flatMap((p) => {
-      const r = ratio(p.connectionsPerSecond, p.baselineConnectionsPerSecond);
-      const base = p.baselineConnectionsPerSecond?.median ?? 0;
+      const direct = directFigures(p).connectionsPerSecond;
+      const r = ratio(p.connectionsPerSecond, direct);
+      const base = direct?.median ?? 0;
       if (r === undefined || p.connectionsPerSecond === undefined) return [];
       return [
         {
@@ -124,10 +125,10 @@ function connectionRateChart(scale: readonly ScaleSeries[]): ChartFile {
   return lineChartFile('first-packet-rate.svg', {
     title: 'New connections/s to the last-added service, relative to a direct connection',
     xLabel: 'services (10 endpoints each)',
-    yLabel: 'conn/s ÷ direct conn/s before kproxy',
+    yLabel: 'conn/s ÷ direct conn/s (same window)',
     xScale: 'log',
     series,
-    note: 'median of the wrk runs (Connection: close, 16 connections; whisker min–max), each place against its own direct run',
+    note: 'median of the wrk runs (Connection: close, 16 connections; whisker min–max), against direct runs interleaved with them (older results: direct before kproxy)',
     width: 860,
   });
 }
@@ -144,6 +145,12 @@ function firstPacketChart(scale: readonly ScaleSeries[], place: Place, file: str
         high: quantile(p.connectUs.samples, 0.75),
       })),
     });
+    // Older results have no same-window directs: no empty line for them.
+    const sameWindow = s.points.flatMap((p) =>
+      p.directConnectUs === undefined ? [] : [{ x: p.services, y: p.directConnectUs.median }],
+    );
+    if (sameWindow.length > 0)
+      series.push({ name: `direct, same window (${s.mode} run)`, points: sameWindow });
     series.push({
       name: `direct, before kproxy (${s.mode} run)`,
       points: s.points.map((p) => ({ x: p.services, y: p.baselineConnectUs.median })),

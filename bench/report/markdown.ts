@@ -7,10 +7,26 @@
  */
 import { baselineOf, type ChartFile, type SummaryMetric, targetLabel } from './charts.ts';
 import { cell, formatNumber, formatRatio, formatSummary } from './format.ts';
-import type { BenchResults, DataPathResult, Place } from './results.ts';
-import { scaleModeLabel, syncFigure } from './scale_figures.ts';
-import { quantile, ratio } from './stats.ts';
+import type { BenchResults, DataPathResult, Place, ScalePoint, ScaleSeries } from './results.ts';
+import { addedByRulesUs, directFigures, scaleModeLabel, syncFigure } from './scale_figures.ts';
+import { quantile, ratio, type Summary } from './stats.ts';
 import { targetRows, targetsTable } from './targets.ts';
+
+/** One row of section 2's table (see its columns there). */
+function scaleRow(s: ScaleSeries, p: ScalePoint): string {
+  const direct = directFigures(p);
+  const before = direct.when === 'before kproxy' ? ' (before kproxy)' : '';
+  const spread = `${formatNumber(p.connectUs.median)} (${formatNumber(quantile(p.connectUs.samples, 0.1))}–${formatNumber(quantile(p.connectUs.samples, 0.9))})`;
+  const rate = (x: Summary | undefined) => (x === undefined ? '–' : formatSummary(x));
+  return (
+    `| ${scaleModeLabel(s)} | ${s.place} | ${formatNumber(p.services)} | ${spread} | ` +
+    `${direct.when === 'same window' ? formatNumber(direct.connectUs.median) : 'n/a'} | ` +
+    `${formatNumber(addedByRulesUs(p))} µs (${formatRatio(ratio(p.connectUs, direct.connectUs))})${before} | ` +
+    `${formatNumber(p.baselineConnectUs.median)} | ${rate(p.connectionsPerSecond)} | ` +
+    `${rate(direct.connectionsPerSecond)}${direct.connectionsPerSecond === undefined ? '' : before} | ` +
+    `${formatRatio(ratio(p.connectionsPerSecond, direct.connectionsPerSecond))} |`
+  );
+}
 
 /**
  * The headline ratios: each kproxy mode and HAProxy against the direct connection, host first, then the
@@ -111,9 +127,14 @@ export function renderBenchReadme(
     '',
     'Host figures of this run, nftables beside the iptables mode it is meant to improve on; ratios from one',
     'run, not timed tests. A figure taken at another size than the target states is shown but not judged.',
-    "First-packet ratios compare each size's rate as a ratio to a direct connection measured just before that",
-    "size's run (section 2's ×direct), so that the drift of this shared machine between runs minutes apart does",
-    'not count as the cost of the rules; "raw" is the same without the direct connections.',
+    "First-packet ratios compare each size's rate as a ratio to direct connections to the same endpoint, taken",
+    "in the same time window as the VIP's (batches interleaved after kproxy's sync; section 2's ×direct), so",
+    'that the drift of this shared machine between runs minutes apart does not count as the cost of the rules;',
+    '"raw" is the same without the direct connections. The direct packets pass the node\'s rules without',
+    'matching a service, which costs the iptables mode a walk of KUBE-SERVICES: when the direct figures too got',
+    '10 % or more slower with more services, the ratio does not count that walk and is not judged (read the raw',
+    'figure and "direct, before kproxy" in section 2). "direct before kproxy" marks figures of older runs,',
+    'whose only direct connects were measured before kproxy started.',
     '',
     ...targetsTable(targetRows(results)),
   );
@@ -147,28 +168,27 @@ export function renderBenchReadme(
     '',
     'N ClusterIP services × 10 endpoints each; kproxy programs them all, then the client times sequential TCP',
     "connects (SYN to SYN-ACK, the first packet's walk through the node's rules included) to the last-added",
-    "service (its endpoints are the backend pod's extra addresses). Beside it: direct connects to one of those",
-    'endpoints, measured just before kproxy started (empty tables: connection tracking on, no rule).',
+    "service (its endpoints are the backend pod's extra addresses). Beside it, in the same time window: direct",
+    "connects to one of those endpoints, in batches interleaved with the VIP's (rounds of one direct and one",
+    'VIP batch, which goes first alternating), so that both medians see the same machine; "added by the rules"',
+    "is their difference. The direct packets still pass the node's rules, without matching a service (the",
+    'nftables mode: a map lookup; the iptables mode: every rule of KUBE-SERVICES): "direct, before kproxy"',
+    '(no rule at all, minutes earlier, so with the drift of a shared machine) shows that share. Older results',
+    'have only the direct connects before kproxy: their "same window" column reads n/a, and the difference and',
+    'the ratio are taken against the direct connects before kproxy.',
     '',
     'The same runs also time new connections/s to that service with wrk (`Connection: close`, 16',
-    'connections): a CPU-bound figure that shows the per-connection cost of the rules even where single connect',
+    'connections), direct and VIP runs interleaved the same way (older results: direct before kproxy):',
+    'a CPU-bound figure that shows the per-connection cost of the rules even where single connect',
     "times are dominated by wakeups (the guest's emulated CPU). In the guest a single connect costs",
     'milliseconds of emulated CPU and timer wakeups: a rule walk that costs tens of µs on a real CPU is within',
     "the guest's noise, so read its rows for trends over 100× more services, not for single differences.",
     '',
-    '| mode | place | services | connect µs, median (p10–p90) | direct, before kproxy | added by the rules | new conn/s | ×direct |',
-    '|---|---|---:|---:|---:|---:|---:|---:|',
+    '| mode | place | services | VIP connect µs, median (p10–p90) | direct µs, same window | added by the rules | direct µs, before kproxy | new conn/s to the VIP | direct conn/s | ×direct |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|',
   );
   for (const s of results.scale) {
-    for (const p of s.points) {
-      const spread = `${formatNumber(p.connectUs.median)} (${formatNumber(quantile(p.connectUs.samples, 0.1))}–${formatNumber(quantile(p.connectUs.samples, 0.9))})`;
-      out.push(
-        `| ${scaleModeLabel(s)} | ${s.place} | ${formatNumber(p.services)} | ${spread} | ` +
-          `${formatNumber(p.baselineConnectUs.median)} | ${formatNumber(p.connectUs.median - p.baselineConnectUs.median)} µs (${formatRatio(ratio(p.connectUs, p.baselineConnectUs))}) | ` +
-          `${p.connectionsPerSecond === undefined ? '–' : formatSummary(p.connectionsPerSecond)} | ` +
-          `${formatRatio(ratio(p.connectionsPerSecond, p.baselineConnectionsPerSecond))} |`,
-      );
-    }
+    for (const p of s.points) out.push(scaleRow(s, p));
   }
   chart('first-packet.svg');
   chart('first-packet-guest.svg');
@@ -228,7 +248,8 @@ export function renderBenchReadme(
   if (results.iptablesScale !== undefined && results.iptablesScale.length > 0) {
     out.push(
       '',
-      "The iptables mode's own scale benchmark (`bench/iptables-scale.ts`: its Proxier straight into an empty",
+      // Rows with a mode come from bench/control-plane-probe.ts, older ones from bench/iptables-scale.ts.
+      `The iptables mode's control-plane probe (\`${results.iptablesScale.some((r) => r.mode !== undefined) ? 'bench/control-plane-probe.ts --mode iptables' : 'bench/iptables-scale.ts'}\`: its Proxier straight into an empty`,
       'namespace, no daemon, no manifest parsing; one-endpoint changes as partial syncs), run in the same session:',
       '',
       ...genericTable(results.iptablesScale, IPTABLES_SCALE_COLUMNS),
@@ -285,7 +306,7 @@ function dataPathServices(results: BenchResults): string {
     : ` (one of ${formatNumber(n)} services kproxy programs, the others with unreachable endpoints)`;
 }
 
-/** The columns of bench/iptables-scale.ts worth a table (the rest stays in the results file). */
+/** The columns of the control-plane probe worth a table (the rest stays in the results file). */
 const IPTABLES_SCALE_COLUMNS = [
   'services',
   'endpoints',
@@ -297,6 +318,7 @@ const IPTABLES_SCALE_COLUMNS = [
   'fullSyncMs',
   'partialSyncMsMedian',
   'partialSyncMsMax',
+  'periodicFullSyncMs',
   'natRulesInKernel',
   'netnsExecMs',
   'heapUsedMB',

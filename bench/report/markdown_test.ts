@@ -82,10 +82,10 @@ describe('renderBenchReadme', () => {
     assert.match(readme, /^- ipvs and iptables in the guest: section skipped$/m);
   });
 
-  it('reports the first-packet cost against the no-rule baseline', () => {
+  it('reports the first-packet cost of older results against the direct connects before kproxy, and says so', () => {
     assert.match(
       readme,
-      /^\| iptables \(legacy\) \| host \| 1,000 \| 210 \(202–218\) \| 100 \| 110 µs \(2\.10×\) \| 9,000 \| 0\.90× \|$/m,
+      /^\| iptables \(legacy\) \| host \| 1,000 \| 210 \(202–218\) \| n\/a \| 110 µs \(2\.10×\) \(before kproxy\) \| 100 \| 9,000 \| 10,000 \(before kproxy\) \| 0\.90× \|$/m,
     );
   });
 
@@ -109,7 +109,12 @@ describe('renderBenchReadme', () => {
   it('reports the first-packet cost of nftables beside iptables', () => {
     assert.match(
       readme,
-      /^\| nftables \| host \| 10,000 \| 100 \(96\.0–104\) \| 90\.0 \| 10\.0 µs \(1\.11×\) \| 8,500 \| 0\.77× \|$/m,
+      /^\| nftables \| host \| 10,000 \| 100 \(96\.0–104\) \| 90\.0 \| 10\.0 µs \(1\.11×\) \| 90\.0 \| 8,500 \| 11,000 \| 0\.77× \|$/m,
+      'against the direct connects and runs of the same window',
+    );
+    assert.match(
+      readme,
+      /^\| mode \| place \| services \| VIP connect µs, median \(p10–p90\) \| direct µs, same window \| added by the rules \| direct µs, before kproxy \|/m,
     );
   });
 

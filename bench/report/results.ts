@@ -69,13 +69,34 @@ export interface DataPathSettings {
 export interface ScalePoint {
   readonly services: number;
   readonly endpointsPerService: number;
-  /** Connect time to the last-added service's VIP, µs (first packet through the node's rules). */
+  /**
+   * Connect time to the last-added service's VIP, µs (first packet through the node's rules). Since
+   * results carry {@link ScalePoint.interleaving}: the VIP batches of the interleaved window.
+   */
   readonly connectUs: Summary;
-  /** Connect time straight to one of its endpoints before kproxy started (no rules), µs. */
+  /**
+   * Connect time straight to one of its endpoints before kproxy started (no rules at all), µs: minutes
+   * away from the VIP figures on a shared machine, so only the baseline of older results (no
+   * {@link ScalePoint.directConnectUs}); beside the same-window figure it shows what the rules cost every
+   * connection through the node, drift included.
+   */
   readonly baselineConnectUs: Summary;
-  /** New connections/s (wrk, `Connection: close`) to the last service, and to its endpoint before kproxy (absent: not run). */
+  /**
+   * New connections/s (wrk, `Connection: close`) to the last service (interleaved runs when
+   * {@link ScalePoint.interleaving} is there), and to its endpoint before kproxy (absent: not run).
+   */
   readonly connectionsPerSecond?: Summary | undefined;
   readonly baselineConnectionsPerSecond?: Summary | undefined;
+  /**
+   * Direct connects to the same endpoint after kproxy's first sync, in batches interleaved with the VIP
+   * batches of {@link ScalePoint.connectUs} (the same time window, so the machine's drift hits both), µs;
+   * absent in older results. Its packets pass the node's service rules without matching a service.
+   */
+  readonly directConnectUs?: Summary | undefined;
+  /** The same for wrk: direct runs interleaved with the VIP runs of `connectionsPerSecond` (absent: not run, or older). */
+  readonly directConnectionsPerSecond?: Summary | undefined;
+  /** How the direct and VIP measurements were interleaved (absent in older results: not interleaved). */
+  readonly interleaving?: Interleaving | undefined;
   /** The daemon's first sync (full: plan + apply), as its log reports it, ms. */
   readonly firstSyncMs: number;
   /** The daemon's sync after one endpoint of the last service changed, ms, and its kind. */
@@ -94,6 +115,16 @@ export interface ScalePoint {
   /** The daemon's resident memory after the syncs, and its peak, MB (includes the manifest source). */
   readonly rssMb: number;
   readonly peakRssMb: number;
+}
+
+/** How a scale point interleaved its direct and VIP measurements (scale.ts). */
+export interface Interleaving {
+  /** Rounds of one direct and one VIP batch, their order alternating from round to round. */
+  readonly rounds: number;
+  /** Counted connects per batch. */
+  readonly connectsPerBatch: number;
+  /** wrk rounds (one direct and one VIP run each, alternating); 0 when wrk did not run. */
+  readonly wrkRounds: number;
 }
 
 /** Plan + render alone (`renderRules`, pure CPU) for one service count, in a process of its own. */
@@ -170,11 +201,23 @@ export interface BenchResults {
   readonly guest?:
     | { readonly kernel: string; readonly cpus: number; readonly durationMs: number }
     | undefined;
-  /** The iptables mode's own scale benchmark (bench/iptables-scale.ts): one row per size, as it printed it. */
+  /**
+   * The control-plane probe of the iptables mode (bench/control-plane-probe.ts --mode iptables; before, the
+   * same rows from bench/iptables-scale.ts): one row per size, as it printed it.
+   */
   readonly iptablesScale?: readonly Readonly<Record<string, unknown>>[] | undefined;
   readonly notMeasured: readonly NotMeasured[];
   /** Sections run later and merged into this run (`bench/run.ts --merge`), when and why. */
-  readonly merged?:
-    | readonly { readonly date: string; readonly sections: readonly Section[]; readonly load: number }[]
-    | undefined;
+  readonly merged?: readonly MergedRun[] | undefined;
+}
+
+/** A later run merged into a results file (`bench/run.ts --merge`). */
+export interface MergedRun {
+  readonly date: string;
+  readonly sections: readonly Section[];
+  readonly load: number;
+  /** `--modes` of that run: only these modes' scale (and plan) rows were replaced (absent: all). */
+  readonly modes?: readonly string[] | undefined;
+  /** `--sizes` of that run: only these sizes' scale rows were replaced (absent: all). */
+  readonly sizes?: readonly number[] | undefined;
 }

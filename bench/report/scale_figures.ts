@@ -6,7 +6,7 @@
  * @module
  */
 import type { ScalePoint, ScaleSeries } from './results.ts';
-import { ratio } from './stats.ts';
+import { ratio, type Summary } from './stats.ts';
 
 /**
  * A scale series' mode with what programs its packet path, as the tables name it.
@@ -55,10 +55,58 @@ export function syncFigure(p: ScalePoint, which: SyncWhich): SyncFigure {
   return { ms: which === 'first' ? p.firstSyncMs : p.changeSyncMs, source: 'log' };
 }
 
+/** The direct connection a point's VIP figures are compared with, and where it comes from. */
+export interface DirectFigures {
+  /** Connect time, µs. */
+  readonly connectUs: Summary;
+  /** New connections/s (wrk), when measured. */
+  readonly connectionsPerSecond: Summary | undefined;
+  /**
+   * `same window`: interleaved with the VIP batches after kproxy's first sync (current results);
+   * `before kproxy`: measured before kproxy started, minutes away (older results, which have nothing else).
+   */
+  readonly when: 'same window' | 'before kproxy';
+}
+
+/**
+ * The direct figures a point's VIP figures are taken against: those of the same time window when the point
+ * has them, else (older results) those measured before kproxy started.
+ *
+ * @param p the point
+ * @returns the direct connect time and rate, and when they were measured
+ * @example directFigures(point).when // 'same window'
+ */
+export function directFigures(p: ScalePoint): DirectFigures {
+  if (p.directConnectUs !== undefined) {
+    return {
+      connectUs: p.directConnectUs,
+      connectionsPerSecond: p.directConnectionsPerSecond,
+      when: 'same window',
+    };
+  }
+  return {
+    connectUs: p.baselineConnectUs,
+    connectionsPerSecond: p.baselineConnectionsPerSecond,
+    when: 'before kproxy',
+  };
+}
+
+/**
+ * What the rules add to a connect to the service, µs: VIP median − direct median (see {@link directFigures}).
+ *
+ * @param p the point
+ * @returns the difference of the medians (negative: within the noise)
+ * @example addedByRulesUs(point) // 11.2
+ */
+export function addedByRulesUs(p: ScalePoint): number {
+  return p.connectUs.median - directFigures(p).connectUs.median;
+}
+
 /**
  * A mode's first-packet rate at one size, relative to the same mode at its smallest size. Each size's rate
- * is first taken against the direct connection measured just before that size's run, so that the drift of
- * a shared machine between runs minutes apart does not count as the rules' cost; the raw ratios are kept.
+ * is first taken against its direct connection (interleaved with the VIP connects in the same time window;
+ * in older results, measured just before kproxy started), so that the drift of a shared machine between
+ * runs minutes apart does not count as the rules' cost; the raw ratios are kept.
  */
 export interface RateScalingPoint {
   readonly services: number;
@@ -69,6 +117,16 @@ export interface RateScalingPoint {
   /** The same without the direct connections: VIP figures here ÷ VIP figures at the smallest size. */
   readonly rawSequential: number;
   readonly rawUnderLoad: number | undefined;
+  /**
+   * Direct connect time here ÷ at the smallest size: above 1, the direct path itself got slower, from
+   * drift or (same-window directs, after kproxy's sync) from rules every connection through the node walks
+   * before it is known not to be a service's, which the ratios above then do not count.
+   */
+  readonly directSlowdown: number;
+  /** The same for the direct wrk runs: their conn/s at the smallest size ÷ here (undefined without wrk runs). */
+  readonly directRateSlowdown: number | undefined;
+  /** Whether both this size's and the smallest size's direct figures come from their own VIP window. */
+  readonly sameWindow: boolean;
 }
 
 /** How a series' first-packet rate holds up as services are added. */
@@ -82,7 +140,7 @@ export interface RateScaling {
  * The first-packet rate of a series at every size against its rate at the smallest size (the issue's
  * "new connections/s to the last-added of 10k services ≥ 0.9× of the same at 100"): for sequential
  * connects the rate is the inverse of the connect time; under load it is wrk's new connections/s; each
- * against its direct connection (see {@link RateScalingPoint}).
+ * against its direct connection ({@link directFigures}; see {@link RateScalingPoint}).
  *
  * @param s the series
  * @returns the ratios, or undefined when the series has no point
@@ -93,9 +151,10 @@ export function rateScaling(s: ScaleSeries): RateScaling | undefined {
   const base = sorted[0];
   if (base === undefined) return undefined;
   // Sequential rates are inverse connect times: the rate ratio of b to a is a's time over b's.
-  const sequentialRate = (p: ScalePoint) => p.baselineConnectUs.median / p.connectUs.median;
-  const loadRate = (p: ScalePoint) => ratio(p.connectionsPerSecond, p.baselineConnectionsPerSecond);
+  const sequentialRate = (p: ScalePoint) => directFigures(p).connectUs.median / p.connectUs.median;
+  const loadRate = (p: ScalePoint) => ratio(p.connectionsPerSecond, directFigures(p).connectionsPerSecond);
   const baseLoad = loadRate(base);
+  const baseDirect = directFigures(base);
   return {
     baseServices: base.services,
     points: sorted.map((p) => {
@@ -106,6 +165,9 @@ export function rateScaling(s: ScaleSeries): RateScaling | undefined {
         underLoad: load === undefined || !baseLoad ? undefined : load / baseLoad,
         rawSequential: base.connectUs.median / p.connectUs.median,
         rawUnderLoad: ratio(p.connectionsPerSecond, base.connectionsPerSecond),
+        directSlowdown: directFigures(p).connectUs.median / baseDirect.connectUs.median,
+        directRateSlowdown: ratio(baseDirect.connectionsPerSecond, directFigures(p).connectionsPerSecond),
+        sameWindow: directFigures(p).when === 'same window' && baseDirect.when === 'same window',
       };
     }),
   };

@@ -46,7 +46,7 @@ export function firstPacketScalingChart(scale: readonly ScaleSeries[]): ChartFil
       value: GOALS.firstPacketRatio,
       label: `goal at ${formatNumber(TARGET_SERVICES)} services: ${formatRatio(GOALS.firstPacketRatio)}`,
     },
-    note: 'each size ÷ direct before its run, then ÷ the same at 100; sequential: median connect time (inverted); under load: median wrk conn/s',
+    note: 'each size ÷ direct in the same window (older results: before kproxy), then ÷ the same at 100; sequential: median connect time (inverted); under load: median wrk conn/s',
     width: 900,
   });
 }

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { REPORT_FIXTURE } from '../testing/report_fixture.ts';
 import type { BenchResults } from './results.ts';
+import { summarize } from './stats.ts';
 import { formatTargetCell, targetRows, targetsTable } from './targets.ts';
 
 /** Every row as `what: iptables cell | nftables cell`, the cells as the report writes them. */
@@ -15,8 +16,8 @@ function summary(results: BenchResults): string[] {
 describe('targetRows', () => {
   it("judges each mode's figures at the sizes the issue states, and only there", () => {
     assert.deepEqual(summary(REPORT_FIXTURE), [
-      'First packet, sequential connects: conn/s to the last-added of 10,000 services ÷ the same at 100: 0.57× (not judged; raw 0.57×; at 1,000 services, not 10,000) | 1.00× (met; raw 1.00×)',
-      'First packet under load (wrk, Connection: close): the same ratio: 1.00× (not judged; raw 1.00×; at 1,000 services, not 10,000) | 0.85× (missed; raw 0.85×)',
+      'First packet, sequential connects: conn/s to the last-added of 10,000 services ÷ the same at 100: 0.57× (not judged; raw 0.57×; direct before kproxy; at 1,000 services, not 10,000) | 1.00× (met; raw 1.00×)',
+      'First packet under load (wrk, Connection: close): the same ratio: 1.00× (not judged; raw 1.00×; direct before kproxy; at 1,000 services, not 10,000) | 0.85× (missed; raw 0.85×)',
       "Full sync of 10,000 services × 10 endpoints (full-sync duration metric): 500 ms (not judged; at 1,000 services, not 10,000; from the daemon's log) | 800 ms (met)",
       "One-endpoint change at 10,000 services × 10 (partial-sync duration metric): 20.0 ms (not judged; at 1,000 services, not 10,000; from the daemon's log) | 12.5 ms (met)",
       'Data path at 100 services: requests/s (keep-alive) ÷ direct: 0.80× (missed) | 0.96× (met)',
@@ -71,6 +72,44 @@ describe('targetRows', () => {
     assert.equal(
       formatTargetCell(targetRows(from1k)[1]!.cells.get('nftables')!),
       '0.85× (not judged; raw 0.85×; against 1,000 services)',
+    );
+  });
+
+  it('does not judge a ratio whose same-window direct connects got slower with more services too, and says why', () => {
+    const nftables = REPORT_FIXTURE.scale[1]!;
+    // A chain every connection walks: direct and VIP both 60 µs slower at 10k, so the ratio hides it.
+    const walked = nftables.points.map((p) =>
+      p.services < 10_000
+        ? p
+        : {
+            ...p,
+            connectUs: summarize([160]),
+            directConnectUs: summarize([150]),
+            baselineConnectUs: summarize([90]),
+          },
+    );
+    const cell = targetRows({ ...REPORT_FIXTURE, scale: [{ ...nftables, points: walked }] })[0]!.cells.get(
+      'nftables',
+    )!;
+    assert.equal(
+      formatTargetCell(cell),
+      '1.04× (not judged; raw 0.63×; direct connects too took 1.67× their time at 100 services: rules every connection walks are not in this ratio)',
+    );
+  });
+
+  it('does the same under load when the direct conn/s dropped with more services', () => {
+    const nftables = REPORT_FIXTURE.scale[1]!;
+    const walked = nftables.points.map((p) =>
+      p.services < 10_000
+        ? p
+        : { ...p, connectionsPerSecond: summarize([6000]), directConnectionsPerSecond: summarize([7000]) },
+    );
+    const cell = targetRows({ ...REPORT_FIXTURE, scale: [{ ...nftables, points: walked }] })[1]!.cells.get(
+      'nftables',
+    )!;
+    assert.equal(
+      formatTargetCell(cell),
+      '0.94× (not judged; raw 0.60×; direct conn/s too 0.64× of at 100 services: rules every connection walks are not in this ratio)',
     );
   });
 

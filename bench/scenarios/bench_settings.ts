@@ -19,6 +19,8 @@ export interface BenchSettings {
   /** The host's scale runs (first packet and syncs), one per mode, and the connects per count. */
   readonly scale: readonly ScaleRun[];
   readonly connects: number;
+  /** Rounds of interleaved direct and VIP connect batches per scale point (scale.ts, interleave.ts). */
+  readonly scaleRounds: number;
   /** Seconds and number of the connections/s runs per scale point (0 = none). */
   readonly scaleWrkSeconds: number;
   readonly scaleWrkRuns: number;
@@ -26,7 +28,7 @@ export interface BenchSettings {
   /** Service counts and repeats of plan + render timing (host). */
   readonly planSizes: readonly number[];
   readonly planRepeats: number;
-  /** Sizes for bench/iptables-scale.ts. */
+  /** Sizes for bench/control-plane-probe.ts --mode iptables (section iptables-scale). */
   readonly iptablesScaleSizes: readonly number[];
   /**
    * The guest's share, as one or more boots (each with its time limit): a boot that fails or times out
@@ -65,8 +67,10 @@ export function benchSettings(quick: boolean): BenchSettings {
         { mode: 'nftables', sizes: [100, 1000] },
       ],
       connects: 300,
+      scaleRounds: 6,
       scaleWrkSeconds: 2,
-      scaleWrkRuns: 1,
+      // Two rounds of one direct and one VIP run: a single 2 s run of each was too noisy to compare.
+      scaleWrkRuns: 2,
       endpointsPerService: 10,
       planSizes: [1000],
       planRepeats: 3,
@@ -90,6 +94,7 @@ export function benchSettings(quick: boolean): BenchSettings {
               sizes: [1000],
               endpointsPerService: 10,
               connects: 100,
+              rounds: 4,
               wrkSeconds: 2,
               wrkRuns: 1,
             },
@@ -114,6 +119,7 @@ export function benchSettings(quick: boolean): BenchSettings {
       sizes: [100, 1000, 5000, 10_000],
     })),
     connects: 1000,
+    scaleRounds: 10,
     scaleWrkSeconds: 3,
     scaleWrkRuns: 3,
     endpointsPerService: 10,
@@ -144,6 +150,7 @@ export function benchSettings(quick: boolean): BenchSettings {
             sizes: [100, 1000, 5000, 10_000],
             endpointsPerService: 10,
             connects: 300,
+            rounds: 6,
             wrkSeconds: 3,
             wrkRuns: 3,
           },
@@ -154,3 +161,58 @@ export function benchSettings(quick: boolean): BenchSettings {
     ],
   };
 }
+
+/**
+ * The host's scale runs after `--modes` and `--sizes`.
+ *
+ * @param runs the settings' runs
+ * @param modes the modes to keep (absent: all)
+ * @param sizes the service counts every kept run uses instead of its own (absent: its own)
+ * @returns the runs to do
+ * @example selectScaleRuns(settings.scale, new Set(['nftables']), [100, 1000])
+ */
+export function selectScaleRuns(
+  runs: readonly ScaleRun[],
+  modes: ReadonlySet<string> | undefined,
+  sizes: readonly number[] | undefined,
+): ScaleRun[] {
+  return runs
+    .filter((r) => modes === undefined || modes.has(r.mode))
+    .map((r) => (sizes === undefined ? r : { ...r, sizes }));
+}
+
+/**
+ * Parses `--modes` (modes the scale or plan section knows) or `--sizes` (positive integers, ascending).
+ *
+ * @param flag which option
+ * @param value its comma-separated value
+ * @returns the modes, or the sizes sorted and without duplicates
+ * @throws {Error} on an unknown mode, a size that is not a positive integer, or an empty list
+ * @example parseListOption('--sizes', '1000,100') // [100, 1000]
+ */
+export function parseListOption(flag: '--modes', value: string): string[];
+export function parseListOption(flag: '--sizes', value: string): number[];
+export function parseListOption(flag: '--modes' | '--sizes', value: string): string[] | number[] {
+  const items = value
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
+  if (items.length === 0) throw new Error(`Invalid ${flag}: an empty list`);
+  if (flag === '--modes') {
+    for (const m of items) {
+      if (!(LIST_MODES as readonly string[]).includes(m))
+        throw new Error(`Invalid --modes: "${m}" (any of ${LIST_MODES.join(', ')})`);
+    }
+    return [...new Set(items)];
+  }
+  const sizes = items.map((x) => {
+    const n = Number(x.replaceAll('_', ''));
+    if (!Number.isInteger(n) || n < 1)
+      throw new Error(`Invalid --sizes: "${x}" (service counts, e.g. 100,1000)`);
+    return n;
+  });
+  return [...new Set(sizes)].sort((a, b) => a - b);
+}
+
+/** The modes `--modes` knows: the host scale series' and the plan series'. */
+const LIST_MODES: readonly (KernelMode | 'userspace')[] = ['iptables', 'nftables', 'ipvs', 'userspace'];

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { benchSettings } from './bench_settings.ts';
+import { benchSettings, parseListOption, selectScaleRuns } from './bench_settings.ts';
 
 describe('benchSettings', () => {
   it('quick: repeats 3 times, only the small sizes, short bounded runs', () => {
@@ -51,5 +51,46 @@ describe('benchSettings', () => {
       assert.equal(s.dataPath.services, 100);
       assert.equal(s.guest[0]!.config.dataPath?.services, 100);
     }
+  });
+});
+
+describe('selectScaleRuns', () => {
+  const runs = benchSettings(false).scale;
+
+  it('keeps every run and its sizes without --modes and --sizes', () => {
+    assert.deepEqual(selectScaleRuns(runs, undefined, undefined), runs);
+  });
+
+  it('keeps the modes asked for, each with the sizes asked for', () => {
+    assert.deepEqual(selectScaleRuns(runs, new Set(['nftables']), [100, 1000]), [
+      { mode: 'nftables', sizes: [100, 1000] },
+    ]);
+    assert.deepEqual(
+      selectScaleRuns(runs, undefined, [10_000]).map((r) => [r.mode, r.sizes]),
+      [
+        ['iptables', [10_000]],
+        ['nftables', [10_000]],
+      ],
+    );
+  });
+});
+
+describe('parseListOption', () => {
+  it('reads modes, once each', () => {
+    assert.deepEqual(parseListOption('--modes', 'iptables,nftables,iptables'), ['iptables', 'nftables']);
+  });
+
+  it('reads sizes as whole numbers, ascending, once each', () => {
+    assert.deepEqual(parseListOption('--sizes', '10000,100, 1_000,100'), [100, 1000, 10_000]);
+  });
+
+  it('rejects an unknown mode, a size that is not a service count, and an empty list', () => {
+    assert.throws(
+      () => parseListOption('--modes', 'nft'),
+      /Invalid --modes: "nft" \(any of iptables, nftables, ipvs, userspace\)/,
+    );
+    assert.throws(() => parseListOption('--sizes', '100,1.5'), /Invalid --sizes: "1.5"/);
+    assert.throws(() => parseListOption('--sizes', '0'), /Invalid --sizes: "0"/);
+    assert.throws(() => parseListOption('--sizes', ','), /Invalid --sizes: an empty list/);
   });
 });

@@ -1,6 +1,7 @@
 /**
- * Runs the iptables mode's own scale benchmark (bench/iptables-scale.ts, owned by the iptables mode; a
- * script, not a module) as a child process and collects the JSON line it prints per size.
+ * Runs the control-plane probe for the iptables mode (bench/control-plane-probe.ts --mode iptables; a
+ * script, not a module, which replaced bench/iptables-scale.ts) as a child process and collects the JSON
+ * line it prints per size.
  *
  * @module
  */
@@ -10,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { nodeModuleArgv } from '../../src/lab/node_child.ts';
 import { BenchError } from '../tools/bench_error.ts';
 
-const SCRIPT = new URL('../iptables-scale.ts', import.meta.url);
+const SCRIPT = new URL('../control-plane-probe.ts', import.meta.url);
 
 /**
  * The JSON objects among a script's output lines (one per size; the rest is a table for humans).
@@ -35,7 +36,7 @@ export function jsonLines(stdout: string): Record<string, unknown>[] {
 }
 
 /**
- * Runs bench/iptables-scale.ts.
+ * Runs bench/control-plane-probe.ts --mode iptables.
  *
  * @param options sizes, endpoints per service, backend, and the overall time limit
  * @returns one row per size, as the script printed it
@@ -50,9 +51,11 @@ export async function runIptablesScale(options: {
   try {
     await access(SCRIPT);
   } catch {
-    throw new BenchError(`The iptables scale benchmark is missing: ${fileURLToPath(SCRIPT)}`);
+    throw new BenchError(`The control-plane probe is missing: ${fileURLToPath(SCRIPT)}`);
   }
   const [node, ...args] = nodeModuleArgv(SCRIPT.href, [
+    '--mode',
+    'iptables',
     '--sizes',
     options.sizes.join(','),
     '--endpoints',
@@ -68,11 +71,11 @@ export async function runIptablesScale(options: {
     execFile(node!, args, { timeout: options.timeoutMs, maxBuffer: 16 << 20 }, (error, out, err) => {
       if (error !== null) {
         const why = err.trim().split('\n').slice(0, 3).join(' | ') || error.message;
-        reject(new BenchError(`bench/iptables-scale.ts failed: ${why}`, { cause: error }));
+        reject(new BenchError(`bench/control-plane-probe.ts failed: ${why}`, { cause: error }));
       } else resolve(out);
     });
   });
   const rows = jsonLines(stdout);
-  if (rows.length === 0) throw new BenchError('bench/iptables-scale.ts printed no result line');
+  if (rows.length === 0) throw new BenchError('bench/control-plane-probe.ts printed no result line');
   return rows;
 }

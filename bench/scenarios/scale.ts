@@ -2,7 +2,9 @@
  * Sections 2 and 3 of the benchmark, which share their runs: for each service count N, kproxy runs on N
  * generated services × E endpoints in the lab's node namespace, and one run yields
  * - the first-packet cost: connect time from the client to the last-added service's VIP (its endpoints are
- *   the backend pod's extra addresses), beside a direct connect measured before kproxy started;
+ *   the backend pod's extra addresses), beside direct connects to one of those endpoints in the same time
+ *   window (after the first sync, batches interleaved: interleave.ts), and the same for wrk's new
+ *   connections/s; a direct connect before kproxy started is kept as the rule-free reference;
  * - the control plane as the kernel sees it: the daemon's first (full) sync and a one-endpoint change, as
  *   its own log and its sync-duration metrics report them, and its memory. (Plan time alone is pure CPU:
  *   see plan_series.ts.)
@@ -21,6 +23,7 @@ import { readSyncDurations, type SyncDurations, syncBetween } from '../tools/kpr
 import { KPROXY_METRICS_ADDRESS, kproxyMode, startKproxy } from '../tools/kproxy_run.ts';
 import { parseWrkOutput, wrkArgv } from '../tools/wrk.ts';
 import type { Backend } from './bench_backend.ts';
+import { connectsPerBatch, runInterleaved } from './interleave.ts';
 import { resetNodeKernelState } from './node_reset.ts';
 import {
   SERVICE_PORT,
@@ -40,15 +43,20 @@ export interface ScaleOptions {
   /** Service counts, ascending. */
   readonly sizes: readonly number[];
   readonly endpointsPerService: number;
-  /** Counted connects per measurement (plus a few warm-up ones). */
+  /** Counted connects per leg (direct, VIP), split over the rounds' batches (plus a few warm-up ones each). */
   readonly connects: number;
   /**
-   * Seconds of a wrk `Connection: close` run to the last service (and to its endpoint before kproxy
-   * started): connections/s is CPU-bound, so it shows the per-connection cost of the rules even where
+   * Rounds of one direct and one VIP batch of connects, alternating which goes first (interleave.ts):
+   * both figures from the same time window, so that a shared machine's drift does not count as the rules'.
+   */
+  readonly rounds: number;
+  /**
+   * Seconds of a wrk `Connection: close` run to the last service (and, interleaved with it, to its
+   * endpoint): connections/s is CPU-bound, so it shows the per-connection cost of the rules even where
    * single connect times are dominated by wakeups (the emulated guest); 0 skips it.
    */
   readonly wrkSeconds: number;
-  /** How many such runs (median and spread reported). */
+  /** How many such runs per leg, one direct and one VIP per round (median and spread reported). */
   readonly wrkRuns: number;
   /** The connect probe in the lab's client namespace. */
   readonly probe: ConnectProbe;
@@ -108,8 +116,8 @@ async function runPoint(
       endpointsPerService: e,
       endpointsOf: (i) => (i === last ? measured : undefined),
     });
-    const baseline = await connects(measured[0]!, TARGET_PORT, options);
-    const baselineRate = await connectionRate(lab, `http://${measured[0]}:${TARGET_PORT}/`, options);
+    // The rule-free reference (no kproxy yet): minutes away from the VIP figures, so not their baseline.
+    const baseline = await connects(measured[0]!, TARGET_PORT, options.connects, options);
     const proc = kproxy.start(() =>
       startKproxy(lab, lab.node.ns, {
         command: options.kproxy,
@@ -123,13 +131,13 @@ async function runPoint(
       from: 0,
       timeoutMs: (60_000 + services * 30) * options.slowdown,
     });
-    const vip = await connects(serviceVip(last), SERVICE_PORT, options);
-    if (vip.samplesUs.length === 0) {
-      throw new BenchError(
-        `No connection to the last service ${serviceVip(last)}:${SERVICE_PORT}: ${vip.firstFailure}`,
-      );
-    }
-    const rate = await connectionRate(lab, `http://${serviceVip(last)}:${SERVICE_PORT}/`, options);
+    const window = await interleavedConnects(measured[0]!, serviceVip(last), options);
+    const rates = await interleavedRates(
+      lab,
+      `http://${measured[0]}:${TARGET_PORT}/`,
+      `http://${serviceVip(last)}:${SERVICE_PORT}/`,
+      options,
+    );
     const metricsBefore = await syncMetrics(lab, options);
     // One endpoint of the measured service is replaced by the pod's spare address.
     const before = proc.syncs.length;
@@ -143,10 +151,16 @@ async function runPoint(
     const point: ScalePoint = {
       services,
       endpointsPerService: e,
-      connectUs: summarize(vip.samplesUs),
+      connectUs: summarize(window.vip),
       baselineConnectUs: summarize(baseline.samplesUs),
-      connectionsPerSecond: rate,
-      baselineConnectionsPerSecond: baselineRate,
+      connectionsPerSecond: rates?.vip,
+      directConnectUs: summarize(window.direct),
+      directConnectionsPerSecond: rates?.direct,
+      interleaving: {
+        rounds: options.rounds,
+        connectsPerBatch: connectsPerBatch(options.connects, options.rounds),
+        wrkRounds: rates === undefined ? 0 : options.wrkRuns,
+      },
       firstSyncMs: first.durationMs,
       changeSyncMs: change.durationMs,
       changeSyncKind: change.kind,
@@ -158,10 +172,13 @@ async function runPoint(
       rssMb: Math.round(memory.rssKb / 102.4) / 10,
       peakRssMb: Math.round(memory.peakRssKb / 102.4) / 10,
     };
+    const direct = point.directConnectUs!.median;
     options.log(
       `  ${options.place} ${options.mode} ${services} services: connect ${point.connectUs.median.toFixed(1)} µs ` +
-        `(direct ${point.baselineConnectUs.median.toFixed(1)} µs), ${Math.round(rate?.median ?? 0)} conn/s ` +
-        `(direct ${Math.round(baselineRate?.median ?? 0)}), first sync ${point.firstSyncMs} ms, ` +
+        `(direct, same window ${direct.toFixed(1)} µs: rules +${(point.connectUs.median - direct).toFixed(1)} µs; ` +
+        `direct before kproxy ${point.baselineConnectUs.median.toFixed(1)} µs), ` +
+        `${Math.round(rates?.vip.median ?? 0)} conn/s (direct, same window ${Math.round(rates?.direct.median ?? 0)}), ` +
+        `first sync ${point.firstSyncMs} ms, ` +
         `change ${point.changeSyncMs} ms (${point.changeSyncKind}; metrics: first ${point.metricFirstSyncMs ?? '?'} ms, ` +
         `change ${point.metricChangeSyncMs ?? '?'} ms), ${point.restoreLines} restore lines, ` +
         `peak RSS ${point.peakRssMb} MB`,
@@ -198,12 +215,51 @@ function startKproxyLater() {
   };
 }
 
-/** New connections/s with wrk and `Connection: close` from the lab's client, `wrkRuns` times; undefined when disabled. */
-async function connectionRate(lab: Lab, url: string, options: ScaleOptions): Promise<Summary | undefined> {
+/**
+ * Direct and VIP connects in interleaved batches (interleave.ts), every batch's samples pooled per leg.
+ *
+ * @throws {BenchError} when a leg got no connection at all
+ */
+async function interleavedConnects(
+  endpoint: string,
+  vip: string,
+  options: ScaleOptions,
+): Promise<{ direct: number[]; vip: number[] }> {
+  const perBatch = connectsPerBatch(options.connects, options.rounds);
+  const batches = await runInterleaved(options.rounds, (leg) =>
+    leg === 'vip'
+      ? connects(vip, SERVICE_PORT, perBatch, options)
+      : connects(endpoint, TARGET_PORT, perBatch, options),
+  );
+  const pooled = {
+    direct: batches.direct.flatMap((b) => b.samplesUs),
+    vip: batches.vip.flatMap((b) => b.samplesUs),
+  };
+  for (const leg of ['vip', 'direct'] as const) {
+    if (pooled[leg].length === 0) {
+      const target =
+        leg === 'vip' ? `the last service ${vip}:${SERVICE_PORT}` : `the endpoint ${endpoint}:${TARGET_PORT}`;
+      throw new BenchError(`No connection to ${target}: ${batches[leg][0]?.firstFailure}`);
+    }
+  }
+  return pooled;
+}
+
+/**
+ * New connections/s with wrk and `Connection: close` from the lab's client: `wrkRuns` rounds of one direct
+ * and one VIP run, interleaved; undefined when disabled.
+ */
+async function interleavedRates(
+  lab: Lab,
+  directUrl: string,
+  vipUrl: string,
+  options: ScaleOptions,
+): Promise<{ direct: Summary; vip: Summary } | undefined> {
   if (options.wrkSeconds === 0 || options.wrkRuns === 0) return undefined;
-  const samples: number[] = [];
-  for (let i = 0; i < options.wrkRuns; i++) samples.push(await wrkRate(lab, url, options));
-  return summarize(samples);
+  const runs = await runInterleaved(options.wrkRuns, (leg) =>
+    wrkRate(lab, leg === 'vip' ? vipUrl : directUrl, options),
+  );
+  return { direct: summarize(runs.direct), vip: summarize(runs.vip) };
 }
 
 async function wrkRate(lab: Lab, url: string, options: ScaleOptions): Promise<number> {
@@ -221,9 +277,14 @@ async function wrkRate(lab: Lab, url: string, options: ScaleOptions): Promise<nu
   return parseWrkOutput(r.stdout).requestsPerSecond;
 }
 
-async function connects(host: string, port: number, options: ScaleOptions): Promise<ConnectTimes> {
+async function connects(
+  host: string,
+  port: number,
+  count: number,
+  options: ScaleOptions,
+): Promise<ConnectTimes> {
   return options.probe.measure(
-    { host, port, count: options.connects, warmup: 20, timeoutMs: 3000 },
-    (30_000 + options.connects * 50) * options.slowdown,
+    { host, port, count, warmup: 10, timeoutMs: 3000 },
+    (30_000 + count * 50) * options.slowdown,
   );
 }
