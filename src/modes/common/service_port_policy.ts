@@ -149,9 +149,12 @@ export function servicePortPolicy(sp: ServicePortState): ServicePortPolicy | und
     .map((r) => parseIpv4Cidr(r))
     .filter((c): c is Ipv4Cidr => c !== undefined);
   const nodePort = validPort(sp.nodePort) ? sp.nodePort : 0;
-  const allEndpoints = usable(sp.allEndpoints).endpoints;
-  const cluster = usable(sp.clusterEndpoints);
-  const local = usable(sp.localEndpoints);
+  // The tracker hands one array for several lists when they hold the same endpoints (all ready, say):
+  // each array is checked once.
+  const all = usable(sp.allEndpoints);
+  const cluster = sp.clusterEndpoints === sp.allEndpoints ? all : usable(sp.clusterEndpoints);
+  const local = sp.localEndpoints === sp.allEndpoints ? all : usable(sp.localEndpoints);
+  const allEndpoints = all.endpoints;
   const clusterEndpoints = cluster.endpoints;
   const localEndpoints = local.endpoints;
 
