@@ -18,6 +18,8 @@ export interface EndpointSelection {
 
 /** Ready endpoints; if none is ready, the ones that still serve while terminating. */
 function usable(endpoints: readonly Endpoint[]): readonly Endpoint[] {
+  // Nearly always all of them: the same array then, which the modes check once for all its uses.
+  if (endpoints.every((e) => e.ready)) return endpoints;
   const ready = endpoints.filter((e) => e.ready);
   if (ready.length > 0) return ready;
   return endpoints.filter((e) => e.serving && e.terminating);

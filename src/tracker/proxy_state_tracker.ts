@@ -162,9 +162,9 @@ export class ProxyStateTracker {
       const service = this.#services.get(id);
       const built =
         service === undefined ? [] : buildServicePorts(service, this.#slicesOf(id), this.#nodeName);
-      const after = new Set(built.map((p) => p.key));
+      const after = built.map((p) => p.key);
       for (const key of before) {
-        if (!after.has(key)) {
+        if (!after.includes(key)) {
           next.delete(key);
           changed.add(key);
           removed.add(key);
@@ -182,9 +182,9 @@ export class ProxyStateTracker {
         }
       }
       if (built.length === 0) this.#portsByService.delete(id);
-      else this.#portsByService.set(id, [...after]);
+      else this.#portsByService.set(id, after);
     }
-    if (keysChanged) this.#ports = new Map([...next].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    if (keysChanged) this.#ports = sortedByKey(next);
     else if (changed.size > 0) this.#ports = next;
     const change: StateChange = {
       changed,
@@ -223,7 +223,38 @@ export class ProxyStateTracker {
   }
 }
 
-/** Value equality of two service port states (both are plain data built in the same field order). */
+/**
+ * The map in key order (modes plan service ports in that order). Sorts the keys alone: no pair array per
+ * entry, and the default sort compares strings as `<` does.
+ */
+function sortedByKey(
+  ports: ReadonlyMap<ServicePortKey, ServicePortState>,
+): Map<ServicePortKey, ServicePortState> {
+  const keys = [...ports.keys()].sort();
+  return new Map(keys.map((key) => [key, ports.get(key)!]));
+}
+
+/**
+ * Value equality of two service port states, which are plain data (strings, numbers, booleans, arrays
+ * and records of them). Compared field by field rather than as JSON texts: a resync after a relist
+ * compares every service port of the cluster.
+ */
 function samePortState(a: ServicePortState, b: ServicePortState): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
+  return samePlainData(a, b);
+}
+
+function samePlainData(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) || Array.isArray(b)) {
+    if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!samePlainData(a[i], b[i])) return false;
+    return true;
+  }
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  const ra = a as Record<string, unknown>;
+  const rb = b as Record<string, unknown>;
+  for (const k of ka) if (!Object.hasOwn(rb, k) || !samePlainData(ra[k], rb[k])) return false;
+  return true;
 }

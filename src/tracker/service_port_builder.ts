@@ -4,7 +4,6 @@
  *
  * @module
  */
-import { isIPv4 } from 'node:net';
 import {
   type Endpoint,
   type EndpointSliceSpec,
@@ -32,20 +31,86 @@ function slicePortFor(slice: EndpointSliceSpec, port: ServicePortSpec): number |
 
 /** Orders endpoints by address (numerically for IPv4), then port, so plans are stable and readable. */
 export function compareEndpoints(a: Endpoint, b: Endpoint): number {
+  return compareWithKeys(a, ipv4Number(a.ip), b, ipv4Number(b.ip));
+}
+
+/** {@link compareEndpoints}, given the endpoints' IPv4 addresses as numbers (undefined for others). */
+function compareWithKeys(a: Endpoint, ka: number | undefined, b: Endpoint, kb: number | undefined): number {
   if (a.ip !== b.ip) {
-    if (isIPv4(a.ip) && isIPv4(b.ip)) return ipv4Number(a.ip) - ipv4Number(b.ip);
+    if (ka !== undefined && kb !== undefined) return ka - kb;
     return a.ip < b.ip ? -1 : 1;
   }
   return a.port - b.port;
 }
 
-function ipv4Number(ip: string): number {
-  let n = 0;
-  for (const part of ip.split('.')) n = n * 256 + Number(part);
-  return n;
+/**
+ * Sorts endpoints as {@link compareEndpoints} does (stable), each address converted once rather than in
+ * every comparison, and not at all when they come in order: a first snapshot sorts every endpoint of
+ * the cluster (100 000 at 10 000 services × 10).
+ */
+function sortEndpoints(endpoints: Endpoint[]): Endpoint[] {
+  const keys = endpoints.map((e) => ipv4Number(e.ip));
+  const compare = (i: number, j: number): number =>
+    compareWithKeys(endpoints[i]!, keys[i], endpoints[j]!, keys[j]);
+  for (let i = 1; i < endpoints.length; i++) {
+    if (compare(i - 1, i) > 0) {
+      return endpoints
+        .map((_, k) => k)
+        .sort(compare)
+        .map((k) => endpoints[k]!);
+    }
+  }
+  return endpoints;
 }
 
-/** A ready endpoint wins over a not-ready duplicate of the same address (from two slices). */
+/**
+ * Sorted endpoints without repeats of an address and port (two slices may list one), folded with
+ * {@link better} in the order they came: sorting is stable, so repeats are neighbours in that order.
+ */
+function withoutRepeats(sorted: Endpoint[]): Endpoint[] {
+  const same = (a: Endpoint, b: Endpoint): boolean => a.ip === b.ip && a.port === b.port;
+  if (sorted.every((e, i) => i === 0 || !same(sorted[i - 1]!, e))) return sorted;
+  const out: Endpoint[] = [];
+  for (const e of sorted) {
+    const last = out.at(-1);
+    if (last !== undefined && same(last, e)) out[out.length - 1] = better(last, e);
+    else out.push(e);
+  }
+  return out;
+}
+
+/**
+ * An IPv4 address as a number, for the addresses `net.isIPv4` accepts (four decimal parts 0-255, no
+ * leading zeros); undefined for any other text. Hand-rolled: `isIPv4` and a `split` per comparison were
+ * most of a first snapshot's time.
+ */
+function ipv4Number(ip: string): number | undefined {
+  let value = 0;
+  let part = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < ip.length; i++) {
+    const c = ip.charCodeAt(i);
+    if (c === 46 /* . */) {
+      if (digits === 0 || dots === 3) return undefined;
+      value = value * 256 + part;
+      part = 0;
+      digits = 0;
+      dots++;
+    } else if (c >= 48 && c <= 57) {
+      if (digits > 0 && part === 0) return undefined; // a leading zero
+      part = part * 10 + (c - 48);
+      digits++;
+      if (part > 255) return undefined;
+    } else {
+      return undefined;
+    }
+  }
+  if (dots !== 3 || digits === 0) return undefined;
+  return value * 256 + part;
+}
+
+/** A ready endpoint wins over a not-ready duplicate of the same address (from two slices); else the first. */
 function better(a: Endpoint, b: Endpoint): Endpoint {
   if (a.ready !== b.ready) return a.ready ? a : b;
   if (a.serving !== b.serving) return a.serving ? a : b;
@@ -69,13 +134,13 @@ export function buildServicePorts(
   const modern = slices.filter((s) => !s.legacy);
   const used = modern.length > 0 ? modern : slices;
   return service.ports.map((port) => {
-    const byAddress = new Map<string, Endpoint>();
+    const found: Endpoint[] = [];
     for (const slice of used) {
       const number = slicePortFor(slice, port);
       if (number === undefined) continue;
       for (const address of slice.endpoints) {
         for (const ip of address.addresses) {
-          const endpoint: Endpoint = {
+          found.push({
             ip,
             port: number,
             ready: address.ready,
@@ -84,14 +149,12 @@ export function buildServicePorts(
             nodeName: address.nodeName,
             zone: address.zone,
             isLocal: address.nodeName !== undefined && address.nodeName === nodeName,
-          };
-          const id = `${ip}|${number}`;
-          const seen = byAddress.get(id);
-          byAddress.set(id, seen === undefined ? endpoint : better(seen, endpoint));
+          });
         }
       }
     }
-    const allEndpoints = [...byAddress.values()].sort(compareEndpoints);
+    // Sorted first, so that repeats are found as neighbours (no map of every address).
+    const allEndpoints = withoutRepeats(sortEndpoints(found));
     const selection = selectEndpoints(allEndpoints, {
       internal: service.internalTrafficPolicy,
       external: service.externalTrafficPolicy,
@@ -116,7 +179,11 @@ export function buildServicePorts(
       healthCheckNodePort: service.healthCheckNodePort,
       annotations: service.annotations,
       allEndpoints,
-      ...selection,
+      // Named rather than spread: a spread into this many fields was a tenth of a snapshot's time.
+      clusterEndpoints: selection.clusterEndpoints,
+      localEndpoints: selection.localEndpoints,
+      internalEndpoints: selection.internalEndpoints,
+      externalEndpoints: selection.externalEndpoints,
     };
   });
 }

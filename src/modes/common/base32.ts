@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
 
@@ -33,6 +33,15 @@ export function base32(bytes: Uint8Array): string {
 }
 
 /**
+ * sha256 of a text: the one-shot `crypto.hash` where Node has it (20.12+; about twice as fast as a Hash
+ * object for short texts, and a full plan hashes one name per service port), else `createHash`.
+ */
+const sha256: (text: string) => Uint8Array =
+  typeof crypto.hash === 'function'
+    ? (text) => crypto.hash('sha256', text, 'buffer')
+    : (text) => crypto.createHash('sha256').update(text).digest();
+
+/**
  * The first characters of base32(sha256(text)), as upstream's chain-name hashes.
  *
  * @param text what is hashed (a service port or endpoint name)
@@ -41,5 +50,7 @@ export function base32(bytes: Uint8Array): string {
  * @example sha256Base32('ns1/svc1/tcp/p80', 8) // 'ULMVA6XW'
  */
 export function sha256Base32(text: string, length: number): string {
-  return base32(createHash('sha256').update(text).digest()).slice(0, length);
+  // Only the bytes those characters are made of (5 bits each) are encoded: 5 of the 32 for 8 characters.
+  const bytes = sha256(text).subarray(0, Math.ceil((length * 5) / 8));
+  return base32(bytes).slice(0, length);
 }

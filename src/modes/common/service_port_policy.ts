@@ -64,8 +64,34 @@ function canonicalIpv4(ips: readonly string[]): string[] {
   return out;
 }
 
-function usable(eps: readonly Endpoint[]): Endpoint[] {
-  return eps.filter((e) => parseIpv4(e.ip) !== undefined && validPort(e.port));
+/** Endpoints that a mode can program (IPv4, valid port), and whether they are already in order. */
+interface Usable {
+  readonly endpoints: readonly Endpoint[];
+  /** By address then port, without repeats (as the tracker hands them): {@link inOrder} has nothing to do. */
+  readonly ordered: boolean;
+}
+
+/**
+ * The usable endpoints, checked in one pass that parses each address once; the list itself when all of
+ * them are usable (the common case: no copy for each of a service port's three lists, at every plan).
+ */
+function usable(eps: readonly Endpoint[]): Usable {
+  let kept: Endpoint[] | undefined;
+  let ordered = true;
+  let previous = -1;
+  for (let i = 0; i < eps.length; i++) {
+    const e = eps[i]!;
+    const ip = parseIpv4(e.ip);
+    if (ip === undefined || !validPort(e.port)) {
+      kept ??= eps.slice(0, i);
+      continue;
+    }
+    kept?.push(e);
+    const key = ip * 65536 + e.port;
+    if (key <= previous) ordered = false;
+    previous = key;
+  }
+  return { endpoints: kept ?? eps, ordered };
 }
 
 /** An endpoint's place in address-then-port order as one number (a 32-bit address and a port fit exactly). */
@@ -74,24 +100,17 @@ function orderKey(e: Endpoint): number {
 }
 
 /** The endpoints by address then port, without repeats (the later of two at one address wins). */
-function inOrder(endpoints: readonly Endpoint[]): readonly Endpoint[] {
-  // The tracker hands endpoint lists sorted and without repeats: one pass checks that instead of a sort
+function inOrder({ endpoints, ordered }: Usable): readonly Endpoint[] {
+  // The tracker hands endpoint lists sorted and without repeats: usable() checked that instead of a sort
   // for every service port of every plan.
-  let previous = -1;
-  for (const e of endpoints) {
-    const key = orderKey(e);
-    if (key <= previous) {
-      const byKey = new Map<number, Endpoint>();
-      for (const x of endpoints) byKey.set(orderKey(x), x);
-      return [...byKey].sort(([x], [y]) => x - y).map(([, x]) => x);
-    }
-    previous = key;
-  }
-  return endpoints;
+  if (ordered) return endpoints;
+  const byKey = new Map<number, Endpoint>();
+  for (const x of endpoints) byKey.set(orderKey(x), x);
+  return [...byKey].sort(([x], [y]) => x - y).map(([, x]) => x);
 }
 
 /** Both lists merged by address then port, without repeats (a local endpoint wins over a cluster one). */
-function reachable(cluster: readonly Endpoint[], local: readonly Endpoint[]): readonly Endpoint[] {
+function reachable(cluster: Usable, local: Usable): readonly Endpoint[] {
   const a = inOrder(cluster);
   const b = inOrder(local);
   if (b.length === 0) return a;
@@ -130,9 +149,14 @@ export function servicePortPolicy(sp: ServicePortState): ServicePortPolicy | und
     .map((r) => parseIpv4Cidr(r))
     .filter((c): c is Ipv4Cidr => c !== undefined);
   const nodePort = validPort(sp.nodePort) ? sp.nodePort : 0;
-  const allEndpoints = usable(sp.allEndpoints);
-  const clusterEndpoints = usable(sp.clusterEndpoints);
-  const localEndpoints = usable(sp.localEndpoints);
+  // The tracker hands one array for several lists when they hold the same endpoints (all ready, say):
+  // each array is checked once.
+  const all = usable(sp.allEndpoints);
+  const cluster = sp.clusterEndpoints === sp.allEndpoints ? all : usable(sp.clusterEndpoints);
+  const local = sp.localEndpoints === sp.allEndpoints ? all : usable(sp.localEndpoints);
+  const allEndpoints = all.endpoints;
+  const clusterEndpoints = cluster.endpoints;
+  const localEndpoints = local.endpoints;
 
   const internalPolicyLocal = sp.internalTrafficPolicy === 'Local';
   const externalPolicyLocal = sp.externalTrafficPolicy === 'Local';
@@ -144,10 +168,8 @@ export function servicePortPolicy(sp: ServicePortState): ServicePortPolicy | und
   const usesClusterChain = clusterEndpoints.length > 0 && usesClusterEndpoints;
   const usesLocalChain = localEndpoints.length > 0 && usesLocalEndpoints;
 
-  const reachableEndpoints = reachable(
-    usesClusterChain ? clusterEndpoints : [],
-    usesLocalChain ? localEndpoints : [],
-  );
+  const none: Usable = { endpoints: [], ordered: true };
+  const reachableEndpoints = reachable(usesClusterChain ? cluster : none, usesLocalChain ? local : none);
 
   return {
     clusterIP,

@@ -170,6 +170,21 @@ function parts(sp: ServicePortIdentity): readonly string[] {
   return [sp.namespace, sp.serviceName, sp.protocol.toLowerCase(), sp.portName];
 }
 
+/** A part made only of identifier characters, which {@link safeNamePart} leaves as it is. */
+const SAFE_PART = /^[A-Za-z0-9_.-]*$/;
+
+/**
+ * The parts joined by `/`, and the same made safe (see {@link safeNamePart}). Parts are nearly always
+ * safe: then both are the same string, built once (a full plan names every service port).
+ */
+function joinedParts(p: readonly string[]): { original: string; shown: string } {
+  const original = p.join('/');
+  return {
+    original,
+    shown: p.every((part) => SAFE_PART.test(part)) ? original : p.map(safeNamePart).join('/'),
+  };
+}
+
 /**
  * Names a service port's chains as upstream does.
  *
@@ -178,8 +193,8 @@ function parts(sp: ServicePortIdentity): readonly string[] {
  * @example serviceObjectNames({ namespace: 'ns1', serviceName: 'svc1', portName: 'p80', protocol: 'TCP' }).cluster // 'service-ULMVA6XW-ns1/svc1/tcp/p80'
  */
 export function serviceObjectNames(sp: ServicePortIdentity): ServiceObjectNames {
-  const p = parts(sp);
-  const base = hashAndTruncate(p.join('/'), p.map(safeNamePart).join('/'));
+  const { original, shown } = joinedParts(parts(sp));
+  const base = hashAndTruncate(original, shown);
   const portName = sp.portName === '' ? '' : `:${sp.portName}`;
   return {
     comment: safeComment(`${sp.namespace}/${sp.serviceName}${portName}`),
@@ -209,11 +224,11 @@ export interface EndpointObjectNames {
  * @example endpointObjectNames(sp, '10.180.0.1', 80).chain // 'endpoint-5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80'
  */
 export function endpointObjectNames(sp: ServicePortIdentity, ip: string, port: number): EndpointObjectNames {
-  const p = parts(sp);
-  const endpoint = `${ip.replaceAll(':', '.')}/${port}`;
+  const { original, shown } = joinedParts(parts(sp));
+  const address = ip.replaceAll(':', '.');
   const base = hashAndTruncate(
-    `${p.join('/')}__${endpoint}`,
-    `${p.map(safeNamePart).join('/')}__${safeNamePart(ip.replaceAll(':', '.'))}/${port}`,
+    `${original}__${address}/${port}`,
+    `${shown}__${safeNamePart(address)}/${port}`,
   );
   return {
     chain: SERVICE_OBJECT_PREFIXES.endpoint + base,
@@ -233,6 +248,9 @@ export function isServiceObjectName(name: string): boolean {
   return name.includes('/');
 }
 
+const UNSAFE_IN_COMMENT = /[^\x20-\x7e]|["\\]/;
+const UNSAFE_IN_COMMENT_ALL = new RegExp(UNSAFE_IN_COMMENT.source, 'g');
+
 /**
  * Makes text safe for an nft comment (`comment "..."` or a `#` line): printable ASCII only, without `"`
  * and `\`, others replaced by `?`; cut to {@link NFT_COMMENT_MAX} characters.
@@ -242,7 +260,8 @@ export function isServiceObjectName(name: string): boolean {
  * @example safeComment('a"b\nc') // 'a?b?c'
  */
 export function safeComment(text: string): string {
-  const safe = text.replace(/[^\x20-\x7e]|["\\]/g, '?');
+  // Tested first: a full plan makes a comment per service port, and nearly all are safe as they are.
+  const safe = UNSAFE_IN_COMMENT.test(text) ? text.replace(UNSAFE_IN_COMMENT_ALL, '?') : text;
   return safe.length > NFT_COMMENT_MAX ? `${safe.slice(0, NFT_COMMENT_MAX - 3)}...` : safe;
 }
 
