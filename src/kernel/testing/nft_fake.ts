@@ -279,8 +279,9 @@ function containerJson(t: FakeTable, c: FakeContainer): object {
     const key = Object.keys(extra).length === 0 ? val : { elem: { val, ...extra } };
     if (c.kind === 'set') return key;
     if (c.valueType === 'verdict' || c.valueType === undefined) return [key, verdictJson(e.value ?? '')];
-    // An endpoint map's value: `ADDR . PORT` as a concatenation.
+    // An endpoint map's value: an address, or `ADDR . PORT` as a concatenation.
     const types = c.valueType.split(' . ');
+    if (types.length === 1) return [key, keyPartJson(e.value ?? '', types[0])];
     return [key, { concat: (e.value ?? '').split(' . ').map((p, i) => keyPartJson(p, types[i])) }];
   });
   return {

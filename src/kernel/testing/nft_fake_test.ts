@@ -143,6 +143,8 @@ describe('FakeNft: transactions', () => {
       'add table ip t\nadd chain ip t c\nadd rule ip t c tcp flags syn accept',
       'add table ip t\nadd chain ip t c\nadd rule ip t c reject with tcp reset',
       'add table ip t\nadd set ip t s { type ether_addr ; }',
+      // nft 1.0.6 aborts on an assertion for a port after a map that brings its own.
+      'add table ip t\nadd map ip t p { typeof numgen random mod 1 : ip daddr . tcp dport ; }\nadd chain ip t c\nadd rule ip t c meta l4proto tcp dnat ip to numgen random mod 2 map @p : 80',
     ]) {
       const result = fake.answer(['-f', '-'], `${script}\n`);
       assert.equal(result.code, 1, script);

@@ -228,7 +228,10 @@ class RuleReader {
     return kind;
   }
 
-  /** `numgen random mod N [offset K] map @MAP` after `dnat ip to`: an address and a port from an endpoint map. */
+  /**
+   * `numgen random mod N [offset K] map @MAP` after `dnat ip to`: an address and a port from a map of
+   * pairs, or an address from a map of addresses, then optionally `: PORT`.
+   */
   #natToMap(): void {
     const c = this.#c;
     const head = c.expect('numgen');
@@ -241,16 +244,28 @@ class RuleReader {
     const at = c.next();
     const name = containerName(at);
     const shape = this.#lookups.container(at, name);
-    const value = `${addressType(this.#lookups.family)} . inet_service`;
+    const address = addressType(this.#lookups.family);
+    const pairs = `${address} . inet_service`;
     if (shape.kind !== 'map' || shape.valueType === 'verdict')
       throw new NftRefusal(at, 'Expression is not a map');
-    if (!sameTypes(shape.keyType, ['integer']) || shape.valueType !== value) {
+    if (
+      !sameTypes(shape.keyType, ['integer']) ||
+      (shape.valueType !== pairs && shape.valueType !== address)
+    ) {
       throw new NftRefusal(
         at,
         `datatype mismatch, map expects ${shape.keyType.join(' . ')}, mapping expression has type integer`,
       );
     }
-    if (!this.#transport) {
+    const port = c.accept(':');
+    if (port !== undefined) {
+      // A map of pairs brings its port already.
+      if (shape.valueType === pairs) throw unexpected(port, port);
+      const value = c.next();
+      if (!/^\d+$/.test(value.text)) throw unexpected(value, value);
+      if (Number(value.text) > 65535) throw new NftRefusal(value, 'Service out of range');
+    }
+    if ((shape.valueType === pairs || port !== undefined) && !this.#transport) {
       throw new NftRefusal(
         [head, at],
         'transport protocol mapping is only valid after transport protocol match',

@@ -347,8 +347,9 @@ function chainDeclaration(block: NftToken[][]): {
 const SET_FLAGS = new Set(['constant', 'interval', 'timeout', 'dynamic']);
 
 /**
- * The `typeof` kproxy declares its endpoint maps with: `numgen random mod N : ip daddr . PROTO dport`
- * (the key is numgen's 32-bit integer, the value an address and a port).
+ * The `typeof` kproxy declares its endpoint maps with: `numgen random mod N : ip daddr` or `numgen random
+ * mod N : ip daddr . PROTO dport` (the key is numgen's 32-bit integer, the value an address, or an
+ * address and a port).
  */
 function typeofDeclaration(
   kind: 'set' | 'map',
@@ -362,6 +363,9 @@ function typeofDeclaration(
   c.expect(':');
   const address = c.expect('ip', 'ip6');
   c.expect('daddr');
+  const addressType = address.text === 'ip' ? 'ipv4_addr' : 'ipv6_addr';
+  if (c.peek()?.text !== '.')
+    return { keyType: ['integer'], valueType: addressType, dataProtocol: undefined };
   c.expect('.');
   const protocol = c.expect('tcp', 'udp', 'sctp', 'th');
   if (protocol.text === 'th') {
@@ -369,7 +373,6 @@ function typeofDeclaration(
     throw unsupported(protocol, 'typeof th dport (nft 1.0.6 cannot list it back)');
   }
   c.expect('dport');
-  const addressType = address.text === 'ip' ? 'ipv4_addr' : 'ipv6_addr';
   return { keyType: ['integer'], valueType: `${addressType} . inet_service`, dataProtocol: protocol.text };
 }
 

@@ -160,6 +160,18 @@ export const PARTIAL_STEPS: readonly NftStep[] = [
     `add rule ${T} pick meta l4proto tcp dnat ip to numgen random mod 3 offset 589824 map @endpoints-tcp-9`,
   ),
   ok(
+    'a map of endpoint addresses: a shared chain picking from it with the port in the rule, and without',
+    `add map ${T} endpoint-ips-tcp-9 { typeof numgen random mod 1 : ip daddr ; }`,
+    `add chain ${T} shared`,
+    `add rule ${T} shared ip daddr 172.30.9.1 tcp dport 80 meta l4proto tcp dnat ip to numgen random mod 2 offset 589824 map @endpoint-ips-tcp-9 : 8080 comment "ns/a:http"`,
+    `add rule ${T} shared dnat ip to numgen random mod 1 offset 655360 map @endpoint-ips-tcp-9`,
+    `add element ${T} endpoint-ips-tcp-9 { 589824 : 10.180.9.1, 589825 : 10.180.9.2, 655360 : 10.180.9.3 }`,
+    `flush chain ${T} shared`,
+    `delete chain ${T} shared`,
+    `flush map ${T} endpoint-ips-tcp-9`,
+    `delete map ${T} endpoint-ips-tcp-9`,
+  ),
+  ok(
     'an endpoint map declared again, then emptied and deleted with the chain that used it',
     `add map ${T} endpoints-tcp-9 { typeof numgen random mod 1 : ip daddr . tcp dport ; }`,
     `flush map ${T} endpoints-tcp-9`,
@@ -340,6 +352,13 @@ export const REFUSED_STEPS: readonly NftStep[] = [
     2,
     `add chain ${T} j`,
     `add rule ${T} j dnat ip to numgen random mod 2 offset 0 map @endpoints-tcp-0`,
+  ),
+  refused(
+    'a port after a map of endpoint addresses without a transport match',
+    3,
+    `add map ${T} endpoint-ips-tcp-7 { typeof numgen random mod 1 : ip daddr ; }`,
+    `add chain ${T} j`,
+    `add rule ${T} j dnat ip to numgen random mod 2 offset 0 map @endpoint-ips-tcp-7 : 8080`,
   ),
   refused(
     'an endpoint map element that exists with another endpoint',

@@ -81,30 +81,63 @@ export type SharedContainerName =
   | typeof NFT_NAMES.serviceNodePorts
   | typeof NFT_NAMES.hairpinEndpoints;
 
-/** The prefix of the endpoint maps' names (`endpoints-tcp-0`); no fixed name starts with it. */
-export const ENDPOINT_MAP_PREFIX = 'endpoints-';
+/**
+ * The prefixes of the endpoint maps' names: `endpoint-ips-tcp-0` holds addresses (its chains' endpoints
+ * share one port, which the rule names), `endpoints-tcp-0` address-and-port pairs. No fixed name starts
+ * with either.
+ */
+export const ENDPOINT_MAP_PREFIXES = { addresses: 'endpoint-ips-', pairs: 'endpoints-' } as const;
+
+/** What an endpoint map holds: addresses, or address and port pairs. */
+export type EndpointMapValue = keyof typeof ENDPOINT_MAP_PREFIXES;
 
 /**
- * Names an endpoint map: one per protocol and group of service ports (see plan.ts).
+ * Names an endpoint map: one per protocol, group of service ports and kind of value (see endpoint_slots.ts).
  *
  * @param protocol `tcp`, `udp` or `sctp`
  * @param group the group's number
- * @returns e.g. `endpoints-tcp-0`
- * @example endpointMapName('udp', 3) // 'endpoints-udp-3'
+ * @param value what it holds (default: addresses)
+ * @returns e.g. `endpoint-ips-tcp-0`, `endpoints-tcp-0`
+ * @example endpointMapName('udp', 3, 'pairs') // 'endpoints-udp-3'
  */
-export function endpointMapName(protocol: string, group: number): string {
-  return `${ENDPOINT_MAP_PREFIX}${protocol}-${group}`;
+export function endpointMapName(
+  protocol: string,
+  group: number,
+  value: EndpointMapValue = 'addresses',
+): string {
+  return `${ENDPOINT_MAP_PREFIXES[value]}${protocol}-${group}`;
+}
+
+const ENDPOINT_MAP_NAME = /^(endpoint-ips|endpoints)-(tcp|udp|sctp)-(\d+)$/;
+
+/**
+ * Reads an endpoint map's name.
+ *
+ * @param name a set or map name
+ * @returns its protocol, group and value kind, or undefined when it is not an endpoint map's
+ * @example parseEndpointMapName('endpoints-udp-3') // { protocol: 'udp', group: 3, value: 'pairs' }
+ */
+export function parseEndpointMapName(
+  name: string,
+): { protocol: 'tcp' | 'udp' | 'sctp'; group: number; value: EndpointMapValue } | undefined {
+  const m = ENDPOINT_MAP_NAME.exec(name);
+  if (m === null) return undefined;
+  return {
+    protocol: m[2] as 'tcp' | 'udp' | 'sctp',
+    group: Number(m[3]),
+    value: m[1] === 'endpoints' ? 'pairs' : 'addresses',
+  };
 }
 
 /**
  * Tells whether a set or map name is an endpoint map's.
  *
  * @param name a set or map name
- * @returns true for `endpoints-PROTOCOL-N`
- * @example isEndpointMapName('endpoints-tcp-0') // true
+ * @returns true for `endpoint-ips-PROTOCOL-N` and `endpoints-PROTOCOL-N`
+ * @example isEndpointMapName('endpoint-ips-tcp-0') // true
  */
 export function isEndpointMapName(name: string): boolean {
-  return /^endpoints-(tcp|udp|sctp)-\d+$/.test(name);
+  return ENDPOINT_MAP_NAME.test(name);
 }
 
 /** Prefixes of per-service and per-endpoint objects. None of the fixed names contains a `/`. */

@@ -267,7 +267,7 @@ describe('nftables mode on a real kernel', { skip }, () => {
   it('holds the SCTP service in its maps', async () => {
     const ips = await nft.listContainer('ip', 'kube-proxy', 'map', 'service-ips');
     assert.ok(ips?.elements.some((e) => e.key.join(' . ') === '198.19.0.77 . sctp . 7777'));
-    const endpoints = await nft.listContainer('ip', 'kube-proxy', 'map', 'endpoints-sctp-0');
+    const endpoints = await nft.listContainer('ip', 'kube-proxy', 'map', 'endpoint-ips-sctp-0');
     assert.equal(endpoints?.elements.length, 3);
   });
 

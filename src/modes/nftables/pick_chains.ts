@@ -86,7 +86,10 @@ export function planPickChains(
     const candidates = new Set<ServicePortKey>();
     for (const name of wanted) {
       const [, protocol = '', group = ''] = name.split('-');
-      for (const key of sources.get(endpointMapName(protocol, Number(group))) ?? []) candidates.add(key);
+      for (const value of ['addresses', 'pairs'] as const) {
+        const map = endpointMapName(protocol, Number(group), value);
+        for (const key of sources.get(map) ?? []) candidates.add(key);
+      }
     }
     for (const key of candidates) add(ports.get(key));
     for (const name of wanted) if (!building.has(name)) building.set(name, []);

@@ -11,7 +11,7 @@
  * @module
  */
 import type { ServicePortKey } from '../../model/types.ts';
-import { isEndpointMapName } from './names.ts';
+import { isEndpointMapName, parseEndpointMapName } from './names.ts';
 import { verdictText } from './rule_text.ts';
 import type { NftContainer, NftElement, NftEndpointMap, NftProtocol } from './ruleset.ts';
 import type { NftServicePort } from './service_port.ts';
@@ -118,7 +118,9 @@ function sortedOrder(keys: readonly (readonly (number | string)[])[]): number[] 
 }
 
 function elementValue(e: NftElement): string {
-  if (e.endpoint !== undefined) return `${e.endpoint.address} . ${e.endpoint.port}`;
+  if (e.endpoint !== undefined) {
+    return e.endpoint.port === undefined ? e.endpoint.address : `${e.endpoint.address} . ${e.endpoint.port}`;
+  }
   return e.verdict === undefined ? '' : verdictText(e.verdict);
 }
 
@@ -279,14 +281,24 @@ function buildEndpointMap(elements: NftElement[]): NftElement[] {
 }
 
 function endpointMap(name: string): NftEndpointMap {
-  const protocol = name.split('-')[1] as NftProtocol;
-  return { kind: 'endpoint-map', name, protocol, comment: undefined, elements: [] };
+  const parsed = parseEndpointMapName(name)!;
+  return {
+    kind: 'endpoint-map',
+    name,
+    protocol: parsed.protocol,
+    withPorts: parsed.value === 'pairs',
+    comment: undefined,
+    elements: [],
+  };
 }
 
+/** By protocol, then group, then maps of addresses before maps of pairs. */
 function compareEndpointMaps(a: string, b: string): number {
-  const [, pa = '', ga = ''] = a.split('-');
-  const [, pb = '', gb = ''] = b.split('-');
-  return pa < pb ? -1 : pa > pb ? 1 : Number(ga) - Number(gb);
+  const x = parseEndpointMapName(a)!;
+  const y = parseEndpointMapName(b)!;
+  if (x.protocol !== y.protocol) return x.protocol < y.protocol ? -1 : 1;
+  if (x.group !== y.group) return x.group - y.group;
+  return x.value === y.value ? 0 : x.value === 'addresses' ? -1 : 1;
 }
 
 function sameDeclaration(a: NftContainer, b: NftContainer): boolean {

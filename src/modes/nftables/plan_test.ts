@@ -4,7 +4,7 @@ import { change, planOptions, proxyState, servicePort } from '../common/testing/
 import { NFT_NAMES } from './names.ts';
 import { type NftablesPlan, planNftables } from './plan.ts';
 import { renderNftablesPlan } from './render.ts';
-import { ruleText } from './rule_text.ts';
+import { elementText, ruleText } from './rule_text.ts';
 
 function elements(plan: NftablesPlan, container: string): string[] {
   const c = plan.containers.find((x) => x.name === container);
@@ -194,16 +194,47 @@ describe('planNftables', () => {
       [...plan.servicePorts.values()].map((sp) => sp.slots.map((s) => `${s.protocol} ${s.slot}`)),
       [['tcp 0'], ['tcp 1'], ['udp 0']],
     );
-    assert.deepEqual(elements(plan, 'endpoints-tcp-0'), ['0', '1', '65536']);
-    assert.deepEqual(elements(plan, 'endpoints-udp-0'), ['0', '1']);
+    assert.deepEqual(elements(plan, 'endpoint-ips-tcp-0'), ['0', '1', '65536']);
+    assert.deepEqual(elements(plan, 'endpoint-ips-udp-0'), ['0', '1']);
     const a = plan.servicePorts.get('ns1/a:p80/TCP')!;
     assert.deepEqual(a.picks.at(-1)!.rule.action, {
       kind: 'dnat-map',
       protocol: 'tcp',
       count: 2,
       offset: 0,
-      map: 'endpoints-tcp-0',
+      map: 'endpoint-ips-tcp-0',
+      port: 80,
     });
+  });
+
+  it('keeps endpoints on different ports in a map of address and port pairs, the same slot', () => {
+    const plan = planNftables(
+      proxyState([
+        servicePort({ serviceName: 'a', endpoints: ['10.180.0.1:8080', '10.180.0.2:9090'] }),
+        servicePort({ serviceName: 'b', clusterIPs: ['172.30.0.42'], endpoints: ['10.180.0.3:80'] }),
+      ]),
+      planOptions(),
+    );
+    assert.deepEqual(
+      plan.containers
+        .filter((c) => c.kind === 'endpoint-map')
+        .map((c) => `${c.name} ${c.elements.map(elementText).join(', ')}`),
+      [
+        'endpoint-ips-tcp-0 65536 : 10.180.0.3',
+        'endpoints-tcp-0 0 : 10.180.0.1 . 8080, 1 : 10.180.0.2 . 9090',
+      ],
+    );
+    const text = renderNftablesPlan(plan);
+    assert.match(
+      text,
+      /^add map ip kube-proxy endpoints-tcp-0 \{ typeof numgen random mod 1 : ip daddr \. tcp dport ; \}$/m,
+    );
+    assert.match(
+      text,
+      /^add map ip kube-proxy endpoint-ips-tcp-0 \{ typeof numgen random mod 1 : ip daddr ; \}$/m,
+    );
+    assert.match(text, /offset 0 map @endpoints-tcp-0 comment "ns1\/a:p80"$/m);
+    assert.match(text, /offset 65536 map @endpoint-ips-tcp-0 : 80 comment "ns1\/b:p80"$/m);
   });
 
   it('puts the endpoint choice of ClusterIP-only service ports into one shared chain per endpoint map', () => {
@@ -219,8 +250,8 @@ describe('planNftables', () => {
     assert.deepEqual(
       shared.rules.map((r) => ruleText(r, 'ip')),
       [
-        'ip daddr 172.30.0.41 tcp dport 80 meta l4proto tcp dnat ip to numgen random mod 2 offset 0 map @endpoints-tcp-0 comment "ns1/a:p80"',
-        'ip daddr 172.30.0.42 tcp dport 80 meta l4proto tcp dnat ip to numgen random mod 1 offset 65536 map @endpoints-tcp-0 comment "ns1/b:p80"',
+        'ip daddr 172.30.0.41 tcp dport 80 meta l4proto tcp dnat ip to numgen random mod 2 offset 0 map @endpoint-ips-tcp-0 : 80 comment "ns1/a:p80"',
+        'ip daddr 172.30.0.42 tcp dport 80 meta l4proto tcp dnat ip to numgen random mod 1 offset 65536 map @endpoint-ips-tcp-0 : 80 comment "ns1/b:p80"',
       ],
     );
     assert.deepEqual(plan.servicePorts.get('ns1/a:p80/TCP')!.chains, []);
@@ -281,8 +312,8 @@ describe('planNftables', () => {
       }),
     );
     const plan = planNftables(proxyState(ports), planOptions());
-    assert.deepEqual(elements(plan, 'endpoints-tcp-1'), [String(64 * 65536)]);
-    assert.equal(elements(plan, 'endpoints-tcp-0').length, 64);
+    assert.deepEqual(elements(plan, 'endpoint-ips-tcp-1'), [String(64 * 65536)]);
+    assert.equal(elements(plan, 'endpoint-ips-tcp-0').length, 64);
   });
 
   it('keeps every slot when re-planning; a changed chain keeps its own, a new one takes the lowest free', () => {
@@ -301,7 +332,7 @@ describe('planNftables', () => {
     assert.deepEqual(slot(b.key), [1]);
     assert.deepEqual(slot(c2.key), [2]);
     assert.deepEqual(slot(n.key), [0]);
-    assert.deepEqual(elements(after, 'endpoints-tcp-0'), ['0', '1', '65536', '65537', '131072']);
+    assert.deepEqual(elements(after, 'endpoint-ips-tcp-0'), ['0', '1', '65536', '65537', '131072']);
     // The slots in use are exactly the service ports' (a's slot 0 was freed, then taken by n).
     assert.deepEqual([...after.slotsTaken.get('tcp')!].sort(), [0, 1, 2]);
     assert.equal(before.slotsTaken.get('tcp')!.size, 3, 'the earlier plan is left as it was');
@@ -367,7 +398,7 @@ describe('planNftables', () => {
     const [b, a] = [byName(before), byName(after)];
     for (const [name, c] of a) {
       // s66 is in the second group of 64 slots; its elements (and its hairpins: none, no local endpoint) are there.
-      if (name === 'endpoints-tcp-1') assert.notEqual(c, b.get(name), name);
+      if (name === 'endpoint-ips-tcp-1') assert.notEqual(c, b.get(name), name);
       else assert.equal(c, b.get(name), name);
     }
     assert.deepEqual(after, planNftables(state, planOptions()));

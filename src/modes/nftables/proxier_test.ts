@@ -113,11 +113,11 @@ describe('NftablesProxier', () => {
       fake.transactions.at(-1)!.script,
       [
         'flush set ip kube-proxy canary',
-        'delete element ip kube-proxy endpoints-tcp-0 {',
+        'delete element ip kube-proxy endpoint-ips-tcp-0 {',
         '\t1',
         '}',
-        'add element ip kube-proxy endpoints-tcp-0 {',
-        '\t1 : 10.180.0.9 . 80',
+        'add element ip kube-proxy endpoint-ips-tcp-0 {',
+        '\t1 : 10.180.0.9',
         '}',
         '',
       ].join('\n'),
@@ -186,7 +186,7 @@ describe('NftablesProxier', () => {
     const s = setup();
     await s.proxier.sync(proxyState([web]), change([]));
     // Someone else empties the endpoint map the next partial sync edits: nft refuses the deletion.
-    assert.equal(s.fake.answer(['-f', '-'], 'flush map ip kube-proxy endpoints-tcp-0\n').code, 0);
+    assert.equal(s.fake.answer(['-f', '-'], 'flush map ip kube-proxy endpoint-ips-tcp-0\n').code, 0);
     const web2 = svc(1, ['10.180.0.1:80', '10.180.0.9:80']);
     const state = proxyState([web2], 2);
     const report = await s.proxier.sync(state, change([web2.key]));

@@ -68,8 +68,13 @@ export function containerCommand(plan: NftablesPlan, c: NftContainer): string {
     case 'endpoint-map':
       // typeof: numgen's value has no type name to write (`integer` is refused in a declaration), and
       // `PROTO dport` rather than `th dport`, which nft 1.0.6 cannot read back from the kernel once a
-      // rule maps through the map ("conflicting protocols"): hence one map per protocol.
-      parts.push(`typeof numgen random mod 1 : ${plan.family} daddr . ${c.protocol} dport ;`);
+      // rule maps through the map ("conflicting protocols"): hence one map of pairs per protocol. A map
+      // of addresses alone costs nft a third less to load (100 000 elements: ~0.38 s against ~0.59 s).
+      parts.push(
+        c.withPorts
+          ? `typeof numgen random mod 1 : ${plan.family} daddr . ${c.protocol} dport ;`
+          : `typeof numgen random mod 1 : ${plan.family} daddr ;`,
+      );
       break;
     default: {
       const never: never = c;

@@ -111,7 +111,7 @@ function actionText(a: NftAction, family: NftFamily): string {
       return `meta l4proto ${a.protocol} dnat to ${a.address}:${a.port}`;
     case 'dnat-map':
       // As nft lists it back (`dnat ip to`), so that a listing and the script read alike.
-      return `meta l4proto ${a.protocol} dnat ${family} to numgen random mod ${a.count} offset ${a.offset} map @${a.map}`;
+      return `meta l4proto ${a.protocol} dnat ${family} to numgen random mod ${a.count} offset ${a.offset} map @${a.map}${a.port === undefined ? '' : ` : ${a.port}`}`;
     case 'masquerade':
       return 'masquerade fully-random';
     default: {
@@ -153,7 +153,9 @@ export function elementText(e: NftElement): string {
     e.verdict !== undefined
       ? ` : ${verdictText(e.verdict)}`
       : e.endpoint !== undefined
-        ? ` : ${e.endpoint.address} . ${e.endpoint.port}`
+        ? e.endpoint.port === undefined
+          ? ` : ${e.endpoint.address}`
+          : ` : ${e.endpoint.address} . ${e.endpoint.port}`
         : '';
   return `${e.key.join(' . ')}${comment}${value}`;
 }

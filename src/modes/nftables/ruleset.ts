@@ -93,6 +93,8 @@ export type NftAction =
       readonly count: number;
       readonly offset: number;
       readonly map: string;
+      /** The port for a map of addresses (`... map @MAP : PORT`); undefined for a map of pairs. */
+      readonly port: number | undefined;
     }
   /** `masquerade fully-random`. */
   | { readonly kind: 'masquerade' };
@@ -127,7 +129,8 @@ export type NftKeyType = 'ipv4_addr' | 'ipv6_addr' | 'inet_proto' | 'inet_servic
 /** An endpoint, as the value of an endpoint-map element (`10.180.0.1 . 80`). */
 export interface NftEndpoint {
   readonly address: string;
-  readonly port: number;
+  /** Undefined in a map of addresses (`endpoint-ips-`), whose rules name the port. */
+  readonly port: number | undefined;
 }
 
 /** A set or map element; `key` has one value per key type (`['172.30.0.41', 'tcp', '80']`). */
@@ -165,13 +168,16 @@ export interface NftMap extends NftContainerBase {
 }
 
 /**
- * A named map from a number to an endpoint of one protocol (`typeof numgen random mod 1 : ip daddr .
- * tcp dport`): where the `dnat-map` action of many service ports' chains picks their endpoints, each
- * service port under its own range of keys (see plan.ts).
+ * A named map from a number to an endpoint address (`typeof numgen random mod 1 : ip daddr`), or to an
+ * address and port of one protocol (`... : ip daddr . tcp dport`, for chains whose endpoints listen on
+ * different ports): where the `dnat-map` action of many service ports' chains picks their endpoints,
+ * each chain under its own range of keys (endpoint_slots.ts).
  */
 export interface NftEndpointMap extends NftContainerBase {
   readonly kind: 'endpoint-map';
   readonly protocol: NftProtocol;
+  /** True when it holds `ADDRESS . PORT` pairs, false for addresses alone. */
+  readonly withPorts: boolean;
 }
 
 /** A named set, verdict map or endpoint map. */

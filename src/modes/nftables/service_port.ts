@@ -287,12 +287,15 @@ class ServicePortPlanner {
     const slot = this.slots.take(this.#proto, chain);
     if (slot === undefined) return undefined;
     this.#slots.push({ chain, protocol: this.#proto, slot });
-    const map = endpointMapName(this.#proto, slotGroup(slot));
+    // Endpoints that share a port (the rule) go into a map of addresses, cheaper for nft to load.
+    const port = endpoints.every((e) => e.port === endpoints[0]!.port) ? endpoints[0]!.port : undefined;
+    const map = endpointMapName(this.#proto, slotGroup(slot), port === undefined ? 'pairs' : 'addresses');
     const offset = slotOffset(slot);
-    endpoints.forEach((e, i) => {
-      this.#addEndpoint(map, offset + i, { address: e.ip, port: e.port });
-    });
-    return { kind: 'dnat-map', protocol: this.#proto, count: endpoints.length, offset, map };
+    for (let i = 0; i < endpoints.length; i++) {
+      const e = endpoints[i]!;
+      this.#addEndpoint(map, offset + i, { address: e.ip, port: port === undefined ? e.port : undefined });
+    }
+    return { kind: 'dnat-map', protocol: this.#proto, count: endpoints.length, offset, map, port };
   }
 
   /** `external-`: masquerade (Cluster policy) or the Local-policy short-circuits, then the external policy chain. */

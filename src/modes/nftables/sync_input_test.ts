@@ -73,11 +73,11 @@ describe('partialSyncScript', () => {
     const lines = await partial(before, after);
     assert.deepEqual(lines, [
       'flush set ip kube-proxy canary',
-      'delete element ip kube-proxy endpoints-tcp-0 {',
+      'delete element ip kube-proxy endpoint-ips-tcp-0 {',
       '\t196609',
       '}',
-      'add element ip kube-proxy endpoints-tcp-0 {',
-      '\t196609 : 10.180.3.9 . 80',
+      'add element ip kube-proxy endpoint-ips-tcp-0 {',
+      '\t196609 : 10.180.3.9',
       '}',
     ]);
     assert.equal(partialSyncScript(before, after).servicePortsWritten, 1);
@@ -98,8 +98,8 @@ describe('partialSyncScript', () => {
       'flush set ip kube-proxy canary',
       'flush chain ip kube-proxy clusterip-tcp-0',
       ...shared.rules.map((r) => `add rule ip kube-proxy clusterip-tcp-0 ${ruleText(r, 'ip')}`),
-      'add element ip kube-proxy endpoints-tcp-0 {',
-      '\t65538 : 10.180.1.3 . 80',
+      'add element ip kube-proxy endpoint-ips-tcp-0 {',
+      '\t65538 : 10.180.1.3',
       '}',
     ]);
     assert.equal(shared.rules.length, many.length);
@@ -147,7 +147,7 @@ describe('partialSyncScript', () => {
       change: change([], [one[0]!.key]),
     });
     const lines = await partial(before, after);
-    assert.ok(lines.includes('delete map ip kube-proxy endpoints-udp-0'));
+    assert.ok(lines.includes('delete map ip kube-proxy endpoint-ips-udp-0'));
   });
 
   it('--nodeport-addresses turned on: the fixed chain rewritten and nodeport-ips declared', async () => {
@@ -194,7 +194,7 @@ describe('fullSyncScript', () => {
     const plan = planNftables(proxyState(many.slice(0, 2)), options);
     const s = fullSyncScript(plan, tableObjectsOfListing(listed));
     applied(fake, s.text);
-    assert.ok(s.text.includes('delete map ip kube-proxy endpoints-udp-0'));
+    assert.ok(s.text.includes('delete map ip kube-proxy endpoint-ips-udp-0'));
     assert.ok(/delete set ip kube-proxy affinity-/.test(s.text));
     // Service 7's service and endpoint chains, and the UDP ClusterIP chain service 8 had its rule in.
     assert.deepEqual(

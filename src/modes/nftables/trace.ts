@@ -227,7 +227,9 @@ function runRule(w: Walk, chain: string, r: NftRule, b: Branch, depth: number): 
         taken.path.push(
           `${chain}: numgen chose ${i} (probability ${p.toFixed(4)}): @${a.map} has ${elementText(element)}`,
         );
-        taken.dnat = { address: element.endpoint.address, port: element.endpoint.port };
+        // A map of addresses leaves the port to the rule (and without one, the port stays as it was).
+        const port = element.endpoint.port ?? a.port ?? view(w, b).port;
+        taken.dnat = { address: element.endpoint.address, port };
         out.left.push({ branch: taken, outcome: 'nat' });
       }
       return out;
