@@ -163,7 +163,7 @@ export const PARTIAL_STEPS: readonly NftStep[] = [
     'a map of endpoint addresses: a shared chain picking from it with the port in the rule, and without',
     `add map ${T} endpoint-ips-tcp-9 { typeof numgen random mod 1 : ip daddr ; }`,
     `add chain ${T} shared`,
-    `add rule ${T} shared ip daddr 172.30.9.1 tcp dport 80 meta l4proto tcp dnat ip to numgen random mod 2 offset 589824 map @endpoint-ips-tcp-9 : 8080 comment "ns/a:http"`,
+    `add rule ${T} shared ip daddr 172.30.9.1 tcp dport 80 dnat ip to numgen random mod 2 offset 589824 map @endpoint-ips-tcp-9 : 8080 comment "ns/a:http"`,
     `add rule ${T} shared dnat ip to numgen random mod 1 offset 655360 map @endpoint-ips-tcp-9`,
     `add element ${T} endpoint-ips-tcp-9 { 589824 : 10.180.9.1, 589825 : 10.180.9.2, 655360 : 10.180.9.3 }`,
     `flush chain ${T} shared`,

@@ -250,8 +250,8 @@ describe('planNftables', () => {
     assert.deepEqual(
       shared.rules.map((r) => ruleText(r, 'ip')),
       [
-        'ip daddr 172.30.0.41 tcp dport 80 meta l4proto tcp dnat ip to numgen random mod 2 offset 0 map @endpoint-ips-tcp-0 : 80 comment "ns1/a:p80"',
-        'ip daddr 172.30.0.42 tcp dport 80 meta l4proto tcp dnat ip to numgen random mod 1 offset 65536 map @endpoint-ips-tcp-0 : 80 comment "ns1/b:p80"',
+        'ip daddr 172.30.0.41 tcp dport 80 dnat ip to numgen random mod 2 offset 0 map @endpoint-ips-tcp-0 : 80 comment "ns1/a:p80"',
+        'ip daddr 172.30.0.42 tcp dport 80 dnat ip to numgen random mod 1 offset 65536 map @endpoint-ips-tcp-0 : 80 comment "ns1/b:p80"',
       ],
     );
     assert.deepEqual(plan.servicePorts.get('ns1/a:p80/TCP')!.chains, []);
