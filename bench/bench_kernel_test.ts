@@ -39,9 +39,9 @@ describe('benchmark machinery in a lab', { skip }, () => {
     await rm(workDir, { recursive: true, force: true });
   });
 
-  it('measures a direct connection and HAProxy (directly and behind kproxy portal rules) with wrk and iperf3, and reports an unavailable target', async () => {
+  it('measures a direct connection, one static DNAT rule and HAProxy (directly and behind kproxy portal rules) with wrk and iperf3, and reports an unavailable target', async () => {
     const results = await runDataPath(bench.lab, bench.backend, {
-      targets: ['direct', 'haproxy', 'haproxy-portals', 'ipvs'],
+      targets: ['direct', 'static-dnat', 'haproxy', 'haproxy-portals', 'ipvs'],
       repetitions: 1,
       wrkSeconds: 1,
       iperfSeconds: 1,
@@ -57,6 +57,7 @@ describe('benchmark machinery in a lab', { skip }, () => {
       results.map((r) => [r.target, r.status]),
       [
         ['direct', 'measured'],
+        ['static-dnat', 'measured'],
         ['haproxy', 'measured'],
         ['haproxy-portals', 'measured'],
         ['ipvs', 'not measured'],
@@ -64,6 +65,8 @@ describe('benchmark machinery in a lab', { skip }, () => {
     );
     const left = await bench.lab.exec(bench.lab.node.ns, ['iptables-legacy-save', '-t', 'nat']);
     assert.doesNotMatch(left.stdout, /KUBE-PORTALS/, 'the portal rules are gone after the visits');
+    const tables = await bench.lab.exec(bench.lab.node.ns, ['nft', 'list', 'tables']);
+    assert.doesNotMatch(tables.stdout, /kpt-static-dnat/, 'the static DNAT table is gone after the visits');
     for (const r of results) {
       if (r.status !== 'measured') {
         assert.equal(r.reason, 'no IPVS here');

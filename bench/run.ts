@@ -282,7 +282,7 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
 }
 
 /** Data-path targets that are not kproxy modes (always available here). */
-const NOT_KPROXY: readonly DataPathTarget[] = ['direct', 'haproxy', 'haproxy-portals'];
+const NOT_KPROXY: readonly DataPathTarget[] = ['direct', 'static-dnat', 'haproxy', 'haproxy-portals'];
 
 /**
  * Why a kproxy mode cannot be measured here (this kproxy has no such mode, or its module fails to load), or

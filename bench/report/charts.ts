@@ -29,13 +29,15 @@ const RATIO_METRICS: readonly { readonly key: SummaryMetric; readonly label: str
 /** A target's display name, with where it ran when that is the guest. */
 export function targetLabel(r: { readonly target: string; readonly place: Place }): string {
   const name =
-    r.target === 'haproxy'
-      ? 'HAProxy'
-      : r.target === 'haproxy-portals'
-        ? "HAProxy behind kproxy's portal rules"
-        : r.target === 'direct'
-          ? 'direct'
-          : `kproxy ${r.target}`;
+    r.target === 'static-dnat'
+      ? 'one static DNAT rule (no kproxy)'
+      : r.target === 'haproxy'
+        ? 'HAProxy'
+        : r.target === 'haproxy-portals'
+          ? "HAProxy behind kproxy's portal rules"
+          : r.target === 'direct'
+            ? 'direct'
+            : `kproxy ${r.target}`;
   return r.place === 'guest' ? `${name} (guest)` : name;
 }
 

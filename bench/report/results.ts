@@ -18,7 +18,13 @@ export type KernelMode = 'iptables' | 'ipvs' | 'nftables';
  * A data-path target: the baseline, the userspace peer (HAProxy reached directly, and HAProxy behind kproxy's
  * userspace portal rules: haproxy_portals.ts), or a kproxy mode.
  */
-export type DataPathTarget = 'direct' | 'haproxy' | 'haproxy-portals' | 'userspace' | KernelMode;
+export type DataPathTarget =
+  | 'direct'
+  | 'static-dnat'
+  | 'haproxy'
+  | 'haproxy-portals'
+  | 'userspace'
+  | KernelMode;
 
 /** The data-path figures of one target. */
 export interface DataPathMetrics {

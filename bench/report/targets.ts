@@ -185,8 +185,12 @@ function dataPathCell(results: BenchResults, mode: KernelMode, key: DataPathRati
   const value = ratio(r.metrics[key], base.metrics[key]);
   if (value === undefined) return NOT_MEASURED;
   const services = results.dataPathSettings.services ?? 1;
+  // What any DNAT path costs (the static-DNAT reference), so that the rules' own share shows.
+  const dnat = host('static-dnat');
+  const floor = dnat?.status === 'measured' ? ratio(dnat.metrics[key], base.metrics[key]) : undefined;
   const notes = [
     ...justUnder(value, GOALS.dataPathRatio),
+    ...(floor === undefined ? [] : [`one static DNAT rule, no kproxy: ${formatRatio(floor)}`]),
     ...(services === TARGET_BASE_SERVICES
       ? []
       : [`with ${services.toLocaleString('en-US')} service${services === 1 ? '' : 's'}`]),

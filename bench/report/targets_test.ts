@@ -25,6 +25,19 @@ describe('targetRows', () => {
     ]);
   });
 
+  it('shows beside the data-path ratios what one static DNAT rule costs, when it was measured', () => {
+    const direct = REPORT_FIXTURE.dataPath.find((r) => r.target === 'direct' && r.place === 'host')!;
+    const withDnat: BenchResults = {
+      ...REPORT_FIXTURE,
+      dataPath: [...REPORT_FIXTURE.dataPath, { ...direct, target: 'static-dnat' as const }],
+    };
+    const rows = summary(withDnat).filter((r) => r.startsWith('Data path'));
+    assert.deepEqual(rows, [
+      'Data path at 100 services: requests/s (keep-alive) ÷ direct: 0.80× (missed; one static DNAT rule, no kproxy: 1.00×) | 0.96× (met; one static DNAT rule, no kproxy: 1.00×)',
+      'Data path at 100 services: bulk throughput ÷ direct: 0.80× (missed; one static DNAT rule, no kproxy: 1.00×) | 0.96× (met; one static DNAT rule, no kproxy: 1.00×)',
+    ]);
+  });
+
   it('misses a one-endpoint change that took a full sync or too long, and says which it was', () => {
     const nftables = REPORT_FIXTURE.scale[1]!;
     const slow = {

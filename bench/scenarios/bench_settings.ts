@@ -55,7 +55,7 @@ export function benchSettings(quick: boolean): BenchSettings {
   if (quick) {
     return {
       dataPath: {
-        targets: ['direct', 'haproxy', 'haproxy-portals', 'userspace', 'iptables', 'nftables'],
+        targets: ['direct', 'static-dnat', 'haproxy', 'haproxy-portals', 'userspace', 'iptables', 'nftables'],
         repetitions: 3,
         wrkSeconds: 2,
         iperfSeconds: 2,
@@ -107,7 +107,7 @@ export function benchSettings(quick: boolean): BenchSettings {
   }
   return {
     dataPath: {
-      targets: ['direct', 'haproxy', 'haproxy-portals', 'userspace', 'iptables', 'nftables'],
+      targets: ['direct', 'static-dnat', 'haproxy', 'haproxy-portals', 'userspace', 'iptables', 'nftables'],
       repetitions: 5,
       wrkSeconds: 5,
       iperfSeconds: 5,

@@ -12,8 +12,10 @@
  *
  * @module
  */
+
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { createExec, mustExec } from '../../src/kernel/exec.ts';
 import type { KproxyProcess } from '../../src/lab/kproxy_daemon.ts';
 import type { Lab } from '../../src/lab/lab.ts';
 import type { DataPathResult, DataPathSettings, DataPathTarget, Place } from '../report/results.ts';
@@ -35,6 +37,13 @@ const HAPROXY_HTTP_PORT = 18080;
 const HAPROXY_BULK_PORT = 15201;
 /** HAProxy behind kproxy's portal rules (haproxy_portals.ts): its VIP, and its ports on every address. */
 export const HAPROXY_PORTALS_VIP = '198.19.200.11';
+
+/**
+ * The VIP of the static-DNAT reference: one nftables rule per port in the node sends it to the backend
+ * pod, no kproxy running. What any DNAT data path costs (conntrack NAT rewrites every packet of the
+ * connection), against which kproxy's kernel modes show what their own rules add.
+ */
+export const STATIC_DNAT_VIP = '198.19.200.12';
 const HAPROXY_PORTALS_HTTP_PORT = 18081;
 const HAPROXY_PORTALS_BULK_PORT = 15202;
 
@@ -263,6 +272,8 @@ function targetRunner(
     }
     case 'haproxy-portals':
       return haproxyPortalsRunner(lab, pod, options);
+    case 'static-dnat':
+      return staticDnatRunner(lab, pod);
     case 'userspace':
     case 'iptables':
     case 'ipvs':
@@ -288,6 +299,30 @@ function startRelayHaproxy(
     { name: 'bulk', listen: { address, port: bulkPort }, server: { address: pod, port: BACKEND_BULK_PORT } },
   ]);
   return startHaproxy(lab, lab.node.ns, config, [httpPort, bulkPort]);
+}
+
+/** The static-DNAT reference, programmed for each visit: `kpt-static-dnat`, one nat table, two rules. */
+function staticDnatRunner(lab: Lab, pod: string): TargetRunner {
+  const table = 'ip kpt-static-dnat';
+  const script = [
+    `add table ${table}`,
+    `add chain ${table} prerouting { type nat hook prerouting priority dstnat ; }`,
+    `add rule ${table} prerouting ip daddr ${STATIC_DNAT_VIP} tcp dport 80 dnat to ${pod}:${BACKEND_HTTP_PORT}`,
+    `add rule ${table} prerouting ip daddr ${STATIC_DNAT_VIP} tcp dport ${BACKEND_BULK_PORT} dnat to ${pod}:${BACKEND_BULK_PORT}`,
+    '',
+  ].join('\n');
+  return {
+    target: 'static-dnat',
+    http: { host: STATIC_DNAT_VIP, port: 80 },
+    bulk: { host: STATIC_DNAT_VIP, port: BACKEND_BULK_PORT },
+    perVisit: true,
+    up: async () => {
+      await mustExec(createExec({ netns: lab.node.ns }), 'nft', ['-f', '-'], { input: script });
+    },
+    down: async () => {
+      await resetNodeKernelState(lab, lab.node.ns);
+    },
+  };
 }
 
 /** HAProxy started for each visit, reached through a VIP that kproxy's own portal rules redirect to it. */
