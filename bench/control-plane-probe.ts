@@ -18,11 +18,11 @@ import { createExec, type Exec, mustExec } from '../src/kernel/exec.ts';
 import { iptablesFor } from '../src/kernel/iptables.ts';
 import { renderRestore } from '../src/kernel/iptables_restore.ts';
 import { createNft } from '../src/kernel/nft.ts';
-import { endpoint, planOptions } from '../src/model/testing/fixtures.ts';
-import type { Endpoint, ProxyState, ServicePortState, StateChange } from '../src/model/types.ts';
+import { planOptions } from '../src/model/testing/fixtures.ts';
+import type { ProxyState, ServicePortState, StateChange } from '../src/model/types.ts';
 import { IptablesProxier, planIptables } from '../src/modes/iptables/index.ts';
 import { NftablesProxier, planNftables, renderNftablesPlan } from '../src/modes/nftables/index.ts';
-import { clusterIpServicePort } from './scenarios/service_ports.ts';
+import { syntheticServicePort } from './scenarios/service_ports.ts';
 
 const USAGE = `Usage: node --import tsx bench/control-plane-probe.ts --mode iptables|nftables [options]
 (root; works in kpt-probe-* namespaces)
@@ -65,26 +65,9 @@ const backend = values.backend === 'nft' ? 'nft' : 'legacy';
 const partials = Number(values.partials);
 const timeoutMs = Number(values.timeout) * 1000;
 
-/** 10.x addresses for VIPs (172.30.0.0/15) and pods (10.128.0.0/9) are only ever rule text here. */
-function remoteEndpoint(n: number): Endpoint {
-  return endpoint({
-    ip: `10.${128 + ((n >> 16) & 127)}.${(n >> 8) & 255}.${n & 255}`,
-    port: 8080,
-    nodeName: 'other',
-  });
-}
-
+/** The synthetic set: VIPs 172.30.0.0/15 and pods 10.128.0.0/9, only ever rule text here. */
 function service(i: number, generation = 0): ServicePortState {
-  const eps = Array.from({ length: perService }, (_, j) =>
-    remoteEndpoint(i * perService + j + (j === 0 ? generation * 7919 : 0)),
-  );
-  return clusterIpServicePort({
-    namespace: 'bench',
-    serviceName: `svc-${i}`,
-    clusterIPs: [`172.${30 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`],
-    port: 80,
-    endpoints: eps,
-  });
+  return syntheticServicePort(i, perService, generation);
 }
 
 /** Ordered by key, as the tracker hands states to the Proxier. */

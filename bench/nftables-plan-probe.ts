@@ -11,16 +11,15 @@ import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import {
-  endpoint,
   endpointAddress,
   endpointSliceSpec,
   planOptions,
   serviceSpec,
 } from '../src/model/testing/fixtures.ts';
-import type { Endpoint, ProxyState, ServicePortState, StateChange } from '../src/model/types.ts';
+import type { ProxyState, ServicePortState, StateChange } from '../src/model/types.ts';
 import { planNftables, renderNftablesPlan } from '../src/modes/nftables/index.ts';
 import { ProxyStateTracker } from '../src/tracker/proxy_state_tracker.ts';
-import { clusterIpServicePort } from './scenarios/service_ports.ts';
+import { syntheticPodIp, syntheticServicePort, syntheticVip } from './scenarios/service_ports.ts';
 
 const { values } = parseArgs({
   options: {
@@ -33,29 +32,11 @@ const services = Number(values.services);
 const perService = Number(values.endpoints);
 const rounds = Number(values.rounds);
 
-function address(n: number): string {
-  return `10.${128 + ((n >> 16) & 127)}.${(n >> 8) & 255}.${n & 255}`;
-}
-
-function vip(i: number): string {
-  return `172.${30 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`;
-}
-
-function remoteEndpoint(n: number): Endpoint {
-  return endpoint({ ip: address(n), port: 8080, nodeName: 'other' });
-}
+const address = syntheticPodIp;
+const vip = syntheticVip;
 
 function service(i: number, generation = 0): ServicePortState {
-  const eps = Array.from({ length: perService }, (_, j) =>
-    remoteEndpoint(i * perService + j + (j === 0 ? generation * 7919 : 0)),
-  );
-  return clusterIpServicePort({
-    namespace: 'bench',
-    serviceName: `svc-${i}`,
-    clusterIPs: [vip(i)],
-    port: 80,
-    endpoints: eps,
-  });
+  return syntheticServicePort(i, perService, generation);
 }
 
 function stateOf(ports: readonly ServicePortState[], version: number): ProxyState {

@@ -4,6 +4,8 @@
  *
  * @module
  */
+
+import { parseIpv4 } from '../model/ipv4.ts';
 import {
   type Endpoint,
   type EndpointSliceSpec,
@@ -31,7 +33,7 @@ function slicePortFor(slice: EndpointSliceSpec, port: ServicePortSpec): number |
 
 /** Orders endpoints by address (numerically for IPv4), then port, so plans are stable and readable. */
 export function compareEndpoints(a: Endpoint, b: Endpoint): number {
-  return compareWithKeys(a, ipv4Number(a.ip), b, ipv4Number(b.ip));
+  return compareWithKeys(a, parseIpv4(a.ip), b, parseIpv4(b.ip));
 }
 
 /** {@link compareEndpoints}, given the endpoints' IPv4 addresses as numbers (undefined for others). */
@@ -49,7 +51,7 @@ function compareWithKeys(a: Endpoint, ka: number | undefined, b: Endpoint, kb: n
  * the cluster (100 000 at 10 000 services × 10).
  */
 function sortEndpoints(endpoints: Endpoint[]): Endpoint[] {
-  const keys = endpoints.map((e) => ipv4Number(e.ip));
+  const keys = endpoints.map((e) => parseIpv4(e.ip));
   const compare = (i: number, j: number): number =>
     compareWithKeys(endpoints[i]!, keys[i], endpoints[j]!, keys[j]);
   for (let i = 1; i < endpoints.length; i++) {
@@ -77,37 +79,6 @@ function withoutRepeats(sorted: Endpoint[]): Endpoint[] {
     else out.push(e);
   }
   return out;
-}
-
-/**
- * An IPv4 address as a number, for the addresses `net.isIPv4` accepts (four decimal parts 0-255, no
- * leading zeros); undefined for any other text. Hand-rolled: `isIPv4` and a `split` per comparison were
- * most of a first snapshot's time.
- */
-function ipv4Number(ip: string): number | undefined {
-  let value = 0;
-  let part = 0;
-  let digits = 0;
-  let dots = 0;
-  for (let i = 0; i < ip.length; i++) {
-    const c = ip.charCodeAt(i);
-    if (c === 46 /* . */) {
-      if (digits === 0 || dots === 3) return undefined;
-      value = value * 256 + part;
-      part = 0;
-      digits = 0;
-      dots++;
-    } else if (c >= 48 && c <= 57) {
-      if (digits > 0 && part === 0) return undefined; // a leading zero
-      part = part * 10 + (c - 48);
-      digits++;
-      if (part > 255) return undefined;
-    } else {
-      return undefined;
-    }
-  }
-  if (dots !== 3 || digits === 0) return undefined;
-  return value * 256 + part;
 }
 
 /** A ready endpoint wins over a not-ready duplicate of the same address (from two slices); else the first. */
