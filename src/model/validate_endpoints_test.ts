@@ -48,6 +48,8 @@ const readyEndpoint = {
   terminating: false,
   nodeName: undefined,
   zone: undefined,
+  zoneHints: [],
+  nodeHints: [],
 };
 
 describe('validateEndpointSlice', () => {
@@ -88,6 +90,8 @@ describe('validateEndpointSlice', () => {
         nodeName: 'node-a.example',
         zone: 'zone-1',
         hostname: 'web-0',
+        zoneHints: [],
+        nodeHints: [],
       },
     ]);
   });

@@ -47,6 +47,7 @@ describe('validateService', () => {
       internalTrafficPolicy: 'Cluster',
       healthCheckNodePort: 0,
       annotations: {},
+      trafficDistribution: undefined,
     });
   });
 
