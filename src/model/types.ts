@@ -20,6 +20,33 @@ export type SessionAffinity =
 /** `spec.externalTrafficPolicy` / `spec.internalTrafficPolicy`. */
 export type TrafficPolicy = 'Cluster' | 'Local';
 
+/**
+ * `spec.trafficDistribution`. kube-proxy does not read it: the EndpointSlice controller turns it into
+ * endpoint hints (`PreferClose` and its newer name `PreferSameZone` into `hints.forZones`, `PreferSameNode`
+ * into `hints.forNodes` and `hints.forZones`), and the proxy follows the hints. Carried for `kproxy trace`.
+ */
+export type TrafficDistribution = 'PreferClose' | 'PreferSameZone' | 'PreferSameNode';
+
+/** Which hints chose a service port's cluster endpoints (upstream's topology modes, `""` being none). */
+export type TopologyMode = 'PreferSameZone' | 'PreferSameNode';
+
+/**
+ * How topology shaped a service port's cluster endpoints on this node, and why (for `kproxy trace`).
+ * Local endpoints (traffic policy Local) never depend on topology, as upstream.
+ */
+export interface TopologyDecision {
+  /** The hints used, or undefined when every usable endpoint is a candidate. */
+  readonly mode: TopologyMode | undefined;
+  /** One line for people, e.g. `hints for zone zone-a used` or `ignored: endpoint 10.0.0.3:80 has no zone hint`. */
+  readonly reason: string;
+}
+
+/** This node's topology, as the tracker takes it (from the Node object's labels). */
+export interface NodeTopology {
+  /** The `topology.kubernetes.io/zone` label; undefined when the node has none (or it is empty). */
+  readonly zone: string | undefined;
+}
+
 /** Service types that kproxy proxies (headless and ExternalName services are skipped by the sources). */
 export type ServiceType = 'ClusterIP' | 'NodePort' | 'LoadBalancer';
 
@@ -62,6 +89,8 @@ export interface ServiceSpec {
   /** `spec.healthCheckNodePort`, 0 when unset. */
   readonly healthCheckNodePort: number;
   readonly annotations: Readonly<Record<string, string>>;
+  /** `spec.trafficDistribution`; undefined when unset (or dropped as invalid). */
+  readonly trafficDistribution: TrafficDistribution | undefined;
 }
 
 /** One port of an EndpointSlice (or legacy Endpoints subset). */
@@ -84,6 +113,10 @@ export interface EndpointAddressSpec {
   readonly nodeName: string | undefined;
   readonly zone: string | undefined;
   readonly hostname: string | undefined;
+  /** `hints.forZones[].name`, sorted; empty when the endpoint has no zone hint. */
+  readonly zoneHints: readonly string[];
+  /** `hints.forNodes[].name`, sorted; empty when the endpoint has no node hint. */
+  readonly nodeHints: readonly string[];
 }
 
 /** An EndpointSlice (or a legacy Endpoints object, converted to one slice per family). */
@@ -117,6 +150,10 @@ export interface Endpoint {
   readonly zone: string | undefined;
   /** True when {@link nodeName} is this proxy's node. */
   readonly isLocal: boolean;
+  /** The slice endpoint's `hints.forZones[].name` (empty: none). */
+  readonly zoneHints: readonly string[];
+  /** The slice endpoint's `hints.forNodes[].name` (empty: none). */
+  readonly nodeHints: readonly string[];
 }
 
 /** Everything a mode needs to program one service port. All arrays are sorted (by IP, then port). */
@@ -139,11 +176,15 @@ export interface ServicePortState {
   readonly internalTrafficPolicy: TrafficPolicy;
   readonly healthCheckNodePort: number;
   readonly annotations: Readonly<Record<string, string>>;
+  readonly trafficDistribution: TrafficDistribution | undefined;
+  /** How topology hints shaped {@link clusterEndpoints}, and why. */
+  readonly topology: TopologyDecision;
   /** Every endpoint known for this port, whatever its conditions. */
   readonly allEndpoints: readonly Endpoint[];
   /**
    * Endpoints for traffic that uses cluster endpoints (internalTrafficPolicy Cluster, or external traffic
-   * with externalTrafficPolicy Cluster): ready ones; if none is ready, serving+terminating ones.
+   * with externalTrafficPolicy Cluster): ready ones, narrowed by topology hints when they apply (see
+   * {@link topology}); if none is ready, serving+terminating ones (without topology).
    */
   readonly clusterEndpoints: readonly Endpoint[];
   /** Endpoints on this node, with the same ready-else-terminating fallback applied to the local set. */

@@ -11,6 +11,7 @@ import type {
   V1Endpoint,
   V1EndpointAddress,
   V1EndpointConditions,
+  V1EndpointHints,
   V1EndpointSlice,
   V1EndpointSubset,
   V1Endpoints,
@@ -26,10 +27,17 @@ import {
   readObjectMeta,
   type Untrusted,
 } from './_field_checks.ts';
+import type { ObjectProblem } from './problem.ts';
 import type { EndpointAddressSpec, EndpointPortSpec, EndpointSliceSpec, IPFamily } from './types.ts';
 import type { Validated } from './validated.ts';
 
 export type { Validated } from './validated.ts';
+
+/** The API's limit on `hints.forZones` and on `hints.forNodes` entries. */
+export const MAX_HINTS = 8;
+
+/** An endpoint without hints of a kind (shared, so that a large slice allocates nothing for them). */
+const NO_HINTS: readonly string[] = Object.freeze([]);
 
 /** The label that ties an EndpointSlice to its Service. */
 export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
@@ -43,6 +51,11 @@ export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
  * unset = true (the API's "nil means true"), terminating unset = false. A port without a number is dropped,
  * as upstream ignores it. Endpoints are sorted by address and ports by name, so that the same slice always
  * gives the same value.
+ *
+ * Topology hints (`hints.forZones[].name`, `hints.forNodes[].name`) are checked as the API server checks
+ * them (at most 8, no repeats, zone names label values, node names DNS-1123 subdomains, and not empty). A
+ * bad list is a problem, but only that list is dropped (the slice is kept, `problems` beside the value):
+ * an endpoint without hints makes the proxy ignore the service's hints, the safe side.
  *
  * @param obj the untrusted object, shaped like `V1EndpointSlice`
  * @param file where it came from, for problems (undefined for the API server)
@@ -72,8 +85,9 @@ export function validateEndpointSlice(obj: unknown, file: string | undefined): V
     reader.field(labelField, `not a service name (DNS-1123 label): ${describe(serviceName)}`);
   }
   const family = addressType === 'FQDN' ? undefined : addressType;
+  const dropped: ObjectProblem[] = [];
   const endpoints = (reader.list(slice.endpoints, 'endpoints') ?? []).flatMap(
-    (item, i) => readSliceEndpoint(reader, item, `endpoints[${i}]`, family) ?? [],
+    (item, i) => readSliceEndpoint(reader, item, `endpoints[${i}]`, family, dropped) ?? [],
   );
   const ports = readPorts(reader, slice.ports, 'ports', 'slice');
   if (
@@ -82,7 +96,7 @@ export function validateEndpointSlice(obj: unknown, file: string | undefined): V
     serviceName === undefined ||
     ports === undefined
   ) {
-    return { ok: false, problems: reader.problems };
+    return { ok: false, problems: [...reader.problems, ...dropped] };
   }
   return {
     ok: true,
@@ -95,6 +109,7 @@ export function validateEndpointSlice(obj: unknown, file: string | undefined): V
       endpoints: endpoints.sort(compareEndpoints),
       legacy: false,
     },
+    ...(dropped.length > 0 ? { problems: dropped } : {}),
   };
 }
 
@@ -176,6 +191,7 @@ function readSliceEndpoint(
   item: unknown,
   at: string,
   family: IPFamily | undefined,
+  dropped: ObjectProblem[],
 ): EndpointAddressSpec | undefined {
   const endpoint = reader.record<V1Endpoint>(item, at);
   if (endpoint === undefined) {
@@ -201,15 +217,67 @@ function readSliceEndpoint(
   const ready = reader.boolean(conditions.ready, `${at}.conditions.ready`) ?? true;
   const serving = reader.boolean(conditions.serving, `${at}.conditions.serving`) ?? true;
   const terminating = reader.boolean(conditions.terminating, `${at}.conditions.terminating`) ?? false;
-  return {
-    addresses,
-    ready,
-    serving,
-    terminating,
-    nodeName: readName(reader, endpoint.nodeName, `${at}.nodeName`, isDns1123Subdomain, 'DNS-1123 subdomain'),
-    zone: readName(reader, endpoint.zone, `${at}.zone`, isLabelValue, 'label value'),
-    hostname: readName(reader, endpoint.hostname, `${at}.hostname`, isDns1123Label, 'DNS-1123 label'),
-  };
+  const nodeName = readName(
+    reader,
+    endpoint.nodeName,
+    `${at}.nodeName`,
+    isDns1123Subdomain,
+    'DNS-1123 subdomain',
+  );
+  const zone = readName(reader, endpoint.zone, `${at}.zone`, isLabelValue, 'label value');
+  const hostname = readName(reader, endpoint.hostname, `${at}.hostname`, isDns1123Label, 'DNS-1123 label');
+  // Read last, and their problems set apart: they drop a hint list, not the slice.
+  const before = reader.problems.length;
+  const hints = reader.record<V1EndpointHints>(endpoint.hints, `${at}.hints`) ?? {};
+  const zoneHints = readHints(reader, hints.forZones, `${at}.hints.forZones`, isLabelValue, 'label value');
+  const nodeHints = readHints(
+    reader,
+    hints.forNodes,
+    `${at}.hints.forNodes`,
+    isDns1123Subdomain,
+    'DNS-1123 subdomain',
+  );
+  dropped.push(...reader.problems.splice(before));
+  return { addresses, ready, serving, terminating, nodeName, zone, hostname, zoneHints, nodeHints };
+}
+
+/**
+ * The names of one hint list (`forZones` or `forNodes`), sorted; the empty list when absent or bad (a bad
+ * list is dropped whole: half a list would send traffic where the controller did not mean it to go).
+ */
+function readHints(
+  reader: FieldReader,
+  v: unknown,
+  field: string,
+  isValid: (s: string) => boolean,
+  syntax: string,
+): readonly string[] {
+  const list = reader.list(v, field);
+  if (list === undefined || list.length === 0) return NO_HINTS;
+  if (list.length > MAX_HINTS) {
+    reader.field(field, `must hold at most ${MAX_HINTS} entries, got ${list.length}`);
+    return NO_HINTS;
+  }
+  const names: string[] = [];
+  let bad = false;
+  list.forEach((item, i) => {
+    const at = `${field}[${i}].name`;
+    const entry = reader.record<{ name: string }>(item, `${field}[${i}]`);
+    const name = entry === undefined ? undefined : reader.string(entry.name, at);
+    if (name === undefined || name === '') {
+      if (entry !== undefined && (isAbsent(entry.name) || entry.name === '')) reader.field(at, 'required');
+      bad = true;
+    } else if (!isValid(name)) {
+      reader.field(at, `not a ${syntax}: ${describe(name)}`);
+      bad = true;
+    } else if (names.includes(name)) {
+      reader.field(at, `duplicate ${describe(name)}`);
+      bad = true;
+    } else {
+      names.push(name);
+    }
+  });
+  return bad ? NO_HINTS : names.sort();
 }
 
 function readLegacyAddresses(
@@ -241,6 +309,8 @@ function readLegacyAddresses(
       nodeName,
       zone: undefined,
       hostname,
+      zoneHints: NO_HINTS,
+      nodeHints: NO_HINTS,
     };
     return [{ family: ip.family, endpoint }];
   });

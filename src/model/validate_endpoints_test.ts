@@ -48,6 +48,8 @@ const readyEndpoint = {
   terminating: false,
   nodeName: undefined,
   zone: undefined,
+  zoneHints: [],
+  nodeHints: [],
 };
 
 describe('validateEndpointSlice', () => {
@@ -88,6 +90,8 @@ describe('validateEndpointSlice', () => {
         nodeName: 'node-a.example',
         zone: 'zone-1',
         hostname: 'web-0',
+        zoneHints: [],
+        nodeHints: [],
       },
     ]);
   });
@@ -128,6 +132,61 @@ describe('validateEndpointSlice', () => {
     );
     assert.equal(spec.addressType, 'IPv6');
     assert.deepEqual(spec.endpoints[0]?.addresses, ['fd00::5']);
+  });
+
+  it('reads topology hints (hints.forZones, hints.forNodes) sorted, and none as empty lists', () => {
+    const hinted = {
+      addresses: ['10.1.0.6'],
+      hints: { forZones: [{ name: 'zone-b' }, { name: 'zone-a' }], forNodes: [{ name: 'node-1.example' }] },
+    };
+    const zonesOnly = { addresses: ['10.1.0.7'], hints: { forZones: [{ name: 'zone-a' }] } };
+    const spec = valid(
+      validateEndpointSlice(slice({ endpoints: [hinted, zonesOnly, { addresses: ['10.1.0.5'] }] }), 'a.yaml'),
+    );
+    assert.deepEqual(
+      spec.endpoints.map((e) => [e.addresses[0], e.zoneHints, e.nodeHints]),
+      [
+        ['10.1.0.5', [], []],
+        ['10.1.0.6', ['zone-a', 'zone-b'], ['node-1.example']],
+        ['10.1.0.7', ['zone-a'], []],
+      ],
+    );
+  });
+
+  it('drops a bad hint list, keeping the slice, and names the field in a problem', () => {
+    const nine = Array.from({ length: 9 }, (_, i) => ({ name: `zone-${i}` }));
+    const endpoints = [
+      { addresses: ['10.1.0.5'], hints: { forZones: [{ name: 'zone a' }], forNodes: [{ name: 'node-1' }] } },
+      { addresses: ['10.1.0.6'], hints: { forZones: nine } },
+      { addresses: ['10.1.0.7'], hints: { forNodes: [{ name: 'n1' }, { name: 'n1' }], forZones: [{}] } },
+      { addresses: ['10.1.0.8'], hints: 'zone-a' },
+    ];
+    const result = validateEndpointSlice(slice({ endpoints }), 'a.yaml');
+    assert.ok(result.ok === true, JSON.stringify(result));
+    assert.deepEqual(
+      result.value.endpoints.map((e) => [e.addresses[0], e.zoneHints, e.nodeHints]),
+      [
+        ['10.1.0.5', [], ['node-1']],
+        ['10.1.0.6', [], []],
+        ['10.1.0.7', [], []],
+        ['10.1.0.8', [], []],
+      ],
+    );
+    assert.deepEqual(result.problems?.map(formatProblem), [
+      'a.yaml: EndpointSlice shop/web-abc12: endpoints[0].hints.forZones[0].name: not a label value: "zone a"',
+      'a.yaml: EndpointSlice shop/web-abc12: endpoints[1].hints.forZones: must hold at most 8 entries, got 9',
+      'a.yaml: EndpointSlice shop/web-abc12: endpoints[2].hints.forZones[0].name: required',
+      'a.yaml: EndpointSlice shop/web-abc12: endpoints[2].hints.forNodes[1].name: duplicate "n1"',
+      'a.yaml: EndpointSlice shop/web-abc12: endpoints[3].hints: must be a mapping, got "zone-a"',
+    ]);
+  });
+
+  it('reports a bad hint beside the problems that reject the slice', () => {
+    const endpoints = [{ addresses: ['x'], hints: { forZones: [{ name: '-' }] } }];
+    assert.deepEqual(problems(validateEndpointSlice(slice({ endpoints }), 'a.yaml')), [
+      'a.yaml: EndpointSlice shop/web-abc12: endpoints[0].addresses[0]: not an IP address: "x"',
+      'a.yaml: EndpointSlice shop/web-abc12: endpoints[0].hints.forZones[0].name: not a label value: "-"',
+    ]);
   });
 
   it('accepts a slice with no endpoints (a service with no ready pods)', () => {

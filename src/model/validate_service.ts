@@ -34,6 +34,7 @@ import type {
   ServiceSpec,
   ServiceType,
   SessionAffinity,
+  TrafficDistribution,
   TrafficPolicy,
 } from './types.ts';
 import type { Validated } from './validated.ts';
@@ -45,6 +46,13 @@ export const DEFAULT_CLIENT_IP_TIMEOUT_SECONDS = 10800;
 
 /** The skip reason of a service without a cluster IP (in a manifest, usually one the API server would allocate). */
 export const NO_CLUSTER_IP_REASON = 'no clusterIP: not proxied';
+
+/** The values of `spec.trafficDistribution` (PreferSameZone and PreferSameNode since Kubernetes 1.33). */
+export const TRAFFIC_DISTRIBUTIONS: readonly TrafficDistribution[] = [
+  'PreferClose',
+  'PreferSameZone',
+  'PreferSameNode',
+];
 
 /** Dropped from {@link ServiceSpec.annotations}: large, and it changes on every `kubectl apply`. */
 const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
@@ -63,6 +71,10 @@ type Spec = Untrusted<V1ServiceSpec>;
  * externalTrafficPolicy Local only for a service reachable from outside (NodePort, LoadBalancer, or with
  * externalIPs), healthCheckNodePort only for a LoadBalancer with Local, ingress IPs without `ipMode: Proxy`.
  * Address lists whose order means nothing are sorted; clusterIPs and ports keep their order.
+ *
+ * A bad `spec.trafficDistribution` is a problem, but the service is kept without it (`problems` beside
+ * the value): the field only asks the EndpointSlice controller for hints, and a proxy serves the service
+ * whatever it says.
  *
  * @param obj the untrusted object, shaped like `V1Service`
  * @param file where it came from, for problems (undefined for the API server)
@@ -112,6 +124,12 @@ export function validateService(obj: unknown, file: string | undefined): Validat
     'spec.internalTrafficPolicy',
   );
   const healthCheckNodePort = reader.optionalPort(spec.healthCheckNodePort, 'spec.healthCheckNodePort');
+  // Read last, and its problems set apart: they drop the field, not the service.
+  const before = reader.problems.length;
+  const trafficDistribution = isAbsent(spec.trafficDistribution)
+    ? undefined
+    : reader.oneOf(spec.trafficDistribution, 'spec.trafficDistribution', TRAFFIC_DISTRIBUTIONS);
+  const dropped = reader.problems.splice(before);
   if (
     type === undefined ||
     clusterIPs === undefined ||
@@ -122,7 +140,7 @@ export function validateService(obj: unknown, file: string | undefined): Validat
     healthCheckNodePort === undefined ||
     reader.problems.length > 0
   ) {
-    return { ok: false, problems: reader.problems };
+    return { ok: false, problems: [...reader.problems, ...dropped] };
   }
   // As upstream ExternalPolicyLocal: Local only matters for a service that is reachable from outside.
   const externallyAccessible = type !== 'ClusterIP' || externalIPs.length > 0;
@@ -148,7 +166,9 @@ export function validateService(obj: unknown, file: string | undefined): Validat
       healthCheckNodePort:
         type === 'LoadBalancer' && externalTrafficPolicy === 'Local' ? healthCheckNodePort : 0,
       annotations,
+      trafficDistribution,
     },
+    ...(dropped.length > 0 ? { problems: dropped } : {}),
   };
 }
 

@@ -47,7 +47,34 @@ describe('validateService', () => {
       internalTrafficPolicy: 'Cluster',
       healthCheckNodePort: 0,
       annotations: {},
+      trafficDistribution: undefined,
     });
+  });
+
+  it('reads spec.trafficDistribution: PreferClose, PreferSameZone and PreferSameNode', () => {
+    for (const value of ['PreferClose', 'PreferSameZone', 'PreferSameNode'] as const) {
+      assert.equal(
+        valid(validateService(service({ trafficDistribution: value }), 'a.yaml')).trafficDistribution,
+        value,
+      );
+    }
+    assert.equal(
+      valid(validateService(service({ trafficDistribution: null }), 'a.yaml')).trafficDistribution,
+      undefined,
+    );
+  });
+
+  it('keeps a service with a bad spec.trafficDistribution, without it, and names the field in a problem', () => {
+    const result = validateService(service({ trafficDistribution: 'PreferNearby' }), 'a.yaml');
+    assert.ok(result.ok === true, JSON.stringify(result));
+    assert.equal(result.value.trafficDistribution, undefined);
+    assert.deepEqual(result.problems?.map(formatProblem), [
+      'a.yaml: Service shop/web: spec.trafficDistribution: must be PreferClose, PreferSameZone or PreferSameNode, got "PreferNearby"',
+    ]);
+    assert.deepEqual(problems(validateService(service({ trafficDistribution: 1, type: 'Bad' }), 'a.yaml')), [
+      'a.yaml: Service shop/web: spec.type: must be ClusterIP, NodePort, LoadBalancer or ExternalName, got "Bad"',
+      'a.yaml: Service shop/web: spec.trafficDistribution: must be a string, got 1',
+    ]);
   });
 
   it('defaults the ClientIP affinity timeout to 10800 s and keeps a given one', () => {

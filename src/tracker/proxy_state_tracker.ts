@@ -4,10 +4,17 @@
  * {@link ProxyStateTracker.snapshot} rebuilds just the dirty services and reports which service ports
  * really changed, dropping changes that net out to nothing.
  *
+ * This node's topology is an input too: {@link ProxyStateTracker.setNodeTopology} takes the node's zone
+ * (its `topology.kubernetes.io/zone` label), which decides which EndpointSlice zone hints apply (see
+ * ./topology.ts). It may change at run time; a change marks every service dirty, since any of them may
+ * have hints. Until it is set the node has no zone, and zone hints are ignored, as upstream does for a node
+ * without the label. (The daemon does not feed it yet: the Node object will.)
+ *
  * @module
  */
 import type {
   EndpointSliceSpec,
+  NodeTopology,
   ProxyState,
   ServicePortKey,
   ServicePortState,
@@ -19,8 +26,10 @@ import { buildServicePorts } from './service_port_builder.ts';
 
 /** Options of {@link ProxyStateTracker}. */
 export interface ProxyStateTrackerOptions {
-  /** This proxy's node name, for endpoint locality. */
+  /** This proxy's node name, for endpoint locality and node hints. */
   readonly nodeName: string;
+  /** This node's topology labels at start (default: no zone); see {@link ProxyStateTracker.setNodeTopology}. */
+  readonly topology?: NodeTopology | undefined;
 }
 
 /** A snapshot and what changed since the previous one. */
@@ -46,6 +55,7 @@ function sliceKey(slice: { namespace: string; name: string; legacy: boolean }): 
  */
 export class ProxyStateTracker {
   readonly #nodeName: string;
+  #topology: NodeTopology;
   readonly #services = new Map<ServiceId, ServiceSpec>();
   readonly #slices = new Map<string, EndpointSliceSpec>();
   readonly #slicesByService = new Map<ServiceId, Set<string>>();
@@ -60,6 +70,30 @@ export class ProxyStateTracker {
 
   constructor(options: ProxyStateTrackerOptions) {
     this.#nodeName = options.nodeName;
+    this.#topology = { zone: options.topology?.zone || undefined };
+  }
+
+  /** This node's topology labels as last set. */
+  get nodeTopology(): NodeTopology {
+    return this.#topology;
+  }
+
+  /**
+   * Sets this node's topology labels (from the Node object). A change of zone marks every service dirty:
+   * zone hints are matched against it.
+   *
+   * @param topology the node's zone (`topology.kubernetes.io/zone`; undefined or empty: none)
+   * @param at when the change was seen (epoch ms), for the programming-latency metric
+   * @returns true when the zone changed (a sync is worth asking for)
+   * @example if (tracker.setNodeTopology({ zone: 'zone-a' })) runner.run();
+   */
+  setNodeTopology(topology: NodeTopology, at: number = Date.now()): boolean {
+    // An empty label value is no zone, as upstream reads a missing label as "".
+    const zone = topology.zone || undefined;
+    if (zone === this.#topology.zone) return false;
+    this.#topology = { zone };
+    for (const id of this.#services.keys()) this.#markDirty(id, at);
+    return true;
   }
 
   /** True once the source has delivered its initial list. */
@@ -161,7 +195,9 @@ export class ProxyStateTracker {
       const before = this.#portsByService.get(id) ?? [];
       const service = this.#services.get(id);
       const built =
-        service === undefined ? [] : buildServicePorts(service, this.#slicesOf(id), this.#nodeName);
+        service === undefined
+          ? []
+          : buildServicePorts(service, this.#slicesOf(id), this.#nodeName, this.#topology);
       const after = built.map((p) => p.key);
       for (const key of before) {
         if (!after.includes(key)) {

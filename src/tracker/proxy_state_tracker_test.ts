@@ -216,4 +216,54 @@ describe('ProxyStateTracker', () => {
     assert.equal(first.servicePorts.size, 1);
     assert.equal(second.servicePorts.size, 2);
   });
+
+  it("follows this node's zone: setNodeTopology re-selects every service's endpoints by their zone hints", () => {
+    const { t, add } = tracker();
+    add(serviceSpec({ trafficDistribution: 'PreferSameZone' }));
+    add(serviceSpec({ name: 'other' }));
+    add(
+      slice([
+        endpointAddress('198.18.1.1', { zoneHints: ['zone-a'] }),
+        endpointAddress('198.18.1.2', { zoneHints: ['zone-b'] }),
+      ]),
+    );
+    const key = 'default/web:http/TCP';
+    let port = t.snapshot().state.servicePorts.get(key)!;
+    // No zone yet: like upstream for a node without the label, every endpoint.
+    assert.deepEqual(addrs(port.clusterEndpoints), ['198.18.1.1:8080', '198.18.1.2:8080']);
+    assert.equal(port.trafficDistribution, 'PreferSameZone');
+    assert.deepEqual(
+      port.allEndpoints.map((e) => e.zoneHints),
+      [['zone-a'], ['zone-b']],
+    );
+
+    assert.equal(t.setNodeTopology({ zone: 'zone-b' }, 5000), true);
+    assert.equal(t.pending, true);
+    assert.equal(t.pendingSince, 5000);
+    const { state, change } = t.snapshot();
+    port = state.servicePorts.get(key)!;
+    assert.deepEqual(addrs(port.clusterEndpoints), ['198.18.1.2:8080']);
+    assert.deepEqual(port.topology, { mode: 'PreferSameZone', reason: 'hints for zone zone-b used' });
+    // Only what really changed is reported: the other service has no hints.
+    assert.deepEqual([...change.changed], [key]);
+
+    assert.equal(t.setNodeTopology({ zone: 'zone-b' }), false, 'the same zone again is no change');
+    assert.equal(t.pending, false);
+    assert.equal(t.setNodeTopology({ zone: '' }), true, 'an empty label is no zone');
+    assert.deepEqual(t.nodeTopology, { zone: undefined });
+    port = t.snapshot().state.servicePorts.get(key)!;
+    assert.deepEqual(addrs(port.clusterEndpoints), ['198.18.1.1:8080', '198.18.1.2:8080']);
+  });
+
+  it('takes the zone at construction too, and uses node hints for its node name', () => {
+    const t = new ProxyStateTracker({ nodeName: 'node-a', topology: { zone: 'zone-a' } });
+    t.handle({ type: 'add', object: { kind: 'Service', spec: serviceSpec() }, at: 1 });
+    const hinted = (ip: string, node: string) =>
+      endpointAddress(ip, { zoneHints: ['zone-a'], nodeHints: [node], nodeName: node });
+    const spec = slice([hinted('198.18.1.1', 'node-b'), hinted('198.18.1.2', 'node-a')]);
+    t.handle({ type: 'add', object: { kind: 'EndpointSlice', spec }, at: 2 });
+    const port = t.snapshot().state.servicePorts.get('default/web:http/TCP')!;
+    assert.deepEqual(addrs(port.clusterEndpoints), ['198.18.1.2:8080']);
+    assert.equal(port.topology.mode, 'PreferSameNode');
+  });
 });

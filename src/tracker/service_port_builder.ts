@@ -9,6 +9,7 @@ import { parseIpv4 } from '../model/ipv4.ts';
 import {
   type Endpoint,
   type EndpointSliceSpec,
+  type NodeTopology,
   type ServicePortSpec,
   type ServicePortState,
   type ServiceSpec,
@@ -93,15 +94,18 @@ function better(a: Endpoint, b: Endpoint): Endpoint {
  *
  * @param service the validated service
  * @param slices its endpoint slices; legacy Endpoints are used only when no real slice exists
- * @param nodeName this proxy's node, for locality
+ * @param nodeName this proxy's node, for locality and node hints
+ * @param topology this node's zone, for zone hints (default: no zone label)
  * @returns one state per service port, in spec order
- * @example buildServicePorts(svc, slices, 'node-a').map((p) => p.key)
+ * @example buildServicePorts(svc, slices, 'node-a', { zone: 'zone-a' }).map((p) => p.key)
  */
 export function buildServicePorts(
   service: ServiceSpec,
   slices: readonly EndpointSliceSpec[],
   nodeName: string,
+  topology: NodeTopology = { zone: undefined },
 ): ServicePortState[] {
+  const node = { nodeName, zone: topology.zone };
   const modern = slices.filter((s) => !s.legacy);
   const used = modern.length > 0 ? modern : slices;
   return service.ports.map((port) => {
@@ -120,16 +124,19 @@ export function buildServicePorts(
             nodeName: address.nodeName,
             zone: address.zone,
             isLocal: address.nodeName !== undefined && address.nodeName === nodeName,
+            zoneHints: address.zoneHints,
+            nodeHints: address.nodeHints,
           });
         }
       }
     }
     // Sorted first, so that repeats are found as neighbours (no map of every address).
     const allEndpoints = withoutRepeats(sortEndpoints(found));
-    const selection = selectEndpoints(allEndpoints, {
-      internal: service.internalTrafficPolicy,
-      external: service.externalTrafficPolicy,
-    });
+    const selection = selectEndpoints(
+      allEndpoints,
+      { internal: service.internalTrafficPolicy, external: service.externalTrafficPolicy },
+      node,
+    );
     return {
       key: servicePortKey(service.namespace, service.name, port.name, port.protocol),
       namespace: service.namespace,
@@ -149,6 +156,8 @@ export function buildServicePorts(
       internalTrafficPolicy: service.internalTrafficPolicy,
       healthCheckNodePort: service.healthCheckNodePort,
       annotations: service.annotations,
+      trafficDistribution: service.trafficDistribution,
+      topology: selection.topology,
       allEndpoints,
       // Named rather than spread: a spread into this many fields was a tenth of a snapshot's time.
       clusterEndpoints: selection.clusterEndpoints,

@@ -62,6 +62,7 @@ export function serviceSpec(overrides: Partial<ServiceSpec> = {}): ServiceSpec {
     internalTrafficPolicy: 'Cluster',
     healthCheckNodePort: 0,
     annotations: {},
+    trafficDistribution: undefined,
     ...overrides,
   };
 }
@@ -86,6 +87,8 @@ export function endpointAddress(
     nodeName: 'node-b',
     zone: undefined,
     hostname: undefined,
+    zoneHints: [],
+    nodeHints: [],
     ...overrides,
   };
 }
@@ -127,6 +130,8 @@ export function endpoint(overrides: Partial<Endpoint> = {}): Endpoint {
     nodeName: 'node-b',
     zone: undefined,
     isLocal: false,
+    zoneHints: [],
+    nodeHints: [],
     ...overrides,
   };
 }
@@ -155,7 +160,8 @@ export function endpointAt(address: string, overrides: Partial<Endpoint> = {}): 
  * the tracker's selection runs it); the key follows namespace, name, port name and protocol unless given.
  *
  * @param overrides what the case is about
- * @returns the ClusterIP port `default/web:/TCP` 80 on 198.18.100.1 without endpoints, with the overrides
+ * @returns the ClusterIP port `default/web:/TCP` 80 on 198.18.100.1 without endpoints (topology: no
+ *   hints), with the overrides
  * @example servicePortState({ type: 'NodePort', nodePort: 30080, allEndpoints: [endpoint()] })
  */
 export function servicePortState(overrides: Partial<ServicePortState> = {}): ServicePortState {
@@ -173,6 +179,7 @@ export function servicePortState(overrides: Partial<ServicePortState> = {}): Ser
     localEndpoints: [],
     internalEndpoints: [],
     externalEndpoints: [],
+    topology: { mode: undefined, reason: 'no hints' },
     ...overrides,
   };
   const key = overrides.key ?? servicePortKey(port.namespace, port.serviceName, port.portName, port.protocol);

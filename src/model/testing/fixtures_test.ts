@@ -17,6 +17,8 @@ describe('endpointAt', () => {
       nodeName: undefined,
       zone: undefined,
       isLocal: false,
+      zoneHints: [],
+      nodeHints: [],
     });
     assert.equal(endpointAt('[fd00::2]:80').ip, 'fd00::2');
   });

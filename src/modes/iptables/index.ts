@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { withTopology } from '../../trace/topology_trace.ts';
 import type { ModeDefinition } from '../mode.ts';
 import { cleanupIptablesMode } from './cleanup.ts';
 import { checkIptablesHost } from './host.ts';
@@ -19,7 +20,8 @@ import { traceState } from './trace.ts';
 export const iptablesMode: ModeDefinition = {
   name: 'iptables',
   renderRules: (state, options) => renderIptablesPlan(planIptables(state, options)),
-  trace: traceState,
+  trace: (state, options, packet) =>
+    withTopology(traceState(state, options, packet), { state, options, packet }),
   checkHost: checkIptablesHost,
   createProxier: (deps) => new IptablesProxier(deps),
   cleanup: cleanupIptablesMode,

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { withTopology } from '../../trace/topology_trace.ts';
 import type { ModeDefinition } from '../mode.ts';
 import { cleanupIpvs } from './cleanup.ts';
 import { checkIpvsHost } from './host.ts';
@@ -20,7 +21,8 @@ export { IPVS_SCHEDULER_ANNOTATION } from './scheduler.ts';
 export const ipvsMode: ModeDefinition = {
   name: 'ipvs',
   renderRules: (state, options) => renderIpvsPlan(planIpvs(state, options)),
-  trace: (state, options, packet) => traceIpvs(planIpvs(state, options), options, packet),
+  trace: (state, options, packet) =>
+    withTopology(traceIpvs(planIpvs(state, options), options, packet), { state, options, packet }),
   checkHost: checkIpvsHost,
   createProxier: (deps) => createIpvsProxier(deps),
   cleanup: cleanupIpvs,

@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { withTopology } from '../../trace/topology_trace.ts';
 import type { ModeDefinition } from '../mode.ts';
 import { cleanupNftablesMode } from './cleanup.ts';
 import { checkNftablesHost } from './host.ts';
@@ -21,7 +22,8 @@ export const nftablesMode: ModeDefinition = {
   name: 'nftables',
   // The full-sync script over no table: what `run` sends on a fresh host.
   renderRules: (state, options) => fullSyncScript(planNftables(state, options), undefined).text,
-  trace: traceNftablesState,
+  trace: (state, options, packet) =>
+    withTopology(traceNftablesState(state, options, packet), { state, options, packet }),
   checkHost: checkNftablesHost,
   createProxier: (deps) => new NftablesProxier(deps),
   cleanup: cleanupNftablesMode,

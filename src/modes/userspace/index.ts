@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { withTopology } from '../../trace/topology_trace.ts';
 import type { ModeDefinition } from '../mode.ts';
 import { cleanupUserspace } from './cleanup.ts';
 import { planUserspace } from './plan.ts';
@@ -39,7 +40,11 @@ export const userspaceMode: ModeDefinition = {
     return renderUserspaceRules(planUserspace(state, options));
   },
   trace(state, options, packet) {
-    return traceUserspace(planUserspace(state, options), options, packet);
+    return withTopology(traceUserspace(planUserspace(state, options), options, packet), {
+      state,
+      options,
+      packet,
+    });
   },
   async checkHost() {
     // The relay needs nothing but Node; without root or iptables it serves local VIPs directly.

@@ -322,6 +322,8 @@ class KubeApiServerSource implements ApiServerSource {
         const result = toObjects(object);
         switch (result.ok) {
           case true:
+            // Kept without the fields these name (a bad trafficDistribution or hint list).
+            if (result.problems !== undefined) this.#report(kind, object, result.problems);
             this.#setObjects(`${kind}/${key}`, result.value);
             break;
           case 'skipped':
@@ -418,5 +420,6 @@ class KubeApiServerSource implements ApiServerSource {
 
 /** Maps the value of a successful validation, passing skips and problems through. */
 function wrap<T, U>(result: Validated<T>, map: (value: T) => U): Validated<U> {
-  return result.ok === true ? { ok: true, value: map(result.value) } : result;
+  // A spread keeps the problems of an object kept without its bad optional fields.
+  return result.ok === true ? { ...result, value: map(result.value) } : result;
 }

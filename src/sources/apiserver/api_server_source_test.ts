@@ -297,6 +297,42 @@ describe('API server source', () => {
     assert.equal(h.api.objects('events').length, 1, 'the same problem is recorded once');
   });
 
+  it('converts topology hints and trafficDistribution; a bad trafficDistribution is a problem, the service kept', async (t) => {
+    const web = service('default', 'web');
+    const spec = { ...(web['spec'] as Record<string, unknown>), trafficDistribution: 'PreferSameNode' };
+    const slice = endpointSlice('default', 'web-abc', 'web', { addresses: ['198.18.1.1', '198.18.1.2'] });
+    const hinted = (slice['endpoints'] as Record<string, unknown>[]).map((e, i) => ({
+      ...e,
+      hints: { forZones: [{ name: 'zone-a' }], forNodes: [{ name: `node-${i + 1}` }] },
+    }));
+    const h = await startSource(t, {
+      seed: (api) => {
+        api.upsert('services', { ...web, spec });
+        api.upsert('endpointslices', { ...slice, endpoints: hinted });
+      },
+    });
+    await waitFor('synced', () => h.source.synced);
+    const objects = h.events.flatMap((e) => (e.type === 'add' ? [e.object] : []));
+    const svc = objects.find((o) => o.kind === 'Service');
+    const eps = objects.find((o) => o.kind === 'EndpointSlice');
+    assert.equal(svc?.kind === 'Service' ? svc.spec.trafficDistribution : 'missing', 'PreferSameNode');
+    assert.deepEqual(
+      eps?.kind === 'EndpointSlice' ? eps.spec.endpoints.map((e) => [e.zoneHints, e.nodeHints]) : [],
+      [
+        [['zone-a'], ['node-1']],
+        [['zone-a'], ['node-2']],
+      ],
+    );
+
+    const from = h.events.length;
+    h.api.upsert('services', { ...web, spec: { ...spec, trafficDistribution: 'Nearby' } });
+    await waitFor('problem and update', () => h.events.length === from + 2);
+    assert.deepEqual(h.lines(from), [
+      'problem Service default/web: spec.trafficDistribution: must be PreferClose, PreferSameZone or PreferSameNode, got "Nearby"',
+      'update Service default/web',
+    ]);
+  });
+
   it('records no Kubernetes Event when asked not to (one-shot commands)', async (t) => {
     const h = await startSource(t, {
       recordEvents: false,

@@ -290,6 +290,10 @@ class ManifestReader {
     const { namespace, name } = rawIdentity(value);
     const identity = name === undefined ? undefined : `${kind}/${namespace}/${name}`;
     const result = validate(kind, value, this.#file);
+    if (result.ok === true && result.problems !== undefined) {
+      // Kept without the fields these name (a bad trafficDistribution or hint list): reported all the same.
+      this.problems.push(...result.problems);
+    }
     if (result.ok === false) {
       // Without a name, the object cannot be found in the file by the reader of a problem: give its line.
       const suffix = identity === undefined ? ` (line ${line()})` : '';
@@ -367,5 +371,6 @@ function lift<T>(
   result: Validated<T>,
   toObjects: (value: T) => ProxyObject[],
 ): Validated<readonly ProxyObject[]> {
-  return result.ok === true ? { ok: true, value: toObjects(result.value) } : result;
+  // A spread keeps the problems of an object kept without its bad optional fields.
+  return result.ok === true ? { ...result, value: toObjects(result.value) } : result;
 }

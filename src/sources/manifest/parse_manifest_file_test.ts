@@ -92,3 +92,39 @@ describe('parseManifestFile on JSON', () => {
     );
   });
 });
+
+describe('parseManifestFile with topology fields', () => {
+  it('keeps objects whose trafficDistribution or hints are bad, without them, and reports the fields', () => {
+    const text = `apiVersion: v1
+kind: Service
+metadata: { name: web }
+spec: { clusterIP: 10.96.0.1, ports: [{ port: 80 }], trafficDistribution: Closest }
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: { name: web-1, labels: { kubernetes.io/service-name: web } }
+addressType: IPv4
+ports: [{ port: 80 }]
+endpoints:
+  - { addresses: [198.18.1.1], hints: { forZones: [{ name: zone-a }], forNodes: [{ name: node-a }] } }
+  - { addresses: [198.18.1.2], hints: { forZones: [{ name: "not a zone" }] } }
+`;
+    const parsed = summary('t.yaml', text);
+    assert.deepEqual(
+      parsed.entries.map((e) => `${e.identity} ${e.status}`),
+      ['Service/default/web valid', 'EndpointSlice/default/web-1 valid'],
+    );
+    assert.deepEqual(parsed.problems, [
+      't.yaml: Service default/web: spec.trafficDistribution: must be PreferClose, PreferSameZone or PreferSameNode, got "Closest"',
+      't.yaml: EndpointSlice default/web-1: endpoints[1].hints.forZones[0].name: not a label value: "not a zone"',
+    ]);
+    const slice = parsed.entries[1]?.objects[0];
+    assert.deepEqual(
+      slice?.kind === 'EndpointSlice' ? slice.spec.endpoints.map((e) => [e.zoneHints, e.nodeHints]) : [],
+      [
+        [['zone-a'], ['node-a']],
+        [[], []],
+      ],
+    );
+  });
+});
