@@ -13,7 +13,7 @@
 import type { ServicePortKey } from '../../model/types.ts';
 import { isEndpointMapName, parseEndpointMapName } from './names.ts';
 import { verdictText } from './rule_text.ts';
-import type { NftContainer, NftElement, NftEndpointMap, NftProtocol } from './ruleset.ts';
+import type { NftContainer, NftElement, NftEndpointMap } from './ruleset.ts';
 import type { NftServicePort } from './service_port.ts';
 
 /** The containers of a plan, and what a re-plan needs to rebuild only some of them. */
