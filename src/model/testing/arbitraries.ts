@@ -16,7 +16,8 @@
  * @module
  */
 import fc from 'fast-check';
-import type { EndpointSliceSpec, ServiceSpec } from '../types.ts';
+import type { TracePacket } from '../../contracts/trace.ts';
+import type { EndpointSliceSpec, ProxyState, ServicePortState, ServiceSpec } from '../types.ts';
 import { validateEndpointSlice } from '../validate_endpoints.ts';
 import { validateService } from '../validate_service.ts';
 
@@ -507,4 +508,87 @@ export function applyMutation(
     }
   }
   return copy;
+}
+
+/** Builds a service's ports as the tracker does (`buildServicePorts` of src/tracker, passed in by the test). */
+export type ServicePortBuilder = (
+  service: ServiceSpec,
+  slices: readonly EndpointSliceSpec[],
+  nodeName: string,
+) => ServicePortState[];
+
+/**
+ * A valid proxy state for node-a: a generated cluster, validated, folded by the tracker's own builder.
+ *
+ * @param build the tracker's `buildServicePorts` (the model layer may not import the tracker)
+ * @param options at most this many services (default 6)
+ * @returns the arbitrary
+ * @example fc.sample(arbProxyState(buildServicePorts), 1)[0]!.servicePorts.size
+ */
+export function arbProxyState(
+  build: ServicePortBuilder,
+  options: { maxServices?: number } = {},
+): fc.Arbitrary<ProxyState> {
+  return arbSpecCluster(options).map(({ services, slices }) => {
+    const ports = services.flatMap((s) =>
+      build(
+        s,
+        slices.filter((x) => x.namespace === s.namespace && x.serviceName === s.name),
+        ARB_NODE_NAME,
+      ),
+    );
+    ports.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    return { version: 1, nodeName: ARB_NODE_NAME, servicePorts: new Map(ports.map((p) => [p.key, p])) };
+  });
+}
+
+/** An external client inside the generated source ranges (198.19.200.0/25). */
+export const ARB_ALLOWED_CLIENT = '198.19.200.2';
+/** An external client outside most source ranges. */
+export const ARB_OTHER_CLIENT = '198.19.200.200';
+/** A pod that is no endpoint. */
+export const ARB_POD_CLIENT = '198.18.65.2';
+
+/**
+ * A first packet towards a state's addresses: to a cluster, external or load-balancer IP, or to the node
+ * (node ports, health-check node ports), on one of the state's ports or another, from a pod, an endpoint
+ * (hairpin), the node itself or an external client.
+ *
+ * @param state the state the packet is for
+ * @returns the arbitrary
+ * @example fc.sample(arbPacket(state), 1)[0]
+ */
+export function arbPacket(state: ProxyState): fc.Arbitrary<TracePacket> {
+  const ports = [...state.servicePorts.values()];
+  const vips = [
+    ...new Set(ports.flatMap((p) => [...p.clusterIPs, ...p.externalIPs, ...p.loadBalancerIPs])),
+    '198.18.128.250',
+  ];
+  const nodePorts = ports.flatMap((p) => [p.nodePort, p.healthCheckNodePort]).filter((n) => n !== 0);
+  const servicePortNumbers = ports.map((p) => p.port);
+  const endpoints = [...new Set(ports.flatMap((p) => p.allEndpoints.map((e) => e.ip)))];
+  const source = fc.constantFrom(
+    ARB_POD_CLIENT,
+    ARB_NODE_IP,
+    '127.0.0.1',
+    ARB_ALLOWED_CLIENT,
+    ARB_OTHER_CLIENT,
+    ...endpoints,
+  );
+  const anyPort = fc.integer({ min: 1, max: 65535 });
+  const toVip = fc.record({
+    destination: fc.constantFrom(...vips),
+    port: servicePortNumbers.length > 0 ? fc.oneof(fc.constantFrom(...servicePortNumbers), anyPort) : anyPort,
+  });
+  const toNode = fc.record({
+    destination: fc.constantFrom(ARB_NODE_IP, '127.0.0.1'),
+    port: nodePorts.length > 0 ? fc.oneof(fc.constantFrom(...nodePorts), anyPort) : anyPort,
+  });
+  return fc
+    .tuple(
+      source,
+      fc.oneof({ arbitrary: toVip, weight: 3 }, { arbitrary: toNode, weight: 1 }),
+      fc.constantFrom('TCP' as const, 'UDP' as const, 'SCTP' as const),
+    )
+    .map(([src, to, protocol]) => ({ source: src, destination: to.destination, port: to.port, protocol }));
 }
