@@ -590,5 +590,10 @@ export function arbPacket(state: ProxyState): fc.Arbitrary<TracePacket> {
       fc.oneof({ arbitrary: toVip, weight: 3 }, { arbitrary: toNode, weight: 1 }),
       fc.constantFrom('TCP' as const, 'UDP' as const, 'SCTP' as const),
     )
-    .map(([src, to, protocol]) => ({ source: src, destination: to.destination, port: to.port, protocol }));
+    .map(([src, to, protocol]) => {
+      // Only the node itself can send to 127.0.0.1 (from outside, the kernel drops it as a martian).
+      const local = src === ARB_NODE_IP || src === '127.0.0.1';
+      const destination = to.destination === '127.0.0.1' && !local ? ARB_NODE_IP : to.destination;
+      return { source: src, destination, port: to.port, protocol };
+    });
 }
