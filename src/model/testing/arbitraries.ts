@@ -380,7 +380,14 @@ export function arbSpecCluster(options: { maxServices?: number } = {}): fc.Arbit
   return arbRawCluster(options).map(toSpecs);
 }
 
-/** Every path to a value inside an object (the object itself excluded), depth first. */
+/**
+ * Every path to a value inside an object (the object itself excluded), depth first.
+ *
+ * @param value the object
+ * @param prefix the path of `value` itself
+ * @returns the paths, e.g. `[['spec'], ['spec', 'ports'], ['spec', 'ports', 0], ...]`
+ * @example valuePaths({ spec: { ports: [80] } }).length // 3
+ */
 export function valuePaths(value: unknown, prefix: readonly (string | number)[] = []): (string | number)[][] {
   const out: (string | number)[][] = [];
   if (Array.isArray(value)) {
