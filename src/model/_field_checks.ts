@@ -170,7 +170,13 @@ export function isRecord(v: unknown): v is Record<string, unknown> {
  */
 export function describe(v: unknown): string {
   if (v === undefined || v === null) return 'nothing';
-  if (typeof v === 'string') return JSON.stringify(v.length > 80 ? `${v.slice(0, 77)}...` : v);
+  if (typeof v === 'string') {
+    // JSON.stringify leaves the C1 controls and the line separators U+2028/U+2029 as they are.
+    return JSON.stringify(v.length > 80 ? `${v.slice(0, 77)}...` : v).replace(
+      /[\u007f-\u009f\u2028\u2029]/g,
+      (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+    );
+  }
   if (typeof v === 'number' || typeof v === 'boolean') return String(v);
   if (Array.isArray(v)) return 'a list';
   return 'a mapping';

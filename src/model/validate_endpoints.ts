@@ -147,6 +147,7 @@ export function validateEndpoints(
   >();
   (reader.list(endpoints.subsets, 'subsets') ?? []).forEach((item, i) => {
     const at = `subsets[${i}]`;
+    if (isAbsent(item)) reader.report('KPROXY_SHAPE', at, `must be a mapping, got ${describe(item)}`);
     const subset = reader.record<V1EndpointSubset>(item, at);
     if (subset === undefined) return;
     const ports = readPorts(reader, subset.ports, `${at}.ports`, 'legacy');
@@ -333,6 +334,8 @@ function readPorts(
   let bad = false;
   list.forEach((item, i) => {
     const at = `${field}[${i}]`;
+    // An empty item (`ports: [~]`) is no port: said, not dropped silently with the object.
+    if (isAbsent(item)) reader.report('KPROXY_SHAPE', at, `must be a mapping, got ${describe(item)}`);
     const port = reader.record<DiscoveryV1EndpointPort & CoreV1EndpointPort>(item, at);
     if (port === undefined) {
       bad = true;

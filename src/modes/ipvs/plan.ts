@@ -173,7 +173,7 @@ export function planIpvs(state: ProxyState, options: PlanOptions, context: IpvsP
       );
       if (ranges.length === 0) continue;
       entry('KUBE-LOAD-BALANCER-FW', family, lb);
-      for (const cidr of ranges)
+      for (const cidr of ranges.flatMap(ipsetNets))
         entry('KUBE-LOAD-BALANCER-SOURCE-CIDR', family, ipPortNetEntry(ip, sp.protocol, sp.port, cidr));
       // The node reaches an LB IP of its own directly (not through the LB): allow it when a range covers it.
       if (nodeIPs.some((node) => cidrsContain(ranges, node))) {
@@ -354,3 +354,17 @@ function compareKeys(a: string, b: string): number {
 
 // One collator for all comparisons: localeCompare with options builds a new one per call (slow at 10k).
 const numericCollator = new Intl.Collator('en', { numeric: true });
+
+/**
+ * A source range as hash:net entries: ipset cannot store a prefix of 0, so "everyone" (`0.0.0.0/0`,
+ * `::/0`, a common loadBalancerSourceRanges value) becomes its two halves, which allow the same sources.
+ *
+ * @param cidr a source range
+ * @returns the entries for it
+ * @example ipsetNets('0.0.0.0/0') // ['0.0.0.0/1', '128.0.0.0/1']
+ */
+export function ipsetNets(cidr: string): string[] {
+  const [address = '', prefix] = cidr.split('/');
+  if (prefix === undefined || Number(prefix) !== 0) return [cidr];
+  return address.includes(':') ? ['::/1', '8000::/1'] : ['0.0.0.0/1', '128.0.0.0/1'];
+}
