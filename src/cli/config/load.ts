@@ -10,7 +10,8 @@ import { ConfigFileError } from './config_error.ts';
 import { applyPlatformDefaults, setDefaults } from './defaults.ts';
 import { parseKubeProxyConfiguration } from './parse.ts';
 import type { KubeProxyConfiguration } from './types.ts';
-import { configurationValueWarnings, validateConfiguration } from './validate.ts';
+import { validateConfiguration } from './validate.ts';
+import { configurationWarnings } from './warnings.ts';
 
 /** A loaded configuration and its warnings (one per field kproxy accepts but does not act on). */
 export interface LoadedConfiguration {
@@ -32,7 +33,7 @@ export function resolveConfigurationText(text: string, file: string): LoadedConf
   const config = applyPlatformDefaults(setDefaults(parsed.config));
   const problems = validateConfiguration(config);
   if (problems.length > 0) throw new ConfigFileError(file, problems);
-  return { config, warnings: [...parsed.warnings, ...configurationValueWarnings(config)] };
+  return { config, warnings: configurationWarnings(config, parsed.ignoredFields) };
 }
 
 /**

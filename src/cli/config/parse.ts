@@ -1,8 +1,8 @@
 /**
  * Reads a `KubeProxyConfiguration` v1alpha1 document as kubeadm writes it (every field present, unset
  * ones as `null`, `""`, `0` or `0s`) with upstream's strict decoding: an unknown field, a duplicated key or
- * a value of the wrong type is an error naming its path. Fields kproxy does not implement are accepted; each
- * one the file sets (to anything but its zero value) yields one warning.
+ * a value of the wrong type is an error naming its path. Fields kproxy does not implement are accepted, and
+ * the ones the file sets (to anything but their zero value) are listed for warnings.
  *
  * @module
  */
@@ -23,11 +23,11 @@ import {
   type KubeProxyConfiguration,
 } from './types.ts';
 
-/** A parsed file: the configuration (not yet defaulted) and one warning per ignored field it sets. */
+/** A parsed file: the configuration (not yet defaulted) and the ignored fields it sets. */
 export interface ParsedConfiguration {
   readonly config: KubeProxyConfiguration;
-  /** `PATH: not supported yet: ignored`, one per field. */
-  readonly warnings: readonly string[];
+  /** Paths of the fields kproxy does not implement that the file sets to a non-zero value. */
+  readonly ignoredFields: readonly string[];
 }
 
 const INT32_MIN = -(2 ** 31);
@@ -51,7 +51,7 @@ export function isZeroValue(value: unknown): boolean {
 
 class Decoder {
   readonly problems: ConfigProblem[] = [];
-  readonly warnings: string[] = [];
+  readonly ignoredFields: string[] = [];
 
   object(value: unknown, table: FieldTable, path: string): Record<string, unknown> {
     const out = zeroObject(table);
@@ -75,7 +75,7 @@ class Decoder {
     if (typeof spec.type !== 'string') return this.object(raw, spec.type, path);
     const value = this.leaf(raw, spec.type, path);
     if (spec.support === 'ignored' && value !== undefined && !isZeroValue(value)) {
-      this.warnings.push(`${path}: not supported yet: ignored`);
+      this.ignoredFields.push(path);
     }
     return value;
   }
@@ -174,9 +174,9 @@ function typeMetaProblems(doc: Record<string, unknown>): ConfigProblem[] {
  *
  * @param text the file's content
  * @param file the file's name, for messages
- * @returns the configuration with Go's zero values where the file says nothing, and the warnings
+ * @returns the configuration with Go's zero values where the file says nothing, and the ignored fields set
  * @throws {ConfigFileError} naming the file and every field at fault
- * @example const { config, warnings } = parseKubeProxyConfiguration(text, '/var/lib/kube-proxy/config.conf')
+ * @example const { config, ignoredFields } = parseKubeProxyConfiguration(text, '/var/lib/kube-proxy/config.conf')
  */
 export function parseKubeProxyConfiguration(text: string, file: string): ParsedConfiguration {
   const docs = parseAllDocuments(text, { uniqueKeys: true, prettyErrors: true });
@@ -206,5 +206,5 @@ export function parseKubeProxyConfiguration(text: string, file: string): ParsedC
     '',
   ) as unknown as KubeProxyConfiguration;
   if (decoder.problems.length > 0) throw new ConfigFileError(file, decoder.problems);
-  return { config, warnings: decoder.warnings };
+  return { config, ignoredFields: decoder.ignoredFields };
 }

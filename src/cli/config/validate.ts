@@ -185,20 +185,3 @@ export function validateConfiguration(config: KubeProxyConfiguration): ConfigPro
   }
   return problems;
 }
-
-/**
- * Warnings for values kproxy accepts but does not act on, beyond the fields it ignores altogether.
- *
- * @param config a valid configuration
- * @returns one warning per value
- * @example configurationValueWarnings({ ...config, detectLocalMode: 'NodeCIDR' }) // ['detectLocalMode: ...']
- */
-export function configurationValueWarnings(config: KubeProxyConfiguration): string[] {
-  const out: string[] = [];
-  if (config.detectLocalMode !== 'ClusterCIDR') {
-    out.push(
-      `detectLocalMode: ${config.detectLocalMode} is not supported yet: ignored (kproxy detects local traffic by clusterCIDR)`,
-    );
-  }
-  return out;
-}
