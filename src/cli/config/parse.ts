@@ -143,7 +143,7 @@ function join(path: string, key: string): string {
   return path === '' ? key : `${path}.${key}`;
 }
 
-/** The kind and apiVersion check, first: a wrong one makes every field error noise. */
+/** The kind (then apiVersion) check, first: a wrong one makes every field error noise. */
 function typeMetaProblems(doc: Record<string, unknown>): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   const { kind, apiVersion } = doc;
@@ -156,7 +156,8 @@ function typeMetaProblems(doc: Record<string, unknown>): ConfigProblem[] {
           : `must be "${KUBE_PROXY_CONFIG_KIND}", got ${show(kind)}`,
     });
   }
-  if (apiVersion !== KUBE_PROXY_CONFIG_API_VERSION) {
+  // One error: a wrong kind usually comes with a wrong apiVersion (another object's file).
+  if (problems.length === 0 && apiVersion !== KUBE_PROXY_CONFIG_API_VERSION) {
     const sameGroup = typeof apiVersion === 'string' && apiVersion.startsWith(`${KUBE_PROXY_CONFIG_GROUP}/`);
     problems.push({
       path: 'apiVersion',
