@@ -17,6 +17,7 @@ import { loadMode } from '../modes/registry.ts';
 import { ConfigFileError } from './config/config_error.ts';
 import { parseDuration } from './duration.ts';
 import { addPlanFlags, FlagError, iptablesBackend, type PlanFlags, planOptionsFromFlags } from './flags.ts';
+import { addIgnoredFlags } from './ignored_flags.ts';
 import { loadOnce } from './load_state.ts';
 import type { RunFlags } from './run_flags.ts';
 import { createSource, type SourceFlags } from './source_factory.ts';
@@ -133,10 +134,16 @@ export function buildProgram(io: { out: (s: string) => void; err: (s: string) =>
       '127.0.0.1:10249',
     )
     .option('--cleanup', 'remove everything kproxy ever programs, then exit', false)
-    .action(async (flags: RunFlags, command: Command) => {
-      const { runCommand } = await import('./run_command.ts');
-      await runCommand(flags, io, { given: (key) => command.getOptionValueSource(key) === 'cli' });
-    });
+    .addOption(
+      new Option('--logging-format <format>', "kube-proxy's spelling of --log-format").choices([
+        'json',
+        'text',
+      ]),
+    );
+  addIgnoredFlags(run).action(async (flags: RunFlags, command: Command) => {
+    const { runCommand } = await import('./run_command.ts');
+    await runCommand(flags, io, { given: (key) => command.getOptionValueSource(key) === 'cli' });
+  });
 
   const validate = program
     .command('validate')

@@ -56,7 +56,15 @@ export async function runCommand(
 ): Promise<void> {
   const file =
     commandFlags.config === undefined ? undefined : await loadConfigurationFile(commandFlags.config);
-  const resolved = resolveRun(commandFlags, context.given, file);
+  // kube-proxy's --logging-format is kproxy's --log-format.
+  const loggingFormat = commandFlags.loggingFormat;
+  const given = (key: keyof RunFlags) =>
+    context.given(key) || (key === 'logFormat' && loggingFormat !== undefined);
+  const resolved = resolveRun(
+    loggingFormat === undefined ? commandFlags : { ...commandFlags, logFormat: loggingFormat },
+    given,
+    file,
+  );
   const flags = resolved.flags;
   if (flags.cleanup) {
     await cleanupAll({ ...flags, iptablesBackend: 'all' }, io);

@@ -11,6 +11,8 @@ export interface RunFlags extends PlanFlags, SourceFlags {
   readonly proxyMode: string;
   readonly logFormat: 'json' | 'text';
   readonly logLevel: string;
+  /** `--logging-format`: kube-proxy's spelling of `--log-format`. */
+  readonly loggingFormat?: 'json' | 'text';
   readonly iptablesMinSyncPeriod: string;
   readonly iptablesSyncPeriod: string;
   readonly ipvsMinSyncPeriod: string;

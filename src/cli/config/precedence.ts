@@ -2,13 +2,15 @@
  * Where each setting of `kproxy run` comes from, with kube-proxy's precedence (cmd/kube-proxy/app
  * options.go, `Complete`): without `--config`, the flags build the configuration; with `--config`, the file
  * replaces every setting a flag could give, except `--hostname-override` and the logging flags, which still
- * win when given. Flags that only kproxy has (`--manifests`, `--node-ip`, `--iptables-backend`,
+ * win when given. kube-proxy's flags that kproxy accepts without acting on them (`ignored_flags.ts`) set
+ * their fields when there is no file, and warn either way. Flags that only kproxy has (`--manifests`, `--node-ip`, `--iptables-backend`,
  * `--userspace-*`, `--log-level`, `--master`) have no field and always apply. kube-proxy ignores the
  * overridden flags silently; kproxy says so, once per flag.
  *
  * @module
  */
 import { parseDuration } from '../duration.ts';
+import { ignoredFlagWarnings } from '../ignored_flags.ts';
 import type { RunFlags } from '../run_flags.ts';
 import { applyPlatformDefaults, setDefaults, zeroConfiguration } from './defaults.ts';
 import { formatGoDuration } from './go_duration.ts';
@@ -157,12 +159,16 @@ export function resolveRun(
   given: (key: keyof RunFlags) => boolean,
   file?: LoadedConfiguration,
 ): ResolvedRun {
-  if (file === undefined) return { flags, config: configFromFlags(flags), warnings: [] };
+  const raw = flags as unknown as Record<string, unknown>;
+  if (file === undefined) {
+    const config = configFromFlags(flags);
+    return { flags, config, warnings: ignoredFlagWarnings(raw, config) };
+  }
   const config = structuredClone(file.config);
   const effective = flagsFromConfig(config, flags, given);
   if (given('hostnameOverride')) config.hostnameOverride = flags.hostnameOverride ?? '';
   if (given('logFormat')) config.logging.format = flags.logFormat;
-  const warnings = [...file.warnings];
+  const warnings = [...file.warnings, ...ignoredFlagWarnings(raw, undefined)];
   for (const [key, field] of Object.entries(FLAG_FIELDS)) {
     if (given(key as keyof RunFlags)) {
       warnings.push(`--${kebab(key)} is ignored: --config is given, and its ${field} wins (as kube-proxy)`);
