@@ -55,6 +55,10 @@ export function addPlanFlags(command: Command): Command {
       collect,
     )
     .option(
+      '--bind-address <ip>',
+      "overrides kproxy's idea of the node's primary IP, as kube-proxy's (no socket is bound to it; default 0.0.0.0: none)",
+    )
+    .option(
       '--cluster-cidr <cidrs>',
       'pod CIDR(s), comma-separated: traffic from outside them to a ClusterIP is masqueraded',
     )
