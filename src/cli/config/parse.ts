@@ -41,7 +41,14 @@ function show(value: unknown): string {
   return typeof value === 'string' ? JSON.stringify(value) : (JSON.stringify(value) ?? String(value));
 }
 
-/** Whether a decoded value asks for something (what an ignored field must warn about). */
+/**
+ * Whether a decoded value is a zero value (`null`, `""`, `false`, `0`, `"0"`, an empty list or an object of
+ * zero values): what an ignored field may hold without a warning.
+ *
+ * @param value a decoded value
+ * @returns true when it asks for nothing
+ * @example isZeroValue({ bridgeInterface: '' }) // true
+ */
 export function isZeroValue(value: unknown): boolean {
   if (value === null || value === '' || value === false || value === 0 || value === '0') return true;
   if (Array.isArray(value)) return value.length === 0;
