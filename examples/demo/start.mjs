@@ -36,6 +36,7 @@ for (const b of backends) {
 const args = [
   join(here, '..', '..', 'bin', 'kproxy.js'),
   'run',
+  // `kproxy run` defaults to iptables, as kube-proxy; the demo runs without root, so it names userspace.
   '--proxy-mode',
   'userspace',
   '--manifests',

@@ -1,10 +1,12 @@
 // End-to-end tests of the CLI contract, through the real executable (TypeScript sources via tsx).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { parse } from 'yaml';
+import { kubeadmConfigConf } from './config/testing/kubeadm_example.ts';
 
 const bin = join(import.meta.dirname, '..', 'bin.ts');
 
@@ -169,5 +171,86 @@ describe('kproxy CLI', () => {
       assert.equal(r.code, 0, command);
       assert.match(r.stdout, new RegExp(`Usage: kproxy ${command}`), command);
     }
+  });
+
+  it('--version and version print the package version', async () => {
+    const { version } = JSON.parse(
+      await readFile(join(import.meta.dirname, '..', '..', 'package.json'), 'utf8'),
+    ) as {
+      version: string;
+    };
+    for (const args of [['--version'], ['version']]) {
+      const r = await kproxy(args);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, `kproxy ${version}\n`);
+    }
+  });
+
+  it('defaults to the iptables mode, as kube-proxy', async () => {
+    const rules = await kproxy(['rules', '--manifests', dir, '--node-ip', '198.18.0.1']);
+    assert.equal(rules.code, 0, rules.stderr);
+    assert.match(rules.stdout, /^\*nat$/m);
+    const out = join(dir, 'defaults.yaml');
+    const r = await kproxy(['run', '--write-config-to', out, '--node-ip', '198.18.0.1']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal((parse(await readFile(out, 'utf8')) as { mode: string }).mode, 'iptables');
+  });
+
+  it("--config reads kubeadm's ConfigMap; --write-config-to writes the effective configuration and exits", async () => {
+    const conf = join(dir, 'config.conf');
+    const out = join(dir, 'effective.yaml');
+    await writeFile(conf, kubeadmConfigConf());
+    const r = await kproxy(['run', '--config', conf, '--write-config-to', out, '--proxy-mode', 'userspace']);
+    assert.equal(r.code, 0, r.stderr);
+    const written = parse(await readFile(out, 'utf8')) as Record<string, unknown>;
+    assert.equal(written['kind'], 'KubeProxyConfiguration');
+    assert.equal(written['mode'], 'iptables', 'the file wins over --proxy-mode');
+    assert.equal(written['clusterCIDR'], '10.244.0.0/16');
+    assert.deepEqual(written['clientConnection'], {
+      acceptContentTypes: '',
+      burst: 10,
+      contentType: 'application/vnd.kubernetes.protobuf',
+      kubeconfig: '/var/lib/kube-proxy/kubeconfig.conf',
+      qps: 5,
+    });
+    assert.match(r.stderr, /--proxy-mode is ignored: --config is given, and its mode wins \(as kube-proxy\)/);
+    assert.match(r.stderr, /conntrack\.maxPerCore: not supported yet: ignored/);
+    const again = await kproxy(['run', '--config', out, '--write-config-to', join(dir, 'again.yaml')]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal(await readFile(join(dir, 'again.yaml'), 'utf8'), await readFile(out, 'utf8'));
+  });
+
+  it('refuses a bad configuration file with exit 2 and one message naming the file and the field', async () => {
+    const head = 'apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\n';
+    const cases: [string, string, string][] = [
+      [
+        'type.yaml',
+        `${head}conntrack:\n  maxPerCore: abc\n`,
+        'conntrack.maxPerCore: must be a 32-bit integer, got "abc"',
+      ],
+      ['unknown.yaml', `${head}iptables:\n  syncPeriodd: 30s\n`, 'iptables.syncPeriodd: unknown field'],
+      ['value.yaml', `${head}mode: ipvs\nipvs:\n  scheduler: fifo\n`, 'ipvs.scheduler: must be one of'],
+      [
+        'kind.yaml',
+        'apiVersion: v1\nkind: ConfigMap\n',
+        'kind: must be "KubeProxyConfiguration", got "ConfigMap"',
+      ],
+      ['yaml.yaml', `${head}mode: [\n`, 'not valid YAML: '],
+    ];
+    for (const [name, text, reason] of cases) {
+      const file = join(dir, name);
+      await writeFile(file, text);
+      // No source: even if the file were accepted, nothing could be programmed in this namespace.
+      const r = await kproxy(['run', '--config', file]);
+      assert.equal(r.code, 2, `${name}: ${r.stderr}`);
+      assert.ok(
+        r.stderr.startsWith(`kproxy: Invalid configuration file ${file}: ${reason}`),
+        `${name}: ${r.stderr}`,
+      );
+      assert.equal(r.stderr.trimEnd().split('\n').length, 1, `${name}: one line`);
+    }
+    const missing = await kproxy(['run', '--config', join(dir, 'missing.yaml')]);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /^kproxy: Invalid configuration file .*missing\.yaml: cannot read: ENOENT/);
   });
 });

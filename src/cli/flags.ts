@@ -15,6 +15,7 @@ import type { IptablesBackend } from '../contracts/proxy_mode.ts';
 export interface PlanFlags {
   readonly hostnameOverride?: string;
   readonly nodeIp?: string[];
+  readonly bindAddress?: string;
   readonly clusterCidr?: string;
   readonly masqueradeAll?: boolean;
   readonly iptablesMasqueradeBit: string;
@@ -54,6 +55,10 @@ export function addPlanFlags(command: Command): Command {
       collect,
     )
     .option(
+      '--bind-address <ip>',
+      "overrides kproxy's idea of the node's primary IP, as kube-proxy's (no socket is bound to it; default 0.0.0.0: none)",
+    )
+    .option(
       '--cluster-cidr <cidrs>',
       'pod CIDR(s), comma-separated: traffic from outside them to a ClusterIP is masqueraded',
     )
@@ -66,7 +71,7 @@ export function addPlanFlags(command: Command): Command {
     )
     .option(
       '--nodeport-addresses <cidrs>',
-      'comma-separated CIDRs of node addresses that accept NodePort traffic',
+      "comma-separated CIDRs of node addresses that accept NodePort traffic, or 'primary' (the node's primary IP of each family: --bind-address, else the first --node-ip, else the first non-loopback address); default: all",
     )
     .option(
       '--proxy-port-range <from-to>',
@@ -135,6 +140,51 @@ export function localAddresses(): string[] {
   return out.sort();
 }
 
+function isUnspecified(ip: string | undefined): boolean {
+  return ip === undefined || ip === '' || ip === '0.0.0.0' || ip === '::';
+}
+
+/**
+ * The node's primary IP of each family, as kube-proxy's `primary` NodePort addresses mean it: the
+ * `--bind-address` (when it names an address), then the first `--node-ip` of each family, then the first
+ * address of this host that is neither loopback nor link-local.
+ *
+ * @param flags `bindAddress` and `nodeIp`
+ * @param local this host's addresses (tests pass their own)
+ * @returns at most one IPv4 and one IPv6 address, IPv4 first
+ * @example primaryNodeIPs({ nodeIp: ['198.18.0.1', '2001:2::1', '198.18.0.2'] }) // ['198.18.0.1', '2001:2::1']
+ */
+export function primaryNodeIPs(
+  flags: Pick<PlanFlags, 'bindAddress' | 'nodeIp'>,
+  local: () => string[] = localAddresses,
+): string[] {
+  const candidates = [
+    ...(isUnspecified(flags.bindAddress) ? [] : [flags.bindAddress ?? '']),
+    ...(flags.nodeIp ?? local().filter((ip) => !ip.startsWith('127.') && ip !== '::1')),
+  ];
+  const v4 = candidates.find((ip) => isIP(ip) === 4);
+  const v6 = candidates.find((ip) => isIP(ip) === 6);
+  return [...(v4 === undefined ? [] : [v4]), ...(v6 === undefined ? [] : [v6])];
+}
+
+function nodePortAddresses(flags: PlanFlags): string[] {
+  const list = (flags.nodeportAddresses ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  if (!list.includes('primary')) return cidrList('nodeport-addresses', flags.nodeportAddresses);
+  if (list.length !== 1) {
+    throw new FlagError(`Invalid --nodeport-addresses: "primary" cannot be combined with CIDRs`);
+  }
+  const primary = primaryNodeIPs(flags);
+  if (primary.length === 0) {
+    throw new FlagError(
+      'Invalid --nodeport-addresses primary: the node has no primary IP: give --node-ip or --bind-address',
+    );
+  }
+  return primary.map((ip) => (isIP(ip) === 6 ? `${ip}/128` : `${ip}/32`));
+}
+
 /**
  * Turns parsed flags into {@link PlanOptions}.
  *
@@ -147,6 +197,9 @@ export function planOptionsFromFlags(flags: PlanFlags, durationMs: (text: string
   const nodeIPs = flags.nodeIp ?? localAddresses();
   for (const ip of nodeIPs)
     if (isIP(ip) === 0) throw new FlagError(`Invalid --node-ip: not an IP address: "${ip}"`);
+  if (flags.bindAddress !== undefined && isIP(flags.bindAddress) === 0) {
+    throw new FlagError(`Invalid --bind-address: not an IP address: "${flags.bindAddress}"`);
+  }
   const bit = Number(flags.iptablesMasqueradeBit);
   if (!Number.isInteger(bit) || bit < 0 || bit > 31) {
     throw new FlagError(
@@ -194,7 +247,7 @@ export function planOptionsFromFlags(flags: PlanFlags, durationMs: (text: string
     masqueradeAll: flags.masqueradeAll ?? false,
     masqueradeBit: bit,
     ipvsScheduler: flags.ipvsScheduler,
-    nodePortAddresses: cidrList('nodeport-addresses', flags.nodeportAddresses),
+    nodePortAddresses: nodePortAddresses(flags),
     proxyPortRange,
     udpIdleTimeoutMs: udpTimeout === undefined ? 250 : durationMs(udpTimeout),
     userspacePortals,

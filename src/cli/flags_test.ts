@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseDuration } from './duration.ts';
-import { FlagError, type PlanFlags, planOptionsFromFlags } from './flags.ts';
+import { FlagError, type PlanFlags, planOptionsFromFlags, primaryNodeIPs } from './flags.ts';
 import { formatTrace, parseDestination } from './main.ts';
 
 const base: PlanFlags = {
@@ -82,6 +82,42 @@ describe('plan flags', () => {
         },
       );
     }
+  });
+});
+
+describe('--nodeport-addresses primary and --bind-address', () => {
+  it("means the node's primary IP of each family, as kube-proxy's", () => {
+    const local = () => ['127.0.0.1', '198.18.0.7', '198.18.0.8', '::1', '2001:2::7'];
+    const cases: [Pick<PlanFlags, 'bindAddress' | 'nodeIp'>, string[]][] = [
+      [{ nodeIp: ['198.18.0.1', '2001:2::1', '198.18.0.2'] }, ['198.18.0.1', '2001:2::1']],
+      [{ nodeIp: ['2001:2::1'] }, ['2001:2::1']],
+      [{ bindAddress: '198.18.0.9', nodeIp: ['198.18.0.1'] }, ['198.18.0.9']],
+      [{ bindAddress: '0.0.0.0' }, ['198.18.0.7', '2001:2::7']],
+      [{}, ['198.18.0.7', '2001:2::7']],
+    ];
+    for (const [flags, expected] of cases) assert.deepEqual(primaryNodeIPs(flags, local), expected);
+  });
+  it('becomes one host CIDR per family in the plan options', () => {
+    const o = planOptionsFromFlags(
+      { ...base, nodeIp: ['198.18.0.1', '198.18.0.2', '2001:2::1'], nodeportAddresses: 'primary' },
+      parseDuration,
+    );
+    assert.deepEqual(o.nodePortAddresses, ['198.18.0.1/32', '2001:2::1/128']);
+    assert.deepEqual(
+      o.nodeIPs,
+      ['198.18.0.1', '198.18.0.2', '2001:2::1'],
+      'NodePorts still know every node IP',
+    );
+  });
+  it('refuses primary with CIDRs, and a --bind-address that is not an IP', () => {
+    assert.throws(
+      () => planOptionsFromFlags({ ...base, nodeportAddresses: 'primary,198.18.0.0/24' }, parseDuration),
+      /Invalid --nodeport-addresses: "primary" cannot be combined with CIDRs/,
+    );
+    assert.throws(
+      () => planOptionsFromFlags({ ...base, bindAddress: 'node-a' }, parseDuration),
+      /Invalid --bind-address: not an IP address: "node-a"/,
+    );
   });
 });
 

@@ -14,11 +14,14 @@ import { formatProblem } from '../model/problem.ts';
 import type { Protocol, ProxyState } from '../model/types.ts';
 import type { ModeDefinition, ProxierDeps } from '../modes/mode.ts';
 import { loadMode } from '../modes/registry.ts';
+import { ConfigFileError } from './config/config_error.ts';
 import { parseDuration } from './duration.ts';
 import { addPlanFlags, FlagError, iptablesBackend, type PlanFlags, planOptionsFromFlags } from './flags.ts';
+import { addIgnoredFlags } from './ignored_flags.ts';
 import { loadOnce } from './load_state.ts';
-import type { RunFlags } from './run_command.ts';
+import type { RunFlags } from './run_flags.ts';
 import { createSource, type SourceFlags } from './source_factory.ts';
+import { kproxyVersion } from './version.ts';
 
 interface CommonFlags extends PlanFlags, SourceFlags {
   readonly proxyMode: string;
@@ -26,8 +29,9 @@ interface CommonFlags extends PlanFlags, SourceFlags {
   readonly logLevel: string;
 }
 
+/** `--proxy-mode`, defaulting to iptables as kube-proxy's on Linux. */
 function modeOption(): Option {
-  return new Option('--proxy-mode <mode>', 'which proxy mode').choices([...PROXY_MODES]).default('userspace');
+  return new Option('--proxy-mode <mode>', 'which proxy mode').choices([...PROXY_MODES]).default('iptables');
 }
 
 function sourceFlags(command: Command): Command {
@@ -88,9 +92,21 @@ export function buildProgram(io: { out: (s: string) => void; err: (s: string) =>
       'kube-proxy rebuilt in TypeScript: makes Service VIPs reach their backends (userspace, iptables, ipvs, nftables)',
     )
     .showHelpAfterError()
-    .configureOutput({ writeOut: io.out, writeErr: io.err });
+    .configureOutput({ writeOut: io.out, writeErr: io.err })
+    .version(`kproxy ${kproxyVersion()}`, '--version', 'print the version and exit');
+
+  program
+    .command('version')
+    .description('print the version')
+    .action(() => io.out(`kproxy ${kproxyVersion()}\n`));
 
   const run = program.command('run').description('run the proxy: watch the source and program the node');
+  run
+    .option(
+      '--config <file>',
+      "a KubeProxyConfiguration (kubeproxy.config.k8s.io/v1alpha1) file, e.g. kubeadm's kube-proxy ConfigMap; its fields win over the flags that set them, except --hostname-override and --log-format (as kube-proxy)",
+    )
+    .option('--write-config-to <file>', 'write the effective configuration to this file and exit');
   sourceFlags(run);
   addPlanFlags(run);
   logFlags(run)
@@ -118,10 +134,16 @@ export function buildProgram(io: { out: (s: string) => void; err: (s: string) =>
       '127.0.0.1:10249',
     )
     .option('--cleanup', 'remove everything kproxy ever programs, then exit', false)
-    .action(async (flags: RunFlags) => {
-      const { runCommand } = await import('./run_command.ts');
-      await runCommand(flags, io);
-    });
+    .addOption(
+      new Option('--logging-format <format>', "kube-proxy's spelling of --log-format").choices([
+        'json',
+        'text',
+      ]),
+    );
+  addIgnoredFlags(run).action(async (flags: RunFlags, command: Command) => {
+    const { runCommand } = await import('./run_command.ts');
+    await runCommand(flags, io, { given: (key) => command.getOptionValueSource(key) === 'cli' });
+  });
 
   const validate = program
     .command('validate')
@@ -249,6 +271,6 @@ export async function main(argv: readonly string[]): Promise<number> {
       return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' ? 0 : (e.exitCode ?? 2);
     }
     io.err(`kproxy: ${e.message ?? String(error)}\n`);
-    return error instanceof FlagError ? 2 : 1;
+    return error instanceof FlagError || error instanceof ConfigFileError ? 2 : 1;
   }
 }

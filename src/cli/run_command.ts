@@ -4,6 +4,7 @@
  * @module
  */
 
+import { writeFile } from 'node:fs/promises';
 import type { IptablesBackend, ProxyMode } from '../contracts/proxy_mode.ts';
 import { isProxyMode, PROXY_MODES } from '../contracts/proxy_mode.ts';
 import type { SyncObserver } from '../contracts/sync.ts';
@@ -19,22 +20,20 @@ import { HealthState } from '../server/health_state.ts';
 import { startHealthServer } from '../server/healthz.ts';
 import { startMetricsServer } from '../server/metrics_server.ts';
 import { ServiceHealthServer } from '../server/service_health.ts';
+import { loadConfigurationFile } from './config/load.ts';
+import { resolveRun } from './config/precedence.ts';
+import { configurationYaml, configzBody } from './config/serialize.ts';
 import { parseDuration } from './duration.ts';
 import { FlagError, iptablesBackend, type PlanFlags, planOptionsFromFlags } from './flags.ts';
-import { createSource, type SourceFlags } from './source_factory.ts';
+import type { RunFlags } from './run_flags.ts';
+import { createSource } from './source_factory.ts';
 
-/** Every flag of `run`. */
-export interface RunFlags extends PlanFlags, SourceFlags {
-  readonly proxyMode: string;
-  readonly logFormat: 'json' | 'text';
-  readonly logLevel: string;
-  readonly iptablesMinSyncPeriod: string;
-  readonly iptablesSyncPeriod: string;
-  readonly ipvsMinSyncPeriod: string;
-  readonly ipvsSyncPeriod: string;
-  readonly healthzBindAddress: string;
-  readonly metricsBindAddress: string;
-  readonly cleanup: boolean;
+export type { RunFlags } from './run_flags.ts';
+
+/** How `run` learns which flags were on the command line (commander's value source). */
+export interface RunContext {
+  /** True when the flag was given, false when it holds its default. */
+  readonly given: (key: keyof RunFlags) => boolean;
 }
 
 interface Io {
@@ -43,12 +42,30 @@ interface Io {
 }
 
 /**
- * Runs the daemon until SIGTERM/SIGINT.
+ * Runs the daemon until SIGTERM/SIGINT (or, with `--write-config-to`, writes the effective configuration
+ * and returns). A bad `--config` file fails here, before anything is programmed.
  *
- * @param flags parsed flags of `run`
+ * @param commandFlags parsed flags of `run`
  * @param io output
+ * @param context which flags were given (default: none, every value is a default)
  */
-export async function runCommand(flags: RunFlags, io: Io): Promise<void> {
+export async function runCommand(
+  commandFlags: RunFlags,
+  io: Io,
+  context: RunContext = { given: () => false },
+): Promise<void> {
+  const file =
+    commandFlags.config === undefined ? undefined : await loadConfigurationFile(commandFlags.config);
+  // kube-proxy's --logging-format is kproxy's --log-format.
+  const loggingFormat = commandFlags.loggingFormat;
+  const given = (key: keyof RunFlags) =>
+    context.given(key) || (key === 'logFormat' && loggingFormat !== undefined);
+  const resolved = resolveRun(
+    loggingFormat === undefined ? commandFlags : { ...commandFlags, logFormat: loggingFormat },
+    given,
+    file,
+  );
+  const flags = resolved.flags;
   if (flags.cleanup) {
     await cleanupAll({ ...flags, iptablesBackend: 'all' }, io);
     return;
@@ -56,7 +73,15 @@ export async function runCommand(flags: RunFlags, io: Io): Promise<void> {
   if (!isProxyMode(flags.proxyMode)) throw new FlagError(`Invalid --proxy-mode: "${flags.proxyMode}"`);
   const modeName: ProxyMode = flags.proxyMode;
   const logger = createLogger({ format: flags.logFormat, level: flags.logLevel });
+  for (const warning of resolved.warnings) {
+    logger.warn({ config: commandFlags.config }, `Configuration: ${warning}`);
+  }
   const plan = planOptionsFromFlags(flags, parseDuration);
+  if (commandFlags.writeConfigTo !== undefined) {
+    await writeFile(commandFlags.writeConfigTo, configurationYaml(resolved.config));
+    logger.info({ file: commandFlags.writeConfigTo }, 'Wrote configuration');
+    return;
+  }
   const ipvs = modeName === 'ipvs';
   const minSyncPeriodMs = parseDuration(ipvs ? flags.ipvsMinSyncPeriod : flags.iptablesMinSyncPeriod);
   const syncPeriodMs = parseDuration(ipvs ? flags.ipvsSyncPeriod : flags.iptablesSyncPeriod);
@@ -89,7 +114,14 @@ export async function runCommand(flags: RunFlags, io: Io): Promise<void> {
     }),
   );
   await serve('metrics', flags.metricsBindAddress, () =>
-    startMetricsServer({ bindAddress: flags.metricsBindAddress, metrics, signal: servers.signal, onError }),
+    startMetricsServer({
+      bindAddress: flags.metricsBindAddress,
+      metrics,
+      proxyMode: modeName,
+      configz: () => configzBody(resolved.config),
+      signal: servers.signal,
+      onError,
+    }),
   );
   const serviceHealth = new ServiceHealthServer({
     proxyHealthy: () => health.health().healthy,

@@ -38,6 +38,7 @@ export const KPROXY_ERROR_CODES = [
   'KPROXY_BIND_ADDRESS',
   'KPROXY_LISTEN',
   'KPROXY_FLAG_INVALID',
+  'KPROXY_CONFIG_INVALID',
   // test support, lab and benchmarks (never thrown by the daemon)
   'KPROXY_LAB',
   'KPROXY_GUEST',

@@ -114,6 +114,40 @@ describe('startMetricsServer', () => {
     assert.equal(await healthz.text(), 'ok');
     assert.equal((await get(server, '/')).status, 404);
     assert.equal((await get(server, '/metricsx')).status, 404);
+    assert.equal((await get(server, '/proxyMode')).status, 404, 'no mode given');
+    assert.equal((await get(server, '/configz')).status, 404, 'no configuration given');
+  });
+
+  it("answers /proxyMode with the mode's name and /configz with the configuration, as kube-proxy", async () => {
+    let syncPeriod = '30s';
+    const configured = await startMetricsServer({
+      bindAddress: '127.0.0.1:0',
+      metrics,
+      proxyMode: 'nftables',
+      configz: () => ({
+        'kubeproxy.config.k8s.io': { kind: 'KubeProxyConfiguration', mode: 'nftables', syncPeriod },
+      }),
+    });
+    try {
+      const mode = await get(configured, '/proxyMode');
+      assert.equal(mode.status, 200);
+      assert.equal(mode.headers.get('content-type'), 'text/plain; charset=utf-8');
+      assert.equal(await mode.text(), 'nftables');
+      const configz = await get(configured, '/configz');
+      assert.equal(configz.status, 200);
+      assert.equal(configz.headers.get('content-type'), 'application/json');
+      assert.deepEqual(await configz.json(), {
+        'kubeproxy.config.k8s.io': { kind: 'KubeProxyConfiguration', mode: 'nftables', syncPeriod: '30s' },
+      });
+      syncPeriod = '1m0s';
+      const later = (await (await get(configured, '/configz')).json()) as Record<
+        string,
+        { syncPeriod: string }
+      >;
+      assert.equal(later['kubeproxy.config.k8s.io']?.syncPeriod, '1m0s', 'rendered on each request');
+    } finally {
+      await configured.close();
+    }
   });
 
   it('answers 500 with the reason when the metrics cannot be rendered', async () => {

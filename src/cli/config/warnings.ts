@@ -1,0 +1,58 @@
+/**
+ * What kproxy tells the operator it will not do: one warning per field of the configuration that asks
+ * for something kproxy does not implement yet. A field warns when the file sets it to something other
+ * than its zero value and upstream's default, and, for the settings by which kube-proxy changes the node
+ * even when the file leaves them unset (conntrack sysctls, the OOM score, localhost NodePorts in iptables
+ * mode), whenever their effective value would make kube-proxy act. Nothing is dropped silently.
+ *
+ * @module
+ */
+import { isDeepStrictEqual } from 'node:util';
+import { defaultConfiguration } from './defaults.ts';
+import { isZeroValue } from './parse.ts';
+import type { KubeProxyConfiguration } from './types.ts';
+
+/** Settings kube-proxy applies to the node by default (so their defaults alone are worth a warning). */
+const NODE_SETTINGS = [
+  'oomScoreAdj',
+  'conntrack.maxPerCore',
+  'conntrack.min',
+  'conntrack.tcpEstablishedTimeout',
+  'conntrack.tcpCloseWaitTimeout',
+];
+
+function valueAt(config: KubeProxyConfiguration, path: string): unknown {
+  let value: unknown = config;
+  for (const key of path.split('.')) value = (value as Record<string, unknown> | null)?.[key];
+  return value;
+}
+
+/**
+ * The warnings of an effective configuration.
+ *
+ * @param config the effective configuration (defaults applied)
+ * @param ignoredFields paths of the ignored fields the file set to non-zero values
+ * @returns one `PATH: ...` warning per field, in the file's order, node settings last
+ * @example configurationWarnings(config, ['conntrack.tcpBeLiberal']) // ['conntrack.tcpBeLiberal: not supported yet: ignored', ...]
+ */
+export function configurationWarnings(
+  config: KubeProxyConfiguration,
+  ignoredFields: readonly string[],
+): string[] {
+  const defaults = defaultConfiguration();
+  const paths = ignoredFields.filter((p) => !isDeepStrictEqual(valueAt(config, p), valueAt(defaults, p)));
+  const nodeSettings = [
+    ...NODE_SETTINGS,
+    ...(config.mode === 'iptables' ? ['iptables.localhostNodePorts'] : []),
+  ];
+  for (const path of nodeSettings) {
+    if (!paths.includes(path) && !isZeroValue(valueAt(config, path))) paths.push(path);
+  }
+  const out = paths.map((p) => `${p}: not supported yet: ignored`);
+  if (config.detectLocalMode !== 'ClusterCIDR') {
+    out.push(
+      `detectLocalMode: ${config.detectLocalMode} is not supported yet: ignored (kproxy detects local traffic by clusterCIDR)`,
+    );
+  }
+  return out;
+}

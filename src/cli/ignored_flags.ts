@@ -1,0 +1,182 @@
+/**
+ * kube-proxy's flags that kproxy accepts but does not act on yet, so that a kube-proxy command line (a
+ * DaemonSet's `command`) runs unchanged: each one given is parsed, lands in the effective configuration
+ * (`/configz`, `--write-config-to`) and yields one warning. With `--config`, the file wins over them, as
+ * over every flag that sets one of its fields.
+ *
+ * @module
+ */
+import { type Command, Option } from 'commander';
+import { parseGoDuration } from './config/go_duration.ts';
+import type { KubeProxyConfiguration } from './config/types.ts';
+import { FlagError } from './flags.ts';
+
+/** How a flag's value is read (as kube-proxy's pflag types). */
+type FlagValue = 'int' | 'float' | 'duration' | 'bool' | 'list' | 'gates' | 'string';
+
+/** One flag: its name, the configuration field it sets (none for the deprecated port flags) and its type. */
+export interface IgnoredFlag {
+  readonly name: string;
+  readonly field: string | undefined;
+  readonly value: FlagValue;
+  readonly description: string;
+}
+
+const flag = (
+  name: string,
+  field: string | undefined,
+  value: FlagValue,
+  description: string,
+): IgnoredFlag => ({
+  name,
+  field,
+  value,
+  description,
+});
+
+/** The flags, in kube-proxy's order. */
+export const IGNORED_KUBE_PROXY_FLAGS: readonly IgnoredFlag[] = [
+  flag('feature-gates', 'featureGates', 'gates', 'feature gates, key=value pairs'),
+  flag('kube-api-content-type', 'clientConnection.contentType', 'string', 'content type of API requests'),
+  flag('kube-api-burst', 'clientConnection.burst', 'int', 'API client burst'),
+  flag('kube-api-qps', 'clientConnection.qps', 'float', 'API client QPS'),
+  flag('bind-address-hard-fail', 'bindAddressHardFail', 'bool', 'exit when a server cannot bind'),
+  flag('profiling', 'enableProfiling', 'bool', '/debug/pprof on the metrics port'),
+  flag('show-hidden-metrics-for-version', 'showHiddenMetricsForVersion', 'string', 'show hidden metrics'),
+  flag('iptables-localhost-nodeports', 'iptables.localhostNodePorts', 'bool', 'NodePorts on 127.0.0.1'),
+  flag('ipvs-exclude-cidrs', 'ipvs.excludeCIDRs', 'list', 'CIDRs the ipvs cleanup leaves alone'),
+  flag('ipvs-strict-arp', 'ipvs.strictARP', 'bool', 'arp_ignore=1, arp_announce=2'),
+  flag('ipvs-tcp-timeout', 'ipvs.tcpTimeout', 'duration', 'IPVS TCP idle timeout'),
+  flag('ipvs-tcpfin-timeout', 'ipvs.tcpFinTimeout', 'duration', 'IPVS TCP FIN timeout'),
+  flag('ipvs-udp-timeout', 'ipvs.udpTimeout', 'duration', 'IPVS UDP timeout'),
+  flag(
+    'detect-local-mode',
+    'detectLocalMode',
+    'string',
+    'how local traffic is detected (kproxy: ClusterCIDR)',
+  ),
+  flag(
+    'pod-bridge-interface',
+    'detectLocal.bridgeInterface',
+    'string',
+    'for detect-local-mode BridgeInterface',
+  ),
+  flag('pod-interface-name-prefix', 'detectLocal.interfaceNamePrefix', 'string', 'for InterfaceNamePrefix'),
+  flag('oom-score-adj', 'oomScoreAdj', 'int', "the process's oom_score_adj"),
+  flag('conntrack-max-per-core', 'conntrack.maxPerCore', 'int', 'nf_conntrack_max per CPU'),
+  flag('conntrack-min', 'conntrack.min', 'int', 'nf_conntrack_max at least'),
+  flag('conntrack-tcp-timeout-established', 'conntrack.tcpEstablishedTimeout', 'duration', 'sysctl'),
+  flag('conntrack-tcp-timeout-close-wait', 'conntrack.tcpCloseWaitTimeout', 'duration', 'sysctl'),
+  flag('conntrack-tcp-be-liberal', 'conntrack.tcpBeLiberal', 'bool', 'nf_conntrack_tcp_be_liberal=1'),
+  flag('conntrack-udp-timeout', 'conntrack.udpTimeout', 'duration', 'sysctl'),
+  flag('conntrack-udp-timeout-stream', 'conntrack.udpStreamTimeout', 'duration', 'sysctl'),
+  flag('config-sync-period', 'configSyncPeriod', 'duration', 'informer resync period'),
+  flag('healthz-port', undefined, 'int', 'deprecated upstream: use --healthz-bind-address'),
+  flag('metrics-port', undefined, 'int', 'deprecated upstream: use --metrics-bind-address'),
+  flag('v', 'logging.verbosity', 'int', 'klog verbosity'),
+  flag('vmodule', undefined, 'string', 'klog per-file verbosity'),
+  flag('log-flush-frequency', 'logging.flushFrequency', 'duration', 'klog flush period'),
+];
+
+function camel(name: string): string {
+  return name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+/**
+ * Adds the flags to `run` (hidden from nothing: `--help` lists them as ignored).
+ *
+ * @param command the `run` command
+ * @returns the same command
+ * @example addIgnoredFlags(program.command('run'))
+ */
+export function addIgnoredFlags(command: Command): Command {
+  for (const f of IGNORED_KUBE_PROXY_FLAGS) {
+    const spelling =
+      f.name === 'v' ? '-v, --v <level>' : f.value === 'bool' ? `--${f.name} [bool]` : `--${f.name} <value>`;
+    command.addOption(
+      new Option(spelling, `kube-proxy's: ${f.description}; accepted, not supported yet: ignored`),
+    );
+  }
+  return command;
+}
+
+function parseValue(f: IgnoredFlag, raw: unknown): unknown {
+  // pflag also takes `-v=2`, which commander hands over as "=2".
+  const text = raw === true ? 'true' : String(raw).replace(/^=/, '');
+  const bad = (what: string) => new FlagError(`Invalid --${f.name}: ${what}, got "${text}"`);
+  switch (f.value) {
+    case 'int': {
+      if (!/^-?\d+$/.test(text)) throw bad('not an integer');
+      return Number(text);
+    }
+    case 'float': {
+      if (!/^-?\d+(\.\d+)?$/.test(text)) throw bad('not a number');
+      return Number(text);
+    }
+    case 'duration': {
+      const ms = parseGoDuration(text);
+      if (ms === undefined) throw bad('not a duration (e.g. 30s, 1h0m0s)');
+      return ms;
+    }
+    case 'bool': {
+      if (text !== 'true' && text !== 'false') throw bad('not true or false');
+      return text === 'true';
+    }
+    case 'list':
+      return text.split(',').filter(Boolean);
+    case 'gates': {
+      const out: Record<string, boolean> = {};
+      for (const pair of text.split(',').filter(Boolean)) {
+        const [key, value] = pair.split('=');
+        if (key === undefined || (value !== 'true' && value !== 'false'))
+          throw bad('not key=true|false pairs');
+        out[key] = value === 'true';
+      }
+      return out;
+    }
+    case 'string':
+      return text;
+    default: {
+      const never: never = f.value;
+      throw new Error(`Unknown flag type: ${String(never)}`);
+    }
+  }
+}
+
+/**
+ * Reads the ignored flags that were given: sets their fields in a configuration built from flags, and
+ * returns one warning per flag.
+ *
+ * @param flags parsed flags (commander's keys)
+ * @param config the configuration built from flags (changed in place), or undefined with `--config`
+ * @returns one warning per given flag
+ * @throws FlagError for a value of the wrong type
+ * @example ignoredFlagWarnings(flags, config) // ['--conntrack-max-per-core: not supported yet: ignored']
+ */
+export function ignoredFlagWarnings(
+  flags: Readonly<Record<string, unknown>>,
+  config: KubeProxyConfiguration | undefined,
+): string[] {
+  const out: string[] = [];
+  for (const f of IGNORED_KUBE_PROXY_FLAGS) {
+    const raw = flags[camel(f.name)];
+    if (raw === undefined) continue;
+    const value = parseValue(f, raw);
+    if (config === undefined) {
+      out.push(
+        f.field === undefined
+          ? `--${f.name} is ignored: --config is given (as kube-proxy)`
+          : `--${f.name} is ignored: --config is given, and its ${f.field} wins (as kube-proxy)`,
+      );
+      continue;
+    }
+    if (f.field !== undefined) {
+      const keys = f.field.split('.');
+      let target = config as unknown as Record<string, unknown>;
+      for (const key of keys.slice(0, -1)) target = target[key] as Record<string, unknown>;
+      target[keys.at(-1) ?? ''] = value;
+    }
+    out.push(`--${f.name}: not supported yet: ignored`);
+  }
+  return out;
+}

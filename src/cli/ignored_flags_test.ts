@@ -1,0 +1,89 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Command } from 'commander';
+import { defaultConfiguration } from './config/defaults.ts';
+import { FlagError } from './flags.ts';
+import { addIgnoredFlags, IGNORED_KUBE_PROXY_FLAGS, ignoredFlagWarnings } from './ignored_flags.ts';
+
+function parse(args: string[]): Record<string, unknown> {
+  const command = addIgnoredFlags(new Command('run').exitOverride());
+  command.parse(args, { from: 'user' });
+  return command.opts();
+}
+
+describe("kube-proxy's flags kproxy accepts and ignores", () => {
+  it('parse as kube-proxy spells them, set their field and warn once each', () => {
+    const config = defaultConfiguration();
+    const flags = parse([
+      '--conntrack-max-per-core=0',
+      '--conntrack-tcp-timeout-established',
+      '2h0m0s',
+      '--ipvs-strict-arp',
+      '--iptables-localhost-nodeports=false',
+      '--ipvs-exclude-cidrs',
+      '198.18.0.0/24,198.19.0.0/24',
+      '--feature-gates',
+      'A=true,B=false',
+      '--kube-api-qps',
+      '7.5',
+      '-v=4',
+      '--oom-score-adj',
+      '-999',
+    ]);
+    assert.deepEqual(ignoredFlagWarnings(flags, config), [
+      '--feature-gates: not supported yet: ignored',
+      '--kube-api-qps: not supported yet: ignored',
+      '--iptables-localhost-nodeports: not supported yet: ignored',
+      '--ipvs-exclude-cidrs: not supported yet: ignored',
+      '--ipvs-strict-arp: not supported yet: ignored',
+      '--oom-score-adj: not supported yet: ignored',
+      '--conntrack-max-per-core: not supported yet: ignored',
+      '--conntrack-tcp-timeout-established: not supported yet: ignored',
+      '--v: not supported yet: ignored',
+    ]);
+    assert.equal(config.conntrack.maxPerCore, 0);
+    assert.equal(config.conntrack.tcpEstablishedTimeout, 7_200_000);
+    assert.equal(config.ipvs.strictARP, true);
+    assert.equal(config.iptables.localhostNodePorts, false);
+    assert.deepEqual(config.ipvs.excludeCIDRs, ['198.18.0.0/24', '198.19.0.0/24']);
+    assert.deepEqual(config.featureGates, { A: true, B: false });
+    assert.equal(config.clientConnection.qps, 7.5);
+    assert.equal(config.logging.verbosity, 4);
+    assert.equal(config.oomScoreAdj, -999);
+  });
+
+  it('with --config, say that the file wins', () => {
+    assert.deepEqual(ignoredFlagWarnings(parse(['--conntrack-min', '0', '--healthz-port', '0']), undefined), [
+      '--conntrack-min is ignored: --config is given, and its conntrack.min wins (as kube-proxy)',
+      '--healthz-port is ignored: --config is given (as kube-proxy)',
+    ]);
+  });
+
+  it('refuse a value of the wrong type, naming the flag', () => {
+    const cases: [string[], RegExp][] = [
+      [['--conntrack-min', 'abc'], /^Invalid --conntrack-min: not an integer, got "abc"$/],
+      [['--ipvs-tcp-timeout', '30'], /^Invalid --ipvs-tcp-timeout: not a duration/],
+      [['--ipvs-strict-arp=yes'], /^Invalid --ipvs-strict-arp: not true or false, got "yes"$/],
+      [['--feature-gates', 'A'], /^Invalid --feature-gates: not key=true\|false pairs/],
+    ];
+    for (const [args, message] of cases) {
+      assert.throws(
+        () => ignoredFlagWarnings(parse(args), defaultConfiguration()),
+        (e: unknown) => e instanceof FlagError && message.test(e.message),
+        args.join(' '),
+      );
+    }
+  });
+
+  it('set only fields of the configuration', () => {
+    const config = defaultConfiguration() as unknown as Record<string, unknown>;
+    for (const f of IGNORED_KUBE_PROXY_FLAGS) {
+      if (f.field === undefined) continue;
+      let value: unknown = config;
+      for (const key of f.field.split('.')) {
+        assert.ok(value !== null && typeof value === 'object' && key in value, `${f.name}: ${f.field}`);
+        value = (value as Record<string, unknown>)[key];
+      }
+    }
+  });
+});
