@@ -1,6 +1,7 @@
 /**
- * kproxy's version: the `version` of its package.json, read where the code runs (from `src/cli/` and from
- * the compiled `dist/cli/`, the package root is two directories up).
+ * kproxy's version: the `version` of its package.json, found by walking up from where the code runs
+ * (`src/cli/` and the compiled `dist/cli/` are two directories below the package root, the benchmark's
+ * build in `.cache/bench-build/cli/` three).
  *
  * @module
  */
@@ -13,7 +14,15 @@ import { readFileSync } from 'node:fs';
  * @example io.out(`kproxy ${kproxyVersion()}\n`)
  */
 export function kproxyVersion(): string {
-  const text = readFileSync(new URL('../../package.json', import.meta.url), 'utf8');
-  const { version } = JSON.parse(text) as { version?: unknown };
-  return typeof version === 'string' ? version : 'unknown';
+  for (const up of ['../../', '../../../', '../../../../']) {
+    let text: string;
+    try {
+      text = readFileSync(new URL(`${up}package.json`, import.meta.url), 'utf8');
+    } catch {
+      continue;
+    }
+    const { name, version } = JSON.parse(text) as { name?: unknown; version?: unknown };
+    if (name === 'kproxy') return typeof version === 'string' ? version : 'unknown';
+  }
+  return 'unknown';
 }
