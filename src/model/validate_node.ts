@@ -177,9 +177,8 @@ function readTaints(reader: FieldReader, spec: Untrusted<V1NodeSpec>): NodeTaint
     const key = reader.string(taint.key, `${at}.key`);
     if (key === '' || isAbsent(taint.key)) reader.field(`${at}.key`, 'required');
     const value = reader.string(taint.value, `${at}.value`) ?? '';
-    const effect = isAbsent(taint.effect)
-      ? (reader.field(`${at}.effect`, 'required'), undefined)
-      : reader.oneOf(taint.effect, `${at}.effect`, TAINT_EFFECTS);
+    if (isAbsent(taint.effect)) reader.field(`${at}.effect`, 'required');
+    const effect = reader.oneOf(taint.effect, `${at}.effect`, TAINT_EFFECTS);
     if (key !== undefined && key !== '' && effect !== undefined) out.push({ key, value, effect });
   });
   return out;
