@@ -3,6 +3,11 @@
  * the runner for a sync); the sync takes a snapshot and hands it to the mode's Proxier. Nothing here
  * knows what a mode does.
  *
+ * This node's Node object (when the source sees it) is applied here: its zone goes to the tracker (zone
+ * hints), its addresses to the plan options' node IPs (NodePort destinations, unless `--node-ip` fixed
+ * them), and the whole event to `onNode` (node eligibility for `/healthz`). Upstream kube-proxy exits
+ * when its node IPs change and lets the DaemonSet restart it; kproxy re-plans fully instead.
+ *
  * @module
  */
 import type { Logger } from 'pino';
@@ -14,10 +19,11 @@ import type { ProxyMetrics } from './metrics/proxy_metrics.ts';
 import { formatProblem } from './model/problem.ts';
 import { EMPTY_CHANGE, mergeChanges } from './model/state_change.ts';
 import type { StateChange } from './model/types.ts';
+import type { NodeSpec } from './model/validate_node.ts';
 import type { ModeDefinition, Proxier } from './modes/mode.ts';
 import { BoundedFrequencyRunner } from './runner/bounded_frequency_runner.ts';
 import { type Clock, systemClock } from './runner/clock.ts';
-import type { ProxySource, SourceEvent } from './sources/source.ts';
+import type { NodeEvent, ProxySource, SourceEvent } from './sources/source.ts';
 import { ProxyStateTracker } from './tracker/proxy_state_tracker.ts';
 
 /** Options of {@link Daemon}. */
@@ -36,6 +42,13 @@ export interface DaemonOptions {
   readonly observers?: readonly SyncObserver[] | undefined;
   /** Handed to the mode's Proxier (relay counters, iptables rule counts). */
   readonly metrics?: ProxyMetrics | undefined;
+  /**
+   * How the Node's addresses become the plan's node IPs (e.g. the host's addresses plus the Node's);
+   * undefined when `--node-ip` fixed them, so that Node address changes are only recorded.
+   */
+  readonly nodeIPsFor?: ((nodeAddresses: readonly string[]) => readonly string[]) | undefined;
+  /** Hears every node event after the daemon applied it (node eligibility for `/healthz`). */
+  readonly onNode?: ((event: NodeEvent) => void) | undefined;
 }
 
 /**
@@ -54,6 +67,9 @@ export class Daemon {
   readonly #runner: BoundedFrequencyRunner;
   readonly #proxier: Proxier;
   readonly #log: Logger;
+  /** The plan options now; the Proxier reads them through a live view (see {@link setPlanOptions}). */
+  #plan: PlanOptions;
+  #node: NodeSpec | undefined;
   #carried: StateChange = EMPTY_CHANGE;
   #needFull = true;
   #lastFullAt = Number.NEGATIVE_INFINITY;
@@ -65,9 +81,14 @@ export class Daemon {
     this.#options = options;
     this.#clock = options.clock ?? systemClock;
     this.#log = options.logger;
+    this.#plan = options.plan;
     this.#tracker = new ProxyStateTracker({ nodeName: options.plan.nodeName });
     this.#proxier = options.mode.createProxier({
-      options: options.plan,
+      // Every Proxier reads its options at each sync (planIptables/planNftables/planIpvs/planUserspace
+      // take them per call), and the Proxier contract has no setter: a live view lets setPlanOptions
+      // reach it without rebuilding the Proxier (which would drop the relay, IPVS graceful termination
+      // and the applied-plan diff).
+      options: liveView(() => this.#plan),
       exec: options.exec,
       logger: options.logger,
       iptablesBackend: options.iptablesBackend,
@@ -92,10 +113,44 @@ export class Daemon {
     return this.#tracker;
   }
 
+  /** The plan options in force (node IPs follow the Node's addresses unless `--node-ip` was given). */
+  get planOptions(): PlanOptions {
+    return this.#plan;
+  }
+
+  /** This node's Node object as last delivered by the source (undefined: not seen). */
+  get node(): NodeSpec | undefined {
+    return this.#node;
+  }
+
+  /** The node's pod CIDRs (`spec.podCIDRs`), kept for `--detect-local-mode NodeCIDR`; empty when unknown. */
+  get podCIDRs(): readonly string[] {
+    return this.#node?.podCIDRs ?? [];
+  }
+
   /** Starts the source; syncs follow as events arrive. */
   async start(): Promise<void> {
     this.#log.info({ mode: this.#options.mode.name, node: this.#options.plan.nodeName }, 'Starting kproxy');
-    await this.#options.source.start((event) => this.#onEvent(event));
+    await this.#options.source.start((event) => this.#onEvent(event), {
+      onNode: (event) => this.#onNode(event),
+    });
+  }
+
+  /**
+   * Changes plan options at run time (the node IPs when the Node's addresses change) and asks for a full
+   * sync, since every service port may plan differently. Changes that change nothing are ignored.
+   *
+   * @param change the options to replace
+   * @returns true when something changed and a full sync was asked for
+   * @example daemon.setPlanOptions({ nodeIPs: ['198.18.0.2'] })
+   */
+  setPlanOptions(change: Partial<PlanOptions>): boolean {
+    const next = { ...this.#plan, ...change };
+    if (JSON.stringify(next) === JSON.stringify(this.#plan)) return false;
+    this.#plan = next;
+    this.#needFull = true;
+    this.#queued();
+    return true;
   }
 
   /** Stops the source, waits for a sync in progress and stops the proxier (kernel rules stay). */
@@ -114,15 +169,45 @@ export class Daemon {
       this.#log.warn({ problem: event.problem }, formatProblem(event.problem));
       return;
     }
-    if (this.#tracker.handle(event) && this.#tracker.synced) {
-      if (!this.#queuedReported) {
-        this.#queuedReported = true;
-        for (const o of this.#options.observers ?? []) o.changeQueued?.(this.#clock.now());
+    if (this.#tracker.handle(event)) this.#queued();
+  }
+
+  #onNode(event: NodeEvent): void {
+    if (this.#stopped) return;
+    if (event.type === 'nodeDeleted') {
+      // As the API source: the last zone and addresses stay; upstream would exit here.
+      this.#log.warn({ node: event.name }, 'The Node object was deleted');
+    } else {
+      const { node } = event;
+      this.#node = node;
+      if (this.#tracker.setNodeTopology({ zone: node.zone }, event.at)) {
+        this.#log.info({ node: node.name, zone: node.zone ?? null }, 'Node zone');
+        this.#queued();
       }
-      const pending = this.#tracker.pendingEvents;
-      for (const o of this.#options.observers ?? []) o.pendingChanged?.(pending);
-      this.#runner.run();
+      const nodeIPsFor = this.#options.nodeIPsFor;
+      if (nodeIPsFor !== undefined && node.addresses.length > 0) {
+        const nodeIPs = [...nodeIPsFor(node.addresses)];
+        if (this.setPlanOptions({ nodeIPs }))
+          this.#log.info({ node: node.name, nodeIPs }, 'Node IPs changed: re-planning every service');
+      }
     }
+    try {
+      this.#options.onNode?.(event);
+    } catch (error) {
+      this.#log.error({ err: error }, 'Node event handler threw');
+    }
+  }
+
+  /** Something needs a sync: tell the observers and ask the runner (once the source is synced). */
+  #queued(): void {
+    if (!this.#tracker.synced) return;
+    if (!this.#queuedReported) {
+      this.#queuedReported = true;
+      for (const o of this.#options.observers ?? []) o.changeQueued?.(this.#clock.now());
+    }
+    const pending = this.#tracker.pendingEvents;
+    for (const o of this.#options.observers ?? []) o.pendingChanged?.(pending);
+    this.#runner.run();
   }
 
   async #sync(): Promise<void> {
@@ -165,4 +250,22 @@ export class Daemon {
       throw error;
     }
   }
+}
+
+/**
+ * A read-only object whose properties are, at every read, those of `current()`: the options a Proxier
+ * holds follow {@link Daemon.setPlanOptions}.
+ */
+function liveView<T extends object>(current: () => T): T {
+  return new Proxy(Object.create(null) as T, {
+    get: (_target, key) => Reflect.get(current(), key),
+    has: (_target, key) => Reflect.has(current(), key),
+    ownKeys: () => Reflect.ownKeys(current()),
+    getOwnPropertyDescriptor: (_target, key) => {
+      const descriptor = Reflect.getOwnPropertyDescriptor(current(), key);
+      // Reported configurable: a Proxy may not claim a non-configurable property its target lacks.
+      return descriptor === undefined ? undefined : { ...descriptor, configurable: true };
+    },
+    set: () => false,
+  });
 }

@@ -1,14 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { SyncOptions, SyncReport } from './contracts/sync.ts';
-import { Daemon } from './daemon.ts';
+import { Daemon, type DaemonOptions } from './daemon.ts';
 import type { Exec } from './kernel/exec.ts';
 import { createLogger } from './log.ts';
 import { planOptions, servicePortSpec, serviceSpec } from './model/testing/fixtures.ts';
 import type { ServiceSpec, StateChange } from './model/types.ts';
+import type { NodeSpec } from './model/validate_node.ts';
 import type { ModeDefinition, Proxier } from './modes/mode.ts';
 import { FakeClock } from './runner/clock.ts';
-import type { ProxySource, SourceSink } from './sources/source.ts';
+import type { NodeEvent, NodeSink, ProxySource, SourceSink } from './sources/source.ts';
 
 const plan = planOptions({ nodeIPs: ['198.18.0.1'] });
 
@@ -16,14 +17,17 @@ function svc(name: string, ip: string): ServiceSpec {
   return serviceSpec({ name, clusterIPs: [ip], ports: [servicePortSpec({ name: '', targetPort: 80 })] });
 }
 
-function setup() {
+function setup(overrides: Partial<DaemonOptions> = {}) {
   const clock = new FakeClock(1_000_000);
-  const syncs: { keys: string[]; changed: string[]; full: boolean }[] = [];
+  const syncs: { keys: string[]; changed: string[]; full: boolean; nodeIPs?: readonly string[] }[] = [];
   let failNext = 0;
   let sink: SourceSink = () => {};
+  let nodeSink: NodeSink = () => {};
+  let proxierOptions: { readonly nodeIPs: readonly string[] } | undefined;
   const source: ProxySource = {
-    start: async (s) => {
+    start: async (s, options) => {
       sink = s;
+      nodeSink = options?.onNode ?? (() => {});
     },
     stop: async () => {},
   };
@@ -37,6 +41,8 @@ function setup() {
         keys: [...state.servicePorts.keys()],
         changed: [...change.changed].sort(),
         full: options?.full ?? false,
+        // What a real Proxier reads of its options at each sync.
+        ...(overrides.nodeIPsFor === undefined ? {} : { nodeIPs: [...(proxierOptions?.nodeIPs ?? [])] }),
       });
       return {
         kind: options?.full ? 'full' : 'partial',
@@ -52,7 +58,10 @@ function setup() {
     renderRules: () => '',
     trace: () => ({ verdict: 'NONE', masquerade: false, backends: [], path: [] }),
     checkHost: async () => {},
-    createProxier: () => proxier,
+    createProxier: (deps) => {
+      proxierOptions = deps.options;
+      return proxier;
+    },
     cleanup: async () => {},
   };
   const exec: Exec = async () => ({ code: 0, stdout: '', stderr: '' });
@@ -69,6 +78,7 @@ function setup() {
     syncPeriodMs: 30_000,
     clock,
     observers: [{ syncSucceeded: (i) => succeeded.push(i.at), syncFailed: (i) => failed.push(i.at) }],
+    ...overrides,
   });
   const add = (s: ServiceSpec) =>
     sink({ type: 'add', object: { kind: 'Service', spec: s }, at: clock.now() });
@@ -78,6 +88,7 @@ function setup() {
     syncs,
     add,
     synced: () => sink({ type: 'synced' }),
+    node: (event: NodeEvent) => nodeSink(event),
     fail: (n: number) => (failNext = n),
     succeeded,
     failed,
@@ -125,5 +136,85 @@ describe('Daemon', () => {
     await clock.advance(1000);
     assert.deepEqual(syncs[1], { keys: ['default/c:/TCP'], changed: ['default/c:/TCP'], full: true });
     assert.equal(succeeded.length, 2);
+  });
+});
+
+function nodeSpec(overrides: Partial<NodeSpec> = {}): NodeSpec {
+  return {
+    name: 'node-a',
+    zone: undefined,
+    region: undefined,
+    addresses: ['198.18.0.1'],
+    podCIDRs: [],
+    deleting: false,
+    taints: [],
+    ...overrides,
+  };
+}
+
+describe('Daemon: the Node object', () => {
+  it('gives the Node zone to the tracker before the first sync, and re-syncs every service when it changes', async () => {
+    const { clock, daemon, syncs, add, synced, node } = setup();
+    await daemon.start();
+    node({ type: 'node', node: nodeSpec({ zone: 'zone-a' }), at: clock.now() });
+    add(svc('a', '198.18.100.1'));
+    synced();
+    await clock.advance(0);
+    assert.equal(daemon.tracker.nodeTopology.zone, 'zone-a');
+    assert.equal(syncs.length, 1);
+    node({ type: 'node', node: nodeSpec({ zone: 'zone-b' }), at: clock.now() });
+    await clock.advance(1000);
+    assert.equal(daemon.tracker.nodeTopology.zone, 'zone-b');
+    // The tracker rebuilt every service; without zone hints none of them came out different.
+    assert.equal(syncs.length, 2, 'a zone change asks for a sync');
+    node({ type: 'node', node: nodeSpec({ zone: 'zone-b', region: 'r' }), at: clock.now() });
+    await clock.advance(5000);
+    assert.equal(syncs.length, 2, 'nothing to re-plan when the zone stays');
+    await daemon.stop();
+  });
+
+  it('follows the Node addresses with a full sync on the new node IPs, without a restart', async () => {
+    const nodeIPsFor = (addresses: readonly string[]) => ['127.0.0.1', ...addresses];
+    const { clock, daemon, syncs, add, synced, node } = setup({ nodeIPsFor });
+    await daemon.start();
+    add(svc('a', '198.18.100.1'));
+    synced();
+    await clock.advance(0);
+    assert.deepEqual(syncs[0]?.nodeIPs, ['198.18.0.1'], 'the options from the flags, until the Node is seen');
+    await clock.advance(2000);
+    node({ type: 'node', node: nodeSpec({ addresses: ['198.18.0.2'] }), at: clock.now() });
+    await clock.advance(0);
+    assert.deepEqual(syncs[1], {
+      keys: ['default/a:/TCP'],
+      changed: [],
+      full: true,
+      nodeIPs: ['127.0.0.1', '198.18.0.2'],
+    });
+    assert.deepEqual(daemon.planOptions.nodeIPs, ['127.0.0.1', '198.18.0.2']);
+    node({ type: 'node', node: nodeSpec({ addresses: ['198.18.0.2'], zone: undefined }), at: clock.now() });
+    await clock.advance(5000);
+    assert.equal(syncs.length, 2, 'the same addresses change nothing');
+    add(svc('b', '198.18.100.2'));
+    await clock.advance(1000);
+    assert.deepEqual(syncs[2]?.full, false, 'later syncs are partial again');
+    await daemon.stop();
+  });
+
+  it('keeps the node IPs of --node-ip, keeps the pod CIDRs, and tells onNode every event', async () => {
+    const heard: string[] = [];
+    const onNode = (e: NodeEvent) => heard.push(e.type === 'node' ? `node ${e.node.deleting}` : 'deleted');
+    const { clock, daemon, syncs, synced, node } = setup({ onNode });
+    await daemon.start();
+    synced();
+    await clock.advance(0);
+    node({ type: 'node', node: nodeSpec({ addresses: ['198.18.0.9'], podCIDRs: ['198.19.1.0/24'] }), at: 0 });
+    node({ type: 'node', node: nodeSpec({ deleting: true }), at: 0 });
+    node({ type: 'nodeDeleted', name: 'node-a', at: 0 });
+    await clock.advance(5000);
+    assert.equal(syncs.length, 1);
+    assert.deepEqual(daemon.planOptions.nodeIPs, ['198.18.0.1']);
+    assert.deepEqual(daemon.podCIDRs, []);
+    assert.deepEqual(heard, ['node false', 'node true', 'deleted']);
+    await daemon.stop();
   });
 });

@@ -19,12 +19,13 @@ import { healthObserver, serviceHealthObserver } from '../server/health_observer
 import { HealthState } from '../server/health_state.ts';
 import { startHealthServer } from '../server/healthz.ts';
 import { startMetricsServer } from '../server/metrics_server.ts';
+import { nodeIneligibleReason } from '../server/node_eligibility.ts';
 import { ServiceHealthServer } from '../server/service_health.ts';
 import { loadConfigurationFile } from './config/load.ts';
 import { resolveRun } from './config/precedence.ts';
 import { configurationYaml, configzBody } from './config/serialize.ts';
 import { parseDuration } from './duration.ts';
-import { FlagError, iptablesBackend, type PlanFlags, planOptionsFromFlags } from './flags.ts';
+import { FlagError, iptablesBackend, localAddresses, type PlanFlags, planOptionsFromFlags } from './flags.ts';
 import type { RunFlags } from './run_flags.ts';
 import { createSource } from './source_factory.ts';
 
@@ -132,6 +133,7 @@ export async function runCommand(
     healthObserver(health),
     serviceHealthObserver(serviceHealth, logger),
   ];
+  let ineligible: string | undefined;
   const daemon = new Daemon({
     mode,
     source,
@@ -143,6 +145,23 @@ export async function runCommand(
     syncPeriodMs,
     observers,
     metrics,
+    // Without --node-ip, NodePorts are served on this host's addresses and the Node's, re-read when the
+    // Node's change (a new address on an interface usually shows in the Node too).
+    nodeIPsFor:
+      flags.nodeIp === undefined
+        ? (nodeAddresses) => [...new Set([...localAddresses(), ...nodeAddresses])].sort()
+        : undefined,
+    onNode: (event) => {
+      const reason = event.type === 'node' ? nodeIneligibleReason(event.node) : 'the Node object was deleted';
+      health.setNodeEligible(reason === undefined);
+      if (reason !== ineligible) {
+        if (reason === undefined)
+          logger.info('The node is eligible again: /healthz follows the proxy health');
+        else
+          logger.warn({ reason }, 'The node is not eligible for load-balancer traffic: /healthz answers 503');
+      }
+      ineligible = reason;
+    },
   });
 
   let stopping: Promise<void> | undefined;

@@ -19,7 +19,7 @@ export interface SourceFlags {
  * Creates the source the flags ask for.
  *
  * @param flags source flags
- * @param context node name, logger, and a callback for the node's addresses learnt from the API server
+ * @param context node name (whose Node the source delivers through `start`'s `onNode`) and logger
  * @returns a source, not started
  * @throws FlagError when no source (or two) is given
  */
@@ -38,7 +38,8 @@ export async function createSource(
   }
   if (flags.manifests !== undefined) {
     const { createManifestSource } = await import('../sources/manifest/index.ts');
-    return createManifestSource(flags.manifests);
+    // The manifests may hold this node's Node (zone, addresses, pod CIDRs), as the API server would.
+    return createManifestSource(flags.manifests, { nodeName: context.nodeName });
   }
   if (apiWanted || process.env['KUBERNETES_SERVICE_HOST'] !== undefined) {
     const { createApiServerSource } = await import('../sources/apiserver/index.ts');
@@ -48,9 +49,6 @@ export async function createSource(
       nodeName: context.nodeName,
       logger: context.logger,
       recordEvents: context.recordEvents ?? true,
-      // NodePort destinations come from --node-ip or the host's own addresses (kproxy runs with
-      // hostNetwork); the Node's addresses are logged so that a mismatch is visible.
-      onNode: (addresses) => context.logger.info({ addresses }, 'Node addresses from the API server'),
     });
   }
   throw new FlagError(

@@ -36,7 +36,13 @@ export interface ObjectProblem {
  */
 export function formatProblem(p: ObjectProblem): string {
   const where = p.file === undefined ? '' : `${p.file}: `;
-  const object = p.name === '' && p.namespace === '' ? p.kind : `${p.kind} ${p.namespace}/${p.name}`;
+  // A cluster-scoped object (a Node) has a name and no namespace.
+  const object =
+    p.namespace === ''
+      ? p.name === ''
+        ? p.kind
+        : `${p.kind} ${p.name}`
+      : `${p.kind} ${p.namespace}/${p.name}`;
   const field = p.field === '' ? '' : `${p.field}: `;
   return `${where}${object}: ${field}${p.reason}`;
 }

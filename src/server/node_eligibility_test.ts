@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { V1Node } from '@kubernetes/client-node';
-import { isNodeEligible, TO_BE_DELETED_TAINT } from './node_eligibility.ts';
+import type { NodeSpec } from '../model/validate_node.ts';
+import { isNodeEligible, nodeIneligibleReason, TO_BE_DELETED_TAINT } from './node_eligibility.ts';
 
 describe('isNodeEligible', () => {
   const cases: { name: string; node: V1Node; eligible: boolean }[] = [
@@ -23,4 +24,39 @@ describe('isNodeEligible', () => {
       assert.equal(isNodeEligible(node), eligible);
     });
   }
+});
+
+describe('nodeIneligibleReason', () => {
+  const base: NodeSpec = {
+    name: 'node-a',
+    zone: undefined,
+    region: undefined,
+    addresses: [],
+    podCIDRs: [],
+    deleting: false,
+    taints: [],
+  };
+  it('finds nothing wrong with a plain node or unrelated taints', () => {
+    assert.equal(nodeIneligibleReason(base), undefined);
+    assert.equal(
+      nodeIneligibleReason({
+        ...base,
+        taints: [{ key: 'node.kubernetes.io/unschedulable', value: '', effect: 'NoSchedule' }],
+      }),
+      undefined,
+    );
+  });
+  it('names deletion and the autoscaler taint', () => {
+    assert.equal(
+      nodeIneligibleReason({ ...base, deleting: true }),
+      'the node is being deleted (deletionTimestamp set)',
+    );
+    assert.equal(
+      nodeIneligibleReason({
+        ...base,
+        taints: [{ key: TO_BE_DELETED_TAINT, value: '1', effect: 'NoSchedule' }],
+      }),
+      'the node is tainted ToBeDeletedByClusterAutoscaler',
+    );
+  });
 });

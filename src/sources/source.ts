@@ -7,6 +7,7 @@
  */
 import type { ObjectProblem } from '../model/problem.ts';
 import type { EndpointSliceSpec, ServiceSpec } from '../model/types.ts';
+import type { NodeSpec } from '../model/validate_node.ts';
 
 /** A validated object that the tracker folds into the proxy state. */
 export type ProxyObject =
@@ -38,10 +39,34 @@ export type SourceEvent =
 /** Receives source events; must not throw. */
 export type SourceSink = (event: SourceEvent) => void;
 
+/**
+ * What a source learns about this proxy's own Node (the one named `--hostname-override`): its validated
+ * spec when first seen and whenever what kproxy reads of it changes, or that it is gone. A bad version is
+ * a `problem` {@link SourceEvent} instead, and the last good one stays.
+ *
+ * Not a {@link SourceEvent}: the node is not an object the tracker folds into the proxy state; the daemon
+ * applies it (zone to the tracker, addresses to the plan options, eligibility to `/healthz`).
+ */
+export type NodeEvent =
+  | { readonly type: 'node'; readonly node: NodeSpec; readonly at: number }
+  | { readonly type: 'nodeDeleted'; readonly name: string; readonly at: number };
+
+/** Receives node events; must not throw. */
+export type NodeSink = (event: NodeEvent) => void;
+
+/** Options of {@link ProxySource.start}. */
+export interface SourceStartOptions {
+  /** Receives this node's Node object; a source that cannot see Nodes never calls it. */
+  readonly onNode?: NodeSink | undefined;
+}
+
 /** A running source of objects. */
 export interface ProxySource {
-  /** Starts delivering events to `sink`; resolves once the source is running (not when synced). */
-  start(sink: SourceSink): Promise<void>;
+  /**
+   * Starts delivering events to `sink` (and node events to `options.onNode`); resolves once the source
+   * is running (not when synced). Node events of the initial list come before `synced`.
+   */
+  start(sink: SourceSink, options?: SourceStartOptions): Promise<void>;
   /** Stops watching; no event is delivered after it resolves. */
   stop(): Promise<void>;
 }

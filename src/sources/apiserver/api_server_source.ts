@@ -8,23 +8,31 @@
  *   (`spec.clusterIP!=None`);
  * - EndpointSlices without the `service.kubernetes.io/headless` label and, as the issue asks (upstream
  *   relies on the Service filter alone), without `service.kubernetes.io/service-proxy-name`;
- * - its own Node (`metadata.name=<node>`), for the node's addresses.
+ * - its own Node (`metadata.name=<node>`), validated and delivered as {@link NodeEvent}s to the
+ *   `onNode` sink of {@link ProxySource.start}: zone and region labels, addresses, pod CIDRs, deletion
+ *   and taints. A bad version is reported like any object and the last good one stays.
  *
  * A watched object maps to zero or more proxy objects (a Service to one, or none when the validator
  * skips it; a legacy Endpoints object to one slice per IP family). The source remembers what it emitted
  * per watched object, so that a later version, a delete or a re-list produces exactly the adds, updates
  * and deletes that follow. An invalid version is reported (`problem` event, Kubernetes Event) and the
- * last good version stays. `synced` is emitted once, when Services and endpoints have both been listed.
+ * last good version stays. `synced` is emitted once, when Services, endpoints and the Node have been listed
+ * (so that the node's zone is known before the first sync, as upstream waits for its Node).
  *
  * @module
  */
+
+import { isDeepStrictEqual } from 'node:util';
 import { CoreV1Api, DiscoveryV1Api, EventsV1Api, type KubeConfig, Watch } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { ObjectProblem } from '../../model/problem.ts';
 import { validateEndpointSlice, validateEndpoints } from '../../model/validate_endpoints.ts';
+import { type NodeSpec, validateNode } from '../../model/validate_node.ts';
 import { validateService } from '../../model/validate_service.ts';
 import type { Validated } from '../../model/validated.ts';
 import {
+  type NodeEvent,
+  type NodeSink,
   objectRef,
   type ProxyObject,
   type ProxyObjectRef,
@@ -32,6 +40,7 @@ import {
   refKey,
   type SourceEvent,
   type SourceSink,
+  type SourceStartOptions,
 } from '../source.ts';
 import { Backoff, type BackoffOptions, DEFAULT_BACKOFF } from './backoff.ts';
 import { type SourceClock, systemClock } from './clock.ts';
@@ -43,7 +52,6 @@ import {
   nodeLister,
   serviceLister,
 } from './list_functions.ts';
-import { nodeAddresses } from './node_addresses.ts';
 import { ProblemEventRecorder, type RegardingObject } from './problem_event_recorder.ts';
 import { type RawObject, Reflector, type ReflectorHandler } from './reflector.ts';
 import { describeError, httpStatusOf } from './reflector_errors.ts';
@@ -72,16 +80,11 @@ export interface ApiServerSourceOptions {
   readonly kubeconfigPath?: string | undefined;
   /** `--master` (overrides the kubeconfig's server). With neither, the in-cluster service account. */
   readonly master?: string | undefined;
-  /** `--hostname-override`: the Node whose addresses are watched. */
+  /** `--hostname-override`: the Node that is watched. */
   readonly nodeName: string;
   readonly logger: Logger;
   /** Time for event timestamps, backoff and deadlines (default: the real clock). */
   readonly clock?: SourceClock | undefined;
-  /**
-   * Called with the node's InternalIP addresses (ExternalIP ones if it has none) when first seen and
-   * whenever they change; never called with an empty list.
-   */
-  readonly onNode?: ((addresses: string[]) => void) | undefined;
   /**
    * Record a Kubernetes Event (reason `FailedToProxy`) on objects that cannot be proxied (default
    * true). One-shot commands such as `kproxy rules` may turn it off to leave no trace in the cluster.
@@ -94,7 +97,7 @@ export interface ApiServerSourceOptions {
 
 /** A running API server source, with its readiness for health checks. */
 export interface ApiServerSource extends ProxySource {
-  /** True once Services and endpoints have been listed (stays true while the server is unreachable). */
+  /** True once Services, endpoints and the Node have been listed (stays true while the server is unreachable). */
   readonly synced: boolean;
   /** The node's last known addresses (empty until the Node has been read). */
   readonly nodeAddresses: readonly string[];
@@ -103,9 +106,10 @@ export interface ApiServerSource extends ProxySource {
 }
 
 /** The kinds of watched objects, and what their `regarding` reference in an Event says. */
-type WatchedKind = 'Service' | 'EndpointSlice' | 'Endpoints';
+type WatchedKind = 'Service' | 'EndpointSlice' | 'Endpoints' | 'Node';
 const API_VERSION: Readonly<Record<WatchedKind, string>> = {
   Service: 'v1',
+  Node: 'v1',
   EndpointSlice: 'discovery.k8s.io/v1',
   Endpoints: 'v1',
 };
@@ -118,9 +122,8 @@ const API_VERSION: Readonly<Record<WatchedKind, string>> = {
  * @returns the source, not started
  * @throws KubeConfigError when the API server cannot be configured
  * @example
- * const source = createApiServerSource({ kubeconfigPath: 'kubeconfig', nodeName: 'node-1', logger,
- *   onNode: (addresses) => log.info({ addresses }, 'node addresses') });
- * await source.start((event) => tracker.apply(event));
+ * const source = createApiServerSource({ kubeconfigPath: 'kubeconfig', nodeName: 'node-1', logger });
+ * await source.start((event) => tracker.handle(event), { onNode: (event) => daemon.applyNode(event) });
  */
 export function createApiServerSource(options: ApiServerSourceOptions): ApiServerSource {
   const kubeConfig = loadKubeConfig(options);
@@ -138,12 +141,16 @@ class KubeApiServerSource implements ApiServerSource {
   /** `Kind/namespace/name` of a watched object -> the proxy objects emitted for it, by refKey. */
   readonly #emitted = new Map<string, Map<string, ProxyObjectRef>>();
   #sink: SourceSink | undefined;
+  #nodeSink: NodeSink | undefined;
   #stop: AbortController | undefined;
   #task: Promise<void> | undefined;
   #servicesSynced = false;
   #endpointsSynced = false;
+  #nodeListed = false;
   #synced = false;
-  #nodeAddresses: string[] = [];
+  /** The Node last delivered (undefined: not seen, or deleted). */
+  #node: NodeSpec | undefined;
+  #nodeAddresses: readonly string[] = [];
   #endpointSlicesServed: boolean | undefined;
 
   constructor(kubeConfig: KubeConfig, options: ApiServerSourceOptions) {
@@ -177,9 +184,10 @@ class KubeApiServerSource implements ApiServerSource {
     return this.#endpointSlicesServed;
   }
 
-  async start(sink: SourceSink): Promise<void> {
+  async start(sink: SourceSink, options: SourceStartOptions = {}): Promise<void> {
     if (this.#stop !== undefined) throw new Error('The API server source is already started');
     this.#sink = sink;
+    this.#nodeSink = options.onNode;
     const stop = new AbortController();
     this.#stop = stop;
     // #run retries everything itself; a rejection here would be a bug, logged rather than unhandled.
@@ -348,20 +356,34 @@ class KubeApiServerSource implements ApiServerSource {
     const name = this.#options.nodeName;
     return {
       onUpsert: (object) => {
-        const addresses = nodeAddresses(object);
-        if (addresses.length === 0) {
-          this.#log.warn({ node: name }, 'The node has no InternalIP or ExternalIP address');
+        const result = validateNode(object, undefined);
+        if (result.ok !== true) {
+          // A skip cannot happen for a Node; a bad version is reported and the last good one stays.
+          if (result.ok === false) this.#report('Node', object, result.problems);
           return;
         }
-        if (addresses.join(',') === this.#nodeAddresses.join(',')) return;
-        this.#nodeAddresses = addresses;
-        this.#log.info({ node: name, addresses }, 'Node addresses');
-        this.#options.onNode?.([...addresses]);
+        const node = result.value;
+        // The kubelet updates its Node every few seconds (heartbeats): only what kproxy reads counts.
+        if (this.#node !== undefined && isDeepStrictEqual(this.#node, node)) return;
+        if (node.addresses.length === 0)
+          this.#log.warn({ node: name }, 'The node has no InternalIP or ExternalIP address');
+        if (node.addresses.join(',') !== this.#nodeAddresses.join(',') && node.addresses.length > 0) {
+          this.#nodeAddresses = node.addresses;
+          this.#log.info({ node: name, addresses: node.addresses }, 'Node addresses');
+        }
+        this.#node = node;
+        this.#emitNode({ type: 'node', node, at: this.#clock.now() });
       },
-      onDelete: () => this.#log.warn({ node: name }, 'The node was deleted; keeping its last addresses'),
+      onDelete: () => {
+        this.#log.warn({ node: name }, 'The node was deleted; keeping its last addresses');
+        this.#node = undefined;
+        this.#emitNode({ type: 'nodeDeleted', name, at: this.#clock.now() });
+      },
       onSynced: () => {
-        if (this.#nodeAddresses.length === 0)
+        if (this.#node === undefined)
           this.#log.warn({ node: name }, 'Node not found (check --hostname-override)');
+        this.#nodeListed = true;
+        this.#maybeSynced();
       },
     };
   }
@@ -402,10 +424,19 @@ class KubeApiServerSource implements ApiServerSource {
   }
 
   #maybeSynced(): void {
-    if (this.#synced || !this.#servicesSynced || !this.#endpointsSynced) return;
+    if (this.#synced || !this.#servicesSynced || !this.#endpointsSynced || !this.#nodeListed) return;
     this.#synced = true;
-    this.#log.info('Services and endpoints listed: caches synced');
+    this.#log.info('Services, endpoints and the Node listed: caches synced');
     this.#emit({ type: 'synced' });
+  }
+
+  #emitNode(event: NodeEvent): void {
+    if (this.#nodeSink === undefined || this.#stop === undefined || this.#stop.signal.aborted) return;
+    try {
+      this.#nodeSink(event);
+    } catch (err) {
+      this.#log.error({ error: describeError(err), event: event.type }, 'Node sink threw');
+    }
   }
 
   #emit(event: SourceEvent): void {

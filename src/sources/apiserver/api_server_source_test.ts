@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { formatProblem } from '../../model/problem.ts';
-import type { SourceEvent } from '../source.ts';
+import type { NodeEvent, SourceEvent } from '../source.ts';
 import { type ApiServerSource, type ApiServerTuning, createApiServerSource } from './api_server_source.ts';
 import { type SourceClock, systemClock } from './clock.ts';
 import { FakeApiServer, type FakeApiServerOptions } from './testing/fake_apiserver.ts';
@@ -39,7 +39,7 @@ interface Harness {
   readonly events: SourceEvent[];
   readonly clock: TestClock;
   readonly log: LogCapture;
-  readonly nodeUpdates: string[][];
+  readonly nodeEvents: NodeEvent[];
   /** The events as short lines: `add Service default/web`, `delete Endpoints default/web`, `synced`. */
   lines(from?: number): string[];
 }
@@ -81,17 +81,16 @@ async function startSource(
   const clock = new TestClock();
   const log = captureLogs();
   const events: SourceEvent[] = [];
-  const nodeUpdates: string[][] = [];
+  const nodeEvents: NodeEvent[] = [];
   const source = createApiServerSource({
     kubeconfigPath: api.writeKubeconfig(dir),
     nodeName: 'node-1',
     logger: log.logger,
     clock,
-    onNode: (addresses) => nodeUpdates.push(addresses),
     tuning: { ...TUNING, ...setup.tuning },
     recordEvents: setup.recordEvents,
   });
-  await source.start((e) => events.push(e));
+  await source.start((e) => events.push(e), { onNode: (e) => nodeEvents.push(e) });
   t.after(async () => {
     await source.stop();
     await api.close();
@@ -103,7 +102,7 @@ async function startSource(
     events,
     clock,
     log,
-    nodeUpdates,
+    nodeEvents,
     lines: (from = 0) => events.slice(from).map(describeEvent),
   };
 }
@@ -355,21 +354,60 @@ describe('API server source', () => {
     assert.deepEqual(h.lines(), ['add Service default/web', 'synced', 'delete Service default/web']);
   });
 
-  it('tells the daemon the node addresses, and again when they change', async (t) => {
+  it('delivers this node’s Node before synced, then its label and address changes, not its heartbeats', async (t) => {
+    const zoned = (zone: string, ips: readonly string[]) => {
+      const base = node('node-1', ips);
+      return {
+        ...base,
+        metadata: { ...base.metadata, labels: { 'topology.kubernetes.io/zone': zone } },
+        spec: { podCIDRs: ['198.19.1.0/24'] },
+      };
+    };
     const h = await startSource(t, {
       seed: (api) => {
-        api.upsert('nodes', node('node-1', ['198.18.0.5']));
+        api.upsert('nodes', zoned('zone-a', ['198.18.0.5']));
         api.upsert('nodes', node('node-2', ['198.18.0.6']));
       },
     });
-    await waitFor('node seen', () => h.nodeUpdates.length === 1);
-    assert.deepEqual(h.nodeUpdates, [['198.18.0.5']]);
+    await waitFor('synced', () => h.source.synced);
+    const summary = () =>
+      h.nodeEvents.map((e) =>
+        e.type === 'node'
+          ? `${e.node.name} ${e.node.zone} ${e.node.addresses.join(',')}`
+          : `deleted ${e.name}`,
+      );
+    assert.deepEqual(summary(), ['node-1 zone-a 198.18.0.5'], 'the Node is known before synced');
+    assert.deepEqual(h.nodeEvents[0]?.type === 'node' ? h.nodeEvents[0].node.podCIDRs : [], [
+      '198.19.1.0/24',
+    ]);
     assert.deepEqual(h.source.nodeAddresses, ['198.18.0.5']);
     await waitFor('watching', () => h.api.openWatches === 3);
     h.api.upsert('nodes', node('node-2', ['198.18.0.7']));
-    h.api.upsert('nodes', node('node-1', ['198.18.0.5', 'fd00::5']));
-    await waitFor('node changed', () => h.nodeUpdates.length === 2);
-    assert.deepEqual(h.nodeUpdates, [['198.18.0.5'], ['198.18.0.5', 'fd00::5']]);
+    // A status heartbeat: nothing kproxy reads changes.
+    const heartbeat: Record<string, unknown> = { ...zoned('zone-a', ['198.18.0.5']) };
+    heartbeat['metadata'] = { ...zoned('zone-a', []).metadata, annotations: { beat: '1' } };
+    heartbeat['status'] = { ...(heartbeat['status'] as object), conditions: [{ type: 'Ready' }] };
+    h.api.upsert('nodes', heartbeat as unknown as ReturnType<typeof node>);
+    h.api.upsert('nodes', zoned('zone-b', ['198.18.0.5']));
+    h.api.upsert('nodes', zoned('zone-b', ['198.18.0.5', '2001:2::5']));
+    await waitFor('node changed', () => h.nodeEvents.length === 3);
+    assert.deepEqual(summary(), [
+      'node-1 zone-a 198.18.0.5',
+      'node-1 zone-b 198.18.0.5',
+      'node-1 zone-b 198.18.0.5,2001:2::5',
+    ]);
+    h.api.upsert('nodes', zoned('not a zone!', ['198.18.0.5']));
+    await waitFor('problem', () => h.events.some((e) => e.type === 'problem'));
+    assert.deepEqual(
+      h.lines().filter((l) => l.startsWith('problem')),
+      [
+        'problem Node node-1: metadata.labels["topology.kubernetes.io/zone"]: not a label value: "not a zone!"',
+      ],
+    );
+    h.api.remove('nodes', undefined, 'node-1');
+    await waitFor('deleted', () => h.nodeEvents.length === 4);
+    assert.deepEqual(summary().at(-1), 'deleted node-1');
+    assert.equal(h.nodeEvents.length, 4, 'a bad version is not delivered');
   });
 
   it('delivers nothing after stop resolves', async (t) => {

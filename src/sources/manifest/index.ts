@@ -6,4 +6,10 @@
  */
 export { type LoadedManifests, type LoadedObject, loadManifests, mergeManifests } from './load_manifests.ts';
 export { createManifestSource, type ManifestSourceOptions } from './manifest_source.ts';
-export { type ManifestEntry, type ParsedManifestFile, parseManifestFile } from './parse_manifest_file.ts';
+export {
+  type ManifestEntry,
+  type ManifestKind,
+  type ParsedManifestFile,
+  type ParseManifestOptions,
+  parseManifestFile,
+} from './parse_manifest_file.ts';

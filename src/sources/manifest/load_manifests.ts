@@ -6,8 +6,9 @@
  * @module
  */
 import type { ObjectProblem } from '../../model/problem.ts';
+import type { NodeSpec } from '../../model/validate_node.ts';
 import { objectRef, type ProxyObject, refKey } from '../source.ts';
-import { type ManifestEntry, parseManifestFile } from './parse_manifest_file.ts';
+import { type ManifestEntry, type ParseManifestOptions, parseManifestFile } from './parse_manifest_file.ts';
 
 /** One served object and the file that defines it. */
 export interface LoadedObject {
@@ -19,6 +20,8 @@ export interface LoadedObject {
 export interface LoadedManifests {
   /** Keyed by {@link refKey}, in sorted key order. */
   readonly objects: ReadonlyMap<string, LoadedObject>;
+  /** This proxy's Node, when the files define it (see {@link ParseManifestOptions.nodeName}). */
+  readonly node?: NodeSpec | undefined;
   readonly problems: readonly ObjectProblem[];
 }
 
@@ -26,22 +29,26 @@ export interface LoadedManifests {
  * Loads manifest files given as text: parses each, then merges them with {@link mergeManifests}.
  *
  * @param files file name (as problems show it) to content
+ * @param options this proxy's node name, so that its Node is read
  * @returns the served objects and every problem: parse and validation problems in file order, then
  *   duplicates
  * @example
  * const { objects, problems } = loadManifests(new Map([['web.yaml', text]]));
  * objects.get('Service/default/web')?.object
  */
-export function loadManifests(files: ReadonlyMap<string, string>): LoadedManifests {
+export function loadManifests(
+  files: ReadonlyMap<string, string>,
+  options: ParseManifestOptions = {},
+): LoadedManifests {
   const problems: ObjectProblem[] = [];
   const parsed = new Map<string, readonly ManifestEntry[]>();
   for (const file of [...files.keys()].sort()) {
-    const result = parseManifestFile(file, files.get(file) ?? '');
+    const result = parseManifestFile(file, files.get(file) ?? '', options);
     problems.push(...result.problems);
     if (result.ok) parsed.set(file, result.entries);
   }
   const merged = mergeManifests(parsed);
-  return { objects: merged.objects, problems: [...problems, ...merged.problems] };
+  return { ...merged, problems: [...problems, ...merged.problems] };
 }
 
 /**
@@ -57,6 +64,7 @@ export function mergeManifests(files: ReadonlyMap<string, readonly ManifestEntry
   const problems: ObjectProblem[] = [];
   const firstFile = new Map<string, string>();
   const objects = new Map<string, LoadedObject>();
+  let node: NodeSpec | undefined;
   for (const file of [...files.keys()].sort()) {
     for (const entry of files.get(file) ?? []) {
       const first = firstFile.get(entry.identity);
@@ -65,6 +73,7 @@ export function mergeManifests(files: ReadonlyMap<string, readonly ManifestEntry
         continue;
       }
       firstFile.set(entry.identity, file);
+      node = entry.node ?? node;
       for (const object of entry.objects) {
         const key = refKey(objectRef(object));
         const clash = objects.get(key);
@@ -73,7 +82,7 @@ export function mergeManifests(files: ReadonlyMap<string, readonly ManifestEntry
       }
     }
   }
-  return { objects: sortedByKey(objects), problems };
+  return { objects: sortedByKey(objects), ...(node === undefined ? {} : { node }), problems };
 }
 
 /**
@@ -122,6 +131,7 @@ export function keepLastGood(
   const before = new Map((previous ?? []).map((entry) => [entry.identity, entry]));
   return next.map((entry) => {
     const old = before.get(entry.identity);
-    return entry.status === 'invalid' && old !== undefined ? { ...entry, objects: old.objects } : entry;
+    if (entry.status !== 'invalid' || old === undefined) return entry;
+    return { ...entry, objects: old.objects, ...(old.node === undefined ? {} : { node: old.node }) };
   });
 }

@@ -206,3 +206,63 @@ describe('keepLastGood', () => {
     );
   });
 });
+
+describe('loadManifests: this proxy’s Node', () => {
+  const nodeYaml = (name: string, zone: string, ip = '198.18.0.1') =>
+    [
+      'apiVersion: v1',
+      'kind: Node',
+      'metadata:',
+      `  name: ${name}`,
+      `  labels: {topology.kubernetes.io/zone: "${zone}"}`,
+      `spec: {podCIDRs: [198.19.1.0/24]}`,
+      `status: {addresses: [{type: InternalIP, address: "${ip}"}]}`,
+      '',
+    ].join('\n');
+
+  it('reads the Node named like this node, and ignores other Nodes', () => {
+    const files = new Map([
+      ['nodes.yaml', `${nodeYaml('node-b', 'zone-b')}---\n${nodeYaml('node-a', 'zone-a')}`],
+    ]);
+    const loaded = loadManifests(files, { nodeName: 'node-a' });
+    assert.deepEqual(loaded.problems, []);
+    assert.deepEqual([...loaded.objects.keys()], []);
+    assert.equal(loaded.node?.zone, 'zone-a');
+    assert.deepEqual(loaded.node?.addresses, ['198.18.0.1']);
+    assert.deepEqual(loaded.node?.podCIDRs, ['198.19.1.0/24']);
+  });
+
+  it('ignores every Node when no node name is given', () => {
+    const loaded = loadManifests(new Map([['n.yaml', nodeYaml('node-a', 'bad zone!')]]));
+    assert.deepEqual(loaded.problems, []);
+    assert.equal(loaded.node, undefined);
+  });
+
+  it('reports a bad Node naming file, object, field and reason, and a duplicate Node', () => {
+    const bad = loadManifests(new Map([['n.yaml', nodeYaml('node-a', 'bad zone!')]]), { nodeName: 'node-a' });
+    assert.deepEqual(bad.problems.map(formatProblem), [
+      'n.yaml: Node node-a: metadata.labels["topology.kubernetes.io/zone"]: not a label value: "bad zone!"',
+    ]);
+    assert.equal(bad.node, undefined);
+    const twice = loadManifests(
+      new Map([
+        ['a.yaml', nodeYaml('node-a', 'zone-a')],
+        ['b.yaml', nodeYaml('node-a', 'zone-b')],
+      ]),
+      { nodeName: 'node-a' },
+    );
+    assert.deepEqual(twice.problems.map(formatProblem), [
+      'b.yaml: Node node-a: also defined in a.yaml: this definition is ignored',
+    ]);
+    assert.equal(twice.node?.zone, 'zone-a');
+  });
+
+  it('keeps the last good Node of a file whose Node becomes invalid', () => {
+    const good = parseManifestFile('n.yaml', nodeYaml('node-a', 'zone-a'), { nodeName: 'node-a' });
+    const bad = parseManifestFile('n.yaml', nodeYaml('node-a', 'zone-a', 'x'), { nodeName: 'node-a' });
+    assert.ok(good.ok && bad.ok);
+    const [entry] = keepLastGood(good.entries, bad.entries);
+    assert.equal(entry?.status, 'invalid');
+    assert.equal(entry?.node?.zone, 'zone-a');
+  });
+});

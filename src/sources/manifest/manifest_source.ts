@@ -1,6 +1,8 @@
 /**
  * A {@link ProxySource} that serves the Services, EndpointSlices and legacy Endpoints of a manifest file
- * or directory, and follows its changes.
+ * or directory, and follows its changes. When the manifests define this proxy's own Node (`kind: Node`
+ * named like `nodeName`), it is delivered as {@link NodeEvent}s: when first seen (before `synced`), when
+ * what kproxy reads of it changes, and when it is removed.
  *
  * Changes are noticed by `fs.watch` on every directory (Node 20 has no recursive watch on Linux), with a
  * cheap poll (a `stat` per file) as a safety net for file systems where watching misses events. Bursts of
@@ -27,7 +29,16 @@ import { type FSWatcher, type Stats, watch } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { isDeepStrictEqual } from 'node:util';
 import { formatProblem, type ObjectProblem } from '../../model/problem.ts';
-import { objectRef, type ProxySource, type SourceEvent, type SourceSink } from '../source.ts';
+import type { NodeSpec } from '../../model/validate_node.ts';
+import {
+  type NodeEvent,
+  type NodeSink,
+  objectRef,
+  type ProxySource,
+  type SourceEvent,
+  type SourceSink,
+  type SourceStartOptions,
+} from '../source.ts';
 import { listManifestFiles } from './list_manifest_files.ts';
 import { keepLastGood, type LoadedObject, mergeManifests } from './load_manifests.ts';
 import { type ManifestEntry, parseManifestFile } from './parse_manifest_file.ts';
@@ -40,13 +51,15 @@ export interface ManifestSourceOptions {
   readonly debounceMs?: number | undefined;
   /** The time (epoch ms) put in events' `at`; default `Date.now`. */
   readonly clock?: (() => number) | undefined;
+  /** This proxy's node (`--hostname-override`): a Node of that name in the manifests is delivered. */
+  readonly nodeName?: string | undefined;
 }
 
 /**
  * Creates a source serving the manifests at `path`.
  *
  * @param path a manifest file, or a directory of them (`.yaml`, `.yml`, `.json`, recursively)
- * @param options poll interval, debounce and clock
+ * @param options poll interval, debounce, clock and this proxy's node name
  * @returns a source, not started
  * @example
  * const source = createManifestSource('./manifests');
@@ -73,7 +86,11 @@ class ManifestSource implements ProxySource {
   readonly #pollIntervalMs: number;
   readonly #debounceMs: number;
   readonly #clock: () => number;
+  readonly #nodeName: string | undefined;
   #sink: SourceSink | undefined;
+  #nodeSink: NodeSink | undefined;
+  /** The Node last delivered (undefined: none). */
+  #node: NodeSpec | undefined;
   #stopped = false;
   #synced = false;
   readonly #files = new Map<string, FileState>();
@@ -95,11 +112,13 @@ class ManifestSource implements ProxySource {
     this.#pollIntervalMs = options.pollIntervalMs ?? 500;
     this.#debounceMs = options.debounceMs ?? 50;
     this.#clock = options.clock ?? Date.now;
+    this.#nodeName = options.nodeName;
   }
 
-  async start(sink: SourceSink): Promise<void> {
+  async start(sink: SourceSink, options: SourceStartOptions = {}): Promise<void> {
     if (this.#sink !== undefined) throw new Error(`Manifest source already started: ${this.#path}`);
     this.#sink = sink;
+    this.#nodeSink = options.onNode;
     this.#pollTimer = setInterval(() => this.#request(this.#clock()), this.#pollIntervalMs);
     this.#request(this.#clock());
   }
@@ -181,6 +200,7 @@ class ManifestSource implements ProxySource {
     if (this.#stopped || (this.#synced && changed.size === 0)) return;
 
     const merged = mergeManifests(new Map([...this.#files].map(([file, state]) => [file, state.entries])));
+    this.#serveNode(merged.node, at);
     // A duplicate is reported when it appears, or again when the file with the ignored definition changed.
     for (const problem of merged.problems) {
       const line = formatProblem(problem);
@@ -247,10 +267,31 @@ class ManifestSource implements ProxySource {
       old.stamp = stamp; // touched, or saved unchanged
       return 'unchanged';
     }
-    const parsed = parseManifestFile(file, text);
+    const parsed = parseManifestFile(file, text, { nodeName: this.#nodeName });
     const entries = parsed.ok ? keepLastGood(old?.entries, parsed.entries) : (old?.entries ?? []);
     this.#files.set(file, { stamp, text, entries });
     return { problems: parsed.problems };
+  }
+
+  /** Delivers this node's Node when it appears, changes or goes. */
+  #serveNode(node: NodeSpec | undefined, at: number): void {
+    const before = this.#node;
+    this.#node = node;
+    if (node !== undefined) {
+      if (before === undefined || !isDeepStrictEqual(before, node))
+        this.#emitNode({ type: 'node', node, at });
+    } else if (before !== undefined) {
+      this.#emitNode({ type: 'nodeDeleted', name: before.name, at });
+    }
+  }
+
+  #emitNode(event: NodeEvent): void {
+    if (this.#stopped || this.#nodeSink === undefined) return;
+    try {
+      this.#nodeSink(event);
+    } catch {
+      // A sink must not throw (see NodeSink); if one does, the watcher still goes on.
+    }
   }
 
   #watch(directories: readonly string[]): void {

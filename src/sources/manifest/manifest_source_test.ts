@@ -258,6 +258,41 @@ describe('createManifestSource', () => {
     await log.waitFor(first.length, has('add Service/shop/web'));
   });
 
+  it('delivers this node’s Node before synced, then its changes and its removal', async () => {
+    const node = (zone: string) =>
+      `apiVersion: v1\nkind: Node\nmetadata: {name: node-a, labels: {topology.kubernetes.io/zone: ${zone}}}\n` +
+      `status: {addresses: [{type: InternalIP, address: 198.18.0.1}]}\n`;
+    const dir = await mkdtemp(join(tmpdir(), 'kproxy-manifests-'));
+    dirs.push(dir);
+    await writeFile(join(dir, 'node.yaml'), node('zone-a'));
+    await writeFile(join(dir, 'web.yaml'), service('web', '10.96.0.1'));
+    const log = new EventLog();
+    const order: string[] = [];
+    const source = createManifestSource(dir, { clock: () => now, nodeName: 'node-a' });
+    sources.push(source);
+    await source.start(
+      (event) => {
+        order.push(event.type);
+        log.sink(event);
+      },
+      {
+        onNode: (event) => {
+          order.push(event.type === 'node' ? `node ${event.node.zone}` : `nodeDeleted ${event.name}`);
+          log.sink({ type: 'synced' }); // wakes the waiter; the order above is what is checked
+        },
+      },
+    );
+    await log.waitFor(0, () => order.includes('synced'));
+    assert.deepEqual(order, ['node zone-a', 'add', 'synced']);
+    await writeFile(join(dir, 'node.yaml'), node('zone-b'));
+    await log.waitFor(0, () => order.includes('node zone-b'));
+    await writeFile(join(dir, 'node.yaml'), node('"bad zone!"'));
+    await log.waitFor(0, () => order.filter((o) => o === 'problem').length === 1);
+    await rm(join(dir, 'node.yaml'));
+    await log.waitFor(0, () => order.includes('nodeDeleted node-a'));
+    assert.deepEqual(order.slice(3), ['node zone-b', 'problem', 'nodeDeleted node-a']);
+  });
+
   it('delivers nothing after stop', async () => {
     // A short poll interval: had the source gone on, the poll would have seen the new file within the wait.
     const { dir, log } = await startIn({}, '', { pollIntervalMs: 50 });

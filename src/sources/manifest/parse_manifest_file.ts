@@ -1,8 +1,8 @@
 /**
  * Turns the text of one manifest file into validated proxy objects: multi-document YAML (JSON is read as
  * the YAML it is), `kind: List` and typed lists (`ServiceList`, `EndpointSliceList`, what
- * `kubectl get svc,endpointslices -A -o yaml` prints), Services, EndpointSlices and legacy Endpoints.
- * Pure: no I/O, the same text always gives the same result.
+ * `kubectl get svc,endpointslices -A -o yaml` prints), Services, EndpointSlices and legacy Endpoints,
+ * and this proxy's own Node when the caller names it. Pure: no I/O, the same text always gives the same result.
  *
  * @module
  */
@@ -10,16 +10,29 @@ import { Composer, isMap, isSeq, LineCounter, Parser, parseAllDocuments, type No
 import { describe, isDns1123Label, isDns1123Subdomain, isRecord } from '../../model/_field_checks.ts';
 import type { ObjectProblem } from '../../model/problem.ts';
 import { validateEndpointSlice, validateEndpoints } from '../../model/validate_endpoints.ts';
+import { type NodeSpec, validateNode } from '../../model/validate_node.ts';
 import { NO_CLUSTER_IP_REASON, validateService } from '../../model/validate_service.ts';
 import type { Validated } from '../../model/validated.ts';
 import type { ProxyObject } from '../source.ts';
 
 /** The kinds of manifest objects kproxy reads. */
-export type ManifestKind = 'Service' | 'EndpointSlice' | 'Endpoints';
+export type ManifestKind = 'Service' | 'EndpointSlice' | 'Endpoints' | 'Node';
+
+/** Options of {@link parseManifestFile}. */
+export interface ParseManifestOptions {
+  /**
+   * This proxy's node (`--hostname-override`): a `kind: Node` of that name is read; other Nodes, and every
+   * Node when this is undefined, are ignored like any kind kproxy does not read.
+   */
+  readonly nodeName?: string | undefined;
+}
 
 /** One object of a manifest file, validated. */
 export interface ManifestEntry {
-  /** `Kind/namespace/name` as the manifest names it (the key for duplicates and last good versions). */
+  /**
+   * `Kind/namespace/name` as the manifest names it (`Node/name` for a Node): the key for duplicates and
+   * last good versions.
+   */
   readonly identity: string;
   readonly kind: ManifestKind;
   readonly namespace: string;
@@ -29,8 +42,10 @@ export interface ManifestEntry {
    * objects; `invalid`: the object has problems, `objects` is its last good version if the caller kept one.
    */
   readonly status: 'valid' | 'skipped' | 'invalid';
-  /** A Service gives one object; Endpoints give one slice per family (possibly none). */
+  /** A Service gives one object; Endpoints give one slice per family (possibly none); a Node none. */
   readonly objects: readonly ProxyObject[];
+  /** This proxy's Node (its last good version for an invalid entry); only on a `Node` entry. */
+  readonly node?: NodeSpec | undefined;
 }
 
 /** What one file gives: its entries, or nothing usable when it cannot be parsed. */
@@ -46,6 +61,7 @@ const API_VERSIONS: Readonly<Record<ManifestKind, string>> = {
   Service: 'v1',
   Endpoints: 'v1',
   EndpointSlice: 'discovery.k8s.io/v1',
+  Node: 'v1',
 };
 
 /**
@@ -58,14 +74,19 @@ const API_VERSIONS: Readonly<Record<ManifestKind, string>> = {
  *
  * @param file the file's name as problems show it
  * @param text its content
+ * @param options this proxy's node name, so that its Node is read
  * @returns the entries in file order, and the problems found
  * @example
  * parseManifestFile('web.yaml', 'apiVersion: v1\nkind: Service\nmetadata: {name: web}\n' +
  *   'spec: {clusterIP: 10.96.0.10, ports: [{port: 80}]}\n')
  * // { ok: true, entries: [{ identity: 'Service/default/web', status: 'valid', ... }], problems: [] }
  */
-export function parseManifestFile(file: string, text: string): ParsedManifestFile {
-  return parseJson(file, text) ?? parseYaml(file, text);
+export function parseManifestFile(
+  file: string,
+  text: string,
+  options: ParseManifestOptions = {},
+): ParsedManifestFile {
+  return parseJson(file, text, options) ?? parseYaml(file, text, options);
 }
 
 /**
@@ -75,7 +96,11 @@ export function parseManifestFile(file: string, text: string): ParsedManifestFil
  * JSON) and no `<<` merge key or `__proto__` key; anything else goes the YAML way. Lines for problems are
  * found by parsing the text as YAML only if a problem needs one.
  */
-function parseJson(file: string, text: string): ParsedManifestFile | undefined {
+function parseJson(
+  file: string,
+  text: string,
+  options: ParseManifestOptions,
+): ParsedManifestFile | undefined {
   const start = /\S/.exec(text)?.[0];
   if (start !== '{' && start !== '[') return undefined;
   let value: unknown;
@@ -99,7 +124,7 @@ function parseJson(file: string, text: string): ParsedManifestFile | undefined {
     };
     return document.node;
   }, []);
-  const reader = new ManifestReader(file, lineCounter);
+  const reader = new ManifestReader(file, lineCounter, options);
   reader.read(value, root, undefined);
   return { ok: true, entries: reader.entries, problems: reader.problems };
 }
@@ -159,9 +184,9 @@ function isJsonSpace(code: number): boolean {
   return code === 0x20 || code === 0x0a || code === 0x0d || code === 0x09;
 }
 
-function parseYaml(file: string, text: string): ParsedManifestFile {
+function parseYaml(file: string, text: string, options: ParseManifestOptions): ParsedManifestFile {
   const lineCounter = new LineCounter();
-  const reader = new ManifestReader(file, lineCounter);
+  const reader = new ManifestReader(file, lineCounter, options);
   const composer = new Composer({ prettyErrors: false, merge: true });
   for (const document of composer.compose(new Parser(lineCounter.addNewLine).parse(text))) {
     const error = document.errors[0];
@@ -222,10 +247,12 @@ class ManifestReader {
   readonly problems: ObjectProblem[] = [];
   readonly #file: string;
   readonly #lines: LineCounter;
+  readonly #nodeName: string | undefined;
 
-  constructor(file: string, lines: LineCounter) {
+  constructor(file: string, lines: LineCounter, options: ParseManifestOptions) {
     this.#file = file;
     this.#lines = lines;
+    this.#nodeName = options.nodeName;
   }
 
   /** Reads one document or list item; `inherited` is the kind and apiVersion of the typed list around it. */
@@ -254,7 +281,10 @@ class ManifestReader {
       );
       return;
     }
-    if (kind !== 'Service' && kind !== 'EndpointSlice' && kind !== 'Endpoints') return; // not ours: ignored
+    if (kind !== 'Service' && kind !== 'EndpointSlice' && kind !== 'Endpoints' && kind !== 'Node') return; // not ours: ignored
+    // Another node's Node (a `kubectl get nodes -o yaml` dump) is not ours either.
+    if (kind === 'Node' && (this.#nodeName === undefined || rawIdentity(value).name !== this.#nodeName))
+      return;
     if (apiVersion === undefined || apiVersion === null) {
       this.#problem('KPROXY_SHAPE', kind, 'apiVersion', `required (line ${line()})`, value);
       return;
@@ -287,8 +317,12 @@ class ManifestReader {
   }
 
   #readObject(kind: ManifestKind, value: Record<string, unknown>, line: () => number) {
-    const { namespace, name } = rawIdentity(value);
-    const identity = name === undefined ? undefined : `${kind}/${namespace}/${name}`;
+    const raw = rawIdentity(value);
+    const { name } = raw;
+    // A Node is cluster-scoped: no namespace in its identity or problems.
+    const namespace = kind === 'Node' ? '' : raw.namespace;
+    const identity =
+      name === undefined ? undefined : kind === 'Node' ? `Node/${name}` : `${kind}/${namespace}/${name}`;
     const result = validate(kind, value, this.#file);
     if (result.ok === true && result.problems !== undefined) {
       // Kept without the fields these name (a bad trafficDistribution or hint list): reported all the same.
@@ -311,9 +345,18 @@ class ManifestReader {
       });
     }
     if (identity === undefined || name === undefined) return;
-    const objects = result.ok === true ? result.value : [];
+    const objects = result.ok === true ? result.value.objects : [];
+    const node = result.ok === true ? result.value.node : undefined;
     const status = result.ok === true ? 'valid' : result.ok === 'skipped' ? 'skipped' : 'invalid';
-    this.entries.push({ identity, kind, namespace, name, status, objects });
+    this.entries.push({
+      identity,
+      kind,
+      namespace,
+      name,
+      status,
+      objects,
+      ...(node === undefined ? {} : { node }),
+    });
   }
 
   #lineOf(location: Location): number {
@@ -350,8 +393,18 @@ function rawIdentity(value: Record<string, unknown>): { namespace: string; name:
   };
 }
 
-function validate(kind: ManifestKind, value: unknown, file: string): Validated<readonly ProxyObject[]> {
+/** What one manifest object gives: proxy objects, or this proxy's Node. */
+interface EntryValue {
+  readonly objects: readonly ProxyObject[];
+  readonly node?: NodeSpec | undefined;
+}
+
+function validate(kind: ManifestKind, value: unknown, file: string): Validated<EntryValue> {
   switch (kind) {
+    case 'Node': {
+      const result = validateNode(value, file);
+      return result.ok === true ? { ...result, value: { objects: [], node: result.value } } : result;
+    }
     case 'Service':
       return lift(validateService(value, file), (spec) => [{ kind: 'Service', spec }]);
     case 'EndpointSlice':
@@ -367,10 +420,7 @@ function validate(kind: ManifestKind, value: unknown, file: string): Validated<r
   }
 }
 
-function lift<T>(
-  result: Validated<T>,
-  toObjects: (value: T) => ProxyObject[],
-): Validated<readonly ProxyObject[]> {
+function lift<T>(result: Validated<T>, toObjects: (value: T) => ProxyObject[]): Validated<EntryValue> {
   // A spread keeps the problems of an object kept without its bad optional fields.
-  return result.ok === true ? { ...result, value: toObjects(result.value) } : result;
+  return result.ok === true ? { ...result, value: { objects: toObjects(result.value) } } : result;
 }
