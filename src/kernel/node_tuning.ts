@@ -38,6 +38,9 @@ export const READ_ONLY_SYS_MESSAGE =
   '/sys is read-only: cannot modify conntrack limits, problems may arise later ' +
   '(If running Docker, see docker issue #24000)';
 
+/** What upstream says when the conntrack setup fails (it then exits). */
+const CONNTRACK_FAILED = 'Could not set conntrack parameters from kube-proxy configuration';
+
 /** `net/netfilter/nf_conntrack_max` for a /proc/sys file, as upstream logs sysctl entries. */
 function entryName(file: NodeTuningFile): string {
   return file.startsWith('/proc/sys/') ? file.slice('/proc/sys/'.length) : file;
@@ -67,8 +70,11 @@ export async function applyNodeTuning(
       current.set(read.file, await sysctls.read(read.file));
     } catch (error) {
       if (!read.required) continue;
-      if (strict) throw error;
-      logger.warn({ err: error }, 'Could not set conntrack parameters from kube-proxy configuration');
+      if (strict) {
+        logger.error({ err: error }, CONNTRACK_FAILED);
+        throw error;
+      }
+      logger.warn({ err: error }, CONNTRACK_FAILED);
       hashsizeUnknown = true;
     }
   }
@@ -92,9 +98,10 @@ export async function applyNodeTuning(
       } else if (write.kind === 'hashsize' && isReadOnlyFileSystem(error)) {
         logger.warn({ err: error }, READ_ONLY_SYS_MESSAGE);
       } else if (strict) {
+        logger.error({ err: error }, CONNTRACK_FAILED);
         throw error;
       } else {
-        logger.warn({ err: error }, 'Could not set conntrack parameters from kube-proxy configuration');
+        logger.warn({ err: error }, CONNTRACK_FAILED);
       }
       failed.push(write);
     }
