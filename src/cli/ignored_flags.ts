@@ -2,7 +2,9 @@
  * kube-proxy's flags that kproxy accepts but does not act on yet, so that a kube-proxy command line (a
  * DaemonSet's `command`) runs unchanged: each one given is parsed, lands in the effective configuration
  * (`/configz`, `--write-config-to`) and yields one warning. With `--config`, the file wins over them, as
- * over every flag that sets one of its fields.
+ * over every flag that sets one of its fields. The node-tuning flags (`--conntrack-*`, `--oom-score-adj`)
+ * are read the same way but are supported (src/kernel/node_tuning.ts applies them): they warn only when
+ * `--config` overrides them.
  *
  * @module
  */
@@ -20,6 +22,13 @@ export interface IgnoredFlag {
   readonly field: string | undefined;
   readonly value: FlagValue;
   readonly description: string;
+  /** True when kproxy acts on it (no "not supported yet" warning). */
+  readonly supported: boolean;
+}
+
+/** The node-tuning flags: supported (they set their fields; src/kernel/node_tuning.ts applies them). */
+function supportedFlags(rows: readonly [string, string, FlagValue, string][]): IgnoredFlag[] {
+  return rows.map(([name, field, value, description]) => flag(name, field, value, description, true));
 }
 
 const flag = (
@@ -27,15 +36,17 @@ const flag = (
   field: string | undefined,
   value: FlagValue,
   description: string,
+  supported = false,
 ): IgnoredFlag => ({
   name,
   field,
   value,
   description,
+  supported,
 });
 
-/** The flags, in kube-proxy's order. */
-export const IGNORED_KUBE_PROXY_FLAGS: readonly IgnoredFlag[] = [
+/** Every flag read here, in kube-proxy's order: the ignored ones and the node-tuning ones. */
+export const KUBE_PROXY_FIELD_FLAGS: readonly IgnoredFlag[] = [
   flag('feature-gates', 'featureGates', 'gates', 'feature gates, key=value pairs'),
   flag('kube-api-content-type', 'clientConnection.contentType', 'string', 'content type of API requests'),
   flag('kube-api-burst', 'clientConnection.burst', 'int', 'API client burst'),
@@ -62,14 +73,36 @@ export const IGNORED_KUBE_PROXY_FLAGS: readonly IgnoredFlag[] = [
     'for detect-local-mode BridgeInterface',
   ),
   flag('pod-interface-name-prefix', 'detectLocal.interfaceNamePrefix', 'string', 'for InterfaceNamePrefix'),
-  flag('oom-score-adj', 'oomScoreAdj', 'int', "the process's oom_score_adj"),
-  flag('conntrack-max-per-core', 'conntrack.maxPerCore', 'int', 'nf_conntrack_max per CPU'),
-  flag('conntrack-min', 'conntrack.min', 'int', 'nf_conntrack_max at least'),
-  flag('conntrack-tcp-timeout-established', 'conntrack.tcpEstablishedTimeout', 'duration', 'sysctl'),
-  flag('conntrack-tcp-timeout-close-wait', 'conntrack.tcpCloseWaitTimeout', 'duration', 'sysctl'),
-  flag('conntrack-tcp-be-liberal', 'conntrack.tcpBeLiberal', 'bool', 'nf_conntrack_tcp_be_liberal=1'),
-  flag('conntrack-udp-timeout', 'conntrack.udpTimeout', 'duration', 'sysctl'),
-  flag('conntrack-udp-timeout-stream', 'conntrack.udpStreamTimeout', 'duration', 'sysctl'),
+  ...supportedFlags([
+    ['oom-score-adj', 'oomScoreAdj', 'int', "kproxy's oom_score_adj, -1000 to 1000 (default -999)"],
+    [
+      'conntrack-max-per-core',
+      'conntrack.maxPerCore',
+      'int',
+      'raise nf_conntrack_max to this per CPU (default 32768; 0: leave the limit and --conntrack-min alone)',
+    ],
+    ['conntrack-min', 'conntrack.min', 'int', 'nf_conntrack_max at least this (default 131072)'],
+    [
+      'conntrack-tcp-timeout-established',
+      'conntrack.tcpEstablishedTimeout',
+      'duration',
+      'nf_conntrack_tcp_timeout_established (default 24h0m0s; 0: as it is)',
+    ],
+    [
+      'conntrack-tcp-timeout-close-wait',
+      'conntrack.tcpCloseWaitTimeout',
+      'duration',
+      'nf_conntrack_tcp_timeout_close_wait (default 1h0m0s; 0: as it is)',
+    ],
+    ['conntrack-tcp-be-liberal', 'conntrack.tcpBeLiberal', 'bool', 'set nf_conntrack_tcp_be_liberal=1'],
+    ['conntrack-udp-timeout', 'conntrack.udpTimeout', 'duration', 'nf_conntrack_udp_timeout (0: as it is)'],
+    [
+      'conntrack-udp-timeout-stream',
+      'conntrack.udpStreamTimeout',
+      'duration',
+      'nf_conntrack_udp_timeout_stream (0: as it is)',
+    ],
+  ]),
   flag('config-sync-period', 'configSyncPeriod', 'duration', 'informer resync period'),
   flag('healthz-port', undefined, 'int', 'deprecated upstream: use --healthz-bind-address'),
   flag('metrics-port', undefined, 'int', 'deprecated upstream: use --metrics-bind-address'),
@@ -77,6 +110,11 @@ export const IGNORED_KUBE_PROXY_FLAGS: readonly IgnoredFlag[] = [
   flag('vmodule', undefined, 'string', 'klog per-file verbosity'),
   flag('log-flush-frequency', 'logging.flushFrequency', 'duration', 'klog flush period'),
 ];
+
+/** The flags of kube-proxy that kproxy accepts and ignores, with a warning. */
+export const IGNORED_KUBE_PROXY_FLAGS: readonly IgnoredFlag[] = KUBE_PROXY_FIELD_FLAGS.filter(
+  (f) => !f.supported,
+);
 
 function camel(name: string): string {
   return name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
@@ -90,12 +128,13 @@ function camel(name: string): string {
  * @example addIgnoredFlags(program.command('run'))
  */
 export function addIgnoredFlags(command: Command): Command {
-  for (const f of IGNORED_KUBE_PROXY_FLAGS) {
+  for (const f of KUBE_PROXY_FIELD_FLAGS) {
     const spelling =
       f.name === 'v' ? '-v, --v <level>' : f.value === 'bool' ? `--${f.name} [bool]` : `--${f.name} <value>`;
-    command.addOption(
-      new Option(spelling, `kube-proxy's: ${f.description}; accepted, not supported yet: ignored`),
-    );
+    const help = f.supported
+      ? `kube-proxy's: ${f.description}`
+      : `kube-proxy's: ${f.description}; accepted, not supported yet: ignored`;
+    command.addOption(new Option(spelling, help));
   }
   return command;
 }
@@ -144,21 +183,21 @@ function parseValue(f: IgnoredFlag, raw: unknown): unknown {
 }
 
 /**
- * Reads the ignored flags that were given: sets their fields in a configuration built from flags, and
- * returns one warning per flag.
+ * Reads the flags of this file that were given: sets their fields in a configuration built from flags,
+ * and returns one warning per ignored flag (and, with `--config`, per flag the file overrides).
  *
  * @param flags parsed flags (commander's keys)
  * @param config the configuration built from flags (changed in place), or undefined with `--config`
- * @returns one warning per given flag
+ * @returns the warnings
  * @throws FlagError for a value of the wrong type
- * @example ignoredFlagWarnings(flags, config) // ['--conntrack-max-per-core: not supported yet: ignored']
+ * @example ignoredFlagWarnings(flags, config) // ['--ipvs-strict-arp: not supported yet: ignored']
  */
 export function ignoredFlagWarnings(
   flags: Readonly<Record<string, unknown>>,
   config: KubeProxyConfiguration | undefined,
 ): string[] {
   const out: string[] = [];
-  for (const f of IGNORED_KUBE_PROXY_FLAGS) {
+  for (const f of KUBE_PROXY_FIELD_FLAGS) {
     const raw = flags[camel(f.name)];
     if (raw === undefined) continue;
     const value = parseValue(f, raw);
@@ -176,7 +215,7 @@ export function ignoredFlagWarnings(
       for (const key of keys.slice(0, -1)) target = target[key] as Record<string, unknown>;
       target[keys.at(-1) ?? ''] = value;
     }
-    out.push(`--${f.name}: not supported yet: ignored`);
+    if (!f.supported) out.push(`--${f.name}: not supported yet: ignored`);
   }
   return out;
 }

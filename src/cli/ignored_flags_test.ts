@@ -3,7 +3,12 @@ import { describe, it } from 'node:test';
 import { Command } from 'commander';
 import { defaultConfiguration } from './config/defaults.ts';
 import { FlagError } from './flags.ts';
-import { addIgnoredFlags, IGNORED_KUBE_PROXY_FLAGS, ignoredFlagWarnings } from './ignored_flags.ts';
+import {
+  addIgnoredFlags,
+  IGNORED_KUBE_PROXY_FLAGS,
+  ignoredFlagWarnings,
+  KUBE_PROXY_FIELD_FLAGS,
+} from './ignored_flags.ts';
 
 function parse(args: string[]): Record<string, unknown> {
   const command = addIgnoredFlags(new Command('run').exitOverride());
@@ -12,7 +17,7 @@ function parse(args: string[]): Record<string, unknown> {
 }
 
 describe("kube-proxy's flags kproxy accepts and ignores", () => {
-  it('parse as kube-proxy spells them, set their field and warn once each', () => {
+  it('parse as kube-proxy spells them, set their field and warn once each (the node-tuning ones: no warning)', () => {
     const config = defaultConfiguration();
     const flags = parse([
       '--conntrack-max-per-core=0',
@@ -36,9 +41,6 @@ describe("kube-proxy's flags kproxy accepts and ignores", () => {
       '--iptables-localhost-nodeports: not supported yet: ignored',
       '--ipvs-exclude-cidrs: not supported yet: ignored',
       '--ipvs-strict-arp: not supported yet: ignored',
-      '--oom-score-adj: not supported yet: ignored',
-      '--conntrack-max-per-core: not supported yet: ignored',
-      '--conntrack-tcp-timeout-established: not supported yet: ignored',
       '--v: not supported yet: ignored',
     ]);
     assert.equal(config.conntrack.maxPerCore, 0);
@@ -59,6 +61,42 @@ describe("kube-proxy's flags kproxy accepts and ignores", () => {
     ]);
   });
 
+  it('the node-tuning flags are supported: none of them is in the ignored list, each sets its field', () => {
+    const tuning = KUBE_PROXY_FIELD_FLAGS.filter((f) => f.supported).map((f) => f.name);
+    assert.deepEqual(tuning, [
+      'oom-score-adj',
+      'conntrack-max-per-core',
+      'conntrack-min',
+      'conntrack-tcp-timeout-established',
+      'conntrack-tcp-timeout-close-wait',
+      'conntrack-tcp-be-liberal',
+      'conntrack-udp-timeout',
+      'conntrack-udp-timeout-stream',
+    ]);
+    assert.ok(!IGNORED_KUBE_PROXY_FLAGS.some((f) => tuning.includes(f.name)));
+    const config = defaultConfiguration();
+    const flags = parse([
+      '--conntrack-tcp-be-liberal',
+      '--conntrack-udp-timeout',
+      '10s',
+      '--conntrack-udp-timeout-stream=1m0s',
+      '--conntrack-tcp-timeout-close-wait',
+      '0s',
+      '--conntrack-min',
+      '1',
+    ]);
+    assert.deepEqual(ignoredFlagWarnings(flags, config), []);
+    assert.deepEqual(config.conntrack, {
+      maxPerCore: 32768,
+      min: 1,
+      tcpEstablishedTimeout: 86_400_000,
+      tcpCloseWaitTimeout: 0,
+      tcpBeLiberal: true,
+      udpTimeout: 10_000,
+      udpStreamTimeout: 60_000,
+    });
+  });
+
   it('refuse a value of the wrong type, naming the flag', () => {
     const cases: [string[], RegExp][] = [
       [['--conntrack-min', 'abc'], /^Invalid --conntrack-min: not an integer, got "abc"$/],
@@ -77,7 +115,7 @@ describe("kube-proxy's flags kproxy accepts and ignores", () => {
 
   it('set only fields of the configuration', () => {
     const config = defaultConfiguration() as unknown as Record<string, unknown>;
-    for (const f of IGNORED_KUBE_PROXY_FLAGS) {
+    for (const f of KUBE_PROXY_FIELD_FLAGS) {
       if (f.field === undefined) continue;
       let value: unknown = config;
       for (const key of f.field.split('.')) {

@@ -10,6 +10,8 @@ import { isProxyMode, PROXY_MODES } from '../contracts/proxy_mode.ts';
 import type { SyncObserver } from '../contracts/sync.ts';
 import { Daemon } from '../daemon.ts';
 import { createExec } from '../kernel/exec.ts';
+import { createNodeSysctls } from '../kernel/node_sysctls.ts';
+import { applyNodeTuning } from '../kernel/node_tuning.ts';
 import { createLogger } from '../log.ts';
 import { metricsObserver } from '../metrics/metrics_observer.ts';
 import { ProxyMetrics } from '../metrics/proxy_metrics.ts';
@@ -91,6 +93,8 @@ export async function runCommand(
   const exec = createExec();
   const deps: ProxierDeps = { options: plan, exec, logger, iptablesBackend: iptablesBackend(flags) };
   await mode.checkHost(deps);
+  // kube-proxy's conntrack and OOM-score tuning, before the first sync; the userspace mode runs without root.
+  await applyNodeTuning(createNodeSysctls(), resolved.config, { logger, strict: modeName !== 'userspace' });
   const metrics = new ProxyMetrics({ mode: modeName, defaultMetrics: true });
   const health = new HealthState({ healthTimeoutMs: 2 * syncPeriodMs });
   const servers = new AbortController();

@@ -91,9 +91,6 @@ describe('parseKubeProxyConfiguration', () => {
       'ipvs.strictARP',
       'ipvs.udpTimeout',
       'winkernel.networkName',
-      'oomScoreAdj',
-      'conntrack.min',
-      'conntrack.tcpBeLiberal',
     ]);
   });
 

@@ -2,8 +2,9 @@
  * What kproxy tells the operator it will not do: one warning per field of the configuration that asks
  * for something kproxy does not implement yet. A field warns when the file sets it to something other
  * than its zero value and upstream's default, and, for the settings by which kube-proxy changes the node
- * even when the file leaves them unset (conntrack sysctls, the OOM score, localhost NodePorts in iptables
- * mode), whenever their effective value would make kube-proxy act. Nothing is dropped silently.
+ * even when the file leaves them unset (localhost NodePorts in iptables mode), whenever their effective
+ * value would make kube-proxy act. Nothing is dropped silently. (The conntrack sysctls and the OOM score
+ * are applied: src/kernel/node_tuning.ts.)
  *
  * @module
  */
@@ -11,15 +12,6 @@ import { isDeepStrictEqual } from 'node:util';
 import { defaultConfiguration } from './defaults.ts';
 import { isZeroValue } from './parse.ts';
 import type { KubeProxyConfiguration } from './types.ts';
-
-/** Settings kube-proxy applies to the node by default (so their defaults alone are worth a warning). */
-const NODE_SETTINGS = [
-  'oomScoreAdj',
-  'conntrack.maxPerCore',
-  'conntrack.min',
-  'conntrack.tcpEstablishedTimeout',
-  'conntrack.tcpCloseWaitTimeout',
-];
 
 function valueAt(config: KubeProxyConfiguration, path: string): unknown {
   let value: unknown = config;
@@ -33,7 +25,7 @@ function valueAt(config: KubeProxyConfiguration, path: string): unknown {
  * @param config the effective configuration (defaults applied)
  * @param ignoredFields paths of the ignored fields the file set to non-zero values
  * @returns one `PATH: ...` warning per field, in the file's order, node settings last
- * @example configurationWarnings(config, ['conntrack.tcpBeLiberal']) // ['conntrack.tcpBeLiberal: not supported yet: ignored', ...]
+ * @example configurationWarnings(config, ['ipvs.strictARP']) // ['ipvs.strictARP: not supported yet: ignored', ...]
  */
 export function configurationWarnings(
   config: KubeProxyConfiguration,
@@ -41,10 +33,8 @@ export function configurationWarnings(
 ): string[] {
   const defaults = defaultConfiguration();
   const paths = ignoredFields.filter((p) => !isDeepStrictEqual(valueAt(config, p), valueAt(defaults, p)));
-  const nodeSettings = [
-    ...NODE_SETTINGS,
-    ...(config.mode === 'iptables' ? ['iptables.localhostNodePorts'] : []),
-  ];
+  // Settings kube-proxy applies to the node by default (so their defaults alone are worth a warning).
+  const nodeSettings = config.mode === 'iptables' ? ['iptables.localhostNodePorts'] : [];
   for (const path of nodeSettings) {
     if (!paths.includes(path) && !isZeroValue(valueAt(config, path))) paths.push(path);
   }

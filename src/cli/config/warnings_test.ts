@@ -5,14 +5,11 @@ import { kubeadmConfigConf } from './testing/kubeadm_example.ts';
 
 const HEAD = 'apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\n';
 
-/** What kube-proxy does to the node with its defaults and kproxy does not: always said. */
-const NODE_SETTINGS = [
-  'oomScoreAdj: not supported yet: ignored',
-  'conntrack.maxPerCore: not supported yet: ignored',
-  'conntrack.min: not supported yet: ignored',
-  'conntrack.tcpEstablishedTimeout: not supported yet: ignored',
-  'conntrack.tcpCloseWaitTimeout: not supported yet: ignored',
-];
+/**
+ * What kube-proxy does to the node with its defaults and kproxy does not: always said. (The conntrack
+ * sysctls and the OOM score are applied, so they are not in it.)
+ */
+const NODE_SETTINGS: string[] = [];
 
 describe('configuration warnings', () => {
   it("say, for kubeadm's ConfigMap, what kube-proxy would do to the node that kproxy does not", () => {
@@ -37,8 +34,16 @@ describe('configuration warnings', () => {
       'ipvs.strictARP: not supported yet: ignored',
       'ipvs.udpTimeout: not supported yet: ignored',
       'winkernel.networkName: not supported yet: ignored',
-      'conntrack.tcpBeLiberal: not supported yet: ignored',
     ]);
+  });
+
+  it('say nothing of the conntrack settings and the OOM score, which kproxy applies', () => {
+    const { warnings } = resolveConfigurationText(
+      `${HEAD}mode: ipvs\noomScoreAdj: -500\nconntrack: { maxPerCore: 65536, min: 1, tcpEstablishedTimeout: 1h0m0s, ` +
+        'tcpCloseWaitTimeout: 30s, tcpBeLiberal: true, udpTimeout: 10s, udpStreamTimeout: 1m0s }\n',
+      'config.conf',
+    );
+    assert.deepEqual(warnings, []);
   });
 
   it("stay quiet for an ignored field written with upstream's default", () => {

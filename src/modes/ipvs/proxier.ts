@@ -5,7 +5,9 @@
  * plan against the kernel (or against what it applied last) and applies the difference.
  *
  * Order of a sync (as upstream): the dummy device; the ipsets (iptables rules name them); the iptables
- * rules; the VIPs that are new on kube-ipvs0; the IPVS table; VIPs no longer served come off last.
+ * rules; the VIPs that are new on kube-ipvs0; the IPVS table; VIPs no longer served come off; then the
+ * UDP conntrack entries the change left stale are deleted (a pure function of the two plans:
+ * udp_conntrack.ts over modes/common/udp_conntrack.ts).
  *
  * @module
  */
@@ -15,15 +17,23 @@ import { ipsetSyncLines, type ListedIpset } from '../../kernel/ipset.ts';
 import { renderRestore } from '../../kernel/iptables_restore.ts';
 import { parseIptablesSave } from '../../kernel/iptables_state.ts';
 import type { ListedVirtualServer } from '../../kernel/ipvs.ts';
-import type { IPFamily, ProxyState, StateChange } from '../../model/types.ts';
+import type { IPFamily, ProxyState, ServicePortKey, StateChange } from '../../model/types.ts';
 import { type Clock, systemClock, type Timer } from '../../runner/clock.ts';
 import { rewriteChainsInput } from '../common/iptables_restore_input.ts';
+import {
+  deleteUdpConntrack,
+  describeUdpConntrackDeletion,
+  staleUdpConntrack,
+  type UdpConntrackDeletion,
+  type UdpPlan,
+} from '../common/udp_conntrack.ts';
 import type { Proxier, ProxierDeps } from '../mode.ts';
 import { changedServicePorts, changedVirtualServers, diffIpvs, type IpvsDiff } from './diff.ts';
 import { GracefulTermination } from './graceful_termination.ts';
 import { IPVS_JUMPS } from './iptables_rules.ts';
 import { type IpvsPlan, type PlannedVirtualServer, planIpvs } from './plan.ts';
 import { type IpvsSeams, realIpvsSeams } from './seams.ts';
+import { ipvsUdpPlan } from './udp_conntrack.ts';
 
 /** Options of {@link createIpvsProxier} beyond the daemon's deps. */
 export interface IpvsProxierOptions {
@@ -87,6 +97,8 @@ export class IpvsProxier implements Proxier {
   /** Per family, the rules (as restore input) it last wrote: a partial sync skips a family unchanged. */
   #lastIptables = new Map<IPFamily, string>();
   #lastPlan: IpvsPlan | undefined;
+  /** The UDP service ports of the last plan applied, for the conntrack cleanup of the next sync. */
+  #lastUdp: UdpPlan<ServicePortKey> | undefined;
   #timer: Timer | undefined;
   #stopped = false;
   /** Serializes syncs and graceful checks: they both read and change the IPVS table. */
@@ -157,6 +169,9 @@ export class IpvsProxier implements Proxier {
     const servicePorts = changedServicePorts(diff.changedServers, this.#lastPlan, plan);
     this.#lastPlan = plan;
     this.#trusted = true;
+    const udp = ipvsUdpPlan(plan);
+    await this.#deleteStaleConntrack(staleUdpConntrack(this.#lastUdp, udp));
+    this.#lastUdp = udp;
     this.#armTimer();
     this.#deps.logger.debug(
       {
@@ -286,6 +301,20 @@ export class IpvsProxier implements Proxier {
       if (vs !== undefined) listed.push(vs);
     }
     return { desired: plan.virtualServers.filter((vs) => changed.has(vs.key)), listed };
+  }
+
+  /** Deletes UDP conntrack entries the new table would not create any more (failures are logged). */
+  async #deleteStaleConntrack(deletions: readonly UdpConntrackDeletion[]): Promise<void> {
+    for (const deletion of deletions) {
+      try {
+        await deleteUdpConntrack(this.#seams.conntrack, deletion);
+      } catch (error) {
+        this.#deps.logger.warn(
+          { err: error, entries: describeUdpConntrackDeletion(deletion) },
+          'Failed to delete stale UDP conntrack entries',
+        );
+      }
+    }
   }
 
   async #checkDraining(): Promise<number> {

@@ -1,10 +1,12 @@
 /**
- * The kernel seams of the ipvs mode (IPVS, ipset, the dummy interface and sysctls, iptables per family),
+ * The kernel seams of the ipvs mode (IPVS, ipset, the dummy interface and sysctls, iptables per family,
+ * conntrack),
  * built over the daemon's exec, for the Proxier, the host check and the cleanup alike.
  *
  * @module
  */
 import type { IptablesBackend } from '../../contracts/proxy_mode.ts';
+import { type Conntrack, createConntrack } from '../../kernel/conntrack.ts';
 import type { Exec } from '../../kernel/exec.ts';
 import { createIpset, type Ipset } from '../../kernel/ipset.ts';
 import {
@@ -25,6 +27,8 @@ export interface IpvsSeams {
   readonly netlink: IpvsNetlink;
   /** The iptables seam of a family (iptables or ip6tables, on the `--iptables-backend` backend). */
   readonly iptables: (family: IPFamily) => Promise<Iptables>;
+  /** Deletes the UDP conntrack entries a sync leaves stale. */
+  readonly conntrack: Conntrack;
 }
 
 /**
@@ -40,6 +44,7 @@ export function realIpvsSeams(deps: Pick<ProxierDeps, 'exec' | 'iptablesBackend'
     ipset: createIpset(deps.exec),
     netlink: createIpvsNetlink(deps.exec),
     iptables: iptablesByFamily(deps.exec, deps.iptablesBackend),
+    conntrack: createConntrack(deps.exec),
   };
 }
 
