@@ -172,6 +172,28 @@ describe('kubectl against the fake API server', { skip }, () => {
     await waitFor('hello-1 ready again', () => lastSlice('hello-1')?.endpoints[0]?.ready === true, WAIT);
   });
 
+  it('kubectl annotate sets the last-change-trigger-time; the source carries it, or reports a bad one', async () => {
+    const key = 'endpoints.kubernetes.io/last-change-trigger-time';
+    await kubectl('annotate', '-n', 'demo', 'endpointslice', 'hello-1', `${key}=2025-01-02T03:04:05.25Z`);
+    const at = Date.UTC(2025, 0, 2, 3, 4, 5, 250);
+    await waitFor(
+      'hello-1 with its trigger time',
+      () => lastSlice('hello-1')?.lastChangeTriggerTime === at,
+      WAIT,
+    );
+    await kubectl('annotate', '-n', 'demo', 'endpointslice', 'hello-1', '--overwrite', `${key}=soon`);
+    await waitFor(
+      'a problem naming the annotation',
+      () => events.some((e) => e.type === 'problem' && e.problem.field.includes(key)),
+      WAIT,
+    );
+    await waitFor(
+      'hello-1 kept without it',
+      () => lastSlice('hello-1')?.lastChangeTriggerTime === undefined,
+      WAIT,
+    );
+  });
+
   it('a second kubectl apply sends a strategic merge patch; the source sees the new port', async () => {
     const changed = readFileSync(join(demoDir, 'services.yaml'), 'utf8').replace('port: 8080', 'port: 8081');
     const file = join(dir, 'services.yaml');
