@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { KernelError } from '../kernel/exec.ts';
 import { endpoint, proxyState, servicePortState, stateChange } from '../model/testing/fixtures.ts';
 import type { StateChange } from '../model/types.ts';
+import { parseRfc3339 } from '../model/validate_endpoints.ts';
 import { metricsObserver } from './metrics_observer.ts';
 import { ProxyMetrics } from './proxy_metrics.ts';
 import { parseExposition, type Samples, seriesKey } from './testing/exposition.ts';
@@ -82,5 +83,40 @@ describe('metricsObserver', () => {
     assert.equal(s.get('kproxy_sync_proxy_rules_failures_total'), 4);
     assert.equal(s.get('kubeproxy_sync_proxy_rules_duration_seconds_count'), 4);
     assert.equal(s.get('kubeproxy_sync_proxy_rules_last_timestamp_seconds'), 0, 'no successful sync yet');
+  });
+
+  it('measures programming latency from an EndpointSlice trigger time, by the fake clock of the sync', async () => {
+    const metrics = new ProxyMetrics({ mode: 'iptables' });
+    const observer = metricsObserver(metrics);
+    // The annotation says the pod became ready 2.75 s before the rules were in place; kproxy saw the
+    // event only 0.1 s before (the tracker put the trigger time in firstSeen, see proxy_state_tracker_test).
+    const trigger = parseRfc3339('2025-01-02T03:04:05.250Z')!;
+    const clock = { now: trigger + 2_750 };
+    observer.syncSucceeded?.({
+      report: { kind: 'full', servicePortsWritten: 1, restoreBytes: 10, restoreLines: 1 },
+      seconds: 0.01,
+      change: change([['default/a:/TCP', trigger]], 0, 1),
+      state: STATE,
+      at: clock.now,
+    });
+    const s = await samples(metrics);
+    const bucket = (le: string) =>
+      s.get(seriesKey('kubeproxy_network_programming_duration_seconds_bucket', { le }));
+    assert.equal(s.get('kubeproxy_network_programming_duration_seconds_sum'), 2.75);
+    assert.equal(bucket('2'), 0);
+    assert.equal(bucket('3'), 1);
+  });
+
+  it('observes 0, not a negative latency, for a trigger time ahead of the clock', async () => {
+    const metrics = new ProxyMetrics({ mode: 'iptables' });
+    metricsObserver(metrics).syncSucceeded?.({
+      report: { kind: 'full', servicePortsWritten: 1, restoreBytes: 10, restoreLines: 1 },
+      seconds: 0.01,
+      change: change([['default/a:/TCP', 50_000]], 0, 1),
+      state: STATE,
+      at: 49_000,
+    });
+    const s = await samples(metrics);
+    assert.equal(s.get(seriesKey('kubeproxy_network_programming_duration_seconds_bucket', { le: '0' })), 1);
   });
 });

@@ -295,10 +295,14 @@ export class ProxyMetrics implements HealthProbeCounter {
 
   /**
    * Records network programming latency for every change a successful sync put in place: the time from
-   * the source first seeing the change to now. Clock skew never yields a negative observation.
+   * the change to now. A change's time is its EndpointSlice's `endpoints.kubernetes.io/last-change-trigger-time`
+   * when it has one (when a pod became ready, say, as upstream measures), else when kproxy first saw it
+   * (the tracker decides, see `StateChange.firstSeen`). Clock skew (a trigger time set by a controller
+   * whose clock runs ahead) never yields a negative observation.
    *
-   * @param firstSeenMs when each change was first seen (`StateChange.firstSeen.values()`), epoch ms
+   * @param firstSeenMs when each change happened (`StateChange.firstSeen.values()`), epoch ms
    * @param nowMs when the rules were in place, epoch ms
+   * @example metrics.observeProgrammingLatency(change.firstSeen.values(), clock.now())
    */
   observeProgrammingLatency(firstSeenMs: Iterable<number>, nowMs: number): void {
     for (const seen of firstSeenMs) this.#programmingLatency.observe(Math.max(0, nowMs - seen) / 1000);

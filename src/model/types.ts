@@ -131,6 +131,12 @@ export interface EndpointSliceSpec {
   readonly endpoints: readonly EndpointAddressSpec[];
   /** True when this came from a legacy core/v1 Endpoints object (ignored for a service that has slices). */
   readonly legacy: boolean;
+  /**
+   * The `endpoints.kubernetes.io/last-change-trigger-time` annotation (epoch ms): when the change that
+   * this version of the object carries was triggered (a pod became ready, say), as the endpoint
+   * controllers set it. Network programming latency is measured from it; undefined when absent or bad.
+   */
+  readonly lastChangeTriggerTime?: number | undefined;
 }
 
 /**

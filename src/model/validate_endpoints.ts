@@ -39,6 +39,71 @@ export const MAX_HINTS = 8;
 /** An endpoint without hints of a kind (shared, so that a large slice allocates nothing for them). */
 const NO_HINTS: readonly string[] = Object.freeze([]);
 
+/**
+ * The annotation the endpoint controllers set to when the change an Endpoints or EndpointSlice object
+ * carries was triggered (`v1.EndpointsLastChangeTriggerTime`), RFC 3339 with up to nanoseconds.
+ */
+export const LAST_CHANGE_TRIGGER_TIME = 'endpoints.kubernetes.io/last-change-trigger-time';
+
+/** Go's `time.RFC3339Nano` as `time.Parse` reads it: fraction optional, `Z` or a `±hh:mm` offset. */
+const RFC3339_NANO = /^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(\.\d{1,9})?(Z|([+-])(\d\d):(\d\d))$/;
+
+/**
+ * Parses an RFC 3339 time as Go's `time.Parse(time.RFC3339Nano, …)` accepts it (no 24:00, no leap
+ * second, no 31 February).
+ *
+ * @param value the text
+ * @returns epoch milliseconds (with the fraction below a millisecond), or undefined when it is not such a time
+ * @example parseRfc3339('2025-01-02T03:04:05.5Z') // 1735787045500
+ */
+export function parseRfc3339(value: string): number | undefined {
+  const m = RFC3339_NANO.exec(value);
+  if (!m) return undefined;
+  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  const offsetHours = Number(m[10] ?? 0);
+  const offsetMinutes = Number(m[11] ?? 0);
+  if (hour > 23 || minute > 59 || second > 59 || offsetHours > 23 || offsetMinutes > 59) return undefined;
+  const utc = Date.UTC(year, month - 1, day, hour, minute, second);
+  const date = new Date(utc);
+  // Date.UTC rolls 31 February over to March: a date that does not exist changes on the way back.
+  if (date.getUTCFullYear() !== year || date.getUTCMonth() !== month - 1 || date.getUTCDate() !== day) {
+    return undefined;
+  }
+  const sign = m[9] === '-' ? -1 : 1;
+  const offsetMs = sign * (offsetHours * 60 + offsetMinutes) * 60_000;
+  return utc - offsetMs + Number(`0${m[7] ?? ''}`) * 1000;
+}
+
+/**
+ * The object's {@link LAST_CHANGE_TRIGGER_TIME}, or undefined when it is absent or bad; a bad one is a
+ * problem in `dropped` (the object is kept: upstream logs it and measures nothing from it).
+ */
+function readTriggerTime(
+  reader: FieldReader,
+  annotations: Readonly<Record<string, string>>,
+  dropped: ObjectProblem[],
+): number | undefined {
+  const value = annotations[LAST_CHANGE_TRIGGER_TIME];
+  if (value === undefined) return undefined;
+  const at = parseRfc3339(value);
+  if (at === undefined) {
+    const before = reader.problems.length;
+    reader.field(
+      `metadata.annotations[${JSON.stringify(LAST_CHANGE_TRIGGER_TIME)}]`,
+      `not an RFC 3339 time: ${describe(value)}`,
+    );
+    dropped.push(...reader.problems.splice(before));
+  }
+  return at;
+}
+
 /** The label that ties an EndpointSlice to its Service. */
 export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 
@@ -86,6 +151,7 @@ export function validateEndpointSlice(obj: unknown, file: string | undefined): V
   }
   const family = addressType === 'FQDN' ? undefined : addressType;
   const dropped: ObjectProblem[] = [];
+  const lastChangeTriggerTime = readTriggerTime(reader, meta.annotations, dropped);
   const endpoints = (reader.list(slice.endpoints, 'endpoints') ?? []).flatMap(
     (item, i) => readSliceEndpoint(reader, item, `endpoints[${i}]`, family, dropped) ?? [],
   );
@@ -108,6 +174,7 @@ export function validateEndpointSlice(obj: unknown, file: string | undefined): V
       ports,
       endpoints: endpoints.sort(compareEndpoints),
       legacy: false,
+      ...(lastChangeTriggerTime === undefined ? {} : { lastChangeTriggerTime }),
     },
     ...(dropped.length > 0 ? { problems: dropped } : {}),
   };
@@ -140,6 +207,8 @@ export function validateEndpoints(
   if (meta.skipReason !== undefined && reader.problems.length === 0)
     return { ok: 'skipped', reason: meta.skipReason };
   const endpoints = obj as Untrusted<V1Endpoints>;
+  const dropped: ObjectProblem[] = [];
+  const lastChangeTriggerTime = readTriggerTime(reader, meta.annotations, dropped);
   /** family -> port-list key -> the group */
   const groups = new Map<
     IPFamily,
@@ -165,7 +234,7 @@ export function validateEndpoints(
       group.endpoints.push(endpoint);
     }
   });
-  if (reader.problems.length > 0) return { ok: false, problems: reader.problems };
+  if (reader.problems.length > 0) return { ok: false, problems: [...reader.problems, ...dropped] };
   const slices: EndpointSliceSpec[] = [];
   for (const family of ['IPv4', 'IPv6'] as const) {
     const byPorts = groups.get(family);
@@ -181,10 +250,11 @@ export function validateEndpoints(
         ports: group.ports,
         endpoints: group.endpoints.sort(compareEndpoints),
         legacy: true,
+        ...(lastChangeTriggerTime === undefined ? {} : { lastChangeTriggerTime }),
       });
     });
   }
-  return { ok: true, value: slices };
+  return { ok: true, value: slices, ...(dropped.length > 0 ? { problems: dropped } : {}) };
 }
 
 function readSliceEndpoint(

@@ -2,7 +2,12 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { formatProblem } from './problem.ts';
 import type { EndpointSliceSpec } from './types.ts';
-import { validateEndpointSlice, validateEndpoints } from './validate_endpoints.ts';
+import {
+  LAST_CHANGE_TRIGGER_TIME,
+  parseRfc3339,
+  validateEndpointSlice,
+  validateEndpoints,
+} from './validate_endpoints.ts';
 import type { Validated } from './validated.ts';
 
 /** A valid IPv4 slice `shop/web-abc12` of service `web`, fields merged over one endpoint and port 8080. */
@@ -413,5 +418,67 @@ describe('validateEndpoints (legacy core/v1)', () => {
         assert.deepEqual(problems(validateEndpoints(obj, 'a.yaml')), expected);
       });
     }
+  });
+});
+
+describe('the last-change-trigger-time annotation', () => {
+  const annotated = (value: string, make: 'slice' | 'endpoints' = 'slice'): unknown => {
+    const base = (
+      make === 'slice' ? slice() : endpoints([{ addresses: [{ ip: '10.1.0.5' }], ports: [{ port: 8080 }] }])
+    ) as { metadata: Record<string, unknown> };
+    return { ...base, metadata: { ...base.metadata, annotations: { [LAST_CHANGE_TRIGGER_TIME]: value } } };
+  };
+
+  it('is read as epoch ms, with its fraction and offset, on slices and legacy Endpoints', () => {
+    const at = Date.UTC(2025, 0, 2, 3, 4, 5, 500);
+    assert.equal(
+      valid(validateEndpointSlice(annotated('2025-01-02T03:04:05.5Z'), 'a.yaml')).lastChangeTriggerTime,
+      at,
+    );
+    const legacy = valid(
+      validateEndpoints(annotated('2025-01-02T04:04:05.500000000+01:00', 'endpoints'), 'a.yaml'),
+    );
+    assert.deepEqual(
+      legacy.map((s) => s.lastChangeTriggerTime),
+      [at],
+    );
+  });
+
+  it('is absent from the value when the object has none', () => {
+    assert.equal('lastChangeTriggerTime' in valid(validateEndpointSlice(slice(), 'a.yaml')), false);
+  });
+
+  it('a bad value is a problem naming the field; the object is kept without it', () => {
+    for (const make of ['slice', 'endpoints'] as const) {
+      const obj = annotated('yesterday', make);
+      const result =
+        make === 'slice' ? validateEndpointSlice(obj, 'a.yaml') : validateEndpoints(obj, 'a.yaml');
+      assert.ok(result.ok === true, JSON.stringify(result));
+      const kept = Array.isArray(result.value) ? result.value[0] : result.value;
+      assert.equal(kept?.lastChangeTriggerTime, undefined);
+      const kind = make === 'slice' ? 'EndpointSlice shop/web-abc12' : 'Endpoints shop/web';
+      assert.deepEqual(result.problems?.map(formatProblem), [
+        `a.yaml: ${kind}: metadata.annotations["endpoints.kubernetes.io/last-change-trigger-time"]: not an RFC 3339 time: "yesterday"`,
+      ]);
+    }
+  });
+
+  it('parses as Go time.Parse(time.RFC3339Nano) does', () => {
+    const cases: [string, number | undefined][] = [
+      ['2025-01-02T03:04:05Z', Date.UTC(2025, 0, 2, 3, 4, 5)],
+      ['2025-01-02T03:04:05.123456789Z', Date.UTC(2025, 0, 2, 3, 4, 5) + 123.456789],
+      ['2025-01-02T03:04:05-02:30', Date.UTC(2025, 0, 2, 5, 34, 5)],
+      ['2024-02-29T00:00:00Z', Date.UTC(2024, 1, 29)],
+      ['2025-02-29T00:00:00Z', undefined],
+      ['2025-01-02T24:00:00Z', undefined],
+      ['2025-01-02T23:59:60Z', undefined],
+      ['2025-01-02T03:04:05', undefined],
+      ['2025-01-02 03:04:05Z', undefined],
+      ['2025-01-02T03:04:05.Z', undefined],
+      ['2025-01-02T03:04:05.1234567890Z', undefined],
+      ['1735787045', undefined],
+      ['', undefined],
+    ];
+    for (const [text, expected] of cases) assert.equal(parseRfc3339(text), expected, text);
   });
 });

@@ -10,6 +10,12 @@
  * have hints. Until it is set the node has no zone, and zone hints are ignored, as upstream does for a node
  * without the label. (The daemon does not feed it yet: the Node object will.)
  *
+ * When a change was first seen feeds the network-programming-latency metric (`StateChange.firstSeen`). For
+ * an EndpointSlice that carries `endpoints.kubernetes.io/last-change-trigger-time` it is that time (when a
+ * pod became ready, say, not when the event reached us), as upstream's endpoints change tracker measures;
+ * a trigger time from before the tracker started is ignored, as upstream ignores it (the initial list would
+ * otherwise report the age of every slice), and the event's time is used.
+ *
  * @module
  */
 import type {
@@ -30,6 +36,11 @@ export interface ProxyStateTrackerOptions {
   readonly nodeName: string;
   /** This node's topology labels at start (default: no zone); see {@link ProxyStateTracker.setNodeTopology}. */
   readonly topology?: NodeTopology | undefined;
+  /**
+   * When the tracker started (epoch ms, default `Date.now()`): EndpointSlice trigger times before it are
+   * ignored, as upstream's `trackerStartTime`.
+   */
+  readonly startedAt?: number | undefined;
 }
 
 /** A snapshot and what changed since the previous one. */
@@ -55,6 +66,7 @@ function sliceKey(slice: { namespace: string; name: string; legacy: boolean }): 
  */
 export class ProxyStateTracker {
   readonly #nodeName: string;
+  readonly #startedAt: number;
   #topology: NodeTopology;
   readonly #services = new Map<ServiceId, ServiceSpec>();
   readonly #slices = new Map<string, EndpointSliceSpec>();
@@ -70,6 +82,7 @@ export class ProxyStateTracker {
 
   constructor(options: ProxyStateTrackerOptions) {
     this.#nodeName = options.nodeName;
+    this.#startedAt = options.startedAt ?? Date.now();
     this.#topology = { zone: options.topology?.zone || undefined };
   }
 
@@ -141,8 +154,9 @@ export class ProxyStateTracker {
           this.#markDirty(id, event.at);
         } else {
           const key = sliceKey(object.spec);
+          const at = this.#changeTime(object.spec, event.at);
           const previous = this.#slices.get(key);
-          if (previous !== undefined) this.#unindexSlice(key, previous, event.at);
+          if (previous !== undefined) this.#unindexSlice(key, previous, at);
           this.#slices.set(key, object.spec);
           const id = `${object.spec.namespace}/${object.spec.serviceName}`;
           let set = this.#slicesByService.get(id);
@@ -152,7 +166,7 @@ export class ProxyStateTracker {
           }
           set.add(key);
           this.#endpointEvents++;
-          this.#markDirty(id, event.at);
+          this.#markDirty(id, at);
         }
         return true;
       }
@@ -234,6 +248,12 @@ export class ProxyStateTracker {
     this.#endpointEvents = 0;
     this.#version++;
     return { state: { version: this.#version, nodeName: this.#nodeName, servicePorts: this.#ports }, change };
+  }
+
+  /** When a slice's change happened: its trigger time when it has one from after the start, else `seen`. */
+  #changeTime(slice: EndpointSliceSpec, seen: number): number {
+    const trigger = slice.lastChangeTriggerTime;
+    return trigger !== undefined && trigger > this.#startedAt ? trigger : seen;
   }
 
   #markDirty(id: ServiceId, at: number): void {

@@ -266,4 +266,56 @@ describe('ProxyStateTracker', () => {
     assert.deepEqual(addrs(port.clusterEndpoints), ['198.18.1.2:8080']);
     assert.equal(port.topology.mode, 'PreferSameNode');
   });
+
+  describe('first-seen time for the programming-latency metric', () => {
+    /** A tracker started at 10 000 (fake clock) with a service seen at 20 000 and synced. */
+    function started() {
+      const t = new ProxyStateTracker({ nodeName: 'node-a', startedAt: 10_000 });
+      t.handle({ type: 'add', object: { kind: 'Service', spec: serviceSpec() }, at: 20_000 });
+      t.handle({ type: 'synced' });
+      t.snapshot();
+      const slice = (ip: string, lastChangeTriggerTime?: number) =>
+        endpointSliceSpec({
+          endpoints: [endpointAddress(ip)],
+          ...(lastChangeTriggerTime === undefined ? {} : { lastChangeTriggerTime }),
+        });
+      const seen = (spec: EndpointSliceSpec, at: number) =>
+        t.handle({ type: 'update', object: { kind: 'EndpointSlice', spec }, at });
+      return { t, slice, seen };
+    }
+
+    it("is the slice's trigger time when it has one", () => {
+      const { t, slice, seen } = started();
+      seen(slice('198.18.1.1', 29_250), 30_000);
+      assert.equal(t.pendingSince, 29_250);
+      assert.deepEqual([...t.snapshot().change.firstSeen], [['default/web:http/TCP', 29_250]]);
+    });
+
+    it('is when the event was seen when the slice has none', () => {
+      const { t, slice, seen } = started();
+      seen(slice('198.18.1.1'), 30_000);
+      assert.deepEqual([...t.snapshot().change.firstSeen], [['default/web:http/TCP', 30_000]]);
+    });
+
+    it('ignores a trigger time from before the tracker started, as upstream', () => {
+      const { t, slice, seen } = started();
+      seen(slice('198.18.1.1', 9_000), 30_000);
+      assert.deepEqual([...t.snapshot().change.firstSeen], [['default/web:http/TCP', 30_000]]);
+    });
+
+    it('keeps the earliest of several changes folded into one sync', () => {
+      const { t, slice, seen } = started();
+      seen(slice('198.18.1.1', 29_000), 31_000);
+      seen(slice('198.18.1.2', 30_500), 30_600);
+      assert.deepEqual([...t.snapshot().change.firstSeen], [['default/web:http/TCP', 29_000]]);
+    });
+
+    it('records nothing when the annotated update changes no service port', () => {
+      const { t, slice, seen } = started();
+      seen(slice('198.18.1.1', 29_000), 30_000);
+      t.snapshot();
+      seen(slice('198.18.1.1', 35_000), 36_000);
+      assert.equal(t.snapshot().change.firstSeen.size, 0);
+    });
+  });
 });

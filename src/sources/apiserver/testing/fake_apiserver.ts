@@ -11,8 +11,15 @@
  *   `allowWatchBookmarks=true`, objects that stop/start matching a selector sent as DELETED/ADDED,
  *   the stream ended after `timeoutSeconds`; a watch from a compacted version gets `ERROR` + Status 410
  *   (or an HTTP 410, see {@link FakeApiServerOptions.goneAs}).
- * - `GET .../{plural}/{name}`, `GET /apis/discovery.k8s.io/v1` (discovery), `POST` of events.k8s.io/v1
- *   Events (checked for the fields the real server requires).
+ * - `GET .../{plural}/{name}`; discovery and an OpenAPI document (see ./discovery.ts) for clients that
+ *   discover first (kubectl);
+ * - writes as kubectl sends them: `POST` (create; events.k8s.io/v1 Events are checked for the fields the
+ *   real server requires), `PUT` (replace, with the resourceVersion precondition), `PATCH` in the three
+ *   patch formats (see ./patch.ts; server-side apply is answered 415), and `DELETE`. Every write streams
+ *   its watch event.
+ *
+ * Every request is kept in {@link FakeApiServer.requests} with its Accept and Content-Type, so that a
+ * test can show what a client asked for.
  *
  * Faults: {@link FakeApiServer.down}/{@link FakeApiServer.up} (connection refused for a while),
  * {@link FakeApiServer.dropWatches} (sockets destroyed mid-stream), {@link FakeApiServer.expireWatches},
@@ -25,35 +32,11 @@ import { writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { join } from 'node:path';
+import { discoveryDocument, type FakeResource, RESOURCES, type ResourceInfo } from './discovery.ts';
+import { applyPatch, PATCH_TYPES, type PatchType } from './patch.ts';
 import { matchesFieldSelector, matchesLabelSelector, SelectorSyntaxError } from './selectors.ts';
 
-/** The resources the fake knows. */
-export type FakeResource = 'services' | 'endpointslices' | 'endpoints' | 'nodes' | 'events';
-
-interface ResourceInfo {
-  readonly prefix: string;
-  readonly kind: string;
-  readonly apiVersion: string;
-  readonly namespaced: boolean;
-}
-
-const RESOURCES: Readonly<Record<FakeResource, ResourceInfo>> = {
-  services: { prefix: '/api/v1', kind: 'Service', apiVersion: 'v1', namespaced: true },
-  endpoints: { prefix: '/api/v1', kind: 'Endpoints', apiVersion: 'v1', namespaced: true },
-  nodes: { prefix: '/api/v1', kind: 'Node', apiVersion: 'v1', namespaced: false },
-  endpointslices: {
-    prefix: '/apis/discovery.k8s.io/v1',
-    kind: 'EndpointSlice',
-    apiVersion: 'discovery.k8s.io/v1',
-    namespaced: true,
-  },
-  events: {
-    prefix: '/apis/events.k8s.io/v1',
-    kind: 'Event',
-    apiVersion: 'events.k8s.io/v1',
-    namespaced: true,
-  },
-};
+export type { FakeResource } from './discovery.ts';
 
 /** A stored object: any JSON object with `metadata.name` (and `metadata.namespace` when namespaced). */
 export interface FakeObject {
@@ -79,6 +62,10 @@ export interface FakeRequest {
   readonly watch: boolean;
   /** `Date.now()` when it arrived. */
   readonly at: number;
+  /** The Accept header ('' when absent). */
+  readonly accept: string;
+  /** The Content-Type header ('' when absent). */
+  readonly contentType: string;
 }
 
 /** Options of {@link FakeApiServer.start}. */
@@ -450,6 +437,8 @@ export class FakeApiServer {
       resource: route?.resource,
       watch,
       at: Date.now(),
+      accept: req.headers.accept ?? '',
+      contentType: req.headers['content-type'] ?? '',
     });
     if (this.#options.token !== undefined && req.headers.authorization !== `Bearer ${this.#options.token}`) {
       this.#send(res, 401, status(401, 'Unauthorized', 'Unauthorized'));
@@ -462,8 +451,13 @@ export class FakeApiServer {
       this.#send(res, this.#failStatus, status(this.#failStatus, 'InternalError', 'Injected failure'));
       return;
     }
-    if (url.pathname === '/apis/discovery.k8s.io/v1') {
-      this.#discovery(res);
+    const document =
+      req.method === 'GET' && route === undefined
+        ? discoveryDocument(url.pathname, req.headers.accept ?? '', { endpointSlices: this.#endpointSlices })
+        : undefined;
+    if (document) {
+      res.writeHead(200, { 'Content-Type': document.contentType });
+      res.end(document.body);
       return;
     }
     if (!route || (route.resource === 'endpointslices' && !this.#endpointSlices)) {
@@ -471,10 +465,8 @@ export class FakeApiServer {
       return;
     }
     try {
-      if (req.method === 'POST' && route.name === undefined && route.namespace !== undefined) {
-        this.#create(req, res, route.resource, route.namespace);
-      } else if (req.method !== 'GET') {
-        this.#send(res, 405, status(405, 'MethodNotAllowed', `${req.method} is not supported by the fake`));
+      if (req.method !== 'GET') {
+        this.#write(req, res, route);
       } else if (route.name !== undefined) {
         const found = this.#store(route.resource).get(`${route.namespace ?? ''}/${route.name}`);
         if (found) this.#send(res, 200, found);
@@ -490,9 +482,7 @@ export class FakeApiServer {
     }
   }
 
-  #route(
-    path: string,
-  ): { resource: FakeResource; namespace: string | undefined; name: string | undefined } | undefined {
+  #route(path: string): Route | undefined {
     for (const [resource, info] of Object.entries(RESOURCES) as [FakeResource, ResourceInfo][]) {
       if (!path.startsWith(`${info.prefix}/`)) continue;
       const parts = path.slice(info.prefix.length + 1).split('/');
@@ -506,27 +496,6 @@ export class FakeApiServer {
       }
     }
     return undefined;
-  }
-
-  #discovery(res: ServerResponse): void {
-    if (!this.#endpointSlices) {
-      this.#send(res, 404, status(404, 'NotFound', 'the server could not find the requested resource'));
-      return;
-    }
-    this.#send(res, 200, {
-      kind: 'APIResourceList',
-      apiVersion: 'v1',
-      groupVersion: 'discovery.k8s.io/v1',
-      resources: [
-        {
-          name: 'endpointslices',
-          singularName: 'endpointslice',
-          namespaced: true,
-          kind: 'EndpointSlice',
-          verbs: ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'],
-        },
-      ],
-    });
   }
 
   #list(
@@ -631,42 +600,200 @@ export class FakeApiServer {
     }
   }
 
-  #create(req: IncomingMessage, res: ServerResponse, resource: FakeResource, namespace: string): void {
+  /** Routes a write (POST, PUT, PATCH, DELETE) once its body has arrived. */
+  #write(req: IncomingMessage, res: ServerResponse, route: Route): void {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      let body: Record<string, unknown>;
+      const text = Buffer.concat(chunks).toString();
+      let body: unknown;
       try {
-        body = JSON.parse(Buffer.concat(chunks).toString()) as Record<string, unknown>;
+        body = text === '' ? undefined : JSON.parse(text);
       } catch {
         this.#send(res, 400, status(400, 'BadRequest', 'body is not JSON'));
         return;
       }
-      const problems = resource === 'events' ? eventProblems(body, namespace) : [];
-      if (problems.length > 0) {
-        this.#send(res, 422, status(422, 'Invalid', `Event is invalid: ${problems.join('; ')}`));
+      const contentType = (req.headers['content-type'] ?? '').split(';')[0]?.trim() ?? '';
+      const { resource, namespace, name } = route;
+      const unknown = isObjectBody(body) ? unknownFields(resource, body) : [];
+      if (
+        unknown.length > 0 &&
+        new URL(req.url ?? '/', this.url).searchParams.get('fieldValidation') === 'Strict'
+      ) {
+        const message = `strict decoding error: ${unknown.map((f) => `unknown field "${f}"`).join(', ')}`;
+        this.#send(res, 400, status(400, 'BadRequest', message));
         return;
       }
-      const metadata = (body.metadata ?? {}) as FakeObject['metadata'];
-      if (this.#store(resource).has(`${namespace}/${metadata.name}`)) {
-        this.#send(res, 409, status(409, 'AlreadyExists', `${resource} "${metadata.name}" already exists`));
-        return;
-      }
-      const stored = this.upsert(resource, { ...body, metadata: { ...metadata, namespace } });
-      this.#send(res, 201, stored);
+      if (req.method === 'POST' && name === undefined) this.#create(res, resource, namespace, body);
+      else if (req.method === 'PUT' && name !== undefined) this.#replace(res, route, name, body);
+      else if (req.method === 'PATCH' && name !== undefined) this.#patch(res, route, name, contentType, body);
+      else if (req.method === 'DELETE' && name !== undefined) this.#delete(res, resource, namespace, name);
+      else this.#send(res, 405, status(405, 'MethodNotAllowed', `${req.method} is not supported here`));
     });
+  }
+
+  #create(res: ServerResponse, resource: FakeResource, namespace: string | undefined, body: unknown): void {
+    if (!isObjectBody(body)) {
+      this.#send(res, 400, status(400, 'BadRequest', 'body must be a JSON object'));
+      return;
+    }
+    const problems = [
+      ...objectProblems(resource, body, namespace),
+      ...(resource === 'events' ? eventProblems(body) : []),
+    ];
+    if (problems.length > 0) {
+      const kind = RESOURCES[resource].kind;
+      this.#send(res, 422, status(422, 'Invalid', `${kind} is invalid: ${problems.join('; ')}`));
+      return;
+    }
+    const metadata = body.metadata as FakeObject['metadata'];
+    if (this.#store(resource).has(`${namespace ?? ''}/${metadata.name}`)) {
+      this.#send(res, 409, status(409, 'AlreadyExists', `${resource} "${metadata.name}" already exists`));
+      return;
+    }
+    const stored = this.upsert(resource, { ...body, metadata: { ...metadata, ...inNamespace(namespace) } });
+    this.#send(res, 201, stored);
+  }
+
+  #replace(res: ServerResponse, route: Route, name: string, body: unknown): void {
+    const current = this.#store(route.resource).get(`${route.namespace ?? ''}/${name}`);
+    if (!current) {
+      this.#send(res, 404, status(404, 'NotFound', `${route.resource} "${name}" not found`));
+      return;
+    }
+    this.#update(res, route, current, body);
+  }
+
+  #patch(res: ServerResponse, route: Route, name: string, contentType: string, body: unknown): void {
+    const current = this.#store(route.resource).get(`${route.namespace ?? ''}/${name}`);
+    if (!current) {
+      this.#send(res, 404, status(404, 'NotFound', `${route.resource} "${name}" not found`));
+      return;
+    }
+    if (!(PATCH_TYPES as readonly string[]).includes(contentType)) {
+      const message = `the body of the request was in an unknown format - accepted media types include: ${PATCH_TYPES.join(', ')}`;
+      this.#send(res, 415, status(415, 'UnsupportedMediaType', message));
+      return;
+    }
+    const patched = applyPatch(contentType as PatchType, current, body);
+    if (!patched.ok) {
+      this.#send(res, 422, status(422, 'Invalid', patched.message));
+      return;
+    }
+    this.#update(res, route, current, patched.value);
+  }
+
+  /** Stores a new state of an existing object, as PUT and PATCH do (name, namespace and uid are fixed). */
+  #update(res: ServerResponse, route: Route, current: FakeObject, body: unknown): void {
+    if (!isObjectBody(body)) {
+      this.#send(res, 400, status(400, 'BadRequest', 'body must be a JSON object'));
+      return;
+    }
+    const problems = objectProblems(route.resource, body, route.namespace);
+    const metadata = body.metadata as FakeObject['metadata'];
+    if (metadata.name !== current.metadata.name) problems.push('metadata.name: field is immutable');
+    if (problems.length > 0) {
+      const kind = RESOURCES[route.resource].kind;
+      this.#send(res, 422, status(422, 'Invalid', `${kind} is invalid: ${problems.join('; ')}`));
+      return;
+    }
+    const rv = metadata.resourceVersion;
+    if (rv !== undefined && rv !== '' && rv !== current.metadata.resourceVersion) {
+      const message = `Operation cannot be fulfilled on ${route.resource} "${metadata.name}": the object has been modified`;
+      this.#send(res, 409, status(409, 'Conflict', message));
+      return;
+    }
+    const stored = this.upsert(route.resource, {
+      ...body,
+      metadata: { ...metadata, ...inNamespace(route.namespace), uid: current.metadata.uid },
+    } as FakeObject);
+    this.#send(res, 200, stored);
+  }
+
+  #delete(res: ServerResponse, resource: FakeResource, namespace: string | undefined, name: string): void {
+    const current = this.#store(resource).get(`${namespace ?? ''}/${name}`);
+    if (!current || !this.remove(resource, namespace, name)) {
+      this.#send(res, 404, status(404, 'NotFound', `${resource} "${name}" not found`));
+      return;
+    }
+    this.#send(res, 200, current);
   }
 }
 
+interface Route {
+  readonly resource: FakeResource;
+  readonly namespace: string | undefined;
+  readonly name: string | undefined;
+}
+
+function isObjectBody(body: unknown): body is Record<string, unknown> {
+  return typeof body === 'object' && body !== null && !Array.isArray(body);
+}
+
+function inNamespace(namespace: string | undefined): { namespace?: string } {
+  return namespace === undefined ? {} : { namespace };
+}
+
+/** The top-level fields of each kind (what `fieldValidation=Strict` checks; deeper fields are not). */
+const TOP_LEVEL_FIELDS: Readonly<Record<FakeResource, readonly string[]>> = {
+  services: ['spec', 'status'],
+  endpoints: ['subsets'],
+  nodes: ['spec', 'status'],
+  endpointslices: ['addressType', 'endpoints', 'ports'],
+  events: [
+    'eventTime',
+    'series',
+    'reportingController',
+    'reportingInstance',
+    'action',
+    'reason',
+    'regarding',
+    'related',
+    'note',
+    'type',
+    'deprecatedSource',
+    'deprecatedFirstTimestamp',
+    'deprecatedLastTimestamp',
+    'deprecatedCount',
+  ],
+};
+
+/** Top-level fields of a body that its kind does not have. */
+function unknownFields(resource: FakeResource, body: Record<string, unknown>): string[] {
+  const known = new Set(['apiVersion', 'kind', 'metadata', ...TOP_LEVEL_FIELDS[resource]]);
+  return Object.keys(body).filter((key) => !known.has(key));
+}
+
+/** The checks kube-apiserver makes on any object written to a resource. */
+function objectProblems(
+  resource: FakeResource,
+  body: Record<string, unknown>,
+  namespace: string | undefined,
+): string[] {
+  const info = RESOURCES[resource];
+  const problems: string[] = [];
+  const metadata = body.metadata;
+  if (!isObjectBody(metadata) || typeof metadata.name !== 'string' || metadata.name === '') {
+    return ['metadata.name: Required value'];
+  }
+  if (metadata.namespace !== undefined && metadata.namespace !== namespace) {
+    problems.push('metadata.namespace: does not match the namespace of the request');
+  }
+  if (body.kind !== undefined && body.kind !== info.kind) {
+    problems.push(`kind: must be ${info.kind}, got ${JSON.stringify(body.kind)}`);
+  }
+  if (body.apiVersion !== undefined && body.apiVersion !== info.apiVersion) {
+    problems.push(`apiVersion: must be ${info.apiVersion}, got ${JSON.stringify(body.apiVersion)}`);
+  }
+  return problems;
+}
+
 /** The checks kube-apiserver makes on a new events.k8s.io/v1 Event (the ones a client can get wrong). */
-function eventProblems(body: Record<string, unknown>, namespace: string): string[] {
+function eventProblems(body: Record<string, unknown>): string[] {
   const problems: string[] = [];
   const metadata = (body.metadata ?? {}) as Record<string, unknown>;
   if (typeof metadata.name !== 'string' || !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(metadata.name)) {
     problems.push('metadata.name: must be a DNS subdomain');
-  }
-  if (metadata.namespace !== undefined && metadata.namespace !== namespace) {
-    problems.push('metadata.namespace: does not match the request');
   }
   if (typeof body.eventTime !== 'string' || !MICRO_TIME.test(body.eventTime)) {
     problems.push(`eventTime: must be RFC3339 with microseconds, got ${JSON.stringify(body.eventTime)}`);
