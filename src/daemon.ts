@@ -82,7 +82,7 @@ export class Daemon {
     this.#clock = options.clock ?? systemClock;
     this.#log = options.logger;
     this.#plan = options.plan;
-    this.#tracker = new ProxyStateTracker({ nodeName: options.plan.nodeName });
+    this.#tracker = new ProxyStateTracker({ nodeName: options.plan.nodeName, startedAt: this.#clock.now() });
     this.#proxier = options.mode.createProxier({
       // Every Proxier reads its options at each sync (planIptables/planNftables/planIpvs/planUserspace
       // take them per call), and the Proxier contract has no setter: a live view lets setPlanOptions

@@ -75,6 +75,8 @@ export function kproxyRunArgs(options: Omit<KproxyRunOptions, 'command'>): strin
     '127.0.0.1:10256',
     '--metrics-bind-address',
     KPROXY_METRICS_ADDRESS,
+    // The lab's node is a network namespace, where the host-wide nf_conntrack_max is read-only (as kind).
+    '--conntrack-max-per-core=0',
   ];
 }
 

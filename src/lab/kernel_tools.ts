@@ -105,6 +105,7 @@ export const DEBIAN_PACKAGES: Readonly<Record<string, string>> = {
   haproxy: 'haproxy',
   wrk: 'wrk',
   iperf3: 'iperf3',
+  kubectl: 'kubernetes-client',
 };
 
 /**

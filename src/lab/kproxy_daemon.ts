@@ -64,7 +64,13 @@ export interface KproxyProcess extends LabProcess {
  */
 export function kproxyArgv(args: readonly string[], options: SpawnKproxyOptions = {}): string[] {
   const env = Object.entries(options.env ?? {}).map(([k, v]) => `${k}=${v}`);
-  return [...(env.length > 0 ? ['env', ...env] : []), ...(options.command ?? KPROXY_ARGV), ...args];
+  // A lab's node is a network namespace: the host-wide nf_conntrack_max is read-only there, so `run` leaves
+  // it alone (as kind runs kube-proxy), unless the test says otherwise.
+  const tuned =
+    args[0] === 'run' && !args.some((a) => a.startsWith('--conntrack-max-per-core'))
+      ? ['run', '--conntrack-max-per-core=0', ...args.slice(1)]
+      : args;
+  return [...(env.length > 0 ? ['env', ...env] : []), ...(options.command ?? KPROXY_ARGV), ...tuned];
 }
 
 /**

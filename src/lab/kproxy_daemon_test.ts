@@ -7,6 +7,7 @@ describe('kproxyArgv', () => {
     assert.deepEqual(kproxyArgv(['run', '--manifests', '/tmp/m']), [
       ...KPROXY_ARGV,
       'run',
+      '--conntrack-max-per-core=0',
       '--manifests',
       '/tmp/m',
     ]);
@@ -25,6 +26,15 @@ describe('kproxyArgv', () => {
       'A=1',
       'kproxy',
       'run',
+      '--conntrack-max-per-core=0',
+    ]);
+  });
+  it("leaves the host-wide conntrack table alone in a lab's namespace unless told otherwise", () => {
+    assert.deepEqual(kproxyArgv(['run', '--conntrack-max-per-core', '5'], { command: ['kproxy'] }), [
+      'kproxy',
+      'run',
+      '--conntrack-max-per-core',
+      '5',
     ]);
   });
 });
