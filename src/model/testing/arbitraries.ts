@@ -16,10 +16,12 @@
  * @module
  */
 import fc from 'fast-check';
+import type { PlanOptions } from '../../contracts/plan_options.ts';
 import type { TracePacket } from '../../contracts/trace.ts';
 import type { EndpointSliceSpec, ProxyState, ServicePortState, ServiceSpec } from '../types.ts';
 import { validateEndpointSlice } from '../validate_endpoints.ts';
 import { validateService } from '../validate_service.ts';
+import { planOptions } from './fixtures.ts';
 
 /** This proxy's node (as src/model/testing/fixtures.ts). */
 export const ARB_NODE_NAME = 'node-a';
@@ -603,4 +605,31 @@ export function arbPacket(state: ProxyState): fc.Arbitrary<TracePacket> {
       const destination = to.destination === '127.0.0.1' && !local ? ARB_NODE_IP : to.destination;
       return { source: src, destination, port: to.port, protocol };
     });
+}
+
+/**
+ * Plan options for the property tests: this node ({@link ARB_NODE_IP}) and cluster CIDR
+ * ({@link ARB_CLUSTER_CIDR}), with or without `--masquerade-all` and `--nodeport-addresses`, and one of
+ * `schedulers` as the ipvs scheduler when given.
+ *
+ * @param options `schedulers`: ipvs schedulers to pick from
+ * @returns the options
+ * @example fc.sample(arbPlanOptions(), 1)[0]!.nodeIPs // ['198.18.0.100']
+ */
+export function arbPlanOptions(options: { schedulers?: readonly string[] } = {}): fc.Arbitrary<PlanOptions> {
+  const schedulers = options.schedulers ?? [];
+  return fc
+    .record({
+      masqueradeAll: fc.boolean(),
+      nodePortAddresses: fc.constantFrom<string[]>([], ['198.18.0.100/32']),
+      scheduler: schedulers.length === 0 ? fc.constant(undefined) : fc.constantFrom(...schedulers),
+    })
+    .map(({ scheduler, ...o }) =>
+      planOptions({
+        nodeIPs: [ARB_NODE_IP],
+        clusterCIDRs: [ARB_CLUSTER_CIDR],
+        ...o,
+        ...(scheduler === undefined ? {} : { ipvsScheduler: scheduler }),
+      }),
+    );
 }

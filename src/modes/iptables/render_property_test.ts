@@ -14,13 +14,11 @@ import { type IptablesTable, tokenizeRestoreLine } from '../../kernel/iptables_r
 import { FakeConntrack } from '../../kernel/testing/conntrack_fake.ts';
 import { FakeIptables } from '../../kernel/testing/iptables_fake.ts';
 import {
-  ARB_CLUSTER_CIDR,
-  ARB_NODE_IP,
   arbPacket,
+  arbPlanOptions,
   arbProxyState,
   propertyParameters,
 } from '../../model/testing/arbitraries.ts';
-import { planOptions } from '../../model/testing/fixtures.ts';
 import { rulesetFromState, traceIptables } from '../../trace/iptables_tracer.ts';
 import { buildServicePorts } from '../../tracker/service_port_builder.ts';
 import { change } from '../common/testing/fixtures.ts';
@@ -29,9 +27,7 @@ import { IptablesProxier } from './proxier.ts';
 import { renderIptablesPlan } from './render.ts';
 import { tracePlan } from './trace.ts';
 
-const arbOptions = fc
-  .record({ masqueradeAll: fc.boolean(), nodePortAddresses: fc.constantFrom([], ['198.18.0.100/32']) })
-  .map((o) => planOptions({ nodeIPs: [ARB_NODE_IP], clusterCIDRs: [ARB_CLUSTER_CIDR], ...o }));
+const arbOptions = arbPlanOptions();
 
 /** The lines kproxy writes in restore input (comments of the jumps it ensures once included). */
 const RESTORE_LINE =

@@ -11,8 +11,8 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { createFakeIpvsHost } from '../../kernel/testing/ipvs_fake_host.ts';
 import {
-  ARB_CLUSTER_CIDR,
   ARB_NODE_IP,
+  arbPlanOptions,
   arbProxyState,
   propertyParameters,
 } from '../../model/testing/arbitraries.ts';
@@ -24,13 +24,7 @@ import { createIpvsProxier } from './proxier.ts';
 import { renderIpvsPlan } from './render.ts';
 import { changeOf, proxierDeps, service, stateOf } from './testing/fixtures.ts';
 
-const arbOptions = fc
-  .record({
-    masqueradeAll: fc.boolean(),
-    ipvsScheduler: fc.constantFrom('rr', 'sh', 'mh'),
-    nodePortAddresses: fc.constantFrom([], ['198.18.0.100/32']),
-  })
-  .map((o) => planOptions({ nodeIPs: [ARB_NODE_IP], clusterCIDRs: [ARB_CLUSTER_CIDR], ...o }));
+const arbOptions = arbPlanOptions({ schedulers: ['rr', 'sh', 'mh'] });
 
 /** The lines `kproxy rules --proxy-mode ipvs` prints: tools' input, or a comment of printable text. */
 const LINE = new RegExp(

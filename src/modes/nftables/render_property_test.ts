@@ -11,13 +11,8 @@ import fc from 'fast-check';
 import { pino } from 'pino';
 import { FakeConntrack } from '../../kernel/testing/conntrack_fake.ts';
 import { FakeNft } from '../../kernel/testing/nft_fake.ts';
-import {
-  ARB_CLUSTER_CIDR,
-  ARB_NODE_IP,
-  arbProxyState,
-  propertyParameters,
-} from '../../model/testing/arbitraries.ts';
-import { planOptions } from '../../model/testing/fixtures.ts';
+import { arbPlanOptions, arbProxyState, propertyParameters } from '../../model/testing/arbitraries.ts';
+import type { planOptions } from '../../model/testing/fixtures.ts';
 import type { ProxyState } from '../../model/types.ts';
 import { buildServicePorts } from '../../tracker/service_port_builder.ts';
 import { change } from '../common/testing/fixtures.ts';
@@ -26,9 +21,7 @@ import { NftablesProxier, STALE_CHAIN_DELAY_MS } from './proxier.ts';
 import { renderNftablesPlan } from './render.ts';
 import { tableDump } from './testing/table_dump.ts';
 
-const arbOptions = fc
-  .record({ masqueradeAll: fc.boolean(), nodePortAddresses: fc.constantFrom([], ['198.18.0.100/32']) })
-  .map((o) => planOptions({ nodeIPs: [ARB_NODE_IP], clusterCIDRs: [ARB_CLUSTER_CIDR], ...o }));
+const arbOptions = arbPlanOptions();
 
 const COMMAND = /^(add|flush|delete) (table|chain|set|map|rule|element) ip kube-proxy( |$)/;
 
