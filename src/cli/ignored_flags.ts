@@ -3,14 +3,16 @@
  * DaemonSet's `command`) runs unchanged: each one given is parsed, lands in the effective configuration
  * (`/configz`, `--write-config-to`) and yields one warning. With `--config`, the file wins over them, as
  * over every flag that sets one of its fields. The node-tuning flags (`--conntrack-*`, `--oom-score-adj`)
- * are read the same way but are supported (src/kernel/node_tuning.ts applies them): they warn only when
- * `--config` overrides them.
+ * are read the same way but are supported (src/kernel/node_tuning.ts applies them), and so are the ipvs
+ * ones (`--ipvs-strict-arp`, `--ipvs-exclude-cidrs`, `--ipvs-*-timeout`: src/modes/ipvs/tuning.ts): they
+ * warn only when `--config` overrides them.
  *
  * @module
  */
 import { type Command, Option } from 'commander';
-import { parseGoDuration } from './config/go_duration.ts';
+import { formatGoDuration, parseGoDuration } from './config/go_duration.ts';
 import type { KubeProxyConfiguration } from './config/types.ts';
+import { isCidr } from './config/validate.ts';
 import { FlagError } from './flags.ts';
 
 /** How a flag's value is read (as kube-proxy's pflag types). */
@@ -26,7 +28,7 @@ export interface IgnoredFlag {
   readonly supported: boolean;
 }
 
-/** The node-tuning flags: supported (they set their fields; src/kernel/node_tuning.ts applies them). */
+/** The node-tuning and ipvs flags: supported (they set their fields, which kproxy applies). */
 function supportedFlags(rows: readonly [string, string, FlagValue, string][]): IgnoredFlag[] {
   return rows.map(([name, field, value, description]) => flag(name, field, value, description, true));
 }
@@ -55,11 +57,18 @@ export const KUBE_PROXY_FIELD_FLAGS: readonly IgnoredFlag[] = [
   flag('profiling', 'enableProfiling', 'bool', '/debug/pprof on the metrics port'),
   flag('show-hidden-metrics-for-version', 'showHiddenMetricsForVersion', 'string', 'show hidden metrics'),
   flag('iptables-localhost-nodeports', 'iptables.localhostNodePorts', 'bool', 'NodePorts on 127.0.0.1'),
-  flag('ipvs-exclude-cidrs', 'ipvs.excludeCIDRs', 'list', 'CIDRs the ipvs cleanup leaves alone'),
-  flag('ipvs-strict-arp', 'ipvs.strictARP', 'bool', 'arp_ignore=1, arp_announce=2'),
-  flag('ipvs-tcp-timeout', 'ipvs.tcpTimeout', 'duration', 'IPVS TCP idle timeout'),
-  flag('ipvs-tcpfin-timeout', 'ipvs.tcpFinTimeout', 'duration', 'IPVS TCP FIN timeout'),
-  flag('ipvs-udp-timeout', 'ipvs.udpTimeout', 'duration', 'IPVS UDP timeout'),
+  ...supportedFlags([
+    [
+      'ipvs-exclude-cidrs',
+      'ipvs.excludeCIDRs',
+      'list',
+      'CIDRs whose IPVS virtual servers the ipvs mode never deletes',
+    ],
+    ['ipvs-strict-arp', 'ipvs.strictARP', 'bool', 'ipvs mode: set arp_ignore=1 and arp_announce=2'],
+    ['ipvs-tcp-timeout', 'ipvs.tcpTimeout', 'duration', 'IPVS TCP idle timeout (0: as it is)'],
+    ['ipvs-tcpfin-timeout', 'ipvs.tcpFinTimeout', 'duration', 'IPVS TCP FIN_WAIT timeout (0: as it is)'],
+    ['ipvs-udp-timeout', 'ipvs.udpTimeout', 'duration', 'IPVS UDP timeout (0: as it is)'],
+  ]),
   flag(
     'detect-local-mode',
     'detectLocalMode',
@@ -182,6 +191,18 @@ function parseValue(f: IgnoredFlag, raw: unknown): unknown {
   }
 }
 
+/** The ipvs flags' values as upstream's validation takes them (checked in every mode: a typo fails early). */
+function checkValue(f: IgnoredFlag, value: unknown): void {
+  if (f.name === 'ipvs-exclude-cidrs') {
+    const bad = (value as string[]).find((cidr) => !isCidr(cidr));
+    if (bad !== undefined) throw new FlagError(`Invalid --${f.name}: not a CIDR, got "${bad}"`);
+  } else if (f.field?.startsWith('ipvs.') === true && f.value === 'duration' && (value as number) < 0) {
+    throw new FlagError(
+      `Invalid --${f.name}: must be greater than or equal to 0, got ${formatGoDuration(value as number)}`,
+    );
+  }
+}
+
 /**
  * Reads the flags of this file that were given: sets their fields in a configuration built from flags,
  * and returns one warning per ignored flag (and, with `--config`, per flag the file overrides).
@@ -201,6 +222,7 @@ export function ignoredFlagWarnings(
     const raw = flags[camel(f.name)];
     if (raw === undefined) continue;
     const value = parseValue(f, raw);
+    checkValue(f, value);
     if (config === undefined) {
       out.push(
         f.field === undefined

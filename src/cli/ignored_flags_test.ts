@@ -39,8 +39,6 @@ describe("kube-proxy's flags kproxy accepts and ignores", () => {
       '--feature-gates: not supported yet: ignored',
       '--kube-api-qps: not supported yet: ignored',
       '--iptables-localhost-nodeports: not supported yet: ignored',
-      '--ipvs-exclude-cidrs: not supported yet: ignored',
-      '--ipvs-strict-arp: not supported yet: ignored',
       '--v: not supported yet: ignored',
     ]);
     assert.equal(config.conntrack.maxPerCore, 0);
@@ -61,9 +59,14 @@ describe("kube-proxy's flags kproxy accepts and ignores", () => {
     ]);
   });
 
-  it('the node-tuning flags are supported: none of them is in the ignored list, each sets its field', () => {
+  it('the node-tuning and ipvs flags are supported: none of them is in the ignored list, each sets its field', () => {
     const tuning = KUBE_PROXY_FIELD_FLAGS.filter((f) => f.supported).map((f) => f.name);
     assert.deepEqual(tuning, [
+      'ipvs-exclude-cidrs',
+      'ipvs-strict-arp',
+      'ipvs-tcp-timeout',
+      'ipvs-tcpfin-timeout',
+      'ipvs-udp-timeout',
       'oom-score-adj',
       'conntrack-max-per-core',
       'conntrack-min',
@@ -103,6 +106,18 @@ describe("kube-proxy's flags kproxy accepts and ignores", () => {
       [['--ipvs-tcp-timeout', '30'], /^Invalid --ipvs-tcp-timeout: not a duration/],
       [['--ipvs-strict-arp=yes'], /^Invalid --ipvs-strict-arp: not true or false, got "yes"$/],
       [['--feature-gates', 'A'], /^Invalid --feature-gates: not key=true\|false pairs/],
+      [
+        ['--ipvs-exclude-cidrs', '198.18.0.0/24,nope'],
+        /^Invalid --ipvs-exclude-cidrs: not a CIDR, got "nope"$/,
+      ],
+      [
+        ['--ipvs-exclude-cidrs', '198.18.0.1'],
+        /^Invalid --ipvs-exclude-cidrs: not a CIDR, got "198.18.0.1"$/,
+      ],
+      [
+        ['--ipvs-udp-timeout=-5s'],
+        /^Invalid --ipvs-udp-timeout: must be greater than or equal to 0, got -5s$/,
+      ],
     ];
     for (const [args, message] of cases) {
       assert.throws(
@@ -111,6 +126,31 @@ describe("kube-proxy's flags kproxy accepts and ignores", () => {
         args.join(' '),
       );
     }
+  });
+
+  it('set the ipvs fields, with no warning: the ipvs mode applies them', () => {
+    const config = defaultConfiguration();
+    const flags = parse([
+      '--ipvs-strict-arp=true',
+      '--ipvs-exclude-cidrs=198.18.200.0/24,2001:2::/64',
+      '--ipvs-tcp-timeout=2h0m0s',
+      '--ipvs-tcpfin-timeout',
+      '30s',
+      '--ipvs-udp-timeout=0s',
+    ]);
+    assert.deepEqual(ignoredFlagWarnings(flags, config), []);
+    assert.deepEqual(config.ipvs, {
+      ...defaultConfiguration().ipvs,
+      strictARP: true,
+      excludeCIDRs: ['198.18.200.0/24', '2001:2::/64'],
+      tcpTimeout: 7_200_000,
+      tcpFinTimeout: 30_000,
+      udpTimeout: 0,
+    });
+    assert.equal(
+      IGNORED_KUBE_PROXY_FLAGS.some((f) => f.name.startsWith('ipvs-')),
+      false,
+    );
   });
 
   it('set only fields of the configuration', () => {

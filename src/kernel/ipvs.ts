@@ -79,6 +79,16 @@ export interface IpvsServiceId {
   readonly port: number;
 }
 
+/**
+ * IPVS's connection timeouts, in whole seconds (`ipvsadm --set TCP TCPFIN UDP`, upstream's
+ * `ConfigureTimeouts`); 0 leaves that timeout as the kernel has it.
+ */
+export interface IpvsTimeouts {
+  readonly tcp: number;
+  readonly tcpFin: number;
+  readonly udp: number;
+}
+
 /** The IPVS seam. */
 export interface Ipvs {
   /** The kernel's table, as it is now. */
@@ -92,6 +102,51 @@ export interface Ipvs {
   apply(commands: readonly IpvsCommand[]): Promise<{ readonly bytes: number; readonly lines: number }>;
   /** Removes every virtual server (`ipvsadm -C`). */
   flush(): Promise<void>;
+  /**
+   * Sets the connection timeouts (`ipvsadm --set`; a 0 keeps that one). Global to the network namespace.
+   *
+   * @throws {TypeError} for a value that is not a whole number of seconds from 0 to {@link MAX_IPVS_TIMEOUT}
+   */
+  setTimeouts(timeouts: IpvsTimeouts): Promise<void>;
+  /** The connection timeouts now (`ipvsadm -L --timeout`). */
+  timeouts(): Promise<IpvsTimeouts>;
+}
+
+/**
+ * The largest timeout kproxy writes, in seconds: the kernel keeps IPVS timeouts in jiffies in an int, so
+ * larger values would overflow at HZ=1000 (2^31 / 1000, rounded down).
+ */
+export const MAX_IPVS_TIMEOUT = 2_147_483;
+
+/**
+ * Checks timeouts before they are written.
+ *
+ * @param timeouts the timeouts, in seconds
+ * @throws {TypeError} naming the first bad one
+ * @example checkIpvsTimeouts({ tcp: 900, tcpFin: 120, udp: 300 })
+ */
+export function checkIpvsTimeouts(timeouts: IpvsTimeouts): void {
+  for (const [name, value] of Object.entries(timeouts)) {
+    if (!Number.isInteger(value) || value < 0 || value > MAX_IPVS_TIMEOUT) {
+      throw new TypeError(`Invalid IPVS ${name} timeout: ${value} (whole seconds, 0 to ${MAX_IPVS_TIMEOUT})`);
+    }
+  }
+}
+
+const timeoutLine = /^Timeout \(tcp tcpfin udp\): (\d+) (\d+) (\d+)\s*$/m;
+
+/**
+ * Parses `ipvsadm -L --timeout` output.
+ *
+ * @param text the output
+ * @returns the timeouts
+ * @throws {IpvsParseError} when it has no timeout line
+ * @example parseIpvsTimeouts('Timeout (tcp tcpfin udp): 900 120 300\n') // { tcp: 900, tcpFin: 120, udp: 300 }
+ */
+export function parseIpvsTimeouts(text: string): IpvsTimeouts {
+  const m = timeoutLine.exec(text);
+  if (m === null) throw new IpvsParseError(`Cannot parse ipvsadm timeouts: ${JSON.stringify(text.trim())}`);
+  return { tcp: Number(m[1]), tcpFin: Number(m[2]), udp: Number(m[3]) };
 }
 
 /** `TCP/198.18.0.1:80`: a stable key for a virtual server. */
@@ -287,6 +342,15 @@ export function createIpvs(exec: Exec): Ipvs {
     },
     async flush() {
       await mustExec(exec, 'ipvsadm', ['-C']);
+    },
+    async setTimeouts(timeouts) {
+      checkIpvsTimeouts(timeouts);
+      const { tcp, tcpFin, udp } = timeouts;
+      await mustExec(exec, 'ipvsadm', ['--set', String(tcp), String(tcpFin), String(udp)]);
+    },
+    async timeouts() {
+      const { stdout } = await mustExec(exec, 'ipvsadm', ['-L', '--timeout']);
+      return parseIpvsTimeouts(stdout);
     },
   };
 }

@@ -6,7 +6,7 @@
  * @module
  */
 import type { Exec } from './exec.ts';
-import { mustExec } from './exec.ts';
+import { KernelError, mustExec } from './exec.ts';
 
 /** The dummy interface that holds the VIPs, as upstream names it. */
 export const IPVS_DUMMY_DEVICE = 'kube-ipvs0';
@@ -25,6 +25,8 @@ export interface IpvsNetlink {
   changeAddresses(add: readonly string[], del: readonly string[]): Promise<void>;
   /** `sysctl -w NAME=VALUE` (per network namespace for net.*). */
   setSysctl(name: string, value: number): Promise<void>;
+  /** `sysctl -n NAME`: an integer sysctl's value. */
+  getSysctl(name: string): Promise<number>;
 }
 
 interface IpAddrJson {
@@ -79,6 +81,13 @@ export function createIpvsNetlink(exec: Exec): IpvsNetlink {
     },
     async setSysctl(name, value) {
       await mustExec(exec, 'sysctl', ['-w', `${name}=${value}`]);
+    },
+    async getSysctl(name) {
+      const { stdout } = await mustExec(exec, 'sysctl', ['-n', name]);
+      const text = stdout.trim();
+      if (!/^-?\d+$/.test(text))
+        throw new KernelError(`sysctl -n ${name}`, 0, `not an integer: ${JSON.stringify(text)}`);
+      return Number(text);
     },
   };
 }

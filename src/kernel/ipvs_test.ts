@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { KernelError } from './exec.ts';
-import { createIpvs, ipvsadmArgs, parseIpvsList } from './ipvs.ts';
+import {
+  createIpvs,
+  IpvsParseError,
+  ipvsadmArgs,
+  MAX_IPVS_TIMEOUT,
+  parseIpvsList,
+  parseIpvsTimeouts,
+} from './ipvs.ts';
 import { FakeIpvs } from './testing/ipvs_fake.ts';
 
 // Captured from ipvsadm 1.31 on Debian's 6.1 kernel (the test guest).
@@ -85,5 +92,34 @@ describe('ipvs seam', () => {
       ]),
       (error: unknown) => error instanceof KernelError && /Service already exists/.test(error.message),
     );
+  });
+});
+
+describe('ipvs seam: timeouts', () => {
+  it('sets and reads the timeouts through ipvsadm --set and -L --timeout', async () => {
+    const fake = new FakeIpvs();
+    const ipvs = createIpvs(async (_command, args, options) => fake.ipvsadm(args, options?.input));
+    assert.deepEqual(await ipvs.timeouts(), { tcp: 900, tcpFin: 120, udp: 300 });
+    await ipvs.setTimeouts({ tcp: 7200, tcpFin: 0, udp: 30 });
+    assert.deepEqual(fake.calls.at(-1), ['--set', '7200', '0', '30']);
+    assert.deepEqual(await ipvs.timeouts(), { tcp: 7200, tcpFin: 120, udp: 30 });
+  });
+
+  it('refuses a negative, fractional or overflowing timeout before running anything', async () => {
+    const fake = new FakeIpvs();
+    const ipvs = createIpvs(async (_command, args, options) => fake.ipvsadm(args, options?.input));
+    for (const bad of [{ tcp: -1 }, { tcpFin: 1.5 }, { udp: MAX_IPVS_TIMEOUT + 1 }]) {
+      await assert.rejects(ipvs.setTimeouts({ tcp: 0, tcpFin: 0, udp: 0, ...bad }), TypeError);
+    }
+    assert.deepEqual(fake.calls, []);
+  });
+
+  it('parses the timeout line, and refuses output without one', () => {
+    assert.deepEqual(parseIpvsTimeouts('Timeout (tcp tcpfin udp): 900 120 300\n'), {
+      tcp: 900,
+      tcpFin: 120,
+      udp: 300,
+    });
+    assert.throws(() => parseIpvsTimeouts('IP Virtual Server version 1.2.1\n'), IpvsParseError);
   });
 });

@@ -4,7 +4,7 @@
  * than its zero value and upstream's default, and, for the settings by which kube-proxy changes the node
  * even when the file leaves them unset (localhost NodePorts in iptables mode), whenever their effective
  * value would make kube-proxy act. Nothing is dropped silently. (The conntrack sysctls and the OOM score
- * are applied: src/kernel/node_tuning.ts.)
+ * are applied: src/kernel/node_tuning.ts; so are the ipvs settings: src/modes/ipvs/tuning.ts.)
  *
  * @module
  */
@@ -25,7 +25,7 @@ function valueAt(config: KubeProxyConfiguration, path: string): unknown {
  * @param config the effective configuration (defaults applied)
  * @param ignoredFields paths of the ignored fields the file set to non-zero values
  * @returns one `PATH: ...` warning per field, in the file's order, node settings last
- * @example configurationWarnings(config, ['ipvs.strictARP']) // ['ipvs.strictARP: not supported yet: ignored', ...]
+ * @example configurationWarnings(config, ['enableProfiling']) // ['enableProfiling: not supported yet: ignored', ...]
  */
 export function configurationWarnings(
   config: KubeProxyConfiguration,

@@ -30,9 +30,6 @@ describe('configuration warnings', () => {
       'logging.verbosity: not supported yet: ignored',
       'bindAddressHardFail: not supported yet: ignored',
       'enableProfiling: not supported yet: ignored',
-      'ipvs.excludeCIDRs: not supported yet: ignored',
-      'ipvs.strictARP: not supported yet: ignored',
-      'ipvs.udpTimeout: not supported yet: ignored',
       'winkernel.networkName: not supported yet: ignored',
     ]);
   });

@@ -32,6 +32,8 @@ export class FakeIpvs {
   readonly #services = new Map<string, FakeService>();
   /** Every ipvsadm invocation, as argument lists (restore lines are not split out). */
   readonly calls: string[][] = [];
+  /** The connection timeouts in seconds (tcp, tcpfin, udp), starting at the kernel's defaults. */
+  timeouts: { tcp: number; tcpFin: number; udp: number } = { tcp: 900, tcpFin: 120, udp: 300 };
 
   /** The table, sorted by key, as {@link ListedVirtualServer}s. */
   table(): ListedVirtualServer[] {
@@ -78,6 +80,11 @@ export class FakeIpvs {
       }
       return { code: 0, stdout: '', stderr: errors.map((e) => `${e}\n`).join('') };
     }
+    if (args[0] === '--set') return this.#setTimeouts(args.slice(1));
+    if ((args[0] === '-L' || args[0] === '-l') && args.includes('--timeout')) {
+      const { tcp, tcpFin, udp } = this.timeouts;
+      return { code: 0, stdout: `Timeout (tcp tcpfin udp): ${tcp} ${tcpFin} ${udp}\n`, stderr: '' };
+    }
     if (args[0] === '-L' || args[0] === '-l') {
       const { service } = parseOptions(args.slice(1).filter((a) => a !== '-n' && a !== '--exact'));
       if (service === undefined) return { code: 0, stdout: this.#list(), stderr: '' };
@@ -93,6 +100,21 @@ export class FakeIpvs {
       if (!(error instanceof IpvsadmError)) throw error;
       return { code: 255, stdout: '', stderr: `${error.message}\n` };
     }
+  }
+
+  /** `ipvsadm --set TCP TCPFIN UDP`: as the kernel, 0 keeps a timeout; a negative or huge one is refused. */
+  #setTimeouts(values: readonly string[]): ExecResult {
+    const seconds = values.map((v) => (/^\d+$/.test(v) ? Number(v) : Number.NaN));
+    if (values.length !== 3 || seconds.some((n) => Number.isNaN(n) || n > 2_147_483)) {
+      return { code: 2, stdout: '', stderr: `Illegal timeout value: ${values.join(' ')}\n` };
+    }
+    const [tcp, tcpFin, udp] = seconds as [number, number, number];
+    this.timeouts = {
+      tcp: tcp === 0 ? this.timeouts.tcp : tcp,
+      tcpFin: tcpFin === 0 ? this.timeouts.tcpFin : tcpFin,
+      udp: udp === 0 ? this.timeouts.udp : udp,
+    };
+    return { code: 0, stdout: '', stderr: '' };
   }
 
   #list(only?: string): string {

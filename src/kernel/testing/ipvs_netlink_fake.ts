@@ -49,8 +49,16 @@ export class FakeNetlink {
     }
   }
 
-  /** Runs `sysctl -w NAME=VALUE`. */
+  /** Runs `sysctl -w NAME=VALUE` or `sysctl -n NAME` (a sysctl never set reads as 0, the kernel's default). */
   sysctl(args: readonly string[]): ExecResult {
+    if (args[0] === '-n' && args.length === 2) {
+      const name = args[1]!;
+      if (!/^[a-z0-9_.]+$/.test(name) || (name.startsWith('net.ipv4.vs.') && !this.ipvsLoaded)) {
+        const path = `/proc/sys/${name.replaceAll('.', '/')}`;
+        return { code: 1, stdout: '', stderr: `sysctl: cannot stat ${path}: No such file or directory\n` };
+      }
+      return { code: 0, stdout: `${this.sysctls.get(name) ?? 0}\n`, stderr: '' };
+    }
     const m = args[0] === '-w' && args.length === 2 ? /^([a-z0-9_.]+)=(\d+)$/.exec(args[1]!) : null;
     if (m === null) return { code: 255, stdout: '', stderr: `sysctl: unsupported: ${args.join(' ')}\n` };
     if (m[1]!.startsWith('net.ipv4.vs.') && !this.ipvsLoaded) {

@@ -16,7 +16,7 @@ import type { SyncOptions, SyncReport } from '../../contracts/sync.ts';
 import { ipsetSyncLines, type ListedIpset } from '../../kernel/ipset.ts';
 import { renderRestore } from '../../kernel/iptables_restore.ts';
 import { parseIptablesSave } from '../../kernel/iptables_state.ts';
-import type { ListedVirtualServer } from '../../kernel/ipvs.ts';
+import { type ListedVirtualServer, virtualServerKey } from '../../kernel/ipvs.ts';
 import type { IPFamily, ProxyState, ServicePortKey, StateChange } from '../../model/types.ts';
 import { type Clock, systemClock, type Timer } from '../../runner/clock.ts';
 import { rewriteChainsInput } from '../common/iptables_restore_input.ts';
@@ -33,6 +33,7 @@ import { GracefulTermination } from './graceful_termination.ts';
 import { IPVS_JUMPS } from './iptables_rules.ts';
 import { type IpvsPlan, type PlannedVirtualServer, planIpvs } from './plan.ts';
 import { type IpvsSeams, realIpvsSeams } from './seams.ts';
+import { applyIpvsTuning, type IpvsTuning, NO_IPVS_TUNING, withoutExcluded } from './tuning.ts';
 import { ipvsUdpPlan } from './udp_conntrack.ts';
 
 /** Options of {@link createIpvsProxier} beyond the daemon's deps. */
@@ -41,6 +42,8 @@ export interface IpvsProxierOptions {
   readonly clock?: Clock | undefined;
   /** How often draining real servers are checked (upstream: 1 minute). */
   readonly gracefulCheckIntervalMs?: number | undefined;
+  /** `--ipvs-strict-arp`, the `--ipvs-*-timeout`s and `--ipvs-exclude-cidrs` (default: none). */
+  readonly tuning?: IpvsTuning | undefined;
 }
 
 /**
@@ -88,6 +91,9 @@ export class IpvsProxier implements Proxier {
   readonly #clock: Clock;
   readonly #interval: number;
   readonly #graceful = new GracefulTermination();
+  readonly #tuning: IpvsTuning;
+  /** Whether strict ARP and the timeouts were applied (once, at the first full sync, as upstream at start). */
+  #tuned = false;
   /** Whether what kproxy last applied (sets, addresses, plan) is what the kernel has (see {@link #ipvsScope}). */
   #trusted = false;
   #lastSets: readonly ListedIpset[] | undefined;
@@ -109,6 +115,7 @@ export class IpvsProxier implements Proxier {
     this.#seams = seams;
     this.#clock = options.clock ?? systemClock;
     this.#interval = options.gracefulCheckIntervalMs ?? 60_000;
+    this.#tuning = options.tuning ?? NO_IPVS_TUNING;
   }
 
   /** Real servers currently draining (`TCP/VIP:port/RIP:port`). */
@@ -191,10 +198,18 @@ export class IpvsProxier implements Proxier {
     };
   }
 
-  /** The whole IPVS table, listed once for a full sync; the sysctls are set after (see #syncOnce). */
+  /**
+   * The whole IPVS table, listed once for a full sync; the sysctls are set after (see #syncOnce), and, at
+   * the first one, the ipvs node settings (tuning.ts). A strict-ARP sysctl that cannot be set fails the
+   * sync, and the next sync tries again.
+   */
   async #listTableAndSetSysctls(): Promise<ListedVirtualServer[]> {
     const table = await this.#seams.ipvs.list();
     for (const [name, value] of IPVS_SYSCTLS) await this.#seams.netlink.setSysctl(name, value);
+    if (!this.#tuned) {
+      await applyIpvsTuning(this.#tuning, this.#seams, this.#deps.logger);
+      this.#tuned = true;
+    }
     return table;
   }
 
@@ -270,7 +285,13 @@ export class IpvsProxier implements Proxier {
     plan: IpvsPlan,
     table: ListedVirtualServer[] | undefined,
   ): Promise<{ diff: IpvsDiff; written: Written }> {
-    const { desired, listed } = await this.#ipvsScope(plan, table);
+    const scope = await this.#ipvsScope(plan, table);
+    const { desired } = scope;
+    // Virtual servers in --ipvs-exclude-cidrs belong to someone else: never deleted unless planned.
+    const planned = new Set(plan.virtualServers.map((vs) => vs.key));
+    const listed = withoutExcluded(scope.listed, this.#tuning.excludeCIDRs, (vs) =>
+      planned.has(virtualServerKey(vs)),
+    );
     const diff = diffIpvs(desired, listed, (key) => this.#graceful.has(key));
     const written = await this.#seams.ipvs.apply(diff.commands);
     for (const key of diff.undrain) this.#graceful.delete(key);
