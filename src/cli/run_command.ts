@@ -23,6 +23,7 @@ import { startHealthServer } from '../server/healthz.ts';
 import { startMetricsServer } from '../server/metrics_server.ts';
 import { nodeIneligibleReason } from '../server/node_eligibility.ts';
 import { ServiceHealthServer } from '../server/service_health.ts';
+import { ipvsTuningFromConfig } from './config/ipvs_tuning.ts';
 import { loadConfigurationFile } from './config/load.ts';
 import { resolveRun } from './config/precedence.ts';
 import { configurationYaml, configzBody } from './config/serialize.ts';
@@ -79,7 +80,10 @@ export async function runCommand(
   for (const warning of resolved.warnings) {
     logger.warn({ config: commandFlags.config }, `Configuration: ${warning}`);
   }
-  const plan = planOptionsFromFlags(flags, parseDuration);
+  const plan = {
+    ...planOptionsFromFlags(flags, parseDuration),
+    ipvsTuning: ipvsTuningFromConfig(resolved.config),
+  };
   if (commandFlags.writeConfigTo !== undefined) {
     await writeFile(commandFlags.writeConfigTo, configurationYaml(resolved.config));
     logger.info({ file: commandFlags.writeConfigTo }, 'Wrote configuration');

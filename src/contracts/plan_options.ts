@@ -40,4 +40,20 @@ export interface PlanOptions {
   readonly userspaceRelayEngine?: 'auto' | 'handles' | 'net' | undefined;
   /** userspace: `--userspace-drain-timeout` in ms: how long relayed connections may finish on stop (10 s). */
   readonly userspaceDrainTimeoutMs?: number | undefined;
+  /** ipvs: `--ipvs-strict-arp`, `--ipvs-exclude-cidrs`, `--ipvs-*-timeout` (undefined: none). */
+  readonly ipvsTuning?: IpvsTuning | undefined;
+}
+
+/** The ipvs mode's node settings (applied by src/modes/ipvs/tuning.ts). */
+export interface IpvsTuning {
+  /** `--ipvs-strict-arp`. */
+  readonly strictARP: boolean;
+  /** `--ipvs-exclude-cidrs`: virtual servers a sync leaves alone unless it plans them. */
+  readonly excludeCIDRs: readonly string[];
+  /** `--ipvs-tcp-timeout` in ms (0: as the kernel has it). */
+  readonly tcpTimeoutMs: number;
+  /** `--ipvs-tcpfin-timeout` in ms (0: as the kernel has it). */
+  readonly tcpFinTimeoutMs: number;
+  /** `--ipvs-udp-timeout` in ms (0: as the kernel has it). */
+  readonly udpTimeoutMs: number;
 }

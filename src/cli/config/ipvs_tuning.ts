@@ -4,19 +4,8 @@
  *
  * @module
  */
+import type { IpvsTuning } from '../../contracts/plan_options.ts';
 import type { KubeProxyConfiguration } from './types.ts';
-
-/**
- * The ipvs settings, in the shape of the ipvs mode's `IpvsTuning` (src/modes/ipvs/tuning.ts; only the mode
- * registry may import a mode, so the CLI spells the same shape here and TypeScript checks it structurally).
- */
-export interface IpvsTuningSettings {
-  readonly strictARP: boolean;
-  readonly excludeCIDRs: readonly string[];
-  readonly tcpTimeoutMs: number;
-  readonly tcpFinTimeoutMs: number;
-  readonly udpTimeoutMs: number;
-}
 
 /**
  * Reads the ipvs settings of a validated configuration.
@@ -25,7 +14,7 @@ export interface IpvsTuningSettings {
  * @returns the settings the ipvs Proxier applies
  * @example ipvsTuningFromConfig(resolved.config).strictARP // false by default
  */
-export function ipvsTuningFromConfig(config: KubeProxyConfiguration): IpvsTuningSettings {
+export function ipvsTuningFromConfig(config: KubeProxyConfiguration): IpvsTuning {
   const { ipvs } = config;
   return {
     strictARP: ipvs.strictARP,

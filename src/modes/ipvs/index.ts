@@ -24,6 +24,6 @@ export const ipvsMode: ModeDefinition = {
   trace: (state, options, packet) =>
     withTopology(traceIpvs(planIpvs(state, options), options, packet), { state, options, packet }),
   checkHost: checkIpvsHost,
-  createProxier: (deps) => createIpvsProxier(deps),
+  createProxier: (deps) => createIpvsProxier(deps, { tuning: deps.options.ipvsTuning }),
   cleanup: cleanupIpvs,
 };

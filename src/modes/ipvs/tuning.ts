@@ -14,23 +14,14 @@
  * @module
  */
 import type { Logger } from 'pino';
+/** The ipvs mode's node settings (kube-proxy's `ipvs` configuration section, minus the sync periods). */
+import type { IpvsTuning } from '../../contracts/plan_options.ts';
 import type { Ipvs, IpvsTimeouts, ListedVirtualServer } from '../../kernel/ipvs.ts';
 import type { IpvsNetlink } from '../../kernel/ipvs_netlink.ts';
 import { cidrsContain } from './plan.ts';
 
-/** The ipvs mode's node settings (kube-proxy's `ipvs` configuration section, minus the sync periods). */
-export interface IpvsTuning {
-  /** `--ipvs-strict-arp`. */
-  readonly strictARP: boolean;
-  /** `--ipvs-exclude-cidrs`: virtual servers a sync leaves alone unless it plans them. */
-  readonly excludeCIDRs: readonly string[];
-  /** `--ipvs-tcp-timeout` in ms (0: as the kernel has it). */
-  readonly tcpTimeoutMs: number;
-  /** `--ipvs-tcpfin-timeout` in ms (0: as the kernel has it). */
-  readonly tcpFinTimeoutMs: number;
-  /** `--ipvs-udp-timeout` in ms (0: as the kernel has it). */
-  readonly udpTimeoutMs: number;
-}
+/** The settings, as the plan options carry them. */
+export type { IpvsTuning };
 
 /** Upstream's defaults: nothing tuned, nothing excluded. */
 export const NO_IPVS_TUNING: IpvsTuning = {
