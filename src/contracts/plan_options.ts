@@ -5,6 +5,20 @@
  */
 
 /**
+ * How traffic from this node's pods is told apart (kube-proxy's `--detect-local-mode`, pkg/proxy/util
+ * localdetector.go): by source CIDR (the cluster CIDR, or the Node's `spec.podCIDRs`), by the bridge the
+ * pods sit behind, or by the name prefix of their veth interfaces. Pod traffic to a cluster IP is not
+ * masqueraded, and pod traffic to an external destination of a Local-policy service is short-circuited
+ * to the cluster endpoints. `None`: nothing is local (no rule that needs it is written).
+ */
+export type LocalDetector =
+  | { readonly mode: 'ClusterCIDR'; readonly cidrs: readonly string[] }
+  | { readonly mode: 'NodeCIDR'; readonly cidrs: readonly string[] }
+  | { readonly mode: 'BridgeInterface'; readonly name: string }
+  | { readonly mode: 'InterfaceNamePrefix'; readonly prefix: string }
+  | { readonly mode: 'None' };
+
+/**
  * Every flag that shapes a plan. `rules`, `trace` and `run` build this from the same flags, so that what
  * `rules` prints is what `run` programs.
  */
@@ -15,6 +29,11 @@ export interface PlanOptions {
   readonly nodeIPs: readonly string[];
   /** `--cluster-cidr` (comma-separated in the flag); empty = unknown. */
   readonly clusterCIDRs: readonly string[];
+  /**
+   * `--detect-local-mode` with its `--pod-bridge-interface` / `--pod-interface-name-prefix`; undefined =
+   * ClusterCIDR with {@link clusterCIDRs} (kube-proxy's default).
+   */
+  readonly localDetector?: LocalDetector | undefined;
   /** `--masquerade-all`. */
   readonly masqueradeAll: boolean;
   /** `--iptables-masquerade-bit` (default 14): the fwmark bit that KUBE-MARK-MASQ sets. */
