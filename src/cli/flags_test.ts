@@ -161,3 +161,47 @@ describe('trace arguments and output', () => {
     );
   });
 });
+
+describe('--detect-local-mode', () => {
+  const detector = (flags: Partial<PlanFlags>) =>
+    planOptionsFromFlags({ ...base, clusterCidr: '198.19.0.0/16', ...flags }, parseDuration).localDetector;
+  it('defaults to ClusterCIDR with --cluster-cidr, as kube-proxy', () => {
+    assert.deepEqual(detector({}), { mode: 'ClusterCIDR', cidrs: ['198.19.0.0/16'] });
+  });
+  it('NodeCIDR starts with no CIDR (run fills in the Node podCIDRs)', () => {
+    assert.deepEqual(detector({ detectLocalMode: 'NodeCIDR' }), { mode: 'NodeCIDR', cidrs: [] });
+  });
+  it('BridgeInterface and InterfaceNamePrefix take their interface flag', () => {
+    assert.deepEqual(detector({ detectLocalMode: 'BridgeInterface', podBridgeInterface: 'cbr0' }), {
+      mode: 'BridgeInterface',
+      name: 'cbr0',
+    });
+    assert.deepEqual(detector({ detectLocalMode: 'InterfaceNamePrefix', podInterfaceNamePrefix: 'veth' }), {
+      mode: 'InterfaceNamePrefix',
+      prefix: 'veth',
+    });
+  });
+  it('refuses an unknown mode, a missing interface and hostile names', () => {
+    const bad: [Partial<PlanFlags>, RegExp][] = [
+      [{ detectLocalMode: 'PodCIDR' }, /--detect-local-mode: "PodCIDR" is not one of/],
+      [{ detectLocalMode: 'BridgeInterface' }, /--pod-bridge-interface: must be set/],
+      [{ detectLocalMode: 'InterfaceNamePrefix' }, /--pod-interface-name-prefix: must be set/],
+      [
+        { detectLocalMode: 'BridgeInterface', podBridgeInterface: 'cbr0 -j ACCEPT' },
+        /--pod-bridge-interface: only printable ASCII/,
+      ],
+      [{ detectLocalMode: 'BridgeInterface', podBridgeInterface: 'eth+' }, /"\+" is not allowed/],
+      [{ detectLocalMode: 'BridgeInterface', podBridgeInterface: 'x"}' }, /""" is not allowed/],
+      [{ detectLocalMode: 'BridgeInterface', podBridgeInterface: 'a'.repeat(16) }, /longer than 15/],
+      [{ detectLocalMode: 'InterfaceNamePrefix', podInterfaceNamePrefix: 'v*' }, /"\*" is not allowed/],
+      [{ detectLocalMode: 'InterfaceNamePrefix', podInterfaceNamePrefix: 'a'.repeat(15) }, /longer than 14/],
+      [{ detectLocalMode: 'InterfaceNamePrefix', podInterfaceNamePrefix: 'v\u00e9th' }, /printable ASCII/],
+    ];
+    for (const [flags, message] of bad) {
+      assert.throws(
+        () => detector(flags),
+        (e: unknown) => e instanceof FlagError && message.test(e.message),
+      );
+    }
+  });
+});

@@ -60,19 +60,6 @@ export const KUBE_PROXY_FIELD_FLAGS: readonly IgnoredFlag[] = [
   flag('ipvs-tcp-timeout', 'ipvs.tcpTimeout', 'duration', 'IPVS TCP idle timeout'),
   flag('ipvs-tcpfin-timeout', 'ipvs.tcpFinTimeout', 'duration', 'IPVS TCP FIN timeout'),
   flag('ipvs-udp-timeout', 'ipvs.udpTimeout', 'duration', 'IPVS UDP timeout'),
-  flag(
-    'detect-local-mode',
-    'detectLocalMode',
-    'string',
-    'how local traffic is detected (kproxy: ClusterCIDR)',
-  ),
-  flag(
-    'pod-bridge-interface',
-    'detectLocal.bridgeInterface',
-    'string',
-    'for detect-local-mode BridgeInterface',
-  ),
-  flag('pod-interface-name-prefix', 'detectLocal.interfaceNamePrefix', 'string', 'for InterfaceNamePrefix'),
   ...supportedFlags([
     ['oom-score-adj', 'oomScoreAdj', 'int', "kproxy's oom_score_adj, -1000 to 1000 (default -999)"],
     [

@@ -138,6 +138,12 @@ export async function runCommand(
     serviceHealthObserver(serviceHealth, logger),
   ];
   let ineligible: string | undefined;
+  if (plan.localDetector?.mode === 'NodeCIDR') {
+    // Upstream waits for them; kproxy syncs meanwhile, with no traffic taken as local.
+    logger.warn(
+      "--detect-local-mode NodeCIDR: waiting for the Node's podCIDRs (until then no traffic is local)",
+    );
+  }
   const daemon = new Daemon({
     mode,
     source,
@@ -156,6 +162,12 @@ export async function runCommand(
         ? (nodeAddresses) => [...new Set([...localAddresses(), ...nodeAddresses])].sort()
         : undefined,
     onNode: (event) => {
+      // --detect-local-mode NodeCIDR: the Node's podCIDRs tell pod traffic apart once the Node has them.
+      if (plan.localDetector?.mode === 'NodeCIDR' && event.type === 'node') {
+        const cidrs = [...event.node.podCIDRs];
+        if (cidrs.length > 0 && daemon.setPlanOptions({ localDetector: { mode: 'NodeCIDR', cidrs } }))
+          logger.info({ podCIDRs: cidrs }, "Local traffic is detected by the Node's pod CIDRs");
+      }
       const reason = event.type === 'node' ? nodeIneligibleReason(event.node) : 'the Node object was deleted';
       health.setNodeEligible(reason === undefined);
       if (reason !== ineligible) {
