@@ -238,7 +238,9 @@ export const SCENARIOS: readonly Scenario[] = [
         endpoints: [{ address: '10.180.0.1:80', local: true }, '10.180.0.2:80'],
       }),
     ]),
-    options: planOptions({ localDetector: { mode: 'NodeCIDR', cidrs: ['10.180.1.0/24', 'fd00:10:180:1::/64'] } }),
+    options: planOptions({
+      localDetector: { mode: 'NodeCIDR', cidrs: ['10.180.1.0/24', 'fd00:10:180:1::/64'] },
+    }),
   },
   {
     name: 'hostile-names',
