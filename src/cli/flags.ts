@@ -186,6 +186,24 @@ export function localDetectorFromFlags(
   }
 }
 
+/**
+ * The detector to switch to when the Node's pod CIDRs arrive or change (`--detect-local-mode NodeCIDR`):
+ * upstream waits for them at start; kproxy re-plans once they come.
+ *
+ * @param current the detector in force
+ * @param podCIDRs the Node's `spec.podCIDRs`
+ * @returns the new detector, or undefined when nothing is to change (another mode, or no CIDR yet)
+ * @example nodeCIDRDetector({ mode: 'NodeCIDR', cidrs: [] }, ['198.19.1.0/24']) // { mode: 'NodeCIDR', cidrs: ['198.19.1.0/24'] }
+ */
+export function nodeCIDRDetector(
+  current: LocalDetector | undefined,
+  podCIDRs: readonly string[],
+): LocalDetector | undefined {
+  if (current?.mode !== 'NodeCIDR' || podCIDRs.length === 0) return undefined;
+  if (current.cidrs.join(',') === podCIDRs.join(',')) return undefined;
+  return { mode: 'NodeCIDR', cidrs: [...podCIDRs] };
+}
+
 function cidrList(flag: string, text: string | undefined): string[] {
   const out = (text ?? '')
     .split(',')

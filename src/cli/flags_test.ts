@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseDuration } from './duration.ts';
-import { FlagError, type PlanFlags, planOptionsFromFlags, primaryNodeIPs } from './flags.ts';
+import {
+  FlagError,
+  nodeCIDRDetector,
+  type PlanFlags,
+  planOptionsFromFlags,
+  primaryNodeIPs,
+} from './flags.ts';
 import { formatTrace, parseDestination } from './main.ts';
 
 const base: PlanFlags = {
@@ -203,5 +209,22 @@ describe('--detect-local-mode', () => {
         (e: unknown) => e instanceof FlagError && message.test(e.message),
       );
     }
+  });
+});
+
+describe('nodeCIDRDetector (--detect-local-mode NodeCIDR at run time)', () => {
+  it("takes the Node's podCIDRs once they come, and only in NodeCIDR mode", () => {
+    const waiting = { mode: 'NodeCIDR', cidrs: [] } as const;
+    assert.deepEqual(nodeCIDRDetector(waiting, ['198.19.1.0/24', '2001:2::/64']), {
+      mode: 'NodeCIDR',
+      cidrs: ['198.19.1.0/24', '2001:2::/64'],
+    });
+    assert.equal(nodeCIDRDetector(waiting, []), undefined);
+    assert.equal(
+      nodeCIDRDetector({ mode: 'NodeCIDR', cidrs: ['198.19.1.0/24'] }, ['198.19.1.0/24']),
+      undefined,
+    );
+    assert.equal(nodeCIDRDetector({ mode: 'ClusterCIDR', cidrs: [] }, ['198.19.1.0/24']), undefined);
+    assert.equal(nodeCIDRDetector(undefined, ['198.19.1.0/24']), undefined);
   });
 });

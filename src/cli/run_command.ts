@@ -27,7 +27,14 @@ import { loadConfigurationFile } from './config/load.ts';
 import { resolveRun } from './config/precedence.ts';
 import { configurationYaml, configzBody } from './config/serialize.ts';
 import { parseDuration } from './duration.ts';
-import { FlagError, iptablesBackend, localAddresses, type PlanFlags, planOptionsFromFlags } from './flags.ts';
+import {
+  FlagError,
+  iptablesBackend,
+  localAddresses,
+  nodeCIDRDetector,
+  type PlanFlags,
+  planOptionsFromFlags,
+} from './flags.ts';
 import type { RunFlags } from './run_flags.ts';
 import { createSource } from './source_factory.ts';
 
@@ -163,11 +170,12 @@ export async function runCommand(
         : undefined,
     onNode: (event) => {
       // --detect-local-mode NodeCIDR: the Node's podCIDRs tell pod traffic apart once the Node has them.
-      if (plan.localDetector?.mode === 'NodeCIDR' && event.type === 'node') {
-        const cidrs = [...event.node.podCIDRs];
-        if (cidrs.length > 0 && daemon.setPlanOptions({ localDetector: { mode: 'NodeCIDR', cidrs } }))
-          logger.info({ podCIDRs: cidrs }, "Local traffic is detected by the Node's pod CIDRs");
-      }
+      const detector =
+        event.type === 'node'
+          ? nodeCIDRDetector(daemon.planOptions.localDetector, event.node.podCIDRs)
+          : undefined;
+      if (detector !== undefined && daemon.setPlanOptions({ localDetector: detector }))
+        logger.info({ localDetector: detector }, "Local traffic is detected by the Node's pod CIDRs");
       const reason = event.type === 'node' ? nodeIneligibleReason(event.node) : 'the Node object was deleted';
       health.setNodeEligible(reason === undefined);
       if (reason !== ineligible) {
