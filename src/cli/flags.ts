@@ -8,7 +8,12 @@ import { isIP } from 'node:net';
 import { hostname, networkInterfaces } from 'node:os';
 import { type Command, Option } from 'commander';
 import { KproxyError } from '../contracts/errors.ts';
-import type { PlanOptions } from '../contracts/plan_options.ts';
+import {
+  interfaceNamePrefixProblem,
+  interfaceNameProblem,
+  type LocalDetector,
+  type PlanOptions,
+} from '../contracts/plan_options.ts';
 import type { IptablesBackend } from '../contracts/proxy_mode.ts';
 
 /** Raw values of the plan-shaping flags, as commander parses them. */
@@ -17,6 +22,9 @@ export interface PlanFlags {
   readonly nodeIp?: string[];
   readonly bindAddress?: string;
   readonly clusterCidr?: string;
+  readonly detectLocalMode?: string;
+  readonly podBridgeInterface?: string;
+  readonly podInterfaceNamePrefix?: string;
   readonly masqueradeAll?: boolean;
   readonly iptablesMasqueradeBit: string;
   readonly ipvsScheduler: string;
@@ -62,6 +70,17 @@ export function addPlanFlags(command: Command): Command {
       '--cluster-cidr <cidrs>',
       'pod CIDR(s), comma-separated: traffic from outside them to a ClusterIP is masqueraded',
     )
+    .addOption(
+      new Option(
+        '--detect-local-mode <mode>',
+        "how traffic from this node's pods is told apart: by --cluster-cidr, by the Node's podCIDRs, by --pod-bridge-interface or by --pod-interface-name-prefix (default ClusterCIDR)",
+      ).choices(LOCAL_DETECT_MODES),
+    )
+    .option('--pod-bridge-interface <name>', "for --detect-local-mode BridgeInterface: the pods' bridge")
+    .option(
+      '--pod-interface-name-prefix <prefix>',
+      "for --detect-local-mode InterfaceNamePrefix: the name prefix of the pods' interfaces",
+    )
     .option('--masquerade-all', 'SNAT all traffic sent to service VIPs', false)
     .option('--iptables-masquerade-bit <bit>', 'the fwmark bit (0-31) that marks packets to masquerade', '14')
     .option(
@@ -104,6 +123,85 @@ export function addPlanFlags(command: Command): Command {
         .choices(['auto', 'legacy', 'nft'])
         .default('auto'),
     );
+}
+
+/** kube-proxy's `--detect-local-mode` values. */
+export const LOCAL_DETECT_MODES = [
+  'ClusterCIDR',
+  'NodeCIDR',
+  'BridgeInterface',
+  'InterfaceNamePrefix',
+] as const;
+
+/**
+ * The local-traffic detector of the flags, validated as kube-proxy does (the interface flag of the mode
+ * must be given; an interface name or prefix must be one Linux accepts, and safe in a rule). NodeCIDR
+ * starts with no CIDRs: `run` fills them in from the Node's `spec.podCIDRs`.
+ *
+ * @param flags the detect-local flags
+ * @param clusterCIDRs the parsed `--cluster-cidr`
+ * @returns the detector
+ * @throws FlagError for an unknown mode or a missing or invalid interface
+ * @example localDetectorFromFlags({ detectLocalMode: 'BridgeInterface', podBridgeInterface: 'cbr0' }, []) // { mode: 'BridgeInterface', name: 'cbr0' }
+ */
+export function localDetectorFromFlags(
+  flags: Pick<PlanFlags, 'detectLocalMode' | 'podBridgeInterface' | 'podInterfaceNamePrefix'>,
+  clusterCIDRs: readonly string[],
+): LocalDetector {
+  const mode =
+    flags.detectLocalMode === undefined || flags.detectLocalMode === ''
+      ? 'ClusterCIDR'
+      : flags.detectLocalMode;
+  switch (mode) {
+    case 'ClusterCIDR':
+      return { mode, cidrs: clusterCIDRs };
+    case 'NodeCIDR':
+      return { mode, cidrs: [] };
+    case 'BridgeInterface': {
+      const name = flags.podBridgeInterface ?? '';
+      if (name === '')
+        throw new FlagError(
+          'Invalid --pod-bridge-interface: must be set with --detect-local-mode BridgeInterface',
+        );
+      const problem = interfaceNameProblem(name);
+      if (problem !== undefined)
+        throw new FlagError(`Invalid --pod-bridge-interface: ${problem}, got ${JSON.stringify(name)}`);
+      return { mode, name };
+    }
+    case 'InterfaceNamePrefix': {
+      const prefix = flags.podInterfaceNamePrefix ?? '';
+      if (prefix === '')
+        throw new FlagError(
+          'Invalid --pod-interface-name-prefix: must be set with --detect-local-mode InterfaceNamePrefix',
+        );
+      const problem = interfaceNamePrefixProblem(prefix);
+      if (problem !== undefined)
+        throw new FlagError(`Invalid --pod-interface-name-prefix: ${problem}, got ${JSON.stringify(prefix)}`);
+      return { mode, prefix };
+    }
+    default:
+      throw new FlagError(
+        `Invalid --detect-local-mode: "${mode}" is not one of ${LOCAL_DETECT_MODES.join(', ')}`,
+      );
+  }
+}
+
+/**
+ * The detector to switch to when the Node's pod CIDRs arrive or change (`--detect-local-mode NodeCIDR`):
+ * upstream waits for them at start; kproxy re-plans once they come.
+ *
+ * @param current the detector in force
+ * @param podCIDRs the Node's `spec.podCIDRs`
+ * @returns the new detector, or undefined when nothing is to change (another mode, or no CIDR yet)
+ * @example nodeCIDRDetector({ mode: 'NodeCIDR', cidrs: [] }, ['198.19.1.0/24']) // { mode: 'NodeCIDR', cidrs: ['198.19.1.0/24'] }
+ */
+export function nodeCIDRDetector(
+  current: LocalDetector | undefined,
+  podCIDRs: readonly string[],
+): LocalDetector | undefined {
+  if (current?.mode !== 'NodeCIDR' || podCIDRs.length === 0) return undefined;
+  if (current.cidrs.join(',') === podCIDRs.join(',')) return undefined;
+  return { mode: 'NodeCIDR', cidrs: [...podCIDRs] };
 }
 
 function cidrList(flag: string, text: string | undefined): string[] {
@@ -240,10 +338,12 @@ export function planOptionsFromFlags(flags: PlanFlags, durationMs: (text: string
     );
   }
   const drain = flags.userspaceDrainTimeout;
+  const clusterCIDRs = cidrList('cluster-cidr', flags.clusterCidr);
   return {
     nodeName: flags.hostnameOverride ?? hostname(),
     nodeIPs,
-    clusterCIDRs: cidrList('cluster-cidr', flags.clusterCidr),
+    clusterCIDRs,
+    localDetector: localDetectorFromFlags(flags, clusterCIDRs),
     masqueradeAll: flags.masqueradeAll ?? false,
     masqueradeBit: bit,
     ipvsScheduler: flags.ipvsScheduler,

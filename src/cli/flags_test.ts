@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseDuration } from './duration.ts';
-import { FlagError, type PlanFlags, planOptionsFromFlags, primaryNodeIPs } from './flags.ts';
+import {
+  FlagError,
+  nodeCIDRDetector,
+  type PlanFlags,
+  planOptionsFromFlags,
+  primaryNodeIPs,
+} from './flags.ts';
 import { formatTrace, parseDestination } from './main.ts';
 
 const base: PlanFlags = {
@@ -159,5 +165,66 @@ describe('trace arguments and output', () => {
         '',
       ].join('\n'),
     );
+  });
+});
+
+describe('--detect-local-mode', () => {
+  const detector = (flags: Partial<PlanFlags>) =>
+    planOptionsFromFlags({ ...base, clusterCidr: '198.19.0.0/16', ...flags }, parseDuration).localDetector;
+  it('defaults to ClusterCIDR with --cluster-cidr, as kube-proxy', () => {
+    assert.deepEqual(detector({}), { mode: 'ClusterCIDR', cidrs: ['198.19.0.0/16'] });
+  });
+  it('NodeCIDR starts with no CIDR (run fills in the Node podCIDRs)', () => {
+    assert.deepEqual(detector({ detectLocalMode: 'NodeCIDR' }), { mode: 'NodeCIDR', cidrs: [] });
+  });
+  it('BridgeInterface and InterfaceNamePrefix take their interface flag', () => {
+    assert.deepEqual(detector({ detectLocalMode: 'BridgeInterface', podBridgeInterface: 'cbr0' }), {
+      mode: 'BridgeInterface',
+      name: 'cbr0',
+    });
+    assert.deepEqual(detector({ detectLocalMode: 'InterfaceNamePrefix', podInterfaceNamePrefix: 'veth' }), {
+      mode: 'InterfaceNamePrefix',
+      prefix: 'veth',
+    });
+  });
+  it('refuses an unknown mode, a missing interface and hostile names', () => {
+    const bad: [Partial<PlanFlags>, RegExp][] = [
+      [{ detectLocalMode: 'PodCIDR' }, /--detect-local-mode: "PodCIDR" is not one of/],
+      [{ detectLocalMode: 'BridgeInterface' }, /--pod-bridge-interface: must be set/],
+      [{ detectLocalMode: 'InterfaceNamePrefix' }, /--pod-interface-name-prefix: must be set/],
+      [
+        { detectLocalMode: 'BridgeInterface', podBridgeInterface: 'cbr0 -j ACCEPT' },
+        /--pod-bridge-interface: only printable ASCII/,
+      ],
+      [{ detectLocalMode: 'BridgeInterface', podBridgeInterface: 'eth+' }, /"\+" is not allowed/],
+      [{ detectLocalMode: 'BridgeInterface', podBridgeInterface: 'x"}' }, /""" is not allowed/],
+      [{ detectLocalMode: 'BridgeInterface', podBridgeInterface: 'a'.repeat(16) }, /longer than 15/],
+      [{ detectLocalMode: 'InterfaceNamePrefix', podInterfaceNamePrefix: 'v*' }, /"\*" is not allowed/],
+      [{ detectLocalMode: 'InterfaceNamePrefix', podInterfaceNamePrefix: 'a'.repeat(15) }, /longer than 14/],
+      [{ detectLocalMode: 'InterfaceNamePrefix', podInterfaceNamePrefix: 'v\u00e9th' }, /printable ASCII/],
+    ];
+    for (const [flags, message] of bad) {
+      assert.throws(
+        () => detector(flags),
+        (e: unknown) => e instanceof FlagError && message.test(e.message),
+      );
+    }
+  });
+});
+
+describe('nodeCIDRDetector (--detect-local-mode NodeCIDR at run time)', () => {
+  it("takes the Node's podCIDRs once they come, and only in NodeCIDR mode", () => {
+    const waiting = { mode: 'NodeCIDR', cidrs: [] } as const;
+    assert.deepEqual(nodeCIDRDetector(waiting, ['198.19.1.0/24', '2001:2::/64']), {
+      mode: 'NodeCIDR',
+      cidrs: ['198.19.1.0/24', '2001:2::/64'],
+    });
+    assert.equal(nodeCIDRDetector(waiting, []), undefined);
+    assert.equal(
+      nodeCIDRDetector({ mode: 'NodeCIDR', cidrs: ['198.19.1.0/24'] }, ['198.19.1.0/24']),
+      undefined,
+    );
+    assert.equal(nodeCIDRDetector({ mode: 'ClusterCIDR', cidrs: [] }, ['198.19.1.0/24']), undefined);
+    assert.equal(nodeCIDRDetector(undefined, ['198.19.1.0/24']), undefined);
   });
 });

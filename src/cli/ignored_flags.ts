@@ -69,19 +69,6 @@ export const KUBE_PROXY_FIELD_FLAGS: readonly IgnoredFlag[] = [
     ['ipvs-tcpfin-timeout', 'ipvs.tcpFinTimeout', 'duration', 'IPVS TCP FIN_WAIT timeout (0: as it is)'],
     ['ipvs-udp-timeout', 'ipvs.udpTimeout', 'duration', 'IPVS UDP timeout (0: as it is)'],
   ]),
-  flag(
-    'detect-local-mode',
-    'detectLocalMode',
-    'string',
-    'how local traffic is detected (kproxy: ClusterCIDR)',
-  ),
-  flag(
-    'pod-bridge-interface',
-    'detectLocal.bridgeInterface',
-    'string',
-    'for detect-local-mode BridgeInterface',
-  ),
-  flag('pod-interface-name-prefix', 'detectLocal.interfaceNamePrefix', 'string', 'for InterfaceNamePrefix'),
   ...supportedFlags([
     ['oom-score-adj', 'oomScoreAdj', 'int', "kproxy's oom_score_adj, -1000 to 1000 (default -999)"],
     [

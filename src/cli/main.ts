@@ -5,6 +5,7 @@
  */
 import { Command, Option } from 'commander';
 import type { PlanOptions } from '../contracts/plan_options.ts';
+import { interfaceNameProblem } from '../contracts/plan_options.ts';
 import type { ProxyMode } from '../contracts/proxy_mode.ts';
 import { isProxyMode, PROXY_MODES } from '../contracts/proxy_mode.ts';
 import type { TracePacket, TraceResult } from '../contracts/trace.ts';
@@ -72,7 +73,7 @@ export function parseDestination(text: string): { ip: string; port: number; prot
 /** Renders a trace for people. */
 export function formatTrace(packet: TracePacket, result: TraceResult): string {
   const lines = [
-    `packet ${packet.source} -> ${packet.destination}:${packet.port}/${packet.protocol.toLowerCase()}`,
+    `packet ${packet.source}${packet.inInterface === undefined ? '' : ` (in ${packet.inInterface})`} -> ${packet.destination}:${packet.port}/${packet.protocol.toLowerCase()}`,
     ...result.path.map((step) => `  ${step}`),
     `verdict: ${result.verdict}${result.masquerade ? ' (masqueraded)' : ''}`,
   ];
@@ -185,19 +186,32 @@ export function buildProgram(io: { out: (s: string) => void; err: (s: string) =>
     .addOption(modeOption())
     .requiredOption('--from <ip>', 'source address of the packet')
     .requiredOption('--to <ip:port[/proto]>', 'destination, e.g. 198.18.100.1:80/tcp')
+    .option(
+      '--in-interface <name>',
+      'the interface the packet comes in on (for --detect-local-mode BridgeInterface, InterfaceNamePrefix)',
+    )
     .option('--json', 'print one JSON object', false)
-    .action(async (flags: CommonFlags & { from: string; to: string; json: boolean }) => {
-      const { definition, state, options } = await loadPlanInputs(flags, io);
-      const to = parseDestination(flags.to);
-      const packet: TracePacket = {
-        source: flags.from,
-        destination: to.ip,
-        port: to.port,
-        protocol: to.protocol,
-      };
-      const result = definition.trace(state, options, packet);
-      io.out(flags.json ? `${JSON.stringify(result)}\n` : formatTrace(packet, result));
-    });
+    .action(
+      async (flags: CommonFlags & { from: string; to: string; json: boolean; inInterface?: string }) => {
+        const { definition, state, options } = await loadPlanInputs(flags, io);
+        const to = parseDestination(flags.to);
+        const inInterface = flags.inInterface;
+        if (inInterface !== undefined) {
+          const problem = interfaceNameProblem(inInterface);
+          if (problem !== undefined)
+            throw new FlagError(`Invalid --in-interface: ${problem}, got ${JSON.stringify(inInterface)}`);
+        }
+        const packet: TracePacket = {
+          source: flags.from,
+          destination: to.ip,
+          port: to.port,
+          protocol: to.protocol,
+          ...(inInterface === undefined ? {} : { inInterface }),
+        };
+        const result = definition.trace(state, options, packet);
+        io.out(flags.json ? `${JSON.stringify(result)}\n` : formatTrace(packet, result));
+      },
+    );
 
   const cleanup = program
     .command('cleanup')

@@ -28,7 +28,14 @@ import { loadConfigurationFile } from './config/load.ts';
 import { resolveRun } from './config/precedence.ts';
 import { configurationYaml, configzBody } from './config/serialize.ts';
 import { parseDuration } from './duration.ts';
-import { FlagError, iptablesBackend, localAddresses, type PlanFlags, planOptionsFromFlags } from './flags.ts';
+import {
+  FlagError,
+  iptablesBackend,
+  localAddresses,
+  nodeCIDRDetector,
+  type PlanFlags,
+  planOptionsFromFlags,
+} from './flags.ts';
 import type { RunFlags } from './run_flags.ts';
 import { createSource } from './source_factory.ts';
 
@@ -142,6 +149,12 @@ export async function runCommand(
     serviceHealthObserver(serviceHealth, logger),
   ];
   let ineligible: string | undefined;
+  if (plan.localDetector?.mode === 'NodeCIDR') {
+    // Upstream waits for them; kproxy syncs meanwhile, with no traffic taken as local.
+    logger.warn(
+      "--detect-local-mode NodeCIDR: waiting for the Node's podCIDRs (until then no traffic is local)",
+    );
+  }
   const daemon = new Daemon({
     mode,
     source,
@@ -160,6 +173,13 @@ export async function runCommand(
         ? (nodeAddresses) => [...new Set([...localAddresses(), ...nodeAddresses])].sort()
         : undefined,
     onNode: (event) => {
+      // --detect-local-mode NodeCIDR: the Node's podCIDRs tell pod traffic apart once the Node has them.
+      const detector =
+        event.type === 'node'
+          ? nodeCIDRDetector(daemon.planOptions.localDetector, event.node.podCIDRs)
+          : undefined;
+      if (detector !== undefined && daemon.setPlanOptions({ localDetector: detector }))
+        logger.info({ localDetector: detector }, "Local traffic is detected by the Node's pod CIDRs");
       const reason = event.type === 'node' ? nodeIneligibleReason(event.node) : 'the Node object was deleted';
       health.setNodeEligible(reason === undefined);
       if (reason !== ineligible) {

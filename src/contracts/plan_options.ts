@@ -5,6 +5,56 @@
  */
 
 /**
+ * How traffic from this node's pods is told apart (kube-proxy's `--detect-local-mode`, pkg/proxy/util
+ * localdetector.go): by source CIDR (the cluster CIDR, or the Node's `spec.podCIDRs`), by the bridge the
+ * pods sit behind, or by the name prefix of their veth interfaces. Pod traffic to a cluster IP is not
+ * masqueraded, and pod traffic to an external destination of a Local-policy service is short-circuited
+ * to the cluster endpoints. `None`: nothing is local (no rule that needs it is written).
+ */
+export type LocalDetector =
+  | { readonly mode: 'ClusterCIDR'; readonly cidrs: readonly string[] }
+  | { readonly mode: 'NodeCIDR'; readonly cidrs: readonly string[] }
+  | { readonly mode: 'BridgeInterface'; readonly name: string }
+  | { readonly mode: 'InterfaceNamePrefix'; readonly prefix: string }
+  | { readonly mode: 'None' };
+
+/** Linux's IFNAMSIZ less the final NUL: the longest interface name. */
+const MAX_INTERFACE_NAME = 15;
+
+/**
+ * Why a string cannot be an interface name in a rule, or undefined when it can. Linux refuses an empty
+ * name, one of 16 bytes or more, `.`, `..`, and names with `/`, `:` or white space (dev_valid_name);
+ * kproxy also refuses what a rule would read as syntax or wildcard (`+` for iptables, `*`, `"` and `\`
+ * for nftables) and anything outside printable ASCII.
+ *
+ * @param name the interface name
+ * @returns the problem, or undefined
+ * @example interfaceNameProblem('cbr0') // undefined
+ */
+export function interfaceNameProblem(name: string): string | undefined {
+  if (name === '') return 'empty';
+  if (name.length > MAX_INTERFACE_NAME) return `longer than ${MAX_INTERFACE_NAME} characters`;
+  if (name === '.' || name === '..') return 'not an interface name';
+  if (!/^[\x21-\x7e]+$/.test(name)) return 'only printable ASCII without spaces is allowed';
+  const bad = /[/:+*"\\]/.exec(name);
+  if (bad !== null) return `"${bad[0]}" is not allowed`;
+  return undefined;
+}
+
+/**
+ * Why a string cannot be an interface name prefix, or undefined when it can: the rules of
+ * {@link interfaceNameProblem}, one character shorter (iptables counts the `+` of `PREFIX+`).
+ *
+ * @param prefix the prefix
+ * @returns the problem, or undefined
+ * @example interfaceNamePrefixProblem('veth') // undefined
+ */
+export function interfaceNamePrefixProblem(prefix: string): string | undefined {
+  if (prefix.length > MAX_INTERFACE_NAME - 1) return `longer than ${MAX_INTERFACE_NAME - 1} characters`;
+  return interfaceNameProblem(prefix);
+}
+
+/**
  * Every flag that shapes a plan. `rules`, `trace` and `run` build this from the same flags, so that what
  * `rules` prints is what `run` programs.
  */
@@ -15,6 +65,11 @@ export interface PlanOptions {
   readonly nodeIPs: readonly string[];
   /** `--cluster-cidr` (comma-separated in the flag); empty = unknown. */
   readonly clusterCIDRs: readonly string[];
+  /**
+   * `--detect-local-mode` with its `--pod-bridge-interface` / `--pod-interface-name-prefix`; undefined =
+   * ClusterCIDR with {@link clusterCIDRs} (kube-proxy's default).
+   */
+  readonly localDetector?: LocalDetector | undefined;
   /** `--masquerade-all`. */
   readonly masqueradeAll: boolean;
   /** `--iptables-masquerade-bit` (default 14): the fwmark bit that KUBE-MARK-MASQ sets. */

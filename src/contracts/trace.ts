@@ -12,6 +12,11 @@ export interface TracePacket {
   readonly destination: string;
   readonly port: number;
   readonly protocol: Protocol;
+  /**
+   * The interface the packet came in on (`--in-interface`), for `--detect-local-mode` BridgeInterface and
+   * InterfaceNamePrefix; undefined when unknown (a trace then says that it could not decide).
+   */
+  readonly inInterface?: string | undefined;
 }
 
 /** Where a traced packet ends. */

@@ -7,7 +7,8 @@
  * KUBE-POSTROUTING rules, not guessed.
  *
  * It knows the matches kproxy emits (addresses, protocol, ports, addrtype, comment, statistic, recent,
- * mark, conntrack state, set through a callback for the ipvs mode's ipsets) and says so in the path when a
+ * mark, conntrack state, input interface (`--in-interface`), set through a callback for the ipvs mode's
+ * ipsets) and says so in the path when a
  * rule uses something it does not model (that match is then assumed to match, as upstream's test tracer
  * does).
  *
@@ -20,6 +21,7 @@ import type { IptablesTable, TableRules } from '../kernel/iptables_restore.ts';
 import { type AddressMatch, type MatchSpec, type ParsedRule, parseRule } from '../kernel/iptables_rule.ts';
 import type { IptablesState } from '../kernel/iptables_state.ts';
 import { combineTracedPaths } from './combine_paths.ts';
+import { UNDECIDED_INTERFACE_NOTE } from './local_detection_note.ts';
 
 /** Rules to trace through: table → chain → rules (restore text after `-A CHAIN `). */
 export type TraceRuleset = ReadonlyMap<IptablesTable, ReadonlyMap<string, readonly string[]>>;
@@ -112,6 +114,10 @@ interface Walk {
   destinationText: string;
   port: number;
   dnatDone: boolean;
+  /** The input interface: '' for the node's own packets, undefined when unknown (`--in-interface`). */
+  readonly inInterface: string | undefined;
+  /** Set when a `-i` match met a packet of unknown input interface. */
+  interfaceUndecided: boolean;
 }
 
 const MAX_DEPTH = 64;
@@ -187,7 +193,19 @@ function ruleMatches(
   if (r.destination && addressMatches(r.destination, w.destination) === r.destination.negated) return no;
   if (r.protocol && r.protocol.name !== 'all' && (r.protocol.name === w.protocol) === r.protocol.negated)
     return no;
-  if (r.inInterface || r.outInterface) notes.push('interface match not modelled: assumed to match');
+  if (r.inInterface) {
+    const name = r.inInterface.name;
+    if (w.inInterface === undefined) {
+      // Unknown: taken as not from that interface (not from a pod), and the trace says so.
+      w.interfaceUndecided = true;
+      if (!r.inInterface.negated) return no;
+    } else {
+      // iptables: a final `+` matches every name that starts with what precedes it.
+      const hit = name.endsWith('+') ? w.inInterface.startsWith(name.slice(0, -1)) : w.inInterface === name;
+      if (hit === r.inInterface.negated) return no;
+    }
+  }
+  if (r.outInterface) notes.push('output interface match not modelled: assumed to match');
   let probability = 1;
   for (const m of r.matches) {
     if (m.kind === 'statistic') probability *= m.probability;
@@ -369,6 +387,9 @@ export function traceIptables(
     destinationText: packet.destination,
     port: packet.port,
     dnatDone: false,
+    // The node's own packets have no input interface (nat OUTPUT, filter OUTPUT, POSTROUTING).
+    inInterface: fromNode ? (packet.inInterface ?? '') : packet.inInterface,
+    interfaceUndecided: false,
   };
   const start: Branch = {
     p: 1,
@@ -430,7 +451,7 @@ export function traceIptables(
       }
     }
   }
-  return combineTracedPaths(
+  const result = combineTracedPaths(
     finals.map((b) => ({
       probability: b.p,
       verdict: verdictOf(b),
@@ -439,6 +460,7 @@ export function traceIptables(
       steps: b.path,
     })),
   );
+  return w.interfaceUndecided ? { ...result, path: [UNDECIDED_INTERFACE_NOTE, ...result.path] } : result;
 }
 
 function verdictOf(b: Branch): TraceVerdict {

@@ -22,6 +22,9 @@ export const FLAG_FIELDS: Readonly<Partial<Record<keyof RunFlags, string>>> = {
   proxyMode: 'mode',
   bindAddress: 'bindAddress',
   clusterCidr: 'clusterCIDR',
+  detectLocalMode: 'detectLocalMode',
+  podBridgeInterface: 'detectLocal.bridgeInterface',
+  podInterfaceNamePrefix: 'detectLocal.interfaceNamePrefix',
   masqueradeAll: 'iptables.masqueradeAll',
   iptablesMasqueradeBit: 'iptables.masqueradeBit',
   ipvsScheduler: 'ipvs.scheduler',
@@ -80,6 +83,11 @@ export function configFromFlags(flags: RunFlags): KubeProxyConfiguration {
   c.healthzBindAddress = flags.healthzBindAddress;
   c.metricsBindAddress = flags.metricsBindAddress;
   c.clusterCIDR = flags.clusterCidr ?? '';
+  c.detectLocalMode = flags.detectLocalMode ?? '';
+  c.detectLocal = {
+    bridgeInterface: flags.podBridgeInterface ?? '',
+    interfaceNamePrefix: flags.podInterfaceNamePrefix ?? '',
+  };
   const bit = Number(flags.iptablesMasqueradeBit);
   const masqueradeAll = flags.masqueradeAll ?? false;
   const sync = parseDuration(flags.iptablesSyncPeriod);
@@ -133,6 +141,11 @@ export function flagsFromConfig(
     metricsBindAddress: config.metricsBindAddress,
   });
   if (config.clusterCIDR !== '') out['clusterCidr'] = config.clusterCIDR;
+  if (config.detectLocalMode !== '') out['detectLocalMode'] = config.detectLocalMode;
+  if (config.detectLocal.bridgeInterface !== '')
+    out['podBridgeInterface'] = config.detectLocal.bridgeInterface;
+  if (config.detectLocal.interfaceNamePrefix !== '')
+    out['podInterfaceNamePrefix'] = config.detectLocal.interfaceNamePrefix;
   if ((config.nodePortAddresses ?? []).length > 0)
     out['nodeportAddresses'] = config.nodePortAddresses?.join(',');
   if (config.portRange !== '') out['proxyPortRange'] = portRangeFlag(config.portRange);

@@ -183,4 +183,36 @@ describe('precedence between --config and flags (as kube-proxy)', () => {
     const config = configFromFlags({ ...DEFAULTS, proxyMode: 'nftables' });
     assert.equal(toVersionedObject(config)['nodePortAddresses'], null);
   });
+
+  it('--detect-local-mode and its interface flags set detectLocalMode and detectLocal; a file sets them back', () => {
+    const flags: RunFlags = {
+      ...DEFAULTS,
+      detectLocalMode: 'InterfaceNamePrefix',
+      podInterfaceNamePrefix: 'veth',
+      podBridgeInterface: 'cbr0',
+    };
+    const config = configFromFlags(flags);
+    assert.equal(config.detectLocalMode, 'InterfaceNamePrefix');
+    assert.deepEqual(config.detectLocal, { bridgeInterface: 'cbr0', interfaceNamePrefix: 'veth' });
+    const resolved = resolveRun(
+      DEFAULTS,
+      () => false,
+      file('detectLocalMode: BridgeInterface\ndetectLocal: { bridgeInterface: cbr0 }'),
+    );
+    assert.equal(resolved.flags.detectLocalMode, 'BridgeInterface');
+    assert.equal(resolved.flags.podBridgeInterface, 'cbr0');
+    assert.deepEqual(
+      resolved.warnings.filter((w) => w.includes('detect')),
+      [],
+    );
+    const overridden = resolveRun(
+      { ...DEFAULTS, detectLocalMode: 'NodeCIDR' },
+      (k) => k === 'detectLocalMode',
+      file('clusterCIDR: 198.19.0.0/16'),
+    );
+    assert.equal(overridden.flags.detectLocalMode, 'ClusterCIDR');
+    assert.ok(
+      overridden.warnings.some((w) => w.startsWith('--detect-local-mode is ignored: --config is given')),
+    );
+  });
 });

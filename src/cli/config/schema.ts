@@ -104,7 +104,7 @@ export const KUBE_PROXY_CONFIGURATION_FIELDS: FieldTable = {
     forwardHealthCheckVip: no('bool'),
   }),
   detectLocalMode: yes('string'),
-  detectLocal: no({ bridgeInterface: no('string'), interfaceNamePrefix: no('string') }),
+  detectLocal: yes({ bridgeInterface: yes('string'), interfaceNamePrefix: yes('string') }),
   clusterCIDR: yes('string'),
   nodePortAddresses: yes('stringList'),
   oomScoreAdj: yes('int32Ptr'),

@@ -7,6 +7,7 @@
  * @module
  */
 import { isIP } from 'node:net';
+import { interfaceNamePrefixProblem, interfaceNameProblem } from '../../contracts/plan_options.ts';
 import type { ConfigProblem } from './config_error.ts';
 import { formatGoDuration } from './go_duration.ts';
 import type { KubeProxyConfiguration } from './types.ts';
@@ -174,6 +175,15 @@ export function validateConfiguration(config: KubeProxyConfiguration): ConfigPro
   ) {
     bad('detectLocal.interfaceNamePrefix', 'must be set when detectLocalMode is InterfaceNamePrefix');
   }
+  // Checked whatever the mode, as a name that reaches a rule must be one Linux (and the rule) accepts.
+  const bridge = config.detectLocal.bridgeInterface;
+  const bridgeProblem = bridge === '' ? undefined : interfaceNameProblem(bridge);
+  if (bridgeProblem !== undefined)
+    bad('detectLocal.bridgeInterface', `${bridgeProblem}, got ${JSON.stringify(bridge)}`);
+  const prefix = config.detectLocal.interfaceNamePrefix;
+  const prefixProblem = prefix === '' ? undefined : interfaceNamePrefixProblem(prefix);
+  if (prefixProblem !== undefined)
+    bad('detectLocal.interfaceNamePrefix', `${prefixProblem}, got ${JSON.stringify(prefix)}`);
   if (config.logging.format !== 'text' && config.logging.format !== 'json') {
     bad('logging.format', `must be text or json, got ${JSON.stringify(config.logging.format)}`);
   }

@@ -123,10 +123,39 @@ describe('validation', () => {
     assert.deepEqual(problems('mode: ipvs\niptables: { syncPeriod: -1s }'), []);
   });
 
-  it('warns about a local-traffic detection mode kproxy does not implement', () => {
-    const { warnings } = resolveConfigurationText(`${HEAD}detectLocalMode: NodeCIDR\n`, 'c.yaml');
-    assert.deepEqual(warnings.slice(-1), [
-      'detectLocalMode: NodeCIDR is not supported yet: ignored (kproxy detects local traffic by clusterCIDR)',
-    ]);
+  it('takes every local-traffic detection mode without a warning (kproxy implements them)', () => {
+    for (const yaml of [
+      'detectLocalMode: NodeCIDR',
+      'detectLocalMode: BridgeInterface\ndetectLocal: { bridgeInterface: cbr0 }',
+      'detectLocalMode: InterfaceNamePrefix\ndetectLocal: { interfaceNamePrefix: veth }',
+    ]) {
+      const { warnings } = resolveConfigurationText(`${HEAD}${yaml}\n`, 'c.yaml');
+      assert.deepEqual(
+        warnings.filter((w) => w.startsWith('detectLocal')),
+        [],
+        yaml,
+      );
+    }
+  });
+
+  it('refuses hostile or impossible interface names, naming the field', () => {
+    const cases: [string, RegExp][] = [
+      ['bridgeInterface: "cbr0 -j ACCEPT"', /^detectLocal\.bridgeInterface: only printable ASCII/],
+      ['bridgeInterface: "a\\nb"', /^detectLocal\.bridgeInterface: only printable ASCII/],
+      ['bridgeInterface: "b\\";flush"', /^detectLocal\.bridgeInterface: """ is not allowed/],
+      ['bridgeInterface: "br\\"x"', /^detectLocal\.bridgeInterface: """ is not allowed/],
+      ['bridgeInterface: "eth+"', /^detectLocal\.bridgeInterface: "\+" is not allowed/],
+      ['bridgeInterface: a/b', /^detectLocal\.bridgeInterface: "\/" is not allowed/],
+      ['bridgeInterface: "a:b"', /^detectLocal\.bridgeInterface: ":" is not allowed/],
+      ['bridgeInterface: ".."', /^detectLocal\.bridgeInterface: not an interface name/],
+      ['bridgeInterface: abcdefghijklmnop', /^detectLocal\.bridgeInterface: longer than 15/],
+      ['interfaceNamePrefix: "veth*"', /^detectLocal\.interfaceNamePrefix: "\*" is not allowed/],
+      ['interfaceNamePrefix: abcdefghijklmno', /^detectLocal\.interfaceNamePrefix: longer than 14/],
+    ];
+    for (const [detectLocal, expected] of cases) {
+      const found = problems(`detectLocal: { ${detectLocal} }`);
+      assert.equal(found.length, 1, `${detectLocal}: ${found.join('; ')}`);
+      assert.match(found[0] ?? '', expected, detectLocal);
+    }
   });
 });

@@ -38,11 +38,5 @@ export function configurationWarnings(
   for (const path of nodeSettings) {
     if (!paths.includes(path) && !isZeroValue(valueAt(config, path))) paths.push(path);
   }
-  const out = paths.map((p) => `${p}: not supported yet: ignored`);
-  if (config.detectLocalMode !== 'ClusterCIDR') {
-    out.push(
-      `detectLocalMode: ${config.detectLocalMode} is not supported yet: ignored (kproxy detects local traffic by clusterCIDR)`,
-    );
-  }
-  return out;
+  return paths.map((p) => `${p}: not supported yet: ignored`);
 }

@@ -43,6 +43,7 @@ import {
   masqueradeMark,
   postroutingChain,
 } from '../common/iptables_base_chains.ts';
+import { iptablesLocalMatch, type LocalMatch, localMatchFor } from '../common/local_detector.ts';
 import { servicePortPolicy } from '../common/service_port_policy.ts';
 import { endpointChainName, serviceChainNames } from './chain_names.ts';
 import { IPTABLES_JUMPS } from './jumps.ts';
@@ -108,8 +109,8 @@ interface PlanContext {
   readonly mark: string;
   readonly largeClusterMode: boolean;
   readonly masqueradeAll: boolean;
-  /** The IPv4 cluster CIDR (local traffic detector); undefined when unknown. */
-  readonly clusterCIDR: string | undefined;
+  /** How IPv4 pod traffic is told apart (`--detect-local-mode`); undefined when it cannot be. */
+  readonly local: LocalMatch | undefined;
   readonly nodeIPs: readonly number[];
 }
 
@@ -246,10 +247,10 @@ function planServicePort(sp: ServicePortState, ctx: PlanContext): ServicePortRul
         `${commentMatch(`masquerade traffic for ${svcName} external destinations`)} -j ${KUBE_MARK_MASQ}`,
       );
     } else {
-      if (ctx.clusterCIDR !== undefined && usesClusterChain) {
+      if (ctx.local !== undefined && usesClusterChain) {
         // Pods reaching an external destination behave as if they went out to a load balancer and back.
         rules.push(
-          `-s ${ctx.clusterCIDR} ${commentMatch(`pod traffic for ${svcName} external destinations`)} -j ${names.cluster}`,
+          `${iptablesLocalMatch(ctx.local, false)} ${commentMatch(`pod traffic for ${svcName} external destinations`)} -j ${names.cluster}`,
         );
       }
       // The node itself: its source would be the external IP (a local address), so masquerade it.
@@ -309,10 +310,10 @@ function planServicePort(sp: ServicePortState, ctx: PlanContext): ServicePortRul
     if (internalMasq && hasInternalEndpoints) {
       if (ctx.masqueradeAll) {
         rules.push(`${toVIP(clusterIP, `${svcName} cluster IP`)} -j ${KUBE_MARK_MASQ}`);
-      } else if (ctx.clusterCIDR !== undefined) {
+      } else if (ctx.local !== undefined) {
         // Off-cluster traffic to a cluster IP (a static route to the service range) may bounce off-node.
         rules.push(
-          `! -s ${ctx.clusterCIDR} ${toVIP(clusterIP, `${svcName} cluster IP`)} -j ${KUBE_MARK_MASQ}`,
+          `${iptablesLocalMatch(ctx.local, true)} ${toVIP(clusterIP, `${svcName} cluster IP`)} -j ${KUBE_MARK_MASQ}`,
         );
       }
     }
@@ -365,22 +366,16 @@ function planServicePort(sp: ServicePortState, ctx: PlanContext): ServicePortRul
 }
 
 function contextFor(state: ProxyState, options: PlanOptions, warnings: string[]): PlanContext {
-  const cidrs = options.clusterCIDRs.map((c) => ({ text: c, cidr: parseIpv4Cidr(c) })).filter((c) => c.cidr);
-  if (cidrs.length > 1) {
-    warnings.push(
-      `Only the first IPv4 --cluster-cidr is used to detect local traffic: ${cidrs.map((c) => c.text).join(', ')}`,
-    );
-  }
+  const local = localMatchFor(options, 4, warnings);
   let endpoints = 0;
   for (const sp of state.servicePorts.values()) {
     for (const e of sp.allEndpoints) if (!e.ip.includes(':')) endpoints++;
   }
-  const first = cidrs[0]?.cidr;
   return {
     mark: masqueradeMark(options.masqueradeBit),
     largeClusterMode: endpoints > LARGE_CLUSTER_ENDPOINTS,
     masqueradeAll: options.masqueradeAll,
-    clusterCIDR: first === undefined ? undefined : formatIpv4Cidr(first),
+    local,
     nodeIPs: options.nodeIPs.map(parseIpv4).filter((n): n is number => n !== undefined),
   };
 }

@@ -24,6 +24,7 @@ import {
   masqueradeMark,
   postroutingChain,
 } from '../common/iptables_base_chains.ts';
+import { iptablesLocalMatch, type LocalMatch } from '../common/local_detector.ts';
 import type { IpvsSetName } from './ipsets.ts';
 
 /** kproxy's chains in the nat table. */
@@ -84,8 +85,8 @@ export interface IptablesRulesInput {
   readonly comment: (name: IpvsSetName) => string;
   readonly masqueradeAll: boolean;
   readonly masqueradeBit: number;
-  /** The family's cluster CIDR (the local-traffic detector); undefined = unknown. */
-  readonly clusterCIDR: string | undefined;
+  /** How the family's pod traffic is told apart (`--detect-local-mode`); undefined = it cannot be. */
+  readonly local: LocalMatch | undefined;
   /** LB addresses the node may not reach itself (source ranges that exclude the node). */
   readonly lbNoNodeAccess: readonly {
     readonly ip: string;
@@ -220,9 +221,9 @@ export function ipvsIptablesTables(input: IptablesRulesInput): readonly TableRul
     const head = `${commented('KUBE-CLUSTER-IP')} ${matchSet('KUBE-CLUSTER-IP', 'dst,dst')}`;
     if (input.masqueradeAll) {
       nat(KUBE_SERVICES, `${head} -j ${KUBE_MARK_MASQ}`);
-    } else if (input.clusterCIDR !== undefined) {
+    } else if (input.local !== undefined) {
       // Off-cluster traffic to a VIP (a static route to the service range) may bounce off-node: masquerade.
-      nat(KUBE_SERVICES, `${head} ! -s ${input.clusterCIDR} -j ${KUBE_MARK_MASQ}`);
+      nat(KUBE_SERVICES, `${head} ${iptablesLocalMatch(input.local, true)} -j ${KUBE_MARK_MASQ}`);
     } else {
       // The node picks a VIP on kube-ipvs0 as source for its own connections to a VIP: masquerade those.
       nat(

@@ -12,6 +12,7 @@ import type { IpsetSpec } from '../../kernel/ipset.ts';
 import type { TableRules } from '../../kernel/iptables_restore.ts';
 import { type IpvsRealServer, type IpvsVirtualServer, virtualServerKey } from '../../kernel/ipvs.ts';
 import type { Endpoint, IPFamily, ProxyState, ServicePortKey, ServicePortState } from '../../model/types.ts';
+import { localMatchFor } from '../common/local_detector.ts';
 import {
   IPVS_SETS,
   type IpvsSetName,
@@ -245,12 +246,7 @@ function planFamily(
     };
   });
   const nonEmpty = new Set(ipsets.filter((s) => s.entries.length > 0).map((s) => s.name));
-  const clusterCIDRs = options.clusterCIDRs.filter((c) => familyOf(c.split('/')[0] ?? '') === family);
-  if (clusterCIDRs.length > 1) {
-    warnings.push(
-      `${family}: only the first --cluster-cidr (${clusterCIDRs[0]}) tells cluster traffic apart, as upstream`,
-    );
-  }
+  const local = localMatchFor(options, family === 'IPv4' ? 4 : 6, warnings);
   const input: IptablesRulesInput = {
     family,
     setName: (name) => ipsetName(name, family),
@@ -258,7 +254,7 @@ function planFamily(
     comment: (name) => IPVS_SETS.find((s) => s.name === name)?.comment ?? name,
     masqueradeAll: options.masqueradeAll,
     masqueradeBit: options.masqueradeBit,
-    clusterCIDR: clusterCIDRs[0],
+    local,
     lbNoNodeAccess,
   };
   return { family, ipsets, tables: ipvsIptablesTables(input) };

@@ -9,6 +9,8 @@
 import type { PlanOptions } from '../../contracts/plan_options.ts';
 import type { TracePacket, TraceResult } from '../../contracts/trace.ts';
 import { hostPort } from '../../kernel/ipvs.ts';
+import { UNDECIDED_INTERFACE_NOTE } from '../../trace/local_detection_note.ts';
+import { iptablesLocalMatch, isLocalPacket, localMatchFor } from '../common/local_detector.ts';
 import { ipPortEntry, ipPortIpEntry, ipsetName } from './ipsets.ts';
 import { cidrsContain, familyOf, type IpvsPlan, type PlannedVirtualServer } from './plan.ts';
 
@@ -143,10 +145,16 @@ function masqueradeFor(
   switch (vs.role) {
     case 'clusterIP': {
       if (options.masqueradeAll) return mark('nat KUBE-SERVICES: KUBE-CLUSTER-IP with --masquerade-all');
-      const cidr = options.clusterCIDRs.find((c) => familyOf(c.split('/')[0] ?? '') === familyOf(vs.address));
-      if (cidr !== undefined) {
-        if (!cidrsContain([cidr], packet.source))
-          return mark(`nat KUBE-SERVICES: KUBE-CLUSTER-IP from outside ${cidr}`);
+      const local = localMatchFor(options, familyOf(vs.address) === 'IPv4' ? 4 : 6, []);
+      if (local !== undefined) {
+        const isLocal = isLocalPacket(local, {
+          inSource: (cidr) => cidrsContain([cidr], packet.source),
+          // The node's own packets have no input interface.
+          inInterface: packet.inInterface ?? (options.nodeIPs.includes(packet.source) ? '' : undefined),
+        });
+        if (isLocal === undefined) path.push(UNDECIDED_INTERFACE_NOTE);
+        if (isLocal !== true)
+          return mark(`nat KUBE-SERVICES: KUBE-CLUSTER-IP ${iptablesLocalMatch(local, true)} (not local)`);
         return false;
       }
       if (plan.bindAddresses.includes(packet.source))

@@ -11,6 +11,8 @@
  *
  * @module
  */
+import type { LocalMatch } from '../common/local_detector.ts';
+import { nftLocalMatch } from './local_match.ts';
 import { NFT_NAMES } from './names.ts';
 import {
   type NftBaseChain,
@@ -83,8 +85,8 @@ export interface FixedChainOptions {
   readonly nodePortIPsSet: boolean;
   /** `--masquerade-all`: every packet to a cluster IP is masqueraded. */
   readonly masqueradeAll: boolean;
-  /** The cluster CIDR: packets from outside it to a cluster IP are masqueraded; undefined when unknown. */
-  readonly clusterCIDR: string | undefined;
+  /** Local (pod) traffic: packets from elsewhere to a cluster IP are masqueraded; undefined when unknown. */
+  readonly local: LocalMatch | undefined;
 }
 
 /**
@@ -105,13 +107,8 @@ function clusterIPMasquerade(options: FixedChainOptions): NftRule[] {
   };
   const mark: NftRule['action'] = { kind: 'jump', chain: n.markForMasquerade };
   if (options.masqueradeAll) return [rule({ matches: [toClusterIP], action: mark })];
-  if (options.clusterCIDR === undefined) return [];
-  const fromOutside: NftMatch = {
-    kind: 'address',
-    field: 'saddr',
-    negated: true,
-    operand: { kind: 'prefixes', prefixes: [options.clusterCIDR] },
-  };
+  if (options.local === undefined) return [];
+  const fromOutside = nftLocalMatch(options.local, true);
   return [rule({ matches: [toClusterIP, fromOutside], action: mark })];
 }
 
@@ -124,7 +121,7 @@ function loopback(family: NftFamily): string {
  *
  * @param options the mark, the NodePort address choice and how cluster-IP traffic is masqueraded
  * @returns the dispatch, check, reject and masquerade chains
- * @example fixedChains({ family: 'ip', mark: '0x4000', nodePortIPsSet: false, masqueradeAll: false, clusterCIDR: undefined }).map((c) => c.name)
+ * @example fixedChains({ family: 'ip', mark: '0x4000', nodePortIPsSet: false, masqueradeAll: false, local: undefined }).map((c) => c.name)
  */
 export function fixedChains(options: FixedChainOptions): NftChain[] {
   const n = NFT_NAMES;

@@ -31,7 +31,6 @@ import type { PlanOptions } from '../../contracts/plan_options.ts';
 import {
   cidrContains,
   formatIpv4,
-  formatIpv4Cidr,
   type Ipv4Cidr,
   LOOPBACK_CIDR,
   parseIpv4,
@@ -39,6 +38,7 @@ import {
 } from '../../kernel/iptables_address.ts';
 import type { ProxyState, ServicePortKey, StateChange } from '../../model/types.ts';
 import { masqueradeMark } from '../common/iptables_base_chains.ts';
+import { localMatchFor } from '../common/local_detector.ts';
 import type { SlotsTaken } from './endpoint_slots.ts';
 import { baseChains, fixedChains, sharedContainers } from './fixed_objects.ts';
 import { CLUSTER_IP_CHAIN_PREFIX, NFT_NAMES, NFT_TABLE } from './names.ts';
@@ -91,24 +91,24 @@ export interface NftablesPlanReuse {
 }
 
 function contextFor(options: PlanOptions, warnings: string[]): ServicePortContext {
-  const cidrs = options.clusterCIDRs.map((c) => ({ text: c, cidr: parseIpv4Cidr(c) })).filter((c) => c.cidr);
-  if (cidrs.length > 1) {
-    warnings.push(
-      `Only the first IPv4 --cluster-cidr is used to detect local traffic: ${cidrs.map((c) => c.text).join(', ')}`,
-    );
-  }
-  const first = cidrs[0]?.cidr;
+  const local = localMatchFor(options, 4, warnings);
   return {
     family: 'ip',
     mark: masqueradeMark(options.masqueradeBit),
     masqueradeAll: options.masqueradeAll,
-    clusterCIDR: first === undefined ? undefined : formatIpv4Cidr(first),
+    local,
     nodeIPs: options.nodeIPs.map(parseIpv4).filter((n): n is number => n !== undefined),
   };
 }
 
 function contextKey(ctx: ServicePortContext): string {
-  return [ctx.family, ctx.mark, ctx.masqueradeAll, ctx.clusterCIDR ?? '-', ctx.nodeIPs.join(',')].join(' ');
+  return [
+    ctx.family,
+    ctx.mark,
+    ctx.masqueradeAll,
+    JSON.stringify(ctx.local ?? null),
+    ctx.nodeIPs.join(','),
+  ].join(' ');
 }
 
 /**
@@ -212,7 +212,7 @@ export function planNftables(
         mark: ctx.mark,
         nodePortIPsSet: nodePorts !== undefined,
         masqueradeAll: ctx.masqueradeAll,
-        clusterCIDR: ctx.clusterCIDR,
+        local: ctx.local,
       }),
       ...pickChains,
     ],

@@ -61,6 +61,8 @@ function matchText(m: NftMatch, family: NftFamily): string {
       return 'ct state new';
     case 'address':
       return `${family} ${m.field} ${m.negated ? '!= ' : ''}${operandText(m.operand)}`;
+    case 'input-interface':
+      return `iifname ${m.negated ? '!= ' : ''}"${m.name}${m.wildcard ? '*' : ''}"`;
     case 'fib-local':
       return `fib ${m.field} type local`;
     case 'mark-unset':

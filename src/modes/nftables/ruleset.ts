@@ -39,6 +39,16 @@ export type NftMatch =
       readonly negated: boolean;
       readonly operand: NftAddressOperand;
     }
+  /**
+   * `iifname [!=] "NAME"`, or `"PREFIX*"` with `wildcard`: the packet came in on that interface (local
+   * traffic by `--detect-local-mode` BridgeInterface or InterfaceNamePrefix; the name is validated).
+   */
+  | {
+      readonly kind: 'input-interface';
+      readonly negated: boolean;
+      readonly name: string;
+      readonly wildcard: boolean;
+    }
   /** `fib saddr|daddr type local`: the address is one of this host's. */
   | { readonly kind: 'fib-local'; readonly field: NftAddressField }
   /** `mark and MARK == 0`: the masquerade bit is not set. */

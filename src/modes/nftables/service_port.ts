@@ -8,9 +8,11 @@
  */
 import { cidrContains, formatIpv4Cidr } from '../../kernel/iptables_address.ts';
 import type { Endpoint, ServicePortKey, ServicePortState } from '../../model/types.ts';
+import type { LocalMatch } from '../common/local_detector.ts';
 import { type ServicePortPolicy, servicePortPolicy } from '../common/service_port_policy.ts';
 import type { UdpConntrackTargets } from '../common/udp_conntrack.ts';
 import { type EndpointSlot, type EndpointSlots, SLOT_KEYS, slotGroup, slotOffset } from './endpoint_slots.ts';
+import { nftLocalMatch } from './local_match.ts';
 import {
   clusterIpChainName,
   endpointMapName,
@@ -39,8 +41,8 @@ export interface ServicePortContext {
   /** The masquerade mark (e.g. `0x4000`); the mark-for-masquerade chain sets it. */
   readonly mark: string;
   readonly masqueradeAll: boolean;
-  /** The IPv4 cluster CIDR that detects pod traffic; undefined when unknown. */
-  readonly clusterCIDR: string | undefined;
+  /** How IPv4 pod traffic is told apart (`--detect-local-mode`); undefined when it cannot be. */
+  readonly local: LocalMatch | undefined;
   /** The node's IPv4 addresses, parsed (for loadBalancerSourceRanges that contain the node). */
   readonly nodeIPs: readonly number[];
 }
@@ -176,7 +178,7 @@ class ServicePortPlanner {
   #addHairpins(): void {
     const { p, ctx } = this;
     const podsShortCircuit =
-      p.usesExternalChain && p.externalPolicyLocal && p.usesClusterChain && ctx.clusterCIDR !== undefined;
+      p.usesExternalChain && p.externalPolicyLocal && p.usesClusterChain && ctx.local !== undefined;
     const ips = new Set<string>();
     for (const e of podsShortCircuit ? p.clusterEndpoints : []) ips.add(e.ip);
     for (const e of p.reachableEndpoints) if (e.isLocal) ips.add(e.ip);
@@ -307,11 +309,11 @@ class ServicePortPlanner {
       // Cluster policy: the endpoint may be on another node, whose reply must come back through this one.
       rules.push(rule({ action: MARK_FOR_MASQUERADE }));
     } else {
-      if (ctx.clusterCIDR !== undefined && p.usesClusterChain) {
+      if (ctx.local !== undefined && p.usesClusterChain) {
         // Pods reaching an external destination behave as if they went out to a load balancer and back.
         rules.push(
           rule({
-            matches: [address('saddr', [ctx.clusterCIDR])],
+            matches: [nftLocalMatch(ctx.local, false)],
             action: goto(names.cluster),
             comment: 'short-circuit pod traffic',
           }),

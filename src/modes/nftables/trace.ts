@@ -17,6 +17,7 @@ import type { TracePacket, TraceResult, TraceVerdict } from '../../contracts/tra
 import { cidrContains, LOOPBACK_CIDR, parseIpv4, parseIpv4Cidr } from '../../kernel/iptables_address.ts';
 import type { ProxyState } from '../../model/types.ts';
 import { combineTracedPaths } from '../../trace/combine_paths.ts';
+import { UNDECIDED_INTERFACE_NOTE } from '../../trace/local_detection_note.ts';
 import { type NftablesPlan, planNftables } from './plan.ts';
 import { elementText, ruleText } from './rule_text.ts';
 import type {
@@ -60,6 +61,10 @@ interface Walk {
   readonly protocol: string;
   readonly destination: string;
   readonly port: number;
+  /** The input interface (`--in-interface`); '' for the node's own packets; undefined when unknown. */
+  readonly inInterface: string | undefined;
+  /** Set when an `iifname` match met a packet of unknown input interface. */
+  readonly undecided: { interface: boolean };
 }
 
 const MAX_DEPTH = 32;
@@ -102,6 +107,15 @@ function matches(w: Walk, m: NftMatch, b: Branch): boolean {
     case 'address': {
       const ip = m.field === 'saddr' ? w.source : view(w, b).destination;
       return inOperand(w, m.operand, ip) !== m.negated;
+    }
+    case 'input-interface': {
+      if (w.inInterface === undefined) {
+        // Without the interface, the packet is taken as not from a pod (the trace says so).
+        w.undecided.interface = true;
+        return m.negated;
+      }
+      const hit = m.wildcard ? w.inInterface.startsWith(m.name) : w.inInterface === m.name;
+      return hit !== m.negated;
     }
     case 'fib-local': {
       const ip = parseIpv4(m.field === 'saddr' ? w.source : view(w, b).destination);
@@ -325,6 +339,9 @@ export function traceNftablesPlan(
     protocol: packet.protocol.toLowerCase(),
     destination: packet.destination,
     port: packet.port,
+    // The node's own packets have no input interface (iifname is empty in output and postrouting).
+    inInterface: local(source) ? (packet.inInterface ?? '') : packet.inInterface,
+    undecided: { interface: false },
   };
   const hook = (h: NftHook, filterOnly = false): NftBaseChain[] =>
     plan.baseChains
@@ -354,7 +371,7 @@ export function traceNftablesPlan(
       else finals.push(...runHook(w, hook('postrouting'), runHook(w, hook('forward'), [b], finals), finals));
     }
   }
-  return combineTracedPaths(
+  const result = combineTracedPaths(
     finals.map((b) => ({
       probability: b.p,
       verdict: verdictOf(b),
@@ -363,6 +380,7 @@ export function traceNftablesPlan(
       steps: b.path,
     })),
   );
+  return w.undecided.interface ? { ...result, path: [UNDECIDED_INTERFACE_NOTE, ...result.path] } : result;
 }
 
 /**

@@ -19,6 +19,8 @@ export interface PacketFlow {
   readonly port: number;
   /** TCP when unset. */
   readonly protocol?: Protocol;
+  /** The input interface (`--detect-local-mode` BridgeInterface / InterfaceNamePrefix); unknown when unset. */
+  readonly inInterface?: string;
   /** Comma-separated backends, or REJECT / DROP / ACCEPT, or '' when nothing matches. */
   readonly output: string;
   readonly masq: boolean;
@@ -38,7 +40,13 @@ export interface PacketFlowTable {
  * @example mode.trace(state, options, flowPacket(flow))
  */
 export function flowPacket(f: PacketFlow): TracePacket {
-  return { source: f.source, destination: f.destination, port: f.port, protocol: f.protocol ?? 'TCP' };
+  return {
+    source: f.source,
+    destination: f.destination,
+    port: f.port,
+    protocol: f.protocol ?? 'TCP',
+    ...(f.inInterface === undefined ? {} : { inInterface: f.inInterface }),
+  };
 }
 
 /**
@@ -546,6 +554,133 @@ export const PACKET_FLOWS: readonly PacketFlowTable[] = [
         source: EXTERNAL_CLIENT,
         destination: NODE_IP,
         port: 30080,
+        output: '10.180.0.1:80',
+        masq: false,
+      },
+    ],
+  },
+  {
+    scenario: 'detect-local-bridge-interface',
+    flows: [
+      {
+        name: 'local pod to cluster IP: source kept',
+        source: POD_CLIENT,
+        inInterface: 'cbr0',
+        destination: '172.30.0.41',
+        port: 80,
+        output: '10.180.0.1:80, 10.180.0.2:80',
+        masq: false,
+      },
+      {
+        name: 'other traffic to cluster IP: masqueraded',
+        source: POD_CLIENT,
+        inInterface: 'eth0',
+        destination: '172.30.0.41',
+        port: 80,
+        output: '10.180.0.1:80, 10.180.0.2:80',
+        masq: true,
+      },
+      {
+        name: 'local pod to external IP short-circuits to every endpoint',
+        source: POD_CLIENT,
+        inInterface: 'cbr0',
+        destination: '192.168.99.22',
+        port: 80,
+        output: '10.180.0.1:80, 10.180.0.2:80',
+        masq: false,
+      },
+      {
+        name: 'other traffic to external IP: local endpoint only, source kept',
+        source: POD_CLIENT,
+        inInterface: 'eth0',
+        destination: '192.168.99.22',
+        port: 80,
+        output: '10.180.0.1:80',
+        masq: false,
+      },
+      {
+        name: 'unknown input interface: taken as not local (the trace says so)',
+        source: POD_CLIENT,
+        destination: '172.30.0.41',
+        port: 80,
+        output: '10.180.0.1:80, 10.180.0.2:80',
+        masq: true,
+      },
+    ],
+  },
+  {
+    scenario: 'detect-local-interface-name-prefix',
+    flows: [
+      {
+        name: 'local pod to cluster IP: source kept',
+        source: POD_CLIENT,
+        inInterface: 'veth1a2b',
+        destination: '172.30.0.41',
+        port: 80,
+        output: '10.180.0.1:80, 10.180.0.2:80',
+        masq: false,
+      },
+      {
+        name: 'other traffic to cluster IP: masqueraded',
+        source: POD_CLIENT,
+        inInterface: 'eth0',
+        destination: '172.30.0.41',
+        port: 80,
+        output: '10.180.0.1:80, 10.180.0.2:80',
+        masq: true,
+      },
+      {
+        name: 'local pod to external IP short-circuits to every endpoint',
+        source: POD_CLIENT,
+        inInterface: 'veth1a2b',
+        destination: '192.168.99.22',
+        port: 80,
+        output: '10.180.0.1:80, 10.180.0.2:80',
+        masq: false,
+      },
+      {
+        name: 'other traffic to external IP: local endpoint only, source kept',
+        source: POD_CLIENT,
+        inInterface: 'eth0',
+        destination: '192.168.99.22',
+        port: 80,
+        output: '10.180.0.1:80',
+        masq: false,
+      },
+    ],
+  },
+  {
+    scenario: 'detect-local-node-cidr',
+    flows: [
+      {
+        name: 'local pod to cluster IP: source kept',
+        source: '10.180.1.5',
+        destination: '172.30.0.41',
+        port: 80,
+        output: '10.180.0.1:80, 10.180.0.2:80',
+        masq: false,
+      },
+      {
+        name: 'other traffic to cluster IP: masqueraded',
+        source: POD_CLIENT,
+        destination: '172.30.0.41',
+        port: 80,
+        output: '10.180.0.1:80, 10.180.0.2:80',
+        masq: true,
+      },
+      {
+        name: 'local pod to external IP short-circuits to every endpoint',
+        source: '10.180.1.5',
+        destination: '192.168.99.22',
+        port: 80,
+        output: '10.180.0.1:80, 10.180.0.2:80',
+        masq: false,
+      },
+      {
+        name: 'other traffic to external IP: local endpoint only, source kept',
+        source: POD_CLIENT,
+        destination: '192.168.99.22',
+        port: 80,
         output: '10.180.0.1:80',
         masq: false,
       },

@@ -199,6 +199,50 @@ export const SCENARIOS: readonly Scenario[] = [
     options: planOptions({ clusterCIDRs: [] }),
   },
   {
+    // --detect-local-mode: the cluster-IP masquerade rule and the Local-policy short-circuit follow it.
+    name: 'detect-local-bridge-interface',
+    state: proxyState([
+      servicePort({
+        type: 'LoadBalancer',
+        nodePort: 30080,
+        externalIPs: ['192.168.99.22'],
+        externalTrafficPolicy: 'Local',
+        endpoints: [{ address: '10.180.0.1:80', local: true }, '10.180.0.2:80'],
+      }),
+    ]),
+    options: planOptions({ localDetector: { mode: 'BridgeInterface', name: 'cbr0' } }),
+  },
+  {
+    // --detect-local-mode: the cluster-IP masquerade rule and the Local-policy short-circuit follow it.
+    name: 'detect-local-interface-name-prefix',
+    state: proxyState([
+      servicePort({
+        type: 'LoadBalancer',
+        nodePort: 30080,
+        externalIPs: ['192.168.99.22'],
+        externalTrafficPolicy: 'Local',
+        endpoints: [{ address: '10.180.0.1:80', local: true }, '10.180.0.2:80'],
+      }),
+    ]),
+    options: planOptions({ localDetector: { mode: 'InterfaceNamePrefix', prefix: 'veth' } }),
+  },
+  {
+    // --detect-local-mode: the cluster-IP masquerade rule and the Local-policy short-circuit follow it.
+    name: 'detect-local-node-cidr',
+    state: proxyState([
+      servicePort({
+        type: 'LoadBalancer',
+        nodePort: 30080,
+        externalIPs: ['192.168.99.22'],
+        externalTrafficPolicy: 'Local',
+        endpoints: [{ address: '10.180.0.1:80', local: true }, '10.180.0.2:80'],
+      }),
+    ]),
+    options: planOptions({
+      localDetector: { mode: 'NodeCIDR', cidrs: ['10.180.1.0/24', 'fd00:10:180:1::/64'] },
+    }),
+  },
+  {
     name: 'hostile-names',
     state: proxyState([
       servicePort({
