@@ -191,6 +191,9 @@ class RuleReader {
       case 'ct':
         this.#ctState();
         return false;
+      case 'iifname':
+        this.#interfaceName();
+        return false;
       default:
         return this.#selectorExpression();
     }
@@ -330,6 +333,18 @@ class RuleReader {
     if (!sameTypes(shape.keyType, types)) throw typeMismatch(at, shape.keyType, types);
     this.#containers.add(name);
     this.#updates.add(name);
+  }
+
+  /** `iifname [== | !=] "NAME"` (a trailing `*` matches every name with that prefix). */
+  #interfaceName(): void {
+    const c = this.#c;
+    c.expect('iifname');
+    c.accept('==', '!=');
+    const name = c.next();
+    // nft takes up to 16 bytes (the kernel's IFNAMSIZ); kproxy's names are checked to 15 before.
+    if (name.text.length > 16) throw new NftRefusal(name, 'String exceeds maximum length of 16');
+    const text = name.text.endsWith('*') ? name.text.slice(0, -1) : name.text;
+    if (text === '' || text.includes('*')) throw unexpected(name, name);
   }
 
   #fib(): void {

@@ -361,6 +361,12 @@ export const REFUSED_STEPS: readonly NftStep[] = [
     `add rule ${T} j dnat ip to numgen random mod 2 offset 0 map @endpoint-ips-tcp-7 : 8080`,
   ),
   refused(
+    'an input interface name longer than 16 bytes',
+    2,
+    `add chain ${T} j`,
+    `add rule ${T} j iifname != "abcdefghijklmnopq" jump mark-for-masquerade`,
+  ),
+  refused(
     'an endpoint map element that exists with another endpoint',
     2,
     `add map ${T} endpoints-tcp-8 { typeof numgen random mod 1 : ip daddr . tcp dport ; }`,
