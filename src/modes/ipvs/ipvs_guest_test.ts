@@ -37,6 +37,7 @@ interface Report {
   drainedMs: number;
   listingAfterDrain: string;
   afterCleanup: { ipvs: string; dummy: number; sets: string; iptables: string[] };
+  tuning: { arpIgnore: string; arpAnnounce: string; timeouts: string; excludedKept: boolean };
 }
 
 /** The real-server line of `ipvsadm -Ln` for a backend of the drain service (198.18.0.14:80). */
@@ -102,6 +103,17 @@ describe('ipvs mode in a real IPVS kernel', { skip }, () => {
       `deleted after its connection closed (${report.drainedMs} ms)`,
     );
     assert.equal(drainLine(report.listingAfterDrain, report.heldBy), undefined);
+  });
+
+  it('applies the node settings: strict ARP, the IPVS timeouts, and leaves an excluded CIDR alone', () => {
+    assert.equal(report.tuning.arpIgnore, '1');
+    assert.equal(report.tuning.arpAnnounce, '2');
+    assert.match(report.tuning.timeouts, /1800 60 200/);
+    assert.equal(
+      report.tuning.excludedKept,
+      true,
+      'the virtual server in --ipvs-exclude-cidrs is still there',
+    );
   });
 
   it('cleanup leaves no virtual server, set, rule or interface', () => {

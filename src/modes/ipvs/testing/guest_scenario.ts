@@ -179,7 +179,20 @@ async function main(): Promise<Record<string, unknown>> {
   const options = planOptions({ nodeIPs: ['198.18.5.1'], clusterCIDRs: ['198.19.1.0/24'] });
   const deps = proxierDeps(node, options);
   await ipvsMode.checkHost(deps);
-  const proxier = createIpvsProxier(deps, { gracefulCheckIntervalMs: 500 });
+  // Node settings (tuning.ts) as `--ipvs-strict-arp --ipvs-exclude-cidrs 198.18.9.0/24
+  // --ipvs-tcp-timeout 30m --ipvs-tcpfin-timeout 60s --ipvs-udp-timeout 200s (not the kernel defaults 900 120 300)` set them.
+  const proxier = createIpvsProxier(deps, {
+    gracefulCheckIntervalMs: 500,
+    tuning: {
+      strictARP: true,
+      excludeCIDRs: ['198.18.9.0/24'],
+      tcpTimeoutMs: 1_800_000,
+      tcpFinTimeoutMs: 60_000,
+      udpTimeoutMs: 200_000,
+    },
+  });
+  // Another agent's virtual server, in the excluded CIDR: a sync must leave it.
+  await node('ipvsadm', ['-A', '-t', '198.18.9.1:80', '-s', 'rr']);
   const ips = PODS.map((p) => p.ip);
   const web = service('web', { clusterIPs: ['198.18.0.10'] });
   const sticky = service('sticky', {
@@ -212,6 +225,13 @@ async function main(): Promise<Record<string, unknown>> {
     started = performance.now();
     await proxier.sync(full, changeOf(full));
     report['noopSyncMs'] = Math.round(performance.now() - started);
+    report['tuning'] = {
+      arpIgnore: (await node('sysctl', ['-n', 'net.ipv4.conf.all.arp_ignore'])).stdout.trim(),
+      arpAnnounce: (await node('sysctl', ['-n', 'net.ipv4.conf.all.arp_announce'])).stdout.trim(),
+      timeouts: (await node('ipvsadm', ['-L', '--timeout'])).stdout.trim(),
+      excludedKept: (await ipvsList()).includes('198.18.9.1:80'),
+    };
+    await node('ipvsadm', ['-D', '-t', '198.18.9.1:80']);
     step('connections');
     report['rr'] = await connections('198.18.0.10', 80, 6);
     report['sticky'] = await connections('198.18.0.11', 80, 5);
