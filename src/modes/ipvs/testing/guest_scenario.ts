@@ -179,8 +179,8 @@ async function main(): Promise<Record<string, unknown>> {
   const options = planOptions({ nodeIPs: ['198.18.5.1'], clusterCIDRs: ['198.19.1.0/24'] });
   const deps = proxierDeps(node, options);
   await ipvsMode.checkHost(deps);
-  // Node settings (tuning.ts) as `--ipvs-strict-arp --ipvs-exclude-cidrs 198.18.9.0/24
-  // --ipvs-tcp-timeout 30m --ipvs-tcpfin-timeout 60s --ipvs-udp-timeout 200s (not the kernel defaults 900 120 300)` set them.
+  // Node settings (tuning.ts), as `--ipvs-strict-arp --ipvs-exclude-cidrs 198.18.9.0/24 --ipvs-tcp-timeout
+  // 30m --ipvs-tcpfin-timeout 60s --ipvs-udp-timeout 200s` set them (not the kernel's 900/120/300 s).
   const proxier = createIpvsProxier(deps, {
     gracefulCheckIntervalMs: 500,
     tuning: {
