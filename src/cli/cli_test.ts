@@ -222,6 +222,42 @@ describe('kproxy CLI', () => {
     assert.equal(await readFile(join(dir, 'again.yaml'), 'utf8'), await readFile(out, 'utf8'));
   });
 
+  it('rules and trace read --config as run does: its mode and masquerade settings win', async () => {
+    const conf = join(dir, 'nft.conf');
+    await writeFile(
+      conf,
+      'apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nmode: nftables\n' +
+        'clusterCIDR: 198.18.0.0/16\nnftables:\n  masqueradeAll: true\n',
+    );
+    const rules = await kproxy(['rules', '--config', conf, '--manifests', dir, '--proxy-mode', 'iptables']);
+    assert.equal(rules.code, 0, rules.stderr);
+    assert.match(
+      rules.stdout,
+      /^add table ip kube-proxy/m,
+      'the file mode (nftables) wins over --proxy-mode',
+    );
+    assert.match(
+      rules.stdout,
+      /ip daddr @cluster-ips jump mark-for-masquerade/,
+      'masqueradeAll from the file',
+    );
+    assert.match(rules.stderr, /--proxy-mode is ignored: --config is given/);
+    const trace = await kproxy([
+      'trace',
+      '--config',
+      conf,
+      '--manifests',
+      dir,
+      '--from',
+      '198.18.1.9',
+      '--to',
+      '198.18.100.10:80/tcp',
+      '--json',
+    ]);
+    assert.equal(trace.code, 0, trace.stderr);
+    assert.equal((JSON.parse(trace.stdout) as { masquerade: boolean }).masquerade, true);
+  });
+
   it('refuses a bad configuration file with exit 2 and one message naming the file and the field', async () => {
     const head = 'apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\n';
     const cases: [string, string, string][] = [

@@ -16,6 +16,8 @@ import type { Protocol, ProxyState } from '../model/types.ts';
 import type { ModeDefinition, ProxierDeps } from '../modes/mode.ts';
 import { loadMode } from '../modes/registry.ts';
 import { ConfigFileError } from './config/config_error.ts';
+import { loadConfigurationFile } from './config/load.ts';
+import { resolveRun } from './config/precedence.ts';
 import { parseDuration } from './duration.ts';
 import { addPlanFlags, FlagError, iptablesBackend, type PlanFlags, planOptionsFromFlags } from './flags.ts';
 import { addIgnoredFlags } from './ignored_flags.ts';
@@ -25,6 +27,8 @@ import { createSource, type SourceFlags } from './source_factory.ts';
 import { kproxyVersion } from './version.ts';
 
 interface CommonFlags extends PlanFlags, SourceFlags {
+  /** `rules` and `trace`: the KubeProxyConfiguration `run` would be given. */
+  readonly config?: string;
   readonly proxyMode: string;
   readonly logFormat: 'json' | 'text';
   readonly logLevel: string;
@@ -173,8 +177,9 @@ export function buildProgram(io: { out: (s: string) => void; err: (s: string) =>
   sourceFlags(rules);
   addPlanFlags(rules)
     .addOption(modeOption())
-    .action(async (flags: CommonFlags) => {
-      const { definition, state, options } = await loadPlanInputs(flags, io);
+    .option('--config <file>', CONFIG_FOR_PLAN)
+    .action(async (flags: CommonFlags, command: Command) => {
+      const { definition, state, options } = await loadPlanInputs(flags, io, command);
       io.out(definition.renderRules(state, options));
     });
 
@@ -191,9 +196,13 @@ export function buildProgram(io: { out: (s: string) => void; err: (s: string) =>
       'the interface the packet comes in on (for --detect-local-mode BridgeInterface, InterfaceNamePrefix)',
     )
     .option('--json', 'print one JSON object', false)
+    .option('--config <file>', CONFIG_FOR_PLAN)
     .action(
-      async (flags: CommonFlags & { from: string; to: string; json: boolean; inInterface?: string }) => {
-        const { definition, state, options } = await loadPlanInputs(flags, io);
+      async (
+        flags: CommonFlags & { from: string; to: string; json: boolean; inInterface?: string },
+        command: Command,
+      ) => {
+        const { definition, state, options } = await loadPlanInputs(flags, io, command);
         const to = parseDestination(flags.to);
         const inInterface = flags.inInterface;
         if (inInterface !== undefined) {
@@ -233,10 +242,26 @@ export function buildProgram(io: { out: (s: string) => void; err: (s: string) =>
 }
 
 /** What `rules` and `trace` work on: the mode, the loaded state (problems go to stderr) and the options. */
+const CONFIG_FOR_PLAN =
+  'a KubeProxyConfiguration file, read as `run --config` reads it: what `run` would program with it';
+
 async function loadPlanInputs(
-  flags: CommonFlags,
+  given: CommonFlags,
   io: { err: (s: string) => void },
+  command: Command,
 ): Promise<{ definition: ModeDefinition; state: ProxyState; options: PlanOptions }> {
+  let flags = given;
+  if (given.config !== undefined) {
+    // The same precedence as `run`: the file's fields win over the flags that set them.
+    const file = await loadConfigurationFile(given.config);
+    const resolved = resolveRun(
+      given as unknown as RunFlags,
+      (key) => command.getOptionValueSource(key) === 'cli',
+      file,
+    );
+    for (const warning of resolved.warnings) io.err(`kproxy: configuration: ${warning}\n`);
+    flags = { ...given, ...(resolved.flags as unknown as CommonFlags) };
+  }
   const options = planOptionsFromFlags(flags, parseDuration);
   const definition = await loadMode(mode(flags));
   const { state, problems } = await loadOnce(
