@@ -260,7 +260,8 @@ async function loadPlanInputs(
       file,
     );
     for (const warning of resolved.warnings) io.err(`kproxy: configuration: ${warning}\n`);
-    flags = { ...given, ...(resolved.flags as unknown as CommonFlags) };
+    // resolveRun keeps every flag it does not own, as run uses them.
+    flags = resolved.flags as unknown as CommonFlags;
   }
   const options = planOptionsFromFlags(flags, parseDuration);
   const definition = await loadMode(mode(flags));
