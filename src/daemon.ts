@@ -18,8 +18,9 @@ import type { Exec } from './kernel/exec.ts';
 import type { ProxyMetrics } from './metrics/proxy_metrics.ts';
 import { formatProblem } from './model/problem.ts';
 import { EMPTY_CHANGE, mergeChanges } from './model/state_change.ts';
-import type { StateChange } from './model/types.ts';
+import type { IPFamily, StateChange } from './model/types.ts';
 import type { NodeSpec } from './model/validate_node.ts';
+import { DualStackProxier } from './modes/dual_stack.ts';
 import type { ModeDefinition, Proxier } from './modes/mode.ts';
 import { BoundedFrequencyRunner } from './runner/bounded_frequency_runner.ts';
 import { type Clock, systemClock } from './runner/clock.ts';
@@ -49,6 +50,11 @@ export interface DaemonOptions {
   readonly nodeIPsFor?: ((nodeAddresses: readonly string[]) => readonly string[]) | undefined;
   /** Hears every node event after the daemon applied it (node eligibility for `/healthz`). */
   readonly onNode?: ((event: NodeEvent) => void) | undefined;
+  /**
+   * The IP families to serve, one Proxier each (modes/dual_stack.ts); default IPv4 alone. `kproxy run`
+   * passes what the host can serve (`availableFamilies`).
+   */
+  readonly families?: readonly IPFamily[] | undefined;
 }
 
 /**
@@ -65,7 +71,7 @@ export class Daemon {
   readonly #clock: Clock;
   readonly #tracker: ProxyStateTracker;
   readonly #runner: BoundedFrequencyRunner;
-  readonly #proxier: Proxier;
+  readonly #proxier: DualStackProxier;
   readonly #log: Logger;
   /** The plan options now; the Proxier reads them through a live view (see {@link setPlanOptions}). */
   #plan: PlanOptions;
@@ -83,17 +89,21 @@ export class Daemon {
     this.#log = options.logger;
     this.#plan = options.plan;
     this.#tracker = new ProxyStateTracker({ nodeName: options.plan.nodeName, startedAt: this.#clock.now() });
-    this.#proxier = options.mode.createProxier({
-      // Every Proxier reads its options at each sync (planIptables/planNftables/planIpvs/planUserspace
-      // take them per call), and the Proxier contract has no setter: a live view lets setPlanOptions
-      // reach it without rebuilding the Proxier (which would drop the relay, IPVS graceful termination
-      // and the applied-plan diff).
-      options: liveView(() => this.#plan),
-      exec: options.exec,
-      logger: options.logger,
-      iptablesBackend: options.iptablesBackend,
-      metrics: options.metrics,
-    });
+    this.#proxier = new DualStackProxier(
+      options.mode,
+      {
+        // Every Proxier reads its options at each sync (planIptables/planNftables/planIpvs/planUserspace
+        // take them per call), and the Proxier contract has no setter: a live view lets setPlanOptions
+        // reach it without rebuilding the Proxier (which would drop the relay, IPVS graceful termination
+        // and the applied-plan diff).
+        options: liveView(() => this.#plan),
+        exec: options.exec,
+        logger: options.logger,
+        iptablesBackend: options.iptablesBackend,
+        metrics: options.metrics,
+      },
+      options.families ?? ['IPv4'],
+    );
     this.#runner = new BoundedFrequencyRunner(() => this.#sync(), {
       minIntervalMs: options.minSyncPeriodMs,
       maxIntervalMs: options.syncPeriodMs,
@@ -101,6 +111,16 @@ export class Daemon {
       clock: this.#clock,
       onError: (error) => this.#log.error({ err: error }, 'Sync failed: will retry'),
     });
+  }
+
+  /** The IP families served, one Proxier each. */
+  get families(): readonly IPFamily[] {
+    return this.#proxier.families;
+  }
+
+  /** The Proxier of one family (tests and lab drivers). */
+  proxierOf(family: IPFamily): Proxier | undefined {
+    return this.#proxier.proxierOf(family);
   }
 
   /** Number of successful syncs so far. */

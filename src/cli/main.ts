@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { isIP } from 'node:net';
 import { Command, Option } from 'commander';
 import type { PlanOptions } from '../contracts/plan_options.ts';
 import { interfaceNameProblem } from '../contracts/plan_options.ts';
@@ -11,8 +12,10 @@ import { isProxyMode, PROXY_MODES } from '../contracts/proxy_mode.ts';
 import type { TracePacket, TraceResult } from '../contracts/trace.ts';
 import { createExec } from '../kernel/exec.ts';
 import { createLogger } from '../log.ts';
+import { ipFamilyOf } from '../model/ip_family.ts';
 import { formatProblem } from '../model/problem.ts';
-import type { Protocol, ProxyState } from '../model/types.ts';
+import type { IPFamily, Protocol, ProxyState } from '../model/types.ts';
+import { renderFamilies, traceFamily } from '../modes/dual_stack.ts';
 import type { ModeDefinition, ProxierDeps } from '../modes/mode.ts';
 import { loadMode } from '../modes/registry.ts';
 import { ConfigFileError } from './config/config_error.ts';
@@ -64,6 +67,13 @@ function mode(flags: { proxyMode: string }): ProxyMode {
   return flags.proxyMode;
 }
 
+/** An address flag in canonical form (IPv6 compressed, lower case), or a {@link FlagError} naming the flag. */
+function canonicalAddress(text: string, flag: string): string {
+  const family = isIP(text);
+  if (family === 0) throw new FlagError(`Invalid ${flag}: "${text}" is not an IP address`);
+  return family === 4 ? text : new URL(`http://[${text}]/`).hostname.slice(1, -1);
+}
+
 /** Parses `IP:PORT[/proto]` (IPv6 as `[::1]:80`). */
 export function parseDestination(text: string): { ip: string; port: number; protocol: Protocol } {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([0-9.]+)):(\d{1,5})(?:\/(tcp|udp|sctp))?$/i.exec(text.trim());
@@ -74,10 +84,15 @@ export function parseDestination(text: string): { ip: string; port: number; prot
   return { ip: m[1] ?? m[2] ?? '', port, protocol: (m[4]?.toUpperCase() ?? 'TCP') as Protocol };
 }
 
+/** `ip:port`, an IPv6 address in brackets. */
+function hostPort(ip: string, port: number): string {
+  return ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`;
+}
+
 /** Renders a trace for people. */
 export function formatTrace(packet: TracePacket, result: TraceResult): string {
   const lines = [
-    `packet ${packet.source}${packet.inInterface === undefined ? '' : ` (in ${packet.inInterface})`} -> ${packet.destination}:${packet.port}/${packet.protocol.toLowerCase()}`,
+    `packet ${packet.source}${packet.inInterface === undefined ? '' : ` (in ${packet.inInterface})`} -> ${hostPort(packet.destination, packet.port)}/${packet.protocol.toLowerCase()}`,
     ...result.path.map((step) => `  ${step}`),
     `verdict: ${result.verdict}${result.masquerade ? ' (masqueraded)' : ''}`,
   ];
@@ -177,10 +192,19 @@ export function buildProgram(io: { out: (s: string) => void; err: (s: string) =>
   sourceFlags(rules);
   addPlanFlags(rules)
     .addOption(modeOption())
+    .addOption(
+      new Option(
+        '--ip-family <family>',
+        "one family's plan alone, exactly what its tool takes (iptables-restore or ip6tables-restore --test, nft -c -f); default: IPv4, then IPv6",
+      ).choices(['IPv4', 'IPv6']),
+    )
     .option('--config <file>', CONFIG_FOR_PLAN)
-    .action(async (flags: CommonFlags, command: Command) => {
+    .action(async (flags: CommonFlags & { ipFamily?: IPFamily }, command: Command) => {
       const { definition, state, options } = await loadPlanInputs(flags, io, command);
-      io.out(definition.renderRules(state, options));
+      const family = flags.ipFamily;
+      if (family !== undefined && !(definition.ipFamilies ?? ['IPv4']).includes(family))
+        throw new FlagError(`Invalid --ip-family: the ${definition.name} mode does not plan ${family}`);
+      io.out(renderFamilies(definition, state, options, family));
     });
 
   const trace = program
@@ -189,8 +213,8 @@ export function buildProgram(io: { out: (s: string) => void; err: (s: string) =>
   sourceFlags(trace);
   addPlanFlags(trace)
     .addOption(modeOption())
-    .requiredOption('--from <ip>', 'source address of the packet')
-    .requiredOption('--to <ip:port[/proto]>', 'destination, e.g. 198.18.100.1:80/tcp')
+    .requiredOption('--from <ip>', 'source address of the packet (IPv4 or IPv6, as the destination)')
+    .requiredOption('--to <ip:port[/proto]>', 'destination, e.g. 198.18.100.1:80/tcp or [2001:2::60]:80/tcp')
     .option(
       '--in-interface <name>',
       'the interface the packet comes in on (for --detect-local-mode BridgeInterface, InterfaceNamePrefix)',
@@ -210,14 +234,21 @@ export function buildProgram(io: { out: (s: string) => void; err: (s: string) =>
           if (problem !== undefined)
             throw new FlagError(`Invalid --in-interface: ${problem}, got ${JSON.stringify(inInterface)}`);
         }
+        const from = canonicalAddress(flags.from, '--from');
+        const destination = canonicalAddress(to.ip, '--to');
+        if (ipFamilyOf(from) !== ipFamilyOf(destination)) {
+          throw new FlagError(
+            `Invalid --from: ${from} is ${ipFamilyOf(from)} and the destination ${destination} is ${ipFamilyOf(destination)}: a packet has one IP family`,
+          );
+        }
         const packet: TracePacket = {
-          source: flags.from,
-          destination: to.ip,
+          source: from,
+          destination,
           port: to.port,
           protocol: to.protocol,
           ...(inInterface === undefined ? {} : { inInterface }),
         };
-        const result = definition.trace(state, options, packet);
+        const result = traceFamily(definition, state, options, packet);
         io.out(flags.json ? `${JSON.stringify(result)}\n` : formatTrace(packet, result));
       },
     );

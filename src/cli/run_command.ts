@@ -10,11 +10,13 @@ import { isProxyMode, PROXY_MODES } from '../contracts/proxy_mode.ts';
 import type { SyncObserver } from '../contracts/sync.ts';
 import { Daemon } from '../daemon.ts';
 import { createExec } from '../kernel/exec.ts';
+import { probeIpv6 } from '../kernel/ip_family_support.ts';
 import { createNodeSysctls } from '../kernel/node_sysctls.ts';
 import { applyNodeTuning } from '../kernel/node_tuning.ts';
 import { createLogger } from '../log.ts';
 import { metricsObserver } from '../metrics/metrics_observer.ts';
 import { ProxyMetrics } from '../metrics/proxy_metrics.ts';
+import { availableFamilies } from '../modes/dual_stack.ts';
 import type { ProxierDeps } from '../modes/mode.ts';
 import { loadMode } from '../modes/registry.ts';
 import { healthObserver, serviceHealthObserver } from '../server/health_observers.ts';
@@ -103,10 +105,11 @@ export async function runCommand(
   const mode = await loadMode(modeName);
   const exec = createExec();
   const deps: ProxierDeps = { options: plan, exec, logger, iptablesBackend: iptablesBackend(flags) };
-  await mode.checkHost(deps);
+  const { families, unavailable } = await availableFamilies(mode, deps, probeIpv6, logger);
   // kube-proxy's conntrack and OOM-score tuning, before the first sync; the userspace mode runs without root.
   await applyNodeTuning(createNodeSysctls(), resolved.config, { logger, strict: modeName !== 'userspace' });
   const metrics = new ProxyMetrics({ mode: modeName, defaultMetrics: true });
+  for (const family of ['IPv4', 'IPv6'] as const) metrics.ipFamilyAvailable(family, !unavailable.has(family));
   const health = new HealthState({ healthTimeoutMs: 2 * syncPeriodMs });
   const servers = new AbortController();
   const onError = (err: Error) => logger.warn({ err }, 'Probe server error');
@@ -166,6 +169,7 @@ export async function runCommand(
     syncPeriodMs,
     observers,
     metrics,
+    families,
     // Without --node-ip, NodePorts are served on this host's addresses and the Node's, re-read when the
     // Node's change (a new address on an interface usually shows in the Node too).
     nodeIPsFor:

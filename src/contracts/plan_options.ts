@@ -3,6 +3,8 @@
  *
  * @module
  */
+import { ofFamily } from '../model/ip_family.ts';
+import type { IPFamily } from '../model/types.ts';
 
 /**
  * How traffic from this node's pods is told apart (kube-proxy's `--detect-local-mode`, pkg/proxy/util
@@ -59,6 +61,11 @@ export function interfaceNamePrefixProblem(prefix: string): string | undefined {
  * `rules` prints is what `run` programs.
  */
 export interface PlanOptions {
+  /**
+   * The IP family this plan is for (undefined: IPv4). Every mode plans one family at a time, with the
+   * state's view of that family and {@link planOptionsForFamily}; nothing in a plan mixes families.
+   */
+  readonly ipFamily?: IPFamily | undefined;
   /** `--hostname-override` (default: the host name). */
   readonly nodeName: string;
   /** `--node-ip` plus, for `run`, the node's addresses discovered at start (NodePort destinations). */
@@ -111,4 +118,35 @@ export interface IpvsTuning {
   readonly tcpFinTimeoutMs: number;
   /** `--ipvs-udp-timeout` in ms (0: as the kernel has it). */
   readonly udpTimeoutMs: number;
+}
+
+/**
+ * The options as the planner of one IP family takes them, as upstream gives each per-family proxier its
+ * share of the flags: node IPs, cluster CIDRs (and the local detector's CIDRs), `--nodeport-addresses` and
+ * `--ipvs-exclude-cidrs` of that family alone, and {@link PlanOptions.ipFamily} set.
+ * `--nodeport-addresses` with CIDRs of the other family only means every address of this one, as upstream.
+ *
+ * @param options the options of both families (validated flags)
+ * @param family the family to plan
+ * @returns the options of `family`
+ * @example planOptionsForFamily(options, 'IPv6').nodeIPs
+ */
+export function planOptionsForFamily(options: PlanOptions, family: IPFamily): PlanOptions {
+  if (options.ipFamily === family) return options;
+  const detector = options.localDetector;
+  return {
+    ...options,
+    ipFamily: family,
+    nodeIPs: ofFamily(options.nodeIPs, family),
+    clusterCIDRs: ofFamily(options.clusterCIDRs, family),
+    nodePortAddresses: ofFamily(options.nodePortAddresses, family),
+    localDetector:
+      detector !== undefined && (detector.mode === 'ClusterCIDR' || detector.mode === 'NodeCIDR')
+        ? { mode: detector.mode, cidrs: ofFamily(detector.cidrs, family) }
+        : detector,
+    ipvsTuning:
+      options.ipvsTuning === undefined
+        ? undefined
+        : { ...options.ipvsTuning, excludeCIDRs: ofFamily(options.ipvsTuning.excludeCIDRs, family) },
+  };
 }

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { ProxyState, StateChange } from '../model/types.ts';
+import type { IPFamily, ProxyState, StateChange } from '../model/types.ts';
 
 /** What a sync did, for logs and metrics. */
 export interface SyncReport {
@@ -14,7 +14,14 @@ export interface SyncReport {
   /** Bytes/lines sent to the kernel tool(s), when meaningful. */
   readonly restoreBytes: number;
   readonly restoreLines: number;
+  /** Each IP family's own part, when the sync ran one Proxier per family (modes/dual_stack.ts). */
+  readonly families?: ReadonlyMap<IPFamily, FamilySyncResult> | undefined;
 }
+
+/** One IP family's part of a sync: its Proxier's report, or why it failed, and how long it took. */
+export type FamilySyncResult =
+  | { readonly ok: true; readonly report: SyncReport; readonly seconds: number }
+  | { readonly ok: false; readonly error: unknown; readonly seconds: number };
 
 /** How the daemon asks for a sync. */
 export interface SyncOptions {

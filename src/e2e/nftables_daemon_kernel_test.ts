@@ -123,6 +123,8 @@ describe('kproxy run --proxy-mode nftables (real daemon)', { skip }, () => {
       'rules',
       '--proxy-mode',
       'nftables',
+      '--ip-family',
+      'IPv4',
       '--manifests',
       dir,
       '--hostname-override',

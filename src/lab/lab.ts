@@ -12,6 +12,12 @@
  * Clients and pods route everything through the node, so service VIPs (use 198.19.0.0/16, see
  * {@link LAB_VIP_PREFIX}) reach the node, where the proxy under test handles them.
  *
+ * Every lab is dual-stack: each host also has an IPv6 address from the benchmarking range 2001:2::/48
+ * (client i: `2001:2:0:c<i>::2/64`, pod i: `2001:2:0:d<i>::2/64`, i in hex; the node's side `::1`, the
+ * node itself `2001:2::1/128` on lo), IPv6 forwarding is on, and IPv6 VIPs come from
+ * {@link LAB_VIP6_PREFIX} (`2001:2:0:f::/64`). Addresses are added without duplicate address detection, so
+ * they work at once. Identity servers listen on `::` (IPv4 and IPv6).
+ *
  * Safety: every name starts with `kpt-` and is unique per process and lab; nothing is created in the root
  * namespace (links are created inside the node namespace, their peers directly in the other one);
  * {@link Lab.destroy} always removes every namespace and every process in them, and a process-exit safety
@@ -35,6 +41,9 @@ import { destroyNamespacesSync, registerForExit } from './safety_net.ts';
 
 /** Service VIPs in a lab come from here (198.19.0.0/16): routed to the node, assigned nowhere. */
 export const LAB_VIP_PREFIX = '198.19.';
+
+/** IPv6 service VIPs in a lab come from here (2001:2:0:f::/64): routed to the node, assigned nowhere. */
+export const LAB_VIP6_PREFIX = '2001:2:0:f::';
 
 /** Ports the identity servers listen on in every pod; 0 disables that listener. */
 export interface LabServerPorts {
@@ -63,8 +72,12 @@ export interface LabNode {
   readonly ns: string;
   /** The node's own address (on its loopback), reachable from every client and pod. */
   readonly ip: string;
-  /** Every address of the node: {@link ip} first, then the client- and pod-facing ones. */
+  /** The node's own IPv6 address (on its loopback). */
+  readonly ip6: string;
+  /** Every IPv4 address of the node: {@link ip} first, then the client- and pod-facing ones. */
   readonly addresses: readonly string[];
+  /** Every IPv6 address of the node: {@link ip6} first, then the client- and pod-facing ones. */
+  readonly addresses6: readonly string[];
 }
 
 /** A client or pod namespace. */
@@ -75,6 +88,10 @@ export interface LabHost {
   readonly ip: string;
   /** The node's address on this host's link. */
   readonly gateway: string;
+  /** This host's IPv6 address. */
+  readonly ip6: string;
+  /** The node's IPv6 address on this host's link. */
+  readonly gateway6: string;
 }
 
 /** A process started in a lab namespace; killed by {@link Lab.destroy} at the latest. */
@@ -178,17 +195,23 @@ class NamespaceLab implements Lab {
       ns: `${id}-c${i}`,
       ip: `198.18.${1 + i}.2`,
       gateway: `198.18.${1 + i}.1`,
+      ip6: `2001:2:0:c${i.toString(16)}::2`,
+      gateway6: `2001:2:0:c${i.toString(16)}::1`,
     }));
     this.pods = Array.from({ length: podCount }, (_, i) => ({
       name: `pod${i}`,
       ns: `${id}-p${i}`,
       ip: `198.18.${101 + i}.2`,
       gateway: `198.18.${101 + i}.1`,
+      ip6: `2001:2:0:d${i.toString(16)}::2`,
+      gateway6: `2001:2:0:d${i.toString(16)}::1`,
     }));
     this.node = {
       ns: `${id}-n`,
       ip: '198.18.0.1',
+      ip6: '2001:2::1',
       addresses: ['198.18.0.1', ...this.clients.map((c) => c.gateway), ...this.pods.map((p) => p.gateway)],
+      addresses6: ['2001:2::1', ...this.clients.map((c) => c.gateway6), ...this.pods.map((p) => p.gateway6)],
     };
     this.namespaces = [this.node.ns, ...this.clients.map((c) => c.ns), ...this.pods.map((p) => p.ns)];
     // Registered before anything exists, so that a crash half-way through building still cleans up.
@@ -205,6 +228,8 @@ class NamespaceLab implements Lab {
       'link set lo up',
       `addr add ${this.node.ip}/32 dev lo`,
       `route add ${LAB_VIP_PREFIX}0.0/16 dev lo src ${this.node.ip}`,
+      `addr add ${this.node.ip6}/128 dev lo nodad`,
+      `route add ${LAB_VIP6_PREFIX}/64 dev lo src ${this.node.ip6}`,
     ];
     const links = [
       ...this.clients.map((host, i) => ({ host, link: `kc${i}` })),
@@ -216,11 +241,19 @@ class NamespaceLab implements Lab {
       nodeBatch.push(
         `link add ${link} type veth peer name eth0 netns ${host.ns}`,
         `addr add ${host.gateway}/24 dev ${link}`,
+        `addr add ${host.gateway6}/64 dev ${link} nodad`,
         `link set ${link} up`,
       );
     }
     await run(['-n', node, '-batch', '-'], `${nodeBatch.join('\n')}\n`);
-    await this.exec(node, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1', 'net.ipv4.conf.lo.forwarding=0']);
+    await this.exec(node, [
+      'sysctl',
+      '-q',
+      '-w',
+      'net.ipv4.ip_forward=1',
+      'net.ipv4.conf.lo.forwarding=0',
+      'net.ipv6.conf.all.forwarding=1',
+    ]);
     await Promise.all(
       links.map(({ host }) =>
         run(
@@ -228,8 +261,10 @@ class NamespaceLab implements Lab {
           [
             'link set lo up',
             `addr add ${host.ip}/24 dev eth0`,
+            `addr add ${host.ip6}/64 dev eth0 nodad`,
             'link set eth0 up',
             `route add default via ${host.gateway}`,
+            `route add default via ${host.gateway6}`,
           ]
             .map((line) => `${line}\n`)
             .join(''),
@@ -296,6 +331,8 @@ class NamespaceLab implements Lab {
     const server = this.spawnNode(pod.ns, new URL('./identity_server.ts', import.meta.url).href, [
       '--name',
       pod.name,
+      '--host',
+      '::',
       '--http-port',
       String(this.ports.http),
       '--banner-port',

@@ -97,6 +97,7 @@ export class ProxyMetrics implements HealthProbeCounter {
   readonly #lastServicePortsWritten: Gauge;
   readonly #lastRestoreBytes: Gauge;
   readonly #lastRestoreLines: Gauge;
+  readonly #ipFamilyAvailable: Gauge<'ip_family'>;
 
   /**
    * @param options mode (which metrics to register), default metrics, clock
@@ -238,6 +239,12 @@ export class ProxyMetrics implements HealthProbeCounter {
       help: 'Lines sent to the kernel restore tool(s) by the last successful sync',
       registers: all,
     });
+    this.#ipFamilyAvailable = new Gauge({
+      name: 'kproxy_ip_family_available',
+      help: 'Whether this node serves the IP family (0: the host cannot, e.g. IPv6 disabled or ip6tables missing)',
+      labelNames: ['ip_family'],
+      registers: all,
+    });
     this.relay = this.#relay;
     // Series present from the start (0), not only after the first sync, so that alerts see them.
     this.noLocalEndpoints({ internal: 0, external: 0 });
@@ -270,6 +277,17 @@ export class ProxyMetrics implements HealthProbeCounter {
   observeFailedSync(seconds: number, kind?: SyncKind): void {
     this.#observeDuration(kind, seconds);
     this.#syncFailures.inc();
+  }
+
+  /**
+   * Whether this node serves an IP family (`kproxy_ip_family_available`): 0 when the host cannot (IPv6
+   * disabled, ip6tables missing), which the daemon also logs once.
+   *
+   * @param family the family
+   * @param available whether it is served
+   */
+  ipFamilyAvailable(family: 'IPv4' | 'IPv6', available: boolean): void {
+    this.#ipFamilyAvailable.set({ ip_family: family }, available ? 1 : 0);
   }
 
   /**

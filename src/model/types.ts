@@ -209,6 +209,13 @@ export interface ProxyState {
   readonly nodeName: string;
   /** Keyed by {@link ServicePortKey}, iterated in sorted key order. */
   readonly servicePorts: ReadonlyMap<ServicePortKey, ServicePortState>;
+  /** This node's zone (from the Node's labels), for topology hints; undefined when it has none. */
+  readonly nodeZone?: string | undefined;
+  /**
+   * Undefined for the tracker's snapshot, which holds both families; set on a one-family view
+   * (tracker/family_view.ts), which is what every mode plans: nothing in it is of the other family.
+   */
+  readonly ipFamily?: IPFamily | undefined;
 }
 
 /** What changed between two snapshots, for partial syncs and the programming-latency metric. */

@@ -11,7 +11,7 @@ import type { SyncOptions, SyncReport } from '../contracts/sync.ts';
 import type { TracePacket, TraceResult } from '../contracts/trace.ts';
 import type { Exec } from '../kernel/exec.ts';
 import type { ProxyMetrics } from '../metrics/proxy_metrics.ts';
-import type { ProxyState, StateChange } from '../model/types.ts';
+import type { IPFamily, ProxyState, StateChange } from '../model/types.ts';
 
 /** Applies plans to the kernel; holds the only mutable kernel state of a mode. */
 export interface Proxier {
@@ -39,6 +39,11 @@ export interface ProxierDeps {
 /** Everything the CLI needs from a mode. */
 export interface ModeDefinition {
   readonly name: ProxyMode;
+  /**
+   * The IP families this mode plans (default IPv4 alone): the daemon runs one Proxier per family it lists
+   * and the host can serve (modes/dual_stack.ts), with `options.ipFamily` set.
+   */
+  readonly ipFamilies?: readonly IPFamily[] | undefined;
   /** The plan in the kernel tool's own restore format (what `kproxy rules` prints). */
   renderRules(state: ProxyState, options: PlanOptions): string;
   /** Walks one packet through the plan. */

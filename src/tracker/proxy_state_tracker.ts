@@ -247,7 +247,13 @@ export class ProxyStateTracker {
     this.#serviceEvents = 0;
     this.#endpointEvents = 0;
     this.#version++;
-    return { state: { version: this.#version, nodeName: this.#nodeName, servicePorts: this.#ports }, change };
+    const state: ProxyState = {
+      version: this.#version,
+      nodeName: this.#nodeName,
+      servicePorts: this.#ports,
+      nodeZone: this.#topology.zone,
+    };
+    return { state, change };
   }
 
   /** When a slice's change happened: its trigger time when it has one from after the start, else `seen`. */
