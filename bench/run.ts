@@ -62,7 +62,7 @@ const RESULTS_DIR = join(ROOT, 'bench', 'results');
 const DOCS_DIR = join(ROOT, 'docs', 'benchmarks');
 
 /** The sections of a run, as `--sections` names them. */
-export const SECTIONS: readonly Section[] = ['data', 'scale', 'plan', 'iptables-scale', 'guest'];
+export const SECTIONS: readonly Section[] = ['data', 'data6', 'scale', 'plan', 'iptables-scale', 'guest'];
 
 /** Options of {@link runBench}. */
 export interface RunBenchOptions {
@@ -125,7 +125,7 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
   let guest: BenchResults['guest'];
   try {
     const on = options.sections;
-    const bench = on.has('data') || on.has('scale') ? await openBenchLab(1) : undefined;
+    const bench = on.has('data') || on.has('data6') || on.has('scale') ? await openBenchLab(1) : undefined;
     try {
       if (bench !== undefined && on.has('data')) {
         log('1. data path (host)');
@@ -138,6 +138,22 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
           workDir,
           log,
         });
+      }
+      if (bench !== undefined && on.has('data6')) {
+        log('1b. data path over IPv6 (host)');
+        dataPath.push(
+          ...(await runDataPath(bench.lab, bench.backend, {
+            ...settings.dataPath,
+            place: 'host-ipv6',
+            ipFamily: 'IPv6',
+            targets: settings.dataPath.targets.filter((t) => t !== 'haproxy' && t !== 'haproxy-portals'),
+            iptablesBackend: options.iptablesBackend,
+            kproxy: kproxy.argv,
+            unavailable: await withoutIpv6(settings.dataPath.targets, unavailable),
+            workDir,
+            log,
+          })),
+        );
       }
       for (const run of settings.scale) {
         if (options.modes !== undefined && !options.modes.has(run.mode))
@@ -279,6 +295,21 @@ export async function runBench(options: RunBenchOptions): Promise<BenchResults> 
     iptablesScale,
     notMeasured,
   };
+}
+
+/** {@link modeUnavailable}'s reasons, plus the kproxy modes that do not plan IPv6 (ModeDefinition.ipFamilies). */
+async function withoutIpv6(
+  targets: readonly DataPathTarget[],
+  unavailable: ReadonlyMap<DataPathTarget, string>,
+): Promise<Map<DataPathTarget, string>> {
+  const out = new Map(unavailable);
+  for (const target of targets) {
+    if (NOT_KPROXY.includes(target) || out.has(target) || !isProxyMode(target)) continue;
+    const mode = await loadMode(target);
+    if (!(mode.ipFamilies ?? ['IPv4']).includes('IPv6'))
+      out.set(target, `the ${target} mode does not plan IPv6`);
+  }
+  return out;
 }
 
 /** Data-path targets that are not kproxy modes (always available here). */

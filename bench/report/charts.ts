@@ -38,7 +38,7 @@ export function targetLabel(r: { readonly target: string; readonly place: Place 
           : r.target === 'direct'
             ? 'direct'
             : `kproxy ${r.target}`;
-  return r.place === 'guest' ? `${name} (guest)` : name;
+  return r.place === 'guest' ? `${name} (guest)` : r.place === 'host-ipv6' ? `${name} (IPv6)` : name;
 }
 
 /**

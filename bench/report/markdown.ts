@@ -154,10 +154,16 @@ export function renderBenchReadme(
       `with \`Connection: close\` for new connections/s; iperf3: one TCP stream, ${results.dataPathSettings.iperfSeconds} s. ` +
       `${results.dataPathSettings.repetitions} repetitions, every target visited in each (rotating order).`,
   );
-  for (const place of ['host', 'guest'] as const) {
+  for (const place of ['host', 'host-ipv6', 'guest'] as const) {
     const rows = results.dataPath.filter((r) => r.place === place);
     if (rows.length === 0) continue;
-    out.push('', `### ${place === 'host' ? 'Host' : 'Guest (qemu TCG: compare within this table only)'}`, '');
+    const heading =
+      place === 'host'
+        ? 'Host'
+        : place === 'host-ipv6'
+          ? 'Host, over IPv6 (the same lab and backend over 2001:2::/48; ratios to the IPv6 direct connection)'
+          : 'Guest (qemu TCG: compare within this table only)';
+    out.push('', `### ${heading}`, '');
     out.push(...dataPathTable(rows, place, results.dataPath));
   }
   chart('data-path.svg');

@@ -7,7 +7,15 @@
  *
  * @module
  */
-import type { BenchResults, MergedRun, NotMeasured, PlanSeries, ScaleSeries, Section } from './results.ts';
+import type {
+  BenchResults,
+  MergedRun,
+  NotMeasured,
+  Place,
+  PlanSeries,
+  ScaleSeries,
+  Section,
+} from './results.ts';
 
 /** What a later run was limited to (`bench/run.ts --modes`, `--sizes`); absent: everything. */
 export interface MergeScope {
@@ -57,7 +65,7 @@ export function mergeResults(
   scope: MergeScope = {},
 ): BenchResults {
   const partial = scope.modes !== undefined || scope.sizes !== undefined;
-  const takeData = (place: 'host' | 'guest', section: Section) =>
+  const takeData = (place: Place, section: Section) =>
     (sections.has(section) ? later : base).dataPath.filter((r) => r.place === place);
   const takeScale = (place: 'host' | 'guest', section: Section) =>
     (sections.has(section) ? later : base).scale.filter((s) => s.place === place);
@@ -83,7 +91,7 @@ export function mergeResults(
   return {
     ...base,
     durationMs: base.durationMs + later.durationMs,
-    dataPath: [...takeData('host', 'data'), ...takeData('guest', 'guest')],
+    dataPath: [...takeData('host', 'data'), ...takeData('host-ipv6', 'data6'), ...takeData('guest', 'guest')],
     scale: [...hostScale, ...takeScale('guest', 'guest')],
     plan,
     iptablesScale: sections.has('iptables-scale') ? later.iptablesScale : base.iptablesScale,

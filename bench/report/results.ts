@@ -9,7 +9,7 @@ import type { MachineInfo } from '../tools/machine_info.ts';
 import type { Summary } from './stats.ts';
 
 /** Where a measurement ran: on this machine, or inside the qemu guest (which has IPVS; software CPU). */
-export type Place = 'host' | 'guest';
+export type Place = 'host' | 'guest' | 'host-ipv6';
 
 /** The kproxy modes that program the kernel's packet path (the first-packet and sync runs measure these). */
 export type KernelMode = 'iptables' | 'ipvs' | 'nftables';
@@ -167,7 +167,7 @@ export interface ScaleSeries {
 }
 
 /** The sections of a run, as `bench/run.ts --sections` names them. */
-export type Section = 'data' | 'scale' | 'plan' | 'iptables-scale' | 'guest';
+export type Section = 'data' | 'data6' | 'scale' | 'plan' | 'iptables-scale' | 'guest';
 
 /** Something that was not measured, and why. */
 export interface NotMeasured {

@@ -32,6 +32,10 @@ import { writeServiceSet } from './service_manifests.ts';
 
 /** The data-path service's VIP (apart from the scale benchmark's 198.19.0-63.x). */
 export const DATA_PATH_VIP = '198.19.200.10';
+/** The data-path service's VIP over IPv6 (in the lab's IPv6 VIP range, 2001:2:0:f::/64). */
+export const DATA_PATH_VIP6 = '2001:2:0:f::c8:10';
+/** The static-DNAT reference's VIP over IPv6. */
+export const STATIC_DNAT_VIP6 = '2001:2:0:f::c8:12';
 /** HAProxy's ports on the node's address. */
 const HAPROXY_HTTP_PORT = 18080;
 const HAPROXY_BULK_PORT = 15201;
@@ -59,6 +63,12 @@ export interface DataPathOptions extends DataPathSettings {
   /** Targets known in advance not to be measurable here, with the reason. */
   readonly unavailable?: ReadonlyMap<DataPathTarget, string> | undefined;
   readonly log: (line: string) => void;
+  /**
+   * The family the client, VIPs and backend speak (default IPv4). IPv6 uses the lab's 2001:2::/48
+   * addresses and measures direct, the static-DNAT reference and kproxy's modes; HAProxy's targets stay
+   * IPv4-only (the portal rules are IPv4 iptables rules).
+   */
+  readonly ipFamily?: 'IPv4' | 'IPv6' | undefined;
 }
 
 /** Where a target is reached, and how it is brought up and down. */
@@ -91,12 +101,16 @@ interface Samples {
  * @returns a JSON `List` document
  */
 export function dataPathManifest(podIp: string): string {
+  const v6 = podIp.includes(':');
+  const vip = v6 ? DATA_PATH_VIP6 : DATA_PATH_VIP;
   const service = {
     apiVersion: 'v1',
     kind: 'Service',
     metadata: { name: 'web', namespace: 'bench' },
     spec: {
-      clusterIP: DATA_PATH_VIP,
+      clusterIP: vip,
+      clusterIPs: [vip],
+      ipFamilies: [v6 ? 'IPv6' : 'IPv4'],
       ports: [
         { name: 'http', protocol: 'TCP', port: 80, targetPort: BACKEND_HTTP_PORT },
         { name: 'bulk', protocol: 'TCP', port: BACKEND_BULK_PORT, targetPort: BACKEND_BULK_PORT },
@@ -107,7 +121,7 @@ export function dataPathManifest(podIp: string): string {
     apiVersion: 'discovery.k8s.io/v1',
     kind: 'EndpointSlice',
     metadata: { name: 'web-1', namespace: 'bench', labels: { 'kubernetes.io/service-name': 'web' } },
-    addressType: 'IPv4',
+    addressType: v6 ? 'IPv6' : 'IPv4',
     ports: [
       { name: 'http', protocol: 'TCP', port: BACKEND_HTTP_PORT },
       { name: 'bulk', protocol: 'TCP', port: BACKEND_BULK_PORT },
@@ -146,12 +160,17 @@ export async function runDataPath(
   if (client === undefined) throw new BenchError('The data-path benchmark needs a lab client');
   const manifests = join(options.workDir, 'data-path');
   await mkdir(manifests, { recursive: true });
-  await writeFile(join(manifests, 'web.json'), dataPathManifest(backend.pod.ip));
+  const v6 = options.ipFamily === 'IPv6';
+  await writeFile(join(manifests, 'web.json'), dataPathManifest(v6 ? backend.pod.ip6 : backend.pod.ip));
   // The generated services (VIPs 198.19.0-63.x, unreachable endpoints) are named svc-*, so the measured
   // service (web) comes after them in every name-sorted ruleset.
   const others = (options.services ?? 1) - 1;
   if (others > 0) await writeServiceSet(manifests, { services: others, endpointsPerService: 10 });
   const failed = new Map<DataPathTarget, string>(options.unavailable ?? []);
+  if (v6) {
+    for (const t of ['haproxy', 'haproxy-portals'] as const)
+      if (!failed.has(t)) failed.set(t, 'IPv4 only (the portal rules are IPv4 iptables rules)');
+  }
   const runners = options.targets
     .filter((t) => !failed.has(t))
     .map((t) => targetRunner(lab, backend, t, manifests, options));
@@ -242,7 +261,8 @@ function targetRunner(
   manifests: string,
   options: DataPathOptions,
 ): TargetRunner {
-  const pod = backend.pod.ip;
+  const v6 = options.ipFamily === 'IPv6';
+  const pod = v6 ? backend.pod.ip6 : backend.pod.ip;
   switch (target) {
     case 'direct':
       return {
@@ -273,7 +293,7 @@ function targetRunner(
     case 'haproxy-portals':
       return haproxyPortalsRunner(lab, pod, options);
     case 'static-dnat':
-      return staticDnatRunner(lab, pod);
+      return staticDnatRunner(lab, pod, v6);
     case 'userspace':
     case 'iptables':
     case 'ipvs':
@@ -302,19 +322,22 @@ function startRelayHaproxy(
 }
 
 /** The static-DNAT reference, programmed for each visit: `kpt-static-dnat`, one nat table, two rules. */
-function staticDnatRunner(lab: Lab, pod: string): TargetRunner {
-  const table = 'ip kpt-static-dnat';
+function staticDnatRunner(lab: Lab, pod: string, v6: boolean): TargetRunner {
+  const table = v6 ? 'ip6 kpt-static-dnat' : 'ip kpt-static-dnat';
+  const vip = v6 ? STATIC_DNAT_VIP6 : STATIC_DNAT_VIP;
+  const match = v6 ? 'ip6 daddr' : 'ip daddr';
+  const to = (port: number) => (v6 ? `[${pod}]:${port}` : `${pod}:${port}`);
   const script = [
     `add table ${table}`,
     `add chain ${table} prerouting { type nat hook prerouting priority dstnat ; }`,
-    `add rule ${table} prerouting ip daddr ${STATIC_DNAT_VIP} tcp dport 80 dnat to ${pod}:${BACKEND_HTTP_PORT}`,
-    `add rule ${table} prerouting ip daddr ${STATIC_DNAT_VIP} tcp dport ${BACKEND_BULK_PORT} dnat to ${pod}:${BACKEND_BULK_PORT}`,
+    `add rule ${table} prerouting ${match} ${vip} tcp dport 80 dnat to ${to(BACKEND_HTTP_PORT)}`,
+    `add rule ${table} prerouting ${match} ${vip} tcp dport ${BACKEND_BULK_PORT} dnat to ${to(BACKEND_BULK_PORT)}`,
     '',
   ].join('\n');
   return {
     target: 'static-dnat',
-    http: { host: STATIC_DNAT_VIP, port: 80 },
-    bulk: { host: STATIC_DNAT_VIP, port: BACKEND_BULK_PORT },
+    http: { host: vip, port: 80 },
+    bulk: { host: vip, port: BACKEND_BULK_PORT },
     perVisit: true,
     up: async () => {
       await mustExec(createExec({ netns: lab.node.ns }), 'nft', ['-f', '-'], { input: script });
@@ -373,10 +396,11 @@ function kproxyRunner(
   let kproxy: KproxyProcess | undefined;
   // The data-path service's two ports, and one port of each generated service.
   const servicePorts = 2 + (options.services ?? 1) - 1;
+  const vip = options.ipFamily === 'IPv6' ? DATA_PATH_VIP6 : DATA_PATH_VIP;
   return {
     target,
-    http: { host: DATA_PATH_VIP, port: 80 },
-    bulk: { host: DATA_PATH_VIP, port: BACKEND_BULK_PORT },
+    http: { host: vip, port: 80 },
+    bulk: { host: vip, port: BACKEND_BULK_PORT },
     perVisit: true,
     up: async () => {
       kproxy = startKproxy(lab, lab.node.ns, {
@@ -398,8 +422,8 @@ function kproxyRunner(
 
 /** One HTTP request through the target must reach the backend before any load is sent. */
 async function checkReachable(lab: Lab, ns: string, runner: TargetRunner): Promise<void> {
-  const url = `http://${runner.http.host}:${runner.http.port}/`;
-  const r = await lab.exec(ns, ['curl', '-s', '-m', '5', url], { signal: AbortSignal.timeout(10_000) });
+  const url = httpUrl(runner.http);
+  const r = await lab.exec(ns, ['curl', '-g', '-s', '-m', '5', url], { signal: AbortSignal.timeout(10_000) });
   if (r.code !== 0 || r.stdout.trim() === '') {
     throw new BenchError(
       `No answer from ${url} through ${runner.target}: curl exit ${r.code} ${r.stderr.trim()}`,
@@ -407,8 +431,13 @@ async function checkReachable(lab: Lab, ns: string, runner: TargetRunner): Promi
   }
 }
 
+/** `http://host:port/`, an IPv6 host in brackets. */
+function httpUrl(e: { readonly host: string; readonly port: number }): string {
+  return e.host.includes(':') ? `http://[${e.host}]:${e.port}/` : `http://${e.host}:${e.port}/`;
+}
+
 async function measure(lab: Lab, ns: string, runner: TargetRunner, options: DataPathOptions, s: Samples) {
-  const url = `http://${runner.http.host}:${runner.http.port}/`;
+  const url = httpUrl(runner.http);
   const limit = AbortSignal.timeout((options.wrkSeconds + 20) * 1000);
   const wrk = async (newConnectionPerRequest: boolean) => {
     const argv = wrkArgv({

@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { LAB_VIP6_PREFIX } from '../../src/lab/lab.ts';
 import { parseManifestFile } from '../../src/sources/manifest/index.ts';
-import { DATA_PATH_VIP, dataPathManifest, visitOrder } from './data_path.ts';
+import {
+  DATA_PATH_VIP,
+  DATA_PATH_VIP6,
+  dataPathManifest,
+  STATIC_DNAT_VIP6,
+  visitOrder,
+} from './data_path.ts';
 
 describe('visitOrder', () => {
   it('rotates the targets by one each repetition, so that every target takes every position', () => {
@@ -36,5 +43,16 @@ describe('dataPathManifest', () => {
   it('keeps its VIP out of the scale benchmark range (198.19.0.0/18) and in the lab VIP range', () => {
     const [a, b, c] = DATA_PATH_VIP.split('.').map(Number);
     assert.ok(a === 198 && b === 19 && c! >= 64);
+  });
+
+  it('over IPv6: an IPv6-only Service (clusterIPs, ipFamilies) with an IPv6 slice, VIPs in the lab IPv6 VIP range', () => {
+    const text = dataPathManifest('2001:2:0:d0::2');
+    const parsed = parseManifestFile('web.json', text);
+    assert.ok(parsed.ok);
+    assert.deepEqual(parsed.problems, []);
+    assert.ok(text.includes(`"clusterIP": "${DATA_PATH_VIP6}"`));
+    assert.match(text, /"ipFamilies": \[\s+"IPv6"\s+\]/);
+    assert.match(text, /"addressType": "IPv6"/);
+    for (const vip of [DATA_PATH_VIP6, STATIC_DNAT_VIP6]) assert.ok(vip.startsWith(LAB_VIP6_PREFIX), vip);
   });
 });

@@ -19,14 +19,15 @@ export interface TcpForward {
   readonly server: { readonly address: string; readonly port: number };
 }
 
-const ADDRESS = /^[0-9.]+$/;
+const ADDRESS = /^([0-9.]+|[0-9a-f:]+)$/;
 const NAME = /^[a-z][a-z0-9-]{0,30}$/;
 
 function checkEndpoint(e: { address: string; port: number }): string {
   if (!ADDRESS.test(e.address) || !Number.isInteger(e.port) || e.port < 1 || e.port > 65535) {
     throw new RangeError(`Bad HAProxy address: ${e.address}:${e.port}`);
   }
-  return `${e.address}:${e.port}`;
+  // HAProxy takes an IPv6 address before the port without brackets (`ipv6@` makes the family explicit).
+  return e.address.includes(':') ? `ipv6@${e.address}:${e.port}` : `${e.address}:${e.port}`;
 }
 
 const GLOBAL = [
@@ -78,6 +79,7 @@ export function haproxyHttpResponderConfig(port: number, body: string): string {
     '  timeout http-keep-alive 60s',
     'frontend web',
     `  bind ${checkEndpoint({ address: '0.0.0.0', port })}`,
+    `  bind ${checkEndpoint({ address: '::', port })} v6only`,
     `  http-request return status 200 content-type text/plain string ${body}`,
   ];
   return `${lines.join('\n')}\n`;

@@ -24,7 +24,7 @@ export interface Iperf3Result {
  * @example iperf3ClientArgv('198.19.0.10', 5201, 3)
  */
 export function iperf3ClientArgv(host: string, port: number, seconds: number): string[] {
-  if (!/^[0-9.]+$/.test(host) || !Number.isInteger(port) || port < 1 || port > 65535) {
+  if (!/^([0-9.]+|[0-9a-f:]+)$/.test(host) || !Number.isInteger(port) || port < 1 || port > 65535) {
     throw new RangeError(`Bad iperf3 target: ${host}:${port}`);
   }
   if (!Number.isInteger(seconds) || seconds < 1 || seconds > 60) {

@@ -51,7 +51,8 @@ export function wrkArgv(options: WrkOptions): string[] {
   if (!(d > 0 && d <= 600 && Number.isInteger(c) && c >= t && c <= 10_000 && Number.isInteger(t) && t >= 1)) {
     throw new RangeError(`Bad wrk run: ${d} s, ${c} connections, ${t} threads`);
   }
-  if (!/^http:\/\/[0-9.]+:\d+\/$/.test(options.url)) throw new RangeError(`Bad wrk URL: ${options.url}`);
+  if (!/^http:\/\/([0-9.]+|\[[0-9a-f:]+\]):\d+\/$/.test(options.url))
+    throw new RangeError(`Bad wrk URL: ${options.url}`);
   return [
     'wrk',
     `-t${t}`,
