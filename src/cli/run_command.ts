@@ -29,6 +29,7 @@ import { ipvsTuningFromConfig } from './config/ipvs_tuning.ts';
 import { loadConfigurationFile } from './config/load.ts';
 import { resolveRun } from './config/precedence.ts';
 import { configurationYaml, configzBody } from './config/serialize.ts';
+import { watchConfigFile } from './config/watch.ts';
 import { parseDuration } from './duration.ts';
 import {
   FlagError,
@@ -197,8 +198,9 @@ export async function runCommand(
   });
 
   let stopping: Promise<void> | undefined;
+  let stop: (signal: string) => void = () => {};
   const stopped = new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
+    stop = (signal: string) => {
       if (stopping !== undefined) return;
       logger.info({ signal }, 'Stopping kproxy');
       stopping = daemon.stop().then(resolve, (error: unknown) => {
@@ -209,6 +211,30 @@ export async function runCommand(
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
+  const configFile = commandFlags.config;
+  if (configFile !== undefined && file?.text !== undefined) {
+    watchConfigFile(
+      configFile,
+      file.text,
+      (change) => {
+        if (change.kind === 'changed') {
+          // As kube-proxy: exit non-zero so that the DaemonSet restarts kproxy with the new file. The
+          // kernel modes' rules stay in place meanwhile, and the restart's first sync takes them over.
+          logger.warn({ config: configFile }, 'The configuration file changed: stopping, to restart with it');
+          process.exitCode = 1;
+          stop('config file changed');
+        } else if (change.kind === 'invalid') {
+          logger.error(
+            { config: configFile, reason: change.reason },
+            'The configuration file changed but does not load: keeping the configuration in force',
+          );
+        } else {
+          logger.warn({ config: configFile, reason: change.reason }, 'Cannot read the configuration file');
+        }
+      },
+      { signal: servers.signal, intervalMs: configWatchIntervalMs() },
+    );
+  }
   // Keeps the process alive until a signal, whatever the source and mode hold open.
   const keepAlive = setInterval(() => {}, 1 << 30);
   try {
@@ -254,4 +280,10 @@ export async function cleanupAll(
   } else {
     io.out('kproxy cleanup: done\n');
   }
+}
+
+/** How often `--config` is re-read (ms): `KPROXY_CONFIG_WATCH_INTERVAL_MS` (tests), else 2 s. */
+function configWatchIntervalMs(): number {
+  const value = Number(process.env.KPROXY_CONFIG_WATCH_INTERVAL_MS);
+  return Number.isInteger(value) && value >= 50 ? value : 2000;
 }

@@ -194,3 +194,40 @@ describe('deploy/cleanup-daemonset.yaml and deploy/kind-cluster.yaml', () => {
     assert.equal((config?.networking as { kubeProxyMode?: string } | undefined)?.kubeProxyMode, 'none');
   });
 });
+
+describe('deploy/daemonset-kubeadm.yaml', () => {
+  const daemonSet = ofKind<V1DaemonSet>(load('daemonset-kubeadm.yaml'), 'DaemonSet');
+  const plain = ofKind<V1DaemonSet>(load('daemonset.yaml'), 'DaemonSet');
+  const pod = daemonSet.spec?.template.spec;
+  const container = pod?.containers[0];
+
+  it('runs as deploy/daemonset.yaml does: same account, host network, privileges, tolerations, lock and modules', () => {
+    const plainPod = plain.spec?.template.spec;
+    assert.equal(pod?.serviceAccountName, plainPod?.serviceAccountName);
+    assert.equal(pod?.hostNetwork, true);
+    assert.equal(container?.securityContext?.privileged, true);
+    assert.deepEqual(pod?.tolerations, plainPod?.tolerations);
+    assert.equal(pod?.priorityClassName, plainPod?.priorityClassName);
+    const mounts = Object.fromEntries((container?.volumeMounts ?? []).map((m) => [m.mountPath, m]));
+    const volumes = Object.fromEntries((pod?.volumes ?? []).map((v) => [v.name, v]));
+    assert.equal(volumes[mounts['/run/xtables.lock']?.name ?? '']?.hostPath?.path, '/run/xtables.lock');
+    assert.equal(volumes[mounts['/lib/modules']?.name ?? '']?.hostPath?.path, '/lib/modules');
+  });
+
+  it("reads kubeadm's kube-proxy ConfigMap where kube-proxy read it, with flags `kproxy run` knows", () => {
+    const mounts = Object.fromEntries((container?.volumeMounts ?? []).map((m) => [m.mountPath, m]));
+    const volumes = Object.fromEntries((pod?.volumes ?? []).map((v) => [v.name, v]));
+    assert.equal(volumes[mounts['/var/lib/kube-proxy']?.name ?? '']?.configMap?.name, 'kube-proxy');
+    const run = buildProgram({ out: () => {}, err: () => {} }).commands.find((c) => c.name() === 'run');
+    const known = new Set(run?.options.map((o) => o.long));
+    const [binary, command, ...flags] = container?.command ?? [];
+    assert.deepEqual([binary, command], ['kproxy', 'run']);
+    for (const flag of flags) assert.ok(known.has(flag.split('=')[0]), `unknown flag ${flag}`);
+    assert.ok(flags.includes('--config=/var/lib/kube-proxy/config.conf'));
+    assert.ok(flags.includes('--hostname-override=$(NODE_NAME)'));
+    const env = Object.fromEntries((container?.env ?? []).map((e) => [e.name, e]));
+    assert.equal(env.NODE_NAME?.valueFrom?.fieldRef?.fieldPath, 'spec.nodeName');
+    // kubeadm's healthzBindAddress is 0.0.0.0:10256: the probe must ask that port.
+    assert.equal(container?.readinessProbe?.httpGet?.port, 10256);
+  });
+});

@@ -17,6 +17,8 @@ import { configurationWarnings } from './warnings.ts';
 export interface LoadedConfiguration {
   readonly config: KubeProxyConfiguration;
   readonly warnings: readonly string[];
+  /** The file's text, when read from a file (the daemon watches it for changes). */
+  readonly text?: string | undefined;
 }
 
 /**
@@ -52,5 +54,5 @@ export async function loadConfigurationFile(file: string): Promise<LoadedConfigu
     const reason = error instanceof Error ? error.message : String(error);
     throw new ConfigFileError(file, [{ path: '', reason: `cannot read: ${reason}` }], { cause: error });
   }
-  return resolveConfigurationText(text, file);
+  return { ...resolveConfigurationText(text, file), text };
 }
