@@ -1,11 +1,14 @@
 /**
  * One-shot loading for `validate`, `rules` and `trace`: runs a source until its initial list is complete
- * and folds it into a single snapshot, collecting every problem on the way.
+ * and folds it into a single snapshot, collecting every problem on the way. This node's Node object, when
+ * the source has it, gives its zone to the tracker as in `run` (topology hints), so that `rules` and
+ * `trace` show what `run` would program on that node.
  *
  * @module
  */
 import type { ObjectProblem } from '../model/problem.ts';
 import type { ProxyState } from '../model/types.ts';
+import type { NodeSpec } from '../model/validate_node.ts';
 import type { ProxySource } from '../sources/source.ts';
 import { ProxyStateTracker } from '../tracker/proxy_state_tracker.ts';
 
@@ -15,6 +18,8 @@ export interface LoadedState {
   readonly problems: readonly ObjectProblem[];
   /** Number of proxied services (headless and ExternalName services are not counted). */
   readonly services: number;
+  /** This node's Node object, when the source delivered one. */
+  readonly node?: NodeSpec | undefined;
 }
 
 /**
@@ -34,19 +39,28 @@ export async function loadOnce(
   const tracker = new ProxyStateTracker({ nodeName });
   const problems: ObjectProblem[] = [];
   const services = new Set<string>();
+  let node: NodeSpec | undefined;
   let resolveSynced: () => void = () => {};
   const synced = new Promise<void>((resolve) => {
     resolveSynced = resolve;
   });
-  await source.start((event) => {
-    if (event.type === 'problem') problems.push(event.problem);
-    if (event.type === 'synced') resolveSynced();
-    if (event.type === 'add' || event.type === 'update') {
-      if (event.object.kind === 'Service')
-        services.add(`${event.object.spec.namespace}/${event.object.spec.name}`);
-    }
-    tracker.handle(event);
-  });
+  await source.start(
+    (event) => {
+      if (event.type === 'problem') problems.push(event.problem);
+      if (event.type === 'synced') resolveSynced();
+      if (event.type === 'add' || event.type === 'update') {
+        if (event.object.kind === 'Service')
+          services.add(`${event.object.spec.namespace}/${event.object.spec.name}`);
+      }
+      tracker.handle(event);
+    },
+    {
+      onNode: (event) => {
+        node = event.type === 'node' ? event.node : undefined;
+        tracker.setNodeTopology({ zone: node?.zone });
+      },
+    },
+  );
   const timeout = AbortSignal.timeout(timeoutMs);
   try {
     await Promise.race([
@@ -60,5 +74,5 @@ export async function loadOnce(
   } finally {
     await source.stop();
   }
-  return { state: tracker.snapshot().state, problems, services: services.size };
+  return { state: tracker.snapshot().state, problems, services: services.size, node };
 }
