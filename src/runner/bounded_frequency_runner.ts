@@ -61,6 +61,15 @@ export class BoundedFrequencyRunner {
     this.#request(this.#clock.now());
   }
 
+  /**
+   * Asks for a run now, whatever the minimum interval (repairing rules someone removed cannot wait for
+   * it); still never two runs at once: during a run, the next one starts right after it.
+   */
+  runNow(): void {
+    this.#due = this.#clock.now();
+    this.#arm();
+  }
+
   /** Stops scheduling; resolves when a run in progress has finished. */
   async stop(): Promise<void> {
     this.#stopped = true;

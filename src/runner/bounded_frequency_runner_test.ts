@@ -50,6 +50,35 @@ describe('BoundedFrequencyRunner', () => {
     assert.deepEqual(starts, [0, 1000], 'no request, no run before the max interval');
   });
 
+  it('runNow() runs within the min interval, but never beside a run in progress', async () => {
+    let release: () => void = () => {};
+    let block = false;
+    const { clock, starts, runner } = setup(async () => {
+      if (block) await new Promise<void>((resolve) => (release = resolve));
+    });
+    runner.run();
+    await clock.advance(0);
+    await clock.advance(100);
+    runner.run();
+    await clock.advance(0);
+    assert.deepEqual(starts, [0], 'run() waits for the min interval');
+    runner.runNow();
+    await clock.advance(0);
+    assert.deepEqual(starts, [0, 100], 'runNow() does not');
+    block = true;
+    runner.runNow();
+    await clock.advance(0);
+    assert.deepEqual(starts, [0, 100, 100]);
+    runner.runNow();
+    await clock.advance(0);
+    assert.deepEqual(starts, [0, 100, 100], 'not beside the run in progress');
+    block = false;
+    release();
+    await clock.advance(0);
+    await clock.advance(0);
+    assert.deepEqual(starts, [0, 100, 100, 100], 'right after it');
+  });
+
   it('runs at least once per max interval after the first run, and not before the first run', async () => {
     const { clock, starts, runner } = setup();
     await clock.advance(100_000);
