@@ -215,7 +215,12 @@ describe('userspace plan: the sockets the Proxier opens (host facts as data)', (
     assert.deepEqual(sockets(plan6), [['direct|default/six:http/TCP|internal|::1:80', 80, false]]);
     assert.deepEqual(
       plan6.unreachable.map((u) => [u.portal.ip, u.reason]),
-      [['fd00::10', 'it is not a local address and no portal rules are installed (needs root and ip6tables)']],
+      [
+        [
+          'fd00::10',
+          'it is not a local address and no portal rules are installed (needs root and ip6tables)',
+        ],
+      ],
     );
   });
 
