@@ -106,6 +106,8 @@ describe('userspace golden files (IP families)', () => {
 
   it('the IPv6 plan refuses IPv4 addresses in its rules (strict model)', () => {
     const plan = planUserspace(familyView(dualStack, 'IPv4'), planOptionsForFamily(options, 'IPv4'));
-    assert.throws(() => applyRestore(new Map(), renderPortalRestore(plan), { noflush: true, family: 'IPv6' }));
+    assert.throws(() =>
+      applyRestore(new Map(), renderPortalRestore(plan), { noflush: true, family: 'IPv6' }),
+    );
   });
 });
