@@ -1,11 +1,13 @@
 /**
  * `kproxy cleanup` for the userspace mode: every jump to the mode's chains and the chains themselves
  * (portal_chains.ts), on each backend `--iptables-backend` names, as every mode cleans up (legacy and nft
- * for `auto`, skipping one whose tools are not installed). Succeeds when nothing is there. The Proxier
- * removes its rules the same way when it stops.
+ * for `auto`, skipping one whose tools are not installed), in iptables and then ip6tables (a host without
+ * ip6tables, or with IPv6 off in the kernel, has no IPv6 rules to remove). Succeeds when nothing is there.
+ * Each family's Proxier removes its own rules the same way when it stops.
  *
  * @module
  */
+import { KernelError } from '../../kernel/exec.ts';
 import { type Iptables, iptablesFor } from '../../kernel/iptables.ts';
 import { cleanupEachBackend } from '../common/iptables_chain_cleanup.ts';
 import type { ProxierDeps } from '../mode.ts';
@@ -42,7 +44,19 @@ export async function removePortalRules(ipt: Iptables): Promise<void> {
  * @example await cleanupUserspace({ exec: createExec(), iptablesBackend: 'auto' })
  */
 export async function cleanupUserspace(deps: Pick<ProxierDeps, 'exec' | 'iptablesBackend'>): Promise<void> {
-  await cleanupEachBackend(deps.iptablesBackend, (backend) =>
-    removePortalRules(iptablesFor(deps.exec, backend)),
+  await cleanupEachBackend(deps.iptablesBackend, async (backend) => {
+    await removePortalRules(iptablesFor(deps.exec, backend));
+    try {
+      await removePortalRules(iptablesFor(deps.exec, backend, { family: 'IPv6' }));
+    } catch (error) {
+      if (!(error instanceof KernelError && noIpv6Tables(error))) throw error;
+    }
+  });
+}
+
+/** ip6tables not installed, or IPv6 off in the kernel: then no IPv6 portal rule can exist either. */
+function noIpv6Tables(error: KernelError): boolean {
+  return (
+    error.exitCode === -1 || /Address family not supported|can't initialize ip6tables/i.test(error.stderr)
   );
 }

@@ -52,10 +52,10 @@ describe('removePortalRules', () => {
 });
 
 describe('cleanupUserspace (kproxy cleanup)', () => {
-  it('cleans both backends for auto, and the one named otherwise', async () => {
+  it('cleans both backends for auto, and the one named otherwise, in both families', async () => {
     for (const [backend, tools] of [
-      ['auto', ['iptables-legacy', 'iptables-nft']],
-      ['legacy', ['iptables-legacy']],
+      ['auto', ['iptables-legacy', 'ip6tables-legacy', 'iptables-nft', 'ip6tables-nft']],
+      ['legacy', ['iptables-legacy', 'ip6tables-legacy']],
     ] as const) {
       const calls: string[] = [];
       const exec: Exec = async (command, args) => {

@@ -1,7 +1,8 @@
 /**
  * The userspace mode (kube-proxy 1.0's, done right): kproxy relays every connection itself. With root and
  * iptables it installs nat portal rules that send each VIP to a relay listener; without, it serves the VIPs
- * that are local addresses by listening on them directly (the embedded default that `npm start` runs).
+ * that are local addresses by listening on them directly (the embedded default that `npm start` runs). It
+ * serves both IP families, one Proxier each (ip6tables portals for IPv6).
  *
  * Besides the mode itself, this is the mode's public seam for the benchmarks: the plan, the portal rules'
  * applier, the Proxier (the relay, which the mode's lab driver runs for its kernel tests and the relay
@@ -12,6 +13,7 @@
 import { withTopology } from '../../trace/topology_trace.ts';
 import type { ModeDefinition } from '../mode.ts';
 import { cleanupUserspace } from './cleanup.ts';
+import { checkUserspaceHost } from './host.ts';
 import { planUserspace } from './plan.ts';
 import { createUserspaceProxier } from './proxier.ts';
 import { renderUserspaceRules } from './render.ts';
@@ -36,6 +38,8 @@ export type { TcpRelayEngineChoice, TcpRelayEngineName } from './tcp_relay.ts';
 /** The userspace mode, as the CLI loads it. */
 export const userspaceMode: ModeDefinition = {
   name: 'userspace',
+  // One Proxier per family: ip6tables portals and IPv6 listeners for IPv6 (dual_stack.ts).
+  ipFamilies: ['IPv4', 'IPv6'],
   renderRules(state, options) {
     return renderUserspaceRules(planUserspace(state, options));
   },
@@ -46,9 +50,7 @@ export const userspaceMode: ModeDefinition = {
       packet,
     });
   },
-  async checkHost() {
-    // The relay needs nothing but Node; without root or iptables it serves local VIPs directly.
-  },
+  checkHost: checkUserspaceHost,
   createProxier(deps) {
     return createUserspaceProxier(deps);
   },

@@ -13,8 +13,13 @@
  * Changed: each service port gets two listeners when it has external portals (node port, external IPs,
  * LB IPs), one balancing over `internalEndpoints` and one over `externalEndpoints`, because after a
  * REDIRECT the relay can no longer tell which VIP the client used and traffic policies need to; the
- * `physdev` match is dropped (it needs br_netfilter); IPv6 portals have no rules: an IPv6 VIP is served
- * by listening on it directly when it is a local address.
+ * `physdev` match is dropped (it needs br_netfilter).
+ *
+ * One IP family per plan ({@link PlanOptions.ipFamily}, IPv4 when undefined), as upstream runs one proxier
+ * per family: only the portals and endpoints of that family are planned (an address of the other family is
+ * ignored, whatever the state holds), the proxy sockets are bound to that family's any-address (`0.0.0.0`
+ * or `::`), and the rules are that family's table's (iptables or ip6tables), with `/32` or `/128`
+ * destinations and from-host portals DNATed to the family's first node IP.
  *
  * @module
  */
@@ -67,13 +72,16 @@ export interface PlannedSocket {
   readonly id: string;
   readonly listenerId: string;
   readonly role: ListenerRole;
-  /** The address to bind: `0.0.0.0` for a proxy port, else the portal's address (or a node address). */
+  /**
+   * The address to bind: the family's any-address (`0.0.0.0`, or `::` bound IPv6-only) for a proxy port,
+   * else the portal's address (or a node address).
+   */
   readonly host: string;
   /** The port to bind: the listener's proxy port for a proxy socket (0: chosen when it binds). */
   readonly port: number;
   /** A proxy port that portal rules lead to (true), or a portal address listened on directly (false). */
   readonly proxy: boolean;
-  /** The portals whose rules lead to a proxy socket (IPv4 only); none for a direct one. */
+  /** The portals whose rules lead to a proxy socket; none for a direct one. */
   readonly portals: readonly Portal[];
 }
 
@@ -121,6 +129,8 @@ export interface PortalRule {
 
 /** The whole userspace plan. */
 export interface UserspacePlan {
+  /** The IP family planned: every portal, endpoint, socket and rule is of it. */
+  readonly family: IPFamily;
   /**
    * `--userspace-portals`: with `off` the plan has no rules (every VIP is served by a listener bound to it,
    * when it is a local address); `on` and `auto` plan the rules (`auto` installs them when it can).
@@ -137,7 +147,7 @@ export interface UserspacePlan {
   readonly unreachable: readonly UnreachablePortal[];
   /** Service ports the mode cannot serve, with the reason (e.g. SCTP). */
   readonly skipped: readonly { readonly key: ServicePortKey; readonly reason: string }[];
-  /** Where from-host portal rules DNAT to; undefined = REDIRECT (no IPv4 node IP known). */
+  /** Where from-host portal rules DNAT to; undefined = REDIRECT (no node IP of the family known). */
   readonly hostIP: string | undefined;
 }
 
@@ -191,28 +201,56 @@ export function familyOf(ip: string): IPFamily | undefined {
 }
 
 /**
- * The portals of a service port, by role, in a stable order: cluster IPs (internal); LB IPs, external IPs
- * and the node port (external: they use `externalEndpoints`, per externalTrafficPolicy). Addresses that are
- * not IPs are dropped (the model validates them; this is a second guard).
+ * The portals of a service port in one family, by role, in a stable order: cluster IPs (internal); LB IPs,
+ * external IPs and the node port (external: they use `externalEndpoints`, per externalTrafficPolicy).
+ * Addresses of the other family are left to that family's plan, and addresses that are not IPs are dropped
+ * (the model validates them; this is a second guard). The node port is a portal of the family only when
+ * the service has a cluster IP of it, as upstream's per-family proxier sees only such services.
  *
  * @param sp the service port
- * @returns its portals by role
- * @example portalsOf(sp).internal.map((p) => p.ip)
+ * @param family the family planned (default IPv4)
+ * @returns its portals of `family` by role
+ * @example portalsOf(sp, 'IPv6').internal.map((p) => p.ip)
  */
-export function portalsOf(sp: ServicePortState): { internal: Portal[]; external: Portal[] } {
+export function portalsOf(
+  sp: ServicePortState,
+  family: IPFamily = 'IPv4',
+): { internal: Portal[]; external: Portal[] } {
   const internal: Portal[] = [];
   const external: Portal[] = [];
   const add = (list: Portal[], kind: PortalKind, ip: string): void => {
-    const family = familyOf(ip);
-    if (family !== undefined) list.push({ kind, ip, port: sp.port, family });
+    if (familyOf(ip) === family) list.push({ kind, ip, port: sp.port, family });
   };
   for (const ip of sp.clusterIPs) add(internal, 'clusterIP', ip);
   for (const ip of sp.loadBalancerIPs) add(external, 'loadBalancerIP', ip);
   for (const ip of sp.externalIPs) add(external, 'externalIP', ip);
-  if (sp.nodePort > 0) {
-    external.push({ kind: 'nodePort', ip: undefined, port: sp.nodePort, family: 'IPv4' });
+  if (sp.nodePort > 0 && internal.length > 0) {
+    external.push({ kind: 'nodePort', ip: undefined, port: sp.nodePort, family });
   }
   return { internal, external };
+}
+
+/**
+ * The address a proxy socket of a family is bound to: every address of that family.
+ *
+ * @param family the family
+ * @returns `0.0.0.0` or `::`
+ * @example anyAddress('IPv6') // '::'
+ */
+export function anyAddress(family: IPFamily): string {
+  return family === 'IPv6' ? '::' : '0.0.0.0';
+}
+
+/**
+ * An address and port as a socket address reads: `ip:port`, `[ip]:port` for IPv6.
+ *
+ * @param ip the address
+ * @param port the port (or a placeholder)
+ * @returns the text
+ * @example hostPort('2001:2::1', 80) // '[2001:2::1]:80'
+ */
+export function hostPort(ip: string, port: number | string): string {
+  return ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`;
 }
 
 const COMMENT_SAFE = /[^A-Za-z0-9._/:-]/g;
@@ -230,7 +268,15 @@ export function portalComment(sp: ServicePortState): string {
 }
 
 function endpointAddress(e: Endpoint): string {
-  return e.ip.includes(':') ? `[${e.ip}]:${e.port}` : `${e.ip}:${e.port}`;
+  return hostPort(e.ip, e.port);
+}
+
+/** The endpoints of one family (the family's view has no others; a second guard against mixing). */
+function endpointsOf(endpoints: readonly Endpoint[], family: IPFamily): readonly Endpoint[] {
+  const v6 = family === 'IPv6';
+  return endpoints.every((e) => e.ip.includes(':') === v6)
+    ? endpoints
+    : endpoints.filter((e) => e.ip.includes(':') === v6);
 }
 
 /**
@@ -248,7 +294,7 @@ export function notionalProxyPorts(state: ProxyState, options: PlanOptions): Map
   const next = { TCP: range?.from ?? 0, UDP: range?.from ?? 0 };
   for (const sp of state.servicePorts.values()) {
     if (sp.protocol === 'SCTP') continue;
-    const { internal, external } = portalsOf(sp);
+    const { internal, external } = portalsOf(sp, options.ipFamily ?? 'IPv4');
     for (const [role, portals] of [
       ['internal', internal],
       ['external', external],
@@ -281,14 +327,19 @@ export function planUserspace(
   const portOf = (id: string): number | undefined => (allocation === 'runtime' ? 0 : allocation.get(id));
   const policy = options.userspacePortals ?? 'auto';
   const rulesInstalled = host.portals ?? policy !== 'off';
-  const hostIP = options.nodeIPs.find((ip) => isIPv4(ip));
-  const nodePortCIDRs = options.nodePortAddresses.filter((cidr) => isIPv4(cidr.split('/')[0] ?? ''));
+  const family = options.ipFamily ?? 'IPv4';
+  const hostIP = options.nodeIPs.find((ip) => familyOf(ip) === family);
+  const nodePortCIDRs = options.nodePortAddresses.filter(
+    (cidr) => familyOf(cidr.split('/')[0] ?? '') === family,
+  );
   const localAddresses = host.localAddresses ?? options.nodeIPs;
   const layout: SocketLayout = {
+    family,
     rulesInstalled,
     local: new Set(localAddresses),
-    nodePortHosts: nodePortHosts(nodePortCIDRs, localAddresses),
+    nodePortHosts: nodePortHosts(family, nodePortCIDRs, localAddresses),
   };
+  const hostBits = family === 'IPv6' ? 128 : 32;
   const servicePorts: PlannedServicePort[] = [];
   const rules: PortalRule[] = [];
   const unreachable: UnreachablePortal[] = [];
@@ -302,7 +353,9 @@ export function planUserspace(
     }
     const protocol = sp.protocol === 'TCP' ? 'tcp' : 'udp';
     const comment = portalComment(sp);
-    const { internal, external } = portalsOf(sp);
+    const { internal, external } = portalsOf(sp, family);
+    // Nothing of this family: the other family's plan serves it, and this one programs nothing for it.
+    if (internal.length === 0 && external.length === 0) continue;
     const listeners: PlannedListener[] = [];
     const sockets: PlannedSocket[] = [];
     for (const [role, portals, endpoints] of [
@@ -317,7 +370,7 @@ export function planUserspace(
         role,
         proxyPort: proxyPort ?? 0,
         portals,
-        endpoints: endpoints.map(endpointAddress),
+        endpoints: endpointsOf(endpoints, family).map(endpointAddress),
       };
       listeners.push(listener);
       sockets.push(...planSockets(key, listener, layout, unreachable));
@@ -327,7 +380,6 @@ export function planUserspace(
       const toHost: PortalTarget =
         hostIP === undefined ? redirect : { kind: 'DNAT', toIP: hostIP, toPort: proxyPort };
       for (const portal of portals) {
-        if (portal.family !== 'IPv4') continue;
         if (portal.kind === 'nodePort') {
           const destinations = nodePortCIDRs.length > 0 ? nodePortCIDRs : [undefined];
           for (const destination of destinations) {
@@ -353,7 +405,8 @@ export function planUserspace(
           });
           continue;
         }
-        const match = { ...base, table: 'nat', dport: portal.port, destination: `${portal.ip}/32` } as const;
+        const destination = `${portal.ip}/${hostBits}`;
+        const match = { ...base, table: 'nat', dport: portal.port, destination } as const;
         rules.push({ ...match, chain: 'KUBE-PORTALS-CONTAINER', dstLocal: false, target: redirect });
         // An external IP is captured from the host only when it is this node's: otherwise the host must
         // reach whoever really owns it.
@@ -363,11 +416,12 @@ export function planUserspace(
     }
     servicePorts.push({ key, protocol: sp.protocol, state: sp, listeners, sockets });
   }
-  return { portals: policy, rulesInstalled, servicePorts, rules, unreachable, skipped, hostIP };
+  return { family, portals: policy, rulesInstalled, servicePorts, rules, unreachable, skipped, hostIP };
 }
 
 /** What decides a listener's sockets, the same for every service port of a plan. */
 interface SocketLayout {
+  readonly family: IPFamily;
   readonly rulesInstalled: boolean;
   readonly local: ReadonlySet<string>;
   /** Where a node port is listened on without portal rules. */
@@ -375,23 +429,28 @@ interface SocketLayout {
 }
 
 /**
- * Where a node port is listened on without portal rules: every address (`0.0.0.0`), or with
- * `--nodeport-addresses` the host's IPv4 addresses in those ranges.
+ * Where a node port is listened on without portal rules: every address of the family (`0.0.0.0`, `::`), or
+ * with `--nodeport-addresses` the host's addresses of the family in those ranges.
  */
-function nodePortHosts(cidrs: readonly string[], localAddresses: readonly string[]): string[] {
-  if (cidrs.length === 0) return ['0.0.0.0'];
+function nodePortHosts(
+  family: IPFamily,
+  cidrs: readonly string[],
+  localAddresses: readonly string[],
+): string[] {
+  if (cidrs.length === 0) return [anyAddress(family)];
+  const type = family === 'IPv6' ? 'ipv6' : 'ipv4';
   const ranges = new BlockList();
   for (const cidr of cidrs) {
     const [network, bits] = cidr.split('/');
-    ranges.addSubnet(network ?? '', Number(bits ?? 32), 'ipv4');
+    ranges.addSubnet(network ?? '', Number(bits ?? (family === 'IPv6' ? 128 : 32)), type);
   }
-  return [...new Set(localAddresses)].filter((a) => isIPv4(a) && ranges.check(a, 'ipv4')).sort();
+  return [...new Set(localAddresses)].filter((a) => familyOf(a) === family && ranges.check(a, type)).sort();
 }
 
 /**
- * The sockets of one listener: with portal rules, one proxy socket on `0.0.0.0` that the rules of its
- * IPv4 portals lead to; every other portal (all of them without rules, IPv6 ones with) is listened on
- * directly when its address is local, and otherwise recorded as unreachable.
+ * The sockets of one listener: with portal rules, one proxy socket on the family's any-address that the
+ * rules of its portals lead to; without, each portal is listened on directly when its address is local,
+ * and otherwise recorded as unreachable.
  */
 function planSockets(
   key: ServicePortKey,
@@ -401,12 +460,12 @@ function planSockets(
 ): PlannedSocket[] {
   const base = { listenerId: listener.id, role: listener.role } as const;
   const sockets: PlannedSocket[] = [];
-  const viaRules = layout.rulesInstalled ? listener.portals.filter((p) => p.family === 'IPv4') : [];
+  const viaRules = layout.rulesInstalled ? listener.portals : [];
   if (viaRules.length > 0) {
     sockets.push({
       ...base,
       id: `proxy|${listener.id}`,
-      host: '0.0.0.0',
+      host: anyAddress(layout.family),
       port: listener.proxyPort,
       proxy: true,
       portals: viaRules,
@@ -427,7 +486,7 @@ function planSockets(
     } else if (isLocalAddress(portal.ip, layout.local)) {
       sockets.push(direct(portal.ip, portal.port));
     } else {
-      const why = layout.rulesInstalled ? 'IPv6 VIPs have none' : 'needs root and iptables';
+      const why = layout.family === 'IPv6' ? 'needs root and ip6tables' : 'needs root and iptables';
       unreachable.push({
         key,
         portal,

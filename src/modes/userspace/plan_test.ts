@@ -121,7 +121,7 @@ COMMIT
     );
   });
 
-  it('skips SCTP and gives IPv6 VIPs a listener but no rule', () => {
+  it('skips SCTP, and leaves an IPv6 service to the IPv6 plan, which gives it ip6tables rules', () => {
     const sctp = servicePort({ serviceName: 'sig', protocol: 'SCTP', endpoints: ['10.1.0.9:80'] });
     const v6 = servicePort({
       serviceName: 'six',
@@ -133,8 +133,19 @@ COMMIT
     assert.deepEqual(plan.skipped, [
       { key: 'default/sig:http/SCTP', reason: 'SCTP is not supported by the userspace relay' },
     ]);
+    assert.equal(plan.family, 'IPv4');
     assert.equal(plan.rules.length, 0);
-    assert.deepEqual(plan.servicePorts[0]?.listeners[0]?.endpoints, ['[fd00::1]:80']);
+    assert.deepEqual(plan.servicePorts, []);
+    const plan6 = planUserspace(proxyState([v6]), planOptions({ ipFamily: 'IPv6', nodeIPs: ['fd00::a'] }));
+    assert.equal(plan6.family, 'IPv6');
+    assert.deepEqual(plan6.servicePorts[0]?.listeners[0]?.endpoints, ['[fd00::1]:80']);
+    assert.deepEqual(
+      plan6.rules.map((r) => [r.chain, r.destination, r.target]),
+      [
+        ['KUBE-PORTALS-CONTAINER', 'fd00::10/128', { kind: 'REDIRECT', toPort: 0 }],
+        ['KUBE-PORTALS-HOST', 'fd00::10/128', { kind: 'DNAT', toIP: 'fd00::a', toPort: 0 }],
+      ],
+    );
   });
 
   it('keeps comments safe whatever the names hold', () => {
@@ -157,52 +168,60 @@ describe('userspace plan: the sockets the Proxier opens (host facts as data)', (
       sp.sockets.map((s: PlannedSocket): [string, number, boolean] => [s.id, s.port, s.proxy]),
     );
 
-  it('with portal rules: one proxy socket per listener; IPv6 VIPs listened on when local, else unreachable', () => {
-    const plan = planUserspace(both, options, { portals: true, localAddresses: [], proxyPorts: 'runtime' });
+  it('with portal rules: one proxy socket per listener, on the family\u2019s any-address', () => {
+    const host = { portals: true, localAddresses: [], proxyPorts: 'runtime' } as const;
+    const plan = planUserspace(both, options, host);
     assert.equal(plan.rulesInstalled, true);
     assert.deepEqual(sockets(plan), [
       ['proxy|default/dns:dns/UDP|internal', 0, true],
       ['proxy|default/shop:http/TCP|internal', 0, true],
       ['proxy|default/shop:http/TCP|external', 0, true],
-      ['direct|default/six:http/TCP|internal|::1:80', 80, false],
       ['proxy|default/web:http/TCP|internal', 0, true],
     ]);
+    assert.ok(plan.servicePorts.every((sp) => sp.sockets.every((s) => s.host === '0.0.0.0')));
     const shop = plan.servicePorts.find((sp) => sp.key === 'default/shop:http/TCP')!;
     assert.deepEqual(
       shop.sockets[1]?.portals.map((p) => `${p.kind} ${p.ip}:${p.port}`),
       ['externalIP 203.0.113.7:80', 'nodePort undefined:30080'],
     );
+    assert.deepEqual(plan.unreachable, []);
+    const plan6 = planUserspace(both, planOptions({ ipFamily: 'IPv6' }), host);
     assert.deepEqual(
-      plan.unreachable.map((u) => [u.key, u.portal.ip, u.reason]),
-      [
-        [
-          'default/six:http/TCP',
-          'fd00::10',
-          'it is not a local address and no portal rules are installed (IPv6 VIPs have none)',
-        ],
-      ],
+      plan6.servicePorts.flatMap((sp) => sp.sockets.map((s) => [s.id, s.host, s.portals.map((p) => p.ip)])),
+      [['proxy|default/six:http/TCP|internal', '::', ['fd00::10', '::1']]],
     );
+    assert.deepEqual(plan6.unreachable, []);
   });
 
   it('without portal rules: local portals listened on, node ports on every address, the rest unreachable', () => {
-    const plan = planUserspace(both, options, { portals: false, localAddresses: ['203.0.113.7', '::1'] });
+    const host = { portals: false, localAddresses: ['203.0.113.7', '::1'] } as const;
+    const plan = planUserspace(both, options, host);
     assert.equal(plan.rulesInstalled, false);
     assert.deepEqual(plan.rules, []);
     assert.deepEqual(sockets(plan), [
       ['direct|default/shop:http/TCP|external|203.0.113.7:80', 80, false],
       ['direct|default/shop:http/TCP|external|0.0.0.0:30080', 30080, false],
-      ['direct|default/six:http/TCP|internal|::1:80', 80, false],
     ]);
     assert.deepEqual(
       plan.unreachable.map((u) => `${u.key} ${u.portal.kind} ${u.portal.ip}`),
       [
         'default/dns:dns/UDP clusterIP 10.96.0.53',
         'default/shop:http/TCP clusterIP 10.96.0.20',
-        'default/six:http/TCP clusterIP fd00::10',
         'default/web:http/TCP clusterIP 10.96.0.10',
       ],
     );
     assert.match(plan.unreachable[0]!.reason, /no portal rules are installed \(needs root and iptables\)$/);
+    const plan6 = planUserspace(both, planOptions({ ipFamily: 'IPv6' }), host);
+    assert.deepEqual(sockets(plan6), [['direct|default/six:http/TCP|internal|::1:80', 80, false]]);
+    assert.deepEqual(
+      plan6.unreachable.map((u) => [u.portal.ip, u.reason]),
+      [
+        [
+          'fd00::10',
+          'it is not a local address and no portal rules are installed (needs root and ip6tables)',
+        ],
+      ],
+    );
   });
 
   it('without portal rules, listens on a node port only at the local IPv4 addresses in --nodeport-addresses', () => {

@@ -5,7 +5,8 @@
  * appended, so that a re-apply never duplicates them). Removing them is cleanup.ts's job.
  *
  * The backend is `--iptables-backend` as the iptables mode reads it: `auto` is detected on the host (the
- * backend holding kubelet's marker chains, else the one with more rules, else nft), once.
+ * backend holding kubelet's marker chains, else the one with more rules, else nft), once. The family picks
+ * the tools: iptables for IPv4, ip6tables for IPv6 (the same chains, in ip6tables' own tables).
  *
  * @module
  */
@@ -13,6 +14,7 @@
 import type { IptablesBackend } from '../../contracts/proxy_mode.ts';
 import type { Exec } from '../../kernel/exec.ts';
 import { createIptables, type Iptables } from '../../kernel/iptables.ts';
+import type { IPFamily } from '../../model/types.ts';
 import { removePortalRules } from './cleanup.ts';
 import type { UserspacePlan } from './plan.ts';
 import { jumpArgs, PORTAL_JUMPS, PORTAL_TABLES } from './portal_chains.ts';
@@ -28,15 +30,18 @@ import { renderPortalTable } from './render.ts';
 export class PortalRules {
   readonly #exec: Exec;
   readonly #backend: IptablesBackend;
+  readonly #family: IPFamily;
   #iptables: Promise<Iptables> | undefined;
 
   /**
    * @param exec where the iptables tools run
    * @param backend `--iptables-backend` (`auto`: detected on the host when first needed)
+   * @param family IPv4 (iptables, the default) or IPv6 (ip6tables)
    */
-  constructor(exec: Exec, backend: IptablesBackend) {
+  constructor(exec: Exec, backend: IptablesBackend, family: IPFamily = 'IPv4') {
     this.#exec = exec;
     this.#backend = backend;
+    this.#family = family;
   }
 
   /**
@@ -92,10 +97,12 @@ export class PortalRules {
 
   /** The seam, its backend resolved once (a failed resolution is tried again next time). */
   #seam(): Promise<Iptables> {
-    this.#iptables ??= createIptables(this.#exec, this.#backend).catch((error: unknown) => {
-      this.#iptables = undefined;
-      throw error;
-    });
+    this.#iptables ??= createIptables(this.#exec, this.#backend, { family: this.#family }).catch(
+      (error: unknown) => {
+        this.#iptables = undefined;
+        throw error;
+      },
+    );
     return this.#iptables;
   }
 }

@@ -4,12 +4,15 @@
  * portals not reachable, the rules and, with conntrack.ts, the stale UDP flows), then only diffs the
  * planned sockets against those it runs, binds, applies and deletes.
  *
- * Two ways to reach a listener:
- * - **portals** (root and iptables usable): one listener per service port and role on `0.0.0.0:<proxy
- *   port>` and nat rules that send each VIP:port there (see plan.ts);
+ * One Proxier serves one IP family (`deps.options.ipFamily`, IPv4 when undefined; the daemon runs one per
+ * family, see dual_stack.ts): its portals, its sockets, its rules (iptables, or ip6tables for IPv6) and its
+ * conntrack entries are of that family alone. Two ways to reach a listener:
+ * - **portals** (root and iptables, or ip6tables, usable): one listener per service port and role on
+ *   `0.0.0.0:<proxy port>` (IPv6: `[::]`, bound IPv6-only so that it never takes the IPv4 Proxier's port)
+ *   and nat rules that send each VIP:port there (see plan.ts);
  * - **direct**: a listener bound to each VIP:port that is a local address (127.0.0.0/8 and ::1 always, or an
- *   address of this host), and node ports on `0.0.0.0`; any other VIP is reported once as not reachable in
- *   this setup. IPv6 VIPs always take this path (the portal rules are IPv4).
+ *   address of this host), and node ports on `0.0.0.0` (`::`); any other VIP is reported once as not
+ *   reachable in this setup.
  *
  * On every sync: balancers get the new endpoints (removed endpoints get no new connections; relayed
  * connections are never touched), new listeners open, the rules are rewritten when they changed, then
@@ -21,12 +24,13 @@
  *
  * Metrics: each service port's {@link RelayPortMetrics} handle is fetched once, when its first listener
  * opens, and shared by its listeners; once the service port is gone, it is forgotten at the first sync
- * (or the periodic resync) after its last relayed connection has ended, so the series stop being exported.
+ * (or the periodic resync) after its last relayed connection has ended, so the series stop being exported
+ * (once neither family's Proxier relays it: see shared_relay_metrics.ts).
  *
  * Stopping ({@link UserspaceProxier.stop}, on SIGTERM/SIGINT): every listener closes at once (no new
  * connection is accepted; UDP flows close), connections already relayed may finish for up to
  * {@link UserspaceProxierOptions.drainTimeoutMs} (10 s by default) and are then closed, and finally the
- * portal rules are removed. Unlike the kernel modes' rules, which go on working without kproxy (and so
+ * portal rules (of its family) are removed. Unlike the kernel modes' rules, which go on working without kproxy (and so
  * stay, as kube-proxy leaves them), portal rules only lead to relay ports that nobody listens on any more:
  * left behind they would capture VIP traffic and refuse it, and shadow any other proxy started on the node.
  * They stay until the drain is over, so that a client connecting meanwhile is refused at once instead of
@@ -36,16 +40,17 @@
  */
 import type { Logger } from 'pino';
 import type { SyncOptions, SyncReport } from '../../contracts/sync.ts';
-import { type Conntrack, createConntrack } from '../../kernel/conntrack.ts';
+import type { Conntrack } from '../../kernel/conntrack.ts';
 import { NOOP_RELAY_METRICS, type RelayMetrics, type RelayPortMetrics } from '../../metrics/relay_metrics.ts';
-import type { ProxyState, ServicePortKey, StateChange } from '../../model/types.ts';
+import type { IPFamily, ProxyState, ServicePortKey, StateChange } from '../../model/types.ts';
 import { type Clock, systemClock, type Timer } from '../../runner/clock.ts';
 import type { Proxier, ProxierDeps } from '../mode.ts';
 import { Balancer, toBackends } from './balancer.ts';
-import { staleUdpConntrack, type UdpConntrackDeletion } from './conntrack.ts';
+import { conntrackForFamily, staleUdpConntrack, type UdpConntrackDeletion } from './conntrack.ts';
 import { hostAddresses } from './local_addresses.ts';
 import {
   bindProxyPorts,
+  hostPort,
   type ListenerRole,
   type PlannedServicePort,
   type PlannedSocket,
@@ -54,6 +59,7 @@ import {
 } from './plan.ts';
 import { PortalRules } from './portal_rules.ts';
 import { renderPortalRestore } from './render.ts';
+import { heldRelayMetrics } from './shared_relay_metrics.ts';
 import {
   resolveTcpRelayEngine,
   TcpRelay,
@@ -83,7 +89,7 @@ export interface UserspaceProxierOptions {
   readonly drainTimeoutMs?: number | undefined;
   /** How TCP is relayed (default: the plan options' `userspaceRelayEngine`, else `auto`). */
   readonly relayEngine?: TcpRelayEngineChoice | undefined;
-  /** The conntrack seam (default: the `conntrack` tool through `deps.exec`). */
+  /** The conntrack seam (default: the `conntrack` tool through `deps.exec`, for the Proxier's family). */
   readonly conntrack?: Conntrack | undefined;
   /** Leave the portal rules in place on stop (default false: they are removed). */
   readonly keepRulesOnStop?: boolean | undefined;
@@ -156,6 +162,7 @@ export class UserspaceProxier implements Proxier {
   readonly #forgetting = new Set<ServicePortKey>();
   readonly #engine: TcpRelayEngineName;
   readonly #conntrack: Conntrack;
+  readonly #family: IPFamily;
   #portals: boolean | undefined;
   #appliedRules: string | undefined;
   /** The plan of the last sync that completed (what the stale UDP flows are computed against). */
@@ -169,9 +176,10 @@ export class UserspaceProxier implements Proxier {
     this.#options = options;
     this.#log = deps.logger;
     this.#clock = options.clock ?? systemClock;
-    this.#rules = new PortalRules(deps.exec, deps.iptablesBackend);
-    this.#conntrack = options.conntrack ?? createConntrack(deps.exec);
-    this.#relayMetrics = deps.metrics?.relay ?? NOOP_RELAY_METRICS;
+    this.#family = deps.options.ipFamily ?? 'IPv4';
+    this.#rules = new PortalRules(deps.exec, deps.iptablesBackend, this.#family);
+    this.#conntrack = options.conntrack ?? conntrackForFamily(deps.exec, this.#family);
+    this.#relayMetrics = heldRelayMetrics(deps.metrics?.relay ?? NOOP_RELAY_METRICS);
     const { engine, why } = resolveTcpRelayEngine(
       options.relayEngine ?? deps.options.userspaceRelayEngine ?? 'auto',
     );
@@ -212,7 +220,7 @@ export class UserspaceProxier implements Proxier {
     for (const { key, portal, reason } of plan.unreachable) {
       this.#reportOnce(
         'warn',
-        `${key}: ${portal.kind} ${portal.ip}:${portal.port} is not reachable in this setup: ${reason}`,
+        `${key}: ${portal.kind} ${hostPort(portal.ip ?? '*', portal.port)} is not reachable in this setup: ${reason}`,
       );
     }
 
@@ -386,11 +394,12 @@ export class UserspaceProxier implements Proxier {
     if (policy !== 'auto') return policy === 'on';
     const root = (this.#options.isRoot ?? (() => process.getuid?.() === 0))();
     const usable = root && (await this.#rules.usable());
+    const iptables = this.#family === 'IPv6' ? 'ip6tables' : 'iptables';
     this.#log.info(
       { portals: usable },
       usable
-        ? 'Userspace mode: installing portal rules (iptables nat) that send VIPs to the relay'
-        : 'Userspace mode: no root or no iptables: serving local VIPs by listening on them directly',
+        ? `Userspace mode: installing portal rules (${iptables} nat) that send VIPs to the relay`
+        : `Userspace mode: no root or no ${iptables}: serving local VIPs by listening on them directly`,
     );
     return usable;
   }
@@ -439,7 +448,7 @@ export class UserspaceProxier implements Proxier {
         const bound = await relay.listen(socket.host, port);
         this.#log.info(
           { servicePort: sp.key, role: socket.role, address: `${socket.host}:${bound}`, proxy: socket.proxy },
-          `Serving ${sp.key} on ${socket.host.includes(':') ? `[${socket.host}]` : socket.host}:${bound}`,
+          `Serving ${sp.key} on ${hostPort(socket.host, bound)}`,
         );
         this.#reported.delete(`listen ${socket.id}`);
         return { key: sp.key, socket, relay, port: bound };

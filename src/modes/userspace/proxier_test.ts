@@ -209,9 +209,9 @@ describe('UserspaceProxier (direct listen)', () => {
     assert.equal(lines.filter((l) => l.includes('EADDRINUSE')).length, 1);
   });
 
-  it('serves an IPv6 VIP on ::1 directly', async () => {
+  it('serves an IPv6 VIP on ::1 directly (the IPv6 Proxier)', async () => {
     const ep = await backend('six');
-    const proxier = direct();
+    const proxier = direct(deps(undefined, { options: planOptions({ ipFamily: 'IPv6' }) }));
     await proxier.sync(
       proxyState([servicePort({ clusterIPs: ['::1'], ipFamilies: ['IPv6'], port: 18084, endpoints: [ep] })]),
       CHANGE,

@@ -1,7 +1,8 @@
 /**
- * Renders a {@link UserspacePlan}: the `iptables-restore --noflush` input that programs the portal chains,
- * and (for `kproxy rules`) the same preceded by comments: the listener table and the jumps from the
- * built-in chains that the applier ensures separately (they must not be duplicated by a re-apply).
+ * Renders a {@link UserspacePlan}: the `iptables-restore --noflush` input that programs the portal chains
+ * (`ip6tables-restore` input for an IPv6 plan: the same chains, in the ip6tables tables), and (for `kproxy
+ * rules`) the same preceded by comments: the listener table and the jumps from the built-in chains that
+ * the applier ensures separately (they must not be duplicated by a re-apply).
  *
  * Proxy ports chosen at run time (no `--proxy-port-range`; the plan says port 0) are printed as
  * `PROXY_PORT_1`, `PROXY_PORT_2`, ... in plan order: stable for a given state, readable in the listener
@@ -11,7 +12,7 @@
  *
  * @module
  */
-import type { PortalRule, UserspacePlan } from './plan.ts';
+import { anyAddress, hostPort, type PortalRule, type UserspacePlan } from './plan.ts';
 import { jumpArgs, PORTAL_CHAINS, PORTAL_JUMPS, PORTAL_TABLES, type PortalTable } from './portal_chains.ts';
 
 /** Placeholders of run-time proxy ports, by listener id. */
@@ -57,7 +58,7 @@ export function portalRuleArgs(rule: PortalRule, names: RuntimePortNames = NO_NA
       args.push('-j', 'REDIRECT', '--to-ports', port(target.toPort));
       break;
     case 'DNAT':
-      args.push('-j', 'DNAT', '--to-destination', `${target.toIP}:${port(target.toPort)}`);
+      args.push('-j', 'DNAT', '--to-destination', hostPort(target.toIP, port(target.toPort)));
       break;
     case 'ACCEPT':
       args.push('-j', 'ACCEPT');
@@ -72,7 +73,9 @@ export function portalRuleArgs(rule: PortalRule, names: RuntimePortNames = NO_NA
 
 /** Joins arguments into a restore line, quoting those with spaces (comments are already character-safe). */
 function line(args: readonly string[]): string {
-  return args.map((a) => (/^[A-Za-z0-9._/:,=+-]+$/.test(a) ? a : `"${a.replace(/["\\]/g, '_')}"`)).join(' ');
+  return args
+    .map((a) => (/^[A-Za-z0-9._/:,=+[\]-]+$/.test(a) ? a : `"${a.replace(/["\\]/g, '_')}"`))
+    .join(' ');
 }
 
 /**
@@ -116,17 +119,21 @@ export function renderPortalRestore(plan: UserspacePlan): string {
 export function renderUserspaceRules(plan: UserspacePlan): string {
   const out: string[] = ['# kproxy userspace mode: every connection is relayed by kproxy itself.', '#'];
   const off = plan.portals === 'off';
+  const v6 = plan.family === 'IPv6';
+  const iptables = v6 ? 'ip6tables' : 'iptables';
+  // The IPv4 text is as it was before plans had a family (::1 included).
+  const local = v6 ? '::1' : '127.0.0.0/8, ::1';
   const names = runtimePortNames(plan);
   if (off) {
     out.push(
       '# Listeners (--userspace-portals off: a relay socket bound to each portal address that is local):',
     );
   } else {
-    out.push('# Listeners (relay sockets on 0.0.0.0, one per proxy port):');
+    out.push(`# Listeners (relay sockets on ${anyAddress(plan.family)}, one per proxy port):`);
     if (names.size > 0) {
       out.push(
         '# PROXY_PORT_<n> is a free port chosen when kproxy starts (no --proxy-port-range): a placeholder',
-        '# that iptables-restore rejects, so the input below is for reading only.',
+        `# that ${iptables}-restore rejects, so the input below is for reading only.`,
       );
     }
   }
@@ -134,15 +141,7 @@ export function renderUserspaceRules(plan: UserspacePlan): string {
   for (const sp of plan.servicePorts) {
     for (const l of sp.listeners) {
       const portals = l.portals
-        .map((p) => {
-          const at =
-            p.ip === undefined
-              ? `*:${p.port}`
-              : p.family === 'IPv6'
-                ? `[${p.ip}]:${p.port}`
-                : `${p.ip}:${p.port}`;
-          return `${at} (${p.kind}${p.family === 'IPv6' ? ', direct listen only' : ''})`;
-        })
+        .map((p) => `${p.ip === undefined ? `*:${p.port}` : hostPort(p.ip, p.port)} (${p.kind})`)
         .join(', ');
       rows.push([
         sp.key,
@@ -168,8 +167,8 @@ export function renderUserspaceRules(plan: UserspacePlan): string {
   if (off) {
     out.push(
       '#',
-      '# --userspace-portals off: kproxy installs no iptables rules. A portal whose address is local',
-      '# (127.0.0.0/8, ::1, or an address of this host) is served by listening on it directly (a node port',
+      `# --userspace-portals off: kproxy installs no ${iptables} rules. A portal whose address is local`,
+      `# (${local}, or an address of this host) is served by listening on it directly (a node port`,
       '# on every address, or on those in --nodeport-addresses); other portals are reported as not reachable.',
     );
     return `${out.join('\n')}\n`;
@@ -177,18 +176,18 @@ export function renderUserspaceRules(plan: UserspacePlan): string {
   out.push(
     '#',
     plan.portals === 'on'
-      ? '# --userspace-portals on: the rules are installed (a sync fails without root and iptables).'
-      : '# --userspace-portals auto: without root or iptables, kproxy installs no rules: a portal whose address',
+      ? `# --userspace-portals on: the rules are installed (a sync fails without root and ${iptables}).`
+      : `# --userspace-portals auto: without root or ${iptables}, kproxy installs no rules: a portal whose address`,
   );
   if (plan.portals !== 'on') {
     out.push(
-      '# is local (127.0.0.0/8, ::1, or an address of this host) is served by listening on it directly;',
+      `# is local (${local}, or an address of this host) is served by listening on it directly;`,
       '# other portals are reported.',
     );
   }
   if (plan.hostIP === undefined) {
     out.push(
-      '# No IPv4 node IP is known: from-host portals REDIRECT (UDP replies to host clients may then fail).',
+      `# No ${plan.family} node IP is known: from-host portals REDIRECT (UDP replies to host clients may then fail).`,
     );
   }
   out.push('#', '# Jumps ensured once each (checked, then inserted/appended), outside this restore input:');
@@ -196,6 +195,6 @@ export function renderUserspaceRules(plan: UserspacePlan): string {
     const verb = jump.position === 'first' ? `-I ${jump.from} 1` : `-A ${jump.from}`;
     out.push(`#   -t ${jump.table} ${verb} ${line(jumpArgs(jump))}`);
   }
-  out.push('#', '# iptables-restore --noflush input:');
+  out.push('#', `# ${iptables}-restore --noflush input:`);
   return `${out.join('\n')}\n${renderPortalRestore(plan)}`;
 }

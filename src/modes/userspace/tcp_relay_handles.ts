@@ -86,8 +86,12 @@ let spareWriteReq: RelayWriteReq | undefined;
 /** One scratch object for getsockname/getpeername (always read right after the call). */
 const SOCKNAME: SockName = {};
 
-/** Options of Node's `bind6`: 0 = dual-stack as the system decides (not IPV6_V6ONLY). */
-const BIND6_FLAGS = 0;
+/**
+ * Options of Node's `bind6`: UV_TCP_IPV6ONLY. A proxy listener on `::` belongs to the IPv6 Proxier alone:
+ * dual-stack, it would take the port of the IPv4 Proxier's `0.0.0.0` listener and accept its clients as
+ * IPv4-mapped addresses.
+ */
+const BIND6_FLAGS = 1;
 
 const BACKLOG = 4096;
 

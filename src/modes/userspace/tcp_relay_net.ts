@@ -65,7 +65,8 @@ export class NetRelayEngine implements TcpRelayEngine {
     return new Promise((resolve, reject) => {
       const onError = (error: Error): void => reject(error);
       server.once('error', onError);
-      server.listen({ host, port, backlog: 4096, exclusive: true }, () => {
+      // IPv6-only, as the handles engine binds (tcp_relay_handles.ts): `::` is the IPv6 Proxier's alone.
+      server.listen({ host, port, backlog: 4096, exclusive: true, ipv6Only: host.includes(':') }, () => {
         server.off('error', onError);
         const address = server.address();
         resolve(typeof address === 'object' && address !== null ? address.port : port);

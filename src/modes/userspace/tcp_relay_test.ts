@@ -451,5 +451,16 @@ for (const engine of ['handles', 'net'] as const) {
       assert.equal(await readAll(client), 'from ::1\n');
       assert.deepEqual(picker.picks, [['::1', false]]);
     });
+
+    it('binds [::] IPv6-only: the IPv4 Proxier keeps 0.0.0.0 on the same port', {
+      skip: ipv6Loopback ? false : 'no IPv6 loopback here',
+    }, async () => {
+      const v4 = new TcpRelay(scripted([]), { engine });
+      closers.push(() => v4.close());
+      const port = await v4.listen('0.0.0.0', 0);
+      const v6 = new TcpRelay(scripted([]), { engine });
+      closers.push(() => v6.close());
+      assert.equal(await v6.listen('::', port), port);
+    });
   });
 }

@@ -2,14 +2,16 @@
  * Walks one packet through a {@link UserspacePlan}: the built-in chain it enters (PREROUTING for a packet
  * from elsewhere, OUTPUT for one from this node), the first portal rule it matches, and the relay listener
  * that then picks a backend (round-robin: each endpoint equally likely; ClientIP affinity: the client's
- * current endpoint, which is any of them with equal probability for a new client).
+ * current endpoint, which is any of them with equal probability for a new client). A plan is of one IP
+ * family: a packet of the other family is not this plan's (`kproxy trace` picks the plan of the
+ * destination's family).
  *
  * @module
  */
 import { BlockList, isIPv4 } from 'node:net';
 import type { PlanOptions } from '../../contracts/plan_options.ts';
 import type { TracePacket, TraceResult } from '../../contracts/trace.ts';
-import type { PortalRule, UserspacePlan } from './plan.ts';
+import { familyOf, hostPort, type PortalRule, type UserspacePlan } from './plan.ts';
 import { jumpArgs, PORTAL_JUMPS, type PortalChain } from './portal_chains.ts';
 import { portalRuleArgs, runtimePortNames } from './render.ts';
 
@@ -21,11 +23,13 @@ function matches(rule: PortalRule, packet: TracePacket, isLocal: (ip: string) =>
   if (rule.protocol !== packet.protocol.toLowerCase() || rule.dport !== packet.port) return false;
   if (rule.dstLocal && !isLocal(packet.destination)) return false;
   if (rule.destination === undefined) return true;
-  if (!isIPv4(packet.destination)) return false;
-  const [network, bits] = rule.destination.split('/');
+  const [network = '', bits] = rule.destination.split('/');
+  const family = familyOf(network);
+  if (family === undefined || familyOf(packet.destination) !== family) return false;
+  const type = family === 'IPv6' ? 'ipv6' : 'ipv4';
   const list = new BlockList();
-  list.addSubnet(network ?? '', Number(bits ?? 32), 'ipv4');
-  return list.check(packet.destination, 'ipv4');
+  list.addSubnet(network, Number(bits ?? (family === 'IPv6' ? 128 : 32)), type);
+  return list.check(packet.destination, type);
 }
 
 /**
@@ -40,6 +44,14 @@ function matches(rule: PortalRule, packet: TracePacket, isLocal: (ip: string) =>
  */
 export function traceUserspace(plan: UserspacePlan, options: PlanOptions, packet: TracePacket): TraceResult {
   const isLocal = (ip: string): boolean => isLoopback(ip) || options.nodeIPs.includes(ip);
+  if (familyOf(packet.destination) !== plan.family) {
+    return {
+      verdict: 'NONE',
+      masquerade: false,
+      backends: [],
+      path: [`${packet.destination} is not ${plan.family}: this plan (${plan.family}) does not touch it`],
+    };
+  }
   if (plan.portals === 'off') return traceDirect(plan, packet, isLocal);
   const fromHost = isLocal(packet.source);
   const path: string[] = [];
@@ -64,20 +76,6 @@ export function traceUserspace(plan: UserspacePlan, options: PlanOptions, packet
     }
     path.push(`${chain}: ${portalRuleArgs(rule, runtimePortNames(plan)).join(' ')}`);
     return relayVerdict(plan, rule.listenerId, path);
-  }
-  // IPv6 VIPs have no rules; a local one is served by a listener bound to it.
-  if (!isIPv4(packet.destination)) {
-    for (const sp of plan.servicePorts) {
-      if (sp.protocol !== packet.protocol) continue;
-      for (const l of sp.listeners) {
-        if (l.portals.some((p) => p.ip === packet.destination && p.port === packet.port)) {
-          path.push(
-            `IPv6 VIP: served by a relay listener bound to [${packet.destination}]:${packet.port} when local`,
-          );
-          return relayVerdict(plan, l.id, path);
-        }
-      }
-    }
   }
   path.push('no portal matches: kproxy does not touch this packet');
   return { verdict: 'NONE', masquerade: false, backends: [], path };
@@ -106,7 +104,7 @@ function traceDirect(
         return { verdict: 'NONE', masquerade: false, backends: [], path };
       }
       const at =
-        portal.ip === undefined ? `*:${packet.port} (node port)` : `${packet.destination}:${packet.port}`;
+        portal.ip === undefined ? `*:${packet.port} (node port)` : hostPort(packet.destination, packet.port);
       path.push(`a relay listener bound to ${at} accepts the packet`);
       return relayVerdict(plan, l.id, path);
     }

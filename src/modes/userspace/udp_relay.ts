@@ -91,7 +91,8 @@ export class UdpRelay {
     this.#type = type;
     this.#options = options;
     this.metrics = options.metrics ?? NOOP_RELAY_METRICS.servicePort('');
-    this.socket = createSocket({ type }) as ListenSocket;
+    // IPv6-only, as the TCP relay binds: a UDP listener on `::` is the IPv6 Proxier's alone.
+    this.socket = createSocket({ type, ipv6Only: type === 'udp6' }) as ListenSocket;
     this.socket[RELAY] = this;
     this.socket.on('message', onClientMessage);
     this.socket.on('error', () => {

@@ -126,4 +126,17 @@ describe('UdpRelay', () => {
     await relay.close();
     assert.equal(clock.pendingTimers, 0);
   });
+
+  it('binds [::] IPv6-only: the IPv4 Proxier keeps 0.0.0.0 on the same port', async () => {
+    const clock = new FakeClock();
+    const v4 = new UdpRelay(new Balancer(clock), 'udp4', { idleTimeoutMs: 250, clock });
+    const v6 = new UdpRelay(new Balancer(clock), 'udp6', { idleTimeoutMs: 250, clock });
+    try {
+      const port = await v4.listen('0.0.0.0', 0);
+      assert.equal(await v6.listen('::', port), port);
+    } finally {
+      await v4.close();
+      await v6.close();
+    }
+  });
 });

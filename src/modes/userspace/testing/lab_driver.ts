@@ -3,8 +3,11 @@
  * bench (bench/userspace-relay.ts): started inside a lab's node namespace (Node cannot enter a namespace
  * itself), it reads one JSON request per stdin line and answers one JSON line on stdout:
  * `{"op":"sync","servicePorts":[ServicePortState...]}` → `{"ok":true,"report":...,"stats":...}`;
- * `{"op":"stats"}`; `{"op":"cleanup"}` (removes the portal rules); `{"op":"stop"}` (then exits).
- * argv[2] is the PlanOptions as JSON.
+ * `{"op":"stats","family":"IPv6"}`; `{"op":"cleanup"}` (removes the portal rules of both families);
+ * `{"op":"stop"}` (then exits). argv[2] is the PlanOptions as JSON; argv[3], when given, the IP families as
+ * JSON (`["IPv4","IPv6"]`): then one Proxier per family runs side by side in this process, as the daemon
+ * runs them (DualStackProxier, each with its family's view of the state), and `stats` names the family
+ * (IPv4 when it does not). Without it, one Proxier of the options' family is synced with the state as it is.
  *
  * It reaches the mode only through its public seam (index.ts), as the daemon does, so that the benchmarks
  * may run it too, and the relay runs as the daemon runs it, with its counters on the hot path.
@@ -18,14 +21,20 @@ import { createExec } from '../../../kernel/exec.ts';
 import { isMainModule } from '../../../lab/node_child.ts';
 import { createLogger } from '../../../log.ts';
 import { ProxyMetrics } from '../../../metrics/proxy_metrics.ts';
-import type { ServicePortState, StateChange } from '../../../model/types.ts';
-import type { ProxierDeps } from '../../mode.ts';
-import { createUserspaceProxier, type UserspaceStats, userspaceMode } from '../index.ts';
+import type { IPFamily, ServicePortState, StateChange } from '../../../model/types.ts';
+import { DualStackProxier } from '../../dual_stack.ts';
+import type { Proxier, ProxierDeps } from '../../mode.ts';
+import {
+  createUserspaceProxier,
+  type UserspaceProxier,
+  type UserspaceStats,
+  userspaceMode,
+} from '../index.ts';
 
 /** One request to the driver. */
 export type DriverRequest =
   | { readonly op: 'sync'; readonly servicePorts: readonly ServicePortState[] }
-  | { readonly op: 'stats' }
+  | { readonly op: 'stats'; readonly family?: IPFamily | undefined }
   | { readonly op: 'cleanup' }
   | { readonly op: 'stop' };
 
@@ -47,7 +56,14 @@ async function main(): Promise<void> {
     // As the daemon runs it: the relay's counters on the hot path (benchmarks measure them too).
     metrics: new ProxyMetrics({ mode: 'userspace' }),
   };
-  const proxier = createUserspaceProxier(deps);
+  const families = process.argv[3] === undefined ? undefined : (JSON.parse(process.argv[3]) as IPFamily[]);
+  const dual = families === undefined ? undefined : new DualStackProxier(userspaceMode, deps, families);
+  const proxier: Proxier = dual ?? createUserspaceProxier(deps);
+  const statsOf = (family: IPFamily | undefined): UserspaceStats => {
+    const one = dual === undefined ? proxier : dual.proxierOf(family ?? 'IPv4');
+    if (one === undefined) throw new Error(`No ${family} Proxier runs`);
+    return (one as UserspaceProxier).stats();
+  };
   let version = 0;
   const reply = (value: DriverReply): void => {
     process.stdout.write(`${JSON.stringify(value)}\n`);
@@ -68,11 +84,11 @@ async function main(): Promise<void> {
             endpointEvents: 0,
           };
           const report = await proxier.sync({ version, nodeName: options.nodeName, servicePorts }, change);
-          reply({ ok: true, report, stats: proxier.stats() });
+          reply({ ok: true, report, stats: statsOf(undefined) });
           break;
         }
         case 'stats':
-          reply({ ok: true, stats: proxier.stats() });
+          reply({ ok: true, stats: statsOf(request.family) });
           break;
         case 'cleanup':
           await userspaceMode.cleanup(deps);

@@ -9,7 +9,7 @@ import { createInterface } from 'node:readline';
 import type { PlanOptions } from '../../../contracts/plan_options.ts';
 import type { Lab, LabProcess } from '../../../lab/lab.ts';
 import { LabError } from '../../../lab/lab_error.ts';
-import type { ServicePortState } from '../../../model/types.ts';
+import type { IPFamily, ServicePortState } from '../../../model/types.ts';
 import type { UserspaceStats } from '../index.ts';
 import type { DriverReply, DriverRequest } from './lab_driver.ts';
 
@@ -23,7 +23,8 @@ export interface LabProxier {
   readonly pid: number | undefined;
   /** Serves exactly these service ports. */
   sync(servicePorts: readonly ServicePortState[]): Promise<DriverReply>;
-  stats(): Promise<UserspaceStats>;
+  /** The relay's stats (of one family's Proxier when the driver runs both; IPv4 by default). */
+  stats(family?: IPFamily): Promise<UserspaceStats>;
   /** Removes the portal rules (the mode's cleanup, as `kproxy cleanup` runs it). */
   cleanup(): Promise<void>;
   /** Stops the Proxier (its portal rules go with it) and ends the process. */
@@ -35,12 +36,15 @@ export interface LabProxier {
  *
  * @param lab the lab
  * @param options plan options (node IPs, relay engine, portals on or off)
+ * @param families when given, one Proxier per family side by side, each with its family's view of the
+ *   state (as the daemon runs them); else one Proxier of `options.ipFamily`, synced with the state as it is
  * @returns the handle
  * @throws {LabError} from a request, when the driver fails it or does not answer in time
- * @example const proxier = startLabProxier(lab, planOptions({ nodeIPs: [lab.node.ip] }))
+ * @example const proxier = startLabProxier(lab, planOptions({ nodeIPs: [lab.node.ip, lab.node.ip6] }), ['IPv4', 'IPv6'])
  */
-export function startLabProxier(lab: Lab, options: PlanOptions): LabProxier {
-  const proc: LabProcess = lab.spawnNode(lab.node.ns, DRIVER, [JSON.stringify(options)]);
+export function startLabProxier(lab: Lab, options: PlanOptions, families?: readonly IPFamily[]): LabProxier {
+  const args = [JSON.stringify(options), ...(families === undefined ? [] : [JSON.stringify(families)])];
+  const proc: LabProcess = lab.spawnNode(lab.node.ns, DRIVER, args);
   const lines = createInterface({ input: proc.child.stdout! });
   const waiting: ((line: string) => void)[] = [];
   lines.on('line', (line) => waiting.shift()?.(line));
@@ -65,7 +69,7 @@ export function startLabProxier(lab: Lab, options: PlanOptions): LabProxier {
   return {
     pid: proc.child.pid,
     sync: (servicePorts) => request({ op: 'sync', servicePorts }),
-    stats: async () => (await request({ op: 'stats' })).stats!,
+    stats: async (family) => (await request({ op: 'stats', family })).stats!,
     cleanup: async () => {
       await request({ op: 'cleanup' });
     },
