@@ -6,7 +6,6 @@
 //
 // Lab addresses: client 198.18.1.2, pods 198.18.101.2 / 198.18.102.2 (HTTP identity on 8080), VIPs in
 // 198.19.0.0/16 (routed to the node, assigned nowhere).
-import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
