@@ -6,11 +6,12 @@
  *
  * @module
  */
-import { cidrContainsIp, formatCidr } from '../../kernel/iptables_address.ts';
+import { cidrContainsIp, formatCidr, type IpAddress } from '../../kernel/iptables_address.ts';
 import type { Endpoint, ServicePortKey, ServicePortState } from '../../model/types.ts';
 import type { LocalMatch } from '../common/local_detector.ts';
 import { type ServicePortPolicy, servicePortPolicy } from '../common/service_port_policy.ts';
 import type { UdpConntrackTargets } from '../common/udp_conntrack.ts';
+import { ipFamilyOfTable } from './addresses.ts';
 import { type EndpointSlot, type EndpointSlots, SLOT_KEYS, slotGroup, slotOffset } from './endpoint_slots.ts';
 import { nftLocalMatch } from './local_match.ts';
 import {
@@ -41,10 +42,10 @@ export interface ServicePortContext {
   /** The masquerade mark (e.g. `0x4000`); the mark-for-masquerade chain sets it. */
   readonly mark: string;
   readonly masqueradeAll: boolean;
-  /** How IPv4 pod traffic is told apart (`--detect-local-mode`); undefined when it cannot be. */
+  /** How pod traffic of the family is told apart (`--detect-local-mode`); undefined when it cannot be. */
   readonly local: LocalMatch | undefined;
-  /** The node's IPv4 addresses, parsed (for loadBalancerSourceRanges that contain the node). */
-  readonly nodeIPs: readonly number[];
+  /** The node's addresses of the family, parsed (for loadBalancerSourceRanges that contain the node). */
+  readonly nodeIPs: readonly IpAddress[];
 }
 
 /** One element of a shared set or map (or of an endpoint map), and which one. */
@@ -405,7 +406,7 @@ export function planServicePort(
   ctx: ServicePortContext,
   slots: EndpointSlots,
 ): NftServicePort | undefined {
-  const policy = servicePortPolicy(sp);
+  const policy = servicePortPolicy(sp, ipFamilyOfTable(ctx.family));
   if (policy === undefined) return undefined;
   return new ServicePortPlanner(sp, policy, serviceObjectNames(sp), ctx, slots).plan();
 }
