@@ -14,11 +14,15 @@
  * VIPs 198.19.0.0/16 and 2001:2:0:f::/64.
  */
 import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { createExec, type Exec } from '../../kernel/exec.ts';
 import { createNft, type Nft } from '../../kernel/nft.ts';
 import { kernelTestSkip, LAB_TOOLS } from '../../lab/kernel_tools.ts';
+import { KPROXY_ARGV } from '../../lab/kproxy_daemon.ts';
 import { createLab, type Lab } from '../../lab/lab.ts';
 import type { ProbeResult } from '../../lab/probe.ts';
 import { countNames, runProbe } from '../../lab/run_probe.ts';
@@ -30,7 +34,7 @@ import {
   type ServicePortFixture,
   servicePort,
 } from '../common/testing/fixtures.ts';
-import { availableFamilies, DualStackProxier, renderFamilies } from '../dual_stack.ts';
+import { availableFamilies, DualStackProxier } from '../dual_stack.ts';
 import type { ProxierDeps } from '../mode.ts';
 import { nftablesMode } from './index.ts';
 
@@ -367,11 +371,69 @@ describe('nftables mode on a real dual-stack kernel', { skip }, () => {
   });
 
   it('has nft -c accept what `kproxy rules --ip-family IPv6` prints, and both families together', async () => {
-    const current = state();
-    for (const family of ['IPv6', undefined] as const) {
-      const text = renderFamilies(nftablesMode, current, deps.options, family);
-      const r = await exec('nft', ['-c', '-f', '-'], { input: text });
-      assert.equal(r.code, 0, `${family ?? 'both'}: ${r.stderr}`);
+    const dir = await mkdtemp(join(tmpdir(), 'kproxy-nft6-'));
+    try {
+      // A dual-stack Service with IPv4 and IPv6 EndpointSlices, as a user writes them.
+      await writeFile(
+        join(dir, 'web.yaml'),
+        `
+apiVersion: v1
+kind: Service
+metadata: { name: web, namespace: nft6 }
+spec:
+  type: NodePort
+  ipFamilyPolicy: RequireDualStack
+  ipFamilies: [IPv6, IPv4]
+  clusterIP: 2001:2:0:f::40
+  clusterIPs: [2001:2:0:f::40, 198.19.0.40]
+  ports: [{ name: http, port: 80, targetPort: 9000, nodePort: 30090 }]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: { name: web-1, namespace: nft6, labels: { kubernetes.io/service-name: web } }
+addressType: IPv6
+ports: [{ name: http, port: 9000, protocol: TCP }]
+endpoints:
+${lab.pods.map((p) => `  - addresses: ['${p.ip6}']`).join('\n')}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: { name: web-2, namespace: nft6, labels: { kubernetes.io/service-name: web } }
+addressType: IPv4
+ports: [{ name: http, port: 9000, protocol: TCP }]
+endpoints:
+${lab.pods.map((p) => `  - addresses: ['${p.ip}']`).join('\n')}
+`,
+      );
+      const rules = (family: readonly string[]) =>
+        lab.exec(lab.node.ns, [
+          ...KPROXY_ARGV,
+          'rules',
+          '--proxy-mode',
+          'nftables',
+          ...family,
+          '--manifests',
+          dir,
+          '--hostname-override',
+          'node-a',
+          '--cluster-cidr',
+          `${CLUSTER_CIDR},${CLUSTER_CIDR6}`,
+        ]);
+      const v6 = await rules(['--ip-family', 'IPv6']);
+      assert.equal(v6.code, 0, v6.stderr);
+      assert.match(v6.stdout, /^add table ip6 kube-proxy/);
+      assert.match(v6.stdout, /^\t2001:2:0:f::40 \. tcp \. 80 : goto /m);
+      assert.doesNotMatch(v6.stdout, /198\.19\./);
+      const both = await rules([]);
+      assert.equal(both.code, 0, both.stderr);
+      assert.match(both.stdout, /^# IPv4\nadd table ip kube-proxy/);
+      assert.match(both.stdout, /^# IPv6\nadd table ip6 kube-proxy/m);
+      for (const text of [v6.stdout, both.stdout]) {
+        const check = await exec('nft', ['-c', '-f', '-'], { input: text });
+        assert.equal(check.code, 0, check.stderr);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 
