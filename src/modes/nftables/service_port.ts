@@ -398,7 +398,7 @@ class ServicePortPlanner {
  * @param sp the service port (endpoints selected by the tracker)
  * @param ctx the flags shared by every service port
  * @param slots where its policy chains get their endpoint-map slots
- * @returns what it puts into the table, or undefined when it has no IPv4 cluster IP (IPv6 is not planned yet)
+ * @returns what it puts into the table, or undefined when it has no cluster IP of the table's family
  * @example planServicePort(state.servicePorts.get('ns1/svc1:p80/TCP')!, ctx, new EndpointSlots())?.chains.map((c) => c.name)
  */
 export function planServicePort(
