@@ -319,12 +319,14 @@ export async function checkNftHost(exec: Exec, options: NftHostOptions = {}): Pr
       `The nftables mode needs Linux ${MIN_KERNEL_VERSION} or later: this host runs ${kernel}`,
     );
   }
+  const family = options.family ?? 'ip';
   try {
-    await nft.check(probeScript(options.family ?? 'ip'));
+    await nft.check(probeScript(family));
   } catch (error) {
     if (!(error instanceof NftTransactionError)) throw error;
+    const what = family === 'ip' ? 'the mode needs' : 'the mode needs for IPv6 (an ip6 table)';
     throw new NftUnavailableError(
-      `The kernel lacks an nftables feature the mode needs: ${error.reason}${error.lineText === undefined ? '' : `: ${error.lineText}`}`,
+      `The kernel lacks an nftables feature ${what}: ${error.reason}${error.lineText === undefined ? '' : `: ${error.lineText}`}`,
       { cause: error },
     );
   }

@@ -39,6 +39,12 @@ export interface RecordedNftTransaction {
 export interface FakeNftOptions {
   /** What `nft --version` says (default `1.0.6`, the version the fake mimics). */
   readonly version?: string | undefined;
+  /**
+   * Families this kernel has no nf_tables support for (built without CONFIG_NF_TABLES_IPV6, say): every
+   * command on a table of one is refused as the kernel refuses it, `Could not process rule: Address family
+   * not supported by protocol` (also under `-c`, which the kernel checks).
+   */
+  readonly unsupportedFamilies?: readonly NftFamily[] | undefined;
 }
 
 const RELEASE_NAME = 'Lester Gooch #5';
@@ -62,9 +68,11 @@ export class FakeNft {
   readonly #version: string;
   readonly #data: RulesetData = { tables: new Map(), nextTableHandle: 1 };
   readonly #failures: string[] = [];
+  readonly #unsupported: ReadonlySet<NftFamily>;
 
   constructor(options: FakeNftOptions = {}) {
     this.#version = options.version ?? '1.0.6';
+    this.#unsupported = new Set(options.unsupportedFamilies ?? []);
   }
 
   /** An exec that runs `nft` against the fake; any other program is not found (exit 127). */
@@ -162,6 +170,14 @@ export class FakeNft {
     const journal = new Journal();
     try {
       const commands = splitCommands(tokenize(script)).map(parseCommand);
+      const unsupported = commands.find((c) => this.#unsupported.has(c.family));
+      if (unsupported !== undefined) {
+        const tokens = unsupported.tokens;
+        throw new NftRefusal(
+          [tokens[0]!, tokens.at(-1)!],
+          'Could not process rule: Address family not supported by protocol',
+        );
+      }
       const ruleset = new NftRuleset(this.#data, journal);
       for (const command of commands) ruleset.apply(command);
       if (check) journal.rollback();

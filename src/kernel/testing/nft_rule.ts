@@ -216,17 +216,20 @@ class RuleReader {
       return kind;
     }
     const to = c.next();
-    const m = /^(?:\[(.+)\]|([^:[\]]+))(?::(\d+))?$/.exec(to.text);
-    const address = m?.[1] ?? m?.[2];
-    if (m === null || address === undefined || (this.#lookups.family === 'ip') !== (m[1] === undefined)) {
-      throw unexpected(to, to);
-    }
+    // IPv6 takes its port only after brackets: nft reads `fd00::1:80` as the address fd00::1:80.
+    const m =
+      this.#lookups.family === 'ip'
+        ? /^([^:[\]]+)(?::(\d+))?$/.exec(to.text)
+        : (/^\[(.+)\](?::(\d+))?$/.exec(to.text) ?? /^([^[\]]+)()$/.exec(to.text));
+    const address = m?.[1];
+    if (m === null || address === undefined) throw unexpected(to, to);
     parseValue(addressType(this.#lookups.family), { ...to, text: address }, false);
-    if (m[3] !== undefined) {
+    const port = m[2] === '' ? undefined : m[2];
+    if (port !== undefined) {
       if (!this.#transport) {
         throw new NftRefusal(to, 'transport protocol mapping is only valid after transport protocol match');
       }
-      if (Number(m[3]) > 65535) throw new NftRefusal(to, 'Service out of range');
+      if (Number(port) > 65535) throw new NftRefusal(to, 'Service out of range');
     }
     return kind;
   }

@@ -10,6 +10,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 
 const GOLDEN = new URL('../../modes/nftables/testdata/', import.meta.url);
 const T = 'ip kube-proxy';
+/** An IPv6 table of its own, beside the `ip6 kube-proxy` the golden scripts leave. */
+const T6 = 'ip6 kpt-v6';
 
 /** One script, and what nft does with it. */
 export interface NftStep {
@@ -131,6 +133,33 @@ export const PARTIAL_STEPS: readonly NftStep[] = [
     'add map ip6 kube-proxy m { type ipv6_addr . inet_proto . inet_service : verdict ; }',
     'add element ip6 kube-proxy m { fd00:0:0::0001 . tcp . 443 : goto c, 2001:db8::1 . udp . 53 : drop }',
     'add rule ip6 kube-proxy c ip6 saddr != { fd00::/64, fd01::1 } meta l4proto tcp dnat to [fd00::2]:80',
+  ),
+  ok(
+    'the IPv6 table as the mode writes it: endpoint maps, affinity, hairpin, dnat ip6',
+    `add table ${T6}`,
+    `add map ${T6} eps { typeof numgen random mod 1 : ip6 daddr ; }`,
+    `add map ${T6} pairs { typeof numgen random mod 1 : ip6 daddr . tcp dport ; }`,
+    `add set ${T6} aff { type ipv6_addr ; flags dynamic,timeout ; timeout 600s ; }`,
+    `add set ${T6} hairpin { type ipv6_addr . ipv6_addr ; }`,
+    `add chain ${T6} nat { type nat hook prerouting priority -100 ; }`,
+    `add chain ${T6} post { type nat hook postrouting priority 100 ; }`,
+    `add chain ${T6} pick`,
+    `add element ${T6} eps { 0 : fd00:10:180::1, 1 : fd00:10:180::2 }`,
+    `add element ${T6} pairs { 0 : fd00:10:180::1 . 80 }`,
+    `add element ${T6} hairpin { fd00:10:180::1 . fd00:10:180::1 }`,
+    `add rule ${T6} nat jump pick`,
+    `add rule ${T6} pick ip6 daddr fd00:172:30::41 tcp dport 80 dnat ip6 to numgen random mod 2 offset 0 map @eps : 80`,
+    `add rule ${T6} pick meta l4proto tcp dnat ip6 to numgen random mod 1 offset 0 map @pairs`,
+    `add rule ${T6} pick update @aff { ip6 saddr }`,
+    `add rule ${T6} post ct status dnat ip6 saddr . ip6 daddr @hairpin masquerade fully-random`,
+    `add rule ${T6} post fib daddr type local ip6 daddr != ::1 return`,
+  ),
+  ok(
+    // Why the mode writes `[fd00::1]:80`: without brackets, the port is read as the address's last group.
+    'an IPv6 dnat target without brackets: an address (fd00::1:80), no port',
+    `add chain ${T6} dn`,
+    `add rule ${T6} dn meta l4proto tcp dnat to fd00::1:80`,
+    `delete chain ${T6} dn`,
   ),
   { ...ok('a check commits nothing', 'add table ip kpt-checked', 'add chain ip kpt-checked c'), check: true },
   ok(
@@ -371,6 +400,36 @@ export const REFUSED_STEPS: readonly NftStep[] = [
     2,
     `add map ${T} endpoints-tcp-8 { typeof numgen random mod 1 : ip daddr . tcp dport ; }`,
     `add element ${T} endpoints-tcp-8 { 7 : 10.1.1.1 . 80, 7 : 10.1.1.2 . 80 }`,
+  ),
+  refused('an IPv4 address in an IPv6 set', 1, `add element ${T6} hairpin { 10.0.0.1 . 10.0.0.1 }`),
+  refused(
+    'an IPv6 address in an IPv6 map of IPv4 endpoints',
+    1,
+    `add element ${T} endpoint-ips-tcp-0 { 9 : fd00::1 }`,
+  ),
+  refused(
+    'an ip selector in an ip6 table',
+    2,
+    `add chain ${T6} j`,
+    `add rule ${T6} j ip daddr 10.0.0.1 accept`,
+  ),
+  refused(
+    'an ip6 selector in an ip table',
+    2,
+    `add chain ${T} j`,
+    `add rule ${T} j ip6 daddr fd00::1 accept`,
+  ),
+  refused(
+    'an IPv4 dnat target in an ip6 table',
+    2,
+    `add chain ${T6} dn`,
+    `add rule ${T6} dn meta l4proto tcp dnat to 10.0.0.1:80`,
+  ),
+  refused(
+    'dnat ip through a map of IPv6 endpoints',
+    2,
+    `add chain ${T6} dn`,
+    `add rule ${T6} dn meta l4proto tcp dnat ip to numgen random mod 2 offset 0 map @eps : 80`,
   ),
   refused('an unknown command word', 2, `add table ${T}`, `bogus chain ${T} x`),
   refused('an unknown expression in a rule', 2, `add chain ${T} j`, `add rule ${T} j frobnicate 3 accept`),

@@ -20,6 +20,8 @@ import { traceNftablesState } from './trace.ts';
 /** The nftables mode. */
 export const nftablesMode: ModeDefinition = {
   name: 'nftables',
+  // One Proxier per family, each with its own table (`ip kube-proxy`, `ip6 kube-proxy`), as upstream.
+  ipFamilies: ['IPv4', 'IPv6'],
   // The full-sync script over no table: what `run` sends on a fresh host.
   renderRules: (state, options) => fullSyncScript(planNftables(state, options), undefined).text,
   trace: (state, options, packet) =>

@@ -2,10 +2,11 @@
  * Names and comments of the nftables mode, and the rules that keep object names out of the script's
  * syntax.
  *
- * Names follow upstream (pkg/proxy/nftables): everything lives in table `ip kube-proxy`, so names need no
- * `kube-` prefix; per-service objects are `PREFIX-HASH-namespace/name/protocol/port` and per-endpoint
- * ones `PREFIX-HASH-namespace/name/protocol/port__ip/port`, HASH being the first 8 base32 characters of
- * sha256 of the rest (so a kube-proxy user finds the same names for the same service).
+ * Names follow upstream (pkg/proxy/nftables): everything lives in table `ip kube-proxy` (`ip6 kube-proxy`
+ * for IPv6), so names need no `kube-` prefix; per-service objects are
+ * `PREFIX-HASH-namespace/name/protocol/port` and per-endpoint ones
+ * `PREFIX-HASH-namespace/name/protocol/port__ip/port`, HASH being the first 8 base32 characters of sha256
+ * of the rest (so a kube-proxy user finds the same names for the same service).
  *
  * Why the checks: an nft identifier may hold only `[A-Za-z0-9_./-]` and starts with a letter here (the
  * prefix), names are at most {@link NFT_NAME_MAX} bytes (the kernel's NFT_NAME_MAXLEN 256 with its NUL),
@@ -19,7 +20,7 @@
  */
 import { sha256Base32 } from '../common/base32.ts';
 
-/** kproxy's table, as upstream's (`ip kube-proxy`; `ip6 kube-proxy` for IPv6 later). */
+/** kproxy's table, as upstream's: `ip kube-proxy` for IPv4, `ip6 kube-proxy` for IPv6. */
 export const NFT_TABLE = 'kube-proxy';
 
 /** The longest chain, set or map name the kernel accepts (NFT_NAME_MAXLEN minus the NUL). */
@@ -251,7 +252,7 @@ export interface EndpointObjectNames {
  * Names an endpoint's chain and affinity set as upstream does.
  *
  * @param sp the service port
- * @param ip the endpoint's address (canonical IPv4; an IPv6 one would have its colons made dots)
+ * @param ip the endpoint's address, canonical (an IPv6 one has its colons made dots, as upstream)
  * @param port the endpoint's port
  * @returns its names
  * @example endpointObjectNames(sp, '10.180.0.1', 80).chain // 'endpoint-5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80'

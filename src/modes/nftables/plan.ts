@@ -1,6 +1,6 @@
 /**
  * The nftables mode's plan: upstream kube-proxy's nftables ruleset (pkg/proxy/nftables, 1.33) for a
- * {@link ProxyState}, as a pure value. One table (`ip kube-proxy`) holding
+ * {@link ProxyState}, as a pure value. One table (`ip kube-proxy`, or `ip6 kube-proxy` for IPv6) holding
  *
  * - base chains on the netfilter hooks that jump to a few fixed chains (fixed_objects.ts);
  * - verdict maps that dispatch in one lookup, whatever the number of services: `service-ips`
@@ -21,24 +21,26 @@
  * whole; the shared maps are sorted element lists, so an applier diffs two plans element by element and
  * chain by chain (service ports that `reuse` kept are the same objects, so a reference check suffices).
  *
- * IPv4 only for now (IPv6 addresses are skipped, as in the iptables mode); `family` is a field so that a
- * dual-stack node can run an `ip6` plan beside this one. Where kproxy departs from upstream, and why:
- * docs/nftables-mode.md.
+ * One IP family per plan, as upstream runs one proxier per family: `options.ipFamily` IPv4 (or none)
+ * plans table `ip kube-proxy`, IPv6 plans `ip6 kube-proxy` with `ip6` matches, `ipv6_addr` keys and
+ * `dnat ip6 to`; the state is the family's view, and addresses of the other family are skipped. Where
+ * kproxy departs from upstream, and why: docs/nftables-mode.md.
  *
  * @module
  */
 import type { PlanOptions } from '../../contracts/plan_options.ts';
 import {
-  cidrContains,
-  formatIpv4,
-  type Ipv4Cidr,
-  LOOPBACK_CIDR,
-  parseIpv4,
-  parseIpv4Cidr,
+  cidrContainsIp,
+  formatIp,
+  type IpAddress,
+  type IpCidr,
+  parseCidr,
+  parseIp,
 } from '../../kernel/iptables_address.ts';
 import type { ProxyState, ServicePortKey, StateChange } from '../../model/types.ts';
 import { masqueradeMark } from '../common/iptables_base_chains.ts';
 import { localMatchFor } from '../common/local_detector.ts';
+import { ipFamilyOfTable, loopbackOf } from './addresses.ts';
 import type { SlotsTaken } from './endpoint_slots.ts';
 import { baseChains, fixedChains, sharedContainers } from './fixed_objects.ts';
 import { CLUSTER_IP_CHAIN_PREFIX, NFT_NAMES, NFT_TABLE } from './names.ts';
@@ -90,14 +92,28 @@ export interface NftablesPlanReuse {
   readonly change: StateChange;
 }
 
+/**
+ * The table family of a plan: `ip` for IPv4 (and when the options name no family), `ip6` for IPv6.
+ *
+ * @param options the plan options
+ * @returns `ip` or `ip6`
+ * @example nftFamilyOf({ ...options, ipFamily: 'IPv6' }) // 'ip6'
+ */
+export function nftFamilyOf(options: Pick<PlanOptions, 'ipFamily'>): NftFamily {
+  return options.ipFamily === 'IPv6' ? 'ip6' : 'ip';
+}
+
 function contextFor(options: PlanOptions, warnings: string[]): ServicePortContext {
-  const local = localMatchFor(options, 4, warnings);
+  const family = nftFamilyOf(options);
+  const local = localMatchFor(options, family === 'ip' ? 4 : 6, warnings);
   return {
-    family: 'ip',
+    family,
     mark: masqueradeMark(options.masqueradeBit),
     masqueradeAll: options.masqueradeAll,
     local,
-    nodeIPs: options.nodeIPs.map(parseIpv4).filter((n): n is number => n !== undefined),
+    nodeIPs: options.nodeIPs
+      .map((ip) => parseIp(ip, ipFamilyOfTable(family)))
+      .filter((n): n is IpAddress => n !== undefined),
   };
 }
 
@@ -116,20 +132,21 @@ function contextKey(ctx: ServicePortContext): string {
  * when it is not (every local address but loopback). Loopback addresses are skipped: kproxy has no
  * localhost NodePorts, as upstream's nftables mode.
  */
-function nodePortIPs(options: PlanOptions, warnings: string[]): string[] | undefined {
+function nodePortIPs(family: NftFamily, options: PlanOptions, warnings: string[]): string[] | undefined {
+  const ipFamily = ipFamilyOfTable(family);
   const cidrs = options.nodePortAddresses
-    .map((c) => parseIpv4Cidr(c))
-    .filter((c): c is Ipv4Cidr => c !== undefined);
+    .map((c) => parseCidr(c, ipFamily))
+    .filter((c): c is IpCidr => c !== undefined);
   if (cidrs.length === 0) return undefined;
   const out = new Set<string>();
   for (const text of options.nodeIPs) {
-    const ip = parseIpv4(text);
-    if (ip === undefined || !cidrs.some((c) => cidrContains(c, ip))) continue;
-    if (cidrContains(LOOPBACK_CIDR, ip)) {
+    const ip = parseIp(text, ipFamily);
+    if (ip === undefined || !cidrs.some((c) => cidrContainsIp(c, ip))) continue;
+    if (cidrContainsIp(loopbackOf(family), ip)) {
       warnings.push(`--nodeport-addresses includes ${text}: localhost NodePorts are not supported`);
       continue;
     }
-    out.add(formatIpv4(ip));
+    out.add(formatIp(ip));
   }
   return [...out];
 }
@@ -165,7 +182,7 @@ export function planNftables(
   );
   const servicePorts = planned.servicePorts;
 
-  const nodePorts = nodePortIPs(options, warnings);
+  const nodePorts = nodePortIPs(ctx.family, options, warnings);
   const given = new Map<string, NftElement[]>();
   if (nodePorts !== undefined) {
     given.set(

@@ -38,7 +38,8 @@ import {
 } from '../common/udp_conntrack.ts';
 import type { Proxier, ProxierDeps } from '../mode.ts';
 import { NFT_NAMES, NFT_TABLE } from './names.ts';
-import { type NftablesPlan, planNftables } from './plan.ts';
+import { type NftablesPlan, nftFamilyOf, planNftables } from './plan.ts';
+import type { NftFamily } from './ruleset.ts';
 import {
   cleanupScript,
   fullSyncScript,
@@ -64,9 +65,13 @@ const STALE_BASE_CHAIN = { type: 'filter', hook: 'input', priority: 0 } as const
 /** How long a flushed stale chain waits before it is deleted (upstream's second). */
 export const STALE_CHAIN_DELAY_MS = 1000;
 
-/** The nftables Proxier (IPv4: table `ip kube-proxy`). */
+/**
+ * The nftables Proxier of one IP family: `deps.options.ipFamily` IPv4 (or unset) owns table `ip
+ * kube-proxy`, IPv6 owns `ip6 kube-proxy`; neither ever touches the other's table.
+ */
 export class NftablesProxier implements Proxier {
   readonly #options: PlanOptions;
+  readonly #family: NftFamily;
   readonly #log: Logger;
   readonly #nft: Nft;
   readonly #conntrack: Conntrack;
@@ -85,6 +90,7 @@ export class NftablesProxier implements Proxier {
    */
   constructor(deps: ProxierDeps, seams: NftablesProxierSeams = {}) {
     this.#options = deps.options;
+    this.#family = nftFamilyOf(deps.options);
     this.#log = deps.logger;
     this.#metrics = deps.metrics;
     this.#nft = seams.nft ?? createNft(deps.exec);
@@ -216,7 +222,7 @@ export class NftablesProxier implements Proxier {
       }
       return { chains, containers: known.containers };
     }
-    const listed = await this.#nft.listTable('ip', NFT_TABLE);
+    const listed = await this.#nft.listTable(this.#family, NFT_TABLE);
     if (listed !== undefined) {
       this.#log.info(
         { chains: listed.chains.size, setsAndMaps: listed.containers.size },
@@ -229,7 +235,7 @@ export class NftablesProxier implements Proxier {
   }
 
   async #canaryPresent(): Promise<boolean> {
-    return (await this.#nft.listContainer('ip', NFT_TABLE, 'set', NFT_NAMES.canary)) !== undefined;
+    return (await this.#nft.listContainer(this.#family, NFT_TABLE, 'set', NFT_NAMES.canary)) !== undefined;
   }
 
   /** Deletes the chains flushed at least a second ago, in their own transaction (failures are counted). */
@@ -241,7 +247,7 @@ export class NftablesProxier implements Proxier {
     }
     if (due.length === 0) return;
     try {
-      await this.#nft.apply(cleanupScript('ip', NFT_TABLE, due).text);
+      await this.#nft.apply(cleanupScript(this.#family, NFT_TABLE, due).text);
       for (const c of due) this.#staleChains.delete(c.name);
       this.#log.info({ chains: due.length }, 'Deleted stale nftables chains');
     } catch (error) {

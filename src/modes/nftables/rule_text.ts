@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { addressAndPort } from './addresses.ts';
 import type {
   NftAction,
   NftAddressOperand,
@@ -111,7 +112,7 @@ function actionText(a: NftAction, family: NftFamily, transported: boolean): stri
     case 'numgen':
       return `numgen random mod ${a.chains.length} vmap { ${a.chains.map((c, i) => `${i} : goto ${c}`).join(' , ')} }`;
     case 'dnat':
-      return `meta l4proto ${a.protocol} dnat to ${a.address}:${a.port}`;
+      return `meta l4proto ${a.protocol} dnat to ${addressAndPort(a.address, a.port)}`;
     case 'dnat-map':
       // As nft lists it back (`dnat ip to`), so that a listing and the script read alike.
       // `meta l4proto` gives the port mapping its protocol; after `tcp dport` it would test it twice

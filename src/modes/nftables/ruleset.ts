@@ -9,7 +9,7 @@
  * @module
  */
 
-/** The nftables address family: `ip` (IPv4) now, `ip6` when the plan goes dual-stack. */
+/** The nftables address family of a table: `ip` (IPv4) or `ip6` (IPv6), one plan per family. */
 export type NftFamily = 'ip' | 'ip6';
 
 /** Layer-4 protocols as nft spells them. */

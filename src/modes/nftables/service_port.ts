@@ -6,11 +6,12 @@
  *
  * @module
  */
-import { cidrContains, formatIpv4Cidr } from '../../kernel/iptables_address.ts';
+import { cidrContainsIp, formatCidr, type IpAddress } from '../../kernel/iptables_address.ts';
 import type { Endpoint, ServicePortKey, ServicePortState } from '../../model/types.ts';
 import type { LocalMatch } from '../common/local_detector.ts';
 import { type ServicePortPolicy, servicePortPolicy } from '../common/service_port_policy.ts';
 import type { UdpConntrackTargets } from '../common/udp_conntrack.ts';
+import { ipFamilyOfTable } from './addresses.ts';
 import { type EndpointSlot, type EndpointSlots, SLOT_KEYS, slotGroup, slotOffset } from './endpoint_slots.ts';
 import { nftLocalMatch } from './local_match.ts';
 import {
@@ -41,10 +42,10 @@ export interface ServicePortContext {
   /** The masquerade mark (e.g. `0x4000`); the mark-for-masquerade chain sets it. */
   readonly mark: string;
   readonly masqueradeAll: boolean;
-  /** How IPv4 pod traffic is told apart (`--detect-local-mode`); undefined when it cannot be. */
+  /** How pod traffic of the family is told apart (`--detect-local-mode`); undefined when it cannot be. */
   readonly local: LocalMatch | undefined;
-  /** The node's IPv4 addresses, parsed (for loadBalancerSourceRanges that contain the node). */
-  readonly nodeIPs: readonly number[];
+  /** The node's addresses of the family, parsed (for loadBalancerSourceRanges that contain the node). */
+  readonly nodeIPs: readonly IpAddress[];
 }
 
 /** One element of a shared set or map (or of an endpoint map), and which one. */
@@ -340,9 +341,9 @@ class ServicePortPlanner {
   #firewallChain(): NftChain[] {
     const { p, names, ctx } = this;
     if (p.loadBalancerIPs.length === 0 || p.sourceRanges.length === 0) return [];
-    const allowed = p.sourceRanges.map(formatIpv4Cidr);
+    const allowed = p.sourceRanges.map(formatCidr);
     // A VIP-like LB IP is often local to the node: the node's own requests then come from the LB IP.
-    const allowFromNode = p.sourceRanges.some((c) => ctx.nodeIPs.some((ip) => cidrContains(c, ip)));
+    const allowFromNode = p.sourceRanges.some((c) => ctx.nodeIPs.some((ip) => cidrContainsIp(c, ip)));
     if (allowFromNode) allowed.push(...p.loadBalancerIPs);
     return [
       {
@@ -397,7 +398,7 @@ class ServicePortPlanner {
  * @param sp the service port (endpoints selected by the tracker)
  * @param ctx the flags shared by every service port
  * @param slots where its policy chains get their endpoint-map slots
- * @returns what it puts into the table, or undefined when it has no IPv4 cluster IP (IPv6 is not planned yet)
+ * @returns what it puts into the table, or undefined when it has no cluster IP of the table's family
  * @example planServicePort(state.servicePorts.get('ns1/svc1:p80/TCP')!, ctx, new EndpointSlots())?.chains.map((c) => c.name)
  */
 export function planServicePort(
@@ -405,7 +406,7 @@ export function planServicePort(
   ctx: ServicePortContext,
   slots: EndpointSlots,
 ): NftServicePort | undefined {
-  const policy = servicePortPolicy(sp);
+  const policy = servicePortPolicy(sp, ipFamilyOfTable(ctx.family));
   if (policy === undefined) return undefined;
   return new ServicePortPlanner(sp, policy, serviceObjectNames(sp), ctx, slots).plan();
 }

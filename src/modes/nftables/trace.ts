@@ -2,6 +2,9 @@
  * `kproxy trace --proxy-mode nftables`: walks the first packet of a connection through a plan's
  * structure the way the kernel would, and answers with the same {@link TraceResult} as the other modes.
  *
+ * Either family: the plan's (`ip` or `ip6`) decides how addresses are read; a packet of the other family
+ * never reaches the table, and the trace says so. Backends print as `10.180.0.1:80` or `[fd00::1]:80`.
+ *
  * The walk: the base chains of each hook on the packet's path, by priority (from outside: prerouting,
  * then input when the destination after DNAT is local, else forward and postrouting; from the node
  * itself: output, postrouting, then prerouting's filter chains and input when it talks to itself). Verdict
@@ -14,10 +17,17 @@
  */
 import type { PlanOptions } from '../../contracts/plan_options.ts';
 import type { TracePacket, TraceResult, TraceVerdict } from '../../contracts/trace.ts';
-import { cidrContains, LOOPBACK_CIDR, parseIpv4, parseIpv4Cidr } from '../../kernel/iptables_address.ts';
+import {
+  cidrContainsIp,
+  formatIp,
+  type IpAddress,
+  parseCidr,
+  parseIp,
+} from '../../kernel/iptables_address.ts';
 import type { ProxyState } from '../../model/types.ts';
 import { combineTracedPaths } from '../../trace/combine_paths.ts';
 import { UNDECIDED_INTERFACE_NOTE } from '../../trace/local_detection_note.ts';
+import { addressAndPort, ipFamilyOfTable, loopbackOf } from './addresses.ts';
 import { type NftablesPlan, planNftables } from './plan.ts';
 import { elementText, ruleText } from './rule_text.ts';
 import type {
@@ -56,7 +66,7 @@ interface Walk {
   readonly chains: ReadonlyMap<string, NftChain>;
   /** Container name → element key text (`a . b . c`) → element. */
   readonly elements: ReadonlyMap<string, ReadonlyMap<string, NftElement>>;
-  readonly local: (ip: number) => boolean;
+  readonly local: (ip: IpAddress) => boolean;
   readonly source: string;
   readonly protocol: string;
   readonly destination: string;
@@ -82,12 +92,12 @@ function fork(b: Branch, p: number): Branch {
 function inOperand(w: Walk, o: NftAddressOperand, ip: string): boolean {
   switch (o.kind) {
     case 'prefixes': {
-      const n = parseIpv4(ip);
+      const n = parseIp(ip, ipFamilyOfTable(w.family));
       return (
         n !== undefined &&
         o.prefixes.some((text) => {
-          const cidr = parseIpv4Cidr(text);
-          return cidr !== undefined && cidrContains(cidr, n);
+          const cidr = parseCidr(text, ipFamilyOfTable(w.family));
+          return cidr !== undefined && cidrContainsIp(cidr, n);
         })
       );
     }
@@ -118,7 +128,7 @@ function matches(w: Walk, m: NftMatch, b: Branch): boolean {
       return hit !== m.negated;
     }
     case 'fib-local': {
-      const ip = parseIpv4(m.field === 'saddr' ? w.source : view(w, b).destination);
+      const ip = parseIp(m.field === 'saddr' ? w.source : view(w, b).destination, ipFamilyOfTable(w.family));
       return ip !== undefined && w.local(ip);
     }
     case 'mark-unset':
@@ -320,24 +330,35 @@ export function traceNftablesPlan(
   options: PlanOptions,
   packet: TracePacket,
 ): TraceResult {
-  const locals = options.nodeIPs.map(parseIpv4).filter((n): n is number => n !== undefined);
-  const local = (ip: number): boolean => cidrContains(LOOPBACK_CIDR, ip) || locals.includes(ip);
-  const source = parseIpv4(packet.source);
-  const destination = parseIpv4(packet.destination);
+  const family = plan.family;
+  const ipFamily = ipFamilyOfTable(family);
+  const locals = new Set(
+    options.nodeIPs.map((ip) => parseIp(ip, ipFamily)).filter((n): n is IpAddress => n !== undefined),
+  );
+  const loopback = loopbackOf(family);
+  const local = (ip: IpAddress): boolean => cidrContainsIp(loopback, ip) || locals.has(ip);
+  const source = parseIp(packet.source, ipFamily);
+  const destination = parseIp(packet.destination, ipFamily);
   if (source === undefined || destination === undefined) {
-    return { verdict: 'NONE', masquerade: false, backends: [], path: ['Only IPv4 packets can be traced'] };
+    return {
+      verdict: 'NONE',
+      masquerade: false,
+      backends: [],
+      path: [`Only ${ipFamily} packets go through table ${family} ${plan.table}`],
+    };
   }
   const chains = new Map<string, NftChain>();
   for (const c of [...plan.baseChains, ...plan.chains]) chains.set(c.name, c);
   for (const sp of plan.servicePorts.values()) for (const c of sp.chains) chains.set(c.name, c);
   const w: Walk = {
-    family: plan.family,
+    family,
     chains,
     elements: indexElements(plan),
     local,
-    source: packet.source,
+    // As the plan writes addresses (canonical), so that set lookups find them.
+    source: formatIp(source),
     protocol: packet.protocol.toLowerCase(),
-    destination: packet.destination,
+    destination: formatIp(destination),
     port: packet.port,
     // The node's own packets have no input interface (iifname is empty in output and postrouting).
     inInterface: local(source) ? (packet.inInterface ?? '') : packet.inInterface,
@@ -348,7 +369,7 @@ export function traceNftablesPlan(
       .filter((c) => c.hook === h && (!filterOnly || c.type === 'filter'))
       .sort((a, b) => a.priority - b.priority);
   const toNode = (b: Branch): boolean => {
-    const ip = parseIpv4(view(w, b).destination);
+    const ip = parseIp(view(w, b).destination, ipFamily);
     return ip !== undefined && local(ip);
   };
 
@@ -375,7 +396,7 @@ export function traceNftablesPlan(
     finals.map((b) => ({
       probability: b.p,
       verdict: verdictOf(b),
-      backend: b.dnat === undefined ? undefined : `${b.dnat.address}:${b.dnat.port}`,
+      backend: b.dnat === undefined ? undefined : addressAndPort(b.dnat.address, b.dnat.port),
       masquerade: b.masquerade,
       steps: b.path,
     })),
