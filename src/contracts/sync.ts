@@ -31,6 +31,12 @@ export interface SyncOptions {
    * (first sync, canary chain gone); it says so in {@link SyncReport.kind}.
    */
   readonly full: boolean;
+  /**
+   * Why the kernel state is being repaired (the daemon's integrity check found the rules damaged), or
+   * undefined. A repair is a full sync, followed by removing what the outage left behind (modes/common
+   * heal_conntrack.ts: connection-tracking entries created without NAT while the rules were missing).
+   */
+  readonly repair?: string | undefined;
 }
 
 /** What the daemon tells observers (metrics, health) about each sync. */

@@ -18,6 +18,7 @@ import { KproxyError } from '../contracts/errors.ts';
 import { type Exec, KernelError, mustExec } from './exec.ts';
 import { compareVersions } from './iptables.ts';
 import {
+  countChainRules,
   type NftChainInfo,
   type NftFamily,
   type NftListedContainer,
@@ -63,6 +64,11 @@ export interface Nft {
     kind: 'set' | 'map',
     name: string,
   ): Promise<NftListedContainer | undefined>;
+  /**
+   * How many rules one chain holds (`nft -j list chain`); undefined when the chain or its table does not
+   * exist. Costs what the chain holds: used on the few fixed chains to notice a flush behind our back.
+   */
+  chainRuleCount(family: NftFamily, table: string, chain: string): Promise<number | undefined>;
   /** Every table of every family (kproxy's and other programs'). Slow at scale: nft reads every rule. */
   listTables(): Promise<NftTableName[]>;
   /** Deletes a table with everything in it; false when there is no such table. */
@@ -209,6 +215,10 @@ export function createNft(exec: Exec): Nft {
     async listContainer(family, table, kind, name) {
       const json = await list([kind, family, table, name]);
       return json === undefined ? undefined : parseContainerListing(json, kind);
+    },
+    async chainRuleCount(family, table, chain) {
+      const json = await list(['chain', family, table, chain]);
+      return json === undefined ? undefined : countChainRules(json, family, table, chain);
     },
     async listTables() {
       return parseTablesListing((await list(['tables'])) ?? '{"nftables":[]}');

@@ -332,3 +332,22 @@ export function parseTablesListing(json: string): NftTableName[] {
     .filter(([kind]) => kind === 'table')
     .map(([, o]) => ({ family: str(o, 'family'), name: str(o, 'name') }));
 }
+
+/**
+ * Reads `nft -j list chain FAMILY TABLE CHAIN`: how many rules the chain holds.
+ *
+ * @param json its standard output
+ * @param family the table's family
+ * @param table the table's name
+ * @param chain the chain's name
+ * @returns the number of rules
+ * @throws {NftParseError} when it is not nft's JSON
+ * @example countChainRules(stdout, 'ip', 'kube-proxy', 'services') // 2
+ */
+export function countChainRules(json: string, family: NftFamily, table: string, chain: string): number {
+  let rules = 0;
+  for (const [kind, o] of nftObjects(json)) {
+    if (kind === 'rule' && inTable(o, family, table) && str(o, 'chain') === chain) rules++;
+  }
+  return rules;
+}

@@ -23,6 +23,12 @@ export interface Proxier {
    * capture VIP traffic that nobody serves any more.
    */
   stop(): Promise<void>;
+  /**
+   * Whether the kernel still holds what the last sync programmed, cheaply (a canary, the jumps into the
+   * mode's chains, the dispatch chain's rules): the reason it does not, or undefined. The daemon calls it
+   * between syncs (runner/integrity_watch.ts) and repairs at once; never called during a sync.
+   */
+  checkIntact?(): Promise<string | undefined>;
 }
 
 /** What a Proxier gets from the daemon. */

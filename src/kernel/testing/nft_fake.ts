@@ -218,6 +218,15 @@ export class FakeNft {
       const t = this.#data.tables.get(`${family} ${table}`);
       if (t === undefined) return missing(2);
       objects.push({ table: tableJson(t) }, ...tableObjects(t));
+    } else if (kind === 'chain' && what.length === 4) {
+      const t = this.#data.tables.get(`${family} ${table}`);
+      if (t === undefined) return missing(2);
+      const c = t.chains.get(name!);
+      if (c === undefined) return missing(3);
+      objects.push(
+        ...chainObjects(t).filter((o) => (o as { chain: { name: string } }).chain.name === name),
+        ...tableObjects(t).filter((o) => (o as { rule?: { chain: string } }).rule?.chain === name),
+      );
     } else if ((kind === 'set' || kind === 'map') && what.length === 4) {
       const t = this.#data.tables.get(`${family} ${table}`);
       if (t === undefined) return missing(2);

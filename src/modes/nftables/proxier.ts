@@ -20,6 +20,10 @@
  *   (`..._nftables_cleanup_failures_total`) and retried.
  * - **UDP conntrack**: after a successful sync, the entries the plan change left stale are deleted (a pure
  *   function of the two plans: modes/common/udp_conntrack.ts).
+ * - **Integrity and healing**: between syncs the daemon asks {@link NftablesProxier.checkIntact} (the
+ *   canary, and the rule counts of the chains every packet to a service goes through); after a sync that
+ *   repaired damage, a lost canary or the first sync of the process, connection-tracking entries that the
+ *   outage left without NAT are deleted (modes/common/heal_conntrack.ts).
  *
  * @module
  */
@@ -27,9 +31,11 @@ import type { Logger } from 'pino';
 import type { PlanOptions } from '../../contracts/plan_options.ts';
 import type { SyncOptions, SyncReport } from '../../contracts/sync.ts';
 import { type Conntrack, createConntrack } from '../../kernel/conntrack.ts';
+import { type ConntrackTable, createConntrackTable } from '../../kernel/conntrack_table.ts';
 import { createNft, type Nft, NftTransactionError } from '../../kernel/nft.ts';
 import type { ProxyMetrics } from '../../metrics/proxy_metrics.ts';
-import type { ProxyState, StateChange } from '../../model/types.ts';
+import type { IPFamily, ProxyState, StateChange } from '../../model/types.ts';
+import { healUnnatedConntrack } from '../common/heal_conntrack.ts';
 import {
   deleteUdpConntrack,
   describeUdpConntrackDeletion,
@@ -55,6 +61,8 @@ import {
 export interface NftablesProxierSeams {
   readonly nft?: Nft | undefined;
   readonly conntrack?: Conntrack | undefined;
+  /** The conntrack table, for healing after an outage. */
+  readonly conntrackTable?: ConntrackTable | undefined;
   /** Milliseconds, for the age of stale chains (default `Date.now`). */
   readonly now?: (() => number) | undefined;
 }
@@ -66,6 +74,13 @@ const STALE_BASE_CHAIN = { type: 'filter', hook: 'input', priority: 0 } as const
 export const STALE_CHAIN_DELAY_MS = 1000;
 
 /**
+ * The chains {@link NftablesProxier.checkIntact} counts the rules of: the hooks into the service dispatch
+ * and the dispatch itself. A flush of the table (or of one of them) empties them; listing each costs what
+ * it holds (a few rules), unlike a listing of the table (every endpoint element).
+ */
+const WATCHED_CHAINS = ['nat-prerouting', 'nat-output', 'services'] as const;
+
+/**
  * The nftables Proxier of one IP family: `deps.options.ipFamily` IPv4 (or unset) owns table `ip
  * kube-proxy`, IPv6 owns `ip6 kube-proxy`; neither ever touches the other's table.
  */
@@ -75,6 +90,10 @@ export class NftablesProxier implements Proxier {
   readonly #log: Logger;
   readonly #nft: Nft;
   readonly #conntrack: Conntrack;
+  readonly #conntrackTable: ConntrackTable;
+  readonly #ipFamily: IPFamily;
+  /** The next successful sync repairs an outage: heal conntrack after it. */
+  #healNext = true;
   readonly #metrics: ProxyMetrics | undefined;
   readonly #now: () => number;
   #applied: NftablesPlan | undefined;
@@ -95,7 +114,25 @@ export class NftablesProxier implements Proxier {
     this.#metrics = deps.metrics;
     this.#nft = seams.nft ?? createNft(deps.exec);
     this.#conntrack = seams.conntrack ?? createConntrack(deps.exec);
+    this.#conntrackTable = seams.conntrackTable ?? createConntrackTable(deps.exec);
+    this.#ipFamily = deps.options.ipFamily ?? 'IPv4';
     this.#now = seams.now ?? Date.now;
+  }
+
+  async checkIntact(): Promise<string | undefined> {
+    const applied = this.#applied;
+    if (applied === undefined) return undefined;
+    const table = `${this.#family} ${NFT_TABLE}`;
+    if (!(await this.#canaryPresent())) return `the nftables table ${table} (or its canary set) is gone`;
+    for (const name of WATCHED_CHAINS) {
+      const chain = [...applied.baseChains, ...applied.chains].find((c) => c.name === name);
+      if (chain === undefined || chain.rules.length === 0) continue;
+      const rules = await this.#nft.chainRuleCount(this.#family, NFT_TABLE, name);
+      if (rules === undefined) return `chain ${name} of ${table} is gone`;
+      if (rules < chain.rules.length)
+        return `chain ${name} of ${table} holds ${rules} of its ${chain.rules.length} rules`;
+    }
+    return undefined;
   }
 
   /** The plan the kernel holds after the last successful sync. */
@@ -111,7 +148,13 @@ export class NftablesProxier implements Proxier {
   async sync(state: ProxyState, change: StateChange, options?: SyncOptions): Promise<SyncReport> {
     await this.#deleteStaleChains();
     const previous = this.#applied;
-    const full = (options?.full ?? false) || this.#needFull || previous === undefined;
+    const repair = options?.repair;
+    if (repair !== undefined) {
+      this.#log.warn({ reason: repair }, 'Repairing the nftables table');
+      this.#tableKnown = false;
+      this.#healNext = true;
+    }
+    const full = (options?.full ?? false) || this.#needFull || previous === undefined || repair !== undefined;
     const partial =
       full || previous === undefined ? undefined : await this.#partialSync(previous, state, change);
     const { plan, input } = partial ?? (await this.#fullSync(state));
@@ -129,6 +172,10 @@ export class NftablesProxier implements Proxier {
     this.#applied = plan;
     this.#tableKnown = true;
     this.#needFull = false;
+    if (this.#healNext) {
+      this.#healNext = false;
+      await this.#heal(state);
+    }
     return {
       kind: partial === undefined ? 'full' : 'partial',
       servicePortsWritten: input.servicePortsWritten,
@@ -192,6 +239,20 @@ export class NftablesProxier implements Proxier {
       'The nftables canary set is gone (table deleted or replaced behind our back?): syncing fully',
     );
     this.#tableKnown = false;
+    this.#healNext = true;
+  }
+
+  /** Deletes the conntrack entries an outage left without NAT (failures are logged: the rules are in). */
+  async #heal(state: ProxyState): Promise<void> {
+    const { deleted, error } = await healUnnatedConntrack(this.#conntrackTable, state, this.#ipFamily);
+    if (deleted.length > 0) {
+      this.#log.info(
+        { entries: deleted.map((t) => `${t.protocol} ${t.ip}:${t.port}`) },
+        'Deleted connection-tracking entries created without NAT while the rules were missing',
+      );
+    }
+    if (error !== undefined)
+      this.#log.warn({ err: error }, 'Cannot heal connection tracking after an outage');
   }
 
   /** Logs a refused (or failed) transaction with the line nft named, and counts it. */
