@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { formatCidr } from '../../kernel/iptables_address.ts';
 import { endpointAt, servicePortState } from '../../model/testing/fixtures.ts';
 import type { Endpoint } from '../../model/types.ts';
 import { servicePortPolicy } from './service_port_policy.ts';
@@ -50,5 +51,63 @@ describe('servicePortPolicy reachableEndpoints', () => {
     assert.deepEqual(reachable([at('10.180.0.2:80')], [at('10.180.0.3:80', 'node-a')], 0), [
       '10.180.0.2:80@node-b',
     ]);
+  });
+});
+
+describe('servicePortPolicy by family', () => {
+  const dualStack = servicePortState({
+    clusterIPs: ['172.30.0.41', '2001:2:0:f:0:0:0:41'],
+    ipFamilies: ['IPv4', 'IPv6'],
+    externalIPs: ['198.18.5.1', '2001:2:0:5::1'],
+    loadBalancerIPs: ['198.18.6.1', '2001:2:0:6::1'],
+    loadBalancerSourceRanges: ['198.18.7.0/24', '2001:2:0:7::/64'],
+    allEndpoints: [at('10.180.0.2:80'), at('[2001:2:0:c1::2]:80'), at('[2001:2:0:c1::10]:80')],
+    clusterEndpoints: [at('10.180.0.2:80'), at('[2001:2:0:c1::2]:80'), at('[2001:2:0:c1::10]:80')],
+    localEndpoints: [],
+  });
+
+  it('keeps the IPv4 addresses and endpoints only by default', () => {
+    const p = servicePortPolicy(dualStack)!;
+    assert.equal(p.family, 'IPv4');
+    assert.equal(p.clusterIP, '172.30.0.41');
+    assert.deepEqual(p.externalIPs, ['198.18.5.1']);
+    assert.deepEqual(p.loadBalancerIPs, ['198.18.6.1']);
+    assert.deepEqual(p.sourceRanges.map(formatCidr), ['198.18.7.0/24']);
+    assert.deepEqual(
+      p.reachableEndpoints.map((e) => e.ip),
+      ['10.180.0.2'],
+    );
+  });
+
+  it('keeps the IPv6 ones, canonical, for IPv6, endpoints in the tracker order (address text, then port)', () => {
+    const p = servicePortPolicy(dualStack, 'IPv6')!;
+    assert.equal(p.family, 'IPv6');
+    assert.equal(p.clusterIP, '2001:2:0:f::41');
+    assert.deepEqual(p.externalIPs, ['2001:2:0:5::1']);
+    assert.deepEqual(p.loadBalancerIPs, ['2001:2:0:6::1']);
+    assert.deepEqual(p.sourceRanges.map(formatCidr), ['2001:2:0:7::/64']);
+    // The tracker sorts IPv6 addresses as text: '...::10' after '...::2' is out of order, so it is sorted.
+    assert.deepEqual(
+      p.reachableEndpoints.map((e) => e.ip),
+      ['2001:2:0:c1::10', '2001:2:0:c1::2'],
+    );
+    assert.equal(p.allEndpoints.length, 2);
+  });
+
+  it('orders IPv6 endpoints at one address by port, and a prefix address before a longer one', () => {
+    const list = [at('[2001:2::1]:81'), at('[2001:2::10]:80'), at('[2001:2::1]:80')];
+    const p = servicePortPolicy(
+      servicePortState({ clusterIPs: ['2001:2:0:f::41'], allEndpoints: list, clusterEndpoints: list }),
+      'IPv6',
+    )!;
+    assert.deepEqual(
+      p.reachableEndpoints.map((e) => `[${e.ip}]:${e.port}`),
+      ['[2001:2::1]:80', '[2001:2::1]:81', '[2001:2::10]:80'],
+    );
+  });
+
+  it('has nothing to program for a family the service lacks', () => {
+    assert.equal(servicePortPolicy(servicePortState({ clusterIPs: ['172.30.0.41'] }), 'IPv6'), undefined);
+    assert.equal(servicePortPolicy(servicePortState({ clusterIPs: ['2001:2:0:f::41'] }), 'IPv4'), undefined);
   });
 });

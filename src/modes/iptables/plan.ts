@@ -17,7 +17,8 @@
 import type { PlanOptions } from '../../contracts/plan_options.ts';
 import {
   cidrContains,
-  formatIpv4Cidr,
+  cidrContainsIp,
+  formatCidr,
   type Ipv4Cidr,
   LOOPBACK_CIDR,
   parseIpv4,
@@ -273,8 +274,8 @@ function planServicePort(sp: ServicePortState, ctx: PlanContext): ServicePortRul
     const lbComment = commentMatch(`${svcName} loadbalancer IP`);
     let allowFromNode = false;
     for (const cidr of sourceRanges) {
-      rules.push(`-s ${formatIpv4Cidr(cidr)} ${lbComment} -j ${names.external}`);
-      if (ctx.nodeIPs.some((ip) => cidrContains(cidr, ip))) allowFromNode = true;
+      rules.push(`-s ${formatCidr(cidr)} ${lbComment} -j ${names.external}`);
+      if (ctx.nodeIPs.some((ip) => cidrContainsIp(cidr, ip))) allowFromNode = true;
     }
     // A VIP-like LB IP is often local to the node: its own requests then come from the LB IP.
     if (allowFromNode) {

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { cidrContains, formatIpv4Cidr } from '../../kernel/iptables_address.ts';
+import { cidrContainsIp, formatCidr } from '../../kernel/iptables_address.ts';
 import type { Endpoint, ServicePortKey, ServicePortState } from '../../model/types.ts';
 import type { LocalMatch } from '../common/local_detector.ts';
 import { type ServicePortPolicy, servicePortPolicy } from '../common/service_port_policy.ts';
@@ -340,9 +340,9 @@ class ServicePortPlanner {
   #firewallChain(): NftChain[] {
     const { p, names, ctx } = this;
     if (p.loadBalancerIPs.length === 0 || p.sourceRanges.length === 0) return [];
-    const allowed = p.sourceRanges.map(formatIpv4Cidr);
+    const allowed = p.sourceRanges.map(formatCidr);
     // A VIP-like LB IP is often local to the node: the node's own requests then come from the LB IP.
-    const allowFromNode = p.sourceRanges.some((c) => ctx.nodeIPs.some((ip) => cidrContains(c, ip)));
+    const allowFromNode = p.sourceRanges.some((c) => ctx.nodeIPs.some((ip) => cidrContainsIp(c, ip)));
     if (allowFromNode) allowed.push(...p.loadBalancerIPs);
     return [
       {
