@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { IPFamily } from '../model/types.ts';
 import type { Exec } from './exec.ts';
 import { KernelError } from './exec.ts';
 
@@ -23,26 +24,43 @@ export interface Conntrack {
 /** conntrack -D exits 1 with this when nothing matched, which is not a failure. */
 const NOTHING_DELETED = /0 flow entries have been deleted/;
 
-async function deleteEntries(exec: Exec, filter: readonly string[]): Promise<void> {
-  const args = ['-D', '-p', 'udp', ...filter];
+async function deleteEntries(
+  exec: Exec,
+  family: readonly string[],
+  filter: readonly string[],
+): Promise<void> {
+  const args = ['-D', ...family, '-p', 'udp', ...filter];
   const r = await exec('conntrack', args);
   if (r.code === 0 || NOTHING_DELETED.test(r.stderr)) return;
   throw new KernelError(['conntrack', ...args].join(' '), r.code, r.stderr);
 }
 
+/** Options of {@link createConntrack}. */
+export interface ConntrackOptions {
+  /**
+   * The family of the entries (IPv4 unless told): IPv6 deletions run with `-f ipv6`, since the tool
+   * takes IPv4 when no address says otherwise (a node-port deletion names none), as upstream's netlink
+   * filters name the family of their proxier.
+   */
+  readonly family?: IPFamily | undefined;
+}
+
 /**
- * The real seam over the `conntrack` tool.
+ * The real seam over the `conntrack` tool, for one family.
  *
  * @param exec where commands run
+ * @param options the family (IPv4 unless told)
  * @returns the seam
- * @example await createConntrack(exec).deleteUdpServiceNat('172.30.0.10', '10.180.0.5')
+ * @example await createConntrack(exec, { family: 'IPv6' }).deleteUdpToNodePort(30053)
  */
-export function createConntrack(exec: Exec): Conntrack {
+export function createConntrack(exec: Exec, options: ConntrackOptions = {}): Conntrack {
+  // IPv4 keeps the tool's default, as before dual-stack (the same command lines).
+  const family = options.family === 'IPv6' ? ['-f', 'ipv6'] : [];
   return {
-    deleteUdpToServiceIP: (ip) => deleteEntries(exec, ['--orig-dst', ip]),
-    deleteUdpToNodePort: (port) => deleteEntries(exec, ['--orig-port-dst', String(port)]),
-    deleteUdpServiceNat: (ip, ep) => deleteEntries(exec, ['--orig-dst', ip, '--dst-nat', ep]),
+    deleteUdpToServiceIP: (ip) => deleteEntries(exec, family, ['--orig-dst', ip]),
+    deleteUdpToNodePort: (port) => deleteEntries(exec, family, ['--orig-port-dst', String(port)]),
+    deleteUdpServiceNat: (ip, ep) => deleteEntries(exec, family, ['--orig-dst', ip, '--dst-nat', ep]),
     deleteUdpNodePortNat: (port, ep) =>
-      deleteEntries(exec, ['--orig-port-dst', String(port), '--dst-nat', ep]),
+      deleteEntries(exec, family, ['--orig-port-dst', String(port), '--dst-nat', ep]),
   };
 }

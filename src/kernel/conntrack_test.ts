@@ -29,6 +29,21 @@ describe('createConntrack', () => {
     ]);
   });
 
+  it('names the family for IPv6 entries (a node port names no address)', async () => {
+    const exec = recording({ code: 0, stderr: '' });
+    const ct = createConntrack(exec, { family: 'IPv6' });
+    await ct.deleteUdpToServiceIP('fd00:172:30::10');
+    await ct.deleteUdpToNodePort(30053);
+    await ct.deleteUdpServiceNat('fd00:172:30::10', 'fd00:10:180::5');
+    await ct.deleteUdpNodePortNat(30053, 'fd00:10:180::5');
+    assert.deepEqual(exec.calls, [
+      'conntrack -D -f ipv6 -p udp --orig-dst fd00:172:30::10',
+      'conntrack -D -f ipv6 -p udp --orig-port-dst 30053',
+      'conntrack -D -f ipv6 -p udp --orig-dst fd00:172:30::10 --dst-nat fd00:10:180::5',
+      'conntrack -D -f ipv6 -p udp --orig-port-dst 30053 --dst-nat fd00:10:180::5',
+    ]);
+  });
+
   it('takes "nothing deleted" as success and anything else as a failure', async () => {
     const none = recording({
       code: 1,

@@ -92,20 +92,6 @@ export function formatIpv4Cidr(cidr: Ipv4Cidr): string {
 /** 127.0.0.0/8: loopback addresses are local to every host. */
 export const LOOPBACK_CIDR: Ipv4Cidr = { address: 0x7f000000, prefix: 8 };
 
-/**
- * Checks an IPv6 address or network as ip6tables accepts it after `-s`/`-d` (`fd00::1`, `fd00::/64`).
- *
- * @param text the address or CIDR
- * @returns true when it is an IPv6 address with an optional prefix length of 0-128
- * @example isIpv6Cidr('::1/128') // true
- */
-export function isIpv6Cidr(text: string): boolean {
-  const slash = text.indexOf('/');
-  if (slash < 0) return isIPv6(text);
-  const prefix = text.slice(slash + 1);
-  return isIPv6(text.slice(0, slash)) && /^\d{1,3}$/.test(prefix) && Number(prefix) <= 128;
-}
-
 /** An IPv6 network: address (already masked) as a 128-bit number, and prefix length. */
 export interface Ipv6Cidr {
   readonly address: bigint;

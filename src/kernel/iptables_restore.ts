@@ -60,7 +60,8 @@ export function isValidChainName(name: string): boolean {
 }
 
 /** Characters that never need quoting in a restore line. */
-const PLAIN_TOKEN = /^[A-Za-z0-9_.:/,!=+@%-]+$/;
+// Brackets: ip6tables writes an IPv6 DNAT target as [addr]:port, unquoted.
+const PLAIN_TOKEN = /^[A-Za-z0-9_.:/,!=+@%[\]-]+$/;
 
 /**
  * Quotes one argument for an iptables-restore line. Inside double quotes, iptables-restore takes a

@@ -8,13 +8,13 @@
  */
 import { KproxyError } from '../contracts/errors.ts';
 import type { IPFamily } from '../model/types.ts';
-import { type Ipv4Cidr, isIpv6Cidr, parseIpv4Cidr } from './iptables_address.ts';
+import { type Ipv4Cidr, type Ipv6Cidr, parseIpv4Cidr, parseIpv6Cidr } from './iptables_address.ts';
 import { tokenizeRestoreLine } from './iptables_restore.ts';
 
-/** `[!] -s/-d CIDR`: an IPv4 network, or an IPv6 one (in ip6tables rules) kept as text. */
+/** `[!] -s/-d CIDR`: an IPv4 network, or an IPv6 one (in ip6tables rules). */
 export type AddressMatch =
   | { readonly negated: boolean; readonly family: 'IPv4'; readonly cidr: Ipv4Cidr }
-  | { readonly negated: boolean; readonly family: 'IPv6'; readonly cidr: string };
+  | { readonly negated: boolean; readonly family: 'IPv6'; readonly cidr: Ipv6Cidr };
 
 /** Options of {@link parseRule}. */
 export interface ParseRuleOptions {
@@ -326,8 +326,9 @@ export function parseRuleTokens(tokens: readonly string[], options: ParseRuleOpt
 
 function addressMatch(raw: string, option: string, negated: boolean, family: IPFamily): AddressMatch {
   if (family === 'IPv6') {
-    if (!isIpv6Cidr(raw)) throw new RuleSyntaxError(`Bad address for ${option}: ${raw}`);
-    return { negated, family, cidr: raw };
+    const cidr = parseIpv6Cidr(raw);
+    if (cidr === undefined) throw new RuleSyntaxError(`Bad address for ${option}: ${raw}`);
+    return { negated, family, cidr };
   }
   const cidr = parseIpv4Cidr(raw);
   if (cidr === undefined) throw new RuleSyntaxError(`Bad address for ${option}: ${raw}`);

@@ -6,6 +6,10 @@
  * affinity entry exists yet); marks are tracked, so masquerading is decided by the real
  * KUBE-POSTROUTING rules, not guessed.
  *
+ * IPv4 packets are walked through iptables rules, IPv6 packets through ip6tables rules (the ruleset of
+ * the packet's family: addresses in rules are read as that family's); a backend of an IPv6 DNAT reads
+ * `[addr]:port`, as ip6tables writes it.
+ *
  * It knows the matches kproxy emits (addresses, protocol, ports, addrtype, comment, statistic, recent,
  * mark, conntrack state, input interface (`--in-interface`), set through a callback for the ipvs mode's
  * ipsets) and says so in the path when a
@@ -16,10 +20,17 @@
  */
 
 import type { TracePacket, TraceResult, TraceVerdict } from '../contracts/trace.ts';
-import { cidrContains, LOOPBACK_CIDR, parseIpv4 } from '../kernel/iptables_address.ts';
+import {
+  cidrContainsIp,
+  type IpAddress,
+  LOOPBACK_CIDR,
+  LOOPBACK_CIDR6,
+  parseIp,
+} from '../kernel/iptables_address.ts';
 import type { IptablesTable, TableRules } from '../kernel/iptables_restore.ts';
 import { type AddressMatch, type MatchSpec, type ParsedRule, parseRule } from '../kernel/iptables_rule.ts';
 import type { IptablesState } from '../kernel/iptables_state.ts';
+import type { IPFamily } from '../model/types.ts';
 import { combineTracedPaths } from './combine_paths.ts';
 import { UNDECIDED_INTERFACE_NOTE } from './local_detection_note.ts';
 
@@ -37,7 +48,10 @@ export interface TracedPacket {
 
 /** What the tracer needs to know about the node. */
 export interface IptablesTraceEnvironment {
-  /** The node's own addresses (127.0.0.0/8 is always local): `--src-type/--dst-type LOCAL`. */
+  /**
+   * The node's own addresses (127.0.0.0/8 and ::1 are always local): `--src-type/--dst-type LOCAL`. Those
+   * of the other family than the packet's are ignored.
+   */
   readonly localAddresses: readonly string[];
   /** ipset membership for `-m set --match-set NAME FLAGS`; without it no set matches. */
   readonly matchSet?: ((name: string, flags: readonly string[], packet: TracedPacket) => boolean) | undefined;
@@ -104,13 +118,15 @@ interface Branch {
 interface Walk {
   readonly ruleset: TraceRuleset;
   readonly env: IptablesTraceEnvironment;
-  readonly source: number;
+  /** The packet's family: which tool's rules these are (how `-s`/`-d` read). */
+  readonly family: IPFamily;
+  readonly source: IpAddress;
   readonly sourceText: string;
   readonly protocol: string;
-  readonly local: (ip: number) => boolean;
+  readonly local: (ip: IpAddress) => boolean;
   readonly parsed: Map<string, ParsedRule | Error>;
   /** Destination as seen by the table being walked (post-DNAT in filter and POSTROUTING). */
-  destination: number;
+  destination: IpAddress;
   destinationText: string;
   port: number;
   dnatDone: boolean;
@@ -142,7 +158,7 @@ function matchOne(w: Walk, m: MatchSpec, b: Branch, notes: string[]): boolean {
     case 'multiport':
       return m.ports.some((r) => w.port >= r.from && w.port <= r.to) !== m.negated;
     case 'addrtype': {
-      const typeMatches = (types: readonly string[], ip: number): boolean =>
+      const typeMatches = (types: readonly string[], ip: IpAddress): boolean =>
         types.some((t) => (t === 'LOCAL' ? w.local(ip) : t === 'UNICAST' ? !w.local(ip) : false));
       if (m.srcType && typeMatches(m.srcType.types, w.source) === m.srcType.negated) return false;
       if (m.dstType && typeMatches(m.dstType.types, w.destination) === m.dstType.negated) return false;
@@ -177,9 +193,9 @@ function matchOne(w: Walk, m: MatchSpec, b: Branch, notes: string[]): boolean {
   }
 }
 
-/** An IPv6 network (an ip6tables rule) never contains the IPv4 packets traced here. */
-function addressMatches(m: AddressMatch, ip: number): boolean {
-  return m.family === 'IPv4' && cidrContains(m.cidr, ip);
+/** A network of one family never contains an address of the other. */
+function addressMatches(m: AddressMatch, ip: IpAddress): boolean {
+  return cidrContainsIp(m.cidr, ip);
 }
 
 function ruleMatches(
@@ -219,7 +235,7 @@ function parsedRule(w: Walk, text: string): ParsedRule | Error {
   let r = w.parsed.get(text);
   if (r === undefined) {
     try {
-      r = parseRule(text);
+      r = parseRule(text, { family: w.family });
     } catch (e) {
       r = e as Error;
     }
@@ -366,18 +382,26 @@ export function traceIptables(
   packet: TracePacket,
   env: IptablesTraceEnvironment,
 ): TraceResult {
-  const locals = env.localAddresses.map(parseIpv4).filter((n): n is number => n !== undefined);
-  const local = (ip: number): boolean => cidrContains(LOOPBACK_CIDR, ip) || locals.includes(ip);
-  const source = parseIpv4(packet.source);
-  const destination = parseIpv4(packet.destination);
+  const family: IPFamily = packet.destination.includes(':') ? 'IPv6' : 'IPv4';
+  const source = parseIp(packet.source, family);
+  const destination = parseIp(packet.destination, family);
   if (source === undefined || destination === undefined) {
-    return { verdict: 'NONE', masquerade: false, backends: [], path: ['Only IPv4 packets can be traced'] };
+    const path = [`Not a packet of one IP family: ${packet.source} -> ${packet.destination}`];
+    return { verdict: 'NONE', masquerade: false, backends: [], path };
   }
+  const locals: IpAddress[] = [];
+  for (const text of env.localAddresses) {
+    const ip = parseIp(text, family);
+    if (ip !== undefined) locals.push(ip);
+  }
+  const loopback = family === 'IPv6' ? LOOPBACK_CIDR6 : LOOPBACK_CIDR;
+  const local = (ip: IpAddress): boolean => cidrContainsIp(loopback, ip) || locals.includes(ip);
   const fromNode = local(source);
   const protocol = packet.protocol.toLowerCase();
   const w: Walk = {
     ruleset,
     env,
+    family,
     source,
     sourceText: packet.source,
     protocol,
@@ -408,10 +432,10 @@ export function traceIptables(
   for (const b of afterNat) {
     // 2. Routing after DNAT: the destination every later table sees.
     if (b.dnat !== undefined) {
-      const [ip, port] = b.dnat.split(':');
-      w.destinationText = ip ?? packet.destination;
-      w.destination = parseIpv4(w.destinationText) ?? destination;
-      w.port = port === undefined ? packet.port : Number(port);
+      const { ip, port } = splitHostPort(b.dnat);
+      w.destinationText = ip;
+      w.destination = parseIp(ip, family) ?? destination;
+      w.port = port ?? packet.port;
       w.dnatDone = true;
     } else {
       w.destinationText = packet.destination;
@@ -461,6 +485,23 @@ export function traceIptables(
     })),
   );
   return w.interfaceUndecided ? { ...result, path: [UNDECIDED_INTERFACE_NOTE, ...result.path] } : result;
+}
+
+/**
+ * A DNAT target's address and port: `10.0.0.1:80`, `10.0.0.1`, `[2001:2::1]:80` or `[2001:2::1]`
+ * (ip6tables' form), or a bare IPv6 address.
+ */
+function splitHostPort(text: string): { ip: string; port: number | undefined } {
+  const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(text);
+  if (bracketed !== null) {
+    return { ip: bracketed[1]!, port: bracketed[2] === undefined ? undefined : Number(bracketed[2]) };
+  }
+  const colons = text.split(':').length - 1;
+  if (colons === 1) {
+    const [ip, port] = text.split(':');
+    return { ip: ip!, port: Number(port) };
+  }
+  return { ip: text, port: undefined };
 }
 
 function verdictOf(b: Branch): TraceVerdict {

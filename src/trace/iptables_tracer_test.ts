@@ -1,6 +1,7 @@
 /**
  * The tracer against static rules (as upstream's TestTracePacket), independent of any planner: marks,
- * RETURN and goto, probabilities, recent, conntrack state, ipsets through a callback, save output.
+ * RETURN and goto, probabilities, recent, conntrack state, ipsets through a callback, save output, and
+ * IPv6 packets through ip6tables-save output.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -126,9 +127,77 @@ describe('traceIptables on iptables-save output', () => {
     );
   });
 
-  it('refuses non-IPv4 packets politely', () => {
-    const r = traceIptables(ruleset, { source: '::1', destination: '::2', port: 80, protocol: 'TCP' }, env);
+  it('refuses a packet of two families politely', () => {
+    const r = traceIptables(
+      ruleset,
+      { source: '10.0.0.2', destination: '2001:2::2', port: 80, protocol: 'TCP' },
+      env,
+    );
     assert.equal(r.verdict, 'NONE');
-    assert.match(r.path[0]!, /IPv4/);
+    assert.match(r.path[0]!, /Not a packet of one IP family/);
+  });
+});
+
+const SAVE6 = `*nat
+:PREROUTING ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+:KUBE-SERVICES - [0:0]
+:KUBE-POSTROUTING - [0:0]
+:KUBE-MARK-MASQ - [0:0]
+:KUBE-SVC-A - [0:0]
+:KUBE-SEP-1 - [0:0]
+:KUBE-SEP-2 - [0:0]
+-A PREROUTING -j KUBE-SERVICES
+-A OUTPUT -j KUBE-SERVICES
+-A POSTROUTING -j KUBE-POSTROUTING
+-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN
+-A KUBE-POSTROUTING -j MASQUERADE --random-fully
+-A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000
+-A KUBE-SERVICES -d fd00:172:30::41/128 -p tcp -m tcp --dport 80 -j KUBE-SVC-A
+-A KUBE-SERVICES ! -d ::1/128 -m addrtype --dst-type LOCAL -j KUBE-SVC-A
+-A KUBE-SVC-A ! -s fd00:10::/32 -d fd00:172:30::41/128 -p tcp -m tcp --dport 80 -j KUBE-MARK-MASQ
+-A KUBE-SVC-A -m recent --rcheck --seconds 10800 --reap --name KUBE-SEP-1 --mask ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff --rsource -j KUBE-SEP-1
+-A KUBE-SVC-A -m statistic --mode random --probability 0.50000000000 -j KUBE-SEP-1
+-A KUBE-SVC-A -j KUBE-SEP-2
+-A KUBE-SEP-1 -s fd00:10:180::1/128 -j KUBE-MARK-MASQ
+-A KUBE-SEP-1 -p tcp -j DNAT --to-destination [fd00:10:180::1]:8080
+-A KUBE-SEP-2 -s fd00:10:180::2/128 -j KUBE-MARK-MASQ
+-A KUBE-SEP-2 -p tcp -j DNAT --to-destination [fd00:10:180::2]:8080
+COMMIT
+*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A FORWARD -s 2001:db8::/64 -d fd00:10:180::2/128 -p tcp -m tcp --dport 8080 -j REJECT --reject-with icmp6-port-unreachable
+COMMIT
+`;
+
+describe('traceIptables on ip6tables-save output', () => {
+  const ruleset6 = rulesetFromState(parseIptablesSave(SAVE6));
+  const env6 = { localAddresses: [NODE, 'fd00:192:168::2'] };
+  const packet = (source: string, destination: string) =>
+    traceIptables(ruleset6, { source, destination, port: 80, protocol: 'TCP' }, env6);
+
+  it('walks an IPv6 packet, backends printed [addr]:port, IPv6 prefixes matched', () => {
+    const r = packet('fd00:10::5', 'fd00:172:30::41');
+    assert.deepEqual(r.backends, [
+      { address: '[fd00:10:180::1]:8080', probability: 0.5 },
+      { address: '[fd00:10:180::2]:8080', probability: 0.5 },
+    ]);
+    assert.equal(r.verdict, 'DNAT');
+    assert.equal(r.masquerade, false, 'a pod source (fd00:10::/32) is not masqueraded');
+  });
+
+  it('masquerades what comes from outside the cluster CIDR, and filters after the DNAT', () => {
+    const r = packet('2001:db8::9', 'fd00:172:30::41');
+    assert.equal(r.masquerade, true);
+    assert.ok(r.path.some((l) => l.includes('REJECT --reject-with icmp6-port-unreachable')));
+  });
+
+  it('knows the node IPv6 addresses and ::1 as local, never an IPv4 one', () => {
+    assert.equal(packet('2001:db8::9', 'fd00:192:168::2').verdict, 'DNAT');
+    assert.equal(packet('::1', '::1').verdict, 'NONE', '::1 is excluded by ! -d ::1/128');
+    assert.equal(packet('2001:db8::9', 'fd00:192:168::9').verdict, 'NONE');
   });
 });

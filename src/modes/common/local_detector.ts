@@ -12,7 +12,7 @@ import {
   type LocalDetector,
   type PlanOptions,
 } from '../../contracts/plan_options.ts';
-import { formatIpv4Cidr, parseIpv4Cidr } from '../../kernel/iptables_address.ts';
+import { formatCidr, parseCidr } from '../../kernel/iptables_address.ts';
 
 /** How local traffic is matched, for one family. */
 export type LocalMatch =
@@ -20,12 +20,10 @@ export type LocalMatch =
   | { readonly kind: 'interface'; readonly name: string }
   | { readonly kind: 'interface-prefix'; readonly prefix: string };
 
+/** The CIDR as the family's save tool prints it (host bits cleared), or undefined when not of the family. */
 function canonicalCidr(text: string, family: 4 | 6): string | undefined {
-  if (family === 4) {
-    const cidr = parseIpv4Cidr(text);
-    return cidr === undefined ? undefined : formatIpv4Cidr(cidr);
-  }
-  return text.includes(':') ? text : undefined;
+  const cidr = parseCidr(text, family === 6 ? 'IPv6' : 'IPv4');
+  return cidr === undefined ? undefined : formatCidr(cidr);
 }
 
 /**

@@ -1,13 +1,16 @@
 /**
  * `kproxy cleanup` for the iptables mode: every chain this mode creates (KUBE-SERVICES and the other
  * fixed chains, every KUBE-SVC/SVL/EXT/FW/SEP chain, the canary) and every rule that jumps to one of
- * them, in nat, filter and mangle, on the backends `--iptables-backend` names (the removal itself is
- * shared with the ipvs mode: common/iptables_chain_cleanup.ts).
+ * them, in nat, filter and mangle, of both IP families (iptables and ip6tables), on the backends
+ * `--iptables-backend` names (the removal itself is shared with the ipvs mode:
+ * common/iptables_chain_cleanup.ts).
  *
  * @module
  */
+import { KernelError } from '../../kernel/exec.ts';
 import type { Iptables } from '../../kernel/iptables.ts';
 import { iptablesFor } from '../../kernel/iptables.ts';
+import { IP_FAMILIES } from '../../model/ip_family.ts';
 import {
   KUBE_EXTERNAL_SERVICES,
   KUBE_FORWARD,
@@ -56,15 +59,28 @@ export function removeIptablesModeChains(ipt: Iptables): Promise<CleanupReport> 
 }
 
 /**
- * `kproxy cleanup --proxy-mode iptables`: removes the mode's chains on every backend
- * `--iptables-backend` names; succeeds when nothing is there.
+ * `kproxy cleanup --proxy-mode iptables`: removes the mode's chains of both families on every backend
+ * `--iptables-backend` names; succeeds when nothing is there (a host without ip6tables has no IPv6
+ * rules of ours to remove).
  *
  * @param deps the daemon's deps (exec, backend, logger)
  * @example await cleanupIptablesMode(deps)
  */
 export async function cleanupIptablesMode(deps: ProxierDeps): Promise<void> {
   await cleanupEachBackend(deps.iptablesBackend, async (backend) => {
-    const report = await removeIptablesModeChains(iptablesFor(deps.exec, backend));
-    deps.logger.info({ backend, ...report }, 'Removed iptables mode rules');
+    for (const family of IP_FAMILIES) {
+      let report: CleanupReport;
+      try {
+        report = await removeIptablesModeChains(iptablesFor(deps.exec, backend, { family }));
+      } catch (error) {
+        // IPv4 is required, as for the daemon; ip6tables not installed means no IPv6 rules of ours.
+        if (family === 'IPv6' && error instanceof KernelError && error.exitCode === -1) {
+          deps.logger.info({ backend, ipFamily: family }, 'No ip6tables here: no IPv6 rules to remove');
+          continue;
+        }
+        throw error;
+      }
+      deps.logger.info({ backend, ipFamily: family, ...report }, 'Removed iptables mode rules');
+    }
   });
 }

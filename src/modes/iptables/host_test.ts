@@ -54,6 +54,47 @@ describe('checkIptablesHost', () => {
     });
   });
 
+  it('checks ip6tables, ip6tables-restore and the IPv6 nat table for the IPv6 Proxier', async () => {
+    const d = deps({
+      'ip6tables-legacy --version': { stdout: 'ip6tables v1.8.9 (legacy)\n' },
+      'ip6tables-legacy-restore --version': { stdout: 'ip6tables-restore v1.8.9 (legacy)\n' },
+      'ip6tables-legacy -w 5 -t nat -S POSTROUTING': { stdout: '-P POSTROUTING ACCEPT\n' },
+    });
+    await checkIptablesHost({ ...d, options: planOptions({ ipFamily: 'IPv6' }) });
+    assert.deepEqual(d.calls, [
+      'ip6tables-legacy --version',
+      'ip6tables-legacy-restore --version',
+      'ip6tables-legacy -w 5 -t nat -S POSTROUTING',
+    ]);
+  });
+
+  it('says clearly that IPv6 cannot be served when ip6tables is missing', async () => {
+    const d = deps({});
+    await assert.rejects(
+      checkIptablesHost({ ...d, options: planOptions({ ipFamily: 'IPv6' }) }),
+      (error: unknown) => {
+        assert.ok(error instanceof IptablesHostError);
+        assert.match(error.message, /^The iptables mode needs ip6tables-legacy-restore to serve IPv6: /);
+        return true;
+      },
+    );
+  });
+
+  it('says clearly that IPv6 cannot be served without the IPv6 nat table', async () => {
+    const d = deps({
+      'ip6tables-legacy --version': { stdout: 'ip6tables v1.8.9 (legacy)\n' },
+      'ip6tables-legacy-restore --version': { stdout: 'ip6tables-restore v1.8.9 (legacy)\n' },
+      'ip6tables-legacy -w 5 -t nat -S POSTROUTING': {
+        code: 3,
+        stderr: "ip6tables v1.8.9 (legacy): can't initialize ip6tables table `nat': Table does not exist\n",
+      },
+    });
+    await assert.rejects(
+      checkIptablesHost({ ...d, options: planOptions({ ipFamily: 'IPv6' }) }),
+      /^IptablesHostError: The iptables mode cannot use the kernel's IPv6 nat table \(ip6table_nat\) to serve IPv6: /,
+    );
+  });
+
   it('refuses iptables older than 1.6.2', async () => {
     const d = deps({
       'iptables-legacy --version': { stdout: 'iptables v1.4.21\n' },

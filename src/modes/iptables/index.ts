@@ -19,6 +19,8 @@ import { traceState } from './trace.ts';
 /** The iptables mode. */
 export const iptablesMode: ModeDefinition = {
   name: 'iptables',
+  // One Proxier per family, as upstream: iptables for IPv4, ip6tables for IPv6.
+  ipFamilies: ['IPv4', 'IPv6'],
   renderRules: (state, options) => renderIptablesPlan(planIptables(state, options)),
   trace: (state, options, packet) =>
     withTopology(traceState(state, options, packet), { state, options, packet }),

@@ -4,7 +4,12 @@
  * 1.28+): KUBE-SERVICES → KUBE-SVC/KUBE-SVL (traffic policies) → KUBE-SEP (one per endpoint), KUBE-EXT
  * for external destinations, KUBE-FW for loadBalancerSourceRanges, REJECT/DROP in the filter table.
  *
- * Deliberate differences (see docs/iptables-mode.md): IPv4 only for now; no localhost NodePorts;
+ * One plan is one IP family's (`options.ipFamily`, IPv4 when unset), as upstream runs one proxier per
+ * family: the IPv4 plan is iptables' input, the IPv6 plan ip6tables' (host addresses `/128`, the loopback
+ * `::1/128`, REJECT with `icmp6-port-unreachable`, `recent` masks of 128 bits, endpoints `[addr]:port`).
+ * Addresses of the other family in the state are ignored.
+ *
+ * Deliberate differences (see docs/iptables-mode.md): no localhost NodePorts;
  * in large-cluster mode (over 1000 endpoints, when upstream drops comments) remote endpoints of services
  * without session affinity are DNATed from the policy chain without a KUBE-SEP chain of their own.
  *
@@ -16,17 +21,20 @@
 
 import type { PlanOptions } from '../../contracts/plan_options.ts';
 import {
-  cidrContains,
   cidrContainsIp,
   formatCidr,
-  type Ipv4Cidr,
+  formatIp,
+  type IpAddress,
+  type IpCidr,
   LOOPBACK_CIDR,
-  parseIpv4,
-  parseIpv4Cidr,
+  LOOPBACK_CIDR6,
+  parseCidr,
+  parseIp,
 } from '../../kernel/iptables_address.ts';
 import { type ChainRules, commentMatch, type TableRules } from '../../kernel/iptables_restore.ts';
 import type {
   Endpoint,
+  IPFamily,
   ProxyState,
   ServicePortKey,
   ServicePortState,
@@ -81,12 +89,14 @@ export interface ServicePortRules {
   readonly natChains: readonly ChainRules[];
   /** Set for UDP service ports. */
   readonly udp: UdpConntrackTargets | undefined;
-  /** IPv4 endpoints known for the port (counts toward large-cluster mode). */
+  /** Endpoints of the plan's family known for the port (counts toward large-cluster mode). */
   readonly endpointCount: number;
 }
 
 /** The iptables mode's plan. */
 export interface IptablesPlan {
+  /** The family planned: IPv4 for iptables, IPv6 for ip6tables. */
+  readonly ipFamily: IPFamily;
   /** filter then nat, each with its chains in declaration order (what iptables-restore gets). */
   readonly tables: readonly TableRules[];
   /** Jumps from built-in chains, ensured by the applier (not part of the restore input of a sync). */
@@ -96,7 +106,7 @@ export interface IptablesPlan {
   readonly largeClusterMode: boolean;
   /** The masquerade mark, e.g. `0x4000`. */
   readonly mark: string;
-  /** Inputs that were skipped (e.g. a second IPv4 cluster CIDR), for logs. */
+  /** Inputs that were skipped (e.g. a second cluster CIDR of the family), for logs. */
   readonly warnings: readonly string[];
 }
 
@@ -107,12 +117,45 @@ export interface PlanReuse {
 }
 
 interface PlanContext {
+  readonly family: IPFamily;
   readonly mark: string;
   readonly largeClusterMode: boolean;
   readonly masqueradeAll: boolean;
-  /** How IPv4 pod traffic is told apart (`--detect-local-mode`); undefined when it cannot be. */
+  /** How pod traffic of the family is told apart (`--detect-local-mode`); undefined when it cannot be. */
   readonly local: LocalMatch | undefined;
-  readonly nodeIPs: readonly number[];
+  readonly nodeIPs: readonly IpAddress[];
+  /** What the family's tool writes for one host: `/32` or `/128`. */
+  readonly hostSuffix: string;
+  /** The `recent` match's mask for one host, as the save tool prints it. */
+  readonly recentMask: string;
+  /** REJECT as the save tool prints it (the default of each: ICMP, or ICMPv6, port unreachable). */
+  readonly reject: string;
+}
+
+/** The per-family words of the rules (upstream's proxier differs by family only in these). */
+const FAMILY_WORDS: Record<IPFamily, Pick<PlanContext, 'hostSuffix' | 'recentMask' | 'reject'>> = {
+  IPv4: {
+    hostSuffix: '/32',
+    recentMask: '255.255.255.255',
+    reject: 'REJECT --reject-with icmp-port-unreachable',
+  },
+  IPv6: {
+    hostSuffix: '/128',
+    recentMask: 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff',
+    reject: 'REJECT --reject-with icmp6-port-unreachable',
+  },
+};
+
+/**
+ * An endpoint as upstream writes it (`ip:port`, `[ip]:port` for IPv6: Go's JoinHostPort), in chain names,
+ * comments and DNAT targets.
+ *
+ * @param ep the endpoint
+ * @returns e.g. `10.180.0.1:80` or `[2001:2:0:c1::2]:80`
+ * @example hostPortOf(endpointAt('[2001:2::5]:80')) // '[2001:2::5]:80'
+ */
+export function hostPortOf(ep: Pick<Endpoint, 'ip' | 'port'>): string {
+  return ep.ip.includes(':') ? `[${ep.ip}]:${ep.port}` : `${ep.ip}:${ep.port}`;
 }
 
 const probabilities: string[] = [];
@@ -132,10 +175,10 @@ function probability(n: number): string {
  *
  * @param sp the service port
  * @param ctx options shared by all service ports
- * @returns its rules, or undefined when it has no IPv4 cluster IP (IPv6 is not planned yet)
+ * @returns its rules, or undefined when it has no cluster IP of the plan's family
  */
 function planServicePort(sp: ServicePortState, ctx: PlanContext): ServicePortRules | undefined {
-  const policy = servicePortPolicy(sp);
+  const policy = servicePortPolicy(sp, ctx.family);
   if (policy === undefined) return undefined;
   const {
     clusterIP,
@@ -167,7 +210,7 @@ function planServicePort(sp: ServicePortState, ctx: PlanContext): ServicePortRul
   let externalReject = '';
   let externalRejectComment = '';
   if (!hasEndpoints) {
-    internalReject = externalReject = 'REJECT --reject-with icmp-port-unreachable';
+    internalReject = externalReject = ctx.reject;
     internalRejectComment = externalRejectComment = `${svcName} has no endpoints`;
   } else {
     if (!hasInternalEndpoints) {
@@ -182,7 +225,7 @@ function planServicePort(sp: ServicePortState, ctx: PlanContext): ServicePortRul
 
   const portMatch = `-m ${proto} --dport ${sp.port}`;
   const toVIP = (ip: string, comment: string): string =>
-    `-d ${ip}/32 -p ${proto} ${commentMatch(comment)} ${portMatch}`;
+    `-d ${ip}${ctx.hostSuffix} -p ${proto} ${commentMatch(comment)} ${portMatch}`;
 
   const natServices: string[] = [];
   const natNodePorts: string[] = [];
@@ -279,7 +322,9 @@ function planServicePort(sp: ServicePortState, ctx: PlanContext): ServicePortRul
     }
     // A VIP-like LB IP is often local to the node: its own requests then come from the LB IP.
     if (allowFromNode) {
-      for (const ip of loadBalancerIPs) rules.push(`-s ${ip}/32 ${lbComment} -j ${names.external}`);
+      for (const ip of loadBalancerIPs) {
+        rules.push(`-s ${ip}${ctx.hostSuffix} ${lbComment} -j ${names.external}`);
+      }
     }
     rules.push(commentMatch(`other traffic to ${svcName} will be dropped by ${KUBE_PROXY_FIREWALL}`));
     natChains.push({ name: names.firewall, rules });
@@ -290,16 +335,16 @@ function planServicePort(sp: ServicePortState, ctx: PlanContext): ServicePortRul
   const sepChains = new Map<string, ChainRules>();
   const inline = (ep: Endpoint): boolean => ctx.largeClusterMode && affinity === undefined && !ep.isLocal;
   const endpointTarget = (ep: Endpoint): string => {
-    const hostPort = `${ep.ip}:${ep.port}`;
+    const hostPort = hostPortOf(ep);
     const chain = endpointChainName(svcName, sp.protocol, hostPort);
     if (!sepChains.has(chain)) {
       const c = ctx.largeClusterMode ? '' : `${commentMatch(svcName)} `;
       const recent =
-        affinity === undefined ? '' : `-m recent --set --name ${chain} --mask 255.255.255.255 --rsource `;
+        affinity === undefined ? '' : `-m recent --set --name ${chain} --mask ${ctx.recentMask} --rsource `;
       sepChains.set(chain, {
         name: chain,
         rules: [
-          `-s ${ep.ip}/32 ${c}-j ${KUBE_MARK_MASQ}`,
+          `-s ${ep.ip}${ctx.hostSuffix} ${c}-j ${KUBE_MARK_MASQ}`,
           `-p ${proto} ${c}${recent}-j DNAT --to-destination ${hostPort}`,
         ],
       });
@@ -319,12 +364,12 @@ function planServicePort(sp: ServicePortState, ctx: PlanContext): ServicePortRul
       }
     }
     const comment = (ep: Endpoint): string =>
-      ctx.largeClusterMode ? '' : `${commentMatch(`${svcName} -> ${ep.ip}:${ep.port}`)} `;
+      ctx.largeClusterMode ? '' : `${commentMatch(`${svcName} -> ${hostPortOf(ep)}`)} `;
     if (affinity !== undefined) {
       for (const ep of eps) {
         const sep = endpointTarget(ep);
         rules.push(
-          `${comment(ep)}-m recent --rcheck --seconds ${affinity} --reap --name ${sep} --mask 255.255.255.255 --rsource -j ${sep}`,
+          `${comment(ep)}-m recent --rcheck --seconds ${affinity} --reap --name ${sep} --mask ${ctx.recentMask} --rsource -j ${sep}`,
         );
       }
     }
@@ -332,7 +377,7 @@ function planServicePort(sp: ServicePortState, ctx: PlanContext): ServicePortRul
       const stat =
         i < eps.length - 1 ? `-m statistic --mode random --probability ${probability(eps.length - i)} ` : '';
       if (inline(ep)) {
-        rules.push(`-p ${proto} ${stat}-j DNAT --to-destination ${ep.ip}:${ep.port}`);
+        rules.push(`-p ${proto} ${stat}-j DNAT --to-destination ${hostPortOf(ep)}`);
       } else {
         rules.push(`${comment(ep)}${stat}-j ${endpointTarget(ep)}`);
       }
@@ -367,41 +412,58 @@ function planServicePort(sp: ServicePortState, ctx: PlanContext): ServicePortRul
 }
 
 function contextFor(state: ProxyState, options: PlanOptions, warnings: string[]): PlanContext {
-  const local = localMatchFor(options, 4, warnings);
+  const family = options.ipFamily ?? 'IPv4';
+  const local = localMatchFor(options, family === 'IPv6' ? 6 : 4, warnings);
+  const v6 = family === 'IPv6';
   let endpoints = 0;
   for (const sp of state.servicePorts.values()) {
-    for (const e of sp.allEndpoints) if (!e.ip.includes(':')) endpoints++;
+    for (const e of sp.allEndpoints) if (e.ip.includes(':') === v6) endpoints++;
+  }
+  const nodeIPs: IpAddress[] = [];
+  for (const text of options.nodeIPs) {
+    const ip = parseIp(text, family);
+    if (ip !== undefined) nodeIPs.push(ip);
   }
   return {
+    family,
     mark: masqueradeMark(options.masqueradeBit),
     largeClusterMode: endpoints > LARGE_CLUSTER_ENDPOINTS,
     masqueradeAll: options.masqueradeAll,
     local,
-    nodeIPs: options.nodeIPs.map(parseIpv4).filter((n): n is number => n !== undefined),
+    nodeIPs,
+    ...FAMILY_WORDS[family],
   };
 }
 
 /**
  * The last rule of nat KUBE-SERVICES: hand node-local destinations to KUBE-NODEPORTS. With
- * `--nodeport-addresses`, only the node IPs inside those CIDRs; else every local address except
- * 127.0.0.0/8 (kproxy does not offer localhost NodePorts: they need route_localnet=1, a known hole).
+ * `--nodeport-addresses`, only the node IPs of the family inside those CIDRs; else every local address
+ * except the loopback ones (127.0.0.0/8; ::1/128 for IPv6, as upstream, which never offers IPv6
+ * localhost NodePorts): kproxy does not offer localhost NodePorts (they need route_localnet=1, a known
+ * hole).
  */
-function nodePortsJumps(options: PlanOptions, warnings: string[]): string[] {
+function nodePortsJumps(ctx: PlanContext, options: PlanOptions, warnings: string[]): string[] {
   const comment = commentMatch(
     'kubernetes service nodeports; NOTE: this must be the last rule in this chain',
   );
-  const cidrs = options.nodePortAddresses.map((c) => parseIpv4Cidr(c)).filter((c): c is Ipv4Cidr => !!c);
+  const { family } = ctx;
+  const cidrs: IpCidr[] = [];
+  for (const text of options.nodePortAddresses) {
+    const cidr = parseCidr(text, family);
+    if (cidr !== undefined) cidrs.push(cidr);
+  }
+  const loopback = family === 'IPv6' ? LOOPBACK_CIDR6 : LOOPBACK_CIDR;
   if (cidrs.length === 0)
-    return [`! -d 127.0.0.0/8 ${comment} -m addrtype --dst-type LOCAL -j ${KUBE_NODEPORTS}`];
+    return [`! -d ${formatCidr(loopback)} ${comment} -m addrtype --dst-type LOCAL -j ${KUBE_NODEPORTS}`];
   const out: string[] = [];
   for (const ipText of options.nodeIPs) {
-    const ip = parseIpv4(ipText);
-    if (ip === undefined || !cidrs.some((c) => cidrContains(c, ip))) continue;
-    if (cidrContains(LOOPBACK_CIDR, ip)) {
+    const ip = parseIp(ipText, family);
+    if (ip === undefined || !cidrs.some((c) => cidrContainsIp(c, ip))) continue;
+    if (cidrContainsIp(loopback, ip)) {
       warnings.push(`--nodeport-addresses includes ${ipText}: localhost NodePorts are not supported`);
       continue;
     }
-    out.push(`-d ${ipText}/32 ${comment} -j ${KUBE_NODEPORTS}`);
+    out.push(`-d ${formatIp(ip)}${ctx.hostSuffix} ${comment} -j ${KUBE_NODEPORTS}`);
   }
   return out;
 }
@@ -420,6 +482,7 @@ export function planIptables(state: ProxyState, options: PlanOptions, reuse?: Pl
   const ctx = contextFor(state, options, warnings);
   const previous =
     reuse !== undefined &&
+    reuse.previous.ipFamily === ctx.family &&
     reuse.previous.largeClusterMode === ctx.largeClusterMode &&
     reuse.previous.mark === ctx.mark
       ? reuse.previous
@@ -432,7 +495,7 @@ export function planIptables(state: ProxyState, options: PlanOptions, reuse?: Pl
     const rules = old ?? planServicePort(state.servicePorts.get(key)!, ctx);
     if (rules !== undefined) servicePorts.set(key, rules);
   }
-  return assemble(servicePorts, ctx, nodePortsJumps(options, warnings), warnings);
+  return assemble(servicePorts, ctx, nodePortsJumps(ctx, options, warnings), warnings);
 }
 
 function assemble(
@@ -479,6 +542,7 @@ function assemble(
     ],
   };
   return {
+    ipFamily: ctx.family,
     tables: [filter, nat],
     jumps: IPTABLES_JUMPS,
     servicePorts,

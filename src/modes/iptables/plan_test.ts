@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { ServicePortState, StateChange } from '../../model/types.ts';
-import { planOptions, proxyState, servicePort } from '../common/testing/fixtures.ts';
+import { change, planOptions, proxyState, servicePort } from '../common/testing/fixtures.ts';
 import { type IptablesPlan, LARGE_CLUSTER_ENDPOINTS, planIptables } from './plan.ts';
 import { tracePlan } from './trace.ts';
 
@@ -116,6 +116,60 @@ describe('IPv4-only planning', () => {
   it('warns that only the first IPv4 cluster CIDR is used', () => {
     const plan = planIptables(proxyState([]), planOptions({ clusterCIDRs: ['10.0.0.0/8', '100.64.0.0/10'] }));
     assert.match(plan.warnings.join('\n'), /Only the first IPv4 --cluster-cidr/);
+  });
+});
+
+describe('IPv6 planning', () => {
+  const dual = servicePort({
+    clusterIPs: ['172.30.0.41', 'fd00:172:30::41'],
+    ipFamilies: ['IPv4', 'IPv6'],
+    externalIPs: ['192.168.99.11', 'fd00:192:168:99::11'],
+    loadBalancerIPs: ['5.6.7.8', '2001:db8:5678::8'],
+    loadBalancerSourceRanges: ['203.0.113.0/25', '2001:db8:113::/64'],
+    type: 'LoadBalancer',
+    nodePort: 30080,
+    endpoints: ['10.180.0.1:80', '[fd00:10:180::1]:80'],
+  });
+  const options = planOptions({
+    ipFamily: 'IPv6',
+    nodeIPs: ['192.168.0.2', 'fd00:192:168::2'],
+    clusterCIDRs: ['10.0.0.0/8', 'fd00:10::/32'],
+  });
+
+  it('never mixes families, even when handed a state that is not its family view', () => {
+    // The proxier gets its family's view; the plan must hold up without it.
+    const plan = planIptables(proxyState([dual]), options);
+    const text = plan.tables.flatMap((t) => t.chains.flatMap((c) => c.rules)).join('\n');
+    assert.equal(plan.ipFamily, 'IPv6');
+    assert.doesNotMatch(text, /\d+\.\d+\.\d+\.\d+/);
+    assert.match(text, /-d fd00:172:30::41\/128 /);
+    assert.match(text, /-s 2001:db8:113::\/64 /);
+    assert.match(text, /! -s fd00:10::\/32 /);
+    assert.match(text, /DNAT --to-destination \[fd00:10:180::1\]:80$/m);
+    assert.deepEqual(plan.servicePorts.get(dual.key)?.udp, undefined);
+  });
+
+  it('names the UDP conntrack targets of the family', () => {
+    const udp = servicePort({
+      ...dual,
+      protocol: 'UDP',
+      endpoints: ['10.180.0.1:53', '[fd00:10:180::1]:53'],
+    });
+    const plan = planIptables(proxyState([udp]), options);
+    assert.deepEqual(plan.servicePorts.get(udp.key)?.udp, {
+      serviceIPs: ['fd00:172:30::41', 'fd00:192:168:99::11', '2001:db8:5678::8'],
+      nodePort: 30080,
+      endpointIPs: ['fd00:10:180::1'],
+    });
+  });
+
+  it('does not reuse a plan of the other family', () => {
+    const v4 = planIptables(proxyState([dual]), planOptions());
+    const v6 = planIptables(proxyState([dual]), options, {
+      previous: v4,
+      change: change([]),
+    });
+    assert.match(chain(v6, 'nat', 'KUBE-SERVICES')![0]!, /fd00:172:30::41/);
   });
 });
 

@@ -1,6 +1,9 @@
 /**
  * The iptables mode's applier. One `iptables-restore --noflush` per table and sync, never rule by rule
- * (except a full sync of a big nat table with iptables-nft, which goes in a few atomic batches).
+ * (except a full sync of a big nat table with iptables-nft, which goes in a few atomic batches). One
+ * Proxier serves one IP family (`options.ipFamily`, as upstream runs one proxier per family): the IPv6
+ * one plans the IPv6 rules and writes them with ip6tables-restore, keeps its own canary in ip6tables'
+ * mangle table and deletes IPv6 conntrack entries (`conntrack -f ipv6`).
  *
  * - **Full sync** (first sync, `options.full` from the daemon's `--iptables-sync-period`, after any
  *   failure, when the canary is gone, when large-cluster mode flips): the whole plan is written; stale
@@ -57,14 +60,18 @@ export class IptablesProxier implements Proxier {
   constructor(deps: ProxierDeps, seams: IptablesProxierSeams = {}) {
     this.#options = deps.options;
     this.#log = deps.logger;
+    // One Proxier per family (modes/dual_stack.ts): IPv6 goes through ip6tables and `conntrack -f ipv6`.
+    const family = deps.options.ipFamily ?? 'IPv4';
     let resolved: Promise<Iptables> | undefined;
     const given = seams.iptables;
     this.#iptables = () => {
       resolved ??=
-        given !== undefined ? Promise.resolve(given) : createIptables(deps.exec, deps.iptablesBackend);
+        given !== undefined
+          ? Promise.resolve(given)
+          : createIptables(deps.exec, deps.iptablesBackend, { family });
       return resolved;
     };
-    this.#conntrack = seams.conntrack ?? createConntrack(deps.exec);
+    this.#conntrack = seams.conntrack ?? createConntrack(deps.exec, { family });
   }
 
   /** Makes the next sync a full one (e.g. the daemon's periodic resync). */
