@@ -113,7 +113,7 @@ export class NftablesProxier implements Proxier {
     this.#log = deps.logger;
     this.#metrics = deps.metrics;
     this.#nft = seams.nft ?? createNft(deps.exec);
-    this.#conntrack = seams.conntrack ?? createConntrack(deps.exec);
+    this.#conntrack = seams.conntrack ?? createConntrack(deps.exec, { family: deps.options.ipFamily });
     this.#conntrackTable = seams.conntrackTable ?? createConntrackTable(deps.exec);
     this.#ipFamily = deps.options.ipFamily ?? 'IPv4';
     this.#now = seams.now ?? Date.now;
