@@ -48,6 +48,12 @@ export interface Iptables {
   save(table: IptablesTable | undefined): Promise<string>;
   /** Whether a chain exists (a cheap check of the canary, for a small table such as mangle). */
   chainExists(table: IptablesTable, chain: string): Promise<boolean>;
+  /**
+   * The rules of a chain as `-S` prints them, without the `-A CHAIN ` prefix (`iptables -t T -S CHAIN`),
+   * or only rule `ruleNumber` (1-based: `-S CHAIN N`, which prints one line whatever the chain holds);
+   * undefined when the chain does not exist or has no such rule. For integrity checks between syncs.
+   */
+  listRules(table: IptablesTable, chain: string, ruleNumber?: number): Promise<string[] | undefined>;
   /** `X.Y.Z` of the iptables tools. */
   version(): Promise<string>;
   /**
@@ -135,6 +141,28 @@ export function iptablesFor(
       // iptables-nft 1.8.x says "incompatible" for a chain (or table) that does not exist.
       if (r.code === 1 && /No chain|does not exist|incompatible/i.test(r.stderr)) return false;
       throw new KernelError(`${t.iptables} -t ${table} -S ${chain}`, r.code, r.stderr);
+    },
+    async listRules(table, chain, ruleNumber) {
+      const args = [
+        '-w',
+        WAIT_SECONDS,
+        '-t',
+        table,
+        '-S',
+        chain,
+        ...(ruleNumber === undefined ? [] : [String(ruleNumber)]),
+      ];
+      const r = await exec(t.iptables, args);
+      if (r.code === 1 && /No chain|does not exist|incompatible|Index of|too big|Bad rule/i.test(r.stderr))
+        return undefined;
+      if (r.code !== 0) throw new KernelError(`${t.iptables} ${args.join(' ')}`, r.code, r.stderr);
+      const prefix = `-A ${chain} `;
+      const rules = r.stdout
+        .split('\n')
+        .filter((line) => line.startsWith(prefix))
+        .map((line) => line.slice(prefix.length));
+      // `-S CHAIN N` past the last rule prints nothing and exits 0.
+      return ruleNumber !== undefined && rules.length === 0 ? undefined : rules;
     },
     async version() {
       const { stdout: out } = await mustExec(exec, t.iptables, ['--version']);

@@ -97,6 +97,14 @@ export class FakeIptables implements Iptables {
     return '1.8.9';
   }
 
+  async listRules(table: IptablesTable, chain: string, ruleNumber?: number): Promise<string[] | undefined> {
+    const rules = this.chain(table, chain);
+    if (rules === undefined) return undefined;
+    if (ruleNumber === undefined) return [...rules];
+    const rule = rules[ruleNumber - 1];
+    return rule === undefined ? undefined : [rule];
+  }
+
   async ensureRule(rule: IptablesRuleSpec, position: 'first' | 'last'): Promise<boolean> {
     if (this.#hasRule(rule)) return true;
     const add = position === 'first' ? `-I ${rule.chain} 1` : `-A ${rule.chain}`;

@@ -14,8 +14,13 @@
  *   retried at once as a full sync.
  * - **Canary**: before a partial sync the mangle canary is checked (mangle is tiny, so the check is
  *   cheap even on legacy at 10 000 services); if someone flushed iptables, the sync is full.
- * - **UDP conntrack**: after a successful sync, the entries the plan change left stale are deleted
- *   (which ones is a pure function of the two plans: conntrack.ts).
+ * - **UDP conntrack**: after a successful sync, the entries the plan change left stale are deleted (which
+ *   ones is a pure function of the two plans: conntrack.ts).
+ * - **Integrity and healing**: between syncs the daemon asks {@link IptablesProxier.checkIntact} (the
+ *   canary, the nat jumps into KUBE-SERVICES, and KUBE-SERVICES's last planned rule: a flushed chain or
+ *   table is noticed at once, not at the next periodic resync). After a sync that repaired damage, a lost
+ *   canary or the first sync of the process, connection-tracking entries that the outage left without NAT
+ *   are deleted (modes/common/heal_conntrack.ts), so that no later connection reuses one.
  *
  * @module
  */
@@ -23,10 +28,12 @@ import type { Logger } from 'pino';
 import type { PlanOptions } from '../../contracts/plan_options.ts';
 import type { SyncOptions, SyncReport } from '../../contracts/sync.ts';
 import { type Conntrack, createConntrack } from '../../kernel/conntrack.ts';
+import { type ConntrackTable, createConntrackTable } from '../../kernel/conntrack_table.ts';
 import { createIptables, type Iptables } from '../../kernel/iptables.ts';
 import { parseIptablesSave } from '../../kernel/iptables_state.ts';
-import type { ProxyState, StateChange } from '../../model/types.ts';
-import { KUBE_PROXY_CANARY } from '../common/iptables_base_chains.ts';
+import type { IPFamily, ProxyState, StateChange } from '../../model/types.ts';
+import { healUnnatedConntrack } from '../common/heal_conntrack.ts';
+import { KUBE_PROXY_CANARY, KUBE_SERVICES } from '../common/iptables_base_chains.ts';
 import type { TableInput } from '../common/iptables_restore_input.ts';
 import type { Proxier, ProxierDeps } from '../mode.ts';
 import { describeUdpConntrackDeletion, staleUdpConntrack, type UdpConntrackDeletion } from './conntrack.ts';
@@ -37,6 +44,8 @@ import { fullSyncInput, fullSyncInputs, partialSyncInput } from './sync_input.ts
 export interface IptablesProxierSeams {
   readonly iptables?: Iptables | undefined;
   readonly conntrack?: Conntrack | undefined;
+  /** The conntrack table, for healing after an outage. */
+  readonly conntrackTable?: ConntrackTable | undefined;
 }
 
 const CANARY_INPUT = `*mangle\n:${KUBE_PROXY_CANARY} - [0:0]\nCOMMIT\n`;
@@ -50,6 +59,10 @@ export class IptablesProxier implements Proxier {
   readonly #log: Logger;
   readonly #iptables: () => Promise<Iptables>;
   readonly #conntrack: Conntrack;
+  readonly #conntrackTable: ConntrackTable;
+  readonly #family: IPFamily;
+  /** The next successful sync repairs an outage: heal conntrack after it. */
+  #healNext = true;
   #applied: IptablesPlan | undefined;
   #needFull = true;
 
@@ -72,6 +85,30 @@ export class IptablesProxier implements Proxier {
       return resolved;
     };
     this.#conntrack = seams.conntrack ?? createConntrack(deps.exec, { family });
+    this.#conntrackTable = seams.conntrackTable ?? createConntrackTable(deps.exec);
+    this.#family = family;
+  }
+
+  async checkIntact(): Promise<string | undefined> {
+    const applied = this.#applied;
+    if (applied === undefined) return undefined;
+    const ipt = await this.#iptables();
+    if (!(await ipt.chainExists('mangle', KUBE_PROXY_CANARY))) {
+      return `the canary chain ${KUBE_PROXY_CANARY} (mangle) is gone`;
+    }
+    for (const chain of ['PREROUTING', 'OUTPUT']) {
+      const rules = await ipt.listRules('nat', chain);
+      if (!rules?.some((r) => r.endsWith(`-j ${KUBE_SERVICES}`)))
+        return `nat ${chain} no longer jumps to ${KUBE_SERVICES}`;
+    }
+    const planned =
+      applied.tables.find((t) => t.table === 'nat')?.chains.find((c) => c.name === KUBE_SERVICES)?.rules
+        .length ?? 0;
+    // Rule N exists only while the chain holds at least N rules: one line to read, whatever the size.
+    if (planned > 0 && (await ipt.listRules('nat', KUBE_SERVICES, planned)) === undefined) {
+      return `nat ${KUBE_SERVICES} holds fewer than its ${planned} rules (flushed?)`;
+    }
+    return undefined;
   }
 
   /** Makes the next sync a full one (e.g. the daemon's periodic resync). */
@@ -87,10 +124,16 @@ export class IptablesProxier implements Proxier {
   async sync(state: ProxyState, change: StateChange, options?: SyncOptions): Promise<SyncReport> {
     const ipt = await this.#iptables();
     const previous = this.#applied;
-    let full = (options?.full ?? false) || this.#needFull || previous === undefined;
+    const repair = options?.repair;
+    if (repair !== undefined) {
+      this.#log.warn({ reason: repair }, 'Repairing the iptables rules');
+      this.#healNext = true;
+    }
+    let full = (options?.full ?? false) || this.#needFull || previous === undefined || repair !== undefined;
     if (!full && !(await ipt.chainExists('mangle', KUBE_PROXY_CANARY))) {
       this.#log.warn('The iptables canary chain is gone (rules flushed behind our back?): syncing fully');
       full = true;
+      this.#healNext = true;
     }
     let plan: IptablesPlan;
     let report: SyncReport;
@@ -120,7 +163,24 @@ export class IptablesProxier implements Proxier {
     await this.#deleteStaleConntrack(staleUdpConntrack(previous, plan));
     this.#applied = plan;
     this.#needFull = false;
+    if (this.#healNext) {
+      this.#healNext = false;
+      await this.#heal(state);
+    }
     return report;
+  }
+
+  /** Deletes the conntrack entries an outage left without NAT (failures are logged: the rules are in). */
+  async #heal(state: ProxyState): Promise<void> {
+    const { deleted, error } = await healUnnatedConntrack(this.#conntrackTable, state, this.#family);
+    if (deleted.length > 0) {
+      this.#log.info(
+        { entries: deleted.map((t) => `${t.protocol} ${t.ip}:${t.port}`) },
+        'Deleted connection-tracking entries created without NAT while the rules were missing',
+      );
+    }
+    if (error !== undefined)
+      this.#log.warn({ err: error }, 'Cannot heal connection tracking after an outage');
   }
 
   async stop(): Promise<void> {
