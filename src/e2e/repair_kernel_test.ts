@@ -1,0 +1,127 @@
+// Repair and heal through the real daemon (`kproxy run`, iptables and nftables modes) in a lab's node
+// namespace, with a periodic resync far away (60 s), so that only kproxy's integrity check between syncs
+// can bring the rules back:
+// - its rules flushed behind its back, the service answers again without waiting for a resync (repair);
+// - a client whose connection attempt fell into the outage (a SYN that created a connection-tracking
+//   entry without NAT) connects again from the same source port once the rules are back (heal); without
+//   the heal, that entry would swallow its connections for two minutes.
+// The outage is made deterministic by freezing kproxy (SIGSTOP) while the rules are gone.
+// Needs root, iptables, nft, conntrack and curl.
+//
+// Lab addresses: client 198.18.1.2, pod 198.18.101.2 (HTTP identity on 8080), VIP in 198.19.0.0/16.
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { eventually } from '../lab/eventually.ts';
+import { IPTABLES_TOOLS, kernelTestSkip, LAB_TOOLS } from '../lab/kernel_tools.ts';
+import { type KproxyProcess, spawnKproxy } from '../lab/kproxy_daemon.ts';
+import { createLab, LAB_VIP_PREFIX, type Lab } from '../lab/lab.ts';
+
+const skip = kernelTestSkip(import.meta.url, {
+  tools: [...LAB_TOOLS, ...IPTABLES_TOOLS, 'nft', 'conntrack', 'curl'],
+});
+
+const VIP = `${LAB_VIP_PREFIX}0.80`;
+
+/** How each mode's rules are flushed behind kproxy's back. */
+const FLUSH: Record<'iptables' | 'nftables', readonly string[]> = {
+  iptables: ['iptables-legacy', '-t', 'nat', '-F', 'KUBE-SERVICES'],
+  nftables: ['nft', 'flush', 'chain', 'ip', 'kube-proxy', 'services'],
+};
+
+for (const mode of ['iptables', 'nftables'] as const) {
+  describe(`repair and heal after the rules are flushed (real daemon, ${mode})`, { skip }, () => {
+    let lab: Lab;
+    let dir = '';
+    let daemon: KproxyProcess | undefined;
+
+    /** One request to the VIP, from a fixed client port when given; the pod's name, or '' on failure. */
+    async function get(localPort?: number): Promise<string> {
+      const port = localPort === undefined ? [] : ['--local-port', String(localPort)];
+      const r = await lab.exec(lab.clients[0]!.ns, ['curl', '-s', '-m', '1', ...port, `http://${VIP}/`]);
+      return r.code === 0 ? r.stdout.trim() : '';
+    }
+
+    before(async () => {
+      lab = await createLab({ tag: `rep${mode[0]}`, clients: 1, pods: 1 });
+      dir = await mkdtemp(join(tmpdir(), 'kproxy-repair-'));
+      await writeFile(
+        join(dir, 'web.yaml'),
+        [
+          'apiVersion: v1',
+          'kind: Service',
+          'metadata: { name: web, namespace: repair }',
+          `spec: { clusterIP: ${VIP}, ports: [{ name: http, port: 80, targetPort: 8080 }] }`,
+          '---',
+          'apiVersion: discovery.k8s.io/v1',
+          'kind: EndpointSlice',
+          'metadata: { name: web-1, namespace: repair, labels: { kubernetes.io/service-name: web } }',
+          'addressType: IPv4',
+          'ports: [{ name: http, port: 8080, protocol: TCP }]',
+          `endpoints: [{ addresses: [${lab.pods[0]!.ip}] }]`,
+          '',
+        ].join('\n'),
+      );
+      daemon = spawnKproxy(lab, lab.node.ns, [
+        'run',
+        '--proxy-mode',
+        mode,
+        '--iptables-backend',
+        'legacy',
+        '--manifests',
+        dir,
+        '--hostname-override',
+        'node-a',
+        '--healthz-bind-address',
+        '',
+        '--metrics-bind-address',
+        '',
+        '--iptables-sync-period',
+        '60s',
+        '--log-format',
+        'json',
+      ]);
+      await eventually('an answer through the VIP', async () =>
+        (await get()) === 'pod0' ? true : undefined,
+      );
+    });
+
+    after(async () => {
+      daemon?.child.kill('SIGCONT');
+      await daemon?.stop();
+      await lab?.destroy();
+      if (dir !== '') await rm(dir, { recursive: true, force: true });
+    });
+
+    it('repairs flushed rules long before the periodic resync, and heals what the outage left', async () => {
+      const clientPort = 40_123;
+      daemon!.child.kill('SIGSTOP');
+      try {
+        const flushed = await lab.exec(lab.node.ns, [...FLUSH[mode]]);
+        assert.equal(flushed.code, 0, flushed.stderr);
+        // Falls into the outage: a SYN from this port leaves an entry without NAT behind.
+        assert.equal(await get(clientPort), '');
+        const entries = await lab.exec(lab.node.ns, ['conntrack', '-L', '-p', 'tcp', '--orig-dst', VIP]);
+        assert.match(
+          entries.stdout,
+          new RegExp(`sport=${clientPort} dport=80 \\[UNREPLIED\\] src=${VIP.replaceAll('.', '\\.')}`),
+        );
+      } finally {
+        daemon!.child.kill('SIGCONT');
+      }
+      await eventually(
+        'the service back through the VIP',
+        async () => ((await get()) === 'pod0' ? true : undefined),
+        {
+          timeoutMs: 20_000,
+        },
+      );
+      assert.match(daemon!.output(), /rules damaged|Repairing/i);
+      await eventually('the same client port connects again', async () =>
+        (await get(clientPort)) === 'pod0' ? true : undefined,
+      );
+    });
+  });
+}
