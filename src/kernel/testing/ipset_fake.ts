@@ -98,6 +98,9 @@ export class FakeIpset {
       case 'create': {
         if (set !== undefined)
           throw new IpsetFailure('Set cannot be created: set with the same name already exists');
+        // IPSET_MAXNAMELEN is 32 with the final NUL.
+        if (name.length > 31)
+          throw new IpsetFailure(`Syntax error: setname '${name}' is longer than 31 characters`);
         const type = words[2] as IpsetType;
         if (!types.includes(type))
           throw new IpsetFailure(`Syntax error: typename '${String(words[2])}' is unknown`);
