@@ -159,4 +159,30 @@ describe('ipvs dual-stack (one Proxier per family)', () => {
       ['-D', '-p', 'udp', '--orig-dst', '2001:2:0:f::53', '--dst-nat', '2001:2:0:1::5', '@', 'ipv6'],
     ]);
   });
+
+  it('after a restart with no IPv6 Service left, empties the IPv6 sets and rules the earlier kproxy left', async () => {
+    const first = setup();
+    await first.sync(first.state);
+    await first.proxier.stop();
+    const { host } = first;
+    // A new kproxy on the same host: its Proxiers know nothing of what was programmed.
+    const { options } = dualStackFixture();
+    const clock = new FakeClock(0);
+    const restarted = new DualStackProxier(
+      { createProxier: (deps) => createIpvsProxier(deps, { clock }) },
+      proxierDeps(host.exec, options),
+      ['IPv4', 'IPv6'],
+    );
+    const web = service('web', { clusterIPs: ['198.18.0.10'] });
+    const v4only = stateOf([[web, endpoints(web, ['198.19.1.1'])]]);
+    await restarted.sync(v4only, changeOf(v4only));
+    assert.deepEqual(first.keys('IPv6'), []);
+    assert.deepEqual(host.ipset.entries('KUBE-6-CLUSTER-IP'), []);
+    assert.deepEqual(host.ipset.entries('KUBE-6-IPVS-IPS'), []);
+    assert.deepEqual(rules(host.ip6tables, 'nat', 'KUBE-SERVICES'), [
+      '-A KUBE-SERVICES -s ::1/128 -j RETURN',
+      '-A KUBE-SERVICES -m addrtype --dst-type LOCAL -j KUBE-NODE-PORT',
+    ]);
+    await restarted.stop();
+  });
 });

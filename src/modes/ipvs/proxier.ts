@@ -30,6 +30,7 @@ import {
 import type { Proxier, ProxierDeps } from '../mode.ts';
 import { changedServicePorts, changedVirtualServers, diffIpvs, type IpvsDiff } from './diff.ts';
 import { GracefulTermination } from './graceful_termination.ts';
+import { ipsetName } from './ipsets.ts';
 import { IPVS_JUMPS } from './iptables_rules.ts';
 import { familyOf, type IpvsPlan, type PlannedVirtualServer, planIpvs } from './plan.ts';
 import { type IpvsSeams, realIpvsSeams } from './seams.ts';
@@ -182,12 +183,18 @@ export class IpvsProxier implements Proxier {
     const dummyIndex = await this.#seams.netlink.ensureDummy();
     const full = requestedFull || !this.#trusted || dummyIndex !== this.#dummyIndex;
     this.#dummyIndex = dummyIndex;
+    // Partial syncs diff the sets against what kproxy last restored (upstream keeps them in memory too).
+    const setsNow = full || this.#lastSets === undefined ? await this.#seams.ipset.list() : this.#lastSets;
+    // Sets of this family left by an earlier kproxy (before a restart) mean its rules are there too: plan
+    // the family, emptied if nothing needs it, so that they are brought in line instead of left behind.
+    if (setsNow.some((set) => set.name === ipsetName('KUBE-IPVS-IPS', this.#family)))
+      this.#servedFamilies.add(this.#family);
     const plan = planIpvs(state, this.#deps.options, { servedFamilies: [...this.#servedFamilies] });
     for (const warning of plan.warnings) this.#deps.logger.warn(warning);
     // A full sync lists the whole table once (which also loads ip_vs, whose sysctls exist only then);
     // nothing below changes IPVS before the diff, so that listing is what the diff compares against.
     const table = full ? await this.#listTableAndSetSysctls() : undefined;
-    const sets = await this.#syncIpsets(plan, full);
+    const sets = await this.#syncIpsets(plan, setsNow);
     const rules = await this.#syncIptables(plan, full);
     const bound = await this.#bindNewAddresses(plan, full);
     const { diff, written } = await this.#syncVirtualServers(plan, table);
@@ -238,10 +245,8 @@ export class IpvsProxier implements Proxier {
   }
 
   /** Brings every planned set in line in one `ipset restore` (the other family's sets are not planned, so left alone). */
-  async #syncIpsets(plan: IpvsPlan, full: boolean): Promise<Written> {
+  async #syncIpsets(plan: IpvsPlan, setsNow: readonly ListedIpset[]): Promise<Written> {
     const specs = plan.families.flatMap((f) => f.ipsets);
-    // Partial syncs diff the sets against what kproxy last restored (upstream keeps them in memory too).
-    const setsNow = full || this.#lastSets === undefined ? await this.#seams.ipset.list() : this.#lastSets;
     this.#lastSets = undefined;
     const setLines = ipsetSyncLines(specs, setsNow);
     let written = NOTHING;
