@@ -10,7 +10,15 @@ import { runInGuest } from '../../lab/guest/run_in_guest.ts';
 import { IPTABLES_TOOLS, kernelTestSkip, LAB_TOOLS } from '../../lab/kernel_tools.ts';
 
 const skip = kernelTestSkip(import.meta.url, {
-  tools: ['qemu-system-x86_64', ...LAB_TOOLS, ...IPTABLES_TOOLS, 'ip6tables-save', 'ipvsadm', 'ipset'],
+  tools: [
+    'qemu-system-x86_64',
+    ...LAB_TOOLS,
+    ...IPTABLES_TOOLS,
+    'ip6tables-save',
+    'ipvsadm',
+    'ipset',
+    'conntrack',
+  ],
   guestKernel: true,
 });
 
@@ -33,6 +41,16 @@ interface Report {
   v4only6: string[];
   hairpin6: string[];
   hairpin4: string[];
+  udp: {
+    first6: string;
+    first4: string;
+    entries6Before: string[];
+    entries4Before: string[];
+    entries6After: string[];
+    entries4After: string[];
+    second6: string;
+    second4: string;
+  };
   afterCleanup: { ipvs: string[]; dummy: number; sets: string; ip6tables: string[] };
 }
 
@@ -99,6 +117,27 @@ describe('ipvs mode dual-stack in a real IPVS kernel', { skip }, () => {
       assert.ok(report.bound.includes(address), address);
     assert.ok(report.sets6.includes('KUBE-6-LOAD-BALANCER-SOURCE-CID'), 'the IPv6 names ipset accepts');
     assert.equal(report.sets6.length, 17);
+  });
+
+  it("deletes each family's stale UDP conntrack entries when the endpoint that served them goes", () => {
+    const { udp } = report;
+    assert.match(udp.first6, /^pod[12]$/);
+    assert.match(udp.first4, /^pod[12]$/);
+    const ip6 = `2001:2:0:1::${udp.first6.slice(3)}`;
+    const ip4 = `198.19.1.${udp.first4.slice(3)}`;
+    assert.ok(
+      udp.entries6Before.some((e) => e.includes(`src=${ip6} `)),
+      `an IPv6 entry to ${ip6}: ${udp.entries6Before.join('; ')}`,
+    );
+    assert.ok(
+      udp.entries4Before.some((e) => e.includes(`src=${ip4} `)),
+      udp.entries4Before.join('; '),
+    );
+    assert.deepEqual(udp.entries6After, [], 'conntrack -D ... -f ipv6 removed it');
+    assert.deepEqual(udp.entries4After, []);
+    assert.match(udp.second6, /^pod[12]$/);
+    assert.notEqual(udp.second6, udp.first6, 'the same client port now reaches the other endpoint');
+    assert.notEqual(udp.second4, udp.first4);
   });
 
   it('cleanup leaves no virtual server, set, ip6tables rule or interface of either family', () => {

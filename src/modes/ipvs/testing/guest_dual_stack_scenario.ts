@@ -2,7 +2,8 @@
  * The dual-stack scenario of the ipvs mode, run inside the test guest by ipvs_dual_stack_guest_test.ts (one
  * boot): a node namespace where the daemon's {@link DualStackProxier} runs the ipvs mode's two Proxiers
  * (IPv4 and IPv6, as `kproxy run` does on a host that can serve both), a client namespace and three pod
- * namespaces with real dual-stack TCP servers; real connections over both families; one JSON report line
+ * namespaces with real dual-stack TCP and UDP servers; real connections and datagrams over both families
+ * (and the node's UDP conntrack entries before and after an endpoint leaves); one JSON report line
  * (`KPT-REPORT {...}`) for the test to assert on. It asserts nothing itself and always tears down.
  *
  * Addresses: client 198.18.5.2 / 2001:2:0:c0::2 → node 198.18.5.1 / 2001:2:0:c0::1 (the NodePort
@@ -53,11 +54,15 @@ async function attach(
   await sh(['ip', '-n', ns, '-6', 'route', 'add', 'default', 'via', addresses.gw6]);
 }
 
-/** A server on [::]:8080 (both families): says its name, then echoes. */
+/** A TCP server on [::]:8080 (both families): says its name, then echoes; a UDP one on [::]:5353 answers its name. */
 const SERVER = `
   const name = process.argv[1];
-  require('node:net').createServer((s) => { s.write(name + '\\n'); s.pipe(s); s.on('error', () => {}); })
-    .listen(8080, '::', () => console.log('listening'));`;
+  const udp = require('node:dgram').createSocket('udp6');
+  udp.on('message', (m, from) => udp.send(name, from.port, from.address));
+  udp.bind(5353, '::', () => {
+    require('node:net').createServer((s) => { s.write(name + '\\n'); s.pipe(s); s.on('error', () => {}); })
+      .listen(8080, '::', () => console.log('listening'));
+  });`;
 
 async function topology(): Promise<void> {
   for (const ns of [NODE, CLIENT, ...PODS.map((p) => p.ns)]) {
@@ -121,6 +126,27 @@ async function connections(ns: string, host: string, port: number, count: number
   }
 }
 
+/**
+ * One UDP datagram from namespace `ns`, from a fixed source port (so a second one reuses the conntrack
+ * entry of the first): the name of the server that answers, or `ERR:TIMEOUT`.
+ */
+async function datagram(ns: string, host: string, port: number): Promise<string> {
+  const script = `
+    const s = require('node:dgram').createSocket(${JSON.stringify(host.includes(':') ? 'udp6' : 'udp4')});
+    const t = setTimeout(() => { console.log('ERR:TIMEOUT'); process.exit(0); }, 2000);
+    s.on('message', (m) => { clearTimeout(t); console.log(String(m)); process.exit(0); });
+    s.bind(40053, () => s.send('hi', ${port}, ${JSON.stringify(host)}));`;
+  const result = await root('ip', ['netns', 'exec', ns, process.execPath, '-e', script]);
+  return result.stdout.trim() || `ERR:client exit ${result.code}: ${result.stderr.trim()}`;
+}
+
+/** The node's UDP conntrack entries to `vip` (`conntrack -L`, one line each). */
+async function udpEntries(vip: string): Promise<string[]> {
+  const family = vip.includes(':') ? 'ipv6' : 'ipv4';
+  const result = await node('conntrack', ['-L', '-p', 'udp', '-f', family, '--orig-dst', vip]);
+  return result.stdout.split('\n').filter((l) => l.includes(vip));
+}
+
 /** Fails a step that takes longer than it may (a hung step must not hang the guest until its timeout). */
 function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
   return Promise.race([
@@ -169,10 +195,29 @@ async function main(): Promise<Record<string, unknown>> {
     ports: [{ name: 'p', protocol: 'TCP', port: 80, targetPort: 8080, nodePort: 30080 }],
   });
   const v4only = service('v4only', { clusterIPs: ['198.18.0.20'] });
+  const dns = service('dns', {
+    ipFamilies: dual,
+    clusterIPs: ['198.18.0.53', '2001:2:0:f::53'],
+    ports: [{ name: 'p', protocol: 'UDP', port: 53, targetPort: 5353, nodePort: 0 }],
+  });
   // One endpoint, pod1: pod1 reaching this VIP always comes back to itself (hairpin). Hairpin to another
   // pod on the bridge would need br_netfilter (as upstream's ipvs mode), which this topology does not load.
   const self = service('self', { ipFamilies: dual, clusterIPs: ['198.18.0.15', '2001:2:0:f::15'] });
+  /** The dns Service's slices: the IPv4 and the IPv6 endpoints of some pods, each family its own. */
+  const dnsSlices = (v4: readonly (typeof PODS)[number][], v6: readonly (typeof PODS)[number][]) => [
+    endpoints(
+      dns,
+      v4.map((p) => p.ip),
+      { port: 5353 },
+    ),
+    endpoints6(
+      dns,
+      v6.map((p) => p.ip6),
+      { port: 5353 },
+    ),
+  ];
   const state = stateOf([
+    [dns, ...dnsSlices(PODS.slice(0, 2), PODS.slice(0, 2))],
     [web, endpoints(web, ips, { local: ips }), endpoints6(web, ips6, { local: ips6 })],
     [sticky6, endpoints6(sticky6, ips6, { local: ips6 })],
     [empty6],
@@ -215,6 +260,28 @@ async function main(): Promise<Record<string, unknown>> {
     report['v4only6'] = await connections(CLIENT, '2001:2:0:f::20', 80, 1);
     report['hairpin6'] = await connections(PODS[0]!.ns, '2001:2:0:f::15', 80, 3);
     report['hairpin4'] = await connections(PODS[0]!.ns, '198.18.0.15', 80, 3);
+
+    step('UDP conntrack per family');
+    const udp: Record<string, unknown> = {};
+    udp['first6'] = await datagram(CLIENT, '2001:2:0:f::53', 53);
+    udp['first4'] = await datagram(CLIENT, '198.18.0.53', 53);
+    udp['entries6Before'] = await udpEntries('2001:2:0:f::53');
+    udp['entries4Before'] = await udpEntries('198.18.0.53');
+    // The pods that answered leave the Service (each family its own): their entries must go.
+    const dnsNext = dnsSlices(
+      PODS.slice(0, 2).filter((p) => p.name !== udp['first4']),
+      PODS.slice(0, 2).filter((p) => p.name !== udp['first6']),
+    );
+    const next = stateOf([
+      [dns, ...dnsNext],
+      [web, endpoints(web, ips, { local: ips }), endpoints6(web, ips6, { local: ips6 })],
+    ]);
+    await proxier.sync(next, changeOf(next));
+    udp['entries6After'] = await udpEntries('2001:2:0:f::53');
+    udp['entries4After'] = await udpEntries('198.18.0.53');
+    udp['second6'] = await datagram(CLIENT, '2001:2:0:f::53', 53);
+    udp['second4'] = await datagram(CLIENT, '198.18.0.53', 53);
+    report['udp'] = udp;
 
     step('cleanup');
     await proxier.stop();
