@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { IPFamily } from '../model/types.ts';
 import type { Exec } from './exec.ts';
 import { KernelError, mustExec } from './exec.ts';
 
@@ -21,8 +22,8 @@ export interface IpvsNetlink {
   ensureDummy(): Promise<number>;
   /** Deletes the dummy device (and so its addresses) if it exists. */
   deleteDummy(): Promise<void>;
-  /** Addresses bound to the dummy device (empty when it does not exist). */
-  boundAddresses(): Promise<string[]>;
+  /** Addresses bound to the dummy device (empty when it does not exist), of one family when given. */
+  boundAddresses(family?: IPFamily): Promise<string[]>;
   /** Every local address on another interface than the dummy device (node addresses). */
   otherLocalAddresses(): Promise<string[]>;
   /** Binds (`add`) and unbinds (`del`) addresses on the dummy device, in one batch. */
@@ -59,8 +60,9 @@ export function createIpvsNetlink(exec: Exec): IpvsNetlink {
       throw new KernelError(`ip -j link show ${IPVS_DUMMY_DEVICE}`, 0, `no ifindex in: ${stdout.trim()}`);
     return ifindex;
   };
-  const allAddresses = async (): Promise<IpAddrJson[]> => {
-    const { stdout } = await mustExec(exec, 'ip', ['-j', 'addr', 'show']);
+  const allAddresses = async (family?: IPFamily): Promise<IpAddrJson[]> => {
+    const only = family === undefined ? [] : [family === 'IPv4' ? '-4' : '-6'];
+    const { stdout } = await mustExec(exec, 'ip', ['-j', ...only, 'addr', 'show']);
     return JSON.parse(stdout) as IpAddrJson[];
   };
   return {
@@ -77,8 +79,8 @@ export function createIpvsNetlink(exec: Exec): IpvsNetlink {
     async deleteDummy() {
       if (await exists()) await mustExec(exec, 'ip', ['link', 'del', IPVS_DUMMY_DEVICE]);
     },
-    async boundAddresses() {
-      const links = await allAddresses();
+    async boundAddresses(family) {
+      const links = await allAddresses(family);
       const dummy = links.find((l) => l.ifname === IPVS_DUMMY_DEVICE);
       return (dummy?.addr_info ?? []).flatMap((a) => (a.local === undefined ? [] : [a.local]));
     },

@@ -73,7 +73,10 @@ export class FakeNetlink {
 
   #run(words: readonly string[]): string {
     const json = words[0] === '-j';
-    const [object, verb, ...rest] = json ? words.slice(1) : words;
+    const afterJson = json ? words.slice(1) : words;
+    // `ip -4` / `ip -6`: addresses of that family only.
+    const version = afterJson[0] === '-4' ? 4 : afterJson[0] === '-6' ? 6 : undefined;
+    const [object, verb, ...rest] = version === undefined ? afterJson : afterJson.slice(1);
     if (object === 'link' && verb === 'show') {
       const name = rest[0];
       if (name === undefined) throw new IpFailure('kproxy fake: ip link show needs a name');
@@ -102,7 +105,12 @@ export class FakeNetlink {
       return JSON.stringify(
         [...this.links.entries()]
           .filter(([name]) => only === undefined || name === only)
-          .map(([ifname, link]) => ({ ifname, addr_info: [...link.addresses].map((local) => ({ local })) })),
+          .map(([ifname, link]) => ({
+            ifname,
+            addr_info: [...link.addresses]
+              .filter((local) => version === undefined || isIP(local) === version)
+              .map((local) => ({ local })),
+          })),
       );
     }
     if ((object === 'addr' || object === 'address') && (verb === 'add' || verb === 'del')) {

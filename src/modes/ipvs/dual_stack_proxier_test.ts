@@ -185,4 +185,23 @@ describe('ipvs dual-stack (one Proxier per family)', () => {
     ]);
     await restarted.stop();
   });
+
+  it('an IPv6 Proxier without IPv6 Services reads no IPv4 set, and no IPVS table after its first sync', async () => {
+    const { host, proxier } = setup();
+    const web = service('web', { clusterIPs: ['198.18.0.10'] });
+    const v4only = stateOf([[web, endpoints(web, ['198.19.1.1'])]]);
+    await proxier.sync(v4only, changeOf(v4only));
+    host.commands.length = 0;
+    await proxier.sync(v4only, changeOf(v4only), { full: true });
+    const listings = host.commands.filter((c) => / (-L|list|addr show)\b/.test(c));
+    assert.deepEqual(listings, [
+      // IPv4: every set, the table, its addresses.
+      'ipset list -o save',
+      'ipvsadm -L -n --exact',
+      'ip -j -4 addr show',
+      // IPv6: only the names of the sets (it has none yet), its addresses.
+      'ipset list -n',
+      'ip -j -6 addr show',
+    ]);
+  });
 });

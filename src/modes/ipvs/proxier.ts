@@ -30,7 +30,7 @@ import {
 import type { Proxier, ProxierDeps } from '../mode.ts';
 import { changedServicePorts, changedVirtualServers, diffIpvs, type IpvsDiff } from './diff.ts';
 import { GracefulTermination } from './graceful_termination.ts';
-import { ipsetName } from './ipsets.ts';
+import { IPVS_SETS, ipsetName } from './ipsets.ts';
 import { IPVS_JUMPS } from './iptables_rules.ts';
 import { familyOf, type IpvsPlan, type PlannedVirtualServer, planIpvs } from './plan.ts';
 import { type IpvsSeams, realIpvsSeams } from './seams.ts';
@@ -184,7 +184,7 @@ export class IpvsProxier implements Proxier {
     const full = requestedFull || !this.#trusted || dummyIndex !== this.#dummyIndex;
     this.#dummyIndex = dummyIndex;
     // Partial syncs diff the sets against what kproxy last restored (upstream keeps them in memory too).
-    const setsNow = full || this.#lastSets === undefined ? await this.#seams.ipset.list() : this.#lastSets;
+    const setsNow = full || this.#lastSets === undefined ? await this.#listSets() : this.#lastSets;
     // Sets of this family left by an earlier kproxy (before a restart) mean its rules are there too: plan
     // the family, emptied if nothing needs it, so that they are brought in line instead of left behind.
     if (setsNow.some((set) => set.name === ipsetName('KUBE-IPVS-IPS', this.#family)))
@@ -193,7 +193,13 @@ export class IpvsProxier implements Proxier {
     for (const warning of plan.warnings) this.#deps.logger.warn(warning);
     // A full sync lists the whole table once (which also loads ip_vs, whose sysctls exist only then);
     // nothing below changes IPVS before the diff, so that listing is what the diff compares against.
-    const table = full ? await this.#listTableAndSetSysctls() : undefined;
+    // A Proxier with no virtual server, before or now (the IPv6 one on an IPv4-only node), has nothing of
+    // its family to diff after its first listing: it skips the listing of the whole (other family's) table.
+    const idle =
+      this.#lastPlan?.virtualServers.length === 0 &&
+      plan.virtualServers.length === 0 &&
+      this.#graceful.keys().length === 0;
+    const table = full ? await this.#listTableAndSetSysctls(idle) : undefined;
     const sets = await this.#syncIpsets(plan, setsNow);
     const rules = await this.#syncIptables(plan, full);
     const bound = await this.#bindNewAddresses(plan, full);
@@ -229,14 +235,25 @@ export class IpvsProxier implements Proxier {
    * the first one, the ipvs node settings (tuning.ts). A strict-ARP sysctl that cannot be set fails the
    * sync, and the next sync tries again.
    */
-  async #listTableAndSetSysctls(): Promise<ListedVirtualServer[]> {
-    const table = this.#ownFamily(await this.#seams.ipvs.list());
+  async #listTableAndSetSysctls(idle: boolean): Promise<ListedVirtualServer[]> {
+    const table = idle ? [] : this.#ownFamily(await this.#seams.ipvs.list());
     for (const [name, value] of sysctlsOf(this.#family)) await this.#seams.netlink.setSysctl(name, value);
     if (!this.#tuned) {
       await applyIpvsTuning(this.#tuning, this.#seams, this.#deps.logger);
       this.#tuned = true;
     }
     return table;
+  }
+
+  /**
+   * The sets as the kernel has them: all of them for IPv4 (one listing, as before dual-stack), only the
+   * family's own for IPv6 (one small listing per set), so that the IPv6 Proxier of a node whose Services
+   * are mostly IPv4 does not read every IPv4 entry at each full sync.
+   */
+  #listSets(): Promise<ListedIpset[]> {
+    return this.#family === 'IPv4'
+      ? this.#seams.ipset.list()
+      : this.#seams.ipset.list(IPVS_SETS.map((s) => ipsetName(s.name, this.#family)));
   }
 
   /** The virtual servers of this Proxier's family: the other family's Proxier owns the rest of the table. */
@@ -291,7 +308,7 @@ export class IpvsProxier implements Proxier {
     // Partial syncs trust the addresses kproxy last left on kube-ipvs0 (the device was not recreated).
     const bound =
       full || this.#lastBound === undefined
-        ? new Set((await netlink.boundAddresses()).filter((a) => familyOf(a) === this.#family))
+        ? new Set(await netlink.boundAddresses(this.#family))
         : this.#lastBound;
     this.#lastBound = undefined;
     await netlink.changeAddresses(
