@@ -194,7 +194,8 @@ export class IpvsProxier implements Proxier {
     // A full sync lists the whole table once (which also loads ip_vs, whose sysctls exist only then);
     // nothing below changes IPVS before the diff, so that listing is what the diff compares against.
     // A Proxier with no virtual server, before or now (the IPv6 one on an IPv4-only node), has nothing of
-    // its family to diff after its first listing: it skips the listing of the whole (other family's) table.
+    // its family to diff after its first listing: it skips the listing of the whole (other family's) table
+    // and the sysctls.
     const idle =
       this.#lastPlan?.virtualServers.length === 0 &&
       plan.virtualServers.length === 0 &&
@@ -236,7 +237,9 @@ export class IpvsProxier implements Proxier {
    * sync, and the next sync tries again.
    */
   async #listTableAndSetSysctls(idle: boolean): Promise<ListedVirtualServer[]> {
-    const table = idle ? [] : this.#ownFamily(await this.#seams.ipvs.list());
+    // An idle Proxier serves nothing the sysctls govern; its first (non-idle) full sync set them.
+    if (idle) return [];
+    const table = this.#ownFamily(await this.#seams.ipvs.list());
     for (const [name, value] of sysctlsOf(this.#family)) await this.#seams.netlink.setSysctl(name, value);
     if (!this.#tuned) {
       await applyIpvsTuning(this.#tuning, this.#seams, this.#deps.logger);
