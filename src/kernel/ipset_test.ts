@@ -53,4 +53,31 @@ describe('ipset seam', () => {
       (error: unknown) => error instanceof KernelError && error.command === 'ipset --version',
     );
   });
+
+  it('lists only the named sets that exist, each on its own, when given names', async () => {
+    const fake = new FakeIpset();
+    const ran: string[] = [];
+    const ipset = createIpset(async (command, args, options) => {
+      ran.push([command, ...args].join(' '));
+      return fake.ipset(args, options?.input);
+    });
+    await ipset.restore(
+      [
+        'create KUBE-CLUSTER-IP hash:ip,port family inet hashsize 1024 maxelem 65536',
+        'add KUBE-CLUSTER-IP 198.18.0.1,tcp:80',
+        'create KUBE-6-CLUSTER-IP hash:ip,port family inet6 hashsize 1024 maxelem 65536',
+        'add KUBE-6-CLUSTER-IP 2001:2::1,tcp:80',
+        '',
+      ].join('\n'),
+    );
+    ran.length = 0;
+    assert.deepEqual(await ipset.list(['KUBE-6-CLUSTER-IP', 'KUBE-6-IPVS-IPS']), [
+      { name: 'KUBE-6-CLUSTER-IP', type: 'hash:ip,port', family: 'inet6', entries: ['2001:2::1,tcp:80'] },
+    ]);
+    assert.deepEqual(ran, ['ipset list -n', 'ipset list -o save KUBE-6-CLUSTER-IP']);
+    assert.deepEqual(
+      (await ipset.list()).map((s) => s.name),
+      ['KUBE-6-CLUSTER-IP', 'KUBE-CLUSTER-IP'],
+    );
+  });
 });

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { IPFamily } from '../model/types.ts';
 import type { Exec } from './exec.ts';
 import { KernelError, mustExec } from './exec.ts';
 
@@ -13,12 +14,16 @@ export const IPVS_DUMMY_DEVICE = 'kube-ipvs0';
 
 /** The link/address/sysctl seam. */
 export interface IpvsNetlink {
-  /** Creates the dummy device unless it exists; returns true when it created it. */
-  ensureDummy(): Promise<boolean>;
+  /**
+   * Creates the dummy device unless it exists, and returns its interface index: a new index means a new
+   * device, without the addresses bound to the old one (one Proxier per IP family shares the device, so
+   * "I created it" alone would not tell the other family's Proxier that its addresses are gone).
+   */
+  ensureDummy(): Promise<number>;
   /** Deletes the dummy device (and so its addresses) if it exists. */
   deleteDummy(): Promise<void>;
-  /** Addresses bound to the dummy device (empty when it does not exist). */
-  boundAddresses(): Promise<string[]>;
+  /** Addresses bound to the dummy device (empty when it does not exist), of one family when given. */
+  boundAddresses(family?: IPFamily): Promise<string[]>;
   /** Every local address on another interface than the dummy device (node addresses). */
   otherLocalAddresses(): Promise<string[]>;
   /** Binds (`add`) and unbinds (`del`) addresses on the dummy device, in one batch. */
@@ -47,21 +52,35 @@ function prefixed(address: string): string {
  */
 export function createIpvsNetlink(exec: Exec): IpvsNetlink {
   const exists = async () => (await exec('ip', ['-j', 'link', 'show', IPVS_DUMMY_DEVICE])).code === 0;
-  const allAddresses = async (): Promise<IpAddrJson[]> => {
-    const { stdout } = await mustExec(exec, 'ip', ['-j', 'addr', 'show']);
+  const index = async (): Promise<number> => {
+    const { stdout } = await mustExec(exec, 'ip', ['-j', 'link', 'show', IPVS_DUMMY_DEVICE]);
+    const links = JSON.parse(stdout) as { readonly ifindex?: number }[];
+    const ifindex = links[0]?.ifindex;
+    if (typeof ifindex !== 'number')
+      throw new KernelError(`ip -j link show ${IPVS_DUMMY_DEVICE}`, 0, `no ifindex in: ${stdout.trim()}`);
+    return ifindex;
+  };
+  const allAddresses = async (family?: IPFamily): Promise<IpAddrJson[]> => {
+    const only = family === undefined ? [] : [family === 'IPv4' ? '-4' : '-6'];
+    const { stdout } = await mustExec(exec, 'ip', ['-j', ...only, 'addr', 'show']);
     return JSON.parse(stdout) as IpAddrJson[];
   };
   return {
     async ensureDummy() {
-      if (await exists()) return false;
-      await mustExec(exec, 'ip', ['link', 'add', IPVS_DUMMY_DEVICE, 'type', 'dummy']);
-      return true;
+      const { code, stdout } = await exec('ip', ['-j', 'link', 'show', IPVS_DUMMY_DEVICE]);
+      if (code === 0) {
+        const ifindex = (JSON.parse(stdout) as { readonly ifindex?: number }[])[0]?.ifindex;
+        if (typeof ifindex === 'number') return ifindex;
+      } else {
+        await mustExec(exec, 'ip', ['link', 'add', IPVS_DUMMY_DEVICE, 'type', 'dummy']);
+      }
+      return index();
     },
     async deleteDummy() {
       if (await exists()) await mustExec(exec, 'ip', ['link', 'del', IPVS_DUMMY_DEVICE]);
     },
-    async boundAddresses() {
-      const links = await allAddresses();
+    async boundAddresses(family) {
+      const links = await allAddresses(family);
       const dummy = links.find((l) => l.ifname === IPVS_DUMMY_DEVICE);
       return (dummy?.addr_info ?? []).flatMap((a) => (a.local === undefined ? [] : [a.local]));
     },

@@ -60,8 +60,20 @@ export class FakeIpset {
       if (args[0] === '--version' && args.length === 1) {
         return { code: 0, stdout: 'ipset v7.17, protocol version: 7\n', stderr: '' };
       }
-      if (args[0] === 'list' && args[1] === '-o' && args[2] === 'save' && args.length === 3) {
-        return { code: 0, stdout: this.#save(), stderr: '' };
+      if (args[0] === 'list' && args[1] === '-o' && args[2] === 'save' && args.length <= 4) {
+        const only = args[3];
+        if (only !== undefined && !this.#sets.has(only))
+          throw new IpsetFailure('The set with the given name does not exist');
+        return { code: 0, stdout: this.#save(only), stderr: '' };
+      }
+      if (args[0] === 'list' && args[1] === '-n' && args.length === 2) {
+        return {
+          code: 0,
+          stdout: this.names()
+            .map((n) => `${n}\n`)
+            .join(''),
+          stderr: '',
+        };
       }
       if (args[0] === 'restore' && args.length === 1) {
         runBatchLines(
@@ -80,9 +92,9 @@ export class FakeIpset {
     }
   }
 
-  #save(): string {
+  #save(only?: string): string {
     const lines: string[] = [];
-    for (const name of this.names()) {
+    for (const name of only === undefined ? this.names() : [only]) {
       const set = this.#sets.get(name)!;
       lines.push(ipsetCreateLine({ name, type: set.type, family: set.family }));
       for (const entry of set.entries) lines.push(`add ${name} ${entry}`);
@@ -98,6 +110,9 @@ export class FakeIpset {
       case 'create': {
         if (set !== undefined)
           throw new IpsetFailure('Set cannot be created: set with the same name already exists');
+        // IPSET_MAXNAMELEN is 32 with the final NUL.
+        if (name.length > 31)
+          throw new IpsetFailure(`Syntax error: setname '${name}' is longer than 31 characters`);
         const type = words[2] as IpsetType;
         if (!types.includes(type))
           throw new IpsetFailure(`Syntax error: typename '${String(words[2])}' is unknown`);

@@ -1,11 +1,13 @@
 /**
- * One fake host for the ipvs mode: an {@link Exec} that routes `ipvsadm`, `ipset`, `ip`, `sysctl` and the
+ * One fake host for the ipvs mode: an {@link Exec} that routes `ipvsadm`, `ipset`, `ip`, `sysctl`,
+ * `conntrack -D` (recorded, with conntrack's family checks; it holds no entries) and the
  * iptables-nft tools (`iptables-nft[-save|-restore]`, `ip6tables-nft[-save|-restore]`) to strict
  * in-memory models, so that the ipvs Proxier runs unchanged (real wrappers, real command lines) without a
  * kernel. The host has only the nft backend installed: the legacy tools fail to start, as on such a host.
  *
  * @module
  */
+import { isIPv6 } from 'node:net';
 import { type Exec, type ExecResult, KernelError } from '../exec.ts';
 import { FakeIpset } from './ipset_fake.ts';
 import { FakeIptables, type IptablesTool } from './iptables_fake.ts';
@@ -27,6 +29,8 @@ export interface FakeIpvsHost {
   readonly netlink: FakeNetlink;
   /** Every command run, as `program arg arg...`. */
   readonly commands: string[];
+  /** The `conntrack` deletions run, in order: their arguments without `-f`, then `@` and the family. */
+  readonly conntrackDeletions: string[][];
   /** When set, the next command whose line starts with this prefix fails (exit 1) once. */
   failNext: string | undefined;
 }
@@ -52,6 +56,7 @@ export function createFakeIpvsHost(): FakeIpvsHost {
     ip6tables,
     netlink,
     commands: [],
+    conntrackDeletions: [],
     failNext: undefined,
     exec: async (command, args, options = {}) => {
       const line = [command, ...args].join(' ');
@@ -83,9 +88,36 @@ export function createFakeIpvsHost(): FakeIpvsHost {
         return netlink.ip(args, input);
       case 'sysctl':
         return netlink.sysctl(args);
+      case 'conntrack':
+        return conntrack(args);
       default:
         throw new Error(`kproxy fake host: unexpected command ${command} ${args.join(' ')}`);
     }
+  }
+  /**
+   * `conntrack -D ...`: the table is empty, so every deletion deletes nothing (exit 1, as conntrack).
+   * As conntrack, the family is `-f`'s, else the addresses', else IPv4; an address of another family is
+   * refused. The deletions are recorded with the family they act on, so a test sees which table is read.
+   */
+  function conntrack(args: readonly string[]): ExecResult {
+    if (args[0] !== '-D') throw new Error(`kproxy fake host: unexpected conntrack ${args.join(' ')}`);
+    const at = args.indexOf('-f');
+    const addresses = ['--orig-dst', '--dst-nat'].flatMap((option) => {
+      const i = args.indexOf(option);
+      return i < 0 ? [] : [args[i + 1] ?? ''];
+    });
+    const family = at >= 0 ? args[at + 1] : addresses.some((a) => isIPv6(a)) ? 'ipv6' : 'ipv4';
+    if (family !== 'ipv4' && family !== 'ipv6')
+      return { code: 2, stdout: '', stderr: `conntrack: unknown family ${String(family)}\n` };
+    if (addresses.some((a) => isIPv6(a) !== (family === 'ipv6')))
+      return { code: 2, stdout: '', stderr: 'conntrack v1.4.7 (conntrack-tools): mismatched family\n' };
+    const rest = at < 0 ? args : args.filter((_, i) => i !== at && i !== at + 1);
+    host.conntrackDeletions.push([...rest, '@', family]);
+    return {
+      code: 1,
+      stdout: '',
+      stderr: 'conntrack v1.4.7 (conntrack-tools): 0 flow entries have been deleted.\n',
+    };
   }
   return host;
 }

@@ -13,9 +13,11 @@ class IpFailure extends Error {}
 /** The fake links; {@link FakeNetlink.ip} is its `ip`, {@link FakeNetlink.sysctl} its `sysctl`. */
 export class FakeNetlink {
   /** Link name → addresses. Starts with `lo` and any node interfaces the test adds. */
-  readonly links = new Map<string, { type: string; addresses: Set<string> }>([
-    ['lo', { type: 'loopback', addresses: new Set(['127.0.0.1']) }],
+  readonly links = new Map<string, { type: string; index: number; addresses: Set<string> }>([
+    ['lo', { type: 'loopback', index: 1, addresses: new Set(['127.0.0.1']) }],
   ]);
+  /** The kernel numbers links in order of creation and does not reuse a number soon. */
+  #nextIndex = 2;
   readonly sysctls = new Map<string, number>();
   /** False until IPVS is used once (the module loads on demand): only then do net.ipv4.vs.* exist. */
   ipvsLoaded = false;
@@ -27,7 +29,7 @@ export class FakeNetlink {
    * @param addresses its addresses
    */
   addInterface(name: string, addresses: readonly string[]): void {
-    this.links.set(name, { type: 'veth', addresses: new Set(addresses) });
+    this.links.set(name, { type: 'veth', index: this.#nextIndex++, addresses: new Set(addresses) });
   }
 
   /** Runs `ip ARGS`. */
@@ -71,19 +73,23 @@ export class FakeNetlink {
 
   #run(words: readonly string[]): string {
     const json = words[0] === '-j';
-    const [object, verb, ...rest] = json ? words.slice(1) : words;
+    const afterJson = json ? words.slice(1) : words;
+    // `ip -4` / `ip -6`: addresses of that family only.
+    const version = afterJson[0] === '-4' ? 4 : afterJson[0] === '-6' ? 6 : undefined;
+    const [object, verb, ...rest] = version === undefined ? afterJson : afterJson.slice(1);
     if (object === 'link' && verb === 'show') {
       const name = rest[0];
       if (name === undefined) throw new IpFailure('kproxy fake: ip link show needs a name');
-      if (!this.links.has(name)) throw new IpFailure(`Device "${name}" does not exist.`);
-      return JSON.stringify([{ ifname: name }]);
+      const link = this.links.get(name);
+      if (link === undefined) throw new IpFailure(`Device "${name}" does not exist.`);
+      return JSON.stringify([{ ifindex: link.index, ifname: name }]);
     }
     if (object === 'link' && verb === 'add') {
       const [name, typeWord, type] = rest;
       if (name === undefined || typeWord !== 'type' || type !== 'dummy')
         throw new IpFailure('kproxy fake: only dummy links');
       if (this.links.has(name)) throw new IpFailure('RTNETLINK answers: File exists');
-      this.links.set(name, { type, addresses: new Set() });
+      this.links.set(name, { type, index: this.#nextIndex++, addresses: new Set() });
       return '';
     }
     if (object === 'link' && (verb === 'del' || verb === 'delete')) {
@@ -99,7 +105,12 @@ export class FakeNetlink {
       return JSON.stringify(
         [...this.links.entries()]
           .filter(([name]) => only === undefined || name === only)
-          .map(([ifname, link]) => ({ ifname, addr_info: [...link.addresses].map((local) => ({ local })) })),
+          .map(([ifname, link]) => ({
+            ifname,
+            addr_info: [...link.addresses]
+              .filter((local) => version === undefined || isIP(local) === version)
+              .map((local) => ({ local })),
+          })),
       );
     }
     if ((object === 'addr' || object === 'address') && (verb === 'add' || verb === 'del')) {

@@ -21,13 +21,48 @@ export class IpvsUnavailableError extends KproxyError {
 
 const PROBE = { protocol: 'TCP', address: '198.18.255.254', port: 20000 } as const;
 
+/** The IPv6 probe: a throwaway virtual server in 2001:2::/48 (the IPv6 benchmarking range kproxy's tests use). */
+const PROBE6 = { protocol: 'TCP', address: '2001:2:0:ffff::fffe', port: 20000 } as const;
+
 /**
- * Fails with {@link IpvsUnavailableError} unless IPVS, the chosen scheduler, ipvsadm and ipset work here.
+ * Fails with {@link IpvsUnavailableError} unless IPVS, the chosen scheduler, ipvsadm and ipset work here;
+ * with `deps.options.ipFamily` IPv6, also unless ip6tables works and
+ * IPVS takes an IPv6 virtual server (a kernel without CONFIG_IP_VS_IPV6 refuses it).
  *
  * @param deps the daemon's deps
  * @throws {IpvsUnavailableError} with the reason and what to do
+ * @example await checkIpvsHost({ ...deps, options: { ...deps.options, ipFamily: 'IPv6' } })
  */
 export async function checkIpvsHost(deps: ProxierDeps): Promise<void> {
+  await checkIpvs(deps);
+  if (deps.options.ipFamily === 'IPv6') await checkIpv6(deps);
+}
+
+async function checkIpv6(deps: ProxierDeps): Promise<void> {
+  const { ipvs, iptables } = realIpvsSeams(deps);
+  const unavailable = (what: string, error: unknown) =>
+    new IpvsUnavailableError(
+      `The ipvs mode cannot serve IPv6 on this host: ${what}: ${error instanceof Error ? error.message : String(error)}`,
+      { cause: error },
+    );
+  try {
+    await (await iptables('IPv6')).save('nat');
+  } catch (error) {
+    throw unavailable('ip6tables does not work (install ip6tables, or load ip6table_nat)', error);
+  }
+  const probe = { ...PROBE6, scheduler: 'rr', flags: [], persistentTimeout: undefined };
+  try {
+    const listed = await ipvs.list();
+    if (listed.some((vs) => vs.address === PROBE6.address && vs.port === PROBE6.port))
+      await ipvs.apply([{ op: 'delete-service', service: PROBE6 }]);
+    await ipvs.apply([{ op: 'add-service', service: probe }]);
+  } catch (error) {
+    throw unavailable('IPVS takes no IPv6 virtual server (a kernel without CONFIG_IP_VS_IPV6?)', error);
+  }
+  await ipvs.apply([{ op: 'delete-service', service: PROBE6 }]);
+}
+
+async function checkIpvs(deps: ProxierDeps): Promise<void> {
   const scheduler = defaultScheduler(deps.options.ipvsScheduler);
   const unavailable = (what: string, error: unknown) =>
     new IpvsUnavailableError(

@@ -20,6 +20,8 @@ export { IPVS_SCHEDULER_ANNOTATION } from './scheduler.ts';
 /** The ipvs mode, as the CLI loads it. */
 export const ipvsMode: ModeDefinition = {
   name: 'ipvs',
+  // One Proxier per family (modes/dual_stack.ts), each with its own virtual servers, sets and rules.
+  ipFamilies: ['IPv4', 'IPv6'],
   renderRules: (state, options) => renderIpvsPlan(planIpvs(state, options)),
   trace: (state, options, packet) =>
     withTopology(traceIpvs(planIpvs(state, options), options, packet), { state, options, packet }),

@@ -108,17 +108,22 @@ export const IPVS_SETS: readonly {
   { name: 'KUBE-IPVS-IPS', type: 'hash:ip', comment: 'IPVS service addresses' },
 ];
 
+/** The longest name ipset accepts (IPSET_MAXNAMELEN is 32 with the final NUL). */
+export const IPSET_MAX_NAME_LENGTH = 31;
+
 /**
  * The kernel name of a set for a family: the IPv4 name, or `KUBE-6-...` for IPv6 (ipset names are global,
- * and one set holds one family).
+ * and one set holds one family), cut to {@link IPSET_MAX_NAME_LENGTH} characters as upstream's NewIPSet
+ * cuts it (`KUBE-6-LOAD-BALANCER-SOURCE-CIDR` would be one too long).
  *
  * @param name the set's role
  * @param family the family
  * @returns the name to create
  * @example ipsetName('KUBE-CLUSTER-IP', 'IPv6') // => 'KUBE-6-CLUSTER-IP'
+ * @example ipsetName('KUBE-LOAD-BALANCER-SOURCE-CIDR', 'IPv6') // => 'KUBE-6-LOAD-BALANCER-SOURCE-CID'
  */
 export function ipsetName(name: IpvsSetName, family: IPFamily): string {
-  return family === 'IPv4' ? name : `KUBE-6-${name.slice('KUBE-'.length)}`;
+  return family === 'IPv4' ? name : `KUBE-6-${name.slice('KUBE-'.length)}`.slice(0, IPSET_MAX_NAME_LENGTH);
 }
 
 /** Every set name kproxy's ipvs mode may ever create (for cleanup). */

@@ -61,22 +61,26 @@ export interface IpvsFamilyPlan {
 /** What a sync knows beyond the state: see {@link planIpvs}. */
 export interface IpvsPlanContext {
   /**
-   * Families an earlier sync programmed. Each one stays in the plan even when no virtual server needs
-   * it any more, with every set empty and only the fixed rules, so that a sync empties what it
-   * programmed instead of leaving it behind. `kproxy rules` and `kproxy trace` pass none.
+   * Families an earlier sync programmed. The plan's family stays in the plan when it is one of them,
+   * even when no virtual server needs it any more, with every set empty and only the fixed rules, so
+   * that a sync empties what it programmed instead of leaving it behind. `kproxy rules` and
+   * `kproxy trace` pass none.
    */
   readonly servedFamilies?: readonly IPFamily[] | undefined;
 }
 
-/** Everything the ipvs mode programs. */
+/** Everything the ipvs mode programs for one IP family (as upstream, one plan and one Proxier per family). */
 export interface IpvsPlan {
+  /** The family planned (`options.ipFamily`, IPv4 when unset): every address of the plan is of it. */
+  readonly family: IPFamily;
   /** Sorted by key. */
   readonly virtualServers: readonly PlannedVirtualServer[];
   /** Addresses for kube-ipvs0, sorted. */
   readonly bindAddresses: readonly string[];
   /**
-   * IPv4 always; IPv6 when some virtual server is IPv6; then, emptied, every served family
-   * ({@link IpvsPlanContext}) that is not already there.
+   * The ipsets and iptables rules of {@link family}, or none: IPv4's always; IPv6's once some virtual
+   * server is IPv6, or when an earlier sync programmed them ({@link IpvsPlanContext}), so that a node
+   * with no IPv6 Service gets no IPv6 sets or ip6tables rules.
    */
   readonly families: readonly IpvsFamilyPlan[];
   /** Problems that did not stop planning (an invalid scheduler annotation, a VIP claimed twice). */
@@ -90,23 +94,28 @@ export function familyOf(address: string): IPFamily {
 }
 
 /**
- * Plans the ipvs mode for a state.
+ * Plans the ipvs mode for a state, for the family `options.ipFamily` (IPv4 when unset). The state is
+ * normally already that family's view (tracker/family_view.ts); addresses of the other family that are
+ * still in it (cluster IPs, external and load-balancer IPs, source ranges, node addresses, endpoints) are
+ * ignored, so that a plan never mixes families.
  *
  * @param state the services and their endpoints
  * @param options the flags that shape the plan
- * @param context what the Proxier programmed before (the families it must keep emptied)
+ * @param context what the Proxier programmed before (whether it must keep its family, emptied)
  * @returns the plan
  * @throws {IpvsSchedulerError} when `options.ipvsScheduler` is not an IPVS scheduler
  * @example const plan = planIpvs(state, options); plan.virtualServers[0]?.key // 'TCP/198.18.0.10:80'
  */
 export function planIpvs(state: ProxyState, options: PlanOptions, context: IpvsPlanContext = {}): IpvsPlan {
+  const family = options.ipFamily ?? 'IPv4';
+  const ofFamily = (addresses: readonly string[]) => addresses.filter((a) => familyOf(a) === family);
   const fallback = defaultScheduler(options.ipvsScheduler);
-  const nodeIPs = nodePortAddresses(options);
+  const nodeIPs = ofFamily(nodePortAddresses(options));
   const warnings: string[] = [];
   const servers = new Map<string, PlannedVirtualServer>();
   const sets = new Map<string, Set<string>>();
   const lbNoNodeAccess: { ip: string; protocol: string; port: number }[] = [];
-  const entry = (name: IpvsSetName, family: IPFamily, value: string) => {
+  const entry = (name: IpvsSetName, value: string) => {
     const key = ipsetName(name, family);
     const set = sets.get(key) ?? new Set<string>();
     sets.set(key, set);
@@ -145,78 +154,61 @@ export function planIpvs(state: ProxyState, options: PlanOptions, context: IpvsP
       return true;
     };
 
-    for (const local of sp.allEndpoints.filter((e) => e.isLocal)) {
-      entry('KUBE-LOOP-BACK', familyOf(local.ip), ipPortIpEntry(local.ip, sp.protocol, local.port, local.ip));
+    for (const local of sp.allEndpoints) {
+      if (local.isLocal && familyOf(local.ip) === family)
+        entry('KUBE-LOOP-BACK', ipPortIpEntry(local.ip, sp.protocol, local.port, local.ip));
     }
-    for (const ip of sp.clusterIPs) {
+    for (const ip of ofFamily(sp.clusterIPs)) {
       if (add('clusterIP', ip, sp.port, sp.internalEndpoints, true)) {
-        entry('KUBE-CLUSTER-IP', familyOf(ip), ipPortEntry(ip, sp.protocol, sp.port));
+        entry('KUBE-CLUSTER-IP', ipPortEntry(ip, sp.protocol, sp.port));
       }
     }
     const externalLocal = sp.externalTrafficPolicy === 'Local';
-    for (const ip of sp.externalIPs) {
+    for (const ip of ofFamily(sp.externalIPs)) {
       if (add('externalIP', ip, sp.port, sp.externalEndpoints, !options.nodeIPs.includes(ip))) {
         entry(
           externalLocal ? 'KUBE-EXTERNAL-IP-LOCAL' : 'KUBE-EXTERNAL-IP',
-          familyOf(ip),
           ipPortEntry(ip, sp.protocol, sp.port),
         );
       }
     }
-    for (const ip of sp.loadBalancerIPs) {
+    for (const ip of ofFamily(sp.loadBalancerIPs)) {
       if (!add('loadBalancer', ip, sp.port, sp.externalEndpoints, !options.nodeIPs.includes(ip))) continue;
-      const family = familyOf(ip);
       const lb = ipPortEntry(ip, sp.protocol, sp.port);
-      entry('KUBE-LOAD-BALANCER', family, lb);
-      if (externalLocal) entry('KUBE-LOAD-BALANCER-LOCAL', family, lb);
+      entry('KUBE-LOAD-BALANCER', lb);
+      if (externalLocal) entry('KUBE-LOAD-BALANCER-LOCAL', lb);
       const ranges = sp.loadBalancerSourceRanges.filter(
         (cidr) => familyOf(cidr.split('/')[0] ?? '') === family,
       );
       if (ranges.length === 0) continue;
-      entry('KUBE-LOAD-BALANCER-FW', family, lb);
+      entry('KUBE-LOAD-BALANCER-FW', lb);
       for (const cidr of ranges.flatMap(ipsetNets))
-        entry('KUBE-LOAD-BALANCER-SOURCE-CIDR', family, ipPortNetEntry(ip, sp.protocol, sp.port, cidr));
+        entry('KUBE-LOAD-BALANCER-SOURCE-CIDR', ipPortNetEntry(ip, sp.protocol, sp.port, cidr));
       // The node reaches an LB IP of its own directly (not through the LB): allow it when a range covers it.
       if (nodeIPs.some((node) => cidrsContain(ranges, node))) {
-        entry('KUBE-LOAD-BALANCER-SOURCE-IP', family, ipPortIpEntry(ip, sp.protocol, sp.port, ip));
+        entry('KUBE-LOAD-BALANCER-SOURCE-IP', ipPortIpEntry(ip, sp.protocol, sp.port, ip));
       } else {
         lbNoNodeAccess.push({ ip, protocol: sp.protocol.toLowerCase(), port: sp.port });
       }
     }
     if (sp.nodePort !== 0) addNodePort(sp, nodeIPs, add, entry, externalLocal);
-    if (sp.healthCheckNodePort !== 0) {
-      for (const family of new Set(nodeIPs.map(familyOf)))
-        entry('KUBE-HEALTH-CHECK-NODE-PORT', family, String(sp.healthCheckNodePort));
+    if (sp.healthCheckNodePort !== 0 && nodeIPs.length > 0) {
+      entry('KUBE-HEALTH-CHECK-NODE-PORT', String(sp.healthCheckNodePort));
     }
   }
 
-  // IPv4 first, then IPv6; within a family by key.
-  const virtualServers = [...servers.values()].sort(
-    (a, b) =>
-      Number(familyOf(a.address) === 'IPv6') - Number(familyOf(b.address) === 'IPv6') ||
-      compareKeys(a.key, b.key),
-  );
+  const virtualServers = [...servers.values()].sort((a, b) => compareKeys(a.key, b.key));
   const bindAddresses = [...new Set(virtualServers.filter((v) => v.bind).map((v) => v.address))].sort();
-  for (const address of bindAddresses) entry('KUBE-IPVS-IPS', familyOf(address), address);
+  for (const address of bindAddresses) entry('KUBE-IPVS-IPS', address);
 
-  const familyList: IPFamily[] = virtualServers.some((v) => familyOf(v.address) === 'IPv6')
-    ? ['IPv4', 'IPv6']
-    : ['IPv4'];
-  const families = familyList.map((family) =>
-    planFamily(
-      family,
-      sets,
-      options,
-      lbNoNodeAccess.filter((e) => familyOf(e.ip) === family),
-      warnings,
-    ),
-  );
-  for (const family of context.servedFamilies ?? []) {
+  const families: IpvsFamilyPlan[] = [];
+  if (family === 'IPv4' || virtualServers.length > 0) {
+    families.push(planFamily(family, sets, options, lbNoNodeAccess, warnings));
+  } else if (context.servedFamilies?.includes(family) === true) {
     // An emptied family serves nothing, so its warnings (a second cluster CIDR) would only be noise.
-    if (!families.some((f) => f.family === family))
-      families.push(planFamily(family, new Map(), options, [], []));
+    families.push(planFamily(family, new Map(), options, [], []));
   }
-  return { virtualServers, bindAddresses, families, warnings };
+  return { family, virtualServers, bindAddresses, families, warnings };
 }
 
 /**
@@ -264,23 +256,22 @@ function addNodePort(
   sp: ServicePortState,
   nodeIPs: readonly string[],
   add: AddVirtualServer,
-  entry: (name: IpvsSetName, family: IPFamily, value: string) => void,
+  entry: (name: IpvsSetName, value: string) => void,
   local: boolean,
 ): void {
   for (const ip of nodeIPs) {
     if (!add('nodePort', ip, sp.nodePort, sp.externalEndpoints, false)) continue;
-    const family = familyOf(ip);
     switch (sp.protocol) {
       case 'TCP':
       case 'UDP': {
         const suffix = sp.protocol;
-        entry(`KUBE-NODE-PORT-${suffix}`, family, String(sp.nodePort));
-        if (local) entry(`KUBE-NODE-PORT-LOCAL-${suffix}`, family, String(sp.nodePort));
+        entry(`KUBE-NODE-PORT-${suffix}`, String(sp.nodePort));
+        if (local) entry(`KUBE-NODE-PORT-LOCAL-${suffix}`, String(sp.nodePort));
         break;
       }
       case 'SCTP':
-        entry('KUBE-NODE-PORT-SCTP-HASH', family, ipPortEntry(ip, 'SCTP', sp.nodePort));
-        if (local) entry('KUBE-NODE-PORT-LOCAL-SCTP-HASH', family, ipPortEntry(ip, 'SCTP', sp.nodePort));
+        entry('KUBE-NODE-PORT-SCTP-HASH', ipPortEntry(ip, 'SCTP', sp.nodePort));
+        if (local) entry('KUBE-NODE-PORT-LOCAL-SCTP-HASH', ipPortEntry(ip, 'SCTP', sp.nodePort));
         break;
       default: {
         const never: never = sp.protocol;

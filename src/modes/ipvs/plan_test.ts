@@ -3,9 +3,10 @@ import { describe, it } from 'node:test';
 import { renderRestore } from '../../kernel/iptables_restore.ts';
 import { NODE_IP, planOptions } from '../../model/testing/fixtures.ts';
 import { ipvsMode } from './index.ts';
+import { allIpvsSetNames, ipsetName } from './ipsets.ts';
 import { planIpvs } from './plan.ts';
 import { IpvsSchedulerError } from './scheduler.ts';
-import { endpoints, service, stateOf } from './testing/fixtures.ts';
+import { endpoints, endpoints6, service, stateOf } from './testing/fixtures.ts';
 
 const web = service('web');
 
@@ -127,43 +128,70 @@ describe('planIpvs', () => {
     assert.deepEqual(sets['KUBE-LOAD-BALANCER-SOURCE-IP'], ['198.18.0.200,tcp:80,198.18.0.200']);
   });
 
-  it('plans IPv6 virtual servers with KUBE-6- sets beside the IPv4 ones', () => {
+  it('plans one family: IPv6 virtual servers, KUBE-6- sets and ip6tables rules with options.ipFamily IPv6', () => {
     const dual = service('dual', { clusterIPs: ['198.18.0.10', 'fd00::10'], ipFamilies: ['IPv4', 'IPv6'] });
-    const plan = planIpvs(stateOf([[dual]]), planOptions());
+    const state = stateOf([[dual, endpoints(dual, ['198.19.1.1']), endpoints6(dual, ['fd00:1::1'])]]);
+    const v6 = planIpvs(state, planOptions({ ipFamily: 'IPv6', nodeIPs: [NODE_IP, 'fd00::100'] }));
+    assert.equal(v6.family, 'IPv6');
     assert.deepEqual(
-      plan.virtualServers.map((v) => v.key),
-      ['TCP/198.18.0.10:80', 'TCP/[fd00::10]:80'],
+      v6.virtualServers.map((v) => [v.key, v.realServers.map((r) => r.address)]),
+      [['TCP/[fd00::10]:80', ['fd00:1::1']]],
     );
+    assert.deepEqual(v6.bindAddresses, ['fd00::10']);
     assert.deepEqual(
-      plan.families.map((f) => f.family),
-      ['IPv4', 'IPv6'],
+      v6.families.map((f) => f.family),
+      ['IPv6'],
     );
-    assert.deepEqual(plan.families[1]!.ipsets.find((s) => s.name === 'KUBE-6-CLUSTER-IP')?.entries, [
+    assert.deepEqual(v6.families[0]!.ipsets.find((s) => s.name === 'KUBE-6-CLUSTER-IP')?.entries, [
       'fd00::10,tcp:80',
     ]);
-    assert.match(renderRestore(plan.families[1]!.tables), /-A KUBE-SERVICES -s ::1\/128 -j RETURN/);
+    assert.match(renderRestore(v6.families[0]!.tables), /-A KUBE-SERVICES -s ::1\/128 -j RETURN/);
+    // The IPv4 plan of the same state ignores every IPv6 address, even when the state is not a family view.
+    const v4 = planIpvs(state, planOptions({ nodeIPs: [NODE_IP, 'fd00::100'] }));
+    assert.equal(v4.family, 'IPv4');
+    assert.deepEqual(
+      v4.virtualServers.map((v) => [v.key, v.realServers.map((r) => r.address)]),
+      [['TCP/198.18.0.10:80', ['198.19.1.1']]],
+    );
+    assert.deepEqual(
+      v4.families.map((f) => f.family),
+      ['IPv4'],
+    );
   });
 
-  it('keeps a family an earlier sync served, with every set empty, and plans nothing new for it', () => {
+  it("names the IPv6 sets as upstream: KUBE-6-..., cut to ipset's 31 characters", () => {
+    assert.equal(ipsetName('KUBE-CLUSTER-IP', 'IPv6'), 'KUBE-6-CLUSTER-IP');
+    assert.equal(ipsetName('KUBE-LOAD-BALANCER-SOURCE-CIDR', 'IPv6'), 'KUBE-6-LOAD-BALANCER-SOURCE-CID');
+    assert.equal(ipsetName('KUBE-NODE-PORT-LOCAL-SCTP-HASH', 'IPv6'), 'KUBE-6-NODE-PORT-LOCAL-SCTP-HAS');
+    assert.equal(ipsetName('KUBE-LOAD-BALANCER-SOURCE-CIDR', 'IPv4'), 'KUBE-LOAD-BALANCER-SOURCE-CIDR');
+    const names = allIpvsSetNames();
+    assert.equal(new Set(names).size, names.length, 'no two sets share a name');
+    for (const name of names) assert.ok(name.length <= 31, name);
+  });
+
+  it('plans no IPv6 sets or rules until a virtual server is IPv6, then keeps them emptied once served', () => {
     const state = stateOf([[web, endpoints(web, ['198.19.1.1'])]]);
-    const alone = planIpvs(state, planOptions());
-    const kept = planIpvs(state, planOptions(), { servedFamilies: ['IPv4', 'IPv6'] });
+    const v6 = planOptions({ ipFamily: 'IPv6' });
+    const none = planIpvs(state, v6);
+    assert.deepEqual(none.virtualServers, []);
+    assert.deepEqual(none.families, []);
+    const kept = planIpvs(state, v6, { servedFamilies: ['IPv4', 'IPv6'] });
     assert.deepEqual(
       kept.families.map((f) => f.family),
-      ['IPv4', 'IPv6'],
+      ['IPv6'],
     );
-    assert.deepEqual(kept.families[0], alone.families[0]);
     assert.deepEqual(
-      kept.families[1]!.ipsets.filter((s) => s.entries.length > 0),
+      kept.families[0]!.ipsets.filter((s) => s.entries.length > 0),
       [],
     );
-    assert.ok(kept.families[1]!.ipsets.some((s) => s.name === 'KUBE-6-CLUSTER-IP'));
-    assert.match(renderRestore(kept.families[1]!.tables), /-A KUBE-SERVICES -s ::1\/128 -j RETURN/);
-    assert.deepEqual(kept.virtualServers, alone.virtualServers);
-    assert.equal(
-      ipvsMode.renderRules(state, planOptions()).includes('IPv6'),
-      false,
-      'rules show no emptied family',
+    assert.ok(kept.families[0]!.ipsets.some((s) => s.name === 'KUBE-6-CLUSTER-IP'));
+    assert.match(renderRestore(kept.families[0]!.tables), /-A KUBE-SERVICES -s ::1\/128 -j RETURN/);
+    assert.deepEqual(kept.virtualServers, []);
+    assert.equal(ipvsMode.renderRules(state, v6).includes('# ipsets'), false, 'rules show no emptied family');
+    // IPv4's sets and rules are always planned, as before dual-stack.
+    assert.deepEqual(
+      planIpvs(stateOf([]), planOptions()).families.map((f) => f.family),
+      ['IPv4'],
     );
   });
 

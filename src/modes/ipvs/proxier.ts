@@ -30,8 +30,9 @@ import {
 import type { Proxier, ProxierDeps } from '../mode.ts';
 import { changedServicePorts, changedVirtualServers, diffIpvs, type IpvsDiff } from './diff.ts';
 import { GracefulTermination } from './graceful_termination.ts';
+import { IPVS_SETS, ipsetName } from './ipsets.ts';
 import { IPVS_JUMPS } from './iptables_rules.ts';
-import { type IpvsPlan, type PlannedVirtualServer, planIpvs } from './plan.ts';
+import { familyOf, type IpvsPlan, type PlannedVirtualServer, planIpvs } from './plan.ts';
 import { type IpvsSeams, realIpvsSeams } from './seams.ts';
 import { applyIpvsTuning, type IpvsTuning, NO_IPVS_TUNING, withoutExcluded } from './tuning.ts';
 import { ipvsUdpPlan } from './udp_conntrack.ts';
@@ -52,13 +53,22 @@ export interface IpvsProxierOptions {
  */
 export const PARTIAL_LIST_LIMIT = 64;
 
-/** The sysctls IPVS needs, as upstream sets them (conn_reuse_mode is left as is on kernels >= 5.9). */
+/**
+ * The sysctls IPVS needs, as upstream sets them (conn_reuse_mode is left as is on kernels >= 5.9). The
+ * net.ipv4.vs ones hold for IPv6 virtual servers too; forwarding is IPv4's alone, as upstream's (an IPv6
+ * node forwards when its network setup says so: see docs/ipvs-mode.md).
+ */
 export const IPVS_SYSCTLS: readonly [string, number][] = [
   ['net.ipv4.vs.conntrack', 1],
   ['net.ipv4.vs.expire_nodest_conn', 1],
   ['net.ipv4.vs.expire_quiescent_template', 1],
   ['net.ipv4.ip_forward', 1],
 ];
+
+/** The sysctls a family's Proxier sets: {@link IPVS_SYSCTLS}, without IPv4 forwarding for IPv6. */
+function sysctlsOf(family: IPFamily): readonly [string, number][] {
+  return family === 'IPv4' ? IPVS_SYSCTLS : IPVS_SYSCTLS.filter(([name]) => name.startsWith('net.ipv4.vs.'));
+}
 
 /** What a step of a sync wrote: restore input bytes and lines (or ipvsadm commands). */
 interface Written {
@@ -73,7 +83,9 @@ function sum(parts: readonly Written[]): Written {
 }
 
 /**
- * Creates the ipvs Proxier.
+ * Creates the ipvs Proxier of the family `deps.options.ipFamily` (IPv4 when unset). It programs that
+ * family's virtual servers, kube-ipvs0 addresses, ipsets and iptables rules, and leaves the other
+ * family's alone (both Proxiers share the IPVS table and the dummy device: see modes/dual_stack.ts).
  *
  * @param deps options, exec, logger, iptables backend
  * @param options seams, clock and graceful-termination interval (for tests)
@@ -87,6 +99,7 @@ export function createIpvsProxier(deps: ProxierDeps, options: IpvsProxierOptions
 /** See {@link createIpvsProxier}. */
 export class IpvsProxier implements Proxier {
   readonly #deps: ProxierDeps;
+  readonly #family: IPFamily;
   readonly #seams: IpvsSeams;
   readonly #clock: Clock;
   readonly #interval: number;
@@ -98,6 +111,8 @@ export class IpvsProxier implements Proxier {
   #trusted = false;
   #lastSets: readonly ListedIpset[] | undefined;
   #lastBound: ReadonlySet<string> | undefined;
+  /** kube-ipvs0's interface index at the last sync: another one means a new device, without our addresses. */
+  #dummyIndex: number | undefined;
   /** Families a sync programmed: planned again, emptied, once no virtual server needs them. */
   #servedFamilies = new Set<IPFamily>();
   /** Per family, the rules (as restore input) it last wrote: a partial sync skips a family unchanged. */
@@ -112,10 +127,13 @@ export class IpvsProxier implements Proxier {
 
   constructor(deps: ProxierDeps, seams: IpvsSeams, options: IpvsProxierOptions) {
     this.#deps = deps;
+    this.#family = deps.options.ipFamily ?? 'IPv4';
     this.#seams = seams;
     this.#clock = options.clock ?? systemClock;
     this.#interval = options.gracefulCheckIntervalMs ?? 60_000;
-    this.#tuning = options.tuning ?? NO_IPVS_TUNING;
+    const tuning = options.tuning ?? NO_IPVS_TUNING;
+    // Strict ARP is IPv4's (ARP); the IPv6 Proxier leaves those sysctls to the IPv4 one.
+    this.#tuning = this.#family === 'IPv4' ? tuning : { ...tuning, strictARP: false };
   }
 
   /** Real servers currently draining (`TCP/VIP:port/RIP:port`). */
@@ -160,15 +178,30 @@ export class IpvsProxier implements Proxier {
   }
 
   async #syncOnce(state: ProxyState, change: StateChange, requestedFull: boolean): Promise<SyncReport> {
-    // A dummy device that had to be (re)created lost its addresses: nothing kproxy applied can be trusted.
-    const dummyCreated = await this.#seams.netlink.ensureDummy();
-    const full = requestedFull || !this.#trusted || dummyCreated;
+    // A dummy device that had to be (re)created (by this Proxier or the other family's) lost its
+    // addresses: nothing kproxy applied can be trusted.
+    const dummyIndex = await this.#seams.netlink.ensureDummy();
+    const full = requestedFull || !this.#trusted || dummyIndex !== this.#dummyIndex;
+    this.#dummyIndex = dummyIndex;
+    // Partial syncs diff the sets against what kproxy last restored (upstream keeps them in memory too).
+    const setsNow = full || this.#lastSets === undefined ? await this.#listSets() : this.#lastSets;
+    // Sets of this family left by an earlier kproxy (before a restart) mean its rules are there too: plan
+    // the family, emptied if nothing needs it, so that they are brought in line instead of left behind.
+    if (setsNow.some((set) => set.name === ipsetName('KUBE-IPVS-IPS', this.#family)))
+      this.#servedFamilies.add(this.#family);
     const plan = planIpvs(state, this.#deps.options, { servedFamilies: [...this.#servedFamilies] });
     for (const warning of plan.warnings) this.#deps.logger.warn(warning);
     // A full sync lists the whole table once (which also loads ip_vs, whose sysctls exist only then);
     // nothing below changes IPVS before the diff, so that listing is what the diff compares against.
-    const table = full ? await this.#listTableAndSetSysctls() : undefined;
-    const sets = await this.#syncIpsets(plan, full);
+    // A Proxier with no virtual server, before or now (the IPv6 one on an IPv4-only node), has nothing of
+    // its family to diff after its first listing: it skips the listing of the whole (other family's) table
+    // and the sysctls.
+    const idle =
+      this.#lastPlan?.virtualServers.length === 0 &&
+      plan.virtualServers.length === 0 &&
+      this.#graceful.keys().length === 0;
+    const table = full ? await this.#listTableAndSetSysctls(idle) : undefined;
+    const sets = await this.#syncIpsets(plan, setsNow);
     const rules = await this.#syncIptables(plan, full);
     const bound = await this.#bindNewAddresses(plan, full);
     const { diff, written } = await this.#syncVirtualServers(plan, table);
@@ -203,9 +236,11 @@ export class IpvsProxier implements Proxier {
    * the first one, the ipvs node settings (tuning.ts). A strict-ARP sysctl that cannot be set fails the
    * sync, and the next sync tries again.
    */
-  async #listTableAndSetSysctls(): Promise<ListedVirtualServer[]> {
-    const table = await this.#seams.ipvs.list();
-    for (const [name, value] of IPVS_SYSCTLS) await this.#seams.netlink.setSysctl(name, value);
+  async #listTableAndSetSysctls(idle: boolean): Promise<ListedVirtualServer[]> {
+    // An idle Proxier serves nothing the sysctls govern; its first (non-idle) full sync set them.
+    if (idle) return [];
+    const table = this.#ownFamily(await this.#seams.ipvs.list());
+    for (const [name, value] of sysctlsOf(this.#family)) await this.#seams.netlink.setSysctl(name, value);
     if (!this.#tuned) {
       await applyIpvsTuning(this.#tuning, this.#seams, this.#deps.logger);
       this.#tuned = true;
@@ -213,11 +248,25 @@ export class IpvsProxier implements Proxier {
     return table;
   }
 
-  /** Brings every planned set in line in one `ipset restore`. */
-  async #syncIpsets(plan: IpvsPlan, full: boolean): Promise<Written> {
+  /**
+   * The sets as the kernel has them: all of them for IPv4 (one listing, as before dual-stack), only the
+   * family's own for IPv6 (one small listing per set), so that the IPv6 Proxier of a node whose Services
+   * are mostly IPv4 does not read every IPv4 entry at each full sync.
+   */
+  #listSets(): Promise<ListedIpset[]> {
+    return this.#family === 'IPv4'
+      ? this.#seams.ipset.list()
+      : this.#seams.ipset.list(IPVS_SETS.map((s) => ipsetName(s.name, this.#family)));
+  }
+
+  /** The virtual servers of this Proxier's family: the other family's Proxier owns the rest of the table. */
+  #ownFamily(table: ListedVirtualServer[]): ListedVirtualServer[] {
+    return table.filter((vs) => familyOf(vs.address) === this.#family);
+  }
+
+  /** Brings every planned set in line in one `ipset restore` (the other family's sets are not planned, so left alone). */
+  async #syncIpsets(plan: IpvsPlan, setsNow: readonly ListedIpset[]): Promise<Written> {
     const specs = plan.families.flatMap((f) => f.ipsets);
-    // Partial syncs diff the sets against what kproxy last restored (upstream keeps them in memory too).
-    const setsNow = full || this.#lastSets === undefined ? await this.#seams.ipset.list() : this.#lastSets;
     this.#lastSets = undefined;
     const setLines = ipsetSyncLines(specs, setsNow);
     let written = NOTHING;
@@ -261,7 +310,9 @@ export class IpvsProxier implements Proxier {
     const { netlink } = this.#seams;
     // Partial syncs trust the addresses kproxy last left on kube-ipvs0 (the device was not recreated).
     const bound =
-      full || this.#lastBound === undefined ? new Set(await netlink.boundAddresses()) : this.#lastBound;
+      full || this.#lastBound === undefined
+        ? new Set(await netlink.boundAddresses(this.#family))
+        : this.#lastBound;
     this.#lastBound = undefined;
     await netlink.changeAddresses(
       plan.bindAddresses.filter((a) => !bound.has(a)),
@@ -312,10 +363,13 @@ export class IpvsProxier implements Proxier {
     table: ListedVirtualServer[] | undefined,
   ): Promise<{ desired: readonly PlannedVirtualServer[]; listed: readonly ListedVirtualServer[] }> {
     if (table !== undefined || this.#lastPlan === undefined)
-      return { desired: plan.virtualServers, listed: table ?? (await this.#seams.ipvs.list()) };
+      return {
+        desired: plan.virtualServers,
+        listed: table ?? this.#ownFamily(await this.#seams.ipvs.list()),
+      };
     const changed = changedVirtualServers(this.#lastPlan, plan);
     if (changed.size > PARTIAL_LIST_LIMIT)
-      return { desired: plan.virtualServers, listed: await this.#seams.ipvs.list() };
+      return { desired: plan.virtualServers, listed: this.#ownFamily(await this.#seams.ipvs.list()) };
     const listed: ListedVirtualServer[] = [];
     for (const id of changed.values()) {
       const vs = await this.#seams.ipvs.listService(id);

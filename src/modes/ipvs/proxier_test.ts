@@ -152,22 +152,6 @@ describe('ipvs Proxier', () => {
     assert.deepEqual(targets('INPUT'), ['KUBE-IPVS-FILTER', 'KUBE-PROXY-FIREWALL', 'KUBE-NODE-PORT']);
   });
 
-  it('programs IPv6 rules through ip6tables, naming the KUBE-6- sets', async () => {
-    const { host, sync, table } = setup();
-    const dual = service('dual', { clusterIPs: ['198.18.0.10', 'fd00::10'], ipFamilies: ['IPv4', 'IPv6'] });
-    await sync(stateOf([[dual]]));
-    assert.deepEqual(table().sort(), ['TCP/198.18.0.10:80 rr ', 'TCP/fd00::10:80 rr ']);
-    assert.deepEqual(host.ipset.entries('KUBE-6-CLUSTER-IP'), ['fd00::10,tcp:80']);
-    const v6 = rules(host.ip6tables, 'nat', 'KUBE-SERVICES') ?? [];
-    assert.equal(v6[0], '-A KUBE-SERVICES -s ::1/128 -j RETURN');
-    assert.ok(v6.some((r) => r.includes('--match-set KUBE-6-CLUSTER-IP dst,dst')));
-    assert.ok(!v6.some((r) => / KUBE-CLUSTER-IP /.test(r)), 'no IPv4 set in ip6tables');
-    assert.deepEqual(rules(host.ip6tables, 'nat', 'PREROUTING'), [
-      '-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
-    ]);
-    assert.ok(!(rules(host.iptables, 'nat', 'KUBE-SERVICES') ?? []).some((r) => r.includes('KUBE-6-')));
-  });
-
   it('drains a removed TCP real server: weight 0 while it has connections, deleted once it has none', async () => {
     const { host, clock, proxier, sync, table } = setup();
     await sync(stateOf([[web, endpoints(web, ['198.19.1.1', '198.19.1.2'])]]));

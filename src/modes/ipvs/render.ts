@@ -1,7 +1,8 @@
 /**
- * `kproxy rules --proxy-mode ipvs`: the plan in the kernel tools' own formats — the virtual-server table
- * as `ipvsadm -R` input, the kube-ipvs0 addresses, the ipsets as `ipset restore` input, and the iptables
- * rules as `iptables-restore` input per family.
+ * `kproxy rules --proxy-mode ipvs`: one family's plan in the kernel tools' own formats — the
+ * virtual-server table as `ipvsadm -R` input, the kube-ipvs0 addresses, the ipsets as `ipset restore`
+ * input, and the rules as `iptables-restore` (IPv4) or `ip6tables-restore` (IPv6) input. modes/dual_stack.ts
+ * prints the two families one after the other.
  *
  * @module
  */

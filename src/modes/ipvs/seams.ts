@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { PlanOptions } from '../../contracts/plan_options.ts';
 import type { IptablesBackend } from '../../contracts/proxy_mode.ts';
 import { type Conntrack, createConntrack } from '../../kernel/conntrack.ts';
 import type { Exec } from '../../kernel/exec.ts';
@@ -27,25 +28,38 @@ export interface IpvsSeams {
   readonly netlink: IpvsNetlink;
   /** The iptables seam of a family (iptables or ip6tables, on the `--iptables-backend` backend). */
   readonly iptables: (family: IPFamily) => Promise<Iptables>;
-  /** Deletes the UDP conntrack entries a sync leaves stale. */
+  /** Deletes the UDP conntrack entries a sync leaves stale (of the family of `deps.options.ipFamily`). */
   readonly conntrack: Conntrack;
 }
 
 /**
  * Builds the seams over an exec.
  *
- * @param deps the daemon's deps (exec, iptables backend)
+ * @param deps the daemon's deps (exec, iptables backend, and the family of the Proxier, for conntrack)
  * @returns the real seams
  * @example const { ipvs } = realIpvsSeams(deps); await ipvs.list()
  */
-export function realIpvsSeams(deps: Pick<ProxierDeps, 'exec' | 'iptablesBackend'>): IpvsSeams {
+export function realIpvsSeams(
+  deps: Pick<ProxierDeps, 'exec' | 'iptablesBackend'> & { readonly options?: Pick<PlanOptions, 'ipFamily'> },
+): IpvsSeams {
+  const family = deps.options?.ipFamily ?? 'IPv4';
   return {
     ipvs: createIpvs(deps.exec),
     ipset: createIpset(deps.exec),
     netlink: createIpvsNetlink(deps.exec),
     iptables: iptablesByFamily(deps.exec, deps.iptablesBackend),
-    conntrack: createConntrack(deps.exec),
+    conntrack: createConntrack(family === 'IPv6' ? conntrackIpv6(deps.exec) : deps.exec),
   };
+}
+
+/**
+ * An exec that runs `conntrack` on the IPv6 table (`-f ipv6`, appended as upstream's parametersWithFamily
+ * does): without it conntrack reads IPv4 entries, and a node-port deletion, which names no address to
+ * infer the family from, would miss every IPv6 entry.
+ */
+function conntrackIpv6(exec: Exec): Exec {
+  return (command, args, options) =>
+    exec(command, command === 'conntrack' ? [...args, '-f', 'ipv6'] : args, options);
 }
 
 /** The seam per family; `auto` is detected once, on first use, for both families. */

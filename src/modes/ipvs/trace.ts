@@ -30,7 +30,8 @@ const SCHEDULER_NOTES: Record<string, string> = {
 };
 
 /**
- * Walks one packet through an ipvs plan.
+ * Walks one packet through an ipvs plan (of the packet's family: an IPv6 packet through the IPv6 plan,
+ * whose backends print as `[addr]:port`).
  *
  * @param plan the plan
  * @param options the plan options (masquerade flags)
@@ -42,6 +43,16 @@ export function traceIpvs(plan: IpvsPlan, options: PlanOptions, packet: TracePac
   const key = `${packet.protocol}/${hostPort(packet.destination, packet.port)}`;
   const vs = plan.virtualServers.find((v) => v.key === key);
   const family = familyOf(packet.destination);
+  if (family !== plan.family) {
+    return {
+      verdict: 'NONE',
+      masquerade: false,
+      backends: [],
+      path: [
+        `${packet.destination} is not ${plan.family}: the ${plan.family} plan has no virtual server for it`,
+      ],
+    };
+  }
   const sets = plan.families.find((f) => f.family === family)?.ipsets ?? [];
   const inSet = (name: Parameters<typeof ipsetName>[0], entry: string) =>
     sets.find((s) => s.name === ipsetName(name, family))?.entries.includes(entry) ?? false;
@@ -90,7 +101,7 @@ export function traceIpvs(plan: IpvsPlan, options: PlanOptions, packet: TracePac
   const masquerade = masqueradeFor(vs, plan, options, packet, inSet, path);
   if (vs.realServers.length === 0) {
     path.push(
-      'no real server: IPVS leaves the packet to the local stack, which refuses it (TCP reset, ICMP unreachable)',
+      `no real server: IPVS leaves the packet to the local stack, which refuses it (TCP reset, ${family === 'IPv4' ? 'ICMP' : 'ICMPv6'} unreachable)`,
     );
     return { verdict: 'REJECT', masquerade: false, backends: [], path };
   }
@@ -113,7 +124,7 @@ export function traceIpvs(plan: IpvsPlan, options: PlanOptions, packet: TracePac
       inSet('KUBE-LOOP-BACK', ipPortIpEntry(rs.address, vs.protocol, rs.port, rs.address))
     ) {
       path.push(
-        `nat KUBE-POSTROUTING: hairpin to ${hostPort(rs.address, rs.port)} (in KUBE-LOOP-BACK) -> MASQUERADE`,
+        `nat KUBE-POSTROUTING: hairpin to ${hostPort(rs.address, rs.port)} (in ${ipsetName('KUBE-LOOP-BACK', family)}) -> MASQUERADE`,
       );
     }
   }
