@@ -265,8 +265,9 @@ export class Daemon {
       this.#carried = merged;
       this.#needFull = true;
       const seconds = (performance.now() - t0) / 1000;
+      const families = this.#proxier.lastSyncFamilies;
       for (const o of this.#options.observers ?? [])
-        o.syncFailed?.({ error, seconds, at: this.#clock.now() });
+        o.syncFailed?.({ error, seconds, at: this.#clock.now(), families });
       throw error;
     }
   }

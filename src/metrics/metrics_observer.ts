@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { SyncObserver } from '../contracts/sync.ts';
+import type { FamilySyncResult, SyncObserver } from '../contracts/sync.ts';
 import { countNoLocalEndpoints } from './no_local_endpoints.ts';
 import type { ProxyMetrics } from './proxy_metrics.ts';
 
@@ -22,6 +22,11 @@ const RESTORE_TOOLS =
  *   anywhere in the `cause` chain whose command is iptables-restore or ipvsadm-restore), counts a restore
  *   failure.
  *
+ * With one Proxier per IP family (the daemon's sync reports `families`), the per-sync metrics go to each
+ * family's series (`ip_family`, see {@link ProxyMetrics.forFamily}): its duration and report, its
+ * no-local-endpoint counts on its view of the state, its failure and restore failure; a family that
+ * synced while the other failed counts as synced. Changes and programming latency stay one per sync.
+ *
  * @param metrics the metrics to update
  * @returns the observer
  * @example new Daemon({ ...options, observers: [metricsObserver(metrics), healthObserver(health)] })
@@ -35,17 +40,39 @@ export function metricsObserver(metrics: ProxyMetrics): SyncObserver {
       metrics.setPending(services, endpoints);
     },
     syncSucceeded({ report, seconds, change, state, at }) {
-      metrics.observeSync(report.kind, seconds, report);
+      if (report.families === undefined) {
+        metrics.observeSync(report.kind, seconds, report);
+        metrics.noLocalEndpoints(countNoLocalEndpoints(state));
+      } else {
+        for (const [family, result] of report.families) observeFamily(metrics.forFamily(family), result);
+      }
       metrics.observeProgrammingLatency(change.firstSeen.values(), at);
       metrics.countChanges(change.serviceEvents, change.endpointEvents);
       metrics.setPending(0, 0);
-      metrics.noLocalEndpoints(countNoLocalEndpoints(state));
     },
-    syncFailed({ error, seconds }) {
-      metrics.observeFailedSync(seconds);
-      if (isRestoreFailure(error)) metrics.restoreFailure('full');
+    syncFailed({ error, seconds, families }) {
+      if (families === undefined || families.size === 0) {
+        metrics.observeFailedSync(seconds);
+        if (isRestoreFailure(error)) metrics.restoreFailure('full');
+        return;
+      }
+      for (const [family, result] of families) observeFamily(metrics.forFamily(family), result);
     },
   };
+}
+
+/**
+ * One family's part of a sync, on its handle: a family that synced while the other failed did program
+ * its rules (its last-sync time moves, as upstream's per-family proxier's would).
+ */
+function observeFamily(metrics: ProxyMetrics, result: FamilySyncResult): void {
+  if (result.ok) {
+    metrics.observeSync(result.report.kind, result.seconds, result.report);
+    metrics.noLocalEndpoints(countNoLocalEndpoints(result.state));
+  } else {
+    metrics.observeFailedSync(result.seconds);
+    if (isRestoreFailure(result.error)) metrics.restoreFailure('full');
+  }
 }
 
 function isRestoreFailure(error: unknown): boolean {
