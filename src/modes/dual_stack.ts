@@ -74,7 +74,7 @@ export interface DualStackSyncReport extends SyncReport {
 /** A sync in which some family failed (the others were synced). */
 export class FamilySyncError extends KproxyError {
   override readonly name = 'FamilySyncError';
-  readonly code = 'KPROXY_FAMILY_SYNC';
+  override readonly code = 'KPROXY_FAMILY_SYNC';
   /** Each failed family's error, in family order. */
   readonly errors: readonly unknown[];
   /** What the sync did: each family's result. */
