@@ -196,6 +196,17 @@ describe('familyView', () => {
     assert.deepEqual(v6.loadBalancerSourceRanges, [], 'as upstream: IPv6 is not restricted by IPv4 ranges');
   });
 
+  it("drops a single-stack service's external IP of the other family (no IPv6 rules for an IPv4 Service)", () => {
+    const state = snapshot([
+      serviceSpec({ externalIPs: ['198.18.200.1', '2001:2:0:e::1'] }),
+      slice('IPv4', [endpointAddress('198.18.1.1')]),
+    ]);
+    const v4 = port(familyView(state, 'IPv4'))!;
+    assert.deepEqual(v4.externalIPs, ['198.18.200.1']);
+    assert.deepEqual(ips(v4.clusterEndpoints), ['198.18.1.1']);
+    assert.equal(familyView(state, 'IPv6').servicePorts.size, 0);
+  });
+
   it('keeps the nodePort, the ports and the policies of the service port in both views', () => {
     const state = snapshot([
       dualStack({
