@@ -283,11 +283,13 @@ function removeSeries(m: MetricSet, labels: { readonly ip_family?: IPFamily }): 
 }
 
 /**
- * Every metric the daemon, the proxiers and the servers update.
+ * Every metric the daemon, the proxiers and the servers update. The per-sync methods (sync durations and
+ * timestamps, failures, no-local-endpoint and rule counts) write this handle's series: unlabelled on the
+ * instance itself, `ip_family` on a {@link ProxyMetrics.forFamily} handle.
  *
  * @example
  * const metrics = new ProxyMetrics({ mode: 'iptables', defaultMetrics: true });
- * metrics.observeSync(report.kind, seconds, report);
+ * metrics.forFamily('IPv6').observeSync(report.kind, seconds, report);
  * const text = await metrics.metricsText();
  */
 export class ProxyMetrics implements HealthProbeCounter {
