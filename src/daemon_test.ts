@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import pino from 'pino';
 import type { SyncOptions, SyncReport } from './contracts/sync.ts';
 import { Daemon, type DaemonOptions } from './daemon.ts';
 import type { Exec } from './kernel/exec.ts';
@@ -223,7 +224,11 @@ describe('Daemon: the Node object', () => {
 
 describe('Daemon: one Proxier per IP family', () => {
   /** A mode whose Proxiers record what each family syncs; `failing` names families whose syncs throw. */
-  function dualSetup(families: DaemonOptions['families'], nodeIPsFor?: DaemonOptions['nodeIPsFor']) {
+  function dualSetup(
+    families: DaemonOptions['families'],
+    nodeIPsFor?: DaemonOptions['nodeIPsFor'],
+    logger: DaemonOptions['logger'] = createLogger({ format: 'json', level: 'silent' }),
+  ) {
     const clock = new FakeClock(1_000_000);
     const syncs: {
       family: string;
@@ -282,7 +287,7 @@ describe('Daemon: one Proxier per IP family', () => {
       source,
       plan: planOptions({ nodeIPs: ['198.18.0.1', '2001:2::1'] }),
       exec: async () => ({ code: 0, stdout: '', stderr: '' }),
-      logger: createLogger({ format: 'json', level: 'silent' }),
+      logger,
       iptablesBackend: 'legacy',
       minSyncPeriodMs: 1000,
       syncPeriodMs: 30_000,
@@ -377,6 +382,23 @@ describe('Daemon: one Proxier per IP family', () => {
         ],
       ],
     );
+    await daemon.stop();
+  });
+
+  it("logs each family's part of a sync on the sync's line", async () => {
+    const lines: Record<string, unknown>[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+    const { clock, daemon, add, synced } = dualSetup(['IPv4', 'IPv6'], undefined, logger);
+    await daemon.start();
+    add(dual);
+    add(v6only);
+    synced();
+    await clock.advance(0);
+    const line = lines.find((l) => l['msg'] === 'Synced proxy rules');
+    const families = line?.['families'] as Record<string, { kind: string; servicePorts: number }>;
+    assert.equal(families['IPv4']?.kind, 'full');
+    assert.equal(families['IPv4']?.servicePorts, 1);
+    assert.equal(families['IPv6']?.servicePorts, 2);
     await daemon.stop();
   });
 
