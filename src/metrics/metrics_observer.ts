@@ -23,7 +23,8 @@ const RESTORE_TOOLS =
  *   failure.
  *
  * With one Proxier per IP family (the daemon's sync reports `families`), the per-sync metrics go to each
- * family's series (`ip_family`, see {@link ProxyMetrics.forFamily}): its duration and report, its
+ * family's series (`ip_family`, see {@link ProxyMetrics.forFamily}): its duration (its Proxier's time plus
+ * the part of the sync the families share, the tracker's snapshot) and report, its
  * no-local-endpoint counts on its view of the state, its failure and restore failure; a family that
  * synced while the other failed counts as synced. Changes and programming latency stay one per sync.
  *
@@ -44,7 +45,9 @@ export function metricsObserver(metrics: ProxyMetrics): SyncObserver {
         metrics.observeSync(report.kind, seconds, report);
         metrics.noLocalEndpoints(countNoLocalEndpoints(state));
       } else {
-        for (const [family, result] of report.families) observeFamily(metrics.forFamily(family), result);
+        const shared = sharedSeconds(seconds, report.families);
+        for (const [family, result] of report.families)
+          observeFamily(metrics.forFamily(family), result, shared);
       }
       metrics.observeProgrammingLatency(change.firstSeen.values(), at);
       metrics.countChanges(change.serviceEvents, change.endpointEvents);
@@ -56,21 +59,34 @@ export function metricsObserver(metrics: ProxyMetrics): SyncObserver {
         if (isRestoreFailure(error)) metrics.restoreFailure('full');
         return;
       }
-      for (const [family, result] of families) observeFamily(metrics.forFamily(family), result);
+      const shared = sharedSeconds(seconds, families);
+      for (const [family, result] of families) observeFamily(metrics.forFamily(family), result, shared);
     },
   };
+}
+
+/**
+ * The part of a sync no family's Proxier ran: taking the tracker's snapshot and merging the changes. Each
+ * family's duration includes it, as each upstream proxier's sync includes reading its own change trackers;
+ * with one family, its duration is the whole sync's, as the sync's log line says.
+ */
+function sharedSeconds(seconds: number, families: ReadonlyMap<unknown, FamilySyncResult>): number {
+  let own = 0;
+  for (const result of families.values()) own += result.seconds;
+  return Math.max(0, seconds - own);
 }
 
 /**
  * One family's part of a sync, on its handle: a family that synced while the other failed did program
  * its rules (its last-sync time moves, as upstream's per-family proxier's would).
  */
-function observeFamily(metrics: ProxyMetrics, result: FamilySyncResult): void {
+function observeFamily(metrics: ProxyMetrics, result: FamilySyncResult, shared: number): void {
+  const seconds = result.seconds + shared;
   if (result.ok) {
-    metrics.observeSync(result.report.kind, result.seconds, result.report);
+    metrics.observeSync(result.report.kind, seconds, result.report);
     metrics.noLocalEndpoints(countNoLocalEndpoints(result.state));
   } else {
-    metrics.observeFailedSync(result.seconds);
+    metrics.observeFailedSync(seconds);
     if (isRestoreFailure(result.error)) metrics.restoreFailure('full');
   }
 }

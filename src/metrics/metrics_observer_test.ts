@@ -150,7 +150,9 @@ describe('metricsObserver', () => {
     assert.equal(s.get(seriesKey('kubeproxy_sync_partial_proxy_rules_duration_seconds_count', f4)), 1);
     assert.equal(s.get(seriesKey('kubeproxy_sync_full_proxy_rules_duration_seconds_count', f4)), 0);
     assert.equal(s.get(seriesKey('kubeproxy_sync_full_proxy_rules_duration_seconds_count', f6)), 1);
-    assert.equal(s.get(seriesKey('kubeproxy_sync_full_proxy_rules_duration_seconds_sum', f6)), 0.02);
+    // Each family's own time plus the part of the sync they share (0.03 - 0.002 - 0.02: the snapshot).
+    assert.equal(s.get(seriesKey('kubeproxy_sync_full_proxy_rules_duration_seconds_sum', f6)), 0.028);
+    assert.equal(s.get(seriesKey('kubeproxy_sync_partial_proxy_rules_duration_seconds_sum', f4)), 0.01);
     assert.equal(
       s.get('kubeproxy_sync_proxy_rules_duration_seconds_count'),
       undefined,
@@ -165,6 +167,26 @@ describe('metricsObserver', () => {
     // One per sync, unlabelled: the tracker's changes and their latency.
     assert.equal(s.get('kubeproxy_network_programming_duration_seconds_count'), 1);
     assert.equal(s.get('kubeproxy_sync_proxy_rules_service_changes_total'), 1);
+  });
+
+  it("gives a family alone the whole sync's duration (what the sync's log line says)", async () => {
+    const metrics = new ProxyMetrics({ mode: 'iptables' });
+    const report = { kind: 'full', servicePortsWritten: 1, restoreBytes: 10, restoreLines: 1 } as const;
+    const v4State = proxyState([], { nodeName: 'n1', ipFamily: 'IPv4' });
+    metricsObserver(metrics).syncSucceeded?.({
+      report: {
+        ...report,
+        families: new Map([['IPv4', { ok: true, report, state: v4State, seconds: 0.04 }]]),
+      },
+      seconds: 0.05,
+      change: change([], 0, 0),
+      state: STATE,
+      at: 1,
+    });
+    const s = await samples(metrics);
+    const f4 = { ip_family: 'IPv4' };
+    assert.equal(s.get(seriesKey('kubeproxy_sync_full_proxy_rules_duration_seconds_sum', f4)), 0.05);
+    assert.equal(s.get(seriesKey('kubeproxy_sync_proxy_rules_duration_seconds_sum', f4)), 0.05);
   });
 
   it('counts a failed family on its series, and the family that synced as synced', async () => {
