@@ -13,7 +13,7 @@
 import type { Logger } from 'pino';
 import type { PlanOptions } from './contracts/plan_options.ts';
 import type { IptablesBackend } from './contracts/proxy_mode.ts';
-import type { SyncObserver } from './contracts/sync.ts';
+import type { SyncObserver, SyncReport } from './contracts/sync.ts';
 import type { Exec } from './kernel/exec.ts';
 import type { ProxyMetrics } from './metrics/proxy_metrics.ts';
 import { formatProblem } from './model/problem.ts';
@@ -255,6 +255,7 @@ export class Daemon {
           changed: merged.changed.size,
           written: report.servicePortsWritten,
           restoreLines: report.restoreLines,
+          ...familyLog(report.families),
         },
         'Synced proxy rules',
       );
@@ -265,11 +266,30 @@ export class Daemon {
       this.#carried = merged;
       this.#needFull = true;
       const seconds = (performance.now() - t0) / 1000;
+      const families = this.#proxier.lastSyncFamilies;
       for (const o of this.#options.observers ?? [])
-        o.syncFailed?.({ error, seconds, at: this.#clock.now() });
+        o.syncFailed?.({ error, seconds, at: this.#clock.now(), families });
       throw error;
     }
   }
+}
+
+/**
+ * Each family's part of a sync for the sync's log line, when there are two: its kind, time and service
+ * ports (one family alone is the line itself).
+ */
+function familyLog(families: SyncReport['families']): {
+  families?: Record<string, { kind: string; durationMs: number; servicePorts?: number }>;
+} {
+  if (families === undefined || families.size < 2) return {};
+  const out: Record<string, { kind: string; durationMs: number; servicePorts?: number }> = {};
+  for (const [family, result] of families) {
+    const durationMs = Math.round(result.seconds * 1000);
+    out[family] = result.ok
+      ? { kind: result.report.kind, durationMs, servicePorts: result.state.servicePorts.size }
+      : { kind: 'failed', durationMs };
+  }
+  return { families: out };
 }
 
 /**

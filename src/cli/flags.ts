@@ -68,7 +68,7 @@ export function addPlanFlags(command: Command): Command {
     )
     .option(
       '--cluster-cidr <cidrs>',
-      'pod CIDR(s), comma-separated: traffic from outside them to a ClusterIP is masqueraded',
+      'the pod CIDR, or a dual-stack pair (198.18.64.0/18,2001:2:0:40::/58): traffic from outside them to a ClusterIP is masqueraded',
     )
     .addOption(
       new Option(
@@ -202,6 +202,20 @@ export function nodeCIDRDetector(
   if (current?.mode !== 'NodeCIDR' || podCIDRs.length === 0) return undefined;
   if (current.cidrs.join(',') === podCIDRs.join(',')) return undefined;
   return { mode: 'NodeCIDR', cidrs: [...podCIDRs] };
+}
+
+/**
+ * `--cluster-cidr`: one CIDR, or a dual-stack pair (one per family), as kube-proxy validates it (and as
+ * kproxy validates the configuration file's `clusterCIDR`): each family's Proxier takes its own.
+ */
+function clusterCIDRList(text: string | undefined): string[] {
+  const cidrs = cidrList('cluster-cidr', text);
+  if (cidrs.length > 2 || (cidrs.length === 2 && cidrs[0]!.includes(':') === cidrs[1]!.includes(':'))) {
+    throw new FlagError(
+      `Invalid --cluster-cidr: must be a CIDR or a dual-stack pair (e.g. 10.244.0.0/16,fd00:10:244::/56), got "${text}"`,
+    );
+  }
+  return cidrs;
 }
 
 function cidrList(flag: string, text: string | undefined): string[] {
@@ -338,7 +352,7 @@ export function planOptionsFromFlags(flags: PlanFlags, durationMs: (text: string
     );
   }
   const drain = flags.userspaceDrainTimeout;
-  const clusterCIDRs = cidrList('cluster-cidr', flags.clusterCidr);
+  const clusterCIDRs = clusterCIDRList(flags.clusterCidr);
   return {
     nodeName: flags.hostnameOverride ?? hostname(),
     nodeIPs,

@@ -68,6 +68,14 @@ describe('plan flags', () => {
     const cases: [Partial<PlanFlags>, RegExp][] = [
       [{ clusterCidr: '198.18.0.0' }, /--cluster-cidr: not a CIDR: "198.18.0.0"/],
       [{ clusterCidr: '198.18.0.0/33' }, /--cluster-cidr/],
+      [
+        { clusterCidr: '198.18.0.0/16,198.19.0.0/16' },
+        /^Invalid --cluster-cidr: must be a CIDR or a dual-stack pair \(e\.g\. 10\.244\.0\.0\/16,fd00:10:244::\/56\), got "198\.18\.0\.0\/16,198\.19\.0\.0\/16"$/,
+      ],
+      [
+        { clusterCidr: '198.18.0.0/16,2001:2::/48,2001:3::/48' },
+        /--cluster-cidr: must be a CIDR or a dual-stack pair/,
+      ],
       [{ nodeIp: ['x'] }, /--node-ip: not an IP address: "x"/],
       [{ iptablesMasqueradeBit: '32' }, /--iptables-masquerade-bit/],
       [{ ipvsScheduler: 'fifo' }, /--ipvs-scheduler: "fifo"/],

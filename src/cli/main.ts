@@ -67,10 +67,18 @@ function mode(flags: { proxyMode: string }): ProxyMode {
   return flags.proxyMode;
 }
 
+/** What tests of {@link buildProgram} replace. */
+export interface ProgramSeams {
+  /** Loads a mode's definition (default: the registry's `loadMode`). */
+  readonly loadMode?: ((mode: ProxyMode) => Promise<ModeDefinition>) | undefined;
+}
+
 /** An address flag in canonical form (IPv6 compressed, lower case), or a {@link FlagError} naming the flag. */
 function canonicalAddress(text: string, flag: string): string {
   const family = isIP(text);
-  if (family === 0) throw new FlagError(`Invalid ${flag}: "${text}" is not an IP address`);
+  // A zone (fe80::1%eth0) names a link, which no rule matches on.
+  if (family === 0 || text.includes('%'))
+    throw new FlagError(`Invalid ${flag}: "${text}" is not an IP address`);
   return family === 4 ? text : new URL(`http://[${text}]/`).hostname.slice(1, -1);
 }
 
@@ -104,9 +112,16 @@ export function formatTrace(packet: TracePacket, result: TraceResult): string {
  * Builds the program.
  *
  * @param io where output goes (tests pass buffers)
+ * @param seams what tests replace: `loadMode` (default: the registry's), so that `rules` and `trace` can
+ *   run on a fake mode
  * @returns the commander program
+ * @example await buildProgram({ out, err }).parseAsync(['node', 'kproxy', 'rules', '--manifests', dir])
  */
-export function buildProgram(io: { out: (s: string) => void; err: (s: string) => void }): Command {
+export function buildProgram(
+  io: { out: (s: string) => void; err: (s: string) => void },
+  seams: ProgramSeams = {},
+): Command {
+  const modes = seams.loadMode ?? loadMode;
   const program = new Command('kproxy')
     .description(
       'kube-proxy rebuilt in TypeScript: makes Service VIPs reach their backends (userspace, iptables, ipvs, nftables)',
@@ -200,7 +215,7 @@ export function buildProgram(io: { out: (s: string) => void; err: (s: string) =>
     )
     .option('--config <file>', CONFIG_FOR_PLAN)
     .action(async (flags: CommonFlags & { ipFamily?: IPFamily }, command: Command) => {
-      const { definition, state, options } = await loadPlanInputs(flags, io, command);
+      const { definition, state, options } = await loadPlanInputs(flags, io, command, modes);
       const family = flags.ipFamily;
       if (family !== undefined && !(definition.ipFamilies ?? ['IPv4']).includes(family))
         throw new FlagError(`Invalid --ip-family: the ${definition.name} mode does not plan ${family}`);
@@ -226,7 +241,7 @@ export function buildProgram(io: { out: (s: string) => void; err: (s: string) =>
         flags: CommonFlags & { from: string; to: string; json: boolean; inInterface?: string },
         command: Command,
       ) => {
-        const { definition, state, options } = await loadPlanInputs(flags, io, command);
+        const { definition, state, options } = await loadPlanInputs(flags, io, command, modes);
         const to = parseDestination(flags.to);
         const inInterface = flags.inInterface;
         if (inInterface !== undefined) {
@@ -280,6 +295,7 @@ async function loadPlanInputs(
   given: CommonFlags,
   io: { err: (s: string) => void },
   command: Command,
+  modes: (mode: ProxyMode) => Promise<ModeDefinition>,
 ): Promise<{ definition: ModeDefinition; state: ProxyState; options: PlanOptions }> {
   let flags = given;
   if (given.config !== undefined) {
@@ -295,7 +311,7 @@ async function loadPlanInputs(
     flags = resolved.flags as unknown as CommonFlags;
   }
   const options = planOptionsFromFlags(flags, parseDuration);
-  const definition = await loadMode(mode(flags));
+  const definition = await modes(mode(flags));
   const { state, problems } = await loadOnce(
     await createSource(flags, quietContext(options.nodeName)),
     options.nodeName,

@@ -18,9 +18,12 @@ export interface SyncReport {
   readonly families?: ReadonlyMap<IPFamily, FamilySyncResult> | undefined;
 }
 
-/** One IP family's part of a sync: its Proxier's report, or why it failed, and how long it took. */
+/**
+ * One IP family's part of a sync: its Proxier's report and the family's view of the state it synced
+ * (the per-family metrics count on it), or why it failed; and how long it took.
+ */
 export type FamilySyncResult =
-  | { readonly ok: true; readonly report: SyncReport; readonly seconds: number }
+  | { readonly ok: true; readonly report: SyncReport; readonly state: ProxyState; readonly seconds: number }
   | { readonly ok: false; readonly error: unknown; readonly seconds: number };
 
 /** How the daemon asks for a sync. */
@@ -54,5 +57,14 @@ export interface SyncObserver {
     readonly state: ProxyState;
     readonly at: number;
   }): void;
-  syncFailed?(info: { readonly error: unknown; readonly seconds: number; readonly at: number }): void;
+  syncFailed?(info: {
+    readonly error: unknown;
+    readonly seconds: number;
+    readonly at: number;
+    /**
+     * Each IP family's part, when the daemon knows it (one Proxier per family): which family failed and
+     * which synced (a family that synced keeps its rules and its metrics move).
+     */
+    readonly families?: ReadonlyMap<IPFamily, FamilySyncResult> | undefined;
+  }): void;
 }

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { SyncObserver } from '../contracts/sync.ts';
+import type { FamilySyncResult, SyncObserver } from '../contracts/sync.ts';
 import { countNoLocalEndpoints } from './no_local_endpoints.ts';
 import type { ProxyMetrics } from './proxy_metrics.ts';
 
@@ -22,6 +22,12 @@ const RESTORE_TOOLS =
  *   anywhere in the `cause` chain whose command is iptables-restore or ipvsadm-restore), counts a restore
  *   failure.
  *
+ * With one Proxier per IP family (the daemon's sync reports `families`), the per-sync metrics go to each
+ * family's series (`ip_family`, see {@link ProxyMetrics.forFamily}): its duration (its Proxier's time plus
+ * the part of the sync the families share, the tracker's snapshot) and report, its
+ * no-local-endpoint counts on its view of the state, its failure and restore failure; a family that
+ * synced while the other failed counts as synced. Changes and programming latency stay one per sync.
+ *
  * @param metrics the metrics to update
  * @returns the observer
  * @example new Daemon({ ...options, observers: [metricsObserver(metrics), healthObserver(health)] })
@@ -35,17 +41,54 @@ export function metricsObserver(metrics: ProxyMetrics): SyncObserver {
       metrics.setPending(services, endpoints);
     },
     syncSucceeded({ report, seconds, change, state, at }) {
-      metrics.observeSync(report.kind, seconds, report);
+      if (report.families === undefined) {
+        metrics.observeSync(report.kind, seconds, report);
+        metrics.noLocalEndpoints(countNoLocalEndpoints(state));
+      } else {
+        const shared = sharedSeconds(seconds, report.families);
+        for (const [family, result] of report.families)
+          observeFamily(metrics.forFamily(family), result, shared);
+      }
       metrics.observeProgrammingLatency(change.firstSeen.values(), at);
       metrics.countChanges(change.serviceEvents, change.endpointEvents);
       metrics.setPending(0, 0);
-      metrics.noLocalEndpoints(countNoLocalEndpoints(state));
     },
-    syncFailed({ error, seconds }) {
-      metrics.observeFailedSync(seconds);
-      if (isRestoreFailure(error)) metrics.restoreFailure('full');
+    syncFailed({ error, seconds, families }) {
+      if (families === undefined || families.size === 0) {
+        metrics.observeFailedSync(seconds);
+        if (isRestoreFailure(error)) metrics.restoreFailure('full');
+        return;
+      }
+      const shared = sharedSeconds(seconds, families);
+      for (const [family, result] of families) observeFamily(metrics.forFamily(family), result, shared);
     },
   };
+}
+
+/**
+ * The part of a sync no family's Proxier ran: taking the tracker's snapshot and merging the changes. Each
+ * family's duration includes it, as each upstream proxier's sync includes reading its own change trackers;
+ * with one family, its duration is the whole sync's, as the sync's log line says.
+ */
+function sharedSeconds(seconds: number, families: ReadonlyMap<unknown, FamilySyncResult>): number {
+  let own = 0;
+  for (const result of families.values()) own += result.seconds;
+  return Math.max(0, seconds - own);
+}
+
+/**
+ * One family's part of a sync, on its handle: a family that synced while the other failed did program
+ * its rules (its last-sync time moves, as upstream's per-family proxier's would).
+ */
+function observeFamily(metrics: ProxyMetrics, result: FamilySyncResult, shared: number): void {
+  const seconds = result.seconds + shared;
+  if (result.ok) {
+    metrics.observeSync(result.report.kind, seconds, result.report);
+    metrics.noLocalEndpoints(countNoLocalEndpoints(result.state));
+  } else {
+    metrics.observeFailedSync(seconds);
+    if (isRestoreFailure(result.error)) metrics.restoreFailure('full');
+  }
 }
 
 function isRestoreFailure(error: unknown): boolean {

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import type { FamilySyncResult } from '../contracts/sync.ts';
 import { KernelError } from '../kernel/exec.ts';
 import { endpoint, proxyState, servicePortState, stateChange } from '../model/testing/fixtures.ts';
-import type { StateChange } from '../model/types.ts';
+import type { IPFamily, StateChange } from '../model/types.ts';
 import { parseRfc3339 } from '../model/validate_endpoints.ts';
 import { metricsObserver } from './metrics_observer.ts';
 import { ProxyMetrics } from './proxy_metrics.ts';
@@ -118,5 +119,105 @@ describe('metricsObserver', () => {
     });
     const s = await samples(metrics);
     assert.equal(s.get(seriesKey('kubeproxy_network_programming_duration_seconds_bucket', { le: '0' })), 1);
+  });
+
+  it('records each family of a dual-stack sync on its own series, no-local counts on its own view', async () => {
+    const metrics = new ProxyMetrics({ mode: 'iptables', now: () => 7_000 });
+    const observer = metricsObserver(metrics);
+    const v4State = proxyState([NO_LOCAL], { version: 3, nodeName: 'n1', ipFamily: 'IPv4' });
+    const v6State = proxyState([], { version: 3, nodeName: 'n1', ipFamily: 'IPv6' });
+    const v4 = { kind: 'partial', servicePortsWritten: 1, restoreBytes: 100, restoreLines: 3 } as const;
+    const v6 = { kind: 'full', servicePortsWritten: 0, restoreBytes: 50, restoreLines: 2 } as const;
+    observer.syncSucceeded?.({
+      report: {
+        kind: 'full',
+        servicePortsWritten: 1,
+        restoreBytes: 150,
+        restoreLines: 5,
+        families: new Map<IPFamily, FamilySyncResult>([
+          ['IPv4', { ok: true, report: v4, state: v4State, seconds: 0.002 }],
+          ['IPv6', { ok: true, report: v6, state: v6State, seconds: 0.02 }],
+        ]),
+      },
+      seconds: 0.03,
+      change: change([['default/a:/TCP', 6_000]], 1, 1),
+      state: STATE,
+      at: 7_000,
+    });
+    const s = await samples(metrics);
+    const f4 = { ip_family: 'IPv4' };
+    const f6 = { ip_family: 'IPv6' };
+    assert.equal(s.get(seriesKey('kubeproxy_sync_partial_proxy_rules_duration_seconds_count', f4)), 1);
+    assert.equal(s.get(seriesKey('kubeproxy_sync_full_proxy_rules_duration_seconds_count', f4)), 0);
+    assert.equal(s.get(seriesKey('kubeproxy_sync_full_proxy_rules_duration_seconds_count', f6)), 1);
+    // Each family's own time plus the part of the sync they share (0.03 - 0.002 - 0.02: the snapshot).
+    assert.equal(s.get(seriesKey('kubeproxy_sync_full_proxy_rules_duration_seconds_sum', f6)), 0.028);
+    assert.equal(s.get(seriesKey('kubeproxy_sync_partial_proxy_rules_duration_seconds_sum', f4)), 0.01);
+    assert.equal(
+      s.get('kubeproxy_sync_proxy_rules_duration_seconds_count'),
+      undefined,
+      'no unlabelled series',
+    );
+    assert.equal(s.get(seriesKey('kubeproxy_sync_proxy_rules_last_timestamp_seconds', f6)), 7);
+    assert.equal(s.get(seriesKey('kproxy_sync_proxy_rules_last_restore_bytes', f4)), 100);
+    assert.equal(s.get(seriesKey('kproxy_sync_proxy_rules_last_restore_bytes', f6)), 50);
+    const noLocal = 'kubeproxy_sync_proxy_rules_no_local_endpoints_total';
+    assert.equal(s.get(seriesKey(noLocal, { traffic_policy: 'external', ...f4 })), 1);
+    assert.equal(s.get(seriesKey(noLocal, { traffic_policy: 'external', ...f6 })), 0);
+    // One per sync, unlabelled: the tracker's changes and their latency.
+    assert.equal(s.get('kubeproxy_network_programming_duration_seconds_count'), 1);
+    assert.equal(s.get('kubeproxy_sync_proxy_rules_service_changes_total'), 1);
+  });
+
+  it("gives a family alone the whole sync's duration (what the sync's log line says)", async () => {
+    const metrics = new ProxyMetrics({ mode: 'iptables' });
+    const report = { kind: 'full', servicePortsWritten: 1, restoreBytes: 10, restoreLines: 1 } as const;
+    const v4State = proxyState([], { nodeName: 'n1', ipFamily: 'IPv4' });
+    metricsObserver(metrics).syncSucceeded?.({
+      report: {
+        ...report,
+        families: new Map([['IPv4', { ok: true, report, state: v4State, seconds: 0.04 }]]),
+      },
+      seconds: 0.05,
+      change: change([], 0, 0),
+      state: STATE,
+      at: 1,
+    });
+    const s = await samples(metrics);
+    const f4 = { ip_family: 'IPv4' };
+    assert.equal(s.get(seriesKey('kubeproxy_sync_full_proxy_rules_duration_seconds_sum', f4)), 0.05);
+    assert.equal(s.get(seriesKey('kubeproxy_sync_proxy_rules_duration_seconds_sum', f4)), 0.05);
+  });
+
+  it('counts a failed family on its series, and the family that synced as synced', async () => {
+    const metrics = new ProxyMetrics({ mode: 'iptables', now: () => 9_000 });
+    const observer = metricsObserver(metrics);
+    const restore = new KernelError('ip6tables-restore --noflush', 2, 'line 3 failed');
+    const v4State = proxyState([], { nodeName: 'n1', ipFamily: 'IPv4' });
+    const report = { kind: 'full', servicePortsWritten: 1, restoreBytes: 10, restoreLines: 1 } as const;
+    observer.syncFailed?.({
+      error: new Error('Sync failed for IPv6', { cause: restore }),
+      seconds: 0.3,
+      at: 9_000,
+      families: new Map<IPFamily, FamilySyncResult>([
+        ['IPv4', { ok: true, report, state: v4State, seconds: 0.1 }],
+        ['IPv6', { ok: false, error: restore, seconds: 0.2 }],
+      ]),
+    });
+    const s = await samples(metrics);
+    const f4 = { ip_family: 'IPv4' };
+    const f6 = { ip_family: 'IPv6' };
+    assert.equal(s.get(seriesKey('kubeproxy_sync_proxy_rules_iptables_restore_failures_total', f6)), 1);
+    assert.equal(s.get(seriesKey('kubeproxy_sync_proxy_rules_iptables_restore_failures_total', f4)), 0);
+    assert.equal(s.get(seriesKey('kproxy_sync_proxy_rules_failures_total', f6)), 1);
+    assert.equal(s.get(seriesKey('kproxy_sync_proxy_rules_failures_total', f4)), 0);
+    assert.equal(s.get(seriesKey('kubeproxy_sync_proxy_rules_duration_seconds_count', f6)), 1);
+    assert.equal(s.get(seriesKey('kubeproxy_sync_proxy_rules_last_timestamp_seconds', f6)), 0);
+    assert.equal(
+      s.get(seriesKey('kubeproxy_sync_proxy_rules_last_timestamp_seconds', f4)),
+      9,
+      'IPv4 did sync',
+    );
+    assert.equal(s.get(seriesKey('kubeproxy_sync_full_proxy_rules_duration_seconds_count', f4)), 1);
   });
 });

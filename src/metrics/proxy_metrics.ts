@@ -4,6 +4,12 @@
  * sync failures, the size of the last sync). Each {@link ProxyMetrics} owns its registry, so tests and
  * several proxies in one process do not share counters.
  *
+ * Per-sync metrics carry upstream's `ip_family` label (Kubernetes 1.33+), one series per IP family's
+ * Proxier: {@link ProxyMetrics.forFamily} gives the handle a family's Proxier and its sync report use.
+ * Tracker-level metrics (changes pending and seen, last queued, programming latency) and the probe
+ * counters stay unlabelled, as they are one per daemon. A {@link ProxyMetrics} no one asked a family of
+ * (a Proxier tested alone) keeps unlabelled per-sync series.
+ *
  * @module
  */
 import {
@@ -18,6 +24,7 @@ import {
 import type { HealthEndpoint, HealthProbeCounter } from '../contracts/health.ts';
 import type { ProxyMode } from '../contracts/proxy_mode.ts';
 import type { SyncReport } from '../contracts/sync.ts';
+import type { IPFamily } from '../model/types.ts';
 import { RelayCounters, type RelayMetrics } from './relay_metrics.ts';
 
 /** Options of {@link ProxyMetrics}. */
@@ -54,17 +61,240 @@ const PROGRAMMING_BUCKETS = [
   ...linearBuckets(120, 30, 7),
 ];
 
+/** Label of the per-sync series: upstream's `ip_family`, absent on the root handle. */
+type FamilyLabel = 'ip_family';
+
+/** The metric objects, shared by a {@link ProxyMetrics} and its per-family handles. */
+interface MetricSet {
+  readonly syncDuration: Histogram<FamilyLabel>;
+  readonly syncFullDuration: Histogram<FamilyLabel>;
+  readonly syncPartialDuration: Histogram<FamilyLabel>;
+  readonly programmingLatency: Histogram;
+  readonly lastSync: Gauge<FamilyLabel>;
+  readonly lastQueued: Gauge;
+  readonly endpointChangesPending: Gauge;
+  readonly endpointChangesTotal: Counter;
+  readonly serviceChangesPending: Gauge;
+  readonly serviceChangesTotal: Counter;
+  readonly noLocalEndpoints: Gauge<'traffic_policy' | FamilyLabel>;
+  readonly restoreFailures: Counter<FamilyLabel>;
+  readonly partialRestoreFailures: Counter<FamilyLabel>;
+  readonly iptablesRules: Gauge<'table' | FamilyLabel>;
+  readonly iptablesRulesLast: Gauge<'table' | FamilyLabel>;
+  readonly nftablesSyncFailures: Counter<FamilyLabel>;
+  readonly nftablesCleanupFailures: Counter<FamilyLabel>;
+  readonly healthzTotal: Counter<'code'>;
+  readonly livezTotal: Counter<'code'>;
+  readonly syncFailures: Counter<FamilyLabel>;
+  readonly lastServicePortsWritten: Gauge<FamilyLabel>;
+  readonly lastRestoreBytes: Gauge<FamilyLabel>;
+  readonly lastRestoreLines: Gauge<FamilyLabel>;
+  readonly ipFamilyAvailable: Gauge<'ip_family'>;
+}
+
+/** Creates every metric, registering those kube-proxy registers for `mode` (all when undefined). */
+function registerMetrics(registry: Registry, mode: ProxyMode | undefined): MetricSet {
+  const all = [registry];
+  const none: Registry[] = [];
+  const iptablesOnly = mode === undefined || mode === 'iptables' ? all : none;
+  const nftablesOnly = mode === undefined || mode === 'nftables' ? all : none;
+  const family: FamilyLabel[] = ['ip_family'];
+  return {
+    syncDuration: new Histogram({
+      name: 'kubeproxy_sync_proxy_rules_duration_seconds',
+      help: 'SyncProxyRules latency in seconds',
+      buckets: SYNC_BUCKETS,
+      labelNames: family,
+      registers: all,
+    }),
+    // Upstream registers the full/partial split for iptables only; every kproxy mode reports its kind.
+    syncFullDuration: new Histogram({
+      name: 'kubeproxy_sync_full_proxy_rules_duration_seconds',
+      help: 'SyncProxyRules latency in seconds for full resyncs',
+      buckets: SYNC_BUCKETS,
+      labelNames: family,
+      registers: all,
+    }),
+    syncPartialDuration: new Histogram({
+      name: 'kubeproxy_sync_partial_proxy_rules_duration_seconds',
+      help: 'SyncProxyRules latency in seconds for partial resyncs',
+      buckets: SYNC_BUCKETS,
+      labelNames: family,
+      registers: all,
+    }),
+    programmingLatency: new Histogram({
+      name: 'kubeproxy_network_programming_duration_seconds',
+      help: 'In Cluster Network Programming Latency in seconds',
+      buckets: PROGRAMMING_BUCKETS,
+      registers: all,
+    }),
+    lastSync: new Gauge({
+      name: 'kubeproxy_sync_proxy_rules_last_timestamp_seconds',
+      help: 'The last time proxy rules were successfully synced',
+      labelNames: family,
+      registers: all,
+    }),
+    lastQueued: new Gauge({
+      name: 'kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds',
+      help: 'The last time a sync of proxy rules was queued',
+      registers: all,
+    }),
+    endpointChangesPending: new Gauge({
+      name: 'kubeproxy_sync_proxy_rules_endpoint_changes_pending',
+      help: 'Pending proxy rules Endpoint changes',
+      registers: all,
+    }),
+    endpointChangesTotal: new Counter({
+      name: 'kubeproxy_sync_proxy_rules_endpoint_changes_total',
+      help: 'Cumulative proxy rules Endpoint changes',
+      registers: all,
+    }),
+    serviceChangesPending: new Gauge({
+      name: 'kubeproxy_sync_proxy_rules_service_changes_pending',
+      help: 'Pending proxy rules Service changes',
+      registers: all,
+    }),
+    serviceChangesTotal: new Counter({
+      name: 'kubeproxy_sync_proxy_rules_service_changes_total',
+      help: 'Cumulative proxy rules Service changes',
+      registers: all,
+    }),
+    // A gauge despite the _total suffix, as upstream.
+    noLocalEndpoints: new Gauge({
+      name: 'kubeproxy_sync_proxy_rules_no_local_endpoints_total',
+      help: 'Number of services with a Local traffic policy and no endpoints',
+      labelNames: ['traffic_policy', 'ip_family'],
+      registers: all,
+    }),
+    // Upstream registers restore failures for iptables and ipvs; kproxy's userspace mode also programs its
+    // REDIRECT rules with iptables-restore, so every mode but nftables (which runs no iptables) has them.
+    restoreFailures: new Counter({
+      name: 'kubeproxy_sync_proxy_rules_iptables_restore_failures_total',
+      help: 'Cumulative proxy iptables restore failures',
+      labelNames: family,
+      registers: mode === 'nftables' ? none : all,
+    }),
+    nftablesSyncFailures: new Counter({
+      name: 'kubeproxy_sync_proxy_rules_nftables_sync_failures_total',
+      help: 'Cumulative proxy nftables sync failures',
+      labelNames: family,
+      registers: nftablesOnly,
+    }),
+    nftablesCleanupFailures: new Counter({
+      name: 'kubeproxy_sync_proxy_rules_nftables_cleanup_failures_total',
+      help: 'Cumulative proxy nftables cleanup failures',
+      labelNames: family,
+      registers: nftablesOnly,
+    }),
+    partialRestoreFailures: new Counter({
+      name: 'kubeproxy_sync_proxy_rules_iptables_partial_restore_failures_total',
+      help: 'Cumulative proxy iptables partial restore failures',
+      labelNames: family,
+      registers: iptablesOnly,
+    }),
+    iptablesRules: new Gauge({
+      name: 'kubeproxy_sync_proxy_rules_iptables_total',
+      help: 'Total number of iptables rules owned by kube-proxy',
+      labelNames: ['table', 'ip_family'],
+      registers: iptablesOnly,
+    }),
+    iptablesRulesLast: new Gauge({
+      name: 'kubeproxy_sync_proxy_rules_iptables_last',
+      help: 'Number of iptables rules written by kube-proxy in last sync',
+      labelNames: ['table', 'ip_family'],
+      registers: iptablesOnly,
+    }),
+    healthzTotal: new Counter({
+      name: 'kubeproxy_proxy_healthz_total',
+      help: 'Cumulative proxy healthz HTTP status',
+      labelNames: ['code'],
+      registers: all,
+    }),
+    livezTotal: new Counter({
+      name: 'kubeproxy_proxy_livez_total',
+      help: 'Cumulative proxy livez HTTP status',
+      labelNames: ['code'],
+      registers: all,
+    }),
+    syncFailures: new Counter({
+      name: 'kproxy_sync_proxy_rules_failures_total',
+      help: 'Cumulative failed syncs of proxy rules (retried by the runner)',
+      labelNames: family,
+      registers: all,
+    }),
+    lastServicePortsWritten: new Gauge({
+      name: 'kproxy_sync_proxy_rules_last_service_ports_written',
+      help: 'Service ports whose rules the last successful sync wrote',
+      labelNames: family,
+      registers: all,
+    }),
+    lastRestoreBytes: new Gauge({
+      name: 'kproxy_sync_proxy_rules_last_restore_bytes',
+      help: 'Bytes sent to the kernel restore tool(s) by the last successful sync',
+      labelNames: family,
+      registers: all,
+    }),
+    lastRestoreLines: new Gauge({
+      name: 'kproxy_sync_proxy_rules_last_restore_lines',
+      help: 'Lines sent to the kernel restore tool(s) by the last successful sync',
+      labelNames: family,
+      registers: all,
+    }),
+    ipFamilyAvailable: new Gauge({
+      name: 'kproxy_ip_family_available',
+      help: 'Whether this node serves the IP family (0: the host cannot, e.g. IPv6 disabled or ip6tables missing)',
+      labelNames: ['ip_family'],
+      registers: all,
+    }),
+  };
+}
+
+/** The per-sync metrics that have one series per family (without labels of their own). */
+function familySeries(m: MetricSet) {
+  return {
+    histograms: [m.syncDuration, m.syncFullDuration, m.syncPartialDuration],
+    counters: [
+      m.restoreFailures,
+      m.partialRestoreFailures,
+      m.nftablesSyncFailures,
+      m.nftablesCleanupFailures,
+      m.syncFailures,
+    ],
+    gauges: [m.lastSync, m.lastServicePortsWritten, m.lastRestoreBytes, m.lastRestoreLines],
+  };
+}
+
+/** Makes a family's (or the root's) per-sync series exist at 0, as unlabelled metrics do by themselves. */
+function zeroSeries(m: MetricSet, labels: { readonly ip_family?: IPFamily }): void {
+  const { histograms, counters, gauges } = familySeries(m);
+  for (const h of histograms) h.zero(labels);
+  for (const c of counters) c.inc(labels, 0);
+  for (const g of gauges) g.set(labels, 0);
+  for (const policy of ['internal', 'external'])
+    m.noLocalEndpoints.set({ ...labels, traffic_policy: policy }, 0);
+}
+
+/** Drops the root's unlabelled per-sync series, once the series are per family. */
+function removeSeries(m: MetricSet, labels: { readonly ip_family?: IPFamily }): void {
+  const { histograms, counters, gauges } = familySeries(m);
+  for (const metric of [...histograms, ...counters, ...gauges]) metric.remove(labels);
+  for (const policy of ['internal', 'external'])
+    m.noLocalEndpoints.remove({ ...labels, traffic_policy: policy });
+}
+
 /**
- * Every metric the daemon, the proxiers and the servers update.
+ * Every metric the daemon, the proxiers and the servers update. The per-sync methods (sync durations and
+ * timestamps, failures, no-local-endpoint and rule counts) write this handle's series: unlabelled on the
+ * instance itself, `ip_family` on a {@link ProxyMetrics.forFamily} handle.
  *
  * @example
  * const metrics = new ProxyMetrics({ mode: 'iptables', defaultMetrics: true });
- * metrics.observeSync(report.kind, seconds, report);
+ * metrics.forFamily('IPv6').observeSync(report.kind, seconds, report);
  * const text = await metrics.metricsText();
  */
 export class ProxyMetrics implements HealthProbeCounter {
   /** This instance's registry (serve it with `startMetricsServer`). */
-  readonly registry = new Registry();
+  readonly registry: Registry;
   /**
    * Hot-path counters for the userspace relay (exported only in userspace mode or without a mode). Their
    * series are rendered by {@link metricsText}, not held in {@link registry}.
@@ -72,183 +302,73 @@ export class ProxyMetrics implements HealthProbeCounter {
   readonly relay: RelayMetrics;
 
   readonly #now: () => number;
-  readonly #relay = new RelayCounters();
+  readonly #relay: RelayCounters;
   readonly #relayExported: boolean;
-  readonly #syncDuration: Histogram;
-  readonly #syncFullDuration: Histogram;
-  readonly #syncPartialDuration: Histogram;
-  readonly #programmingLatency: Histogram;
-  readonly #lastSync: Gauge;
-  readonly #lastQueued: Gauge;
-  readonly #endpointChangesPending: Gauge;
-  readonly #endpointChangesTotal: Counter;
-  readonly #serviceChangesPending: Gauge;
-  readonly #serviceChangesTotal: Counter;
-  readonly #noLocalEndpoints: Gauge<'traffic_policy'>;
-  readonly #restoreFailures: Counter;
-  readonly #partialRestoreFailures: Counter;
-  readonly #iptablesRules: Gauge<'table'>;
-  readonly #iptablesRulesLast: Gauge<'table'>;
-  readonly #nftablesSyncFailures: Counter;
-  readonly #nftablesCleanupFailures: Counter;
-  readonly #healthzTotal: Counter<'code'>;
-  readonly #livezTotal: Counter<'code'>;
-  readonly #syncFailures: Counter;
-  readonly #lastServicePortsWritten: Gauge;
-  readonly #lastRestoreBytes: Gauge;
-  readonly #lastRestoreLines: Gauge;
-  readonly #ipFamilyAvailable: Gauge<'ip_family'>;
+  readonly #m: MetricSet;
+  /** The `ip_family` label of this handle's per-sync series; empty on the root handle. */
+  readonly #labels: { readonly ip_family?: IPFamily };
+  /** The per-family handles, shared by the root handle and every family's. */
+  readonly #families: Map<IPFamily, ProxyMetrics>;
+
+  /** Set by {@link forFamily} for the one constructor call that makes a family's handle. */
+  static #binding: { readonly of: ProxyMetrics; readonly family: IPFamily } | undefined;
 
   /**
    * @param options mode (which metrics to register), default metrics, clock
    */
   constructor(options: ProxyMetricsOptions = {}) {
+    const binding = ProxyMetrics.#binding;
+    ProxyMetrics.#binding = undefined;
+    if (binding !== undefined) {
+      const { of, family } = binding;
+      this.registry = of.registry;
+      this.#now = of.#now;
+      this.#relay = of.#relay;
+      this.#relayExported = of.#relayExported;
+      this.#m = of.#m;
+      this.#families = of.#families;
+      this.#labels = { ip_family: family };
+      this.relay = this.#relay;
+      return;
+    }
+    this.registry = new Registry();
     this.#now = options.now ?? Date.now;
-    const mode = options.mode;
-    const all = [this.registry];
-    const none: Registry[] = [];
-    const iptablesOnly = mode === undefined || mode === 'iptables' ? all : none;
-    const nftablesOnly = mode === undefined || mode === 'nftables' ? all : none;
-    this.#relayExported = mode === undefined || mode === 'userspace';
-
-    this.#syncDuration = new Histogram({
-      name: 'kubeproxy_sync_proxy_rules_duration_seconds',
-      help: 'SyncProxyRules latency in seconds',
-      buckets: SYNC_BUCKETS,
-      registers: all,
-    });
-    // Upstream registers the full/partial split for iptables only; every kproxy mode reports its kind.
-    this.#syncFullDuration = new Histogram({
-      name: 'kubeproxy_sync_full_proxy_rules_duration_seconds',
-      help: 'SyncProxyRules latency in seconds for full resyncs',
-      buckets: SYNC_BUCKETS,
-      registers: all,
-    });
-    this.#syncPartialDuration = new Histogram({
-      name: 'kubeproxy_sync_partial_proxy_rules_duration_seconds',
-      help: 'SyncProxyRules latency in seconds for partial resyncs',
-      buckets: SYNC_BUCKETS,
-      registers: all,
-    });
-    this.#programmingLatency = new Histogram({
-      name: 'kubeproxy_network_programming_duration_seconds',
-      help: 'In Cluster Network Programming Latency in seconds',
-      buckets: PROGRAMMING_BUCKETS,
-      registers: all,
-    });
-    this.#lastSync = new Gauge({
-      name: 'kubeproxy_sync_proxy_rules_last_timestamp_seconds',
-      help: 'The last time proxy rules were successfully synced',
-      registers: all,
-    });
-    this.#lastQueued = new Gauge({
-      name: 'kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds',
-      help: 'The last time a sync of proxy rules was queued',
-      registers: all,
-    });
-    this.#endpointChangesPending = new Gauge({
-      name: 'kubeproxy_sync_proxy_rules_endpoint_changes_pending',
-      help: 'Pending proxy rules Endpoint changes',
-      registers: all,
-    });
-    this.#endpointChangesTotal = new Counter({
-      name: 'kubeproxy_sync_proxy_rules_endpoint_changes_total',
-      help: 'Cumulative proxy rules Endpoint changes',
-      registers: all,
-    });
-    this.#serviceChangesPending = new Gauge({
-      name: 'kubeproxy_sync_proxy_rules_service_changes_pending',
-      help: 'Pending proxy rules Service changes',
-      registers: all,
-    });
-    this.#serviceChangesTotal = new Counter({
-      name: 'kubeproxy_sync_proxy_rules_service_changes_total',
-      help: 'Cumulative proxy rules Service changes',
-      registers: all,
-    });
-    // A gauge despite the _total suffix, as upstream.
-    this.#noLocalEndpoints = new Gauge({
-      name: 'kubeproxy_sync_proxy_rules_no_local_endpoints_total',
-      help: 'Number of services with a Local traffic policy and no endpoints',
-      labelNames: ['traffic_policy'],
-      registers: all,
-    });
-    // Upstream registers restore failures for iptables and ipvs; kproxy's userspace mode also programs its
-    // REDIRECT rules with iptables-restore, so every mode but nftables (which runs no iptables) has them.
-    this.#restoreFailures = new Counter({
-      name: 'kubeproxy_sync_proxy_rules_iptables_restore_failures_total',
-      help: 'Cumulative proxy iptables restore failures',
-      registers: mode === 'nftables' ? none : all,
-    });
-    this.#nftablesSyncFailures = new Counter({
-      name: 'kubeproxy_sync_proxy_rules_nftables_sync_failures_total',
-      help: 'Cumulative proxy nftables sync failures',
-      registers: nftablesOnly,
-    });
-    this.#nftablesCleanupFailures = new Counter({
-      name: 'kubeproxy_sync_proxy_rules_nftables_cleanup_failures_total',
-      help: 'Cumulative proxy nftables cleanup failures',
-      registers: nftablesOnly,
-    });
-    this.#partialRestoreFailures = new Counter({
-      name: 'kubeproxy_sync_proxy_rules_iptables_partial_restore_failures_total',
-      help: 'Cumulative proxy iptables partial restore failures',
-      registers: iptablesOnly,
-    });
-    this.#iptablesRules = new Gauge({
-      name: 'kubeproxy_sync_proxy_rules_iptables_total',
-      help: 'Total number of iptables rules owned by kube-proxy',
-      labelNames: ['table'],
-      registers: iptablesOnly,
-    });
-    this.#iptablesRulesLast = new Gauge({
-      name: 'kubeproxy_sync_proxy_rules_iptables_last',
-      help: 'Number of iptables rules written by kube-proxy in last sync',
-      labelNames: ['table'],
-      registers: iptablesOnly,
-    });
-    this.#healthzTotal = new Counter({
-      name: 'kubeproxy_proxy_healthz_total',
-      help: 'Cumulative proxy healthz HTTP status',
-      labelNames: ['code'],
-      registers: all,
-    });
-    this.#livezTotal = new Counter({
-      name: 'kubeproxy_proxy_livez_total',
-      help: 'Cumulative proxy livez HTTP status',
-      labelNames: ['code'],
-      registers: all,
-    });
-    this.#syncFailures = new Counter({
-      name: 'kproxy_sync_proxy_rules_failures_total',
-      help: 'Cumulative failed syncs of proxy rules (retried by the runner)',
-      registers: all,
-    });
-    this.#lastServicePortsWritten = new Gauge({
-      name: 'kproxy_sync_proxy_rules_last_service_ports_written',
-      help: 'Service ports whose rules the last successful sync wrote',
-      registers: all,
-    });
-    this.#lastRestoreBytes = new Gauge({
-      name: 'kproxy_sync_proxy_rules_last_restore_bytes',
-      help: 'Bytes sent to the kernel restore tool(s) by the last successful sync',
-      registers: all,
-    });
-    this.#lastRestoreLines = new Gauge({
-      name: 'kproxy_sync_proxy_rules_last_restore_lines',
-      help: 'Lines sent to the kernel restore tool(s) by the last successful sync',
-      registers: all,
-    });
-    this.#ipFamilyAvailable = new Gauge({
-      name: 'kproxy_ip_family_available',
-      help: 'Whether this node serves the IP family (0: the host cannot, e.g. IPv6 disabled or ip6tables missing)',
-      labelNames: ['ip_family'],
-      registers: all,
-    });
+    this.#relay = new RelayCounters();
+    this.#relayExported = options.mode === undefined || options.mode === 'userspace';
+    this.#m = registerMetrics(this.registry, options.mode);
+    this.#families = new Map();
+    this.#labels = {};
     this.relay = this.#relay;
     // Series present from the start (0), not only after the first sync, so that alerts see them.
-    this.noLocalEndpoints({ internal: 0, external: 0 });
+    zeroSeries(this.#m, this.#labels);
     if (options.defaultMetrics === true) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /**
+   * The handle of one IP family's Proxier: the same registry and metrics, its per-sync series labelled
+   * `ip_family` (upstream's label). The first call drops the unlabelled per-sync series of the root
+   * handle (they would double every sum), and each family's series start at 0.
+   *
+   * @param family the family
+   * @returns the family's handle (the same object at every call)
+   * @example metrics.forFamily('IPv6').observeSync('full', 0.01, report)
+   */
+  forFamily(family: IPFamily): ProxyMetrics {
+    if (this.#labels.ip_family === family) return this;
+    let handle = this.#families.get(family);
+    if (handle === undefined) {
+      if (this.#families.size === 0) removeSeries(this.#m, {});
+      ProxyMetrics.#binding = { of: this, family };
+      handle = new ProxyMetrics();
+      this.#families.set(family, handle);
+      zeroSeries(this.#m, handle.#labels);
+    }
+    return handle;
+  }
+
+  /** The IP family of this handle's per-sync series (undefined: the root handle, unlabelled). */
+  get ipFamily(): IPFamily | undefined {
+    return this.#labels.ip_family;
   }
 
   /**
@@ -260,11 +380,12 @@ export class ProxyMetrics implements HealthProbeCounter {
    * @param report what the Proxier returned
    */
   observeSync(kind: SyncKind, seconds: number, report: SyncReport): void {
+    const labels = this.#labels;
     this.#observeDuration(kind, seconds);
-    this.#lastSync.set(this.#now() / 1000);
-    this.#lastServicePortsWritten.set(report.servicePortsWritten);
-    this.#lastRestoreBytes.set(report.restoreBytes);
-    this.#lastRestoreLines.set(report.restoreLines);
+    this.#m.lastSync.set(labels, this.#now() / 1000);
+    this.#m.lastServicePortsWritten.set(labels, report.servicePortsWritten);
+    this.#m.lastRestoreBytes.set(labels, report.restoreBytes);
+    this.#m.lastRestoreLines.set(labels, report.restoreLines);
   }
 
   /**
@@ -276,7 +397,7 @@ export class ProxyMetrics implements HealthProbeCounter {
    */
   observeFailedSync(seconds: number, kind?: SyncKind): void {
     this.#observeDuration(kind, seconds);
-    this.#syncFailures.inc();
+    this.#m.syncFailures.inc(this.#labels);
   }
 
   /**
@@ -287,7 +408,7 @@ export class ProxyMetrics implements HealthProbeCounter {
    * @param available whether it is served
    */
   ipFamilyAvailable(family: 'IPv4' | 'IPv6', available: boolean): void {
-    this.#ipFamilyAvailable.set({ ip_family: family }, available ? 1 : 0);
+    this.#m.ipFamilyAvailable.set({ ip_family: family }, available ? 1 : 0);
   }
 
   /**
@@ -297,18 +418,18 @@ export class ProxyMetrics implements HealthProbeCounter {
    * @param kind what the failed restore was
    */
   restoreFailure(kind: SyncKind): void {
-    this.#restoreFailures.inc();
-    if (kind === 'partial') this.#partialRestoreFailures.inc();
+    this.#m.restoreFailures.inc(this.#labels);
+    if (kind === 'partial') this.#m.partialRestoreFailures.inc(this.#labels);
   }
 
   /** Counts an `nft -f` transaction of a sync that failed (the nftables mode; the next sync is full). */
   nftablesSyncFailure(): void {
-    this.#nftablesSyncFailures.inc();
+    this.#m.nftablesSyncFailures.inc(this.#labels);
   }
 
   /** Counts a failed deletion of stale nftables chains (the nftables mode retries it at the next sync). */
   nftablesCleanupFailure(): void {
-    this.#nftablesCleanupFailures.inc();
+    this.#m.nftablesCleanupFailures.inc(this.#labels);
   }
 
   /**
@@ -323,7 +444,7 @@ export class ProxyMetrics implements HealthProbeCounter {
    * @example metrics.observeProgrammingLatency(change.firstSeen.values(), clock.now())
    */
   observeProgrammingLatency(firstSeenMs: Iterable<number>, nowMs: number): void {
-    for (const seen of firstSeenMs) this.#programmingLatency.observe(Math.max(0, nowMs - seen) / 1000);
+    for (const seen of firstSeenMs) this.#m.programmingLatency.observe(Math.max(0, nowMs - seen) / 1000);
   }
 
   /**
@@ -333,8 +454,8 @@ export class ProxyMetrics implements HealthProbeCounter {
    * @param endpointChanges pending endpoint-slice changes
    */
   setPending(serviceChanges: number, endpointChanges: number): void {
-    this.#serviceChangesPending.set(serviceChanges);
-    this.#endpointChangesPending.set(endpointChanges);
+    this.#m.serviceChangesPending.set(serviceChanges);
+    this.#m.endpointChangesPending.set(endpointChanges);
   }
 
   /**
@@ -344,8 +465,8 @@ export class ProxyMetrics implements HealthProbeCounter {
    * @param endpointChanges endpoint-slice (or Endpoints) events
    */
   countChanges(serviceChanges: number, endpointChanges: number): void {
-    if (serviceChanges > 0) this.#serviceChangesTotal.inc(serviceChanges);
-    if (endpointChanges > 0) this.#endpointChangesTotal.inc(endpointChanges);
+    if (serviceChanges > 0) this.#m.serviceChangesTotal.inc(serviceChanges);
+    if (endpointChanges > 0) this.#m.endpointChangesTotal.inc(endpointChanges);
   }
 
   /**
@@ -354,7 +475,7 @@ export class ProxyMetrics implements HealthProbeCounter {
    * @param atMs when, epoch ms (default: now)
    */
   syncQueued(atMs: number = this.#now()): void {
-    this.#lastQueued.set(atMs / 1000);
+    this.#m.lastQueued.set(atMs / 1000);
   }
 
   /**
@@ -364,8 +485,8 @@ export class ProxyMetrics implements HealthProbeCounter {
    * @param counts per policy
    */
   noLocalEndpoints(counts: { readonly internal: number; readonly external: number }): void {
-    this.#noLocalEndpoints.set({ traffic_policy: 'internal' }, counts.internal);
-    this.#noLocalEndpoints.set({ traffic_policy: 'external' }, counts.external);
+    this.#m.noLocalEndpoints.set({ ...this.#labels, traffic_policy: 'internal' }, counts.internal);
+    this.#m.noLocalEndpoints.set({ ...this.#labels, traffic_policy: 'external' }, counts.external);
   }
 
   /**
@@ -375,8 +496,8 @@ export class ProxyMetrics implements HealthProbeCounter {
    * @param counts `total`: rules kproxy owns in it now; `lastSync`: rules the last sync wrote to it
    */
   iptablesRules(table: IptablesTable, counts: { readonly total: number; readonly lastSync: number }): void {
-    this.#iptablesRules.set({ table }, counts.total);
-    this.#iptablesRulesLast.set({ table }, counts.lastSync);
+    this.#m.iptablesRules.set({ ...this.#labels, table }, counts.total);
+    this.#m.iptablesRulesLast.set({ ...this.#labels, table }, counts.lastSync);
   }
 
   /**
@@ -386,7 +507,7 @@ export class ProxyMetrics implements HealthProbeCounter {
    * @param code the HTTP status sent
    */
   healthProbe(endpoint: HealthEndpoint, code: number): void {
-    const counter = endpoint === 'healthz' ? this.#healthzTotal : this.#livezTotal;
+    const counter = endpoint === 'healthz' ? this.#m.healthzTotal : this.#m.livezTotal;
     counter.inc({ code: String(code) });
   }
 
@@ -406,8 +527,8 @@ export class ProxyMetrics implements HealthProbeCounter {
   }
 
   #observeDuration(kind: SyncKind | undefined, seconds: number): void {
-    this.#syncDuration.observe(seconds);
-    if (kind === 'full') this.#syncFullDuration.observe(seconds);
-    else if (kind === 'partial') this.#syncPartialDuration.observe(seconds);
+    this.#m.syncDuration.observe(this.#labels, seconds);
+    if (kind === 'full') this.#m.syncFullDuration.observe(this.#labels, seconds);
+    else if (kind === 'partial') this.#m.syncPartialDuration.observe(this.#labels, seconds);
   }
 }

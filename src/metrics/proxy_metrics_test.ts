@@ -202,6 +202,78 @@ describe('ProxyMetrics', () => {
     assert.equal(value(s, 'kubeproxy_sync_proxy_rules_nftables_cleanup_failures_total'), 2);
   });
 
+  it('labels per-sync series with ip_family once asked for a family, and drops the unlabelled ones', async () => {
+    const metrics = new ProxyMetrics({ mode: 'iptables', now: () => 5_000 });
+    const before = await scrape(metrics);
+    assert.equal(
+      value(before, 'kubeproxy_sync_proxy_rules_duration_seconds_count'),
+      0,
+      'unlabelled at first',
+    );
+    const v4 = metrics.forFamily('IPv4');
+    const v6 = metrics.forFamily('IPv6');
+    assert.equal(metrics.forFamily('IPv6'), v6, 'one handle per family');
+    assert.equal(v6.forFamily('IPv6'), v6);
+    assert.equal(v6.forFamily('IPv4'), v4);
+    assert.equal(metrics.ipFamily, undefined);
+    assert.equal(v6.ipFamily, 'IPv6');
+    assert.equal(v6.registry, metrics.registry);
+    assert.equal(v6.relay, metrics.relay);
+    v6.observeSync('full', 0.003, REPORT);
+    v6.restoreFailure('partial');
+    v6.noLocalEndpoints({ internal: 1, external: 2 });
+    v4.iptablesRules('nat', { total: 30, lastSync: 3 });
+    v6.iptablesRules('nat', { total: 40, lastSync: 4 });
+    v4.observeFailedSync(0.1);
+    // Tracker-level metrics are one per daemon: no label, whichever handle records them.
+    v6.countChanges(1, 2);
+    v4.syncQueued();
+    const s = await scrape(metrics);
+    const f4 = { ip_family: 'IPv4' };
+    const f6 = { ip_family: 'IPv6' };
+    const name = 'kubeproxy_sync_proxy_rules_duration_seconds';
+    assert.equal(value(s, `${name}_count`), undefined, 'no unlabelled series left');
+    assert.equal(value(s, `${name}_count`, f6), 1);
+    assert.equal(value(s, `${name}_count`, f4), 1, 'the failed IPv4 attempt');
+    assert.equal(value(s, 'kubeproxy_sync_full_proxy_rules_duration_seconds_count', f6), 1);
+    assert.equal(value(s, 'kubeproxy_sync_full_proxy_rules_duration_seconds_count', f4), 0);
+    assert.equal(value(s, 'kubeproxy_sync_partial_proxy_rules_duration_seconds_count', f4), 0);
+    assert.equal(value(s, 'kubeproxy_sync_proxy_rules_last_timestamp_seconds', f6), 5);
+    assert.equal(value(s, 'kubeproxy_sync_proxy_rules_last_timestamp_seconds', f4), 0);
+    assert.equal(value(s, 'kproxy_sync_proxy_rules_last_restore_bytes', f6), 4096);
+    assert.equal(value(s, 'kproxy_sync_proxy_rules_failures_total', f4), 1);
+    assert.equal(value(s, 'kproxy_sync_proxy_rules_failures_total', f6), 0);
+    assert.equal(value(s, 'kubeproxy_sync_proxy_rules_iptables_restore_failures_total', f6), 1);
+    assert.equal(value(s, 'kubeproxy_sync_proxy_rules_iptables_partial_restore_failures_total', f6), 1);
+    assert.equal(value(s, 'kubeproxy_sync_proxy_rules_iptables_restore_failures_total', f4), 0);
+    const noLocal = 'kubeproxy_sync_proxy_rules_no_local_endpoints_total';
+    assert.equal(value(s, noLocal, { traffic_policy: 'internal', ...f6 }), 1);
+    assert.equal(value(s, noLocal, { traffic_policy: 'external', ...f6 }), 2);
+    assert.equal(value(s, noLocal, { traffic_policy: 'external', ...f4 }), 0);
+    assert.equal(value(s, noLocal, { traffic_policy: 'external' }), undefined);
+    assert.equal(value(s, 'kubeproxy_sync_proxy_rules_iptables_total', { table: 'nat', ...f4 }), 30);
+    assert.equal(value(s, 'kubeproxy_sync_proxy_rules_iptables_last', { table: 'nat', ...f6 }), 4);
+    assert.equal(value(s, 'kubeproxy_sync_proxy_rules_service_changes_total'), 1);
+    assert.equal(value(s, 'kubeproxy_sync_proxy_rules_endpoint_changes_total'), 2);
+    assert.equal(value(s, 'kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds'), 5);
+  });
+
+  it('creates only the series of the families asked for (a host without IPv6 has no IPv6 series)', async () => {
+    const metrics = new ProxyMetrics({ mode: 'nftables' });
+    metrics.forFamily('IPv4');
+    metrics.ipFamilyAvailable('IPv4', true);
+    metrics.ipFamilyAvailable('IPv6', false);
+    const text = await metrics.metricsText();
+    assert.doesNotMatch(text, /^kubeproxy_[a-z_]+\{[^}]*ip_family="IPv6"/m);
+    const s = parseExposition(text);
+    assert.equal(
+      value(s, 'kubeproxy_sync_proxy_rules_nftables_sync_failures_total', { ip_family: 'IPv4' }),
+      0,
+    );
+    assert.equal(value(s, 'kproxy_ip_family_available', { ip_family: 'IPv4' }), 1);
+    assert.equal(value(s, 'kproxy_ip_family_available', { ip_family: 'IPv6' }), 0);
+  });
+
   it('keeps each instance in its own registry', async () => {
     const a = new ProxyMetrics();
     const b = new ProxyMetrics();

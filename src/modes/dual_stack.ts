@@ -74,7 +74,7 @@ export interface DualStackSyncReport extends SyncReport {
 /** A sync in which some family failed (the others were synced). */
 export class FamilySyncError extends KproxyError {
   override readonly name = 'FamilySyncError';
-  readonly code = 'KPROXY_FAMILY_SYNC';
+  override readonly code = 'KPROXY_FAMILY_SYNC';
   /** Each failed family's error, in family order. */
   readonly errors: readonly unknown[];
   /** What the sync did: each family's result. */
@@ -99,6 +99,7 @@ export class FamilySyncError extends KproxyError {
  */
 export class DualStackProxier implements Proxier {
   readonly #proxiers: ReadonlyMap<IPFamily, Proxier>;
+  #last: ReadonlyMap<IPFamily, FamilySyncResult> | undefined;
 
   /**
    * @param mode the mode whose Proxier runs for each family
@@ -115,6 +116,8 @@ export class DualStackProxier implements Proxier {
           ...deps,
           options: familyOptionsView(deps.options, family),
           logger: deps.logger.child({ ipFamily: family }),
+          // What a Proxier counts itself (nftables sync failures, say) is labelled with its family.
+          metrics: deps.metrics?.forFamily(family),
         }),
       );
     }
@@ -131,14 +134,25 @@ export class DualStackProxier implements Proxier {
     return this.#proxiers.get(family);
   }
 
+  /**
+   * Each family's part of the last sync, failed or not (undefined before the first, or when it failed
+   * before any family ran): how the daemon tells its observers which family failed, also when the one
+   * family's own error is rethrown as it is.
+   */
+  get lastSyncFamilies(): ReadonlyMap<IPFamily, FamilySyncResult> | undefined {
+    return this.#last;
+  }
+
   async sync(state: ProxyState, change: StateChange, options?: SyncOptions): Promise<DualStackSyncReport> {
     const families = new Map<IPFamily, FamilySyncResult>();
     const errors: { family: IPFamily; error: unknown }[] = [];
+    this.#last = families;
     for (const [family, proxier] of this.#proxiers) {
       const t0 = performance.now();
       try {
-        const report = await proxier.sync(familyView(state, family), change, options);
-        families.set(family, { ok: true, report, seconds: (performance.now() - t0) / 1000 });
+        const view = familyView(state, family);
+        const report = await proxier.sync(view, change, options);
+        families.set(family, { ok: true, report, state: view, seconds: (performance.now() - t0) / 1000 });
       } catch (error) {
         families.set(family, { ok: false, error, seconds: (performance.now() - t0) / 1000 });
         errors.push({ family, error });

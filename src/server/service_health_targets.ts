@@ -12,7 +12,10 @@ export interface ServiceHealthTarget {
   readonly name: string;
   /** The port to listen on (0 picks a free port: tests only). */
   readonly port: number;
-  /** Ready endpoints of the service on this node, counted once per IP across all its ports. */
+  /**
+   * Ready endpoints of the service on this node, counted once per IP across all its ports, and per IP
+   * family: the larger family's count (a dual-stack pod, with one address of each, counts once).
+   */
   readonly localEndpoints: number;
 }
 
@@ -22,7 +25,10 @@ export type ServiceHealthKey = string;
 /**
  * Every service with `externalTrafficPolicy: Local` and a `healthCheckNodePort`, with its count of local
  * ready endpoints. As upstream, only ready endpoints count (a node with only terminating endpoints fails
- * the check, so load balancers drain it) and an endpoint serving several ports counts once.
+ * the check, so load balancers drain it) and an endpoint serving several ports counts once. Upstream's
+ * per-family proxiers each count their own family's endpoints; kproxy serves one check per service for
+ * both families and reports the larger family's count, which is what each family's count is when every
+ * pod has an address of each.
  *
  * @param state the state just synced
  * @returns the targets keyed by `namespace/name`
@@ -31,7 +37,7 @@ export type ServiceHealthKey = string;
 export function serviceHealthTargets(state: ProxyState): Map<ServiceHealthKey, ServiceHealthTarget> {
   const ports = new Map<
     ServiceHealthKey,
-    { namespace: string; name: string; port: number; ips: Set<string> }
+    { namespace: string; name: string; port: number; ips: Set<string>; ips6: Set<string> }
   >();
   for (const servicePort of state.servicePorts.values()) {
     if (servicePort.externalTrafficPolicy !== 'Local' || servicePort.healthCheckNodePort === 0) continue;
@@ -43,16 +49,18 @@ export function serviceHealthTargets(state: ProxyState): Map<ServiceHealthKey, S
         name: servicePort.serviceName,
         port: servicePort.healthCheckNodePort,
         ips: new Set(),
+        ips6: new Set(),
       };
       ports.set(key, entry);
     }
     for (const endpoint of servicePort.allEndpoints) {
-      if (endpoint.isLocal && endpoint.ready) entry.ips.add(endpoint.ip);
+      if (endpoint.isLocal && endpoint.ready)
+        (endpoint.ip.includes(':') ? entry.ips6 : entry.ips).add(endpoint.ip);
     }
   }
   const targets = new Map<ServiceHealthKey, ServiceHealthTarget>();
-  for (const [key, { namespace, name, port, ips }] of ports) {
-    targets.set(key, { namespace, name, port, localEndpoints: ips.size });
+  for (const [key, { namespace, name, port, ips, ips6 }] of ports) {
+    targets.set(key, { namespace, name, port, localEndpoints: Math.max(ips.size, ips6.size) });
   }
   return targets;
 }

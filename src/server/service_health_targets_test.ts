@@ -46,6 +46,32 @@ describe('serviceHealthTargets', () => {
     );
   });
 
+  it('counts a dual-stack pod once: the larger family, not the sum of both', () => {
+    const targets = serviceHealthTargets(
+      state([
+        servicePort('web', 'http', {
+          clusterIPs: ['198.18.100.1', '2001:2:0:f::1'],
+          ipFamilies: ['IPv4', 'IPv6'],
+          allEndpoints: [
+            endpoint('198.18.1.1', 8080, true),
+            endpoint('198.18.1.2', 8080, true),
+            endpoint('2001:2:0:1::1', 8080, true),
+            endpoint('2001:2:0:1::2', 8080, true),
+            endpoint('2001:2:0:1::3', 8080, false),
+          ],
+        }),
+        servicePort('six', 'http', {
+          clusterIPs: ['2001:2:0:f::6'],
+          ipFamilies: ['IPv6'],
+          healthCheckNodePort: 32001,
+          allEndpoints: [endpoint('2001:2:0:1::6', 8080, true)],
+        }),
+      ]),
+    );
+    assert.equal(targets.get('default/web')?.localEndpoints, 2);
+    assert.equal(targets.get('default/six')?.localEndpoints, 1);
+  });
+
   it('does not count terminating local endpoints (load balancers must drain the node)', () => {
     const targets = serviceHealthTargets(
       state([servicePort('web', 'http', { allEndpoints: [endpoint('198.18.1.1', 8080, true, false)] })]),
