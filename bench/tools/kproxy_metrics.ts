@@ -32,11 +32,15 @@ export const SYNC_DURATION_METRICS: Readonly<Record<keyof SyncDurations, string>
  * @example parseSyncDurations(text).partial // { sum: 0.0124, count: 1 }
  */
 export function parseSyncDurations(text: string): SyncDurations {
+  // A dual-stack daemon labels each family's series (ip_family, as upstream); the benchmarks time IPv4.
   const sample = (name: string): number => {
-    const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+    const prefixes = [`${name} `, `${name}{ip_family="IPv4"} `];
+    const lines = text.split('\n');
+    const prefix = prefixes.find((p) => lines.some((l) => l.startsWith(p)));
+    const line = prefix === undefined ? undefined : lines.find((l) => l.startsWith(prefix));
     const value = Number(
       line
-        ?.slice(name.length + 1)
+        ?.slice(prefix?.length ?? 0)
         .trim()
         .split(/\s+/)[0],
     );
