@@ -24,6 +24,7 @@ import { DualStackProxier } from './modes/dual_stack.ts';
 import type { ModeDefinition, Proxier } from './modes/mode.ts';
 import { BoundedFrequencyRunner } from './runner/bounded_frequency_runner.ts';
 import { type Clock, systemClock } from './runner/clock.ts';
+import { IntegrityWatch } from './runner/integrity_watch.ts';
 import type { NodeEvent, ProxySource, SourceEvent } from './sources/source.ts';
 import { ProxyStateTracker } from './tracker/proxy_state_tracker.ts';
 
@@ -55,6 +56,12 @@ export interface DaemonOptions {
    * passes what the host can serve (`availableFamilies`).
    */
   readonly families?: readonly IPFamily[] | undefined;
+  /**
+   * `--rules-check-period`: how often the mode's integrity check runs between syncs (runner/
+   * integrity_watch.ts), so that rules removed behind kproxy's back are repaired at once rather than at
+   * the next periodic resync; 0 or undefined: never.
+   */
+  readonly rulesCheckPeriodMs?: number | undefined;
 }
 
 /**
@@ -78,6 +85,10 @@ export class Daemon {
   #node: NodeSpec | undefined;
   #carried: StateChange = EMPTY_CHANGE;
   #needFull = true;
+  /** Why the next sync repairs the kernel state (the integrity check found damage), or undefined. */
+  #repair: string | undefined;
+  #syncing = false;
+  readonly #watch: IntegrityWatch | undefined;
   #lastFullAt = Number.NEGATIVE_INFINITY;
   #syncs = 0;
   #stopped = false;
@@ -104,6 +115,20 @@ export class Daemon {
       },
       options.families ?? ['IPv4'],
     );
+    const checkPeriod = options.rulesCheckPeriodMs ?? 0;
+    this.#watch =
+      checkPeriod > 0
+        ? new IntegrityWatch(
+            () => this.#proxier.checkIntact(),
+            (reason) => this.#damaged(reason),
+            {
+              intervalMs: checkPeriod,
+              busy: () => this.#syncing,
+              clock: this.#clock,
+              onError: (error) => this.#log.debug({ err: error }, 'Integrity check failed'),
+            },
+          )
+        : undefined;
     this.#runner = new BoundedFrequencyRunner(() => this.#sync(), {
       minIntervalMs: options.minSyncPeriodMs,
       maxIntervalMs: options.syncPeriodMs,
@@ -178,6 +203,7 @@ export class Daemon {
     if (this.#stopped) return;
     this.#stopped = true;
     await this.#options.source.stop();
+    this.#watch?.stop();
     await this.#runner.stop();
     await this.#proxier.stop();
     this.#log.info('kproxy stopped');
@@ -230,8 +256,27 @@ export class Daemon {
     this.#runner.run();
   }
 
+  /** The integrity check found the kernel state damaged: repair now, whatever the min sync period. */
+  #damaged(reason: string): void {
+    if (this.#stopped) return;
+    this.#log.warn({ reason }, 'Proxy rules damaged behind our back: repairing now');
+    for (const o of this.#options.observers ?? []) o.damageFound?.(reason);
+    this.#repair = reason;
+    this.#needFull = true;
+    this.#runner.runNow();
+  }
+
   async #sync(): Promise<void> {
     if (!this.#tracker.synced || this.#stopped) return;
+    this.#syncing = true;
+    try {
+      await this.#syncOnce();
+    } finally {
+      this.#syncing = false;
+    }
+  }
+
+  async #syncOnce(): Promise<void> {
     const started = this.#clock.now();
     const t0 = performance.now();
     const { state, change } = this.#tracker.snapshot();
@@ -240,7 +285,15 @@ export class Daemon {
     const merged = mergeChanges(this.#carried, change, (k) => state.servicePorts.has(k));
     const full = this.#needFull || started - this.#lastFullAt >= this.#options.syncPeriodMs;
     try {
-      const report = await this.#proxier.sync(state, merged, { full });
+      const repair = this.#repair;
+      const report = await this.#proxier.sync(state, merged, { full, repair });
+      if (repair !== undefined) {
+        this.#repair = undefined;
+        this.#log.info({ reason: repair }, 'Proxy rules repaired');
+      }
+      // A failed sync keeps the check waiting: the runner retries it, damage or not.
+      this.#watch?.syncFinished();
+      this.#watch?.start();
       const seconds = (performance.now() - t0) / 1000;
       this.#carried = EMPTY_CHANGE;
       this.#needFull = false;

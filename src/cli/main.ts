@@ -159,6 +159,11 @@ export function buildProgram(
     .option('--ipvs-min-sync-period <duration>', 'minimum time between syncs (ipvs)', '1s')
     .option('--ipvs-sync-period <duration>', 'the periodic full resync (ipvs)', '30s')
     .option(
+      '--rules-check-period <duration>',
+      "how often kproxy checks, between syncs, that its rules are still in the kernel (a canary, the jumps into its chains), repairing at once what someone removed; 0: only at syncs (kproxy's own)",
+      '500ms',
+    )
+    .option(
       '--healthz-bind-address <host:port>',
       'health check server address (empty: none)',
       '0.0.0.0:10256',

@@ -168,6 +168,7 @@ export async function runCommand(
     iptablesBackend: deps.iptablesBackend,
     minSyncPeriodMs,
     syncPeriodMs,
+    rulesCheckPeriodMs: parseDuration(flags.rulesCheckPeriod),
     observers,
     metrics,
     families,

@@ -17,6 +17,8 @@ export interface RunFlags extends PlanFlags, SourceFlags {
   readonly iptablesSyncPeriod: string;
   readonly ipvsMinSyncPeriod: string;
   readonly ipvsSyncPeriod: string;
+  /** `--rules-check-period`: the integrity check between syncs (0: never). */
+  readonly rulesCheckPeriod: string;
   readonly healthzBindAddress: string;
   readonly metricsBindAddress: string;
   readonly cleanup: boolean;

@@ -57,6 +57,8 @@ export interface SyncObserver {
     readonly state: ProxyState;
     readonly at: number;
   }): void;
+  /** The integrity check between syncs found the kernel state damaged (a repair sync follows at once). */
+  damageFound?(reason: string): void;
   syncFailed?(info: {
     readonly error: unknown;
     readonly seconds: number;

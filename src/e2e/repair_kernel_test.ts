@@ -25,10 +25,14 @@ const skip = kernelTestSkip(import.meta.url, {
 
 const VIP = `${LAB_VIP_PREFIX}0.80`;
 
-/** How each mode's rules are flushed behind kproxy's back. */
+/**
+ * How each mode's rules are flushed behind kproxy's back, so that a packet to the VIP goes nowhere (the
+ * nftables mode's filter chains would reject it at once if only its dispatch chain were flushed: every
+ * chain of its table is flushed here, sets and maps kept).
+ */
 const FLUSH: Record<'iptables' | 'nftables', readonly string[]> = {
   iptables: ['iptables-legacy', '-t', 'nat', '-F', 'KUBE-SERVICES'],
-  nftables: ['nft', 'flush', 'chain', 'ip', 'kube-proxy', 'services'],
+  nftables: ['nft', 'flush', 'table', 'ip', 'kube-proxy'],
 };
 
 for (const mode of ['iptables', 'nftables'] as const) {
@@ -64,6 +68,24 @@ for (const mode of ['iptables', 'nftables'] as const) {
           '',
         ].join('\n'),
       );
+      // As on a real node, a packet to the VIP that no rule rewrites leaves by a route (here back out to the
+      // client, which drops it) instead of dying on the node: its connection-tracking entry then stays.
+      const route = await lab.exec(lab.node.ns, [
+        'ip',
+        'route',
+        'replace',
+        `${VIP}/32`,
+        'via',
+        lab.clients[0]!.ip,
+      ]);
+      assert.equal(route.code, 0, route.stderr);
+      // A firewall of the node's own that tracks connections, as every real node has: without one, a
+      // flushed kproxy table leaves no rule that needs conntrack, and the kernel stops tracking.
+      const firewall = await lab.exec(lab.node.ns, ['nft', '-f', '-'], {
+        input:
+          'table inet kpt-node-firewall {\n  chain forward {\n    type filter hook forward priority 10 ; policy accept ;\n    ct state established,related accept\n  }\n}\n',
+      });
+      assert.equal(firewall.code, 0, firewall.stderr);
       daemon = spawnKproxy(lab, lab.node.ns, [
         'run',
         '--proxy-mode',

@@ -53,6 +53,9 @@ export function metricsObserver(metrics: ProxyMetrics): SyncObserver {
       metrics.countChanges(change.serviceEvents, change.endpointEvents);
       metrics.setPending(0, 0);
     },
+    damageFound() {
+      metrics.damageFound();
+    },
     syncFailed({ error, seconds, families }) {
       if (families === undefined || families.size === 0) {
         metrics.observeFailedSync(seconds);

@@ -90,6 +90,7 @@ interface MetricSet {
   readonly lastRestoreBytes: Gauge<FamilyLabel>;
   readonly lastRestoreLines: Gauge<FamilyLabel>;
   readonly ipFamilyAvailable: Gauge<'ip_family'>;
+  readonly repairs: Counter;
 }
 
 /** Creates every metric, registering those kube-proxy registers for `mode` (all when undefined). */
@@ -244,6 +245,11 @@ function registerMetrics(registry: Registry, mode: ProxyMode | undefined): Metri
       name: 'kproxy_ip_family_available',
       help: 'Whether this node serves the IP family (0: the host cannot, e.g. IPv6 disabled or ip6tables missing)',
       labelNames: ['ip_family'],
+      registers: all,
+    }),
+    repairs: new Counter({
+      name: 'kproxy_sync_proxy_rules_repairs_total',
+      help: 'Times the integrity check between syncs found the rules damaged behind kproxy (a repair sync followed)',
       registers: all,
     }),
   };
@@ -409,6 +415,11 @@ export class ProxyMetrics implements HealthProbeCounter {
    */
   ipFamilyAvailable(family: 'IPv4' | 'IPv6', available: boolean): void {
     this.#m.ipFamilyAvailable.set({ ip_family: family }, available ? 1 : 0);
+  }
+
+  /** Counts damage the integrity check found between syncs (`--rules-check-period`); a repair follows. */
+  damageFound(): void {
+    this.#m.repairs.inc();
   }
 
   /**

@@ -171,6 +171,18 @@ export class DualStackProxier implements Proxier {
     return report;
   }
 
+  /**
+   * Each family's integrity check (modes that have one), IPv4 first: the first damage found, named with
+   * its family, or undefined when every family's kernel state is intact.
+   */
+  async checkIntact(): Promise<string | undefined> {
+    for (const [family, proxier] of this.#proxiers) {
+      const reason = await proxier.checkIntact?.();
+      if (reason !== undefined) return `${family}: ${reason}`;
+    }
+    return undefined;
+  }
+
   async stop(): Promise<void> {
     const results = await Promise.allSettled([...this.#proxiers.values()].map((p) => p.stop()));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');

@@ -15,6 +15,7 @@ const DEFAULTS: RunFlags = {
   iptablesSyncPeriod: '30s',
   ipvsMinSyncPeriod: '1s',
   ipvsSyncPeriod: '30s',
+  rulesCheckPeriod: '500ms',
   healthzBindAddress: '0.0.0.0:10256',
   metricsBindAddress: '127.0.0.1:10249',
   cleanup: false,
