@@ -1,4 +1,4 @@
-// Repair and heal through the real daemon (`kproxy run`, iptables and nftables modes) in a lab's node
+// Repair and heal through the real daemon (`kproxy run`, userspace, iptables and nftables modes) in a lab's node
 // namespace, with a periodic resync far away (60 s), so that only kproxy's integrity check between syncs
 // can bring the rules back:
 // - its rules flushed behind its back, the service answers again without waiting for a resync (repair);
@@ -30,12 +30,13 @@ const VIP = `${LAB_VIP_PREFIX}0.80`;
  * nftables mode's filter chains would reject it at once if only its dispatch chain were flushed: every
  * chain of its table is flushed here, sets and maps kept).
  */
-const FLUSH: Record<'iptables' | 'nftables', readonly string[]> = {
+const FLUSH: Record<'userspace' | 'iptables' | 'nftables', readonly string[]> = {
+  userspace: ['iptables-legacy', '-t', 'nat', '-F', 'KUBE-PORTALS-CONTAINER'],
   iptables: ['iptables-legacy', '-t', 'nat', '-F', 'KUBE-SERVICES'],
   nftables: ['nft', 'flush', 'table', 'ip', 'kube-proxy'],
 };
 
-for (const mode of ['iptables', 'nftables'] as const) {
+for (const mode of ['userspace', 'iptables', 'nftables'] as const) {
   describe(`repair and heal after the rules are flushed (real daemon, ${mode})`, { skip }, () => {
     let lab: Lab;
     let dir = '';

@@ -17,7 +17,7 @@ import { createIptables, type Iptables } from '../../kernel/iptables.ts';
 import type { IPFamily } from '../../model/types.ts';
 import { removePortalRules } from './cleanup.ts';
 import type { UserspacePlan } from './plan.ts';
-import { jumpArgs, PORTAL_JUMPS, PORTAL_TABLES } from './portal_chains.ts';
+import { jumpArgs, PORTAL_JUMPS, PORTAL_TABLES, type PortalTable } from './portal_chains.ts';
 import { renderPortalTable } from './render.ts';
 
 /**
@@ -76,6 +76,34 @@ export class PortalRules {
     }
     await this.ensureJumps();
     return { bytes, lines };
+  }
+
+  /**
+   * Whether the kernel still holds the plan's portal rules (cheaply: each jump from a built-in chain, and
+   * the last rule of each of our chains, read with `-S CHAIN N`): why not, or undefined.
+   *
+   * @param plan the plan applied last
+   * @returns the damage found, or undefined
+   */
+  async damage(plan: UserspacePlan): Promise<string | undefined> {
+    const ipt = await this.#seam();
+    for (const jump of PORTAL_JUMPS) {
+      const rules = await ipt.listRules(jump.table, jump.from);
+      if (!rules?.some((r) => r.endsWith(`-j ${jump.to}`)))
+        return `${jump.table} ${jump.from} no longer jumps to ${jump.to}`;
+    }
+    const counts = new Map<string, { table: PortalTable; chain: string; rules: number }>();
+    for (const rule of plan.rules) {
+      const key = `${rule.table} ${rule.chain}`;
+      const c = counts.get(key) ?? { table: rule.table, chain: rule.chain, rules: 0 };
+      c.rules++;
+      counts.set(key, c);
+    }
+    for (const { table, chain, rules } of counts.values()) {
+      if ((await ipt.listRules(table, chain, rules)) === undefined)
+        return `${table} ${chain} holds fewer than its ${rules} rules (flushed?)`;
+    }
+    return undefined;
   }
 
   /** Inserts (portals, first) or appends (node ports, last) each jump that is missing. */

@@ -41,9 +41,11 @@
 import type { Logger } from 'pino';
 import type { SyncOptions, SyncReport } from '../../contracts/sync.ts';
 import type { Conntrack } from '../../kernel/conntrack.ts';
+import { type ConntrackTable, createConntrackTable } from '../../kernel/conntrack_table.ts';
 import { NOOP_RELAY_METRICS, type RelayMetrics, type RelayPortMetrics } from '../../metrics/relay_metrics.ts';
 import type { IPFamily, ProxyState, ServicePortKey, StateChange } from '../../model/types.ts';
 import { type Clock, systemClock, type Timer } from '../../runner/clock.ts';
+import { healUnnatedConntrack } from '../common/heal_conntrack.ts';
 import type { Proxier, ProxierDeps } from '../mode.ts';
 import { Balancer, toBackends } from './balancer.ts';
 import { conntrackForFamily, staleUdpConntrack, type UdpConntrackDeletion } from './conntrack.ts';
@@ -91,6 +93,8 @@ export interface UserspaceProxierOptions {
   readonly relayEngine?: TcpRelayEngineChoice | undefined;
   /** The conntrack seam (default: the `conntrack` tool through `deps.exec`, for the Proxier's family). */
   readonly conntrack?: Conntrack | undefined;
+  /** The conntrack table, for healing after the portal rules were missing (default: the real tool). */
+  readonly conntrackTable?: ConntrackTable | undefined;
   /** Leave the portal rules in place on stop (default false: they are removed). */
   readonly keepRulesOnStop?: boolean | undefined;
 }
@@ -167,6 +171,8 @@ export class UserspaceProxier implements Proxier {
   #appliedRules: string | undefined;
   /** The plan of the last sync that completed (what the stale UDP flows are computed against). */
   #lastPlan: UserspacePlan | undefined;
+  /** The plan whose portal rules the kernel holds (with the proxy ports bound), for the integrity check. */
+  #appliedPlan: UserspacePlan | undefined;
   #stopped = false;
   #stopping: Promise<void> | undefined;
   #syncing: Promise<void> | undefined;
@@ -195,6 +201,25 @@ export class UserspaceProxier implements Proxier {
   /** The TCP relay engine in use. */
   get relayEngine(): TcpRelayEngineName {
     return this.#engine;
+  }
+
+  async checkIntact(): Promise<string | undefined> {
+    const plan = this.#appliedPlan;
+    if (plan === undefined || this.#stopped || this.#appliedRules === undefined) return undefined;
+    return this.#rules.damage(plan);
+  }
+
+  /** Deletes the conntrack entries to VIPs that no portal redirected (failures are logged). */
+  async #heal(state: ProxyState): Promise<void> {
+    const table = this.#options.conntrackTable ?? createConntrackTable(this.#deps.exec);
+    const { deleted, error } = await healUnnatedConntrack(table, state, this.#family);
+    if (deleted.length > 0) {
+      this.#log.info(
+        { entries: deleted.map((t) => `${t.protocol} ${t.ip}:${t.port}`) },
+        'Deleted connection-tracking entries created without the portal rules',
+      );
+    }
+    if (error !== undefined) this.#log.debug({ err: error }, 'Cannot heal connection tracking');
   }
 
   sync(state: ProxyState, change: StateChange, syncOptions?: SyncOptions): Promise<SyncReport> {
@@ -263,12 +288,16 @@ export class UserspaceProxier implements Proxier {
     if (plan.rulesInstalled) {
       const bound = bindProxyPorts(plan, this.#boundProxyPorts());
       const text = renderPortalRestore(bound);
-      if (text !== this.#appliedRules || syncOptions?.full === true) {
+      const repair = syncOptions?.repair !== undefined;
+      if (text !== this.#appliedRules || syncOptions?.full === true || repair) {
         const applied = await this.#rules.apply(bound);
         this.#appliedRules = text;
         restoreBytes = applied.bytes;
         restoreLines = applied.lines;
       }
+      this.#appliedPlan = bound;
+      // Connections that fell into the outage were not redirected: their entries would catch later ones.
+      if (repair || first) await this.#heal(state);
     }
     // Only now that no rule points at them: stop accepting on listeners no longer wanted.
     for (const open of stale) await this.#close(open);
