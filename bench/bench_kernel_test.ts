@@ -123,10 +123,11 @@ describe('benchmark machinery in a lab', { skip }, () => {
       assert.ok(point.firstSyncMs > 0);
       assert.ok(point.restoreLines > 20);
       assert.ok(point.peakRssMb >= point.rssMb && point.rssMb > 10);
-      // The daemon's histograms saw the same two syncs as its log (which rounds to the millisecond).
+      // The daemon's histograms saw the same two syncs as its log (which rounds to the millisecond): the
+      // IPv4 family's series, a part of the sync's time when the node also serves IPv6 (the lab does).
       assert.ok(point.metricFirstSyncMs !== undefined && point.metricChangeSyncMs !== undefined);
-      assert.ok(Math.abs(point.metricFirstSyncMs - point.firstSyncMs) <= 1);
-      assert.ok(Math.abs(point.metricChangeSyncMs - point.changeSyncMs) <= 1);
+      assert.ok(point.metricFirstSyncMs > 0 && point.metricFirstSyncMs <= point.firstSyncMs + 1);
+      assert.ok(point.metricChangeSyncMs > 0 && point.metricChangeSyncMs <= point.changeSyncMs + 1);
       const left = await bench.lab.exec(bench.lab.node.ns, [...leftovers[mode]]);
       assert.doesNotMatch(left.stdout, /KUBE-|kube-proxy/, 'the node is reset after the run');
     });
