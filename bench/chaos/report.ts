@@ -1,0 +1,270 @@
+/**
+ * The chaos report: docs/reliability.json (every run's figures) and docs/reliability.md (a table fault ×
+ * mode, then a paragraph per fault), both from the same values, so the two never disagree.
+ *
+ * @module
+ */
+import type { Outage, TrafficFigures } from './outages.ts';
+import {
+  CHAOS_MODES,
+  type ChaosMode,
+  FAULT_INFO,
+  FAULTS,
+  type FaultName,
+  type PhaseTimes,
+} from './schedule.ts';
+
+/** What one fault × mode run gave. */
+export interface ChaosRunResult {
+  readonly mode: ChaosMode;
+  readonly fault: FaultName;
+  /** Run with the short phases of `--quick`. */
+  readonly quick: boolean;
+  /** `--iptables-sync-period` kproxy ran with (ms). */
+  readonly syncPeriodMs: number;
+  /** The iptables backend kproxy ran with (undefined when the run failed before it was chosen). */
+  readonly backend: string | undefined;
+  /** `Date.now()` when the fault began. */
+  readonly faultAt: number | undefined;
+  /** How long injecting the fault took (its own phase, a restart included). */
+  readonly faultMs: number | undefined;
+  readonly times: PhaseTimes;
+  readonly tcp: TrafficFigures | undefined;
+  readonly udp: TrafficFigures | undefined;
+  readonly tcpOutages: readonly Outage[];
+  readonly udpOutages: readonly Outage[];
+  /** When each step of the fault happened, ms after its start. */
+  readonly marks: Readonly<Record<string, number>>;
+  /** TCP connections each backend answered. */
+  readonly backends: Readonly<Record<string, number>>;
+  readonly notes: readonly string[];
+  /** Why the run could not be measured. */
+  readonly error: string | undefined;
+}
+
+/** A run that was not made, and why. */
+export interface SkippedRun {
+  readonly mode: ChaosMode;
+  readonly fault: FaultName;
+  readonly reason: string;
+}
+
+/** docs/reliability.json. */
+export interface ChaosReport {
+  readonly generatedAt: string;
+  /** The command lines that made it (more than one when runs were merged with `--merge`). */
+  readonly commands: readonly string[];
+  /** True when the runs do not cover every fault in every mode that runs here with full phases. */
+  readonly partial: boolean;
+  /** How long the runs took (ms), summed over the commands. */
+  readonly durationMs: number;
+  readonly machine: string;
+  readonly runs: readonly ChaosRunResult[];
+  readonly skipped: readonly SkippedRun[];
+}
+
+const number = (n: number) => n.toLocaleString('en-US');
+
+function reasons(r: Readonly<Record<string, number>>): string {
+  const entries = Object.entries(r).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+  return entries.length === 0 ? '' : entries.map(([k, v]) => `${k} ×${number(v)}`).join(', ');
+}
+
+function recover(f: TrafficFigures): string {
+  return f.recoverMs === null ? 'not recovered' : `${number(f.recoverMs)}`;
+}
+
+/**
+ * The cells of one run's table row: TCP and UDP figures.
+ *
+ * @param run a run
+ * @returns the cells after fault and mode
+ * @example rowCells(run) // ['30,712', '0', '0', '0', '', '2,100', '0', '0', '0', '']
+ */
+export function rowCells(run: ChaosRunResult): string[] {
+  if (run.error !== undefined || run.tcp === undefined) {
+    return [
+      'error',
+      '',
+      '',
+      '',
+      `${run.error ?? 'no figures'}`.replace(/\|/g, '/').slice(0, 200),
+      '',
+      '',
+      '',
+      '',
+    ];
+  }
+  const t = run.tcp;
+  const u = run.udp;
+  return [
+    number(t.tried),
+    number(t.failed),
+    number(t.longestInterruptionMs),
+    recover(t),
+    reasons(t.reasons),
+    u === undefined ? '' : number(u.tried),
+    u === undefined ? '' : number(u.failed),
+    u === undefined ? '' : number(u.longestInterruptionMs),
+    u === undefined ? '' : recover(u),
+  ];
+}
+
+/** One sentence on what a run showed, for the fault's paragraph. */
+export function runSentence(run: ChaosRunResult): string {
+  if (run.error !== undefined || run.tcp === undefined) return `${run.mode}: not measured (${run.error}).`;
+  const t = run.tcp;
+  const parts = [`${run.mode}: TCP ${number(t.failed)} of ${number(t.tried)} failed`];
+  if (t.failed > 0) {
+    parts.push(
+      `longest interruption ${number(t.longestInterruptionMs)} ms, ${t.recoverMs === null ? 'still failing at the end' : `recovered ${number(t.recoverMs)} ms after the fault began`} (${reasons(t.reasons)})`,
+    );
+  }
+  if (run.udp !== undefined) {
+    const u = run.udp;
+    parts.push(
+      `UDP ${number(u.failed)} of ${number(u.tried)} failed${u.failed > 0 ? ` (${reasons(u.reasons)}; longest ${number(u.longestInterruptionMs)} ms)` : ''}`,
+    );
+  }
+  if (t.failedBeforeFault > 0) parts.push(`${t.failedBeforeFault} TCP failures came before the fault`);
+  if (run.notes.length > 0) parts.push(run.notes.join('; '));
+  return `${parts.join('; ')}.`;
+}
+
+/** What we understand of each fault's outcome: why it goes as it does (kept beside the figures). */
+export const FAULT_WHY: Readonly<Record<FaultName, string>> = {
+  kill9:
+    'The kernel keeps the rules (iptables, nftables) of a killed kproxy, so connections go on while it is away and the restarted kproxy finds them in place. The userspace mode is different: its relay *is* the data path, so its connections fail until the new process listens again.',
+  sigterm:
+    'A graceful stop leaves the rules in place as kube-proxy does; the same as kill -9 otherwise (userspace: the relay stops with the process).',
+  'rolling-update':
+    'Terminating endpoints that still serve are used only when no ready endpoint is left; a removed endpoint leaves the rules at the next sync (min sync period 1 s), before its server is gone.',
+  'backend-dies':
+    'Nobody tells kproxy: the endpoint stays in the rules, and the connections the rules send there are refused until the server is back (kube-proxy does the same; readiness probes and the EndpointSlice controller are what remove such a pod). The userspace relay can retry another backend.',
+  'flush-rules':
+    "kproxy's own rules are gone until something puts them back: today, the periodic full resync (--iptables-sync-period) or a canary. After the rules are back, connections from source ports that were used during the outage may still meet connection-tracking entries made without NAT.",
+  'wipe-table':
+    'As flushing its rules, but also the base chains and jumps: a full resync must recreate them all.',
+  'xtables-lock':
+    'iptables-restore waits for the lock (`-w 5`); the rules in the kernel stay as they were, so traffic is not affected, only the sync is late.',
+  'api-outage':
+    'kproxy keeps the rules it has while its source is away and catches up on the changes when the API server is back (a watch resumes from its resourceVersion, or relists).',
+  'endpoint-churn':
+    "Changes of other services only make syncs more frequent (at most one per min sync period) and larger; the probed service's rules are rewritten atomically, so its traffic must not notice.",
+  'fuzz-manifests':
+    "Bad objects are reported and ignored, the good ones kept; nothing a file says may break the probed service's rules.",
+};
+
+function syncPeriods(report: ChaosReport): string {
+  const periods = [...new Set(report.runs.map((r) => r.syncPeriodMs))].sort((a, b) => a - b);
+  return periods.length === 0 ? '2000ms' : periods.map((p) => `${p}ms`).join(' / ');
+}
+
+/**
+ * Covers every fault in every mode that runs here with full phases?
+ *
+ * @param runs the runs
+ * @param skipped the runs not made
+ * @param modes the modes that run here
+ * @returns true when nothing is missing and no run used `--quick` or failed
+ * @example isComplete(report.runs, report.skipped, ['userspace', 'iptables', 'nftables'])
+ */
+export function isComplete(
+  runs: readonly ChaosRunResult[],
+  skipped: readonly SkippedRun[],
+  modes: readonly ChaosMode[],
+): boolean {
+  return modes.every((mode) =>
+    FAULTS.every(
+      (fault) =>
+        skipped.some((s) => s.mode === mode && s.fault === fault) ||
+        runs.some((r) => r.mode === mode && r.fault === fault && !r.quick && r.error === undefined),
+    ),
+  );
+}
+
+/**
+ * Adds new runs to an earlier report's: a new run replaces the earlier one of the same fault and mode.
+ *
+ * @param earlier the runs and skips of the earlier report
+ * @param later the new ones
+ * @returns the merged runs and skips, in catalogue order (mode, then fault)
+ * @example mergeRuns({ runs: old.runs, skipped: old.skipped }, { runs, skipped })
+ */
+export function mergeRuns(
+  earlier: { readonly runs: readonly ChaosRunResult[]; readonly skipped: readonly SkippedRun[] },
+  later: { readonly runs: readonly ChaosRunResult[]; readonly skipped: readonly SkippedRun[] },
+): { runs: ChaosRunResult[]; skipped: SkippedRun[] } {
+  const key = (r: { mode: string; fault: string }) => `${r.mode}/${r.fault}`;
+  const replaced = new Set([...later.runs, ...later.skipped].map(key));
+  const order = (r: { mode: ChaosMode; fault: FaultName }) =>
+    CHAOS_MODES.indexOf(r.mode) * 100 + FAULTS.indexOf(r.fault);
+  const byOrder = <T extends { mode: ChaosMode; fault: FaultName }>(a: T, b: T) => order(a) - order(b);
+  return {
+    runs: [...earlier.runs.filter((r) => !replaced.has(key(r))), ...later.runs].sort(byOrder),
+    skipped: [...earlier.skipped.filter((r) => !replaced.has(key(r))), ...later.skipped].sort(byOrder),
+  };
+}
+
+/**
+ * docs/reliability.md.
+ *
+ * @param report the report
+ * @returns Markdown
+ * @example renderMarkdown(report)
+ */
+export function renderMarkdown(report: ChaosReport): string {
+  const out: string[] = [];
+  out.push('# Reliability under faults (`npm run chaos`)', '');
+  if (report.partial) {
+    out.push(
+      `> **Partial run.** Not every fault ran in every mode that runs here; the missing ones are listed under "Not measured". Re-run \`npm run chaos\` (as root) for the full table.`,
+      '',
+    );
+  }
+  out.push(
+    `Generated ${report.generatedAt} by ${report.commands.map((c) => `\`${c}\``).join(', ')} in ${number(Math.round(report.durationMs / 1000))} s on ${report.machine}.${report.runs.some((r) => r.quick) ? ' Runs marked * used `--quick` (short phases: 1 s warm-up, faults of at most 8 s, 3-6 s settling).' : ''}`,
+    '',
+    "Method: a lab of network namespaces (src/lab: a node, a client, three pods with identity servers; every name `kpt-`, addresses in 198.18.0.0/15), kproxy in the node namespace on one service (TCP 80 and UDP 53 to the pods' port 9000, VIP 198.19.0.10), and steady traffic from the client: sequential new TCP connections (each reads the backend's banner line) and, beside them, sequential UDP request/replies from fresh sockets; every attempt gives up after 1 s. " +
+      `kproxy runs with \`--iptables-sync-period ${syncPeriods(report)}\` and the default min sync period (1 s), in a private mount namespace with its own /run (its own xtables lock). ` +
+      'Each run is a fresh lab: warm-up, the fault, then settling; the figures count every attempt of the run.',
+    '',
+    '- **tried / failed**: attempts and failed attempts (TCP connections or UDP request/replies).',
+    '- **longest interruption**: the longest time from the last success before a failure to the first success after it (ms).',
+    '- **recover**: from the start of the fault to the end of the last interruption (ms); 0 when nothing failed.',
+    '',
+    '| fault | mode | TCP tried | TCP failed | TCP longest (ms) | TCP recover (ms) | TCP failure reasons | UDP tried | UDP failed | UDP longest (ms) | UDP recover (ms) |',
+    '| --- | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |',
+  );
+  for (const fault of FAULTS) {
+    for (const run of report.runs.filter((r) => r.fault === fault)) {
+      const mode = `${run.mode}${run.quick ? '*' : ''}`;
+      out.push(`| ${FAULT_INFO[fault].title} | ${mode} | ${rowCells(run).join(' | ')} |`);
+    }
+  }
+  out.push('', '## The faults', '');
+  for (const fault of FAULTS) {
+    const runs = report.runs.filter((r) => r.fault === fault);
+    const skipped = report.skipped.filter((s) => s.fault === fault);
+    if (runs.length === 0 && skipped.length === 0) continue;
+    out.push(`### ${FAULT_INFO[fault].title} (\`${fault}\`)`, '');
+    out.push(`What the harness does: ${FAULT_INFO[fault].what}`, '');
+    if (runs.length > 0) out.push(`What happened: ${runs.map(runSentence).join(' ')}`, '');
+    out.push(`Why: ${FAULT_WHY[fault]}`, '');
+  }
+  if (report.skipped.length > 0) {
+    out.push('## Not measured', '');
+    const byReason = new Map<string, string[]>();
+    for (const s of report.skipped) {
+      const key = `${s.mode}: ${s.reason}`;
+      byReason.set(key, [...(byReason.get(key) ?? []), s.fault]);
+    }
+    for (const [key, faults] of byReason) out.push(`- ${key} (${faults.join(', ')})`);
+    out.push('');
+  }
+  out.push(
+    'The figures of every run, with each interruption, are in [reliability.json](reliability.json).',
+    '',
+  );
+  return out.join('\n');
+}
