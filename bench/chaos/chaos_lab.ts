@@ -185,7 +185,8 @@ export async function runChaos(settings: ChaosRunSettings): Promise<ChaosRunResu
     for (const step of ['api server back', 'pod0 removed']) {
       const at = marks[step];
       if (at !== undefined && pod0 !== undefined) {
-        notes.push(`pod0 last answered ${pod0 - at} ms after "${step}"`);
+        const d = pod0 - at;
+        notes.push(`pod0 last answered ${Math.abs(d)} ms ${d < 0 ? 'before' : 'after'} "${step}"`);
       }
     }
     const tcp: TrafficFigures = figures(report.tcp, faultAt);
