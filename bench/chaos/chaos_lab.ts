@@ -43,6 +43,8 @@ export interface ChaosRunSettings {
   readonly syncPeriodMs: number;
   /** Progress lines. */
   readonly log: (line: string) => void;
+  /** How much longer every start-up wait may take (the emulated guest is several times slower). */
+  readonly slowdown?: number | undefined;
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -73,6 +75,7 @@ function privateRunCommand(): string[] {
 export async function runChaos(settings: ChaosRunSettings): Promise<ChaosRunResult> {
   const { mode, fault, log } = settings;
   const times = phaseTimes(fault, settings.quick);
+  const slow = settings.slowdown ?? 1;
   const notes: string[] = [];
   const started = Date.now();
   let lab: Lab | undefined;
@@ -124,17 +127,16 @@ export async function runChaos(settings: ChaosRunSettings): Promise<ChaosRunResu
       const k = spawnKproxy(theLab, theLab.node.ns, args, { command: privateRunCommand() });
       kproxy = k;
       daemons.push(k);
-      await k.waitForSync((s) => s.servicePorts >= 2, { timeoutMs: 60_000, from: 0 });
+      await k.waitForSync((s) => s.servicePorts >= 2, { timeoutMs: 60_000 * slow, from: 0 });
     };
     await startKproxy();
     // The service must answer before anything is measured.
-    const probe = await runProbe(lab, lab.clients[0]!.ns, [
-      'banner',
-      CHAOS_VIP,
-      String(CHAOS_TCP_PORT),
-      '--count',
-      '3',
-    ]);
+    const probe = await runProbe(
+      lab,
+      lab.clients[0]!.ns,
+      ['banner', CHAOS_VIP, String(CHAOS_TCP_PORT), '--count', '3'],
+      30_000 * slow,
+    );
     if (probe.names.length === 0)
       throw new BenchError(`The service never answered: ${probe.failures.join('; ')}`);
     const budget = times.warmupMs + times.faultMs + times.settleMs + 120_000;
@@ -144,6 +146,7 @@ export async function runChaos(settings: ChaosRunSettings): Promise<ChaosRunResu
       udpPort: CHAOS_UDP_PORT,
       timeoutMs: ATTEMPT_TIMEOUT_MS,
       maxMs: budget,
+      startTimeoutMs: 20_000 * slow,
     });
     await sleep(times.warmupMs);
     const ctx: FaultContext = {

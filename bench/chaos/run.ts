@@ -5,10 +5,12 @@
  * @example npm run chaos -- --quick --faults kill9,flush-rules
  * @module
  */
+import { spawnSync } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { runChaos } from './chaos_lab.ts';
+import { CHAOS_RESULT_MARKER, runChaosInGuest } from './guest_chaos.ts';
 import {
   type ChaosReport,
   type ChaosRunResult,
@@ -17,12 +19,18 @@ import {
   renderMarkdown,
   type SkippedRun,
 } from './report.ts';
-import { type ChaosMode, ChaosUsageError, estimateMs, parseChaosArgs, planRuns } from './schedule.ts';
+import {
+  type ChaosOptions,
+  ChaosUsageError,
+  estimateMs,
+  type FaultName,
+  parseChaosArgs,
+  phaseTimes,
+  planRuns,
+} from './schedule.ts';
 
-/** Modes that cannot run on this machine, and why. */
-const UNAVAILABLE: Partial<Record<ChaosMode, string>> = {
-  ipvs: 'runs only in the qemu guest (bench/guest_main.ts), which has no chaos scenario yet',
-};
+/** How much slower the emulated guest is, for start-up waits. */
+const GUEST_SLOWDOWN = 6;
 
 async function main(): Promise<number> {
   let options: ReturnType<typeof parseChaosArgs>;
@@ -42,7 +50,11 @@ async function main(): Promise<number> {
     console.error('chaos: needs root (network namespaces); run it as root');
     return 2;
   }
-  const planned = planRuns(options, UNAVAILABLE);
+  if (options.inGuest) {
+    // The guest kernel has IPVS as modules: load them before kproxy checks for them.
+    for (const module of ['ip_vs', 'ip_vs_rr']) spawnSync('modprobe', [module]);
+  }
+  const planned = planRuns(options, {});
   const toRun = planned.filter((r) => r.skip === undefined);
   const skipped: SkippedRun[] = planned
     .filter((r) => r.skip !== undefined)
@@ -51,7 +63,10 @@ async function main(): Promise<number> {
   console.error(`chaos: ${toRun.length} runs (${skipped.length} skipped), about ${estimate} s`);
   const started = Date.now();
   const runs: ChaosRunResult[] = [];
+  // The ipvs mode runs in the qemu guest (the host kernel has no IPVS), all its faults in one boot.
+  const inGuest = toRun.filter((r) => r.mode === 'ipvs' && !options.inGuest);
   for (const r of toRun) {
+    if (inGuest.includes(r)) continue;
     console.error(`chaos: ${r.mode} × ${r.fault}`);
     const result = await runChaos({
       mode: r.mode,
@@ -59,6 +74,7 @@ async function main(): Promise<number> {
       quick: options.quick,
       syncPeriodMs: options.syncPeriodMs,
       log: (line) => console.error(line),
+      slowdown: options.inGuest ? GUEST_SLOWDOWN : 1,
     });
     const t = result.tcp;
     console.error(
@@ -68,6 +84,17 @@ async function main(): Promise<number> {
     );
     runs.push(result);
   }
+  if (options.inGuest) {
+    process.stdout.write(`${CHAOS_RESULT_MARKER}${JSON.stringify(runs)}\n`);
+    return 0;
+  }
+  if (inGuest.length > 0)
+    runs.push(
+      ...(await guestRuns(
+        inGuest.map((r) => r.fault),
+        options,
+      )),
+    );
   const command = [
     'npm run chaos',
     ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : []),
@@ -91,6 +118,47 @@ async function main(): Promise<number> {
     `chaos: wrote ${join(options.outDir, 'reliability.md')} in ${Math.round(report.durationMs / 1000)} s`,
   );
   return runs.some((r) => r.error !== undefined) ? 1 : 0;
+}
+
+/** The ipvs runs, from the guest; a guest that cannot run makes each of them an error run. */
+async function guestRuns(faults: FaultName[], options: ChaosOptions): Promise<ChaosRunResult[]> {
+  const planned = planRuns({ modes: ['ipvs'], faults }, {});
+  const timeoutMs = GUEST_SLOWDOWN * estimateMs(planned, options.quick) + 120_000;
+  console.error(
+    `chaos: ipvs × ${faults.join(', ')} in the qemu guest (at most ${Math.round(timeoutMs / 1000)} s)`,
+  );
+  try {
+    const runs = await runChaosInGuest(faults, {
+      quick: options.quick,
+      syncPeriodMs: options.syncPeriodMs,
+      timeoutMs,
+    });
+    for (const r of runs)
+      console.error(`  ipvs ${r.fault}: ${r.error ?? `tcp ${r.tcp?.failed}/${r.tcp?.tried} failed`}`);
+    return runs;
+  } catch (error) {
+    const message =
+      `the qemu guest run failed: ${error instanceof Error ? error.message : String(error)}`.slice(0, 500);
+    console.error(`  ${message}`);
+    return faults.map((fault) => ({
+      mode: 'ipvs' as const,
+      fault,
+      quick: options.quick,
+      syncPeriodMs: options.syncPeriodMs,
+      backend: undefined,
+      faultAt: undefined,
+      faultMs: undefined,
+      times: phaseTimes(fault, options.quick),
+      tcp: undefined,
+      udp: undefined,
+      tcpOutages: [],
+      udpOutages: [],
+      marks: {},
+      backends: {},
+      notes: [],
+      error: message,
+    }));
+  }
 }
 
 /** The earlier report, for `--merge` (none when there is no file yet). */

@@ -151,6 +151,8 @@ export interface ChaosOptions {
   readonly outDir: string;
   /** Keep the earlier report's runs of other faults and modes (`--merge`), so a run can be made in parts. */
   readonly merge: boolean;
+  /** Running inside the qemu guest (guest_chaos.ts): print the runs, write no report. */
+  readonly inGuest: boolean;
 }
 
 /** A bad chaos command line. */
@@ -190,6 +192,7 @@ export function parseChaosArgs(argv: readonly string[]): ChaosOptions {
   let values: {
     quick?: boolean;
     merge?: boolean;
+    'in-guest'?: boolean;
     modes?: string;
     faults?: string;
     'sync-period'?: string;
@@ -201,6 +204,7 @@ export function parseChaosArgs(argv: readonly string[]): ChaosOptions {
       options: {
         quick: { type: 'boolean' },
         merge: { type: 'boolean' },
+        'in-guest': { type: 'boolean' },
         modes: { type: 'string' },
         faults: { type: 'string' },
         'sync-period': { type: 'string' },
@@ -219,7 +223,15 @@ export function parseChaosArgs(argv: readonly string[]): ChaosOptions {
   const match = /^(\d+)(ms|s)$/.exec(period);
   if (match === null) throw new ChaosUsageError(`Bad --sync-period: ${period} (e.g. 2s, 500ms)`);
   const syncPeriodMs = Number(match[1]) * (match[2] === 's' ? 1000 : 1);
-  return { quick, modes, faults, syncPeriodMs, outDir: values.out ?? 'docs', merge: values.merge === true };
+  return {
+    quick,
+    modes,
+    faults,
+    syncPeriodMs,
+    outDir: values.out ?? 'docs',
+    merge: values.merge === true,
+    inGuest: values['in-guest'] === true,
+  };
 }
 
 /** One run of the plan: a fault in a mode, or why it is not run. */

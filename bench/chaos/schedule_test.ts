@@ -21,6 +21,7 @@ describe('parseChaosArgs', () => {
     assert.equal(o.outDir, 'docs');
     assert.equal(o.quick, false);
     assert.equal(o.merge, false);
+    assert.equal(o.inGuest, false);
   });
 
   it('--quick means one mode unless --modes says otherwise', () => {

@@ -30,6 +30,8 @@ export interface TrafficTarget {
   readonly timeoutMs: number;
   /** A hard bound on the child's life (ms), in case the harness never stops it. */
   readonly maxMs: number;
+  /** How long the child may take to start (ms). */
+  readonly startTimeoutMs: number;
 }
 
 /**
@@ -87,7 +89,7 @@ export async function startTraffic(lab: Lab, ns: string, target: TrafficTarget):
     }
   };
   try {
-    await waitFor(() => lines.includes('ready'), 20_000, 'started');
+    await waitFor(() => lines.includes('ready'), target.startTimeoutMs, 'started');
   } catch (error) {
     await proc.kill();
     throw error;
