@@ -35,6 +35,9 @@ import { startTraffic } from './traffic_client.ts';
 /** Per-attempt timeout of the traffic (ms): a SYN lost once costs a second, and counts as a failure. */
 const ATTEMPT_TIMEOUT_MS = 1000;
 
+/** How many outages of each kind of traffic the report keeps (the figures count them all). */
+const KEPT_OUTAGES = 40;
+
 /** How one run is set up. */
 export interface ChaosRunSettings {
   readonly mode: ChaosMode;
@@ -206,8 +209,8 @@ export async function runChaos(settings: ChaosRunSettings): Promise<ChaosRunResu
       times,
       tcp,
       udp,
-      tcpOutages: report.tcp.outages,
-      udpOutages: report.udp?.outages ?? [],
+      tcpOutages: report.tcp.outages.slice(0, KEPT_OUTAGES),
+      udpOutages: (report.udp?.outages ?? []).slice(0, KEPT_OUTAGES),
       marks: Object.fromEntries(Object.entries(marks).map(([k, v]) => [k, v - faultAt])),
       backends: Object.fromEntries(Object.entries(report.tcp.backends).map(([k, v]) => [k, v.count])),
       notes,

@@ -170,6 +170,13 @@ export interface TrafficFigures {
    * after the fault, null when the service was still failing when the traffic stopped.
    */
   readonly recoverMs: number | null;
+  /**
+   * Failures after the service first came back from the fault: those of every outage that began after the
+   * first outage following the fault had ended (the issue's "0 failures once back").
+   */
+  readonly failedAfterBack: number;
+  /** Outages after the fault. */
+  readonly outagesAfterFault: number;
   readonly reasons: Readonly<Record<string, number>>;
 }
 
@@ -191,12 +198,19 @@ export function figures(summary: AttemptSummary, faultAt: number): TrafficFigure
     if (o.to !== undefined && o.to > faultAt) lastEnd = Math.max(lastEnd ?? 0, o.to);
   }
   const failedBeforeFault = summary.failures.filter((f) => f.at < faultAt).length;
+  // An outage belongs to the fault when it was still going on at the fault or began after it.
+  const afterFault = summary.outages.filter((o) => o.to === undefined || o.to > faultAt);
+  const firstBack = afterFault[0]?.to;
+  const failedAfterBack =
+    firstBack === undefined ? 0 : afterFault.slice(1).reduce((sum, o) => sum + o.failed, 0);
   return {
     tried: summary.tried,
     failed: summary.failed,
     failedBeforeFault,
     longestInterruptionMs: longest,
     recoverMs: stillFailing ? null : lastEnd === undefined ? 0 : lastEnd - faultAt,
+    failedAfterBack,
+    outagesAfterFault: afterFault.length,
     reasons: summary.reasons,
   };
 }

@@ -57,6 +57,8 @@ describe('figures', () => {
       failedBeforeFault: 0,
       longestInterruptionMs: 0,
       recoverMs: 0,
+      failedAfterBack: 0,
+      outagesAfterFault: 0,
       reasons: {},
     });
   });
@@ -77,6 +79,8 @@ describe('figures', () => {
     assert.equal(f.failedBeforeFault, 1);
     assert.equal(f.longestInterruptionMs, 2000 - 960);
     assert.equal(f.recoverMs, 3200 - 1000);
+    assert.equal(f.outagesAfterFault, 2);
+    assert.equal(f.failedAfterBack, 1, 'the late failure at 3000');
   });
 
   it('says "not recovered" (null) while the last outage is open', () => {

@@ -31,7 +31,9 @@ export interface ChaosRunResult {
   readonly times: PhaseTimes;
   readonly tcp: TrafficFigures | undefined;
   readonly udp: TrafficFigures | undefined;
+  /** The first outages of the TCP traffic (all of them are counted in the figures). */
   readonly tcpOutages: readonly Outage[];
+  /** The first outages of the UDP traffic. */
   readonly udpOutages: readonly Outage[];
   /** When each step of the fault happened, ms after its start. */
   readonly marks: Readonly<Record<string, number>>;
@@ -83,17 +85,8 @@ function recover(f: TrafficFigures): string {
  */
 export function rowCells(run: ChaosRunResult): string[] {
   if (run.error !== undefined || run.tcp === undefined) {
-    return [
-      'error',
-      '',
-      '',
-      '',
-      `${run.error ?? 'no figures'}`.replace(/\|/g, '/').slice(0, 200),
-      '',
-      '',
-      '',
-      '',
-    ];
+    const why = `${run.error ?? 'no figures'}`.replace(/\|/g, '/').slice(0, 200);
+    return ['error', '', '', '', '', why, '', '', '', ''];
   }
   const t = run.tcp;
   const u = run.udp;
@@ -102,6 +95,7 @@ export function rowCells(run: ChaosRunResult): string[] {
     number(t.failed),
     number(t.longestInterruptionMs),
     recover(t),
+    number(t.failedAfterBack),
     reasons(t.reasons),
     u === undefined ? '' : number(u.tried),
     u === undefined ? '' : number(u.failed),
@@ -116,9 +110,17 @@ export function runSentence(run: ChaosRunResult): string {
   const t = run.tcp;
   const parts = [`${run.mode}: TCP ${number(t.failed)} of ${number(t.tried)} failed`];
   if (t.failed > 0) {
-    parts.push(
-      `longest interruption ${number(t.longestInterruptionMs)} ms, ${t.recoverMs === null ? 'still failing at the end' : `recovered ${number(t.recoverMs)} ms after the fault began`} (${reasons(t.reasons)})`,
-    );
+    const end =
+      t.recoverMs === null
+        ? 'still failing at the end'
+        : `recovered ${number(t.recoverMs)} ms after the fault began`;
+    parts.push(`longest interruption ${number(t.longestInterruptionMs)} ms, ${end} (${reasons(t.reasons)})`);
+    if (t.failedAfterBack > 0) {
+      const later = number(t.outagesAfterFault - 1);
+      parts.push(
+        `${number(t.failedAfterBack)} of the failures came after the service was first back, in ${later} later interruptions`,
+      );
+    }
   }
   if (run.udp !== undefined) {
     const u = run.udp;
@@ -231,10 +233,11 @@ export function renderMarkdown(report: ChaosReport): string {
     '',
     '- **tried / failed**: attempts and failed attempts (TCP connections or UDP request/replies).',
     '- **longest interruption**: the longest time from the last success before a failure to the first success after it (ms).',
-    '- **recover**: from the start of the fault to the end of the last interruption (ms); 0 when nothing failed.',
+    '- **recover**: from the start of the fault to the end of the last interruption (ms); 0 when nothing failed; "not recovered" when the last attempts failed.',
+    '- **failed once back**: failures after the service first came back from the fault (in later interruptions).',
     '',
-    '| fault | mode | TCP tried | TCP failed | TCP longest (ms) | TCP recover (ms) | TCP failure reasons | UDP tried | UDP failed | UDP longest (ms) | UDP recover (ms) |',
-    '| --- | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |',
+    '| fault | mode | TCP tried | TCP failed | TCP longest (ms) | TCP recover (ms) | TCP failed once back | TCP failure reasons | UDP tried | UDP failed | UDP longest (ms) | UDP recover (ms) |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |',
   );
   for (const fault of FAULTS) {
     for (const run of report.runs.filter((r) => r.fault === fault)) {

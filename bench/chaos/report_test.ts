@@ -28,6 +28,8 @@ function run(over: Partial<ChaosRunResult> = {}): ChaosRunResult {
       failedBeforeFault: 0,
       longestInterruptionMs: 1502,
       recoverMs: 6400,
+      failedAfterBack: 8,
+      outagesAfterFault: 5,
       reasons: { TIMEOUT: 8, EHOSTUNREACH: 260 },
     },
     udp: {
@@ -36,6 +38,8 @@ function run(over: Partial<ChaosRunResult> = {}): ChaosRunResult {
       failedBeforeFault: 0,
       longestInterruptionMs: 0,
       recoverMs: 0,
+      failedAfterBack: 0,
+      outagesAfterFault: 0,
       reasons: {},
     },
     tcpOutages: [],
@@ -55,6 +59,7 @@ describe('rowCells and runSentence', () => {
       '268',
       '1,502',
       '6,400',
+      '8',
       'EHOSTUNREACH ×260, TIMEOUT ×8',
       '2,000',
       '0',
@@ -73,7 +78,7 @@ describe('rowCells and runSentence', () => {
     assert.match(runSentence(open), /still failing at the end/);
     const failed = run({ tcp: undefined, udp: undefined, error: 'The service never answered | x' });
     assert.equal(rowCells(failed)[0], 'error');
-    assert.match(rowCells(failed)[4]!, /never answered \/ x/);
+    assert.match(rowCells(failed)[5]!, /never answered \/ x/);
   });
 });
 
