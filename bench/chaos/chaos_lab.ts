@@ -187,6 +187,7 @@ export async function runChaos(settings: ChaosRunSettings): Promise<ChaosRunResu
     const syncs = daemons.flatMap((d) => d.syncs);
     const longestSync = Math.max(0, ...syncs.map((s) => s.durationMs));
     notes.push(`kproxy: ${syncs.length} syncs, the longest ${Math.round(longestSync)} ms`);
+    notes.push(...logProblems(daemons));
     const pod0 = report.tcp.backends['pod0']?.lastAt;
     for (const step of ['api server back', 'pod0 removed']) {
       const at = marks[step];
@@ -242,6 +243,24 @@ export async function runChaos(settings: ChaosRunSettings): Promise<ChaosRunResu
     await lab?.destroy();
     if (dir !== '') await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** kproxy's warnings and errors (JSON log levels 40 and 50): how many, and the first few distinct ones. */
+function logProblems(daemons: readonly KproxyProcess[]): string[] {
+  const messages: string[] = [];
+  for (const line of daemons.flatMap((d) => d.output().split('\n'))) {
+    if (!/"level":(40|50|60)/.test(line)) continue;
+    try {
+      const entry = JSON.parse(line) as { msg?: unknown; err?: { message?: unknown } };
+      const detail = typeof entry.err?.message === 'string' ? `: ${entry.err.message}` : '';
+      messages.push(`${String(entry.msg)}${detail}`.replace(/\s+/g, ' ').slice(0, 160));
+    } catch {
+      messages.push(line.slice(0, 160));
+    }
+  }
+  if (messages.length === 0) return [];
+  const distinct = [...new Set(messages)].slice(0, 3).map((m) => `"${m}"`);
+  return [`kproxy logged ${messages.length} warnings/errors, e.g. ${distinct.join(', ')}`];
 }
 
 /** The iptables backend kproxy's `auto` picks in the node namespace (named, so the faults use the same). */

@@ -137,7 +137,10 @@ export function phaseTimes(fault: FaultName, quick: boolean): PhaseTimes {
   if (quick) {
     return { warmupMs: 1000, faultMs: Math.min(long[fault], 8000), settleMs: tamper ? 6000 : 3000 };
   }
-  return { warmupMs: 3000, faultMs: long[fault], settleMs: tamper ? 15_000 : 10_000 };
+  // After an API outage the client retries with backoff (up to 30 s between attempts, as client-go):
+  // settle long enough to see the change it comes back with arrive.
+  const settleMs = fault === 'api-outage' ? 45_000 : tamper ? 15_000 : 10_000;
+  return { warmupMs: 3000, faultMs: long[fault], settleMs };
 }
 
 /** The command line of `npm run chaos`. */
