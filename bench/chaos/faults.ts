@@ -97,8 +97,9 @@ export async function injectFault(fault: FaultName, ctx: FaultContext): Promise<
       }
     case 'wipe-table':
       if (ctx.mode === 'nftables') return mustNode(ctx, ['nft', 'delete', 'table', 'ip', 'kube-proxy']);
-      await mustNode(ctx, [ctx.iptables, '-w', '5', '-t', 'nat', '-F']);
-      return mustNode(ctx, [ctx.iptables, '-w', '5', '-t', 'nat', '-X']);
+      // One restore without --noflush: every nat chain flushed and every user chain deleted in one commit
+      // (`-F` then `-X` races with a kproxy that puts a jump back in between).
+      return mustNode(ctx, ['sh', '-c', `printf '*nat\\nCOMMIT\\n' | ${ctx.iptables}-restore -w 5`]);
     case 'xtables-lock':
       return holdXtablesLock(ctx);
     case 'api-outage': {

@@ -65,7 +65,8 @@ export interface ChaosReport {
   readonly skipped: readonly SkippedRun[];
 }
 
-const number = (n: number) => n.toLocaleString('en-US');
+/** A count for the report ('?' for a figure an older report did not have). */
+const number = (n: number | undefined) => (n === undefined ? '?' : n.toLocaleString('en-US'));
 
 function reasons(r: Readonly<Record<string, number>>): string {
   const entries = Object.entries(r).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
