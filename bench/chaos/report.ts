@@ -137,25 +137,25 @@ export function runSentence(run: ChaosRunResult): string {
 /** What we understand of each fault's outcome: why it goes as it does (kept beside the figures). */
 export const FAULT_WHY: Readonly<Record<FaultName, string>> = {
   kill9:
-    'The kernel keeps the rules (iptables, nftables) of a killed kproxy, so connections go on while it is away and the restarted kproxy finds them in place. The userspace mode is different: its relay *is* the data path, so its connections fail until the new process listens again.',
+    "The kernel keeps a killed kproxy's rules (iptables, nftables), so connections go on while it is away and the restarted kproxy finds them in place. The userspace mode is different: its relay *is* the data path, and its portal rules stay behind and send new connections to a port nobody listens on (ECONNREFUSED) until the new process listens again, about 2 s here (mostly Node and tsx starting).",
   sigterm:
-    'A graceful stop leaves the rules in place as kube-proxy does; the same as kill -9 otherwise (userspace: the relay stops with the process).',
+    'The iptables and nftables modes leave their rules in place on a graceful stop, as kube-proxy does. The userspace mode removes its portal rules when it stops, so the VIP is unclaimed (EHOSTUNREACH) until the new process has started and synced: the outage is the stop plus the start.',
   'rolling-update':
-    'Terminating endpoints that still serve are used only when no ready endpoint is left; a removed endpoint leaves the rules at the next sync (min sync period 1 s), before its server is gone.',
+    'A terminating endpoint that still serves is used only when no ready endpoint is left, so pod0 stops getting connections when it turns terminating, well before it is removed and its server is killed (the note says when it last answered).',
   'backend-dies':
-    'Nobody tells kproxy: the endpoint stays in the rules, and the connections the rules send there are refused until the server is back (kube-proxy does the same; readiness probes and the EndpointSlice controller are what remove such a pod). The userspace relay can retry another backend.',
+    'Nobody tells kproxy: the endpoint stays in the rules, and the connections the rules send there are refused (about a third: one backend of three) until the server is back. kube-proxy does the same; readiness probes and the EndpointSlice controller are what remove such a pod. The userspace relay retries a refused connect on another backend, so its TCP clients hardly notice; UDP cannot be retried.',
   'flush-rules':
-    "kproxy's own rules are gone until something puts them back: today, the periodic full resync (--iptables-sync-period) or a canary. After the rules are back, connections from source ports that were used during the outage may still meet connection-tracking entries made without NAT.",
+    "kproxy's rules are gone until something puts them back: today the periodic full resync (`--iptables-sync-period`, 2 s here), so the first interruption lasts up to a sync period (the nftables mode's canary sees a missing table, not a flushed chain). After the rules are back, connections keep failing in short bursts for many seconds (\"failed once back\"): this fits connection-tracking entries created without NAT during the outage, met again when the client's source ports come round (issue 17).",
   'wipe-table':
-    'As flushing its rules, but also the base chains and jumps: a full resync must recreate them all.',
+    'As flushing its rules, but the base chains and jumps go too: the next full sync recreates them all. The same bursts of failures follow for the rest of the run, in the iptables and the nftables mode alike.',
   'xtables-lock':
-    'iptables-restore waits for the lock (`-w 5`); the rules in the kernel stay as they were, so traffic is not affected, only the sync is late.',
+    'iptables-restore waits for the lock (`-w 5`); the rules in the kernel stay as they were, so traffic is not affected, only the sync that wanted the lock is late (the longest sync in the notes).',
   'api-outage':
-    'kproxy keeps the rules it has while its source is away and catches up on the changes when the API server is back (a watch resumes from its resourceVersion, or relists).',
+    'kproxy keeps the rules it has while its source is away, so traffic is not affected. The change made meanwhile (pod0 removed) arrives only when the client reconnects: it retries with exponential backoff (0.8 s doubling to at most 30 s, with jitter, as client-go), so after a 30 s outage it may take up to about 30 s more; the note says when pod0 last answered.',
   'endpoint-churn':
-    "Changes of other services only make syncs more frequent (at most one per min sync period) and larger; the probed service's rules are rewritten atomically, so its traffic must not notice.",
+    "Changes of other services only make syncs more frequent (at most one per min sync period) and larger; the probed service's rules are rewritten atomically, so its traffic should not notice.",
   'fuzz-manifests':
-    "Bad objects are reported and ignored, the good ones kept; nothing a file says may break the probed service's rules.",
+    "Bad objects are reported and ignored, the good ones kept; nothing a file says may break the probed service's rules. Half-written files are read too (the fuzzer writes in place).",
 };
 
 function syncPeriods(report: ChaosReport): string {

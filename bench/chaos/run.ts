@@ -40,11 +40,20 @@ async function main(): Promise<number> {
     if (error instanceof ChaosUsageError) {
       console.error(`chaos: ${error.message}`);
       console.error(
-        'usage: npm run chaos -- [--quick] [--modes userspace,iptables,nftables] [--faults kill9,...] [--sync-period 2s] [--out docs] [--merge]',
+        'usage: npm run chaos -- [--quick] [--modes userspace,iptables,nftables] [--faults kill9,...] [--sync-period 2s] [--out docs] [--merge] [--render]',
       );
       return 2;
     }
     throw error;
+  }
+  if (options.renderOnly) {
+    const earlier = await readEarlier(join(options.outDir, 'reliability.json'));
+    if (earlier === undefined) {
+      console.error(`chaos: no ${join(options.outDir, 'reliability.json')} to render`);
+      return 2;
+    }
+    await writeFile(join(options.outDir, 'reliability.md'), renderMarkdown(earlier));
+    return 0;
   }
   if (process.getuid?.() !== 0) {
     console.error('chaos: needs root (network namespaces); run it as root');

@@ -156,6 +156,8 @@ export interface ChaosOptions {
   readonly merge: boolean;
   /** Running inside the qemu guest (guest_chaos.ts): print the runs, write no report. */
   readonly inGuest: boolean;
+  /** Only write docs/reliability.md again from docs/reliability.json (`--render`: after a text change). */
+  readonly renderOnly: boolean;
 }
 
 /** A bad chaos command line. */
@@ -196,6 +198,7 @@ export function parseChaosArgs(argv: readonly string[]): ChaosOptions {
     quick?: boolean;
     merge?: boolean;
     'in-guest'?: boolean;
+    render?: boolean;
     modes?: string;
     faults?: string;
     'sync-period'?: string;
@@ -208,6 +211,7 @@ export function parseChaosArgs(argv: readonly string[]): ChaosOptions {
         quick: { type: 'boolean' },
         merge: { type: 'boolean' },
         'in-guest': { type: 'boolean' },
+        render: { type: 'boolean' },
         modes: { type: 'string' },
         faults: { type: 'string' },
         'sync-period': { type: 'string' },
@@ -234,6 +238,7 @@ export function parseChaosArgs(argv: readonly string[]): ChaosOptions {
     outDir: values.out ?? 'docs',
     merge: values.merge === true,
     inGuest: values['in-guest'] === true,
+    renderOnly: values.render === true,
   };
 }
 

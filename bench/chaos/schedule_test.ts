@@ -22,6 +22,7 @@ describe('parseChaosArgs', () => {
     assert.equal(o.quick, false);
     assert.equal(o.merge, false);
     assert.equal(o.inGuest, false);
+    assert.equal(o.renderOnly, false);
   });
 
   it('--quick means one mode unless --modes says otherwise', () => {
