@@ -97,6 +97,8 @@ export async function injectFault(fault: FaultName, ctx: FaultContext): Promise<
       }
     case 'wipe-table':
       if (ctx.mode === 'nftables') return mustNode(ctx, ['nft', 'delete', 'table', 'ip', 'kube-proxy']);
+      // The ipvs mode's own table is the kernel's IPVS table: every virtual server goes.
+      if (ctx.mode === 'ipvs') return mustNode(ctx, ['ipvsadm', '--clear']);
       // One restore without --noflush: every nat chain flushed and every user chain deleted in one commit
       // (`-F` then `-X` races with a kproxy that puts a jump back in between).
       return mustNode(ctx, ['sh', '-c', `printf '*nat\\nCOMMIT\\n' | ${ctx.iptables}-restore -w 5`]);

@@ -73,7 +73,7 @@ export const FAULT_INFO: Readonly<Record<FaultName, FaultInfo>> = {
   'wipe-table': {
     name: 'wipe-table',
     title: 'whole table wiped',
-    what: "behind kproxy's back: the whole nat table emptied in one commit (`iptables-restore` of `*nat COMMIT`: every chain flushed, every user chain deleted, as `iptables -t nat -F; iptables -t nat -X`); nftables: `nft delete table ip kube-proxy`.",
+    what: "behind kproxy's back: the whole nat table emptied in one commit (`iptables-restore` of `*nat COMMIT`: every chain flushed, every user chain deleted, as `iptables -t nat -F; iptables -t nat -X`); nftables: `nft delete table ip kube-proxy`; ipvs: `ipvsadm --clear` (every virtual server).",
     notApplicable: {},
   },
   'xtables-lock': {
