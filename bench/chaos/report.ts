@@ -267,7 +267,16 @@ export function renderMarkdown(report: ChaosReport): string {
     out.push('');
   }
   out.push(
-    'The figures of every run, with each interruption, are in [reliability.json](reliability.json).',
+    '## Running it',
+    '',
+    "`npm run chaos` (as root) runs every fault in the userspace, iptables and nftables modes on this host, and in the ipvs mode inside the qemu guest (docs/guest-kernel.md; the host kernel has no IPVS): about 20 minutes on the host (each run is a fresh lab, 25-90 s) plus the guest's share, several times slower under emulation. Options:",
+    '',
+    '- `--quick`: short phases (about 15 s a run) and only the iptables mode unless `--modes` says otherwise: about 3 minutes.',
+    '- `--modes userspace,iptables,nftables,ipvs` and `--faults kill9,flush-rules,...`: a subset.',
+    '- `--merge`: keep the runs of other faults and modes from the existing reliability.json (a run made in parts); `--render`: rewrite this page from the JSON.',
+    "- `--sync-period 2s`: kproxy's `--iptables-sync-period` (and `--ipvs-sync-period`).",
+    '',
+    'The figures of every run, with its first interruptions, are in [reliability.json](reliability.json).',
     '',
   );
   return out.join('\n');
