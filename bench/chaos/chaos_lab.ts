@@ -187,7 +187,7 @@ export async function runChaos(settings: ChaosRunSettings): Promise<ChaosRunResu
     const syncs = daemons.flatMap((d) => d.syncs);
     const longestSync = Math.max(0, ...syncs.map((s) => s.durationMs));
     notes.push(`kproxy: ${syncs.length} syncs, the longest ${Math.round(longestSync)} ms`);
-    notes.push(...logProblems(daemons));
+    notes.push(...logProblems(daemons, faultAt));
     const pod0 = report.tcp.backends['pod0']?.lastAt;
     for (const step of ['api server back', 'pod0 removed']) {
       const at = marks[step];
@@ -245,13 +245,18 @@ export async function runChaos(settings: ChaosRunSettings): Promise<ChaosRunResu
   }
 }
 
-/** kproxy's warnings and errors (JSON log levels 40 and 50): how many, and the first few distinct ones. */
-function logProblems(daemons: readonly KproxyProcess[]): string[] {
+/**
+ * kproxy's warnings and errors (JSON log levels 40 to 60) from the fault on: how many, and the first few
+ * distinct ones (what it says at every start, such as the IPv6 notice, is left out).
+ */
+function logProblems(daemons: readonly KproxyProcess[], since: number): string[] {
   const messages: string[] = [];
   for (const line of daemons.flatMap((d) => d.output().split('\n'))) {
     if (!/"level":(40|50|60)/.test(line)) continue;
     try {
-      const entry = JSON.parse(line) as { msg?: unknown; err?: { message?: unknown } };
+      const entry = JSON.parse(line) as { time?: unknown; msg?: unknown; err?: { message?: unknown } };
+      if (typeof entry.time === 'number' && entry.time < since) continue;
+      if (typeof entry.msg === 'string' && entry.msg.startsWith('IPv6 Services will not be served')) continue;
       const detail = typeof entry.err?.message === 'string' ? `: ${entry.err.message}` : '';
       messages.push(`${String(entry.msg)}${detail}`.replace(/\s+/g, ' ').slice(0, 160));
     } catch {
