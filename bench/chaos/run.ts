@@ -23,6 +23,7 @@ import {
   type ChaosOptions,
   ChaosUsageError,
   estimateMs,
+  FAULTS,
   type FaultName,
   parseChaosArgs,
   phaseTimes,
@@ -111,6 +112,11 @@ async function main(): Promise<number> {
   const jsonPath = join(options.outDir, 'reliability.json');
   const earlier = options.merge ? await readEarlier(jsonPath) : undefined;
   const merged = mergeRuns(earlier ?? { runs: [], skipped: [] }, { runs, skipped });
+  if (!merged.runs.some((r) => r.mode === 'ipvs') && !merged.skipped.some((r) => r.mode === 'ipvs')) {
+    // Say so rather than leave the mode out silently.
+    const reason = `not run: the host kernel has no IPVS; \`--modes ipvs\` runs it in the qemu guest (emulated: slow)`;
+    merged.skipped.push(...FAULTS.map((fault) => ({ mode: 'ipvs' as const, fault, reason })));
+  }
   const report: ChaosReport = {
     generatedAt: new Date().toISOString(),
     commands: [...(earlier?.commands ?? []), command],
