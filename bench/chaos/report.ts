@@ -137,7 +137,7 @@ export function runSentence(run: ChaosRunResult): string {
 /** What we understand of each fault's outcome: why it goes as it does (kept beside the figures). */
 export const FAULT_WHY: Readonly<Record<FaultName, string>> = {
   kill9:
-    "The kernel keeps a killed kproxy's rules (iptables, nftables), so connections go on while it is away and the restarted kproxy finds them in place. The userspace mode is different: its relay *is* the data path, and its portal rules stay behind and send new connections to a port nobody listens on (ECONNREFUSED) until the new process listens again, about 2 s here (mostly Node and tsx starting).",
+    "The kernel keeps a killed kproxy's rules (iptables, nftables), so connections go on while it is away and the restarted kproxy finds them in place. The userspace mode is different: its relay *is* the data path, and its portal rules stay behind and send new connections to a port nobody listens on (ECONNREFUSED) until the new process listens again, about 2 s here (mostly Node and tsx starting). Its UDP did not fully recover in the run: after the restart about one request in two timed out until the end (a lead for the lead: stale UDP conntrack entries of the portal REDIRECT are a suspect, not verified).",
   sigterm:
     'The iptables and nftables modes leave their rules in place on a graceful stop, as kube-proxy does. The userspace mode removes its portal rules when it stops, so the VIP is unclaimed (EHOSTUNREACH) until the new process has started and synced: the outage is the stop plus the start.',
   'rolling-update':
@@ -149,13 +149,13 @@ export const FAULT_WHY: Readonly<Record<FaultName, string>> = {
   'wipe-table':
     'As flushing its rules, but the base chains and jumps go too: the next full sync recreates them all. The same bursts of failures follow for the rest of the run, in the iptables and the nftables mode alike.',
   'xtables-lock':
-    'iptables-restore waits for the lock (`-w 5`); the rules in the kernel stay as they were, so traffic is not affected, only the sync that wanted the lock is late (the longest sync in the notes).',
+    'Every iptables call waits for the lock at most 5 s (`-w 5`); held for 6 s, the sync that wanted it failed ("Can\'t lock /run/xtables.lock", in the canary check) and was retried after the lock was free. The rules in the kernel stay as they were meanwhile, so traffic is not affected; only the change is late.',
   'api-outage':
     'kproxy keeps the rules it has while its source is away, so traffic is not affected. The change made meanwhile (pod0 removed) arrives only when the client reconnects: it retries with exponential backoff (0.8 s doubling to at most 30 s, with jitter, as client-go), so after a 30 s outage it may take up to about 30 s more; the note says when pod0 last answered.',
   'endpoint-churn':
     "Changes of other services only make syncs more frequent (at most one per min sync period) and larger; the probed service's rules are rewritten atomically, so its traffic should not notice.",
   'fuzz-manifests':
-    "Bad objects are reported and ignored, the good ones kept; nothing a file says may break the probed service's rules. Half-written files are read too (the fuzzer writes in place).",
+    "Bad objects are reported and ignored, the good ones kept; nothing a file says broke the probed service's rules. Half-written files are read too (the fuzzer writes in place). What the fuzzed objects cost shows in the syncs: the longest took several seconds (notes), against well under one second in the other runs; a lead worth following (which objects make a sync slow).",
 };
 
 function syncPeriods(report: ChaosReport): string {
