@@ -88,7 +88,15 @@ export async function runChaos(settings: ChaosRunSettings): Promise<ChaosRunResu
   const daemons: KproxyProcess[] = [];
   const marks: Record<string, number> = {};
   try {
-    lab = await createLab({ tag: 'chaos', clients: 1, pods: 3 });
+    try {
+      lab = await createLab({ tag: 'chaos', clients: 1, pods: 3 });
+    } catch (error) {
+      // In the emulated guest the first identity servers can miss the lab's fixed start-up timeout (cold
+      // caches): one more try there.
+      if (slow === 1) throw error;
+      log(`  ${mode} ${fault}: the lab did not start (${String(error)}), once more`);
+      lab = await createLab({ tag: 'chaos', clients: 1, pods: 3 });
+    }
     const theLab = lab;
     dir = await mkdtemp(join(tmpdir(), 'kproxy-chaos-'));
     const nodeExec = createExec({ netns: lab.node.ns });

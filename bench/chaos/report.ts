@@ -137,7 +137,7 @@ export function runSentence(run: ChaosRunResult): string {
 /** What we understand of each fault's outcome: why it goes as it does (kept beside the figures). */
 export const FAULT_WHY: Readonly<Record<FaultName, string>> = {
   kill9:
-    "The kernel keeps a killed kproxy's rules (iptables, nftables), so connections go on while it is away and the restarted kproxy finds them in place. The userspace mode is different: its relay *is* the data path, and its portal rules stay behind and send new connections to a port nobody listens on (ECONNREFUSED) until the new process listens again, about 2 s here (mostly Node and tsx starting). Its UDP did not fully recover in the run: after the restart about one request in two timed out until the end (a lead for the lead: stale UDP conntrack entries of the portal REDIRECT are a suspect, not verified).",
+    "The kernel keeps a killed kproxy's rules (iptables, nftables), so connections go on while it is away and the restarted kproxy finds them in place. The userspace mode is different: its relay *is* the data path, and its portal rules stay behind and send new connections to a port nobody listens on (ECONNREFUSED) until the new process listens again, about 2 s here (mostly Node and tsx starting). Its UDP did not fully recover in the run: after the restart about one request in two timed out until the end (not investigated; stale UDP conntrack entries of the portal REDIRECT are one suspect).",
   sigterm:
     'The iptables and nftables modes leave their rules in place on a graceful stop, as kube-proxy does. The userspace mode removes its portal rules when it stops, so the VIP is unclaimed (EHOSTUNREACH) until the new process has started and synced: the outage is the stop plus the start.',
   'rolling-update':
@@ -155,7 +155,7 @@ export const FAULT_WHY: Readonly<Record<FaultName, string>> = {
   'endpoint-churn':
     "Changes of other services only make syncs more frequent (at most one per min sync period) and larger; the probed service's rules are rewritten atomically, so its traffic should not notice.",
   'fuzz-manifests':
-    "Bad objects are reported and ignored, the good ones kept; nothing a file says broke the probed service's rules. Half-written files are read too (the fuzzer writes in place). What the fuzzed objects cost shows in the syncs: the longest took several seconds (notes), against well under one second in the other runs; a lead worth following (which objects make a sync slow).",
+    "Bad objects are reported and ignored, the good ones kept; nothing a file says broke the probed service's rules. Half-written files are read too (the fuzzer writes in place). What the fuzzed objects cost shows in the syncs: the longest took several seconds (notes), against well under one second in the other runs; which objects make a sync slow is not investigated yet.",
 };
 
 function syncPeriods(report: ChaosReport): string {
