@@ -230,7 +230,8 @@ export function renderMarkdown(report: ChaosReport): string {
     '',
     "Method: a lab of network namespaces (src/lab: a node, a client, three pods with identity servers; every name `kpt-`, addresses in 198.18.0.0/15), kproxy in the node namespace on one service (TCP 80 and UDP 53 to the pods' port 9000, VIP 198.19.0.10), and steady traffic from the client: sequential new TCP connections (each reads the backend's banner line) and, beside them, sequential UDP request/replies from fresh sockets; every attempt gives up after 1 s. " +
       `kproxy runs with \`--iptables-sync-period ${syncPeriods(report)}\` and the default min sync period (1 s), in a private mount namespace with its own /run (its own xtables lock). ` +
-      'Each run is a fresh lab: warm-up, the fault, then settling; the figures count every attempt of the run.',
+      'Each run is a fresh lab: warm-up, the fault, then settling; the figures count every attempt of the run. ' +
+      "The attempt rates (a few hundred to a few thousand a second) depend on how busy the host is (it is shared; other work ran beside these runs), so the tried counts differ between runs; what compares is what failed, and for how long. The ipvs mode runs in an emulated guest kernel, at a small fraction of the host's rates.",
     '',
     '- **tried / failed**: attempts and failed attempts (TCP connections or UDP request/replies).',
     '- **longest interruption**: the longest time from the last success before a failure to the first success after it (ms).',
