@@ -55,9 +55,12 @@ export async function runChaosInGuest(
     `${options.syncPeriodMs}ms`,
     ...(options.quick ? ['--quick'] : []),
   ];
+  // Two CPUs: the lab starts its three identity servers at once, which one emulated CPU did not manage
+  // within the lab's start-up timeout (15 s) on this busy host.
   const result = await runInGuest(nodeModuleArgv(RUN, args), {
     timeoutMs: options.timeoutMs,
     memoryMb: 1536,
+    cpus: 2,
   });
   const runs = parseGuestChaos(result.stdout);
   if (runs === undefined) {
