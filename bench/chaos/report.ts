@@ -221,7 +221,7 @@ export function renderMarkdown(report: ChaosReport): string {
   out.push('# Reliability under faults (`npm run chaos`)', '');
   if (report.partial) {
     out.push(
-      `> **Partial run.** Not every fault ran in every mode that runs here; the missing ones are listed under "Not measured". Re-run \`npm run chaos\` (as root) for the full table.`,
+      `> **Partial run.** Not every fault ran in every mode with full phases: rows marked * had short phases (\`--quick\`), rows that say "error" could not be measured, and "Not measured" lists the rest. Re-run \`npm run chaos\` (as root) for the full table.`,
       '',
     );
   }

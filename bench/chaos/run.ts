@@ -120,7 +120,10 @@ async function main(): Promise<number> {
   const report: ChaosReport = {
     generatedAt: new Date().toISOString(),
     commands: [...(earlier?.commands ?? []), command],
-    partial: !isComplete(merged.runs, merged.skipped, ['userspace', 'iptables', 'nftables']),
+    // Partial: a host mode misses a fault, or some run (the guest's too) failed or had short phases.
+    partial:
+      !isComplete(merged.runs, merged.skipped, ['userspace', 'iptables', 'nftables']) ||
+      merged.runs.some((r) => r.error !== undefined || r.quick),
     durationMs: (earlier?.durationMs ?? 0) + Date.now() - started,
     machine: `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Linux, Node ${process.version}`,
     runs: merged.runs,
