@@ -134,6 +134,14 @@ export class IptablesProxier implements Proxier {
       this.#log.warn('The iptables canary chain is gone (rules flushed behind our back?): syncing fully');
       full = true;
       this.#healNext = true;
+    } else if (full && previous !== undefined && !this.#healNext) {
+      // A periodic resync may be the one that repairs damage before the integrity check saw it: the
+      // outage's conntrack entries need healing all the same.
+      const damage = await this.checkIntact().catch(() => undefined);
+      if (damage !== undefined) {
+        this.#log.warn({ reason: damage }, 'The iptables rules were damaged: this full sync repairs them');
+        this.#healNext = true;
+      }
     }
     let plan: IptablesPlan;
     let report: SyncReport;

@@ -155,6 +155,16 @@ export class NftablesProxier implements Proxier {
       this.#healNext = true;
     }
     const full = (options?.full ?? false) || this.#needFull || previous === undefined || repair !== undefined;
+    if (full && previous !== undefined && !this.#healNext) {
+      // A periodic resync may be the one that repairs damage before the integrity check saw it: the
+      // outage's conntrack entries need healing all the same.
+      const damage = await this.checkIntact().catch(() => undefined);
+      if (damage !== undefined) {
+        this.#log.warn({ reason: damage }, 'The nftables table was damaged: this full sync repairs it');
+        this.#tableKnown = false;
+        this.#healNext = true;
+      }
+    }
     const partial =
       full || previous === undefined ? undefined : await this.#partialSync(previous, state, change);
     const { plan, input } = partial ?? (await this.#fullSync(state));

@@ -288,7 +288,14 @@ export class UserspaceProxier implements Proxier {
     if (plan.rulesInstalled) {
       const bound = bindProxyPorts(plan, this.#boundProxyPorts());
       const text = renderPortalRestore(bound);
-      const repair = syncOptions?.repair !== undefined;
+      // A periodic resync may be the one that repairs damage before the integrity check saw it.
+      const damaged =
+        syncOptions?.full === true && this.#appliedPlan !== undefined && syncOptions.repair === undefined
+          ? await this.checkIntact().catch(() => undefined)
+          : undefined;
+      if (damaged !== undefined)
+        this.#log.warn({ reason: damaged }, 'The portal rules were damaged: repairing');
+      const repair = syncOptions?.repair !== undefined || damaged !== undefined;
       if (text !== this.#appliedRules || syncOptions?.full === true || repair) {
         const applied = await this.#rules.apply(bound);
         this.#appliedRules = text;
