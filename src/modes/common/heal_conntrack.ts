@@ -11,6 +11,7 @@
  *
  * @module
  */
+import type { Logger } from 'pino';
 import type { ConntrackEntry, ConntrackTable, UnnatedTarget } from '../../kernel/conntrack_table.ts';
 import type { IPFamily, ProxyState } from '../../model/types.ts';
 
@@ -78,4 +79,30 @@ export async function healUnnatedConntrack(
   } catch (error) {
     return { deleted, error };
   }
+}
+
+/**
+ * {@link healUnnatedConntrack}, with what it did logged (info: the entries deleted; warn: why it could
+ * not), as every kernel mode's Proxier does it after a repair.
+ *
+ * @param table the conntrack seam
+ * @param state the family's view of the state
+ * @param family the family
+ * @param log where it is said
+ * @example await healAndLog(table, view, 'IPv4', log)
+ */
+export async function healAndLog(
+  table: ConntrackTable,
+  state: ProxyState,
+  family: IPFamily,
+  log: Pick<Logger, 'info' | 'warn'>,
+): Promise<void> {
+  const { deleted, error } = await healUnnatedConntrack(table, state, family);
+  if (deleted.length > 0) {
+    log.info(
+      { entries: deleted.map((t) => `${t.protocol} ${t.ip}:${t.port}`) },
+      'Deleted connection-tracking entries created without NAT while the rules were missing',
+    );
+  }
+  if (error !== undefined) log.warn({ err: error }, 'Cannot heal connection tracking after an outage');
 }

@@ -32,7 +32,7 @@ import { type ConntrackTable, createConntrackTable } from '../../kernel/conntrac
 import { createIptables, type Iptables } from '../../kernel/iptables.ts';
 import { parseIptablesSave } from '../../kernel/iptables_state.ts';
 import type { IPFamily, ProxyState, StateChange } from '../../model/types.ts';
-import { healUnnatedConntrack } from '../common/heal_conntrack.ts';
+import { healAndLog } from '../common/heal_conntrack.ts';
 import { KUBE_PROXY_CANARY, KUBE_SERVICES } from '../common/iptables_base_chains.ts';
 import type { TableInput } from '../common/iptables_restore_input.ts';
 import type { Proxier, ProxierDeps } from '../mode.ts';
@@ -173,22 +173,9 @@ export class IptablesProxier implements Proxier {
     this.#needFull = false;
     if (this.#healNext) {
       this.#healNext = false;
-      await this.#heal(state);
+      await healAndLog(this.#conntrackTable, state, this.#family, this.#log);
     }
     return report;
-  }
-
-  /** Deletes the conntrack entries an outage left without NAT (failures are logged: the rules are in). */
-  async #heal(state: ProxyState): Promise<void> {
-    const { deleted, error } = await healUnnatedConntrack(this.#conntrackTable, state, this.#family);
-    if (deleted.length > 0) {
-      this.#log.info(
-        { entries: deleted.map((t) => `${t.protocol} ${t.ip}:${t.port}`) },
-        'Deleted connection-tracking entries created without NAT while the rules were missing',
-      );
-    }
-    if (error !== undefined)
-      this.#log.warn({ err: error }, 'Cannot heal connection tracking after an outage');
   }
 
   async stop(): Promise<void> {

@@ -35,7 +35,7 @@ import { type ConntrackTable, createConntrackTable } from '../../kernel/conntrac
 import { createNft, type Nft, NftTransactionError } from '../../kernel/nft.ts';
 import type { ProxyMetrics } from '../../metrics/proxy_metrics.ts';
 import type { IPFamily, ProxyState, StateChange } from '../../model/types.ts';
-import { healUnnatedConntrack } from '../common/heal_conntrack.ts';
+import { healAndLog } from '../common/heal_conntrack.ts';
 import {
   deleteUdpConntrack,
   describeUdpConntrackDeletion,
@@ -184,7 +184,7 @@ export class NftablesProxier implements Proxier {
     this.#needFull = false;
     if (this.#healNext) {
       this.#healNext = false;
-      await this.#heal(state);
+      await healAndLog(this.#conntrackTable, state, this.#ipFamily, this.#log);
     }
     return {
       kind: partial === undefined ? 'full' : 'partial',
@@ -250,19 +250,6 @@ export class NftablesProxier implements Proxier {
     );
     this.#tableKnown = false;
     this.#healNext = true;
-  }
-
-  /** Deletes the conntrack entries an outage left without NAT (failures are logged: the rules are in). */
-  async #heal(state: ProxyState): Promise<void> {
-    const { deleted, error } = await healUnnatedConntrack(this.#conntrackTable, state, this.#ipFamily);
-    if (deleted.length > 0) {
-      this.#log.info(
-        { entries: deleted.map((t) => `${t.protocol} ${t.ip}:${t.port}`) },
-        'Deleted connection-tracking entries created without NAT while the rules were missing',
-      );
-    }
-    if (error !== undefined)
-      this.#log.warn({ err: error }, 'Cannot heal connection tracking after an outage');
   }
 
   /** Logs a refused (or failed) transaction with the line nft named, and counts it. */

@@ -45,7 +45,7 @@ import { type ConntrackTable, createConntrackTable } from '../../kernel/conntrac
 import { NOOP_RELAY_METRICS, type RelayMetrics, type RelayPortMetrics } from '../../metrics/relay_metrics.ts';
 import type { IPFamily, ProxyState, ServicePortKey, StateChange } from '../../model/types.ts';
 import { type Clock, systemClock, type Timer } from '../../runner/clock.ts';
-import { healUnnatedConntrack } from '../common/heal_conntrack.ts';
+import { healAndLog } from '../common/heal_conntrack.ts';
 import type { Proxier, ProxierDeps } from '../mode.ts';
 import { Balancer, toBackends } from './balancer.ts';
 import { conntrackForFamily, staleUdpConntrack, type UdpConntrackDeletion } from './conntrack.ts';
@@ -209,19 +209,6 @@ export class UserspaceProxier implements Proxier {
     return this.#rules.damage(plan);
   }
 
-  /** Deletes the conntrack entries to VIPs that no portal redirected (failures are logged). */
-  async #heal(state: ProxyState): Promise<void> {
-    const table = this.#options.conntrackTable ?? createConntrackTable(this.#deps.exec);
-    const { deleted, error } = await healUnnatedConntrack(table, state, this.#family);
-    if (deleted.length > 0) {
-      this.#log.info(
-        { entries: deleted.map((t) => `${t.protocol} ${t.ip}:${t.port}`) },
-        'Deleted connection-tracking entries created without the portal rules',
-      );
-    }
-    if (error !== undefined) this.#log.debug({ err: error }, 'Cannot heal connection tracking');
-  }
-
   sync(state: ProxyState, change: StateChange, syncOptions?: SyncOptions): Promise<SyncReport> {
     if (this.#stopped) return Promise.reject(new Error('Cannot sync: the userspace proxier is stopped'));
     const syncing = this.#sync(state, change, syncOptions);
@@ -304,7 +291,13 @@ export class UserspaceProxier implements Proxier {
       }
       this.#appliedPlan = bound;
       // Connections that fell into the outage were not redirected: their entries would catch later ones.
-      if (repair || first) await this.#heal(state);
+      if (repair || first)
+        await healAndLog(
+          this.#options.conntrackTable ?? createConntrackTable(this.#deps.exec),
+          state,
+          this.#family,
+          this.#log,
+        );
     }
     // Only now that no rule points at them: stop accepting on listeners no longer wanted.
     for (const open of stale) await this.#close(open);
