@@ -6,7 +6,9 @@
  *
  * @module
  */
+
 import { parseArgs } from 'node:util';
+import { KproxyError } from '../../src/contracts/errors.ts';
 
 /** The modes the chaos lab knows. */
 export const CHAOS_MODES = ['userspace', 'iptables', 'nftables', 'ipvs'] as const;
@@ -161,8 +163,9 @@ export interface ChaosOptions {
 }
 
 /** A bad chaos command line. */
-export class ChaosUsageError extends Error {
+export class ChaosUsageError extends KproxyError {
   override readonly name = 'ChaosUsageError';
+  override readonly code = 'KPROXY_CHAOS_USAGE';
 }
 
 function list<T extends string>(

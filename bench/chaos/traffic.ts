@@ -28,10 +28,9 @@ export interface TrafficReport {
 /** What a backend answers: its lab name. */
 const POD_NAME = /^pod\d+$/;
 
-class AttemptError extends Error {
-  constructor(readonly code: string) {
-    super(code);
-  }
+/** A failed attempt that no socket error names: an Error whose `code` is the reason counted. */
+function attemptError(code: string): Error {
+  return Object.assign(new Error(code), { code });
 }
 
 function tcpOnce(host: string, port: number, timeoutMs: number): Promise<string> {
@@ -44,18 +43,18 @@ function tcpOnce(host: string, port: number, timeoutMs: number): Promise<string>
       if (error === undefined) resolve(name);
       else reject(error);
     };
-    const timer = setTimeout(() => finish(new AttemptError('TIMEOUT')), timeoutMs);
+    const timer = setTimeout(() => finish(attemptError('TIMEOUT')), timeoutMs);
     socket.setEncoding('utf8');
     socket.on('data', (chunk: string) => {
       data += chunk;
       const newline = data.indexOf('\n');
       if (newline >= 0) {
         const name = data.slice(0, newline);
-        finish(POD_NAME.test(name) ? undefined : new AttemptError('BAD_REPLY'), name);
+        finish(POD_NAME.test(name) ? undefined : attemptError('BAD_REPLY'), name);
       }
     });
     socket.on('error', (error) => finish(error));
-    socket.on('end', () => finish(new AttemptError('EOF_BEFORE_BANNER')));
+    socket.on('end', () => finish(attemptError('EOF_BEFORE_BANNER')));
   });
 }
 
@@ -68,10 +67,10 @@ function udpOnce(host: string, port: number, timeoutMs: number): Promise<string>
       if (error === undefined) resolve(name);
       else reject(error);
     };
-    const timer = setTimeout(() => finish(new AttemptError('TIMEOUT')), timeoutMs);
+    const timer = setTimeout(() => finish(attemptError('TIMEOUT')), timeoutMs);
     socket.on('message', (msg) => {
       const name = msg.toString('utf8');
-      finish(POD_NAME.test(name) ? undefined : new AttemptError('BAD_REPLY'), name);
+      finish(POD_NAME.test(name) ? undefined : attemptError('BAD_REPLY'), name);
     });
     socket.on('error', (error) => finish(error));
     socket.send('who', port, host);
