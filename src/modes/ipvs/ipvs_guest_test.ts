@@ -38,6 +38,32 @@ interface Report {
   listingAfterDrain: string;
   afterCleanup: { ipvs: string; dummy: number; sets: string; iptables: string[] };
   tuning: { arpIgnore: string; arpAnnounce: string; timeouts: string; excludedKept: boolean };
+  brNetfilter: number;
+  localDetection: { clusterCIDR: LocalDetectionRound; bridgeInterface: LocalDetectionRound };
+}
+
+/** One round of the scenario's local-detection phase (VIP 198.18.0.15, one endpoint: pod2). */
+interface LocalDetectionRound {
+  /** The nat KUBE-SERVICES rule that marks off-pod traffic to a cluster IP for masquerade. */
+  rule: string;
+  fromClient: string[];
+  fromPod: string[];
+  /** How many connections the rule marked: the client's two, then pod1's two. */
+  clientMarked: number;
+  podMarked: number;
+  /** The node's conntrack entries of the VIP, `conntrack -L` lines. */
+  conntrack: string[];
+}
+
+/** The reply destination of each conntrack entry, by original source: the node's address when masqueraded. */
+function replyDestinations(lines: readonly string[]): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const line of lines) {
+    const [origSrc, , , replyDst] = [...line.matchAll(/\b(?:src|dst)=(\S+)/g)].map((m) => m[1]!);
+    if (origSrc === undefined || replyDst === undefined) continue;
+    out[origSrc] = [...(out[origSrc] ?? []), replyDst];
+  }
+  return out;
 }
 
 /** The real-server line of `ipvsadm -Ln` for a backend of the drain service (198.18.0.14:80). */
@@ -115,6 +141,27 @@ describe('ipvs mode in a real IPVS kernel', { skip }, () => {
       'the virtual server in --ipvs-exclude-cidrs is still there',
     );
   });
+
+  for (const [name, match] of [
+    ['ClusterCIDR', '! -s 198.19.1.0/24'],
+    ['BridgeInterface', '! -i kptbr'],
+  ] as const) {
+    it(`--detect-local-mode ${name}: a pod's connection to a VIP is not masqueraded, the client's is`, () => {
+      assert.equal(report.brNetfilter, 0, 'br_netfilter loaded');
+      const round =
+        name === 'ClusterCIDR' ? report.localDetection.clusterCIDR : report.localDetection.bridgeInterface;
+      assert.ok(round.rule.includes(`-A KUBE-SERVICES ${match} `), `the rule: ${round.rule}`);
+      assert.deepEqual(round.fromClient, ['pod2', 'pod2']);
+      assert.deepEqual(round.fromPod, ['pod2', 'pod2'], 'the unmasqueraded pod connections work too');
+      assert.equal(round.clientMarked, 2, 'both client connections marked for masquerade');
+      assert.equal(round.podMarked, 0, 'neither pod connection marked');
+      // Masqueraded: pod2 answers the node's bridge address; not: it answers pod1 itself.
+      assert.deepEqual(replyDestinations(round.conntrack), {
+        '198.18.5.2': ['198.19.1.254', '198.19.1.254'],
+        '198.19.1.1': ['198.19.1.1', '198.19.1.1'],
+      });
+    });
+  }
 
   it('cleanup leaves no virtual server, set, rule or interface', () => {
     assert.doesNotMatch(report.afterCleanup.ipvs, /^(TCP|UDP|SCTP) /m);

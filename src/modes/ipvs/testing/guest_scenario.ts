@@ -6,7 +6,7 @@
  * and always tears everything down.
  *
  * Addresses: client 198.18.5.2 → node 198.18.5.1 (NodePort address); pods 198.19.1.1-3 on a bridge with the
- * node at 198.19.1.254; VIPs 198.18.0.10-13.
+ * node at 198.19.1.254; VIPs 198.18.0.10-15.
  *
  * @module
  */
@@ -92,9 +92,9 @@ async function topology(): Promise<void> {
   await attach(CLIENT, 'kptc0', nodeSide, '198.18.5.2/24', '198.18.5.1');
 }
 
-/** One connection from the client: the backend's name, or `ERR:<reason>`. */
-async function connect(host: string, port: number): Promise<string> {
-  const result = await root('ip', ['netns', 'exec', CLIENT, 'busybox', 'nc', '-w', '3', host, String(port)], {
+/** One connection from namespace `from` (default the client): the backend's name, or `ERR:<reason>`. */
+async function connect(host: string, port: number, from = CLIENT): Promise<string> {
+  const result = await root('ip', ['netns', 'exec', from, 'busybox', 'nc', '-w', '3', host, String(port)], {
     input: 'x\n',
   });
   const first = result.stdout.split('\n')[0] ?? '';
@@ -167,6 +167,51 @@ function step(name: string): void {
   console.error(`step: ${name} at ${Math.round(performance.now())} ms`);
 }
 
+/**
+ * The packet counter of the local-detection rule (nat KUBE-SERVICES: KUBE-CLUSTER-IP destinations not from
+ * a pod, `! -s CIDR` or `! -i BRIDGE`, jump to KUBE-MARK-MASQ) and the rule itself; counter -1 when absent.
+ * Only a connection's first packet traverses the nat table, so the counter counts connections.
+ */
+async function localDetectionRule(): Promise<{ rule: string; packets: number }> {
+  const saved = (await node('iptables-save', ['-c', '-t', 'nat'])).stdout.split('\n');
+  // iptables-save writes the `! -s` / `! -i` match first, whatever the order the rule was written in.
+  const line = saved.find(
+    (l) =>
+      l.includes(' -A KUBE-SERVICES ') &&
+      l.includes('--match-set KUBE-CLUSTER-IP dst,dst') &&
+      / ! -[si] /.test(l) &&
+      l.endsWith(' -j KUBE-MARK-MASQ'),
+  );
+  const packets = line === undefined ? -1 : Number(/^\[(\d+):/.exec(line)?.[1] ?? -1);
+  return { rule: line?.replace(/^\[\d+:\d+\] /, '') ?? '', packets };
+}
+
+/**
+ * One round of the local-detection phase: two connections from the client and two from pod1 to the VIP
+ * 198.18.0.15 (whose one endpoint is pod2), with the rule's counter after each, and the node's conntrack
+ * entries of that VIP (their reply destination shows whether the source was masqueraded).
+ */
+async function localDetectionRound(): Promise<Record<string, unknown>> {
+  await node('conntrack', ['-D', '-p', 'tcp', '--orig-dst', '198.18.0.15']);
+  const before = await localDetectionRule();
+  const fromClient = await connections('198.18.0.15', 80, 2);
+  const afterClient = (await localDetectionRule()).packets;
+  const fromPod = [
+    await connect('198.18.0.15', 80, PODS[0]!.ns),
+    await connect('198.18.0.15', 80, PODS[0]!.ns),
+  ];
+  const afterPod = (await localDetectionRule()).packets;
+  const entries = (await node('conntrack', ['-L', '-p', 'tcp', '--orig-dst', '198.18.0.15'])).stdout;
+  return {
+    rule: before.rule,
+    fromClient,
+    fromPod,
+    clientMarked: afterClient - before.packets,
+    podMarked: afterPod - afterClient,
+    conntrack: entries.split('\n').filter((l) => l.includes('dst=198.18.0.15')),
+  };
+}
+
 async function ipvsList(): Promise<string> {
   return (await node('ipvsadm', ['-Ln', '--exact'])).stdout;
 }
@@ -217,6 +262,7 @@ async function main(): Promise<Record<string, unknown>> {
     [np, endpoints(np, ips.slice(0, 2))],
     [drain, endpoints(drain, ips)],
   ]);
+  let bridgeProxier: ReturnType<typeof createIpvsProxier> | undefined;
   try {
     step('first sync');
     let started = performance.now();
@@ -244,7 +290,7 @@ async function main(): Promise<Record<string, unknown>> {
     const held = holdConnection('198.18.0.14', 80);
     const heldBy = await within(10_000, 'banner of the held connection', held.banner);
     report['heldBy'] = heldBy;
-    const remaining = stateOf([
+    const remainingEntries = [
       [web, endpoints(web, ips)],
       [sticky, endpoints(sticky, ips)],
       [hashed, endpoints(hashed, ips)],
@@ -256,7 +302,8 @@ async function main(): Promise<Record<string, unknown>> {
           PODS.filter((p) => p.name !== heldBy).map((p) => p.ip),
         ),
       ],
-    ]);
+    ] as const;
+    const remaining = stateOf(remainingEntries);
     step('remove its backend');
     await proxier.sync(remaining, changeOf(remaining));
     report['drainingAfterRemoval'] = proxier.draining;
@@ -274,6 +321,27 @@ async function main(): Promise<Record<string, unknown>> {
     report['drainedMs'] = gone ? Math.round(performance.now() - closedAt) : -1;
     report['listingAfterDrain'] = await ipvsList();
 
+    // Local detection (--detect-local-mode): a pod's connection to a VIP is not masqueraded, the client's
+    // is. The VIP's one endpoint is pod2 and pod1 connects: no hairpin, so only the detection rule decides.
+    // br_netfilter lets the node see (and IPVS un-DNAT) pod2's reply to pod1, bridged on kptbr, as a real
+    // node with pods on a bridge needs for an unmasqueraded pod-to-VIP connection.
+    step('local detection');
+    report['brNetfilter'] = (await root('modprobe', ['br_netfilter'])).code;
+    const local = service('local', { clusterIPs: ['198.18.0.15'] });
+    const withLocal = stateOf([...remainingEntries, [local, endpoints(local, [PODS[1]!.ip])]]);
+    await proxier.sync(withLocal, changeOf(withLocal));
+    const clusterCIDR = await localDetectionRound();
+    await proxier.stop();
+    // The same with `--detect-local-mode BridgeInterface --pod-bridge-interface kptbr`, by a new Proxier.
+    bridgeProxier = createIpvsProxier(
+      proxierDeps(node, { ...options, localDetector: { mode: 'BridgeInterface', name: 'kptbr' } }),
+      { gracefulCheckIntervalMs: 500 },
+    );
+    await bridgeProxier.sync(withLocal, changeOf(withLocal));
+    const bridgeInterface = await localDetectionRound();
+    await bridgeProxier.stop();
+    report['localDetection'] = { clusterCIDR, bridgeInterface };
+
     step('cleanup');
     await proxier.stop();
     await ipvsMode.cleanup(deps);
@@ -285,6 +353,7 @@ async function main(): Promise<Record<string, unknown>> {
     };
   } finally {
     await proxier.stop();
+    await bridgeProxier?.stop();
   }
   return report;
 }
