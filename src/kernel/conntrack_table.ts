@@ -48,6 +48,12 @@ export interface ConntrackTable {
    * kproxy's rules did handle are never touched.
    */
   deleteUnnated(target: UnnatedTarget): Promise<void>;
+  /**
+   * Deletes the entries to `ip:port` that a REDIRECT or DNAT sent to local port `replyPort`
+   * (`conntrack -D --orig-dst IP --orig-port-dst PORT --reply-port-src REPLYPORT`): the userspace mode's
+   * connections to a proxy port that no process listens on any more (a restarted relay listens on others).
+   */
+  deleteRedirected(target: UnnatedTarget & { readonly replyPort: number }): Promise<void>;
 }
 
 const TUPLE_KEYS = ['src', 'dst', 'sport', 'dport'] as const;
@@ -116,6 +122,24 @@ export function createConntrackTable(exec: Exec): ConntrackTable {
       const r = await exec('conntrack', args);
       if (r.code !== 0) throw new KernelError(['conntrack', ...args].join(' '), r.code, r.stderr);
       return parseConntrackListing(r.stdout);
+    },
+    async deleteRedirected(t) {
+      const args = [
+        '-D',
+        '-f',
+        familyArg(t.family),
+        '-p',
+        t.protocol,
+        '--orig-dst',
+        t.ip,
+        '--orig-port-dst',
+        String(t.port),
+        '--reply-port-src',
+        String(t.replyPort),
+      ];
+      const r = await exec('conntrack', args);
+      if (r.code === 0 || NOTHING_DELETED.test(r.stderr)) return;
+      throw new KernelError(['conntrack', ...args].join(' '), r.code, r.stderr);
     },
     async deleteUnnated(t) {
       const args = [

@@ -27,6 +27,22 @@ export class FakeConntrackTable implements ConntrackTable {
     return [...this.entries.get(family)!];
   }
 
+  async deleteRedirected(t: UnnatedTarget & { readonly replyPort: number }): Promise<void> {
+    this.calls.push(`delete-redirected ${t.family} ${t.protocol} ${t.ip}:${t.port} -> ${t.replyPort}`);
+    const kept = this.entries
+      .get(t.family)!
+      .filter(
+        (e) =>
+          !(
+            e.protocol === t.protocol &&
+            e.original.dst === t.ip &&
+            e.original.dport === t.port &&
+            e.reply.sport === t.replyPort
+          ),
+      );
+    this.entries.set(t.family, kept);
+  }
+
   async deleteUnnated(t: UnnatedTarget): Promise<void> {
     if (!['tcp', 'udp', 'sctp'].includes(t.protocol))
       throw new Error(`conntrack: bad protocol ${t.protocol}`);

@@ -45,7 +45,6 @@ import { type ConntrackTable, createConntrackTable } from '../../kernel/conntrac
 import { NOOP_RELAY_METRICS, type RelayMetrics, type RelayPortMetrics } from '../../metrics/relay_metrics.ts';
 import type { IPFamily, ProxyState, ServicePortKey, StateChange } from '../../model/types.ts';
 import { type Clock, systemClock, type Timer } from '../../runner/clock.ts';
-import { healAndLog } from '../common/heal_conntrack.ts';
 import type { Proxier, ProxierDeps } from '../mode.ts';
 import { Balancer, toBackends } from './balancer.ts';
 import { conntrackForFamily, staleUdpConntrack, type UdpConntrackDeletion } from './conntrack.ts';
@@ -62,6 +61,7 @@ import {
 import { PortalRules } from './portal_rules.ts';
 import { renderPortalRestore } from './render.ts';
 import { heldRelayMetrics } from './shared_relay_metrics.ts';
+import { staleRedirects } from './stale_redirects.ts';
 import {
   resolveTcpRelayEngine,
   TcpRelay,
@@ -209,6 +209,26 @@ export class UserspaceProxier implements Proxier {
     return this.#rules.damage(plan);
   }
 
+  /** Deletes the conntrack entries {@link staleRedirects} picks (failures are logged: the rules are in). */
+  async #healRedirects(plan: UserspacePlan): Promise<void> {
+    const table = this.#options.conntrackTable ?? createConntrackTable(this.#deps.exec);
+    try {
+      const stale = staleRedirects(await table.list(this.#family), plan, this.#family);
+      for (const t of stale) {
+        if (t.replyPort === undefined) await table.deleteUnnated(t);
+        else await table.deleteRedirected({ ...t, replyPort: t.replyPort });
+      }
+      if (stale.length > 0) {
+        this.#log.info(
+          { entries: stale.map((t) => `${t.protocol} ${t.ip}:${t.port} -> ${t.replyPort ?? 'no NAT'}`) },
+          'Deleted connection-tracking entries that no portal, or an earlier relay, redirected',
+        );
+      }
+    } catch (error) {
+      this.#log.debug({ err: error }, 'Cannot heal connection tracking');
+    }
+  }
+
   sync(state: ProxyState, change: StateChange, syncOptions?: SyncOptions): Promise<SyncReport> {
     if (this.#stopped) return Promise.reject(new Error('Cannot sync: the userspace proxier is stopped'));
     const syncing = this.#sync(state, change, syncOptions);
@@ -290,14 +310,10 @@ export class UserspaceProxier implements Proxier {
         restoreLines = applied.lines;
       }
       this.#appliedPlan = bound;
-      // Connections that fell into the outage were not redirected: their entries would catch later ones.
-      if (repair || first)
-        await healAndLog(
-          this.#options.conntrackTable ?? createConntrackTable(this.#deps.exec),
-          state,
-          this.#family,
-          this.#log,
-        );
+      // Connections made while the rules were missing were not redirected, and those of an earlier relay
+      // were redirected to its proxy ports: either entry would catch a later connection from the same
+      // client port (stale_redirects.ts).
+      if (repair || first) await this.#healRedirects(bound);
     }
     // Only now that no rule points at them: stop accepting on listeners no longer wanted.
     for (const open of stale) await this.#close(open);
