@@ -12,7 +12,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createExec } from '../../src/kernel/exec.ts';
+import { createExec, mustExec } from '../../src/kernel/exec.ts';
 import { type ResolvedIptablesBackend, resolveIptablesBackend } from '../../src/kernel/iptables.ts';
 import { KPROXY_ARGV, type KproxyProcess, spawnKproxy } from '../../src/lab/kproxy_daemon.ts';
 import { createLab, type Lab } from '../../src/lab/lab.ts';
@@ -98,6 +98,14 @@ export async function runChaos(settings: ChaosRunSettings): Promise<ChaosRunResu
       lab = await createLab({ tag: 'chaos', clients: 1, pods: 3 });
     }
     const theLab = lab;
+    // The client opens hundreds of connections a second for minutes, and each one it closes keeps its port
+    // in TIME_WAIT for 60 s: with Linux's default 28k ephemeral ports the client itself runs out
+    // (EADDRNOTAVAIL) in the long faults. Its namespace gets every port above 1023 instead.
+    await mustExec(createExec({ netns: lab.clients[0]!.ns }), 'sysctl', [
+      '-q',
+      '-w',
+      'net.ipv4.ip_local_port_range=1024 65535',
+    ]);
     dir = await mkdtemp(join(tmpdir(), 'kproxy-chaos-'));
     const nodeExec = createExec({ netns: lab.node.ns });
     // xtables-lock needs the backend that takes the lock; otherwise, what the node's iptables is.
