@@ -29,7 +29,18 @@ async function deleteEntries(
   family: readonly string[],
   filter: readonly string[],
 ): Promise<void> {
-  const args = ['-D', ...family, '-p', 'udp', ...filter];
+  await runConntrackDelete(exec, ['-D', ...family, '-p', 'udp', ...filter]);
+}
+
+/**
+ * Runs one `conntrack -D ...`; "0 flow entries have been deleted" (exit 1) is not a failure.
+ *
+ * @param exec where `conntrack` runs
+ * @param args its arguments, `-D` first
+ * @throws {KernelError} when conntrack fails otherwise
+ * @example await runConntrackDelete(exec, ['-D', '-p', 'udp', '--orig-dst', '198.19.0.10'])
+ */
+export async function runConntrackDelete(exec: Exec, args: readonly string[]): Promise<void> {
   const r = await exec('conntrack', args);
   if (r.code === 0 || NOTHING_DELETED.test(r.stderr)) return;
   throw new KernelError(['conntrack', ...args].join(' '), r.code, r.stderr);

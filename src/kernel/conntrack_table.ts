@@ -8,6 +8,7 @@
  * @module
  */
 import type { IPFamily } from '../model/types.ts';
+import { runConntrackDelete } from './conntrack.ts';
 import type { Exec } from './exec.ts';
 import { KernelError } from './exec.ts';
 
@@ -101,9 +102,6 @@ export function parseConntrackListing(text: string): ConntrackEntry[] {
   return out;
 }
 
-/** conntrack -D exits 1 with this when nothing matched, which is not a failure. */
-const NOTHING_DELETED = /0 flow entries have been deleted/;
-
 function familyArg(family: IPFamily): string {
   return family === 'IPv6' ? 'ipv6' : 'ipv4';
 }
@@ -137,9 +135,7 @@ export function createConntrackTable(exec: Exec): ConntrackTable {
         '--reply-port-src',
         String(t.replyPort),
       ];
-      const r = await exec('conntrack', args);
-      if (r.code === 0 || NOTHING_DELETED.test(r.stderr)) return;
-      throw new KernelError(['conntrack', ...args].join(' '), r.code, r.stderr);
+      await runConntrackDelete(exec, args);
     },
     async deleteUnnated(t) {
       const args = [
@@ -155,9 +151,7 @@ export function createConntrackTable(exec: Exec): ConntrackTable {
         '--reply-src',
         t.ip,
       ];
-      const r = await exec('conntrack', args);
-      if (r.code === 0 || NOTHING_DELETED.test(r.stderr)) return;
-      throw new KernelError(['conntrack', ...args].join(' '), r.code, r.stderr);
+      await runConntrackDelete(exec, args);
     },
   };
 }

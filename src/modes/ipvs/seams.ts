@@ -48,18 +48,8 @@ export function realIpvsSeams(
     ipset: createIpset(deps.exec),
     netlink: createIpvsNetlink(deps.exec),
     iptables: iptablesByFamily(deps.exec, deps.iptablesBackend),
-    conntrack: createConntrack(family === 'IPv6' ? conntrackIpv6(deps.exec) : deps.exec),
+    conntrack: createConntrack(deps.exec, { family }),
   };
-}
-
-/**
- * An exec that runs `conntrack` on the IPv6 table (`-f ipv6`, appended as upstream's parametersWithFamily
- * does): without it conntrack reads IPv4 entries, and a node-port deletion, which names no address to
- * infer the family from, would miss every IPv6 entry.
- */
-function conntrackIpv6(exec: Exec): Exec {
-  return (command, args, options) =>
-    exec(command, command === 'conntrack' ? [...args, '-f', 'ipv6'] : args, options);
 }
 
 /** The seam per family; `auto` is detected once, on first use, for both families. */

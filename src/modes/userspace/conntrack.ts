@@ -11,7 +11,7 @@
  * @module
  */
 import { type Conntrack, createConntrack } from '../../kernel/conntrack.ts';
-import { type Exec, KernelError } from '../../kernel/exec.ts';
+import type { Exec } from '../../kernel/exec.ts';
 import type { IPFamily } from '../../model/types.ts';
 import type { UserspacePlan } from './plan.ts';
 
@@ -53,13 +53,9 @@ export function staleUdpConntrack(
   ];
 }
 
-/** conntrack -D exits 1 with this when nothing matched, which is not a failure. */
-const NOTHING_DELETED = /0 flow entries have been deleted/;
-
 /**
- * The conntrack seam of one family's Proxier: the kernel seam for IPv4; for IPv6 the same deletions with
- * `-f ipv6`, without which `conntrack` takes a filter that names no address (a node port) as IPv4 and never
- * sees the IPv6 entries.
+ * The conntrack seam of one family's Proxier: the kernel seam with the family (`-f ipv6` for IPv6, without
+ * which `conntrack` takes a filter that names no address, a node port, as IPv4).
  *
  * @param exec where `conntrack` runs
  * @param family the Proxier's family
@@ -67,17 +63,5 @@ const NOTHING_DELETED = /0 flow entries have been deleted/;
  * @example await conntrackForFamily(exec, 'IPv6').deleteUdpToNodePort(30053)
  */
 export function conntrackForFamily(exec: Exec, family: IPFamily): Conntrack {
-  if (family === 'IPv4') return createConntrack(exec);
-  const remove = async (filter: readonly string[]): Promise<void> => {
-    const args = ['-D', '-f', 'ipv6', '-p', 'udp', ...filter];
-    const r = await exec('conntrack', args);
-    if (r.code === 0 || NOTHING_DELETED.test(r.stderr)) return;
-    throw new KernelError(['conntrack', ...args].join(' '), r.code, r.stderr);
-  };
-  return {
-    deleteUdpToServiceIP: (ip) => remove(['--orig-dst', ip]),
-    deleteUdpToNodePort: (port) => remove(['--orig-port-dst', String(port)]),
-    deleteUdpServiceNat: (ip, ep) => remove(['--orig-dst', ip, '--dst-nat', ep]),
-    deleteUdpNodePortNat: (port, ep) => remove(['--orig-port-dst', String(port), '--dst-nat', ep]),
-  };
+  return createConntrack(exec, { family });
 }
