@@ -6,13 +6,16 @@
  *
  * - every `intervalMs` (kproxy's default 500 ms: a repair within a second), never during a sync (which
  *   rewrites the rules and would look damaged half-way) and never two checks at once;
- * - no more often than 20 times the time a check took, so that on a big node (where reading a legacy
- *   iptables table takes tens of milliseconds) the checks cost at most about 5 % of a core;
+ * - no more often than 20 times the time a check took (up to 5 s apart), so that on a big node (where
+ *   reading a legacy iptables table takes tens of milliseconds) the checks cost at most about 5 % of a core;
  * - after reporting damage, not again until the daemon says a sync finished (the repair).
  *
  * @module
  */
 import { type Clock, systemClock, type Timer } from './clock.ts';
+
+/** The longest the cost-based spacing of checks may grow to (ms). */
+const MAX_BACKOFF_MS = 5000;
 
 /** Options of {@link IntegrityWatch}. */
 export interface IntegrityWatchOptions {
@@ -102,6 +105,8 @@ export class IntegrityWatch {
       this.#waitingForRepair = true;
       this.#onDamage(reason);
     }
-    this.#schedule(Math.max(this.#options.intervalMs, Math.ceil(20 * took)));
+    // At most 5 s between checks: `took` is wall time, and a process stalled during a check (stopped, or
+    // starved of CPU) must not push the next check out for minutes.
+    this.#schedule(Math.max(this.#options.intervalMs, Math.min(MAX_BACKOFF_MS, Math.ceil(20 * took))));
   }
 }
