@@ -107,6 +107,9 @@ export async function runCommand(
   const exec = createExec();
   const deps: ProxierDeps = { options: plan, exec, logger, iptablesBackend: iptablesBackend(flags) };
   const { families, unavailable } = await availableFamilies(mode, deps, probeIpv6, logger);
+  // A userspace-mode kproxy leaves its portal rules for the next one; another mode must not run under them.
+  if (modeName !== 'userspace' && process.getuid?.() === 0)
+    await (await loadMode('userspace')).removeLeftovers?.(deps, families);
   // kube-proxy's conntrack and OOM-score tuning, before the first sync; the userspace mode runs without root.
   await applyNodeTuning(createNodeSysctls(), resolved.config, { logger, strict: modeName !== 'userspace' });
   const metrics = new ProxyMetrics({ mode: modeName, defaultMetrics: true });

@@ -78,7 +78,7 @@ describe('userspace mode: SIGTERM during traffic (real daemon, lab)', { skip }, 
     if (dir !== '') await rm(dir, { recursive: true, force: true });
   });
 
-  it('lets in-flight requests finish, completes every answered request, exits 0 and removes its rules', async () => {
+  it('lets in-flight requests finish, completes every answered request, exits 0 and keeps its rules', async () => {
     const saved = await lab.exec(lab.node.ns, ['iptables-save', '-t', 'nat']);
     assert.match(saved.stdout, /KUBE-PORTALS-CONTAINER .*198\.19\.0\.20\/32/, 'portal rules in place');
 
@@ -163,6 +163,7 @@ describe('userspace mode: SIGTERM during traffic (real daemon, lab)', { skip }, 
     assert.match(daemon.output(), /Every relayed connection has ended/);
 
     const after = await lab.exec(lab.node.ns, ['iptables-save']);
-    assert.doesNotMatch(after.stdout, /KUBE-(PORTALS|NODEPORT)/, 'portal rules removed on stop');
+    // Kept for the next kproxy, which a request made meanwhile waits for (userspace_restart_kernel_test.ts).
+    assert.match(after.stdout, /KUBE-PORTALS-CONTAINER .*198\.19\.0\.20\/32/, 'portal rules kept on stop');
   });
 });

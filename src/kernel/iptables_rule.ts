@@ -144,6 +144,7 @@ const MODULE_OPTIONS: Readonly<Record<string, Readonly<Record<string, number>>>>
     '--mask': 1,
   },
   mark: { '--mark': 1 },
+  socket: { '--nowildcard': 0, '--transparent': 0, '--restore-skmark': 0 },
   conntrack: { '--ctstate': 1, '--ctorigdst': 1, '--ctorigsrc': 1, '--ctstatus': 1, '--ctdir': 1 },
   set: { '--match-set': 2, '--return-nomatch': 0 },
   multiport: { '--dports': 1, '--destination-ports': 1, '--sports': 1, '--ports': 1 },

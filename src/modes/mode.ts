@@ -59,4 +59,10 @@ export interface ModeDefinition {
   createProxier(deps: ProxierDeps): Proxier;
   /** Removes everything this mode may ever have programmed; must succeed when nothing is there. */
   cleanup(deps: ProxierDeps): Promise<void>;
+  /**
+   * Removes what this mode leaves behind on purpose when it stops and that would get in another mode's way
+   * (the userspace mode's portal rules), cheaply when there is none; for kproxy starting in another mode.
+   * Never fails (problems are logged). Undefined when the mode leaves nothing in others' way.
+   */
+  removeLeftovers?(deps: ProxierDeps, families: readonly IPFamily[]): Promise<unknown>;
 }

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { type Exec, KernelError } from '../../kernel/exec.ts';
 import { FakeIptables } from '../../kernel/testing/iptables_fake.ts';
-import { cleanupUserspace, removePortalRules } from './cleanup.ts';
+import { createLogger } from '../../log.ts';
+import { cleanupUserspace, removeLeftoverPortals, removePortalRules } from './cleanup.ts';
 import { planUserspace } from './plan.ts';
 import { jumpArgs, PORTAL_JUMPS, PORTAL_TABLES } from './portal_chains.ts';
 import { renderPortalTable } from './render.ts';
@@ -39,7 +40,7 @@ function ours(fake: FakeIptables): string[] {
 describe('removePortalRules', () => {
   it('removes every copy of every jump, then the chains', async () => {
     const fake = await installed(3);
-    assert.equal(ours(fake).length, 5 + 5 * 3);
+    assert.equal(ours(fake).length, 6 + 6 * 3);
     await removePortalRules(fake);
     assert.deepEqual(ours(fake), []);
   });
@@ -91,5 +92,39 @@ describe('cleanupUserspace (kproxy cleanup)', () => {
         ? { code: 4, stdout: '', stderr: 'iptables: Permission denied' }
         : { code: 0, stdout: '', stderr: '' };
     await assert.rejects(cleanupUserspace({ exec, iptablesBackend: 'auto' }), { code: 'KPROXY_KERNEL' });
+  });
+});
+
+describe('removeLeftoverPortals (kproxy starting in another mode)', () => {
+  const logger = createLogger({ format: 'json', level: 'silent' });
+  /** An exec over one fake backend (legacy), recording the commands. */
+  function over(fake: FakeIptables): { exec: Exec; calls: string[] } {
+    const calls: string[] = [];
+    const exec: Exec = async (command, args, options) => {
+      calls.push(`${command} ${args.join(' ')}`);
+      if (command !== 'iptables-legacy') throw new KernelError(command, -1, `spawn ${command} ENOENT`);
+      return fake.answer('iptables', args, options?.input ?? '');
+    };
+    return { exec, calls };
+  }
+
+  it('removes the rules a userspace-mode kproxy left', async () => {
+    const fake = await installed(1);
+    const { exec } = over(fake);
+    assert.deepEqual(await removeLeftoverPortals({ exec, iptablesBackend: 'legacy', logger }, ['IPv4']), [
+      'IPv4',
+    ]);
+    assert.deepEqual(ours(fake), []);
+  });
+
+  it('costs one listing when there are none, and never fails the start', async () => {
+    const { exec, calls } = over(new FakeIptables('legacy'));
+    assert.deepEqual(await removeLeftoverPortals({ exec, iptablesBackend: 'legacy', logger }, ['IPv4']), []);
+    assert.equal(calls.length, 1, calls.join('\n'));
+    const broken: Exec = async () => ({ code: 4, stdout: '', stderr: 'iptables: Permission denied' });
+    assert.deepEqual(
+      await removeLeftoverPortals({ exec: broken, iptablesBackend: 'legacy', logger }, ['IPv4', 'IPv6']),
+      [],
+    );
   });
 });

@@ -12,7 +12,7 @@
  */
 import { withTopology } from '../../trace/topology_trace.ts';
 import type { ModeDefinition } from '../mode.ts';
-import { cleanupUserspace } from './cleanup.ts';
+import { cleanupUserspace, removeLeftoverPortals } from './cleanup.ts';
 import { checkUserspaceHost } from './host.ts';
 import { planUserspace } from './plan.ts';
 import { createUserspaceProxier } from './proxier.ts';
@@ -55,4 +55,5 @@ export const userspaceMode: ModeDefinition = {
     return createUserspaceProxier(deps);
   },
   cleanup: cleanupUserspace,
+  removeLeftovers: removeLeftoverPortals,
 };

@@ -106,7 +106,9 @@ export interface PlannedServicePort {
 export type PortalTarget =
   | { readonly kind: 'REDIRECT'; readonly toPort: number }
   | { readonly kind: 'DNAT'; readonly toIP: string; readonly toPort: number }
-  | { readonly kind: 'ACCEPT' };
+  | { readonly kind: 'ACCEPT' }
+  /** KUBE-PORTALS-GUARD: a new connection to a proxy port nobody listens on waits for its retransmit. */
+  | { readonly kind: 'DROP' };
 
 /** One rule in one of the userspace chains, as data: rendered for iptables-restore, walked by trace. */
 export interface PortalRule {
@@ -342,6 +344,8 @@ export function planUserspace(
   const hostBits = family === 'IPv6' ? 128 : 32;
   const servicePorts: PlannedServicePort[] = [];
   const rules: PortalRule[] = [];
+  /** KUBE-PORTALS-GUARD's rules, after all others (the chain reads as one block). */
+  const guards: PortalRule[] = [];
   const unreachable: UnreachablePortal[] = [];
   const skipped: { key: ServicePortKey; reason: string }[] = [];
   const keys = [...state.servicePorts.keys()].sort();
@@ -376,6 +380,16 @@ export function planUserspace(
       sockets.push(...planSockets(key, listener, layout, unreachable));
       if (proxyPort === undefined || !rulesInstalled) continue;
       const base = { comment, protocol, newOnly: false, listenerId: id } as const;
+      // Held, not refused, while the relay is not listening (a restart): see portal_chains.ts.
+      guards.push({
+        ...base,
+        table: 'filter',
+        chain: 'KUBE-PORTALS-GUARD',
+        dport: proxyPort,
+        destination: undefined,
+        dstLocal: false,
+        target: { kind: 'DROP' },
+      });
       const redirect: PortalTarget = { kind: 'REDIRECT', toPort: proxyPort };
       const toHost: PortalTarget =
         hostIP === undefined ? redirect : { kind: 'DNAT', toIP: hostIP, toPort: proxyPort };
@@ -416,6 +430,7 @@ export function planUserspace(
     }
     servicePorts.push({ key, protocol: sp.protocol, state: sp, listeners, sockets });
   }
+  rules.push(...guards);
   return { family, portals: policy, rulesInstalled, servicePorts, rules, unreachable, skipped, hostIP };
 }
 
@@ -512,7 +527,8 @@ export function bindProxyPorts(plan: UserspacePlan, bound: ProxyPortAllocation):
   for (const rule of plan.rules) {
     // A service port is never 0: a port 0 in a rule always stands for its listener's proxy port.
     const target = rule.target;
-    const unbound = rule.dport === 0 || (target.kind !== 'ACCEPT' && target.toPort === 0);
+    const hasPort = target.kind === 'REDIRECT' || target.kind === 'DNAT';
+    const unbound = rule.dport === 0 || (hasPort && target.toPort === 0);
     if (!unbound) {
       rules.push(rule);
       continue;
@@ -520,7 +536,7 @@ export function bindProxyPorts(plan: UserspacePlan, bound: ProxyPortAllocation):
     const port = bound.get(rule.listenerId);
     if (port === undefined) continue;
     const dport = rule.dport === 0 ? port : rule.dport;
-    rules.push({ ...rule, dport, target: target.kind === 'ACCEPT' ? target : { ...target, toPort: port } });
+    rules.push({ ...rule, dport, target: hasPort ? { ...target, toPort: port } : target });
   }
   const servicePorts = plan.servicePorts.map((sp) => ({
     ...sp,

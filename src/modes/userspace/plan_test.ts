@@ -48,7 +48,13 @@ describe('userspace plan', () => {
 COMMIT
 *filter
 :KUBE-NODEPORT-NON-LOCAL - [0:0]
+:KUBE-PORTALS-GUARD - [0:0]
 -A KUBE-NODEPORT-NON-LOCAL -m comment --comment default/shop:http -p tcp -m tcp --dport 40001 -m conntrack --ctstate NEW -j ACCEPT
+-A KUBE-PORTALS-GUARD -m socket --nowildcard -j RETURN
+-A KUBE-PORTALS-GUARD -m comment --comment default/dns:dns -p udp -m udp --dport 40000 -j DROP
+-A KUBE-PORTALS-GUARD -m comment --comment default/shop:http -p tcp -m tcp --dport 40000 -j DROP
+-A KUBE-PORTALS-GUARD -m comment --comment default/shop:http -p tcp -m tcp --dport 40001 -j DROP
+-A KUBE-PORTALS-GUARD -m comment --comment default/web:http -p tcp -m tcp --dport 40002 -j DROP
 COMMIT
 `;
     assert.equal(renderPortalRestore(planUserspace(state, options)), expected);
@@ -100,6 +106,7 @@ COMMIT
       [
         { kind: 'REDIRECT', toPort: 41234 },
         { kind: 'DNAT', toIP: '192.168.0.10', toPort: 41234 },
+        { kind: 'DROP' },
       ],
     );
     assert.equal(planUserspace(only, options, { proxyPorts: new Map() }).rules.length, 0);
@@ -144,6 +151,7 @@ COMMIT
       [
         ['KUBE-PORTALS-CONTAINER', 'fd00::10/128', { kind: 'REDIRECT', toPort: 0 }],
         ['KUBE-PORTALS-HOST', 'fd00::10/128', { kind: 'DNAT', toIP: 'fd00::a', toPort: 0 }],
+        ['KUBE-PORTALS-GUARD', undefined, { kind: 'DROP' }],
       ],
     );
   });

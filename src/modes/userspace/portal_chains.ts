@@ -4,6 +4,12 @@
  * KUBE-PORTALS-HOST from OUTPUT (both first), KUBE-NODEPORT-CONTAINER / KUBE-NODEPORT-HOST for node ports
  * (last, on local destinations), and filter KUBE-NODEPORT-NON-LOCAL from INPUT to let node-port traffic in.
  *
+ * One chain is kproxy's own: filter KUBE-PORTALS-GUARD, jumped to first from INPUT for the first packet of
+ * a connection that a portal rule redirected to this host. It drops such a packet when no socket listens on
+ * its proxy port (kproxy is restarting: killed, stopped or not yet bound), so that the client's TCP
+ * retransmits its SYN (after 1 s, then 3 s) and reaches the restarted relay, instead of being refused with
+ * a reset. kube-proxy 1.x's userspace proxier refused such connections (its rules stayed behind too).
+ *
  * @module
  */
 
@@ -19,7 +25,8 @@ export type PortalChain =
   | 'KUBE-PORTALS-HOST'
   | 'KUBE-NODEPORT-CONTAINER'
   | 'KUBE-NODEPORT-HOST'
-  | 'KUBE-NODEPORT-NON-LOCAL';
+  | 'KUBE-NODEPORT-NON-LOCAL'
+  | 'KUBE-PORTALS-GUARD';
 
 /** A fixed rule that sends a built-in chain to one of ours; ensured (checked, then inserted) by the applier. */
 export interface PortalJump {
@@ -35,7 +42,7 @@ export interface PortalJump {
 /** Every chain the mode owns, per table, in a fixed order. */
 export const PORTAL_CHAINS: Readonly<Record<PortalTable, readonly PortalChain[]>> = {
   nat: ['KUBE-PORTALS-CONTAINER', 'KUBE-PORTALS-HOST', 'KUBE-NODEPORT-CONTAINER', 'KUBE-NODEPORT-HOST'],
-  filter: ['KUBE-NODEPORT-NON-LOCAL'],
+  filter: ['KUBE-NODEPORT-NON-LOCAL', 'KUBE-PORTALS-GUARD'],
 };
 
 /** Node ports are matched last, on local destinations only (kube-proxy 1.x's text). */
@@ -87,7 +94,35 @@ export const PORTAL_JUMPS: readonly PortalJump[] = [
     position: 'first',
     args: ['-m', 'comment', '--comment', 'Ensure that non-local NodePort traffic can flow'],
   },
+  {
+    // After KUBE-NODEPORT-NON-LOCAL: inserted first after it, so that it comes before its ACCEPT.
+    table: 'filter',
+    from: 'INPUT',
+    to: 'KUBE-PORTALS-GUARD',
+    position: 'first',
+    args: [
+      '-m',
+      'conntrack',
+      '--ctstate',
+      'NEW',
+      '-m',
+      'conntrack',
+      '--ctstate',
+      'DNAT',
+      '-m',
+      'comment',
+      '--comment',
+      'hold new connections to kproxy relay ports while kproxy restarts',
+    ],
+  },
 ];
+
+/**
+ * The first rule of KUBE-PORTALS-GUARD: a packet whose proxy port has a listening socket goes on. The
+ * socket match cannot be negated, hence a RETURN before the per-port DROPs; `--nowildcard` because the
+ * relay listens on the any-address, which the match ignores by default.
+ */
+export const GUARD_LISTENING_ARGS: readonly string[] = ['-m', 'socket', '--nowildcard', '-j', 'RETURN'];
 
 /**
  * The arguments of a jump rule (match and `-j CHAIN`).

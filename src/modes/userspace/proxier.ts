@@ -28,13 +28,14 @@
  * (once neither family's Proxier relays it: see shared_relay_metrics.ts).
  *
  * Stopping ({@link UserspaceProxier.stop}, on SIGTERM/SIGINT): every listener closes at once (no new
- * connection is accepted; UDP flows close), connections already relayed may finish for up to
- * {@link UserspaceProxierOptions.drainTimeoutMs} (10 s by default) and are then closed, and finally the
- * portal rules (of its family) are removed. Unlike the kernel modes' rules, which go on working without kproxy (and so
- * stay, as kube-proxy leaves them), portal rules only lead to relay ports that nobody listens on any more:
- * left behind they would capture VIP traffic and refuse it, and shadow any other proxy started on the node.
- * They stay until the drain is over, so that a client connecting meanwhile is refused at once instead of
- * waiting for a timeout. `keepRulesOnStop` keeps them (a restart that will rewrite them anyway).
+ * connection is accepted; UDP flows close) and connections already relayed may finish for up to
+ * {@link UserspaceProxierOptions.drainTimeoutMs} (10 s by default) and are then closed. The portal rules
+ * stay, as kube-proxy leaves its rules in every mode (`kproxy cleanup` removes them): a stop is nearly
+ * always a restart (a rollout, a `--config` change, a crash loop), and with the rules in place a client that
+ * connects meanwhile is held, not refused: KUBE-PORTALS-GUARD drops the first packet of a connection to a
+ * proxy port nobody listens on, the client retransmits its SYN (1 s, then 3 s later) and the restarted
+ * relay, listening again, takes it (see portal_chains.ts). Removing the rules would instead leave the VIP
+ * unclaimed (unreachable) during the restart. `removeRulesOnStop` removes them after the drain.
  *
  * @module
  */
@@ -95,8 +96,8 @@ export interface UserspaceProxierOptions {
   readonly conntrack?: Conntrack | undefined;
   /** The conntrack table, for healing after the portal rules were missing (default: the real tool). */
   readonly conntrackTable?: ConntrackTable | undefined;
-  /** Leave the portal rules in place on stop (default false: they are removed). */
-  readonly keepRulesOnStop?: boolean | undefined;
+  /** Remove the portal rules once stopped (default false: they stay for the next kproxy, see above). */
+  readonly removeRulesOnStop?: boolean | undefined;
 }
 
 /** How long relayed connections may finish once the proxier stops. */
@@ -334,7 +335,8 @@ export class UserspaceProxier implements Proxier {
 
   /**
    * Stops gracefully (see the module documentation): stop accepting, let relayed connections finish up to
-   * the drain timeout, close the rest, remove the portal rules. Calling it again returns the same promise.
+   * the drain timeout, close the rest (and remove the portal rules when told to). Calling it again returns
+   * the same promise.
    *
    * @returns a promise that resolves when everything is closed (rejects only if removing the rules failed)
    */
@@ -357,7 +359,7 @@ export class UserspaceProxier implements Proxier {
     await this.#drain(tcp);
     for (const key of keys) this.#relayMetrics.forget(key);
     this.#forgetting.clear();
-    if (this.#appliedRules !== undefined && this.#options.keepRulesOnStop !== true) {
+    if (this.#appliedRules !== undefined && this.#options.removeRulesOnStop === true) {
       await this.#rules.cleanup();
       this.#appliedRules = undefined;
       this.#log.info('Removed the portal rules');

@@ -261,7 +261,7 @@ describe('UserspaceProxier (portal rules, fake iptables)', () => {
     assert.equal(report.kind, 'full');
     assert.ok(report.restoreBytes > 0);
     const inserts = fake.calls.filter((c) => c.args.includes('-I') || c.args.includes('-A'));
-    assert.equal(inserts.length, 5);
+    assert.equal(inserts.length, 6);
     assert.deepEqual(fake.iptables.chain('nat', 'KUBE-PORTALS-CONTAINER'), [
       `-m comment --comment default/web:http -p tcp -m tcp --dport 80 -d 10.96.0.10/32 -j REDIRECT --to-ports ${listener.port}`,
     ]);
@@ -272,10 +272,12 @@ describe('UserspaceProxier (portal rules, fake iptables)', () => {
     // A full resync rewrites the chains and finds every jump in place.
     await proxier.sync(state, CHANGE, { full: true });
     assert.equal(fake.calls.filter((c) => c.command === 'iptables-nft-restore').length, 4);
-    assert.equal(fake.calls.filter((c) => c.args.includes('-I') || c.args.includes('-A')).length, 5);
+    assert.equal(fake.calls.filter((c) => c.args.includes('-I') || c.args.includes('-A')).length, 6);
     assert.equal(jumpsIn(fake.iptables, 'nat', 'PREROUTING').length, 2);
     assert.equal(jumpsIn(fake.iptables, 'nat', 'OUTPUT').length, 2);
-    assert.equal(jumpsIn(fake.iptables, 'filter', 'INPUT').length, 1);
+    assert.equal(jumpsIn(fake.iptables, 'filter', 'INPUT').length, 2);
+    // The guard comes first in INPUT, before the node ports' ACCEPT.
+    assert.match(fake.iptables.chain('filter', 'INPUT')![0]!, /-j KUBE-PORTALS-GUARD$/);
   });
 
   it('gives a listener that cannot bind no rule, and never points a rule at a closed port', async () => {
@@ -676,12 +678,12 @@ describe('UserspaceProxier.stop (graceful)', () => {
     );
   });
 
-  it('removes the portal rules after the drain, unless told to keep them', async () => {
-    for (const keep of [false, true]) {
+  it('keeps the portal rules on stop (for the next kproxy), unless told to remove them', async () => {
+    for (const keep of [true, false]) {
       const fake = fakeExec();
       const proxier = createUserspaceProxier(
         deps(fake.exec, { options: planOptions({ proxyPortRange: { from: 39130, to: 39150 } }) }),
-        { portals: 'on', localAddresses: () => [], keepRulesOnStop: keep },
+        { portals: 'on', localAddresses: () => [], removeRulesOnStop: !keep },
       );
       await proxier.sync(proxyState([servicePort({ endpoints: ['127.0.0.1:1'] })]), CHANGE);
       const before = fake.calls.length;

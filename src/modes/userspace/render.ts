@@ -13,7 +13,14 @@
  * @module
  */
 import { anyAddress, hostPort, type PortalRule, type UserspacePlan } from './plan.ts';
-import { jumpArgs, PORTAL_CHAINS, PORTAL_JUMPS, PORTAL_TABLES, type PortalTable } from './portal_chains.ts';
+import {
+  GUARD_LISTENING_ARGS,
+  jumpArgs,
+  PORTAL_CHAINS,
+  PORTAL_JUMPS,
+  PORTAL_TABLES,
+  type PortalTable,
+} from './portal_chains.ts';
 
 /** Placeholders of run-time proxy ports, by listener id. */
 export type RuntimePortNames = ReadonlyMap<string, string>;
@@ -63,6 +70,9 @@ export function portalRuleArgs(rule: PortalRule, names: RuntimePortNames = NO_NA
     case 'ACCEPT':
       args.push('-j', 'ACCEPT');
       break;
+    case 'DROP':
+      args.push('-j', 'DROP');
+      break;
     default: {
       const never: never = target;
       throw new Error(`Unknown portal target: ${JSON.stringify(never)}`);
@@ -91,8 +101,15 @@ export function renderPortalTable(plan: UserspacePlan, table: PortalTable): stri
   const names = runtimePortNames(plan);
   const out = [`*${table}`];
   for (const chain of PORTAL_CHAINS[table]) out.push(`:${chain} - [0:0]`);
-  for (const rule of plan.rules)
-    if (rule.table === table) out.push(`-A ${rule.chain} ${line(portalRuleArgs(rule, names))}`);
+  let guarded = false;
+  for (const rule of plan.rules) {
+    if (rule.table !== table) continue;
+    if (rule.chain === 'KUBE-PORTALS-GUARD' && !guarded) {
+      out.push(`-A KUBE-PORTALS-GUARD ${line(GUARD_LISTENING_ARGS)}`);
+      guarded = true;
+    }
+    out.push(`-A ${rule.chain} ${line(portalRuleArgs(rule, names))}`);
+  }
   out.push('COMMIT');
   return `${out.join('\n')}\n`;
 }

@@ -35,7 +35,8 @@ export function staleRedirects(
   // destination: any local address) are left out: an entry to that port number may be anyone's.
   const now = new Map<string, number>();
   for (const rule of plan.rules) {
-    if (rule.target.kind === 'ACCEPT' || rule.destination === undefined) continue;
+    if (rule.target.kind === 'ACCEPT' || rule.target.kind === 'DROP' || rule.destination === undefined)
+      continue;
     now.set(`${rule.protocol} ${rule.destination.split('/')[0]} ${rule.dport}`, rule.target.toPort);
   }
   const out = new Map<string, StaleRedirect>();
