@@ -3,6 +3,12 @@
  * sessionAffinity ClientIP (a client keeps its endpoint until `timeoutSeconds` pass without a new
  * connection from it, or until that endpoint is gone), as upstream's `roundrobin.go`.
  *
+ * One addition: a backend the relay saw fail ({@link Balancer.markFailed}: the UDP relay, when a backend
+ * answers port-unreachable) is passed over by new picks for a short while, unless every backend is. The
+ * kernel sends at most about one ICMP error a second to a peer, so the relay cannot count on hearing of
+ * every datagram sent to a dead server; without this, every flow the round-robin gave it in between
+ * would be lost.
+ *
  * @module
  */
 import type { Endpoint, SessionAffinity } from '../../model/types.ts';
@@ -18,6 +24,8 @@ export interface Backend {
 /** Picks backends for the relays (the {@link Balancer} does). */
 export interface BackendPicker {
   pick(clientIP: string, retry: boolean): Backend | undefined;
+  /** New picks pass over this backend for `forMs` (unless every backend is passed over). */
+  markFailed?(backend: Backend, forMs: number): void;
   /** False when picks ignore the client address (no affinity): the relay then skips getpeername. */
   readonly usesClientIP?: boolean | undefined;
 }
@@ -61,6 +69,8 @@ export class Balancer implements BackendPicker {
   #index = 0;
   #affinityMs = 0;
   readonly #sticky = new Map<string, Sticky>();
+  /** Backends passed over until a time, by address. */
+  readonly #failedUntil = new Map<string, number>();
   readonly #clock: NowSource;
 
   constructor(clock: NowSource) {
@@ -103,6 +113,21 @@ export class Balancer implements BackendPicker {
     for (const [client, sticky] of this.#sticky) {
       if (!this.#addresses.has(sticky.backend.address)) this.#sticky.delete(client);
     }
+    for (const address of this.#failedUntil.keys()) {
+      if (!this.#addresses.has(address)) this.#failedUntil.delete(address);
+    }
+  }
+
+  /**
+   * Passes over a backend in new picks for a while (a client with affinity to it moves on at its next
+   * pick), unless every backend is passed over.
+   *
+   * @param backend the backend that failed
+   * @param forMs for how long
+   */
+  markFailed(backend: Backend, forMs: number): void {
+    if (!this.#addresses.has(backend.address)) return;
+    this.#failedUntil.set(backend.address, this.#clock.now() + forMs);
   }
 
   /**
@@ -119,7 +144,12 @@ export class Balancer implements BackendPicker {
     if (this.#affinityMs > 0) {
       const now = this.#clock.now();
       const sticky = this.#sticky.get(clientIP);
-      if (sticky !== undefined && !retry && now - sticky.lastUsed < this.#affinityMs) {
+      if (
+        sticky !== undefined &&
+        !retry &&
+        now - sticky.lastUsed < this.#affinityMs &&
+        !this.#passedOver(sticky.backend, now)
+      ) {
         sticky.lastUsed = now;
         return sticky.backend;
       }
@@ -135,9 +165,24 @@ export class Balancer implements BackendPicker {
   }
 
   #next(backends: readonly Backend[], n: number): Backend {
-    const backend = backends[this.#index]!;
+    let backend = backends[this.#index]!;
     this.#index = this.#index + 1 === n ? 0 : this.#index + 1;
+    if (this.#failedUntil.size === 0) return backend;
+    const now = this.#clock.now();
+    for (let tried = 1; tried < n && this.#passedOver(backend, now); tried++) {
+      backend = backends[this.#index]!;
+      this.#index = this.#index + 1 === n ? 0 : this.#index + 1;
+    }
     return backend;
+  }
+
+  /** Whether new picks pass over the backend now (forgets it once the time is over). */
+  #passedOver(backend: Backend, now: number): boolean {
+    const until = this.#failedUntil.get(backend.address);
+    if (until === undefined) return false;
+    if (now < until) return true;
+    this.#failedUntil.delete(backend.address);
+    return false;
   }
 
   /** Drops affinity entries idle for longer than the timeout (the memory of clients that went away). */

@@ -23,6 +23,34 @@ describe('Balancer', async () => {
     ]);
   });
 
+  it('passes over a backend marked failed, for a while, unless every backend is', async () => {
+    const clock = new FakeClock();
+    const lb = new Balancer(clock);
+    lb.update(three, { type: 'None' });
+    lb.markFailed(three[1]!, 2000);
+    assert.deepEqual(names(lb, 'a', 4), ['10.1.0.1:80', '10.1.0.3:80', '10.1.0.1:80', '10.1.0.3:80']);
+    lb.markFailed(three[0]!, 2000);
+    lb.markFailed(three[2]!, 2000);
+    assert.equal(names(lb, 'a', 3).filter((n) => n !== 'none').length, 3, 'all failed: picks go on');
+    await clock.advance(2000);
+    assert.deepEqual(new Set(names(lb, 'a', 3)), new Set(three.map((b) => b.address)));
+    // An update that removes a marked backend forgets the mark.
+    lb.markFailed(three[2]!, 60_000);
+    lb.update(three.slice(0, 2), { type: 'None' });
+    lb.update(three, { type: 'None' });
+    assert.ok(names(lb, 'a', 3).includes('10.1.0.3:80'));
+  });
+
+  it('moves a client with affinity off a backend marked failed', async () => {
+    const lb = new Balancer(new FakeClock());
+    lb.update(three, { type: 'ClientIP', timeoutSeconds: 60 });
+    const first = lb.pick('a', false)!;
+    lb.markFailed(first, 2000);
+    const next = lb.pick('a', false)!;
+    assert.notEqual(next.address, first.address);
+    assert.equal(lb.pick('a', false)?.address, next.address);
+  });
+
   it('has nothing to pick without endpoints', async () => {
     const lb = new Balancer(new FakeClock());
     lb.update([], { type: 'None' });

@@ -117,7 +117,13 @@ export interface UserspaceStats {
     readonly active: number;
     readonly bufferedBytes: number;
   };
-  readonly udp: { readonly flows: number; readonly flowsOpened: number; readonly flowsIdledOut: number };
+  readonly udp: {
+    readonly flows: number;
+    readonly flowsOpened: number;
+    readonly flowsIdledOut: number;
+    /** Flows moved to another backend after port-unreachable, before any reply. */
+    readonly flowsRetried: number;
+  };
 }
 
 interface OpenListener {
@@ -401,7 +407,7 @@ export class UserspaceProxier implements Proxier {
   stats(): UserspaceStats {
     const listeners: { id: string; host: string; port: number }[] = [];
     const tcp = { accepted: 0, relayed: 0, failed: 0, failedAttempts: 0, active: 0, bufferedBytes: 0 };
-    const udp = { flows: 0, flowsOpened: 0, flowsIdledOut: 0 };
+    const udp = { flows: 0, flowsOpened: 0, flowsIdledOut: 0, flowsRetried: 0 };
     const all: OpenListener[] = [...this.#retired];
     for (const runtime of this.#runtimes.values()) {
       for (const open of runtime.listeners.values()) {
@@ -421,6 +427,7 @@ export class UserspaceProxier implements Proxier {
         udp.flows += relay.flows.size;
         udp.flowsOpened += relay.counters.flowsOpened;
         udp.flowsIdledOut += relay.counters.flowsIdledOut;
+        udp.flowsRetried += relay.counters.flowsRetried;
       }
     }
     return { portals: this.#portals, relayEngine: this.#engine, listeners, tcp, udp };

@@ -3,9 +3,15 @@
  * connected socket to a backend picked by the balancer; datagrams from the client go to that backend and
  * its replies go back to the client from the listening socket, so the client sees them come from the
  * address it sent to (the VIP when listening on it; through the portal's NAT otherwise). A flow idle for
- * `idleTimeoutMs` in both directions is closed (upstream's `--udp-timeout`, 250 ms by default); an ICMP
- * error from the backend (port unreachable) closes the flow, and the client's next datagram picks another
- * backend.
+ * `idleTimeoutMs` in both directions is closed (upstream's `--udp-timeout`, 250 ms by default).
+ *
+ * A backend that answers with an ICMP error (port unreachable: its server is gone, and no endpoint update
+ * said so yet) is retried as the TCP relay retries a refused connect: while the flow has had no reply, its
+ * datagrams so far (at most `maxPending`) go again to another backend, up to {@link UDP_ATTEMPTS} backends
+ * per flow, so the client's request is answered instead of lost; and new flows pass over that backend for
+ * {@link UDP_FAILED_BACKEND_MS} (the kernel rate-limits ICMP errors, so most datagrams sent to a dead
+ * server would get none). A flow that had replies, or whose last attempt failed too, is closed, and the
+ * client's next datagram picks another backend.
  *
  * Metrics: a flow is one "connection" of the service port's {@link RelayPortMetrics}, opened with its first
  * datagram and closed (with the bytes of its datagrams) when it idles out, fails or the relay closes; a
@@ -16,7 +22,7 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { NOOP_RELAY_METRICS, type RelayPortMetrics } from '../../metrics/relay_metrics.ts';
 import type { Clock, Timer } from '../../runner/clock.ts';
-import type { BackendPicker } from './balancer.ts';
+import type { Backend, BackendPicker } from './balancer.ts';
 
 /** Options of a {@link UdpRelay}. */
 export interface UdpRelayOptions {
@@ -29,10 +35,22 @@ export interface UdpRelayOptions {
   readonly metrics?: RelayPortMetrics | undefined;
 }
 
+/** Backends a flow tries (the first and up to three others) while none has answered. */
+export const UDP_ATTEMPTS = 4;
+
+/**
+ * How long new flows pass over a backend that answered port-unreachable (see balancer.ts): about twice
+ * the kernel's ICMP rate limit per peer (1 s), so that the next flow sent to it learns again whether it is
+ * still gone.
+ */
+export const UDP_FAILED_BACKEND_MS = 2000;
+
 /** Counters of one UDP relay listener. */
 export interface UdpRelayCounters {
   flowsOpened: number;
   flowsIdledOut: number;
+  /** Flows moved to another backend after an ICMP error, before any reply. */
+  flowsRetried: number;
   /** Datagrams dropped: no backend, or too many queued while connecting. */
   dropped: number;
 }
@@ -52,6 +70,12 @@ class Flow {
   lastActive = 0;
   /** Datagrams waiting for the backend socket's connect; undefined once connected. */
   pending: Buffer[] | undefined = [];
+  /** Datagrams sent before the first reply (for a retry on another backend); undefined once answered. */
+  unanswered: Buffer[] | undefined = [];
+  /** Backends tried so far. */
+  attempts = 0;
+  /** The backend of the current attempt. */
+  target: Backend | undefined = undefined;
   closed = false;
   backend: FlowSocket | undefined = undefined;
   /** Bytes of the datagrams from the client, and of those sent back to it. */
@@ -73,7 +97,7 @@ class Flow {
  * await relay.listen('127.0.0.53', 53);
  */
 export class UdpRelay {
-  readonly counters: UdpRelayCounters = { flowsOpened: 0, flowsIdledOut: 0, dropped: 0 };
+  readonly counters: UdpRelayCounters = { flowsOpened: 0, flowsIdledOut: 0, flowsRetried: 0, dropped: 0 };
   readonly socket: ListenSocket;
   readonly picker: BackendPicker;
   readonly flows = new Map<string, Flow>();
@@ -121,24 +145,68 @@ export class UdpRelay {
 
   /** @internal opens the flow of a new client address */
   open(rinfo: RemoteInfo, key: string): Flow | undefined {
-    const retry = this.#failedClients.delete(rinfo.address);
-    const backend = this.picker.pick(rinfo.address, retry);
-    if (backend === undefined) {
+    const flow = new Flow(this, key, rinfo.address, rinfo.port);
+    if (!this.#connect(flow, this.#failedClients.delete(rinfo.address))) {
       this.metrics.dialFailure();
       return undefined;
     }
-    const flow = new Flow(this, key, rinfo.address, rinfo.port);
+    this.flows.set(key, flow);
+    this.counters.flowsOpened++;
+    this.metrics.connectionOpened();
+    this.#armSweep();
+    return flow;
+  }
+
+  /**
+   * @internal a backend answered the flow's datagrams with an ICMP error: another backend gets them
+   * while none has answered and attempts are left; else the flow closes
+   */
+  backendFailed(flow: Flow): void {
+    if (flow.target !== undefined) this.picker.markFailed?.(flow.target, UDP_FAILED_BACKEND_MS);
+    const resend = flow.unanswered;
+    if (flow.closed || resend === undefined || flow.attempts >= UDP_ATTEMPTS || this.#closed) {
+      this.closeFlow(flow, true);
+      return;
+    }
+    this.#dropBackend(flow);
+    flow.pending = [...resend];
+    flow.unanswered = [];
+    if (!this.#connect(flow, true)) {
+      this.closeFlow(flow, true);
+      return;
+    }
+    this.counters.flowsRetried++;
+  }
+
+  /** Picks a backend for the flow and connects a socket to it; false when there is none. */
+  #connect(flow: Flow, retry: boolean): boolean {
+    const backend = this.picker.pick(flow.clientAddress, retry);
+    if (backend === undefined) return false;
+    flow.attempts++;
+    flow.target = backend;
     const socket = createSocket({ type: this.#type }) as FlowSocket;
     socket[FLOW] = flow;
     socket.on('message', onBackendMessage);
     socket.on('error', onBackendError);
     flow.backend = socket;
     socket.connect(backend.port, backend.ip, onBackendConnected);
-    this.flows.set(key, flow);
-    this.counters.flowsOpened++;
-    this.metrics.connectionOpened();
-    this.#armSweep();
-    return flow;
+    return true;
+  }
+
+  /** Closes the flow's backend socket; its late events find no flow. */
+  #dropBackend(flow: Flow): void {
+    const socket = flow.backend;
+    flow.backend = undefined;
+    if (socket === undefined) return;
+    socket.removeAllListeners('message');
+    socket.on('error', () => {
+      /* a late ICMP error of a socket already given up */
+    });
+    try {
+      socket.close();
+    } catch {
+      /* already closed */
+    }
   }
 
   /** @internal */
@@ -158,11 +226,7 @@ export class UdpRelay {
     this.flows.delete(flow.key);
     this.metrics.connectionClosed(flow.bytesIn, flow.bytesOut);
     if (failed) this.#failedClients.add(flow.clientAddress);
-    try {
-      flow.backend?.close();
-    } catch {
-      /* already closed */
-    }
+    this.#dropBackend(flow);
   }
 
   /** Closes every flow idle for at least the idle timeout (called by a timer while flows exist). */
@@ -223,20 +287,28 @@ function onClientMessage(this: ListenSocket, msg: Buffer, rinfo: RemoteInfo): vo
     else relay.counters.dropped++;
     return;
   }
-  flow.backend!.send(msg);
+  sendToBackend(flow, flow.backend!, msg);
+}
+
+/** Sends a client's datagram on, keeping it for a retry until the backend first answers. */
+function sendToBackend(flow: Flow, socket: FlowSocket, msg: Buffer): void {
+  const unanswered = flow.unanswered;
+  if (unanswered !== undefined && unanswered.length < flow.relay.maxPending) unanswered.push(msg);
+  socket.send(msg);
 }
 
 function onBackendConnected(this: FlowSocket): void {
   const flow = this[FLOW];
+  if (flow.closed || flow.backend !== this) return;
   const pending = flow.pending ?? [];
   flow.pending = undefined;
-  if (flow.closed) return;
-  for (const msg of pending) this.send(msg);
+  for (const msg of pending) sendToBackend(flow, this, msg);
 }
 
 function onBackendMessage(this: FlowSocket, msg: Buffer): void {
   const flow = this[FLOW];
-  if (flow.closed) return;
+  if (flow.closed || flow.backend !== this) return;
+  flow.unanswered = undefined;
   flow.lastActive = flow.relay.now();
   flow.bytesOut += msg.length;
   flow.relay.socket.send(msg, flow.clientPort, flow.clientAddress);
@@ -244,5 +316,6 @@ function onBackendMessage(this: FlowSocket, msg: Buffer): void {
 
 function onBackendError(this: FlowSocket): void {
   const flow = this[FLOW];
-  flow.relay.closeFlow(flow, true);
+  if (flow.backend !== this) return;
+  flow.relay.backendFailed(flow);
 }

@@ -5,7 +5,7 @@ import { after, describe, it } from 'node:test';
 import { FakeClock } from '../../runner/clock.ts';
 import { type Backend, Balancer } from './balancer.ts';
 import { loopbackBackend } from './testing/loopback.ts';
-import { UdpRelay } from './udp_relay.ts';
+import { UDP_ATTEMPTS, UdpRelay } from './udp_relay.ts';
 
 const sockets: Socket[] = [];
 after(() => {
@@ -26,6 +26,16 @@ async function udpBackend(name: string): Promise<Backend> {
   socket.bind(0, '127.0.0.1');
   await once(socket, 'listening');
   return loopbackBackend(socket.address().port);
+}
+
+/** A UDP port on 127.0.0.1 that nothing listens on (the kernel answers port-unreachable). */
+async function closedPort(): Promise<number> {
+  const gone = createSocket('udp4');
+  gone.bind(0, '127.0.0.1');
+  await once(gone, 'listening');
+  const port = gone.address().port;
+  gone.close();
+  return port;
 }
 
 async function client(): Promise<Socket> {
@@ -100,20 +110,28 @@ describe('UdpRelay', () => {
     assert.notEqual(next.text.split(' ')[0], first.text.split(' ')[0]);
   });
 
-  it('drops the flow of a backend that answers with port-unreachable; the client moves on', async () => {
+  it('sends a request a backend answers with port-unreachable to another backend: the client gets its reply', async () => {
     const clock = new FakeClock();
-    const gone = createSocket('udp4');
-    gone.bind(0, '127.0.0.1');
-    await once(gone, 'listening');
-    const deadPort = gone.address().port;
-    gone.close();
+    const deadPort = await closedPort();
     const { relay, port } = await startRelay([loopbackBackend(deadPort), await udpBackend('alive')], clock);
     const c = await client();
-    c.send('lost', port, '127.0.0.1');
-    // The ICMP error closes the flow: wait for that to happen on the real sockets.
-    await until(() => relay.counters.flowsOpened === 1 && relay.flows.size === 0);
+    // The first pick is the dead backend: its ICMP error moves the flow, with the request, to the live one.
     const reply = await ask(c, port);
     assert.match(reply.text, /^alive /);
+    assert.equal(relay.counters.flowsOpened, 1);
+    assert.equal(relay.counters.flowsRetried, 1);
+    // The same flow goes on with the live backend.
+    assert.match((await ask(c, port)).text, /^alive /);
+    assert.equal(relay.counters.flowsOpened, 1);
+  });
+
+  it(`gives up a flow after ${UDP_ATTEMPTS} backends that all answer with port-unreachable`, async () => {
+    const clock = new FakeClock();
+    const { relay, port } = await startRelay([loopbackBackend(await closedPort())], clock);
+    const c = await client();
+    c.send('lost', port, '127.0.0.1');
+    await until(() => relay.counters.flowsOpened === 1 && relay.flows.size === 0);
+    assert.equal(relay.counters.flowsRetried, UDP_ATTEMPTS - 1);
   });
 
   it('drops datagrams when there is no backend, and stops on close', async () => {
