@@ -14,6 +14,7 @@ import { eventually } from '../lab/eventually.ts';
 import { IPTABLES_TOOLS, kernelTestSkip, LAB_TOOLS } from '../lab/kernel_tools.ts';
 import { KPROXY_ARGV, type KproxyProcess, spawnKproxy } from '../lab/kproxy_daemon.ts';
 import { createLab, LAB_VIP_PREFIX, type Lab } from '../lab/lab.ts';
+import { labRunArgs } from './testing/run_args.ts';
 import { serviceYaml } from './testing/service_yaml.ts';
 
 const skip = kernelTestSkip(import.meta.url, { tools: [...LAB_TOOLS, ...IPTABLES_TOOLS, 'curl'] });
@@ -51,21 +52,11 @@ describe('kproxy run: hot reload and bad manifests during the run (real daemon, 
     lab = await createLab({ tag: 'hr', clients: 1, pods: 2 });
     dir = await mkdtemp(join(tmpdir(), 'kproxy-hr-'));
     await writeFile(join(dir, 'a.yaml'), service('a', VIP_A, 80, [lab.pods[0]!.ip, lab.pods[1]!.ip]));
-    daemon = spawnKproxy(lab, lab.node.ns, [
-      'run',
-      '--proxy-mode',
-      'userspace',
-      '--manifests',
-      dir,
-      '--hostname-override',
-      'node-a',
-      '--healthz-bind-address',
-      '',
-      '--metrics-bind-address',
-      '',
-      '--log-format',
-      'text',
-    ]);
+    daemon = spawnKproxy(
+      lab,
+      lab.node.ns,
+      labRunArgs({ mode: 'userspace', manifests: dir, extra: ['--log-format', 'text'] }),
+    );
   });
 
   after(async () => {

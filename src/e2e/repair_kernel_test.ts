@@ -18,6 +18,7 @@ import { eventually } from '../lab/eventually.ts';
 import { IPTABLES_TOOLS, kernelTestSkip, LAB_TOOLS } from '../lab/kernel_tools.ts';
 import { type KproxyProcess, spawnKproxy } from '../lab/kproxy_daemon.ts';
 import { createLab, LAB_VIP_PREFIX, type Lab } from '../lab/lab.ts';
+import { labRunArgs } from './testing/run_args.ts';
 
 const skip = kernelTestSkip(import.meta.url, {
   tools: [...LAB_TOOLS, ...IPTABLES_TOOLS, 'nft', 'conntrack', 'curl'],
@@ -87,25 +88,16 @@ for (const mode of ['userspace', 'iptables', 'nftables'] as const) {
           'table inet kpt-node-firewall {\n  chain forward {\n    type filter hook forward priority 10 ; policy accept ;\n    ct state established,related accept\n  }\n}\n',
       });
       assert.equal(firewall.code, 0, firewall.stderr);
-      daemon = spawnKproxy(lab, lab.node.ns, [
-        'run',
-        '--proxy-mode',
-        mode,
-        '--iptables-backend',
-        'legacy',
-        '--manifests',
-        dir,
-        '--hostname-override',
-        'node-a',
-        '--healthz-bind-address',
-        '',
-        '--metrics-bind-address',
-        '',
-        '--iptables-sync-period',
-        '60s',
-        '--log-format',
-        'json',
-      ]);
+      daemon = spawnKproxy(
+        lab,
+        lab.node.ns,
+        labRunArgs({
+          mode,
+          manifests: dir,
+          iptablesBackend: 'legacy',
+          extra: ['--iptables-sync-period', '60s', '--log-format', 'json'],
+        }),
+      );
       await eventually('an answer through the VIP', async () =>
         (await get()) === 'pod0' ? true : undefined,
       );

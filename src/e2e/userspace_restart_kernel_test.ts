@@ -19,6 +19,7 @@ import { eventually } from '../lab/eventually.ts';
 import { IPTABLES_TOOLS, kernelTestSkip, LAB_TOOLS } from '../lab/kernel_tools.ts';
 import { type KproxyProcess, spawnKproxy } from '../lab/kproxy_daemon.ts';
 import { createLab, LAB_VIP_PREFIX, type Lab } from '../lab/lab.ts';
+import { labRunArgs } from './testing/run_args.ts';
 import { serviceYaml } from './testing/service_yaml.ts';
 
 const skip = kernelTestSkip(import.meta.url, { tools: [...LAB_TOOLS, ...IPTABLES_TOOLS, 'curl'] });
@@ -32,24 +33,12 @@ describe('userspace mode: a client connecting while kproxy restarts is held, not
   let dir = '';
   let daemon: KproxyProcess | undefined;
 
-  const start = (mode = 'userspace'): KproxyProcess =>
-    spawnKproxy(lab, lab.node.ns, [
-      'run',
-      '--proxy-mode',
-      mode,
-      '--iptables-backend',
-      'legacy',
-      '--manifests',
-      dir,
-      '--hostname-override',
-      'node-a',
-      '--healthz-bind-address',
-      '',
-      '--metrics-bind-address',
-      '',
-      '--log-format',
-      'json',
-    ]);
+  const start = (mode: 'userspace' | 'iptables' = 'userspace'): KproxyProcess =>
+    spawnKproxy(
+      lab,
+      lab.node.ns,
+      labRunArgs({ mode, manifests: dir, iptablesBackend: 'legacy', extra: ['--log-format', 'json'] }),
+    );
 
   /** One request to the VIP, waiting up to `seconds`; the pod's name, or curl's error. */
   async function get(seconds = 1): Promise<string> {
