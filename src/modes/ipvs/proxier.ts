@@ -18,8 +18,9 @@
  * rule holds for IPVS, which NATs without netfilter: with net.ipv4.vs.conntrack=1 (set here) IPVS
  * rewrites a new connection's conntrack reply tuple to its real server, so an entry whose reply still
  * comes from the VIP itself is one that IPVS never handled (checked in the test guest:
- * ipvs_repair_guest_test.ts). Once confirmed, an entry is never rewritten again by IPVS, so a later
- * connection from the same client port that matched it would bypass conntrack's view of the NAT.
+ * ipvs_repair_guest_test.ts). IPVS rewrites only unconfirmed entries: a later connection from the same
+ * client port that matches an outage's entry is still translated by IPVS (in the guest it worked), but
+ * without the nat table's masquerade decision, which is made for new entries only.
  *
  * @module
  */
