@@ -31,6 +31,14 @@ export interface ListedIpset {
   readonly entries: readonly string[];
 }
 
+/** A set's header as `ipset list -t` prints it. */
+export interface IpsetHeader {
+  readonly name: string;
+  readonly type: string;
+  /** `Number of entries` (the kernel's count: listing it does not read the entries). */
+  readonly entries: number;
+}
+
 /** The ipset seam. */
 export interface Ipset {
   /**
@@ -38,6 +46,11 @@ export interface Ipset {
    * -n`, then one listing per set: cheaper when the other sets hold many more entries).
    */
   list(names?: readonly string[]): Promise<ListedIpset[]>;
+  /**
+   * Every set's header without its entries (`ipset list -t`): names, types and entry counts, the same
+   * few lines per set whatever the sets hold (for integrity checks between syncs).
+   */
+  listHeaders(): Promise<IpsetHeader[]>;
   /** Runs an `ipset restore` script (stops at the first failing line, as ipset does). */
   restore(script: string): Promise<void>;
   /** `X.Y` of the ipset tool (`ipset --version`): whether ipset runs here at all. */
@@ -132,6 +145,29 @@ export function parseIpsetSave(text: string): ListedIpset[] {
   return sets;
 }
 
+/**
+ * Parses `ipset list -t` output (`Name:`, `Type:`, ... `Number of entries:` per set); a set without an
+ * entry count (an ipset older than 6.30) counts as 0 entries.
+ *
+ * @param text the listing
+ * @returns the headers, in listing order
+ * @example parseIpsetHeaders('Name: KUBE-CLUSTER-IP\nType: hash:ip,port\nNumber of entries: 2\n') // [{ name: 'KUBE-CLUSTER-IP', type: 'hash:ip,port', entries: 2 }]
+ */
+export function parseIpsetHeaders(text: string): IpsetHeader[] {
+  const headers: { name: string; type: string; entries: number }[] = [];
+  for (const line of text.split('\n')) {
+    const at = line.indexOf(': ');
+    if (at < 0) continue;
+    const key = line.slice(0, at);
+    const value = line.slice(at + 2).trim();
+    const current = headers.at(-1);
+    if (key === 'Name') headers.push({ name: value, type: '', entries: 0 });
+    else if (key === 'Type' && current !== undefined) current.type = value;
+    else if (key === 'Number of entries' && current !== undefined) current.entries = Number(value);
+  }
+  return headers;
+}
+
 const PROTOCOL_NUMBERS: Readonly<Record<string, string>> = { tcp: '6', udp: '17', sctp: '132' };
 
 /**
@@ -173,6 +209,10 @@ export function createIpset(exec: Exec): Ipset {
         sets.push(...parseIpsetSave(listed.stdout));
       }
       return sets;
+    },
+    async listHeaders() {
+      const { stdout } = await mustExec(exec, 'ipset', ['list', '-t']);
+      return parseIpsetHeaders(stdout);
     },
     async restore(script) {
       if (script === '') return;

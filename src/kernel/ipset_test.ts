@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { KernelError } from './exec.ts';
-import { createIpset, numericProtocols } from './ipset.ts';
+import { createIpset, numericProtocols, parseIpsetHeaders } from './ipset.ts';
 import { FakeIpset } from './testing/ipset_fake.ts';
 
 describe('ipset seam', () => {
@@ -79,5 +79,45 @@ describe('ipset seam', () => {
       (await ipset.list()).map((s) => s.name),
       ['KUBE-6-CLUSTER-IP', 'KUBE-CLUSTER-IP'],
     );
+  });
+
+  it('lists every set header and its entry count in one run, never the entries (ipset 7 output)', async () => {
+    // As ipset v7.17 prints `ipset list -t` (read in the test guest).
+    const real = [
+      'Name: KUBE-CLUSTER-IP',
+      'Type: hash:ip,port',
+      'Revision: 6',
+      'Header: family inet hashsize 1024 maxelem 65536 bucketsize 12 initval 0xaca3d343',
+      'Size in memory: 248',
+      'References: 0',
+      'Number of entries: 1',
+      '',
+      'Name: KUBE-6-X',
+      'Type: hash:ip',
+      'Revision: 5',
+      'Header: family inet6 hashsize 1024 maxelem 65536 bucketsize 12 initval 0xade786c3',
+      'Size in memory: 208',
+      'References: 0',
+      'Number of entries: 0',
+      '',
+    ].join('\n');
+    assert.deepEqual(parseIpsetHeaders(real), [
+      { name: 'KUBE-CLUSTER-IP', type: 'hash:ip,port', entries: 1 },
+      { name: 'KUBE-6-X', type: 'hash:ip', entries: 0 },
+    ]);
+    const fake = new FakeIpset();
+    const ran: string[] = [];
+    const ipset = createIpset(async (command, args, options) => {
+      ran.push([command, ...args].join(' '));
+      return fake.ipset(args, options?.input);
+    });
+    await ipset.restore(
+      'create KUBE-CLUSTER-IP hash:ip,port family inet hashsize 1024 maxelem 65536\nadd KUBE-CLUSTER-IP 198.18.0.1,tcp:80\nadd KUBE-CLUSTER-IP 198.18.0.2,tcp:80\n',
+    );
+    ran.length = 0;
+    assert.deepEqual(await ipset.listHeaders(), [
+      { name: 'KUBE-CLUSTER-IP', type: 'hash:ip,port', entries: 2 },
+    ]);
+    assert.deepEqual(ran, ['ipset list -t']);
   });
 });

@@ -26,6 +26,12 @@ export interface IpvsNetlink {
   boundAddresses(family?: IPFamily): Promise<string[]>;
   /** Every local address on another interface than the dummy device (node addresses). */
   otherLocalAddresses(): Promise<string[]>;
+  /**
+   * Whether the node delivers packets to `address` locally (`ip -j route get ADDRESS` answers a route of
+   * type local): one FIB lookup, whatever the number of addresses bound (for integrity checks between
+   * syncs: an address unbound from kube-ipvs0 loses its local route).
+   */
+  isLocal(address: string): Promise<boolean>;
   /** Binds (`add`) and unbinds (`del`) addresses on the dummy device, in one batch. */
   changeAddresses(add: readonly string[], del: readonly string[]): Promise<void>;
   /** `sysctl -w NAME=VALUE` (per network namespace for net.*). */
@@ -89,6 +95,14 @@ export function createIpvsNetlink(exec: Exec): IpvsNetlink {
       return links
         .filter((l) => l.ifname !== IPVS_DUMMY_DEVICE)
         .flatMap((l) => (l.addr_info ?? []).flatMap((a) => (a.local === undefined ? [] : [a.local])));
+    },
+    async isLocal(address) {
+      const r = await exec('ip', ['-j', 'route', 'get', address]);
+      // No route at all ("Network is unreachable"): certainly not local.
+      if (r.code !== 0 && /RTNETLINK answers/.test(r.stderr)) return false;
+      if (r.code !== 0) throw new KernelError(`ip -j route get ${address}`, r.code, r.stderr);
+      const routes = JSON.parse(r.stdout) as { readonly type?: string }[];
+      return routes[0]?.type === 'local';
     },
     async changeAddresses(add, del) {
       if (add.length === 0 && del.length === 0) return;

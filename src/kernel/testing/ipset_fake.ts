@@ -66,6 +66,9 @@ export class FakeIpset {
           throw new IpsetFailure('The set with the given name does not exist');
         return { code: 0, stdout: this.#save(only), stderr: '' };
       }
+      if (args[0] === 'list' && args[1] === '-t' && args.length === 2) {
+        return { code: 0, stdout: this.#headers(), stderr: '' };
+      }
       if (args[0] === 'list' && args[1] === '-n' && args.length === 2) {
         return {
           code: 0,
@@ -100,6 +103,27 @@ export class FakeIpset {
       for (const entry of set.entries) lines.push(`add ${name} ${entry}`);
     }
     return lines.map((l) => `${l}\n`).join('');
+  }
+
+  /** `ipset list -t`: each set's header as ipset 7 prints it, a blank line between sets. */
+  #headers(): string {
+    return this.names()
+      .map((name) => {
+        const set = this.#sets.get(name)!;
+        const header =
+          set.type === 'bitmap:port' ? 'range 0-65535' : `family ${set.family} hashsize 1024 maxelem 65536`;
+        return [
+          `Name: ${name}`,
+          `Type: ${set.type}`,
+          'Revision: 1',
+          `Header: ${header}`,
+          'Size in memory: 200',
+          `References: ${this.isReferenced(name) ? 1 : 0}`,
+          `Number of entries: ${set.entries.size}`,
+        ].join('\n');
+      })
+      .map((block) => `${block}\n`)
+      .join('\n');
   }
 
   #run(words: readonly string[]): void {

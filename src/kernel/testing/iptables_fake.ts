@@ -150,7 +150,7 @@ export class FakeIptables implements Iptables {
   /**
    * Answers one command line as the real tool would: `iptables-restore [-w N] [--noflush]` (input on
    * stdin, exit 1 with `line N failed` on a refusal), `iptables-save [-t TABLE]`, `iptables -w N -t
-   * TABLE -S CHAIN`, the rule commands `-C`, `-I CHAIN 1`, `-A`, `-D`, `-F`, `-X` (exit 1 with the tool's
+   * TABLE -S CHAIN [N]`, the rule commands `-C`, `-I CHAIN 1`, `-A`, `-D`, `-F`, `-X` (exit 1 with the tool's
    * "Bad rule" or "No chain" for what is not there), `iptables --version` and `iptables-restore --version`.
    *
    * @param tool which program (the fake host maps `ip6tables-nft-save` and the like to it)
@@ -187,10 +187,17 @@ export class FakeIptables implements Iptables {
       }
       case 'iptables':
         if (rest.length === 1 && rest[0] === '--version') return ok(`iptables v1.8.9 (${this.backend})\n`);
-        if (rest.length === 4 && rest[0] === '-t' && rest[2] === '-S') {
+        if ((rest.length === 4 || rest.length === 5) && rest[0] === '-t' && rest[2] === '-S') {
           const rules = this.chain(rest[1] as IptablesTable, rest[3]!);
           if (rules === undefined)
             return { code: 1, stdout: '', stderr: 'iptables: No chain/target/match by that name.\n' };
+          if (rest.length === 5) {
+            // `-S CHAIN N`: rule N alone; past the last rule nothing at all, and still exit 0.
+            const n = Number(rest[4]);
+            if (!Number.isInteger(n) || n < 1) break;
+            const rule = rules[n - 1];
+            return ok(rule === undefined ? '' : `-A ${rest[3]} ${rule}\n`);
+          }
           return ok([`-N ${rest[3]}`, ...rules.map((r) => `-A ${rest[3]} ${r}`)].join('\n') + '\n');
         }
         if (rest.length >= 4 && rest[0] === '-t' && RULE_COMMANDS.has(rest[2]!)) {

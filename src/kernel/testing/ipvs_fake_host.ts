@@ -1,6 +1,6 @@
 /**
  * One fake host for the ipvs mode: an {@link Exec} that routes `ipvsadm`, `ipset`, `ip`, `sysctl`,
- * `conntrack -D` (recorded, with conntrack's family checks; it holds no entries) and the
+ * `conntrack -L` and `-D` (deletions recorded, with conntrack's family checks; it holds no entries) and the
  * iptables-nft tools (`iptables-nft[-save|-restore]`, `ip6tables-nft[-save|-restore]`) to strict
  * in-memory models, so that the ipvs Proxier runs unchanged (real wrappers, real command lines) without a
  * kernel. The host has only the nft backend installed: the legacy tools fail to start, as on such a host.
@@ -100,6 +100,17 @@ export function createFakeIpvsHost(): FakeIpvsHost {
    * refused. The deletions are recorded with the family they act on, so a test sees which table is read.
    */
   function conntrack(args: readonly string[]): ExecResult {
+    if (
+      args[0] === '-L' &&
+      args[1] === '-f' &&
+      (args[2] === 'ipv4' || args[2] === 'ipv6') &&
+      args.length === 3
+    )
+      return {
+        code: 0,
+        stdout: '',
+        stderr: 'conntrack v1.4.7 (conntrack-tools): 0 flow entries have been shown.\n',
+      };
     if (args[0] !== '-D') throw new Error(`kproxy fake host: unexpected conntrack ${args.join(' ')}`);
     const at = args.indexOf('-f');
     const addresses = ['--orig-dst', '--dst-nat'].flatMap((option) => {

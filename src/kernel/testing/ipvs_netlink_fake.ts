@@ -98,6 +98,16 @@ export class FakeNetlink {
       this.links.delete(name);
       return '';
     }
+    if (object === 'route' && verb === 'get' && json && rest.length === 1) {
+      // Only local routes: an address bound to a link (up or down, as the kernel's local table) is local;
+      // any other has no route here.
+      const address = rest[0]!;
+      if (isIP(address) === 0)
+        throw new IpFailure(`Error: any valid prefix is expected rather than "${address}".`);
+      const local = [...this.links.values()].some((link) => link.addresses.has(address));
+      if (!local) throw new IpFailure('RTNETLINK answers: Network is unreachable');
+      return JSON.stringify([{ type: 'local', dst: address, dev: 'lo', prefsrc: address, flags: [] }]);
+    }
     if ((object === 'addr' || object === 'address') && verb === 'show' && json) {
       const only = rest[0] === 'dev' ? rest[1] : undefined;
       if (only !== undefined && !this.links.has(only))

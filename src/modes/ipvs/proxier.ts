@@ -9,6 +9,19 @@
  * UDP conntrack entries the change left stale are deleted (a pure function of the two plans:
  * udp_conntrack.ts over modes/common/udp_conntrack.ts).
  *
+ * Integrity and healing: between syncs the daemon asks {@link IpvsProxier.checkIntact} (integrity.ts: the
+ * first and last virtual servers and VIPs, the ipsets' entry counts, the nat jumps into KUBE-SERVICES and
+ * its rule count; a few commands whatever the number of services) and repairs at once with a full sync
+ * (`SyncOptions.repair`). After a sync that repaired damage (a repair, a periodic full sync that found
+ * damage first, a kube-ipvs0 recreated) and after the first sync of the process, the connection-tracking
+ * entries to a service that the outage left un-NATed are deleted (modes/common/heal_conntrack.ts). The
+ * rule holds for IPVS, which NATs without netfilter: with net.ipv4.vs.conntrack=1 (set here) IPVS
+ * rewrites a new connection's conntrack reply tuple to its real server, so an entry whose reply still
+ * comes from the VIP itself is one that IPVS never handled (checked in the test guest:
+ * ipvs_repair_guest_test.ts). IPVS rewrites only unconfirmed entries: a later connection from the same
+ * client port that matches an outage's entry is still translated by IPVS (in the guest it worked), but
+ * without the nat table's masquerade decision, which is made for new entries only.
+ *
  * @module
  */
 
@@ -19,6 +32,7 @@ import { parseIptablesSave } from '../../kernel/iptables_state.ts';
 import { type ListedVirtualServer, virtualServerKey } from '../../kernel/ipvs.ts';
 import type { IPFamily, ProxyState, ServicePortKey, StateChange } from '../../model/types.ts';
 import { type Clock, systemClock, type Timer } from '../../runner/clock.ts';
+import { healAndLog } from '../common/heal_conntrack.ts';
 import { rewriteChainsInput } from '../common/iptables_restore_input.ts';
 import {
   deleteUdpConntrack,
@@ -30,6 +44,7 @@ import {
 import type { Proxier, ProxierDeps } from '../mode.ts';
 import { changedServicePorts, changedVirtualServers, diffIpvs, type IpvsDiff } from './diff.ts';
 import { GracefulTermination } from './graceful_termination.ts';
+import { checkIpvsIntact, integrityProbes } from './integrity.ts';
 import { IPVS_SETS, ipsetName } from './ipsets.ts';
 import { IPVS_JUMPS } from './iptables_rules.ts';
 import { familyOf, type IpvsPlan, type PlannedVirtualServer, planIpvs } from './plan.ts';
@@ -105,6 +120,8 @@ export class IpvsProxier implements Proxier {
   readonly #interval: number;
   readonly #graceful = new GracefulTermination();
   readonly #tuning: IpvsTuning;
+  /** The next successful sync repairs an outage (or is the process's first): heal conntrack after it. */
+  #healNext = true;
   /** Whether strict ARP and the timeouts were applied (once, at the first full sync, as upstream at start). */
   #tuned = false;
   /** Whether what kproxy last applied (sets, addresses, plan) is what the kernel has (see {@link #ipvsScope}). */
@@ -142,7 +159,17 @@ export class IpvsProxier implements Proxier {
   }
 
   sync(state: ProxyState, change: StateChange, options?: SyncOptions): Promise<SyncReport> {
-    return this.#serialized(() => this.#sync(state, change, options?.full ?? false));
+    return this.#serialized(() => this.#sync(state, change, options?.full ?? false, options?.repair));
+  }
+
+  /**
+   * Whether the kernel still holds the last sync's plan, cheaply (integrity.ts): the reason it does not,
+   * or undefined (also before the first successful sync and after a failed one, which the daemon retries).
+   */
+  async checkIntact(): Promise<string | undefined> {
+    const plan = this.#lastPlan;
+    if (plan === undefined || !this.#trusted) return undefined;
+    return checkIpvsIntact(this.#seams, integrityProbes(plan));
   }
 
   /**
@@ -167,9 +194,37 @@ export class IpvsProxier implements Proxier {
     return run;
   }
 
-  async #sync(state: ProxyState, change: StateChange, requestedFull: boolean): Promise<SyncReport> {
+  async #sync(
+    state: ProxyState,
+    change: StateChange,
+    requestedFull: boolean,
+    repair: string | undefined,
+  ): Promise<SyncReport> {
     try {
-      return await this.#syncOnce(state, change, requestedFull);
+      if (repair !== undefined) {
+        this.#deps.logger.warn({ reason: repair }, 'Repairing the ipvs mode kernel state');
+        this.#healNext = true;
+        this.#trusted = false;
+      } else if (requestedFull && this.#lastPlan !== undefined && !this.#healNext) {
+        // A periodic resync may be the one that repairs damage before the integrity check saw it: the
+        // outage's conntrack entries need healing all the same.
+        const damage = await this.checkIntact().catch(() => undefined);
+        if (damage !== undefined) {
+          this.#deps.logger.warn(
+            { reason: damage },
+            'The ipvs mode kernel state was damaged: this full sync repairs it',
+          );
+          this.#healNext = true;
+        }
+      }
+      const report = await this.#syncOnce(state, change, requestedFull);
+      if (this.#healNext) {
+        this.#healNext = false;
+        // Nothing to heal for a family without a virtual server (the IPv6 Proxier of an IPv4-only node).
+        if (this.#lastPlan !== undefined && this.#lastPlan.virtualServers.length > 0)
+          await healAndLog(this.#seams.conntrackTable, state, this.#family, this.#deps.logger);
+      }
+      return report;
     } catch (error) {
       // What kproxy last applied may now differ from the kernel: the next sync lists everything again.
       this.#trusted = false;
@@ -181,6 +236,8 @@ export class IpvsProxier implements Proxier {
     // A dummy device that had to be (re)created (by this Proxier or the other family's) lost its
     // addresses: nothing kproxy applied can be trusted.
     const dummyIndex = await this.#seams.netlink.ensureDummy();
+    // A kube-ipvs0 deleted behind kproxy's back took every VIP with it: an outage to heal after.
+    if (this.#dummyIndex !== undefined && dummyIndex !== this.#dummyIndex) this.#healNext = true;
     const full = requestedFull || !this.#trusted || dummyIndex !== this.#dummyIndex;
     this.#dummyIndex = dummyIndex;
     // Partial syncs diff the sets against what kproxy last restored (upstream keeps them in memory too).

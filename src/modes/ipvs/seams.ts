@@ -1,13 +1,13 @@
 /**
  * The kernel seams of the ipvs mode (IPVS, ipset, the dummy interface and sysctls, iptables per family,
- * conntrack),
- * built over the daemon's exec, for the Proxier, the host check and the cleanup alike.
+ * conntrack deletions and the conntrack table), built over the daemon's exec, for the Proxier, the host check and the cleanup alike.
  *
  * @module
  */
 import type { PlanOptions } from '../../contracts/plan_options.ts';
 import type { IptablesBackend } from '../../contracts/proxy_mode.ts';
 import { type Conntrack, createConntrack } from '../../kernel/conntrack.ts';
+import { type ConntrackTable, createConntrackTable } from '../../kernel/conntrack_table.ts';
 import type { Exec } from '../../kernel/exec.ts';
 import { createIpset, type Ipset } from '../../kernel/ipset.ts';
 import {
@@ -30,6 +30,8 @@ export interface IpvsSeams {
   readonly iptables: (family: IPFamily) => Promise<Iptables>;
   /** Deletes the UDP conntrack entries a sync leaves stale (of the family of `deps.options.ipFamily`). */
   readonly conntrack: Conntrack;
+  /** The conntrack table of every family, for healing after an outage (modes/common/heal_conntrack.ts). */
+  readonly conntrackTable: ConntrackTable;
 }
 
 /**
@@ -49,6 +51,7 @@ export function realIpvsSeams(
     netlink: createIpvsNetlink(deps.exec),
     iptables: iptablesByFamily(deps.exec, deps.iptablesBackend),
     conntrack: createConntrack(deps.exec, { family }),
+    conntrackTable: createConntrackTable(deps.exec),
   };
 }
 
