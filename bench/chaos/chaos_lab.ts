@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { createExec, mustExec } from '../../src/kernel/exec.ts';
 import { type ResolvedIptablesBackend, resolveIptablesBackend } from '../../src/kernel/iptables.ts';
 import { KPROXY_ARGV, type KproxyProcess, spawnKproxy } from '../../src/lab/kproxy_daemon.ts';
-import { createLab, type Lab } from '../../src/lab/lab.ts';
+import { createLab, DEFAULT_LAB_START_TIMEOUT_MS, type Lab } from '../../src/lab/lab.ts';
 import { runProbe } from '../../src/lab/run_probe.ts';
 import { BenchError } from '../tools/bench_error.ts';
 import { type ApiServerChild, startApiServerChild } from './apiserver_client.ts';
@@ -46,7 +46,10 @@ export interface ChaosRunSettings {
   readonly syncPeriodMs: number;
   /** Progress lines. */
   readonly log: (line: string) => void;
-  /** How much longer every start-up wait may take (the emulated guest is several times slower). */
+  /**
+   * How much longer every start-up wait may take (the emulated guest is several times slower): the lab's
+   * identity servers, the API server child, kproxy's first sync, the first probe, the traffic child.
+   */
   readonly slowdown?: number | undefined;
 }
 
@@ -88,15 +91,15 @@ export async function runChaos(settings: ChaosRunSettings): Promise<ChaosRunResu
   const daemons: KproxyProcess[] = [];
   const marks: Record<string, number> = {};
   try {
-    try {
-      lab = await createLab({ tag: 'chaos', clients: 1, pods: 3 });
-    } catch (error) {
-      // In the emulated guest the first identity servers can miss the lab's fixed start-up timeout (cold
-      // caches): one more try there.
-      if (slow === 1) throw error;
-      log(`  ${mode} ${fault}: the lab did not start (${String(error)}), once more`);
-      lab = await createLab({ tag: 'chaos', clients: 1, pods: 3 });
-    }
+    // Each identity server is Node with the tsx loader: about 3.5 s of CPU in the emulated guest (0.4 s
+    // without tsx), and the lab starts the three at once, so on a busy host they miss the lab's default
+    // wait (15 s). The other start-up waits below scale the same way.
+    lab = await createLab({
+      tag: 'chaos',
+      clients: 1,
+      pods: 3,
+      startTimeoutMs: DEFAULT_LAB_START_TIMEOUT_MS * slow,
+    });
     const theLab = lab;
     // The client opens hundreds of connections a second for minutes, and each one it closes keeps its port
     // in TIME_WAIT for 60 s: with Linux's default 28k ephemeral ports the client itself runs out
@@ -114,7 +117,7 @@ export async function runChaos(settings: ChaosRunSettings): Promise<ChaosRunResu
     let endpoints: ChaosEndpoint[] = lab.pods.map((p) => ({ ip: p.ip, phase: 'ready' }));
     const useApi = fault === 'api-outage';
     if (useApi) {
-      api = await startApiServerChild(lab, lab.node.ns);
+      api = await startApiServerChild(lab, lab.node.ns, { timeoutMs: 20_000 * slow });
       await api.setService(endpoints);
     } else {
       await writeFile(join(dir, 'web.yaml'), serviceManifest(endpoints));
