@@ -210,6 +210,22 @@ export function mergeRuns(
 }
 
 /**
+ * The report's "Generated ..." sentence: the one command when there is one; for a report merged from
+ * several runs (`--merge`), how many and the latest, since every command line is in the JSON.
+ *
+ * @param report the report
+ * @returns one sentence
+ * @example provenance({ ...report, commands: ['npm run chaos'] }) // 'Generated … by `npm run chaos` in 60 s on …'
+ */
+export function provenance(report: ChaosReport): string {
+  const seconds = `${number(Math.round(report.durationMs / 1000))} s`;
+  const last = report.commands.at(-1) ?? 'npm run chaos';
+  if (report.commands.length <= 1)
+    return `Generated ${report.generatedAt} by \`${last}\` in ${seconds} on ${report.machine}.`;
+  return `Generated ${report.generatedAt} on ${report.machine}, merged from ${report.commands.length} runs of \`npm run chaos\` (\`--merge\`; ${seconds} in all), the latest \`${last}\`; every command line is in [reliability.json](reliability.json) (\`commands\`).`;
+}
+
+/**
  * docs/reliability.md.
  *
  * @param report the report
@@ -226,7 +242,7 @@ export function renderMarkdown(report: ChaosReport): string {
     );
   }
   out.push(
-    `Generated ${report.generatedAt} by ${report.commands.map((c) => `\`${c}\``).join(', ')} in ${number(Math.round(report.durationMs / 1000))} s on ${report.machine}.${report.runs.some((r) => r.quick) ? ' Runs marked * used `--quick` (short phases: 1 s warm-up, faults of at most 8 s, 3-6 s settling).' : ''}`,
+    `${provenance(report)}${report.runs.some((r) => r.quick) ? ' Runs marked * used `--quick` (short phases: 1 s warm-up, faults of at most 8 s, 3-6 s settling).' : ''}`,
     '',
     "Method: a lab of network namespaces (src/lab: a node, a client, three pods with identity servers; every name `kpt-`, addresses in 198.18.0.0/15), kproxy in the node namespace on one service (TCP 80 and UDP 53 to the pods' port 9000, VIP 198.19.0.10), and steady traffic from the client: sequential new TCP connections (each reads the backend's banner line) and, beside them, sequential UDP request/replies from fresh sockets; every attempt gives up after 1 s. " +
       `kproxy runs with \`--iptables-sync-period ${syncPeriods(report)}\` and the default min sync period (1 s), in a private mount namespace with its own /run (its own xtables lock). ` +
