@@ -101,6 +101,8 @@ export async function runChaos(settings: ChaosRunSettings): Promise<ChaosRunResu
       startTimeoutMs: DEFAULT_LAB_START_TIMEOUT_MS * slow,
     });
     const theLab = lab;
+    // Where the set-up time goes (in the emulated guest it is most of a run): one figure per step.
+    const steps: string[] = [`lab ${Date.now() - started} ms`];
     // The client opens hundreds of connections a second for minutes, and each one it closes keeps its port
     // in TIME_WAIT for 60 s: with Linux's default 28k ephemeral ports the client itself runs out
     // (EADDRNOTAVAIL) in the long faults. Its namespace gets every port above 1023 instead.
@@ -152,6 +154,7 @@ export async function runChaos(settings: ChaosRunSettings): Promise<ChaosRunResu
       await k.waitForSync((s) => s.servicePorts >= 2, { timeoutMs: 60_000 * slow, from: 0 });
     };
     await startKproxy();
+    steps.push(`kproxy synced +${Date.now() - started} ms`);
     // The service must answer before anything is measured.
     const probe = await runProbe(
       lab,
@@ -161,6 +164,7 @@ export async function runChaos(settings: ChaosRunSettings): Promise<ChaosRunResu
     );
     if (probe.names.length === 0)
       throw new BenchError(`The service never answered: ${probe.failures.join('; ')}`);
+    steps.push(`probe +${Date.now() - started} ms`);
     const budget = times.warmupMs + times.faultMs + times.settleMs + 120_000;
     const traffic = await startTraffic(lab, lab.clients[0]!.ns, {
       vip: CHAOS_VIP,
@@ -170,6 +174,8 @@ export async function runChaos(settings: ChaosRunSettings): Promise<ChaosRunResu
       maxMs: budget,
       startTimeoutMs: 20_000 * slow,
     });
+    steps.push(`traffic +${Date.now() - started} ms`);
+    log(`  ${mode} ${fault}: set up: ${steps.join(', ')}`);
     await sleep(times.warmupMs);
     const ctx: FaultContext = {
       lab,
