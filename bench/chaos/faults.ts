@@ -155,6 +155,9 @@ async function holdXtablesLock(ctx: FaultContext): Promise<void> {
     '--target',
     String(pid),
     '--mount',
+    // Entering a mount namespace also moves the root to that namespace's: in the qemu guest, whose
+    // programs run chrooted into the host's files, that root has no `timeout` (exit 127). Keep kproxy's.
+    '--root',
     '--',
     'timeout',
     String(Number(holdSeconds) + 5),
