@@ -213,6 +213,7 @@ export async function runChaos(settings: ChaosRunSettings): Promise<ChaosRunResu
     const longestSync = Math.max(0, ...syncs.map((s) => s.durationMs));
     notes.push(`kproxy: ${syncs.length} syncs, the longest ${Math.round(longestSync)} ms`);
     notes.push(...logProblems(daemons, faultAt));
+    if (fault === 'flush-rules' || fault === 'wipe-table') notes.push(...syncsFrom(daemons, faultAt));
     const pod0 = report.tcp.backends['pod0']?.lastAt;
     for (const step of ['api server back', 'pod0 removed']) {
       const at = marks[step];
@@ -291,6 +292,33 @@ function logProblems(daemons: readonly KproxyProcess[], since: number): string[]
   if (messages.length === 0) return [];
   const distinct = [...new Set(messages)].slice(0, 3).map((m) => `"${m}"`);
   return [`kproxy logged ${messages.length} warnings/errors, e.g. ${distinct.join(', ')}`];
+}
+
+/**
+ * When kproxy's first syncs from the fault on ended, relative to the fault, and what they wrote: after its
+ * rules were tampered with, this shows which sync repaired them.
+ */
+function syncsFrom(daemons: readonly KproxyProcess[], since: number): string[] {
+  const syncs: string[] = [];
+  for (const line of daemons.flatMap((d) => d.output().split('\n'))) {
+    if (!line.includes('Synced proxy rules')) continue;
+    try {
+      const e = JSON.parse(line) as {
+        time?: unknown;
+        kind?: unknown;
+        durationMs?: unknown;
+        written?: unknown;
+      };
+      if (typeof e.time !== 'number' || e.time < since) continue;
+      const took = typeof e.durationMs === 'number' ? Math.round(e.durationMs) : '?';
+      syncs.push(`+${e.time - since} ms (${String(e.kind)}, took ${took} ms, ${String(e.written)} written)`);
+    } catch {
+      /* not a JSON line */
+    }
+  }
+  return syncs.length === 0
+    ? []
+    : [`kproxy's syncs from the fault on ended at ${syncs.slice(0, 4).join(', ')}`];
 }
 
 /** The iptables backend kproxy's `auto` picks in the node namespace (named, so the faults use the same). */
