@@ -31,10 +31,16 @@ export interface ApiServerChild {
  *
  * @param lab the lab
  * @param ns where kproxy will run (it reaches the server on that namespace's 127.0.0.1)
+ * @param options how long the child may take to start or to answer a command (default 20 s)
  * @returns the running server
- * @example const api = await startApiServerChild(lab, lab.node.ns)
+ * @example const api = await startApiServerChild(lab, lab.node.ns, { timeoutMs: 20_000 })
  */
-export async function startApiServerChild(lab: Lab, ns: string): Promise<ApiServerChild> {
+export async function startApiServerChild(
+  lab: Lab,
+  ns: string,
+  options: { readonly timeoutMs?: number | undefined } = {},
+): Promise<ApiServerChild> {
+  const timeoutMs = options.timeoutMs ?? 20_000;
   const dir = await mkdtemp(join(tmpdir(), 'kproxy-chaos-api-'));
   const proc = lab.spawnNode(ns, CHILD, ['--dir', dir]);
   let stderr = '';
@@ -46,8 +52,8 @@ export async function startApiServerChild(lab: Lab, ns: string): Promise<ApiServ
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(new BenchError(`The API server child ${what}: no answer in 20 s`)),
-        20_000,
+        () => reject(new BenchError(`The API server child ${what}: no answer in ${timeoutMs} ms`)),
+        timeoutMs,
       );
     });
     try {

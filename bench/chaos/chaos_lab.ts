@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { createExec, mustExec } from '../../src/kernel/exec.ts';
 import { type ResolvedIptablesBackend, resolveIptablesBackend } from '../../src/kernel/iptables.ts';
 import { KPROXY_ARGV, type KproxyProcess, spawnKproxy } from '../../src/lab/kproxy_daemon.ts';
-import { createLab, type Lab } from '../../src/lab/lab.ts';
+import { createLab, DEFAULT_LAB_START_TIMEOUT_MS, type Lab } from '../../src/lab/lab.ts';
 import { runProbe } from '../../src/lab/run_probe.ts';
 import { BenchError } from '../tools/bench_error.ts';
 import { type ApiServerChild, startApiServerChild } from './apiserver_client.ts';
@@ -46,7 +46,10 @@ export interface ChaosRunSettings {
   readonly syncPeriodMs: number;
   /** Progress lines. */
   readonly log: (line: string) => void;
-  /** How much longer every start-up wait may take (the emulated guest is several times slower). */
+  /**
+   * How much longer every start-up wait may take (the emulated guest is several times slower): the lab's
+   * identity servers, the API server child, kproxy's first sync, the first probe, the traffic child.
+   */
   readonly slowdown?: number | undefined;
 }
 
@@ -88,16 +91,18 @@ export async function runChaos(settings: ChaosRunSettings): Promise<ChaosRunResu
   const daemons: KproxyProcess[] = [];
   const marks: Record<string, number> = {};
   try {
-    try {
-      lab = await createLab({ tag: 'chaos', clients: 1, pods: 3 });
-    } catch (error) {
-      // In the emulated guest the first identity servers can miss the lab's fixed start-up timeout (cold
-      // caches): one more try there.
-      if (slow === 1) throw error;
-      log(`  ${mode} ${fault}: the lab did not start (${String(error)}), once more`);
-      lab = await createLab({ tag: 'chaos', clients: 1, pods: 3 });
-    }
+    // Each identity server is Node with the tsx loader: about 3.5 s of CPU in the emulated guest (0.4 s
+    // without tsx), and the lab starts the three at once, so on a busy host they miss the lab's default
+    // wait (15 s). The other start-up waits below scale the same way.
+    lab = await createLab({
+      tag: 'chaos',
+      clients: 1,
+      pods: 3,
+      startTimeoutMs: DEFAULT_LAB_START_TIMEOUT_MS * slow,
+    });
     const theLab = lab;
+    // Where the set-up time goes (in the emulated guest it is most of a run): one figure per step.
+    const steps: string[] = [`lab ${Date.now() - started} ms`];
     // The client opens hundreds of connections a second for minutes, and each one it closes keeps its port
     // in TIME_WAIT for 60 s: with Linux's default 28k ephemeral ports the client itself runs out
     // (EADDRNOTAVAIL) in the long faults. Its namespace gets every port above 1023 instead.
@@ -114,7 +119,7 @@ export async function runChaos(settings: ChaosRunSettings): Promise<ChaosRunResu
     let endpoints: ChaosEndpoint[] = lab.pods.map((p) => ({ ip: p.ip, phase: 'ready' }));
     const useApi = fault === 'api-outage';
     if (useApi) {
-      api = await startApiServerChild(lab, lab.node.ns);
+      api = await startApiServerChild(lab, lab.node.ns, { timeoutMs: 20_000 * slow });
       await api.setService(endpoints);
     } else {
       await writeFile(join(dir, 'web.yaml'), serviceManifest(endpoints));
@@ -149,6 +154,7 @@ export async function runChaos(settings: ChaosRunSettings): Promise<ChaosRunResu
       await k.waitForSync((s) => s.servicePorts >= 2, { timeoutMs: 60_000 * slow, from: 0 });
     };
     await startKproxy();
+    steps.push(`kproxy synced +${Date.now() - started} ms`);
     // The service must answer before anything is measured.
     const probe = await runProbe(
       lab,
@@ -158,6 +164,7 @@ export async function runChaos(settings: ChaosRunSettings): Promise<ChaosRunResu
     );
     if (probe.names.length === 0)
       throw new BenchError(`The service never answered: ${probe.failures.join('; ')}`);
+    steps.push(`probe +${Date.now() - started} ms`);
     const budget = times.warmupMs + times.faultMs + times.settleMs + 120_000;
     const traffic = await startTraffic(lab, lab.clients[0]!.ns, {
       vip: CHAOS_VIP,
@@ -167,6 +174,8 @@ export async function runChaos(settings: ChaosRunSettings): Promise<ChaosRunResu
       maxMs: budget,
       startTimeoutMs: 20_000 * slow,
     });
+    steps.push(`traffic +${Date.now() - started} ms`);
+    log(`  ${mode} ${fault}: set up: ${steps.join(', ')}`);
     await sleep(times.warmupMs);
     const ctx: FaultContext = {
       lab,
@@ -204,6 +213,7 @@ export async function runChaos(settings: ChaosRunSettings): Promise<ChaosRunResu
     const longestSync = Math.max(0, ...syncs.map((s) => s.durationMs));
     notes.push(`kproxy: ${syncs.length} syncs, the longest ${Math.round(longestSync)} ms`);
     notes.push(...logProblems(daemons, faultAt));
+    if (fault === 'flush-rules' || fault === 'wipe-table') notes.push(...syncsFrom(daemons, faultAt));
     const pod0 = report.tcp.backends['pod0']?.lastAt;
     for (const step of ['api server back', 'pod0 removed']) {
       const at = marks[step];
@@ -282,6 +292,33 @@ function logProblems(daemons: readonly KproxyProcess[], since: number): string[]
   if (messages.length === 0) return [];
   const distinct = [...new Set(messages)].slice(0, 3).map((m) => `"${m}"`);
   return [`kproxy logged ${messages.length} warnings/errors, e.g. ${distinct.join(', ')}`];
+}
+
+/**
+ * When kproxy's first syncs from the fault on ended, relative to the fault, and what they wrote: after its
+ * rules were tampered with, this shows which sync repaired them.
+ */
+function syncsFrom(daemons: readonly KproxyProcess[], since: number): string[] {
+  const syncs: string[] = [];
+  for (const line of daemons.flatMap((d) => d.output().split('\n'))) {
+    if (!line.includes('Synced proxy rules')) continue;
+    try {
+      const e = JSON.parse(line) as {
+        time?: unknown;
+        kind?: unknown;
+        durationMs?: unknown;
+        written?: unknown;
+      };
+      if (typeof e.time !== 'number' || e.time < since) continue;
+      const took = typeof e.durationMs === 'number' ? Math.round(e.durationMs) : '?';
+      syncs.push(`+${e.time - since} ms (${String(e.kind)}, took ${took} ms, ${String(e.written)} written)`);
+    } catch {
+      /* not a JSON line */
+    }
+  }
+  return syncs.length === 0
+    ? []
+    : [`kproxy's syncs from the fault on ended at ${syncs.slice(0, 4).join(', ')}`];
 }
 
 /** The iptables backend kproxy's `auto` picks in the node namespace (named, so the faults use the same). */

@@ -83,7 +83,13 @@ export async function injectFault(fault: FaultName, ctx: FaultContext): Promise<
       const pod = ctx.lab.pods[2]!;
       await ctx.lab.stopServer(pod);
       await sleep(ctx.times.faultMs);
+      // Its restart is part of the outage (slow in the emulated guest): say how long it took.
+      const restarting = Date.now();
       await ctx.lab.startServer(pod);
+      ctx.mark(`${pod.name} server back`);
+      ctx.note(
+        `${pod.name}'s server was down ${ctx.times.faultMs} ms, then took ${Date.now() - restarting} ms to start again`,
+      );
       return;
     }
     case 'flush-rules':
@@ -149,6 +155,9 @@ async function holdXtablesLock(ctx: FaultContext): Promise<void> {
     '--target',
     String(pid),
     '--mount',
+    // Entering a mount namespace also moves the root to that namespace's: in the qemu guest, whose
+    // programs run chrooted into the host's files, that root has no `timeout` (exit 127). Keep kproxy's.
+    '--root',
     '--',
     'timeout',
     String(Number(holdSeconds) + 5),

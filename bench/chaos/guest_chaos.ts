@@ -55,8 +55,8 @@ export async function runChaosInGuest(
     `${options.syncPeriodMs}ms`,
     ...(options.quick ? ['--quick'] : []),
   ];
-  // Two CPUs: the lab starts its three identity servers at once, which one emulated CPU did not manage
-  // within the lab's start-up timeout (15 s) on this busy host.
+  // Two CPUs: the lab starts its three identity servers at once (Node with tsx: ~3.5 s of CPU each under
+  // TCG, ~6 s for the three on two idle CPUs); the start-up waits are longer in the guest (run.ts).
   const result = await runInGuest(nodeModuleArgv(RUN, args), {
     timeoutMs: options.timeoutMs,
     memoryMb: 1536,

@@ -145,9 +145,9 @@ export const FAULT_WHY: Readonly<Record<FaultName, string>> = {
   'backend-dies':
     'Nobody tells kproxy: the endpoint stays in the rules, and the connections the rules send there are refused (about a third: one backend of three) until the server is back. kube-proxy does the same; readiness probes and the EndpointSlice controller are what remove such a pod. The userspace relay retries a refused connect on another backend, so its TCP clients hardly notice; UDP cannot be retried.',
   'flush-rules':
-    "kproxy notices at once: between syncs it checks, every 500 ms (`--rules-check-period`), a canary and the first rules a packet to a service meets (the jumps into KUBE-SERVICES or KUBE-PORTALS-*, the dispatch chain's last planned rule, the nftables mode's hooked chains), and a damaged ruleset gets a full sync at once, whatever the min sync period; a periodic full resync checks the same first. After such a repair kproxy also deletes the connection-tracking entries the outage left without NAT (to a service address, replied by the address itself), which later connections from the same client port would otherwise reuse and fail on for up to two minutes (what upstream kube-proxy suffers, and what this run measured before the repair and the heal: failures in bursts for the rest of the run). The nftables mode's filter chains reject a packet the flushed dispatch chain no longer DNATs (ECONNREFUSED), the others' packets find no route (EHOSTUNREACH).",
+    "kproxy notices at once: between syncs it checks, every 500 ms (`--rules-check-period`), a canary and the first rules a packet to a service meets (the jumps into KUBE-SERVICES or KUBE-PORTALS-*, the dispatch chain's last planned rule, the nftables mode's hooked chains), and a damaged ruleset gets a full sync at once, whatever the min sync period; a periodic full resync checks the same first. After such a repair kproxy also deletes the connection-tracking entries the outage left without NAT (to a service address, replied by the address itself), which later connections from the same client port would otherwise reuse and fail on for up to two minutes (what upstream kube-proxy suffers, and what this run measured before the repair and the heal: failures in bursts for the rest of the run). The nftables mode's filter chains reject a packet the flushed dispatch chain no longer DNATs (ECONNREFUSED), the others' packets find no route (EHOSTUNREACH). In the ipvs mode the flushed KUBE-SERVICES holds only the masquerade marks (ipset matches): the service itself is the kernel's IPVS table, so this client's connections, which need no masquerade, do not notice.",
   'wipe-table':
-    'As flushing its rules, but the base chains and jumps go too; the integrity check sees the canary or the jumps gone, the repair recreates them all and heals connection tracking as above.',
+    "As flushing its rules, but the base chains and jumps go too; the integrity check sees the canary or the jumps gone, the repair recreates them all and heals connection tracking as above. In the ipvs mode the wiped table is IPVS's: every virtual server goes while the VIP stays on kube-ipvs0, so the node itself refuses connections to it (ECONNREFUSED) until kproxy recreates the virtual servers.",
   'xtables-lock':
     'Every iptables call waits for the lock at most 5 s (`-w 5`); held for 6 s, the sync that wanted it failed ("Can\'t lock /run/xtables.lock", in the canary check) and was retried after the lock was free. The rules in the kernel stay as they were meanwhile, so traffic is not affected; only the change is late.',
   'api-outage':
@@ -210,6 +210,22 @@ export function mergeRuns(
 }
 
 /**
+ * The report's "Generated ..." sentence: the one command when there is one; for a report merged from
+ * several runs (`--merge`), how many and the latest, since every command line is in the JSON.
+ *
+ * @param report the report
+ * @returns one sentence
+ * @example provenance({ ...report, commands: ['npm run chaos'] }) // 'Generated … by `npm run chaos` in 60 s on …'
+ */
+export function provenance(report: ChaosReport): string {
+  const seconds = `${number(Math.round(report.durationMs / 1000))} s`;
+  const last = report.commands.at(-1) ?? 'npm run chaos';
+  if (report.commands.length <= 1)
+    return `Generated ${report.generatedAt} by \`${last}\` in ${seconds} on ${report.machine}.`;
+  return `Generated ${report.generatedAt} on ${report.machine}, merged from ${report.commands.length} runs of \`npm run chaos\` (\`--merge\`; ${seconds} in all), the latest \`${last}\`; every command line is in [reliability.json](reliability.json) (\`commands\`).`;
+}
+
+/**
  * docs/reliability.md.
  *
  * @param report the report
@@ -226,7 +242,7 @@ export function renderMarkdown(report: ChaosReport): string {
     );
   }
   out.push(
-    `Generated ${report.generatedAt} by ${report.commands.map((c) => `\`${c}\``).join(', ')} in ${number(Math.round(report.durationMs / 1000))} s on ${report.machine}.${report.runs.some((r) => r.quick) ? ' Runs marked * used `--quick` (short phases: 1 s warm-up, faults of at most 8 s, 3-6 s settling).' : ''}`,
+    `${provenance(report)}${report.runs.some((r) => r.quick) ? ' Runs marked * used `--quick` (short phases: 1 s warm-up, faults of at most 8 s, 3-6 s settling).' : ''}`,
     '',
     "Method: a lab of network namespaces (src/lab: a node, a client, three pods with identity servers; every name `kpt-`, addresses in 198.18.0.0/15), kproxy in the node namespace on one service (TCP 80 and UDP 53 to the pods' port 9000, VIP 198.19.0.10), and steady traffic from the client: sequential new TCP connections (each reads the backend's banner line) and, beside them, sequential UDP request/replies from fresh sockets; every attempt gives up after 1 s. " +
       `kproxy runs with \`--iptables-sync-period ${syncPeriods(report)}\` and the default min sync period (1 s), in a private mount namespace with its own /run (its own xtables lock). ` +

@@ -6,6 +6,7 @@ import {
   type ChaosRunResult,
   isComplete,
   mergeRuns,
+  provenance,
   renderMarkdown,
   rowCells,
   runSentence,
@@ -131,5 +132,26 @@ describe('renderMarkdown', () => {
     assert.match(md, /\| kproxy's rules flushed \| iptables\* \| 30,712 \| 268 \|/);
     assert.match(md, /- ipvs: needs the guest \(kill9\)/);
     assert.match(md, /### kproxy's rules flushed \(`flush-rules`\)/);
+    assert.match(
+      md,
+      /Generated 2026-12-07T00:00:00.000Z by `npm run chaos -- --quick` in 60 s on 2 × test cpu\./,
+    );
+  });
+
+  it('names the latest of many merged commands and counts the others', () => {
+    const commands = Array.from({ length: 25 }, (_, i) => `npm run chaos -- --faults f${i} --merge`);
+    const text = provenance({
+      generatedAt: '2026-12-07T00:00:00.000Z',
+      commands,
+      partial: false,
+      durationMs: 3_610_000,
+      machine: '2 × test cpu',
+      runs: [],
+      skipped: [],
+    });
+    assert.match(text, /merged from 25 runs of `npm run chaos`/);
+    assert.match(text, /3,610 s in all/);
+    assert.match(text, /the latest `npm run chaos -- --faults f24 --merge`/);
+    assert.doesNotMatch(text, /f23/);
   });
 });

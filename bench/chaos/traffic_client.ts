@@ -99,8 +99,10 @@ export async function startTraffic(lab: Lab, ns: string, target: TrafficTarget):
       proc.child.stdin?.end();
       const report = () => lines.find((l) => l.startsWith('{'));
       try {
-        // An attempt in flight takes at most its timeout; the report follows at once.
-        await waitFor(() => report() !== undefined, target.timeoutMs + 10_000, 'reported');
+        // An attempt in flight takes at most its timeout; the report follows at once (10 s of slack on the
+        // host, more where the child started slowly: the emulated guest).
+        const slack = Math.max(10_000, target.startTimeoutMs / 2);
+        await waitFor(() => report() !== undefined, target.timeoutMs + slack, 'reported');
         return JSON.parse(report()!) as TrafficReport;
       } finally {
         await proc.kill();

@@ -65,7 +65,16 @@ export interface LabOptions {
   readonly pods?: number | undefined;
   /** Identity-server ports, or false for pods without servers. Default {@link DEFAULT_LAB_PORTS}. */
   readonly servers?: LabServerPorts | false | undefined;
+  /**
+   * How long each identity server may take to start, in ms (default {@link DEFAULT_LAB_START_TIMEOUT_MS}).
+   * Raise it where Node itself starts slowly: in the emulated qemu guest one server (Node with the tsx
+   * loader) takes about 3.5 s of CPU, and the lab starts all of them at once.
+   */
+  readonly startTimeoutMs?: number | undefined;
 }
+
+/** How long each identity server may take to start by default (ms). */
+export const DEFAULT_LAB_START_TIMEOUT_MS = 15_000;
 
 /** The node namespace: where the proxy under test runs. */
 export interface LabNode {
@@ -134,7 +143,7 @@ let labSequence = 0;
 /**
  * Builds a lab. On any failure while building, everything created so far is removed before it throws.
  *
- * @param options tag, number of clients and pods, server ports
+ * @param options tag, number of clients and pods, server ports, start-up timeout
  * @returns the lab, with identity servers listening in every pod
  * @throws {LabError} bad options, or a command failed (the cause says which)
  * @example const lab = await createLab({ tag: 'demo', clients: 2, pods: 3 })
@@ -150,6 +159,10 @@ export async function createLab(options: LabOptions): Promise<Lab> {
   if (!Number.isInteger(podCount) || podCount < 0 || podCount > 100) {
     throw new LabError(`Bad number of lab pods: ${podCount} (0-100)`);
   }
+  const startTimeoutMs = options.startTimeoutMs ?? DEFAULT_LAB_START_TIMEOUT_MS;
+  if (!Number.isFinite(startTimeoutMs) || startTimeoutMs <= 0) {
+    throw new LabError(`Bad lab start-up timeout: ${startTimeoutMs} ms (more than 0)`);
+  }
   const existing = new Set(
     (await run(['netns', 'list'])).split('\n').map((line) => line.split(' ')[0] ?? ''),
   );
@@ -158,7 +171,13 @@ export async function createLab(options: LabOptions): Promise<Lab> {
     labSequence += 1;
     id = `kpt-${options.tag}-${process.pid % 10000}-${labSequence}`;
   } while (existing.has(`${id}-n`));
-  const lab = new NamespaceLab(id, clientCount, podCount, options.servers ?? DEFAULT_LAB_PORTS);
+  const lab = new NamespaceLab(
+    id,
+    clientCount,
+    podCount,
+    options.servers ?? DEFAULT_LAB_PORTS,
+    startTimeoutMs,
+  );
   try {
     await lab.build();
   } catch (error) {
@@ -189,6 +208,7 @@ class NamespaceLab implements Lab {
     clientCount: number,
     podCount: number,
     readonly ports: LabServerPorts | false,
+    private readonly startTimeoutMs: number,
   ) {
     this.clients = Array.from({ length: clientCount }, (_, i) => ({
       name: `client${i}`,
@@ -341,7 +361,7 @@ class NamespaceLab implements Lab {
       String(this.ports.udp),
     ]);
     this.#servers.set(pod.name, server);
-    await waitForReady(server, 15_000, `identity server of ${pod.name} in ${pod.ns}`);
+    await waitForReady(server, this.startTimeoutMs, `identity server of ${pod.name} in ${pod.ns}`);
   }
 
   destroy(): Promise<void> {
