@@ -43,7 +43,12 @@ export function parseGuestChaos(stdout: string): ChaosRunResult[] | undefined {
  */
 export async function runChaosInGuest(
   faults: readonly FaultName[],
-  options: { readonly quick: boolean; readonly syncPeriodMs: number; readonly timeoutMs: number },
+  options: {
+    readonly quick: boolean;
+    readonly syncPeriodMs: number;
+    readonly attemptTimeoutMs?: number | undefined;
+    readonly timeoutMs: number;
+  },
 ): Promise<ChaosRunResult[]> {
   const args = [
     '--in-guest',
@@ -53,6 +58,7 @@ export async function runChaosInGuest(
     faults.join(','),
     '--sync-period',
     `${options.syncPeriodMs}ms`,
+    ...(options.attemptTimeoutMs === undefined ? [] : ['--attempt-timeout', `${options.attemptTimeoutMs}ms`]),
     ...(options.quick ? ['--quick'] : []),
   ];
   // Two CPUs: the lab starts its three identity servers at once (Node with tsx: ~3.5 s of CPU each under

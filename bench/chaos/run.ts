@@ -44,7 +44,7 @@ async function main(): Promise<number> {
     if (error instanceof ChaosUsageError) {
       console.error(`chaos: ${error.message}`);
       console.error(
-        'usage: npm run chaos -- [--quick] [--modes userspace,iptables,nftables] [--faults kill9,...] [--sync-period 2s] [--out docs] [--merge] [--render]',
+        'usage: npm run chaos -- [--quick] [--modes userspace,iptables,nftables] [--faults kill9,...] [--sync-period 2s] [--attempt-timeout 1s] [--out docs] [--merge] [--render]',
       );
       return 2;
     }
@@ -88,6 +88,7 @@ async function main(): Promise<number> {
       syncPeriodMs: options.syncPeriodMs,
       log: (line) => console.error(line),
       slowdown: options.inGuest ? GUEST_SLOWDOWN : 1,
+      attemptTimeoutMs: options.attemptTimeoutMs,
     });
     const t = result.tcp;
     console.error(
@@ -152,6 +153,7 @@ async function guestRuns(faults: FaultName[], options: ChaosOptions): Promise<Ch
     const runs = await runChaosInGuest(faults, {
       quick: options.quick,
       syncPeriodMs: options.syncPeriodMs,
+      attemptTimeoutMs: options.attemptTimeoutMs,
       timeoutMs,
     });
     for (const r of runs)

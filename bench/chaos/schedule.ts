@@ -160,7 +160,15 @@ export interface ChaosOptions {
   readonly inGuest: boolean;
   /** Only write docs/reliability.md again from docs/reliability.json (`--render`: after a text change). */
   readonly renderOnly: boolean;
+  /**
+   * How long each traffic attempt waits (`--attempt-timeout`, default 1 s, what the report's table
+   * counts with): a longer one shows what a more patient client sees, and cannot be merged into the report.
+   */
+  readonly attemptTimeoutMs: number;
 }
+
+/** What the report's figures count with: an attempt that takes longer failed. */
+export const DEFAULT_ATTEMPT_TIMEOUT_MS = 1000;
 
 /** A bad chaos command line. */
 export class ChaosUsageError extends KproxyError {
@@ -205,6 +213,7 @@ export function parseChaosArgs(argv: readonly string[]): ChaosOptions {
     modes?: string;
     faults?: string;
     'sync-period'?: string;
+    'attempt-timeout'?: string;
     out?: string;
   };
   try {
@@ -218,6 +227,7 @@ export function parseChaosArgs(argv: readonly string[]): ChaosOptions {
         modes: { type: 'string' },
         faults: { type: 'string' },
         'sync-period': { type: 'string' },
+        'attempt-timeout': { type: 'string' },
         out: { type: 'string' },
       },
     }));
@@ -229,10 +239,13 @@ export function parseChaosArgs(argv: readonly string[]): ChaosOptions {
     list(values.modes, CHAOS_MODES, 'mode') ??
     (quick ? (['iptables'] as ChaosMode[]) : (['userspace', 'iptables', 'nftables'] as ChaosMode[]));
   const faults = list(values.faults, FAULTS, 'fault') ?? [...FAULTS];
-  const period = values['sync-period'] ?? '2s';
-  const match = /^(\d+)(ms|s)$/.exec(period);
-  if (match === null) throw new ChaosUsageError(`Bad --sync-period: ${period} (e.g. 2s, 500ms)`);
-  const syncPeriodMs = Number(match[1]) * (match[2] === 's' ? 1000 : 1);
+  const syncPeriodMs = durationMs(values['sync-period'] ?? '2s', '--sync-period');
+  const attemptTimeoutMs = durationMs(values['attempt-timeout'] ?? '1s', '--attempt-timeout');
+  if (attemptTimeoutMs === 0) throw new ChaosUsageError('Bad --attempt-timeout: 0');
+  if (attemptTimeoutMs !== DEFAULT_ATTEMPT_TIMEOUT_MS && values.merge === true)
+    throw new ChaosUsageError(
+      `--attempt-timeout ${values['attempt-timeout']} cannot be merged: the report counts with 1 s attempts (use --out)`,
+    );
   return {
     quick,
     modes,
@@ -242,7 +255,15 @@ export function parseChaosArgs(argv: readonly string[]): ChaosOptions {
     merge: values.merge === true,
     inGuest: values['in-guest'] === true,
     renderOnly: values.render === true,
+    attemptTimeoutMs,
   };
+}
+
+/** `2s` or `500ms` in ms. */
+function durationMs(text: string, flag: string): number {
+  const match = /^(\d+)(ms|s)$/.exec(text);
+  if (match === null) throw new ChaosUsageError(`Bad ${flag}: ${text} (e.g. 2s, 500ms)`);
+  return Number(match[1]) * (match[2] === 's' ? 1000 : 1);
 }
 
 /** One run of the plan: a fault in a mode, or why it is not run. */

@@ -23,6 +23,14 @@ describe('parseChaosArgs', () => {
     assert.equal(o.merge, false);
     assert.equal(o.inGuest, false);
     assert.equal(o.renderOnly, false);
+    assert.equal(o.attemptTimeoutMs, 1000);
+  });
+
+  it('takes a longer attempt timeout for a run of its own, never merged into the report', () => {
+    assert.equal(parseChaosArgs(['--attempt-timeout', '3s', '--out', '/tmp/x']).attemptTimeoutMs, 3000);
+    assert.equal(parseChaosArgs(['--attempt-timeout', '1000ms', '--merge']).attemptTimeoutMs, 1000);
+    assert.throws(() => parseChaosArgs(['--attempt-timeout', '3s', '--merge']), /cannot be merged/);
+    assert.throws(() => parseChaosArgs(['--attempt-timeout', '0s']), /Bad --attempt-timeout/);
   });
 
   it('--quick means one mode unless --modes says otherwise', () => {
