@@ -98,6 +98,9 @@ export async function injectFault(fault: FaultName, ctx: FaultContext): Promise<
           return mustNode(ctx, ['nft', 'flush', 'chain', 'ip', 'kube-proxy', 'services']);
         case 'userspace':
           return mustNode(ctx, [ctx.iptables, '-w', '5', '-t', 'nat', '-F', 'KUBE-PORTALS-CONTAINER']);
+        case 'ipvs':
+          // Its KUBE-SERVICES holds only masquerade marks; what a client needs is the VIP being local.
+          return mustNode(ctx, ['ip', 'addr', 'flush', 'dev', 'kube-ipvs0']);
         default:
           return mustNode(ctx, [ctx.iptables, '-w', '5', '-t', 'nat', '-F', 'KUBE-SERVICES']);
       }

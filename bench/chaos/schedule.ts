@@ -69,7 +69,7 @@ export const FAULT_INFO: Readonly<Record<FaultName, FaultInfo>> = {
   'flush-rules': {
     name: 'flush-rules',
     title: "kproxy's rules flushed",
-    what: "behind kproxy's back: `iptables -t nat -F KUBE-SERVICES` (userspace: `-F KUBE-PORTALS-CONTAINER`), nftables: `nft flush chain ip kube-proxy services`.",
+    what: "behind kproxy's back: `iptables -t nat -F KUBE-SERVICES` (userspace: `-F KUBE-PORTALS-CONTAINER`), nftables: `nft flush chain ip kube-proxy services`, ipvs: `ip addr flush dev kube-ipvs0` (its service addresses: KUBE-SERVICES holds only masquerade marks there, which this client does not need).",
     notApplicable: {},
   },
   'wipe-table': {
