@@ -15,8 +15,8 @@ import { IPTABLES_TOOLS, kernelTestSkip, LAB_TOOLS } from '../lab/kernel_tools.t
 import { type KproxyProcess, spawnKproxy } from '../lab/kproxy_daemon.ts';
 import { createLab, LAB_VIP_PREFIX, type Lab } from '../lab/lab.ts';
 import type { ProbeResult } from '../lab/probe.ts';
+import { serviceYaml } from '../lab/service_yaml.ts';
 import type { DrainClientDone, DrainClientEvent } from './testing/drain_client.ts';
-import { serviceYaml } from './testing/service_yaml.ts';
 
 const skip = kernelTestSkip(import.meta.url, { tools: [...LAB_TOOLS, ...IPTABLES_TOOLS, 'iptables-save'] });
 

@@ -14,7 +14,7 @@ import { eventually } from '../lab/eventually.ts';
 import { kernelTestSkip, LAB_TOOLS } from '../lab/kernel_tools.ts';
 import { KPROXY_ARGV, type KproxyProcess, kproxyArgv, spawnKproxy } from '../lab/kproxy_daemon.ts';
 import { createLab, LAB_VIP_PREFIX, type Lab } from '../lab/lab.ts';
-import { serviceYaml } from './testing/service_yaml.ts';
+import { serviceYaml } from '../lab/service_yaml.ts';
 
 const skip = kernelTestSkip(import.meta.url, { tools: [...LAB_TOOLS, 'nft', 'curl'] });
 

@@ -18,7 +18,8 @@ import { eventually } from '../lab/eventually.ts';
 import { IPTABLES_TOOLS, kernelTestSkip, LAB_TOOLS } from '../lab/kernel_tools.ts';
 import { type KproxyProcess, spawnKproxy } from '../lab/kproxy_daemon.ts';
 import { createLab, LAB_VIP_PREFIX, type Lab } from '../lab/lab.ts';
-import { labRunArgs } from './testing/run_args.ts';
+import { labRunArgs } from '../lab/run_args.ts';
+import { serviceYaml } from '../lab/service_yaml.ts';
 
 const skip = kernelTestSkip(import.meta.url, {
   tools: [...LAB_TOOLS, ...IPTABLES_TOOLS, 'nft', 'conntrack', 'curl'],
@@ -55,20 +56,15 @@ for (const mode of ['userspace', 'iptables', 'nftables'] as const) {
       dir = await mkdtemp(join(tmpdir(), 'kproxy-repair-'));
       await writeFile(
         join(dir, 'web.yaml'),
-        [
-          'apiVersion: v1',
-          'kind: Service',
-          'metadata: { name: web, namespace: repair }',
-          `spec: { clusterIP: ${VIP}, ports: [{ name: http, port: 80, targetPort: 8080 }] }`,
-          '---',
-          'apiVersion: discovery.k8s.io/v1',
-          'kind: EndpointSlice',
-          'metadata: { name: web-1, namespace: repair, labels: { kubernetes.io/service-name: web } }',
-          'addressType: IPv4',
-          'ports: [{ name: http, port: 8080, protocol: TCP }]',
-          `endpoints: [{ addresses: [${lab.pods[0]!.ip}] }]`,
-          '',
-        ].join('\n'),
+        serviceYaml({
+          name: 'web',
+          namespace: 'repair',
+          clusterIP: VIP,
+          portName: 'http',
+          port: 80,
+          targetPort: 8080,
+          podIps: [lab.pods[0]!.ip],
+        }),
       );
       // As on a real node, a packet to the VIP that no rule rewrites leaves by a route (here back out to the
       // client, which drops it) instead of dying on the node: its connection-tracking entry then stays.

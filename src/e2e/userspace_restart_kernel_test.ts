@@ -19,8 +19,8 @@ import { eventually } from '../lab/eventually.ts';
 import { IPTABLES_TOOLS, kernelTestSkip, LAB_TOOLS } from '../lab/kernel_tools.ts';
 import { type KproxyProcess, spawnKproxy } from '../lab/kproxy_daemon.ts';
 import { createLab, LAB_VIP_PREFIX, type Lab } from '../lab/lab.ts';
-import { labRunArgs } from './testing/run_args.ts';
-import { serviceYaml } from './testing/service_yaml.ts';
+import { labRunArgs } from '../lab/run_args.ts';
+import { serviceYaml } from '../lab/service_yaml.ts';
 
 const skip = kernelTestSkip(import.meta.url, { tools: [...LAB_TOOLS, ...IPTABLES_TOOLS, 'curl'] });
 

@@ -21,6 +21,8 @@ import { join } from 'node:path';
 import { eventually } from '../../../lab/eventually.ts';
 import { type KproxyProcess, spawnKproxy } from '../../../lab/kproxy_daemon.ts';
 import { createLab, LAB_VIP_PREFIX, type Lab } from '../../../lab/lab.ts';
+import { labRunArgs } from '../../../lab/run_args.ts';
+import { serviceYaml } from '../../../lab/service_yaml.ts';
 
 const VIP = `${LAB_VIP_PREFIX}0.80`;
 /** The client port whose connection falls into the outage. */
@@ -90,43 +92,34 @@ async function scenario(extraArgs: readonly string[]): Promise<RepairReport> {
   try {
     await writeFile(
       join(dir, 'web.yaml'),
-      [
-        'apiVersion: v1',
-        'kind: Service',
-        'metadata: { name: web, namespace: repair }',
-        `spec: { clusterIP: ${VIP}, ports: [{ name: http, port: 80, targetPort: 8080 }] }`,
-        '---',
-        'apiVersion: discovery.k8s.io/v1',
-        'kind: EndpointSlice',
-        'metadata: { name: web-1, namespace: repair, labels: { kubernetes.io/service-name: web } }',
-        'addressType: IPv4',
-        'ports: [{ name: http, port: 8080, protocol: TCP }]',
-        `endpoints: [{ addresses: [${lab.pods[0]!.ip}] }]`,
-        '',
-      ].join('\n'),
+      serviceYaml({
+        name: 'web',
+        namespace: 'repair',
+        clusterIP: VIP,
+        portName: 'http',
+        port: 80,
+        targetPort: 8080,
+        podIps: [lab.pods[0]!.ip],
+      }),
     );
-    daemon = spawnKproxy(lab, lab.node.ns, [
-      'run',
-      '--proxy-mode',
-      'ipvs',
-      '--iptables-backend',
-      'legacy',
-      '--manifests',
-      dir,
-      '--hostname-override',
-      'node-a',
-      '--healthz-bind-address',
-      '',
-      '--metrics-bind-address',
-      '',
-      '--iptables-sync-period',
-      '120s',
-      '--ipvs-sync-period',
-      '120s',
-      '--log-format',
-      'json',
-      ...extraArgs,
-    ]);
+    daemon = spawnKproxy(
+      lab,
+      lab.node.ns,
+      labRunArgs({
+        mode: 'ipvs',
+        manifests: dir,
+        iptablesBackend: 'legacy',
+        extra: [
+          '--iptables-sync-period',
+          '120s',
+          '--ipvs-sync-period',
+          '120s',
+          '--log-format',
+          'json',
+          ...extraArgs,
+        ],
+      }),
+    );
     await eventually(
       'an answer through the VIP',
       async () => ((await get(lab)) === 'pod0' ? true : undefined),

@@ -1,5 +1,5 @@
 /**
- * The manifests the end-to-end tests hand the real daemon: one ClusterIP Service with one named TCP port
+ * The manifests the end-to-end and guest tests hand the real daemon: one ClusterIP Service with one named TCP port
  * and its EndpointSlice, as YAML text (what a user would write into the watched directory).
  *
  * @module
