@@ -38,8 +38,15 @@ const FLUSH: Record<'userspace' | 'iptables' | 'nftables', readonly string[]> = 
   nftables: ['nft', 'flush', 'table', 'ip', 'kube-proxy'],
 };
 
+/** How each mode's whole table is wiped: every chain, jump and set of it gone in one step. */
+const WIPE: Record<'userspace' | 'iptables' | 'nftables', readonly string[]> = {
+  userspace: ['sh', '-c', "printf '*nat\\nCOMMIT\\n' | iptables-legacy-restore -w 5"],
+  iptables: ['sh', '-c', "printf '*nat\\nCOMMIT\\n' | iptables-legacy-restore -w 5"],
+  nftables: ['nft', 'delete', 'table', 'ip', 'kube-proxy'],
+};
+
 for (const mode of ['userspace', 'iptables', 'nftables'] as const) {
-  describe(`repair and heal after the rules are flushed (real daemon, ${mode})`, { skip }, () => {
+  describe(`repair and heal after the rules are flushed or wiped (real daemon, ${mode})`, { skip }, () => {
     let lab: Lab;
     let dir = '';
     let daemon: KproxyProcess | undefined;
@@ -106,12 +113,16 @@ for (const mode of ['userspace', 'iptables', 'nftables'] as const) {
       if (dir !== '') await rm(dir, { recursive: true, force: true });
     });
 
-    it('repairs flushed rules long before the periodic resync, and heals what the outage left', async () => {
-      const clientPort = 40_123;
+    /**
+     * Freezes kproxy, damages its rules, sends a SYN from `clientPort` into the outage, thaws kproxy: the
+     * service must come back through the integrity check, and the same client port connect again.
+     */
+    async function outage(damage: readonly string[], clientPort: number): Promise<void> {
+      const logged = daemon!.output().length;
       daemon!.child.kill('SIGSTOP');
       try {
-        const flushed = await lab.exec(lab.node.ns, [...FLUSH[mode]]);
-        assert.equal(flushed.code, 0, flushed.stderr);
+        const damaged = await lab.exec(lab.node.ns, [...damage]);
+        assert.equal(damaged.code, 0, damaged.stderr);
         // Falls into the outage: a SYN from this port leaves an entry without NAT behind.
         assert.equal(await get(clientPort), '');
         const entries = await lab.exec(lab.node.ns, ['conntrack', '-L', '-p', 'tcp', '--orig-dst', VIP]);
@@ -125,14 +136,20 @@ for (const mode of ['userspace', 'iptables', 'nftables'] as const) {
       await eventually(
         'the service back through the VIP',
         async () => ((await get()) === 'pod0' ? true : undefined),
-        {
-          timeoutMs: 20_000,
-        },
+        { timeoutMs: 20_000 },
       );
-      assert.match(daemon!.output(), /rules damaged|Repairing/i);
+      assert.match(daemon!.output().slice(logged), /rules damaged|Repairing/i);
       await eventually('the same client port connects again', async () =>
         (await get(clientPort)) === 'pod0' ? true : undefined,
       );
+    }
+
+    it('repairs flushed rules long before the periodic resync, and heals what the outage left', async () => {
+      await outage(FLUSH[mode], 40_123);
+    });
+
+    it('repairs a wiped table (chains, jumps and sets gone) the same way', async () => {
+      await outage(WIPE[mode], 40_124);
     });
   });
 }

@@ -46,7 +46,12 @@ describe('userspace mode: a client connecting while kproxy restarts is held, not
     return r.code === 0 ? r.stdout.trim() : `curl exit ${r.code}: ${r.stderr.trim()}`;
   }
 
+  /**
+   * The current kproxy has completed a sync of the service (its rules and every jump in place: the VIP
+   * answers before the last jumps are ensured) and the VIP answers.
+   */
   const served = async (): Promise<void> => {
+    await daemon!.waitForSync((sync) => sync.servicePorts >= 1, { timeoutMs: 60_000, from: 0 });
     await eventually('an answer through the VIP', async () => ((await get()) === 'pod0' ? true : undefined));
   };
 
