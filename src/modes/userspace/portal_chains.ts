@@ -57,36 +57,12 @@ const NODEPORT_JUMP_ARGS = [
   'handle service NodePorts; NOTE: this must be the last rule in the chain',
 ] as const;
 
-/** The jumps from built-in chains, in the order upstream installs them. */
+/**
+ * The jumps from built-in chains, in the order they are ensured: the filter ones first, so that a portal
+ * never leads anywhere before its guard is in place (a kproxy killed during its first sync), then the nat
+ * ones in the order upstream installs them.
+ */
 export const PORTAL_JUMPS: readonly PortalJump[] = [
-  {
-    table: 'nat',
-    from: 'PREROUTING',
-    to: 'KUBE-PORTALS-CONTAINER',
-    position: 'first',
-    args: ['-m', 'comment', '--comment', 'handle ClusterIPs; NOTE: this must be before the NodePort rules'],
-  },
-  {
-    table: 'nat',
-    from: 'OUTPUT',
-    to: 'KUBE-PORTALS-HOST',
-    position: 'first',
-    args: ['-m', 'comment', '--comment', 'handle ClusterIPs; NOTE: this must be before the NodePort rules'],
-  },
-  {
-    table: 'nat',
-    from: 'PREROUTING',
-    to: 'KUBE-NODEPORT-CONTAINER',
-    position: 'last',
-    args: NODEPORT_JUMP_ARGS,
-  },
-  {
-    table: 'nat',
-    from: 'OUTPUT',
-    to: 'KUBE-NODEPORT-HOST',
-    position: 'last',
-    args: NODEPORT_JUMP_ARGS,
-  },
   {
     table: 'filter',
     from: 'INPUT',
@@ -114,6 +90,34 @@ export const PORTAL_JUMPS: readonly PortalJump[] = [
       '--comment',
       'hold new connections to kproxy relay ports while kproxy restarts',
     ],
+  },
+  {
+    table: 'nat',
+    from: 'PREROUTING',
+    to: 'KUBE-PORTALS-CONTAINER',
+    position: 'first',
+    args: ['-m', 'comment', '--comment', 'handle ClusterIPs; NOTE: this must be before the NodePort rules'],
+  },
+  {
+    table: 'nat',
+    from: 'OUTPUT',
+    to: 'KUBE-PORTALS-HOST',
+    position: 'first',
+    args: ['-m', 'comment', '--comment', 'handle ClusterIPs; NOTE: this must be before the NodePort rules'],
+  },
+  {
+    table: 'nat',
+    from: 'PREROUTING',
+    to: 'KUBE-NODEPORT-CONTAINER',
+    position: 'last',
+    args: NODEPORT_JUMP_ARGS,
+  },
+  {
+    table: 'nat',
+    from: 'OUTPUT',
+    to: 'KUBE-NODEPORT-HOST',
+    position: 'last',
+    args: NODEPORT_JUMP_ARGS,
   },
 ];
 
