@@ -106,3 +106,51 @@ export async function healAndLog(
   }
   if (error !== undefined) log.warn({ err: error }, 'Cannot heal connection tracking after an outage');
 }
+
+/**
+ * When a kernel mode's Proxier heals connection tracking ({@link healAndLog}): once, after the first
+ * successful sync that follows an outage of its rules, and after the process's first sync (an outage may
+ * have come before it). The iptables, nftables and ipvs Proxiers share the rule through it.
+ *
+ * @example
+ * const heal = new HealSchedule();
+ * if (repair !== undefined) heal.outage();
+ * else if (periodicResync) await heal.checkBeforeResync(() => proxier.checkIntact());
+ * // ... the sync ...
+ * await heal.afterSync(() => healAndLog(table, state, family, log));
+ */
+export class HealSchedule {
+  /** The next successful sync ends an outage (true at first: the process's first sync). */
+  #pending = true;
+
+  /** The rules were found missing or damaged: the next successful sync repairs them, then heals. */
+  outage(): void {
+    this.#pending = true;
+  }
+
+  /**
+   * Before a periodic full resync: checks the rules first, since the resync may repair damage the
+   * integrity check had not seen yet, and that outage needs healing all the same. Nothing is checked
+   * while a heal is already due. A failing check counts as no damage (the resync goes on).
+   *
+   * @param check the Proxier's integrity check
+   * @returns the damage found (an outage is then recorded), or undefined
+   */
+  async checkBeforeResync(check: () => Promise<string | undefined>): Promise<string | undefined> {
+    if (this.#pending) return undefined;
+    const damage = await check().catch(() => undefined);
+    if (damage !== undefined) this.#pending = true;
+    return damage;
+  }
+
+  /**
+   * After a successful sync: heals, once, when an outage (or the first sync) is due.
+   *
+   * @param heal what heals (usually {@link healAndLog})
+   */
+  async afterSync(heal: () => Promise<void>): Promise<void> {
+    if (!this.#pending) return;
+    this.#pending = false;
+    await heal();
+  }
+}

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import type { ConntrackEntry } from '../../kernel/conntrack_table.ts';
 import { FakeConntrackTable } from '../../kernel/testing/conntrack_table_fake.ts';
 import { proxyState, servicePortState } from '../../model/testing/fixtures.ts';
-import { healUnnatedConntrack, unnatedServiceTargets } from './heal_conntrack.ts';
+import { HealSchedule, healUnnatedConntrack, unnatedServiceTargets } from './heal_conntrack.ts';
 
 /** An entry from 198.18.1.2:sport to dst:dport; replied by `replySrc:replySport` (default: un-NATed). */
 function entry(
@@ -95,5 +95,49 @@ describe('healUnnatedConntrack', () => {
     const { deleted, error } = await healUnnatedConntrack(table, state, 'IPv4');
     assert.deepEqual(deleted, []);
     assert.match(String(error), /not found/);
+  });
+});
+
+describe('HealSchedule', () => {
+  it('heals after the first sync, then only after an outage, once each', async () => {
+    const schedule = new HealSchedule();
+    let heals = 0;
+    const heal = async (): Promise<void> => {
+      heals++;
+    };
+    await schedule.afterSync(heal);
+    await schedule.afterSync(heal);
+    assert.equal(heals, 1, 'the first sync heals, the next does not');
+    schedule.outage();
+    await schedule.afterSync(heal);
+    await schedule.afterSync(heal);
+    assert.equal(heals, 2);
+  });
+
+  it('checks before a periodic resync only when no heal is due, and records the damage it finds', async () => {
+    const schedule = new HealSchedule();
+    let checks = 0;
+    const damaged = async (): Promise<string | undefined> => {
+      checks++;
+      return 'KUBE-SERVICES flushed';
+    };
+    assert.equal(await schedule.checkBeforeResync(damaged), undefined, 'first sync: a heal is due anyway');
+    assert.equal(checks, 0);
+    await schedule.afterSync(async () => {});
+    assert.equal(await schedule.checkBeforeResync(damaged), 'KUBE-SERVICES flushed');
+    let healed = false;
+    await schedule.afterSync(async () => {
+      healed = true;
+    });
+    assert.ok(healed, 'the resync that found damage heals');
+    const failing = async (): Promise<string | undefined> => {
+      throw new Error('iptables: lock held');
+    };
+    assert.equal(await schedule.checkBeforeResync(failing), undefined, 'a failed check is no damage');
+    healed = false;
+    await schedule.afterSync(async () => {
+      healed = true;
+    });
+    assert.equal(healed, false);
   });
 });

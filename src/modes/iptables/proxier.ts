@@ -32,7 +32,7 @@ import { type ConntrackTable, createConntrackTable } from '../../kernel/conntrac
 import { createIptables, type Iptables } from '../../kernel/iptables.ts';
 import { parseIptablesSave } from '../../kernel/iptables_state.ts';
 import type { IPFamily, ProxyState, StateChange } from '../../model/types.ts';
-import { healAndLog } from '../common/heal_conntrack.ts';
+import { HealSchedule, healAndLog } from '../common/heal_conntrack.ts';
 import { KUBE_PROXY_CANARY, KUBE_SERVICES } from '../common/iptables_base_chains.ts';
 import type { TableInput } from '../common/iptables_restore_input.ts';
 import type { Proxier, ProxierDeps } from '../mode.ts';
@@ -61,8 +61,7 @@ export class IptablesProxier implements Proxier {
   readonly #conntrack: Conntrack;
   readonly #conntrackTable: ConntrackTable;
   readonly #family: IPFamily;
-  /** The next successful sync repairs an outage: heal conntrack after it. */
-  #healNext = true;
+  readonly #heal = new HealSchedule();
   #applied: IptablesPlan | undefined;
   #needFull = true;
 
@@ -127,21 +126,17 @@ export class IptablesProxier implements Proxier {
     const repair = options?.repair;
     if (repair !== undefined) {
       this.#log.warn({ reason: repair }, 'Repairing the iptables rules');
-      this.#healNext = true;
+      this.#heal.outage();
     }
     let full = (options?.full ?? false) || this.#needFull || previous === undefined || repair !== undefined;
     if (!full && !(await ipt.chainExists('mangle', KUBE_PROXY_CANARY))) {
       this.#log.warn('The iptables canary chain is gone (rules flushed behind our back?): syncing fully');
       full = true;
-      this.#healNext = true;
-    } else if (full && previous !== undefined && !this.#healNext) {
-      // A periodic resync may be the one that repairs damage before the integrity check saw it: the
-      // outage's conntrack entries need healing all the same.
-      const damage = await this.checkIntact().catch(() => undefined);
-      if (damage !== undefined) {
+      this.#heal.outage();
+    } else if (full && previous !== undefined) {
+      const damage = await this.#heal.checkBeforeResync(() => this.checkIntact());
+      if (damage !== undefined)
         this.#log.warn({ reason: damage }, 'The iptables rules were damaged: this full sync repairs them');
-        this.#healNext = true;
-      }
     }
     let plan: IptablesPlan;
     let report: SyncReport;
@@ -171,10 +166,7 @@ export class IptablesProxier implements Proxier {
     await this.#deleteStaleConntrack(staleUdpConntrack(previous, plan));
     this.#applied = plan;
     this.#needFull = false;
-    if (this.#healNext) {
-      this.#healNext = false;
-      await healAndLog(this.#conntrackTable, state, this.#family, this.#log);
-    }
+    await this.#heal.afterSync(() => healAndLog(this.#conntrackTable, state, this.#family, this.#log));
     return report;
   }
 

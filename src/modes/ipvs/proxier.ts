@@ -32,7 +32,7 @@ import { parseIptablesSave } from '../../kernel/iptables_state.ts';
 import { type ListedVirtualServer, virtualServerKey } from '../../kernel/ipvs.ts';
 import type { IPFamily, ProxyState, ServicePortKey, StateChange } from '../../model/types.ts';
 import { type Clock, systemClock, type Timer } from '../../runner/clock.ts';
-import { healAndLog } from '../common/heal_conntrack.ts';
+import { HealSchedule, healAndLog } from '../common/heal_conntrack.ts';
 import { rewriteChainsInput } from '../common/iptables_restore_input.ts';
 import {
   deleteUdpConntrack,
@@ -120,8 +120,7 @@ export class IpvsProxier implements Proxier {
   readonly #interval: number;
   readonly #graceful = new GracefulTermination();
   readonly #tuning: IpvsTuning;
-  /** The next successful sync repairs an outage (or is the process's first): heal conntrack after it. */
-  #healNext = true;
+  readonly #heal = new HealSchedule();
   /** Whether strict ARP and the timeouts were applied (once, at the first full sync, as upstream at start). */
   #tuned = false;
   /** Whether what kproxy last applied (sets, addresses, plan) is what the kernel has (see {@link #ipvsScope}). */
@@ -203,27 +202,22 @@ export class IpvsProxier implements Proxier {
     try {
       if (repair !== undefined) {
         this.#deps.logger.warn({ reason: repair }, 'Repairing the ipvs mode kernel state');
-        this.#healNext = true;
+        this.#heal.outage();
         this.#trusted = false;
-      } else if (requestedFull && this.#lastPlan !== undefined && !this.#healNext) {
-        // A periodic resync may be the one that repairs damage before the integrity check saw it: the
-        // outage's conntrack entries need healing all the same.
-        const damage = await this.checkIntact().catch(() => undefined);
-        if (damage !== undefined) {
+      } else if (requestedFull && this.#lastPlan !== undefined) {
+        const damage = await this.#heal.checkBeforeResync(() => this.checkIntact());
+        if (damage !== undefined)
           this.#deps.logger.warn(
             { reason: damage },
             'The ipvs mode kernel state was damaged: this full sync repairs it',
           );
-          this.#healNext = true;
-        }
       }
       const report = await this.#syncOnce(state, change, requestedFull);
-      if (this.#healNext) {
-        this.#healNext = false;
+      await this.#heal.afterSync(async () => {
         // Nothing to heal for a family without a virtual server (the IPv6 Proxier of an IPv4-only node).
         if (this.#lastPlan !== undefined && this.#lastPlan.virtualServers.length > 0)
           await healAndLog(this.#seams.conntrackTable, state, this.#family, this.#deps.logger);
-      }
+      });
       return report;
     } catch (error) {
       // What kproxy last applied may now differ from the kernel: the next sync lists everything again.
@@ -237,7 +231,7 @@ export class IpvsProxier implements Proxier {
     // addresses: nothing kproxy applied can be trusted.
     const dummyIndex = await this.#seams.netlink.ensureDummy();
     // A kube-ipvs0 deleted behind kproxy's back took every VIP with it: an outage to heal after.
-    if (this.#dummyIndex !== undefined && dummyIndex !== this.#dummyIndex) this.#healNext = true;
+    if (this.#dummyIndex !== undefined && dummyIndex !== this.#dummyIndex) this.#heal.outage();
     const full = requestedFull || !this.#trusted || dummyIndex !== this.#dummyIndex;
     this.#dummyIndex = dummyIndex;
     // Partial syncs diff the sets against what kproxy last restored (upstream keeps them in memory too).

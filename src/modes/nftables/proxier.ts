@@ -35,7 +35,7 @@ import { type ConntrackTable, createConntrackTable } from '../../kernel/conntrac
 import { createNft, type Nft, NftTransactionError } from '../../kernel/nft.ts';
 import type { ProxyMetrics } from '../../metrics/proxy_metrics.ts';
 import type { IPFamily, ProxyState, StateChange } from '../../model/types.ts';
-import { healAndLog } from '../common/heal_conntrack.ts';
+import { HealSchedule, healAndLog } from '../common/heal_conntrack.ts';
 import {
   deleteUdpConntrack,
   describeUdpConntrackDeletion,
@@ -92,8 +92,7 @@ export class NftablesProxier implements Proxier {
   readonly #conntrack: Conntrack;
   readonly #conntrackTable: ConntrackTable;
   readonly #ipFamily: IPFamily;
-  /** The next successful sync repairs an outage: heal conntrack after it. */
-  #healNext = true;
+  readonly #heal = new HealSchedule();
   readonly #metrics: ProxyMetrics | undefined;
   readonly #now: () => number;
   #applied: NftablesPlan | undefined;
@@ -152,17 +151,14 @@ export class NftablesProxier implements Proxier {
     if (repair !== undefined) {
       this.#log.warn({ reason: repair }, 'Repairing the nftables table');
       this.#tableKnown = false;
-      this.#healNext = true;
+      this.#heal.outage();
     }
     const full = (options?.full ?? false) || this.#needFull || previous === undefined || repair !== undefined;
-    if (full && previous !== undefined && !this.#healNext) {
-      // A periodic resync may be the one that repairs damage before the integrity check saw it: the
-      // outage's conntrack entries need healing all the same.
-      const damage = await this.checkIntact().catch(() => undefined);
+    if (full && previous !== undefined) {
+      const damage = await this.#heal.checkBeforeResync(() => this.checkIntact());
       if (damage !== undefined) {
         this.#log.warn({ reason: damage }, 'The nftables table was damaged: this full sync repairs it');
         this.#tableKnown = false;
-        this.#healNext = true;
       }
     }
     const partial =
@@ -182,10 +178,7 @@ export class NftablesProxier implements Proxier {
     this.#applied = plan;
     this.#tableKnown = true;
     this.#needFull = false;
-    if (this.#healNext) {
-      this.#healNext = false;
-      await healAndLog(this.#conntrackTable, state, this.#ipFamily, this.#log);
-    }
+    await this.#heal.afterSync(() => healAndLog(this.#conntrackTable, state, this.#ipFamily, this.#log));
     return {
       kind: partial === undefined ? 'full' : 'partial',
       servicePortsWritten: input.servicePortsWritten,
@@ -249,7 +242,7 @@ export class NftablesProxier implements Proxier {
       'The nftables canary set is gone (table deleted or replaced behind our back?): syncing fully',
     );
     this.#tableKnown = false;
-    this.#healNext = true;
+    this.#heal.outage();
   }
 
   /** Logs a refused (or failed) transaction with the line nft named, and counts it. */
