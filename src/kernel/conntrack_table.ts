@@ -122,36 +122,16 @@ export function createConntrackTable(exec: Exec): ConntrackTable {
       return parseConntrackListing(r.stdout);
     },
     async deleteRedirected(t) {
-      const args = [
-        '-D',
-        '-f',
-        familyArg(t.family),
-        '-p',
-        t.protocol,
-        '--orig-dst',
-        t.ip,
-        '--orig-port-dst',
-        String(t.port),
-        '--reply-port-src',
-        String(t.replyPort),
-      ];
-      await runConntrackDelete(exec, args);
+      await deleteTo(exec, t, ['--reply-port-src', String(t.replyPort)]);
     },
     async deleteUnnated(t) {
-      const args = [
-        '-D',
-        '-f',
-        familyArg(t.family),
-        '-p',
-        t.protocol,
-        '--orig-dst',
-        t.ip,
-        '--orig-port-dst',
-        String(t.port),
-        '--reply-src',
-        t.ip,
-      ];
-      await runConntrackDelete(exec, args);
+      await deleteTo(exec, t, ['--reply-src', t.ip]);
     },
   };
+}
+
+/** Deletes the entries of one protocol to `ip:port` whose reply also matches `reply` (conntrack filters). */
+async function deleteTo(exec: Exec, t: UnnatedTarget, reply: readonly string[]): Promise<void> {
+  const args = ['-D', '-f', familyArg(t.family), '-p', t.protocol, '--orig-dst', t.ip];
+  await runConntrackDelete(exec, [...args, '--orig-port-dst', String(t.port), ...reply]);
 }

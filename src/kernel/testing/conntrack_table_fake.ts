@@ -29,34 +29,23 @@ export class FakeConntrackTable implements ConntrackTable {
 
   async deleteRedirected(t: UnnatedTarget & { readonly replyPort: number }): Promise<void> {
     this.calls.push(`delete-redirected ${t.family} ${t.protocol} ${t.ip}:${t.port} -> ${t.replyPort}`);
-    const kept = this.entries
-      .get(t.family)!
-      .filter(
-        (e) =>
-          !(
-            e.protocol === t.protocol &&
-            e.original.dst === t.ip &&
-            e.original.dport === t.port &&
-            e.reply.sport === t.replyPort
-          ),
-      );
-    this.entries.set(t.family, kept);
+    this.#drop(t, (e) => e.reply.sport === t.replyPort);
   }
 
   async deleteUnnated(t: UnnatedTarget): Promise<void> {
     if (!['tcp', 'udp', 'sctp'].includes(t.protocol))
       throw new Error(`conntrack: bad protocol ${t.protocol}`);
     this.calls.push(`delete ${t.family} ${t.protocol} ${t.ip}:${t.port}`);
+    this.#drop(t, (e) => e.reply.src === t.ip);
+  }
+
+  /** Drops the family's entries of the protocol to `ip:port` whose reply matches too. */
+  #drop(t: UnnatedTarget, reply: (e: ConntrackEntry) => boolean): void {
     const kept = this.entries
       .get(t.family)!
       .filter(
         (e) =>
-          !(
-            e.protocol === t.protocol &&
-            e.original.dst === t.ip &&
-            e.original.dport === t.port &&
-            e.reply.src === t.ip
-          ),
+          !(e.protocol === t.protocol && e.original.dst === t.ip && e.original.dport === t.port && reply(e)),
       );
     this.entries.set(t.family, kept);
   }
